@@ -1,0 +1,16 @@
+//! CloudTrail domain types shared by every OpenTrail crate.
+//! Values here are validated on construction, so holding one is proof it is well formed.
+
+mod account;
+mod arn;
+mod clock;
+mod region;
+mod time_format;
+mod trail_name;
+
+pub use account::AccountId;
+pub use arn::{Arn, ArnError, TrailArn};
+pub use clock::{Clock, SystemClock, TestClock};
+pub use region::Region;
+pub use time_format::{epoch_seconds, iso8601, iso8601_millis};
+pub use trail_name::{TrailName, TrailNameError};
