@@ -1,1 +1,45 @@
-//! placeholder
+//! The metadata seam: access keys, settings and control-plane documents (trails, ...).
+//! The embedded default is SQLite in WAL mode with synchronous=FULL: a commit returns only
+//! after it is durable, and several processes (the server and `opentrail keys`) can share it.
+
+mod sqlite;
+
+pub use sqlite::SqliteMetaStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("metadata store failed: {0}")]
+    Storage(String),
+}
+
+pub type Result<T> = std::result::Result<T, MetaError>;
+
+/// An access key and who it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub user_name: String,
+    pub account_id: String,
+    /// Root keys act as the account itself; others as an IAM user of it.
+    pub is_root: bool,
+    pub created_at: String,
+}
+
+pub trait MetaStore: Send + Sync + 'static {
+    fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    /// Stores `value` unless the key already has one; returns what is stored afterwards.
+    fn init_setting(&self, key: &str, value: &str) -> Result<String>;
+
+    fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
+    fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
+    /// Returns whether a key was deleted.
+    fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
+
+    /// Documents are opaque values grouped in collections, ordered by key.
+    fn put_document(&self, collection: &str, key: &str, value: &str) -> Result<()>;
+    fn get_document(&self, collection: &str, key: &str) -> Result<Option<String>>;
+    fn list_documents(&self, collection: &str) -> Result<Vec<(String, String)>>;
+    fn delete_document(&self, collection: &str, key: &str) -> Result<bool>;
+}

@@ -1,0 +1,226 @@
+//! SQLite implementation of `MetaStore`.
+
+use crate::{AccessKeyRecord, MetaError, MetaStore, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct SqliteMetaStore {
+    conn: Mutex<Connection>,
+}
+
+fn storage(e: rusqlite::Error) -> MetaError {
+    MetaError::Storage(e.to_string())
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    secret_access_key TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    is_root INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (collection, key)
+);
+";
+
+impl SqliteMetaStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(storage)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(storage)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(storage)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(storage)?;
+        conn.execute_batch(SCHEMA).map_err(storage)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn).map_err(storage)
+    }
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
+    Ok(AccessKeyRecord {
+        access_key_id: row.get(0)?,
+        secret_access_key: row.get(1)?,
+        user_name: row.get(2)?,
+        account_id: row.get(3)?,
+        is_root: row.get::<_, i64>(4)? != 0,
+        created_at: row.get(5)?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "access_key_id, secret_access_key, user_name, account_id, is_root, created_at";
+
+impl MetaStore for SqliteMetaStore {
+    fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        self.with_conn(|c| {
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    fn init_setting(&self, key: &str, value: &str) -> Result<String> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+                [key, value],
+            )?;
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+        })
+    }
+
+    fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
+        self.with_conn(|c| {
+            c.execute(
+                &format!("INSERT INTO access_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    key.access_key_id,
+                    key.secret_access_key,
+                    key.user_name,
+                    key.account_id,
+                    key.is_root as i64,
+                    key.created_at
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
+        self.with_conn(|c| {
+            c.query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?1"),
+                [access_key_id],
+                key_from_row,
+            )
+            .optional()
+        })
+    }
+
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {KEY_COLUMNS} FROM access_keys ORDER BY created_at, access_key_id"
+            ))?;
+            let rows = stmt.query_map([], key_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM access_keys WHERE access_key_id = ?1",
+                [access_key_id],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn put_document(&self, collection: &str, key: &str, value: &str) -> Result<()> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT INTO documents (collection, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value",
+                [collection, key, value],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn get_document(&self, collection: &str, key: &str) -> Result<Option<String>> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT value FROM documents WHERE collection = ?1 AND key = ?2",
+                [collection, key],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn list_documents(&self, collection: &str) -> Result<Vec<(String, String)>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT key, value FROM documents WHERE collection = ?1 ORDER BY key",
+            )?;
+            let rows = stmt.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    fn delete_document(&self, collection: &str, key: &str) -> Result<bool> {
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM documents WHERE collection = ?1 AND key = ?2",
+                [collection, key],
+            )
+            .map(|n| n > 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> AccessKeyRecord {
+        AccessKeyRecord {
+            access_key_id: id.into(),
+            secret_access_key: "secret".into(),
+            user_name: "alice".into(),
+            account_id: "123456789012".into(),
+            is_root: false,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        {
+            let store = SqliteMetaStore::open(&path).unwrap();
+            assert_eq!(store.init_setting("account", "111111111111").unwrap(), "111111111111");
+            store.put_access_key(&key("AKIA1")).unwrap();
+            store.put_document("trails", "a", "{}").unwrap();
+        }
+        let store = SqliteMetaStore::open(&path).unwrap();
+        assert_eq!(store.init_setting("account", "222222222222").unwrap(), "111111111111");
+        assert_eq!(store.get_access_key("AKIA1").unwrap(), Some(key("AKIA1")));
+        assert_eq!(store.list_documents("trails").unwrap(), vec![("a".into(), "{}".into())]);
+        assert!(store.delete_document("trails", "a").unwrap());
+        assert!(!store.delete_document("trails", "a").unwrap());
+        assert!(store.delete_access_key("AKIA1").unwrap());
+        assert!(store.list_access_keys().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_process_handle_sees_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        let server = SqliteMetaStore::open(&path).unwrap();
+        let cli = SqliteMetaStore::open(&path).unwrap();
+        cli.put_access_key(&key("AKIA2")).unwrap();
+        assert!(server.get_access_key("AKIA2").unwrap().is_some());
+    }
+}
