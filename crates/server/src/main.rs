@@ -1,1 +1,36 @@
-fn main() {}
+//! The `opentrail` binary: `serve`, and the admin commands `keys` and `buckets`.
+
+mod admin;
+mod api;
+mod audit;
+mod auth;
+mod config;
+mod datadir;
+mod dispatch;
+mod metrics;
+mod serve;
+
+use clap::Parser;
+use config::{Cli, Command};
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENTRAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::serve(args)),
+        Command::Keys(command) => admin::keys(command),
+        Command::Buckets(command) => runtime.block_on(admin::buckets(command)),
+    }
+}

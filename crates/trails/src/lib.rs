@@ -1,1 +1,167 @@
-//! placeholder
+//! Trail management: the CloudTrail control-plane operations on trails, their selectors,
+//! tags and logging state. Operations take typed input and return typed output or a `TrailError`.
+
+mod error;
+mod lifecycle;
+mod logging;
+mod record;
+mod selector_ops;
+mod tagging;
+mod validate;
+
+pub use error::TrailError;
+pub use lifecycle::{CreateTrailInput, DescribeTrailsInput, ListTrailsInput, UpdateTrailInput};
+pub use record::{InsightSelector, Tag, TrailRecord, TrailShape, TrailStatus};
+pub use selector_ops::{GetInsightSelectorsInput, PutEventSelectorsInput, PutInsightSelectorsInput};
+pub use tagging::{ListTagsInput, TagsInput};
+
+use opentrail_meta::MetaStore;
+use opentrail_model::{AccountId, Clock, Region, TrailArn, TrailName};
+use opentrail_objstore::{ObjectStore, StoreError};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The most trails one region may hold, counting multi-region trails in every region.
+pub const MAX_TRAILS_PER_REGION: usize = 5;
+
+const TRAILS: &str = "trails";
+
+/// Who is calling and from where: the account of the access key and the region of the
+/// SigV4 credential scope.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub account: AccountId,
+    pub region: Region,
+}
+
+/// Requests that name one trail (`Name` is a trail name or ARN).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrailNameInput {
+    pub name: String,
+}
+
+pub struct TrailService {
+    meta: Arc<dyn MetaStore>,
+    buckets: Arc<dyn ObjectStore>,
+    clock: Arc<dyn Clock>,
+    /// Serialises read-check-write sequences (name uniqueness, per-region limits).
+    write_lock: tokio::sync::Mutex<()>,
+    list_trails_page_size: usize,
+}
+
+/// How a request names a trail.
+enum TrailRef {
+    Name(TrailName),
+    Arn(TrailArn),
+}
+
+fn parse_trail_ref(value: &str) -> Result<TrailRef, TrailError> {
+    if value.starts_with("arn:") {
+        return TrailArn::parse(value)
+            .map(TrailRef::Arn)
+            .map_err(|e| TrailError::CloudTrailArnInvalid(e.0));
+    }
+    TrailName::parse(value)
+        .map(TrailRef::Name)
+        .map_err(|e| TrailError::InvalidTrailName(e.0))
+}
+
+fn not_found(name: &str, account: &AccountId) -> TrailError {
+    TrailError::TrailNotFound(format!("Unknown trail: {name} for the user: {account}"))
+}
+
+impl TrailService {
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        buckets: Arc<dyn ObjectStore>,
+        clock: Arc<dyn Clock>,
+        list_trails_page_size: usize,
+    ) -> Self {
+        Self {
+            meta,
+            buckets,
+            clock,
+            write_lock: tokio::sync::Mutex::new(()),
+            list_trails_page_size: list_trails_page_size.max(1),
+        }
+    }
+
+    /// Every trail of the account, in all regions, ordered by home region and name.
+    fn account_trails(&self, account: &AccountId) -> Result<Vec<TrailRecord>, TrailError> {
+        let prefix = format!("{account}/");
+        let documents = tokio::task::block_in_place(|| self.meta.list_documents(TRAILS))?;
+        documents
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(&prefix))
+            .map(|(key, value)| {
+                serde_json::from_str(&value).map_err(|e| {
+                    TrailError::Internal(format!("stored trail {key} is unreadable: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// The trails visible from the request's region.
+    fn visible_trails(&self, ctx: &RequestContext) -> Result<Vec<TrailRecord>, TrailError> {
+        let mut trails = self.account_trails(&ctx.account)?;
+        trails.retain(|t| t.visible_in(&ctx.region));
+        Ok(trails)
+    }
+
+    fn save(&self, trail: &TrailRecord) -> Result<(), TrailError> {
+        let value = serde_json::to_string(trail)
+            .map_err(|e| TrailError::Internal(format!("failed to encode trail: {e}")))?;
+        tokio::task::block_in_place(|| self.meta.put_document(TRAILS, &trail.storage_key(), &value))?;
+        Ok(())
+    }
+
+    fn remove(&self, trail: &TrailRecord) -> Result<(), TrailError> {
+        tokio::task::block_in_place(|| self.meta.delete_document(TRAILS, &trail.storage_key()))?;
+        Ok(())
+    }
+
+    /// Finds the trail a name or ARN refers to, as seen from the request's region.
+    fn resolve(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<TrailRecord, TrailError> {
+        let reference = parse_trail_ref(name_or_arn)?;
+        let found = match &reference {
+            TrailRef::Name(name) => self
+                .visible_trails(ctx)?
+                .into_iter()
+                .find(|t| &t.name == name),
+            TrailRef::Arn(arn) if arn.account != ctx.account => None,
+            TrailRef::Arn(arn) => self
+                .visible_trails(ctx)?
+                .into_iter()
+                .find(|t| t.name == arn.name && t.home_region == arn.region),
+        };
+        found.ok_or_else(|| not_found(name_or_arn, &ctx.account))
+    }
+
+    /// Like `resolve`, for operations that change a trail: only its home region may.
+    fn resolve_for_write(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<TrailRecord, TrailError> {
+        let trail = self.resolve(ctx, name_or_arn)?;
+        if trail.home_region != ctx.region {
+            return Err(TrailError::InvalidHomeRegion(format!(
+                "This operation must be called from the trail's home region, {}. The request was made in {}",
+                trail.home_region, ctx.region
+            )));
+        }
+        Ok(trail)
+    }
+
+    async fn require_bucket(&self, bucket: &str) -> Result<(), TrailError> {
+        match self.buckets.bucket_exists(bucket).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TrailError::S3BucketDoesNotExist(format!(
+                "S3 bucket {bucket} does not exist"
+            ))),
+            Err(StoreError::AccessDenied(why)) => Err(TrailError::InsufficientS3BucketPolicy(format!(
+                "Access to S3 bucket {bucket} was denied: {why}"
+            ))),
+            Err(e) => Err(TrailError::Internal(format!(
+                "failed to check that S3 bucket {bucket} exists: {e}"
+            ))),
+        }
+    }
+}

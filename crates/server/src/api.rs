@@ -1,0 +1,175 @@
+//! The one request pipeline: authenticate → parse → dispatch → respond, producing the
+//! request's audit record and metrics on the way out.
+
+use crate::audit::{is_read_only, AuditRecord, AuditSink};
+use crate::auth::{Authenticator, Caller};
+use crate::dispatch::dispatch;
+use crate::metrics::Metrics;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use opentrail_model::Clock;
+use opentrail_sigv4::RequestParts;
+use opentrail_trails::{RequestContext, TrailService};
+use opentrail_wire::{
+    parse_target, ApiError, ServiceModel, CLOUDTRAIL_TARGET_PREFIXES, JSON_11_CONTENT_TYPE,
+};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The SigV4 service name of the CloudTrail API.
+const CLOUDTRAIL_SERVICE: &str = "cloudtrail";
+
+pub struct App {
+    pub model: ServiceModel,
+    pub auth: Authenticator,
+    pub trails: TrailService,
+    pub metrics: Metrics,
+    pub audit: Box<dyn AuditSink>,
+    pub clock: Arc<dyn Clock>,
+    pub max_request_bytes: usize,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", post(cloudtrail_api))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+async fn health() -> impl IntoResponse {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// What the pipeline learned about a request, filled in as it goes.
+struct Exchange {
+    operation: Option<String>,
+    caller: Option<Caller>,
+    request_parameters: Option<Value>,
+}
+
+async fn cloudtrail_api(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let event_time = app.clock.now();
+    let (parts, body) = request.into_parts();
+    let user_agent = header_str(&parts.headers, "user-agent").map(str::to_owned);
+    let mut exchange = Exchange {
+        operation: None,
+        caller: None,
+        request_parameters: None,
+    };
+    let result = match axum::body::to_bytes(body, app.max_request_bytes).await {
+        Err(_) => Err(ApiError::new(
+            "RequestEntityTooLargeException",
+            format!("request body is larger than the limit of {} bytes", app.max_request_bytes),
+        )
+        .with_status(413)),
+        Ok(body) => handle(&app, &parts, &body, &mut exchange).await,
+    };
+
+    let operation = exchange.operation.clone().unwrap_or_else(|| "Unknown".into());
+    let (status, body, error) = match &result {
+        Ok(output) => (StatusCode::OK, output.to_string(), None),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            if status.is_server_error() {
+                tracing::error!(operation, request_id, error = %e.message, "request failed");
+            }
+            (status, e.body(), Some(e))
+        }
+    };
+    app.metrics.observe(
+        &operation,
+        error.map_or("success", |e| e.code),
+        started.elapsed(),
+    );
+    let read_only = exchange.operation.as_deref().is_some_and(is_read_only);
+    app.audit.record(AuditRecord {
+        request_id: request_id.clone(),
+        event_time,
+        read_only,
+        source_ip: peer.ip().to_string(),
+        user_agent,
+        region: exchange.caller.as_ref().map(|c| c.region.to_string()),
+        access_key_id: exchange.caller.as_ref().map(|c| c.access_key_id.clone()),
+        caller: exchange.caller,
+        operation: exchange.operation,
+        request_parameters: exchange.request_parameters,
+        response_elements: match &result {
+            Ok(output) if !read_only => Some(output.clone()),
+            _ => None,
+        },
+        error_code: error.map(|e| e.code.to_owned()),
+        error_message: error.map(|e| e.message.clone()),
+    });
+
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11_CONTENT_TYPE));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+async fn handle(
+    app: &App,
+    parts: &http::request::Parts,
+    body: &[u8],
+    exchange: &mut Exchange,
+) -> Result<Value, ApiError> {
+    let signed = RequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body,
+    };
+    let caller = app
+        .auth
+        .authenticate(&signed, CLOUDTRAIL_SERVICE, app.clock.now())?;
+    exchange.caller = Some(caller.clone());
+
+    let operation = parse_target(
+        header_str(&parts.headers, "x-amz-target"),
+        &CLOUDTRAIL_TARGET_PREFIXES,
+    )?;
+    exchange.operation = Some(operation.to_owned());
+    if !app.model.has_operation(operation) {
+        return Err(ApiError::new(
+            "UnknownOperationException",
+            format!("unknown operation {operation}"),
+        ));
+    }
+    let input = app.model.parse_input(operation, body)?;
+    exchange.request_parameters = Some(input.clone());
+    let ctx = RequestContext {
+        account: caller.account.clone(),
+        region: caller.region.clone(),
+    };
+    dispatch(&app.trails, &ctx, operation, input).await
+}
+

@@ -1,0 +1,126 @@
+//! Command-line and environment configuration, in small reusable groups.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "opentrail", version, about = "A self-hosted audit trail service that speaks the AWS CloudTrail API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the CloudTrail-compatible API server.
+    Serve(ServeArgs),
+    /// Manage access keys of the account.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage the buckets trails deliver to.
+    #[command(subcommand)]
+    Buckets(BucketsCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataDirArgs {
+    /// Where OpenTrail keeps its state.
+    #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
+    pub data_dir: PathBuf,
+    /// The account id of this data dir; chosen at random on first start when absent.
+    #[arg(long, env = "OPENTRAIL_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// Keep buckets in this S3-compatible server instead of DATA_DIR/buckets.
+    #[arg(long, env = "OPENTRAIL_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "OPENTRAIL_S3_ACCESS_KEY", hide_env_values = true)]
+    pub s3_access_key: Option<String>,
+    #[arg(long, env = "OPENTRAIL_S3_SECRET_KEY", hide_env_values = true)]
+    pub s3_secret_key: Option<String>,
+    #[arg(long, env = "OPENTRAIL_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Address buckets as http://endpoint/bucket (most self-hosted servers need this).
+    #[arg(long, env = "OPENTRAIL_S3_PATH_STYLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub s3_path_style: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Verify SigV4 signatures against the data dir's access keys.
+    Sigv4,
+    /// Development only: accept any well-formed SigV4 request without checking the signature.
+    Open,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, env = "OPENTRAIL_LISTEN", default_value = "127.0.0.1:7420")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "OPENTRAIL_AUTH", value_enum, default_value = "sigv4")]
+    pub auth: AuthMode,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "OPENTRAIL_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// Trails per ListTrails page.
+    #[arg(long, env = "OPENTRAIL_LIST_TRAILS_PAGE_SIZE", default_value_t = 50, hide = true)]
+    pub list_trails_page_size: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an access key for a named user of the account; prints it as JSON.
+    Create {
+        #[command(flatten)]
+        data: DataDirArgs,
+        #[arg(long)]
+        user: String,
+    },
+    /// List access keys (secrets are not shown).
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// Delete an access key.
+    Delete {
+        #[command(flatten)]
+        data: DataDirArgs,
+        access_key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BucketsCommand {
+    /// Create a bucket.
+    Create {
+        #[command(flatten)]
+        data: DataDirArgs,
+        #[command(flatten)]
+        s3: S3Args,
+        name: String,
+    },
+    /// List buckets.
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+        #[command(flatten)]
+        s3: S3Args,
+    },
+    /// Remove an empty bucket.
+    Delete {
+        #[command(flatten)]
+        data: DataDirArgs,
+        #[command(flatten)]
+        s3: S3Args,
+        name: String,
+    },
+}

@@ -1,0 +1,89 @@
+//! `opentrail serve`: wire the services together and run the HTTP server.
+
+use crate::api::{router, App};
+use crate::audit::TracingAuditSink;
+use crate::auth::Authenticator;
+use crate::config::{AuthMode, ServeArgs};
+use crate::datadir::{object_store, DataDir};
+use crate::metrics::Metrics;
+use opentrail_model::SystemClock;
+use opentrail_trails::TrailService;
+use opentrail_wire::ServiceModel;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data = DataDir::open(&args.data)?;
+    let buckets = object_store(&data.path, &args.s3)?;
+    let clock = Arc::new(SystemClock);
+    if args.auth == AuthMode::Open {
+        tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
+    }
+    let app = Arc::new(App {
+        model: ServiceModel::cloudtrail(),
+        auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
+        trails: TrailService::new(
+            data.meta.clone(),
+            buckets,
+            clock.clone(),
+            args.list_trails_page_size,
+        ),
+        metrics: Metrics::default(),
+        audit: Box::new(TracingAuditSink),
+        clock,
+        max_request_bytes: args.max_request_bytes,
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, account = %data.account, data_dir = %data.path.display(), "opentrail listening");
+    {
+        let mut out = std::io::stdout().lock();
+        if let Some(key) = &data.new_bootstrap_key {
+            writeln!(
+                out,
+                "created access key {} for account {}; credentials written to {}",
+                key.access_key_id,
+                data.account,
+                data.credentials_path().display()
+            )?;
+            writeln!(
+                out,
+                "try: AWS_SHARED_CREDENTIALS_FILE={} aws --region us-east-1 --endpoint-url http://{local} cloudtrail describe-trails",
+                data.credentials_path().display()
+            )?;
+        }
+        writeln!(out, "listening on http://{local}")?;
+        out.flush()?;
+    }
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Trail management errors; each variant is exactly one CloudTrail exception.
+
+macro_rules! trail_errors {
+    ($($variant:ident => $code:literal),* $(,)?) => {
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        pub enum TrailError {
+            $(#[error("{0}")] $variant(String),)*
+        }
+
+        impl TrailError {
+            /// The exception name botocore's model gives this error.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $code,)*
+                }
+            }
+
+            pub fn message(&self) -> &str {
+                match self {
+                    $(Self::$variant(m) => m,)*
+                }
+            }
+        }
+    };
+}
+
+trail_errors! {
+    TrailNotFound => "TrailNotFoundException",
+    TrailAlreadyExists => "TrailAlreadyExistsException",
+    MaximumNumberOfTrailsExceeded => "MaximumNumberOfTrailsExceededException",
+    InvalidTrailName => "InvalidTrailNameException",
+    CloudTrailArnInvalid => "CloudTrailARNInvalidException",
+    InvalidHomeRegion => "InvalidHomeRegionException",
+    S3BucketDoesNotExist => "S3BucketDoesNotExistException",
+    InsufficientS3BucketPolicy => "InsufficientS3BucketPolicyException",
+    InvalidS3BucketName => "InvalidS3BucketNameException",
+    InvalidS3Prefix => "InvalidS3PrefixException",
+    InvalidSnsTopicName => "InvalidSnsTopicNameException",
+    InvalidKmsKeyId => "InvalidKmsKeyIdException",
+    InvalidCloudWatchLogsLogGroupArn => "InvalidCloudWatchLogsLogGroupArnException",
+    InvalidCloudWatchLogsRoleArn => "InvalidCloudWatchLogsRoleArnException",
+    InvalidParameterCombination => "InvalidParameterCombinationException",
+    InvalidParameter => "InvalidParameterException",
+    InvalidEventSelectors => "InvalidEventSelectorsException",
+    InvalidInsightSelectors => "InvalidInsightSelectorsException",
+    InsightNotEnabled => "InsightNotEnabledException",
+    InvalidTagParameter => "InvalidTagParameterException",
+    TagsLimitExceeded => "TagsLimitExceededException",
+    ResourceNotFound => "ResourceNotFoundException",
+    ResourceTypeNotSupported => "ResourceTypeNotSupportedException",
+    InvalidNextToken => "InvalidNextTokenException",
+    OrganizationsNotInUse => "OrganizationsNotInUseException",
+    Internal => "InternalFailure",
+}
+
+impl From<opentrail_meta::MetaError> for TrailError {
+    fn from(e: opentrail_meta::MetaError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,335 @@
+//! CreateTrail, GetTrail, DescribeTrails, ListTrails, UpdateTrail, DeleteTrail.
+
+use crate::record::{Tag, TrailRecord, TrailShape, TrailStatus, TrailWriteResponse};
+use crate::{
+    parse_trail_ref, validate, RequestContext, TrailError, TrailRef, TrailService,
+    MAX_TRAILS_PER_REGION,
+};
+use base64::Engine;
+use opentrail_model::{Region, TrailName};
+use opentrail_selectors::TrailSelectors;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateTrailInput {
+    pub name: String,
+    pub s3_bucket_name: String,
+    pub s3_key_prefix: Option<String>,
+    pub sns_topic_name: Option<String>,
+    pub include_global_service_events: Option<bool>,
+    pub is_multi_region_trail: Option<bool>,
+    pub enable_log_file_validation: Option<bool>,
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    pub cloud_watch_logs_role_arn: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub is_organization_trail: Option<bool>,
+    pub tags_list: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateTrailInput {
+    pub name: String,
+    pub s3_bucket_name: Option<String>,
+    pub s3_key_prefix: Option<String>,
+    pub sns_topic_name: Option<String>,
+    pub include_global_service_events: Option<bool>,
+    pub is_multi_region_trail: Option<bool>,
+    pub enable_log_file_validation: Option<bool>,
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    pub cloud_watch_logs_role_arn: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub is_organization_trail: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTrailsInput {
+    pub trail_name_list: Option<Vec<String>>,
+    pub include_shadow_trails: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTrailsInput {
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrailInfo {
+    #[serde(rename = "TrailARN")]
+    trail_arn: String,
+    name: String,
+    home_region: String,
+}
+
+/// Settings shared by CreateTrail and UpdateTrail, validated in AWS's order.
+struct Settings<'a> {
+    s3_key_prefix: Option<&'a str>,
+    sns_topic_name: Option<&'a str>,
+    kms_key_id: Option<&'a str>,
+    cloud_watch_logs_log_group_arn: Option<&'a str>,
+    cloud_watch_logs_role_arn: Option<&'a str>,
+    is_organization_trail: Option<bool>,
+}
+
+/// Applies optional settings to a trail; an empty string clears a setting.
+fn apply_settings(trail: &mut TrailRecord, s: Settings<'_>) -> Result<(), TrailError> {
+    if s.is_organization_trail == Some(true) {
+        return Err(TrailError::OrganizationsNotInUse(format!(
+            "Account {} is not part of an organization; organization trails are not available",
+            trail.account
+        )));
+    }
+    if let Some(prefix) = s.s3_key_prefix {
+        trail.s3_key_prefix = validate::s3_key_prefix(prefix)?;
+    }
+    if let Some(topic) = s.sns_topic_name {
+        trail.sns_topic_arn = validate::sns_topic(topic, &trail.home_region, &trail.account)?;
+    }
+    if let Some(key) = s.kms_key_id {
+        trail.kms_key_id = validate::kms_key_id(key, &trail.home_region, &trail.account)?;
+    }
+    if let Some(group) = s.cloud_watch_logs_log_group_arn {
+        if !group.is_empty() {
+            validate::cloud_watch_logs_log_group_arn(group)?;
+        }
+        trail.cloud_watch_logs_log_group_arn = (!group.is_empty()).then(|| group.to_owned());
+    }
+    if let Some(role) = s.cloud_watch_logs_role_arn {
+        if !role.is_empty() {
+            validate::cloud_watch_logs_role_arn(role)?;
+        }
+        trail.cloud_watch_logs_role_arn = (!role.is_empty()).then(|| role.to_owned());
+    }
+    validate::cloud_watch_logs_pair(
+        trail.cloud_watch_logs_log_group_arn.as_deref(),
+        trail.cloud_watch_logs_role_arn.as_deref(),
+    )?;
+    if trail.is_multi_region_trail && !trail.include_global_service_events {
+        return Err(TrailError::InvalidParameterCombination(
+            "Multi-Region trail must include global service events.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A trail named `name` in `home` (or everywhere, if multi-region) must not collide with
+/// another trail visible in any region it would appear in.
+fn check_name_free(
+    others: &[TrailRecord],
+    name: &TrailName,
+    home: &Region,
+    multi_region: bool,
+) -> Result<(), TrailError> {
+    let collides = others
+        .iter()
+        .any(|t| &t.name == name && (&t.home_region == home || t.is_multi_region_trail || multi_region));
+    if collides {
+        let account = others.first().map(|t| t.account.to_string()).unwrap_or_default();
+        return Err(TrailError::TrailAlreadyExists(format!(
+            "Trail {name} already exists for customer: {account}"
+        )));
+    }
+    Ok(())
+}
+
+/// At most five trails per region, where a multi-region trail counts in every region.
+fn check_capacity(others: &[TrailRecord], home: &Region, multi_region: bool) -> Result<(), TrailError> {
+    let count_in = |region: &Region| others.iter().filter(|t| t.visible_in(region)).count();
+    let mut regions: BTreeSet<&Region> = BTreeSet::from([home]);
+    if multi_region {
+        regions.extend(others.iter().map(|t| &t.home_region));
+    }
+    for region in regions {
+        if count_in(region) >= MAX_TRAILS_PER_REGION {
+            let account = others.first().map(|t| t.account.to_string()).unwrap_or_default();
+            return Err(TrailError::MaximumNumberOfTrailsExceeded(format!(
+                "User: {account} already has {MAX_TRAILS_PER_REGION} trails in {region}."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn encode_token(value: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+fn decode_token(token: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+impl TrailService {
+    pub async fn create_trail(&self, ctx: &RequestContext, input: CreateTrailInput) -> Result<Value, TrailError> {
+        let name = TrailName::parse(&input.name).map_err(|e| TrailError::InvalidTrailName(e.0))?;
+        validate::s3_bucket_name(&input.s3_bucket_name)?;
+        let tags = input.tags_list.unwrap_or_default();
+        validate::tags(&tags)?;
+        let mut trail = TrailRecord {
+            name,
+            account: ctx.account.clone(),
+            home_region: ctx.region.clone(),
+            s3_bucket_name: input.s3_bucket_name.clone(),
+            s3_key_prefix: None,
+            sns_topic_arn: None,
+            include_global_service_events: input.include_global_service_events.unwrap_or(true),
+            is_multi_region_trail: input.is_multi_region_trail.unwrap_or(false),
+            log_file_validation_enabled: input.enable_log_file_validation.unwrap_or(false),
+            cloud_watch_logs_log_group_arn: None,
+            cloud_watch_logs_role_arn: None,
+            kms_key_id: None,
+            selectors: TrailSelectors::default_for_new_trail(),
+            insight_selectors: Vec::new(),
+            tags: Vec::new(),
+            status: TrailStatus::default(),
+            created_at: self.clock.now(),
+        };
+        validate::merge_tags(&mut trail.tags, tags, &trail.arn().to_string())?;
+        apply_settings(
+            &mut trail,
+            Settings {
+                s3_key_prefix: input.s3_key_prefix.as_deref(),
+                sns_topic_name: input.sns_topic_name.as_deref(),
+                kms_key_id: input.kms_key_id.as_deref(),
+                cloud_watch_logs_log_group_arn: input.cloud_watch_logs_log_group_arn.as_deref(),
+                cloud_watch_logs_role_arn: input.cloud_watch_logs_role_arn.as_deref(),
+                is_organization_trail: input.is_organization_trail,
+            },
+        )?;
+
+        let _guard = self.write_lock.lock().await;
+        let existing = self.account_trails(&ctx.account)?;
+        check_name_free(&existing, &trail.name, &trail.home_region, trail.is_multi_region_trail)?;
+        check_capacity(&existing, &trail.home_region, trail.is_multi_region_trail)?;
+        self.require_bucket(&trail.s3_bucket_name).await?;
+        self.save(&trail)?;
+        tracing::info!(trail = %trail.arn(), "created trail");
+        Ok(json!(trail.to_write_response()))
+    }
+
+    pub async fn update_trail(&self, ctx: &RequestContext, input: UpdateTrailInput) -> Result<Value, TrailError> {
+        let _guard = self.write_lock.lock().await;
+        let mut trail = self.resolve_for_write(ctx, &input.name)?;
+        let before = trail.clone();
+        if let Some(bucket) = &input.s3_bucket_name {
+            validate::s3_bucket_name(bucket)?;
+            trail.s3_bucket_name = bucket.clone();
+        }
+        if let Some(include) = input.include_global_service_events {
+            trail.include_global_service_events = include;
+        }
+        if let Some(multi) = input.is_multi_region_trail {
+            trail.is_multi_region_trail = multi;
+        }
+        if let Some(validation) = input.enable_log_file_validation {
+            trail.log_file_validation_enabled = validation;
+        }
+        apply_settings(
+            &mut trail,
+            Settings {
+                s3_key_prefix: input.s3_key_prefix.as_deref(),
+                sns_topic_name: input.sns_topic_name.as_deref(),
+                kms_key_id: input.kms_key_id.as_deref(),
+                cloud_watch_logs_log_group_arn: input.cloud_watch_logs_log_group_arn.as_deref(),
+                cloud_watch_logs_role_arn: input.cloud_watch_logs_role_arn.as_deref(),
+                is_organization_trail: input.is_organization_trail,
+            },
+        )?;
+        if trail.is_multi_region_trail && !before.is_multi_region_trail {
+            let others: Vec<TrailRecord> = self
+                .account_trails(&ctx.account)?
+                .into_iter()
+                .filter(|t| t.storage_key() != trail.storage_key())
+                .collect();
+            check_name_free(&others, &trail.name, &trail.home_region, true)?;
+            check_capacity(&others, &trail.home_region, true)?;
+        }
+        if trail.s3_bucket_name != before.s3_bucket_name {
+            self.require_bucket(&trail.s3_bucket_name).await?;
+        }
+        self.save(&trail)?;
+        tracing::info!(trail = %trail.arn(), "updated trail");
+        Ok(json!(trail.to_write_response()))
+    }
+
+    pub async fn delete_trail(&self, ctx: &RequestContext, name: &str) -> Result<Value, TrailError> {
+        let _guard = self.write_lock.lock().await;
+        let trail = self.resolve_for_write(ctx, name)?;
+        self.remove(&trail)?;
+        tracing::info!(trail = %trail.arn(), "deleted trail");
+        Ok(json!({}))
+    }
+
+    pub async fn get_trail(&self, ctx: &RequestContext, name: &str) -> Result<Value, TrailError> {
+        let trail = self.resolve(ctx, name)?;
+        Ok(json!({ "Trail": trail.to_trail_shape() }))
+    }
+
+    pub async fn describe_trails(&self, ctx: &RequestContext, input: DescribeTrailsInput) -> Result<Value, TrailError> {
+        let include_shadows = input.include_shadow_trails.unwrap_or(true);
+        let visible = self.visible_trails(ctx)?;
+        let wanted = |t: &TrailRecord| include_shadows || t.home_region == ctx.region;
+        let names = input.trail_name_list.unwrap_or_default();
+        let mut selected: Vec<TrailShape> = Vec::new();
+        if names.is_empty() {
+            selected.extend(visible.iter().filter(|t| wanted(t)).map(TrailRecord::to_trail_shape));
+            return Ok(json!({ "trailList": selected }));
+        }
+        for requested in &names {
+            let found = match parse_trail_ref(requested)? {
+                TrailRef::Name(name) => visible.iter().find(|t| t.name == name),
+                TrailRef::Arn(arn) => visible
+                    .iter()
+                    .find(|t| t.account == arn.account && t.name == arn.name && t.home_region == arn.region),
+            };
+            let Some(trail) = found.filter(|t| wanted(t)) else {
+                continue;
+            };
+            let shape = trail.to_trail_shape();
+            if !selected.iter().any(|s| s.trail_arn == shape.trail_arn) {
+                selected.push(shape);
+            }
+        }
+        Ok(json!({ "trailList": selected }))
+    }
+
+    /// Every trail of the account, in every region, a page at a time.
+    pub async fn list_trails(&self, ctx: &RequestContext, input: ListTrailsInput) -> Result<Value, TrailError> {
+        let trails = self.account_trails(&ctx.account)?;
+        let start_after = match input.next_token.as_deref() {
+            None => None,
+            Some(token) => {
+                let decoded = decode_token(token)
+                    .and_then(|v| v.get("after").and_then(Value::as_str).map(str::to_owned))
+                    .ok_or_else(|| TrailError::InvalidNextToken("Invalid NextToken".into()))?;
+                Some(decoded)
+            }
+        };
+        let remaining: Vec<&TrailRecord> = trails
+            .iter()
+            .filter(|t| start_after.as_deref().is_none_or(|after| t.storage_key().as_str() > after))
+            .collect();
+        let page: Vec<TrailInfo> = remaining
+            .iter()
+            .take(self.list_trails_page_size)
+            .map(|t| TrailInfo {
+                trail_arn: t.arn().to_string(),
+                name: t.name.to_string(),
+                home_region: t.home_region.to_string(),
+            })
+            .collect();
+        let mut response = json!({ "Trails": page });
+        if remaining.len() > self.list_trails_page_size {
+            let last = remaining[self.list_trails_page_size - 1].storage_key();
+            response["NextToken"] = json!(encode_token(&json!({ "after": last })));
+        }
+        Ok(response)
+    }
+
+}

@@ -1,0 +1,190 @@
+//! What we persist for a trail, and the wire shapes derived from it.
+
+use chrono::{DateTime, Utc};
+use opentrail_model::{AccountId, Region, TrailArn, TrailName};
+use opentrail_selectors::TrailSelectors;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InsightSelector {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insight_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_categories: Option<Vec<String>>,
+}
+
+/// Logging and delivery state, as `GetTrailStatus` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrailStatus {
+    pub is_logging: bool,
+    pub start_logging_time: Option<DateTime<Utc>>,
+    pub stop_logging_time: Option<DateTime<Utc>>,
+    pub latest_delivery_time: Option<DateTime<Utc>>,
+    pub latest_delivery_attempt_time: Option<DateTime<Utc>>,
+    pub latest_delivery_attempt_succeeded: Option<DateTime<Utc>>,
+    pub latest_delivery_error: Option<String>,
+    pub latest_digest_delivery_time: Option<DateTime<Utc>>,
+    pub latest_digest_delivery_error: Option<String>,
+    pub latest_notification_time: Option<DateTime<Utc>>,
+    pub latest_notification_attempt_time: Option<DateTime<Utc>>,
+    pub latest_notification_attempt_succeeded: Option<DateTime<Utc>>,
+    pub latest_notification_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrailRecord {
+    pub name: TrailName,
+    pub account: AccountId,
+    pub home_region: Region,
+    pub s3_bucket_name: String,
+    pub s3_key_prefix: Option<String>,
+    /// The topic's ARN (the request may name it by name or ARN).
+    pub sns_topic_arn: Option<String>,
+    pub include_global_service_events: bool,
+    pub is_multi_region_trail: bool,
+    pub log_file_validation_enabled: bool,
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    pub cloud_watch_logs_role_arn: Option<String>,
+    /// Always a full KMS key or alias ARN.
+    pub kms_key_id: Option<String>,
+    pub selectors: TrailSelectors,
+    pub insight_selectors: Vec<InsightSelector>,
+    pub tags: Vec<Tag>,
+    pub status: TrailStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TrailRecord {
+    pub fn arn(&self) -> TrailArn {
+        TrailArn::new(
+            self.home_region.clone(),
+            self.account.clone(),
+            self.name.clone(),
+        )
+    }
+
+    /// The metadata-store key: unique per account, home region and name.
+    pub fn storage_key(&self) -> String {
+        storage_key(&self.account, &self.home_region, &self.name)
+    }
+
+    /// Whether the trail can be seen from `region`: its home, or anywhere if multi-region.
+    pub fn visible_in(&self, region: &Region) -> bool {
+        self.is_multi_region_trail || &self.home_region == region
+    }
+
+    pub fn sns_topic_name(&self) -> Option<String> {
+        self.sns_topic_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+            .map(str::to_owned)
+    }
+
+    pub fn to_trail_shape(&self) -> TrailShape {
+        TrailShape {
+            name: self.name.to_string(),
+            s3_bucket_name: self.s3_bucket_name.clone(),
+            s3_key_prefix: self.s3_key_prefix.clone(),
+            sns_topic_name: self.sns_topic_name(),
+            sns_topic_arn: self.sns_topic_arn.clone(),
+            include_global_service_events: self.include_global_service_events,
+            is_multi_region_trail: self.is_multi_region_trail,
+            home_region: self.home_region.to_string(),
+            trail_arn: self.arn().to_string(),
+            log_file_validation_enabled: self.log_file_validation_enabled,
+            cloud_watch_logs_log_group_arn: self.cloud_watch_logs_log_group_arn.clone(),
+            cloud_watch_logs_role_arn: self.cloud_watch_logs_role_arn.clone(),
+            kms_key_id: self.kms_key_id.clone(),
+            has_custom_event_selectors: self.selectors.has_custom_event_selectors(),
+            has_insight_selectors: !self.insight_selectors.is_empty(),
+            is_organization_trail: false,
+        }
+    }
+
+    /// The body of `CreateTrail` and `UpdateTrail` responses.
+    pub fn to_write_response(&self) -> TrailWriteResponse {
+        TrailWriteResponse {
+            name: self.name.to_string(),
+            s3_bucket_name: self.s3_bucket_name.clone(),
+            s3_key_prefix: self.s3_key_prefix.clone(),
+            sns_topic_name: self.sns_topic_name(),
+            sns_topic_arn: self.sns_topic_arn.clone(),
+            include_global_service_events: self.include_global_service_events,
+            is_multi_region_trail: self.is_multi_region_trail,
+            trail_arn: self.arn().to_string(),
+            log_file_validation_enabled: self.log_file_validation_enabled,
+            cloud_watch_logs_log_group_arn: self.cloud_watch_logs_log_group_arn.clone(),
+            cloud_watch_logs_role_arn: self.cloud_watch_logs_role_arn.clone(),
+            kms_key_id: self.kms_key_id.clone(),
+            is_organization_trail: false,
+        }
+    }
+}
+
+pub fn storage_key(account: &AccountId, home_region: &Region, name: &TrailName) -> String {
+    format!("{account}/{home_region}/{name}")
+}
+
+/// botocore's `Trail` structure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrailShape {
+    pub name: String,
+    pub s3_bucket_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_key_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sns_topic_name: Option<String>,
+    #[serde(rename = "SnsTopicARN", skip_serializing_if = "Option::is_none")]
+    pub sns_topic_arn: Option<String>,
+    pub include_global_service_events: bool,
+    pub is_multi_region_trail: bool,
+    pub home_region: String,
+    #[serde(rename = "TrailARN")]
+    pub trail_arn: String,
+    pub log_file_validation_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logs_role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    pub has_custom_event_selectors: bool,
+    pub has_insight_selectors: bool,
+    pub is_organization_trail: bool,
+}
+
+/// botocore's `CreateTrailResponse` / `UpdateTrailResponse`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrailWriteResponse {
+    pub name: String,
+    pub s3_bucket_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_key_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sns_topic_name: Option<String>,
+    #[serde(rename = "SnsTopicARN", skip_serializing_if = "Option::is_none")]
+    pub sns_topic_arn: Option<String>,
+    pub include_global_service_events: bool,
+    pub is_multi_region_trail: bool,
+    #[serde(rename = "TrailARN")]
+    pub trail_arn: String,
+    pub log_file_validation_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logs_role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    pub is_organization_trail: bool,
+}

@@ -1,0 +1,77 @@
+//! AddTags, RemoveTags, ListTags on trails.
+
+use crate::record::{Tag, TrailRecord};
+use crate::{validate, RequestContext, TrailError, TrailService};
+use opentrail_model::{Arn, TrailArn};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagsInput {
+    pub resource_id: String,
+    pub tags_list: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsInput {
+    pub resource_id_list: Vec<String>,
+    pub next_token: Option<String>,
+}
+
+impl TrailService {
+    /// Finds the trail a tagging request's `ResourceId` (always an ARN) names.
+    fn resolve_tag_resource(&self, ctx: &RequestContext, resource_id: &str) -> Result<TrailRecord, TrailError> {
+        let arn = Arn::parse(resource_id).map_err(|_| {
+            TrailError::CloudTrailArnInvalid(format!(
+                "ResourceId {resource_id} is not a valid ARN; tagging operations take the resource's ARN"
+            ))
+        })?;
+        if arn.service != "cloudtrail" {
+            return Err(TrailError::ResourceTypeNotSupported(format!(
+                "Resource type of {resource_id} is not supported; only CloudTrail trails, event data stores and channels can be tagged"
+            )));
+        }
+        let missing = || TrailError::ResourceNotFound(format!("Resource {resource_id} does not exist"));
+        if !arn.resource.starts_with("trail/") {
+            return Err(missing());
+        }
+        let trail_arn = TrailArn::parse(resource_id).map_err(|e| TrailError::CloudTrailArnInvalid(e.0))?;
+        if trail_arn.account != ctx.account {
+            return Err(missing());
+        }
+        self.visible_trails(ctx)?
+            .into_iter()
+            .find(|t| t.name == trail_arn.name && t.home_region == trail_arn.region)
+            .ok_or_else(missing)
+    }
+
+    pub async fn add_tags(&self, ctx: &RequestContext, input: TagsInput) -> Result<Value, TrailError> {
+        validate::tags(&input.tags_list)?;
+        let _guard = self.write_lock.lock().await;
+        let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
+        validate::merge_tags(&mut trail.tags, input.tags_list, &input.resource_id)?;
+        self.save(&trail)?;
+        Ok(json!({}))
+    }
+
+    pub async fn remove_tags(&self, ctx: &RequestContext, input: TagsInput) -> Result<Value, TrailError> {
+        let _guard = self.write_lock.lock().await;
+        let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
+        trail
+            .tags
+            .retain(|tag| !input.tags_list.iter().any(|removed| removed.key == tag.key));
+        self.save(&trail)?;
+        Ok(json!({}))
+    }
+
+    pub async fn list_tags(&self, ctx: &RequestContext, input: ListTagsInput) -> Result<Value, TrailError> {
+        let mut resources = Vec::with_capacity(input.resource_id_list.len());
+        for resource_id in &input.resource_id_list {
+            let trail = self.resolve_tag_resource(ctx, resource_id)?;
+            resources.push(json!({ "ResourceId": resource_id, "TagsList": trail.tags }));
+        }
+        Ok(json!({ "ResourceTagList": resources }))
+    }
+}

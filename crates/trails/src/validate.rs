@@ -1,0 +1,283 @@
+//! Validation of trail settings, with the CloudTrail exception each rule raises.
+
+use crate::error::TrailError;
+use crate::record::Tag;
+use opentrail_model::{AccountId, Arn, Region};
+
+pub const MAX_S3_KEY_PREFIX: usize = 200;
+pub const MAX_TAGS_PER_RESOURCE: usize = 50;
+const MAX_TAG_KEY: usize = 128;
+const MAX_TAG_VALUE: usize = 256;
+
+pub fn s3_bucket_name(name: &str) -> Result<(), TrailError> {
+    opentrail_objstore::validate_bucket_name(name)
+        .map_err(|why| TrailError::InvalidS3BucketName(format!("Invalid S3 bucket name {name}: {why}")))
+}
+
+/// Empty means "no prefix" (UpdateTrail clears it that way).
+pub fn s3_key_prefix(prefix: &str) -> Result<Option<String>, TrailError> {
+    if prefix.chars().count() > MAX_S3_KEY_PREFIX {
+        return Err(TrailError::InvalidS3Prefix(format!(
+            "S3 key prefix is {} characters long; the maximum is {MAX_S3_KEY_PREFIX}",
+            prefix.chars().count()
+        )));
+    }
+    Ok((!prefix.is_empty()).then(|| prefix.to_owned()))
+}
+
+fn is_topic_name(name: &str) -> bool {
+    (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Accepts a topic name or ARN and returns the topic ARN; empty means "no topic".
+pub fn sns_topic(value: &str, region: &Region, account: &AccountId) -> Result<Option<String>, TrailError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || TrailError::InvalidSnsTopicName(format!("Invalid SNS topic name or ARN: {value}"));
+    if value.starts_with("arn:") {
+        let arn = Arn::parse(value).map_err(|_| invalid())?;
+        let well_formed = arn.service == "sns"
+            && Region::parse(&arn.region).is_ok()
+            && AccountId::parse(&arn.account).is_ok()
+            && is_topic_name(&arn.resource);
+        return well_formed.then(|| Some(value.to_owned())).ok_or_else(invalid);
+    }
+    if !is_topic_name(value) {
+        return Err(invalid());
+    }
+    Ok(Some(format!("arn:aws:sns:{region}:{account}:{value}")))
+}
+
+fn is_key_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_multi_region_key_id(id: &str) -> bool {
+    id.strip_prefix("mrk-")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_alias_name(name: &str) -> bool {
+    (1..=250).contains(&name.len())
+        && !name.starts_with("aws/")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+}
+
+/// Accepts a key id, key ARN, alias name or alias ARN; returns the full ARN. Empty clears.
+pub fn kms_key_id(value: &str, region: &Region, account: &AccountId) -> Result<Option<String>, TrailError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || TrailError::InvalidKmsKeyId(format!("Invalid KMS key id: {value}. Specify a key id, key ARN, alias name or alias ARN"));
+    let resource_ok = |resource: &str| {
+        if let Some(id) = resource.strip_prefix("key/") {
+            return is_key_uuid(id) || is_multi_region_key_id(id);
+        }
+        resource.strip_prefix("alias/").is_some_and(is_alias_name)
+    };
+    if value.starts_with("arn:") {
+        let arn = Arn::parse(value).map_err(|_| invalid())?;
+        let well_formed = arn.service == "kms"
+            && Region::parse(&arn.region).is_ok()
+            && AccountId::parse(&arn.account).is_ok()
+            && resource_ok(&arn.resource);
+        return well_formed.then(|| Some(value.to_owned())).ok_or_else(invalid);
+    }
+    let resource = if value.starts_with("alias/") {
+        value.to_owned()
+    } else {
+        format!("key/{value}")
+    };
+    if !resource_ok(&resource) {
+        return Err(invalid());
+    }
+    Ok(Some(format!("arn:aws:kms:{region}:{account}:{resource}")))
+}
+
+/// `arn:aws:logs:<region>:<account>:log-group:<name>:*`
+pub fn cloud_watch_logs_log_group_arn(value: &str) -> Result<(), TrailError> {
+    let invalid = || {
+        TrailError::InvalidCloudWatchLogsLogGroupArn(format!(
+            "Invalid CloudWatch Logs log group ARN {value}; expected arn:aws:logs:<region>:<account>:log-group:<name>:*"
+        ))
+    };
+    let arn = Arn::parse(value).map_err(|_| invalid())?;
+    let name = arn
+        .resource
+        .strip_prefix("log-group:")
+        .and_then(|r| r.strip_suffix(":*"))
+        .ok_or_else(invalid)?;
+    let name_ok = (1..=512).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/' | b'#'));
+    let well_formed = arn.service == "logs"
+        && Region::parse(&arn.region).is_ok()
+        && AccountId::parse(&arn.account).is_ok()
+        && name_ok;
+    well_formed.then_some(()).ok_or_else(invalid)
+}
+
+/// `arn:aws:iam::<account>:role/[path/]<name>`
+pub fn cloud_watch_logs_role_arn(value: &str) -> Result<(), TrailError> {
+    let invalid = || {
+        TrailError::InvalidCloudWatchLogsRoleArn(format!(
+            "Invalid CloudWatch Logs role ARN {value}; expected arn:aws:iam::<account>:role/<name>"
+        ))
+    };
+    let arn = Arn::parse(value).map_err(|_| invalid())?;
+    let name_ok = arn.resource.strip_prefix("role/").is_some_and(|path| {
+        !path.is_empty()
+            && !path.ends_with('/')
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+    });
+    let well_formed = arn.service == "iam"
+        && arn.region.is_empty()
+        && AccountId::parse(&arn.account).is_ok()
+        && name_ok;
+    well_formed.then_some(()).ok_or_else(invalid)
+}
+
+/// Both or neither: a log group without a role (or the reverse) cannot deliver.
+pub fn cloud_watch_logs_pair(group: Option<&str>, role: Option<&str>) -> Result<(), TrailError> {
+    match (group, role) {
+        (Some(_), None) => Err(TrailError::InvalidCloudWatchLogsRoleArn(
+            "You must specify a CloudWatch Logs role ARN together with the log group ARN".into(),
+        )),
+        (None, Some(_)) => Err(TrailError::InvalidCloudWatchLogsLogGroupArn(
+            "You must specify a CloudWatch Logs log group ARN together with the role ARN".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
+}
+
+pub fn tags(tags: &[Tag]) -> Result<(), TrailError> {
+    let invalid = TrailError::InvalidTagParameter;
+    let mut seen = std::collections::HashSet::new();
+    for tag in tags {
+        let key = &tag.key;
+        let key_len = key.chars().count();
+        if !(1..=MAX_TAG_KEY).contains(&key_len) {
+            return Err(invalid(format!(
+                "Tag key must be 1 to {MAX_TAG_KEY} characters long; '{key}' has {key_len}"
+            )));
+        }
+        if !key.chars().all(is_tag_char) {
+            return Err(invalid(format!(
+                "Tag key '{key}' contains characters other than letters, digits, spaces and _.:/=+-@"
+            )));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(invalid(format!("Tag key '{key}' uses the reserved prefix aws:")));
+        }
+        let value = tag.value.as_deref().unwrap_or("");
+        if value.chars().count() > MAX_TAG_VALUE {
+            return Err(invalid(format!(
+                "Tag value for key '{key}' is longer than {MAX_TAG_VALUE} characters"
+            )));
+        }
+        if !value.chars().all(is_tag_char) {
+            return Err(invalid(format!(
+                "Tag value for key '{key}' contains characters other than letters, digits, spaces and _.:/=+-@"
+            )));
+        }
+        if !seen.insert(key.as_str()) {
+            return Err(invalid(format!("Tag key '{key}' appears more than once in the request")));
+        }
+    }
+    Ok(())
+}
+
+/// Adds or replaces tags, keeping first-insertion order; errors past the per-resource limit.
+pub fn merge_tags(existing: &mut Vec<Tag>, added: Vec<Tag>, resource: &str) -> Result<(), TrailError> {
+    let mut merged = existing.clone();
+    for tag in added {
+        match merged.iter_mut().find(|t| t.key == tag.key) {
+            Some(slot) => slot.value = tag.value,
+            None => merged.push(tag),
+        }
+    }
+    if merged.len() > MAX_TAGS_PER_RESOURCE {
+        return Err(TrailError::TagsLimitExceeded(format!(
+            "Resource {resource} would have {} tags; the limit is {MAX_TAGS_PER_RESOURCE}",
+            merged.len()
+        )));
+    }
+    *existing = merged;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> (Region, AccountId) {
+        (Region::parse("us-east-1").unwrap(), AccountId::parse("123456789012").unwrap())
+    }
+
+    #[test]
+    fn sns_names_become_arns() {
+        let (r, a) = ctx();
+        assert_eq!(sns_topic("alerts", &r, &a).unwrap().unwrap(), "arn:aws:sns:us-east-1:123456789012:alerts");
+        assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:x-y_z", &r, &a).is_ok());
+        for bad in ["bad topic", "arn:aws:sqs:us-east-1:123456789012:q", "a.b", &"x".repeat(257)] {
+            assert_eq!(sns_topic(bad, &r, &a).unwrap_err().code(), "InvalidSnsTopicNameException", "{bad}");
+        }
+        assert_eq!(sns_topic("", &r, &a).unwrap(), None);
+    }
+
+    #[test]
+    fn kms_forms() {
+        let (r, a) = ctx();
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(kms_key_id(id, &r, &a).unwrap().unwrap(), format!("arn:aws:kms:us-east-1:123456789012:key/{id}"));
+        assert_eq!(kms_key_id("alias/my-key", &r, &a).unwrap().unwrap(), "arn:aws:kms:us-east-1:123456789012:alias/my-key");
+        assert!(kms_key_id(&format!("arn:aws:kms:us-west-2:111122223333:key/{id}"), &r, &a).is_ok());
+        for bad in ["not-a-key", "alias/aws/s3", "arn:aws:kms:us-east-1:123456789012:key/xyz"] {
+            assert_eq!(kms_key_id(bad, &r, &a).unwrap_err().code(), "InvalidKmsKeyIdException", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cloud_watch_arns() {
+        assert!(cloud_watch_logs_log_group_arn("arn:aws:logs:us-east-1:123456789012:log-group:CloudTrail/logs:*").is_ok());
+        assert!(cloud_watch_logs_log_group_arn("arn:aws:logs:us-east-1:123456789012:log-group:x").is_err());
+        assert!(cloud_watch_logs_role_arn("arn:aws:iam::123456789012:role/CloudTrail_CWLogs").is_ok());
+        assert!(cloud_watch_logs_role_arn("arn:aws:iam:us-east-1:123456789012:role/x").is_err());
+        assert_eq!(cloud_watch_logs_pair(Some("g"), None).unwrap_err().code(), "InvalidCloudWatchLogsRoleArnException");
+        assert_eq!(cloud_watch_logs_pair(None, Some("r")).unwrap_err().code(), "InvalidCloudWatchLogsLogGroupArnException");
+    }
+
+    #[test]
+    fn tag_rules_and_limit() {
+        let t = |k: &str, v: &str| Tag { key: k.into(), value: Some(v.into()) };
+        assert!(tags(&[t("env", "prod"), t("team name", "a@b.c")]).is_ok());
+        for bad in [vec![t("", "v")], vec![t("aws:x", "v")], vec![t("k", &"v".repeat(257))], vec![t("a", "1"), t("a", "2")], vec![t("semi;colon", "v")]] {
+            assert_eq!(tags(&bad).unwrap_err().code(), "InvalidTagParameterException");
+        }
+        let mut existing: Vec<Tag> = (0..49).map(|i| t(&format!("k{i}"), "v")).collect();
+        merge_tags(&mut existing, vec![t("k0", "new"), t("k49", "v")], "r").unwrap();
+        assert_eq!(existing.len(), 50);
+        assert_eq!(existing[0].value.as_deref(), Some("new"));
+        assert_eq!(merge_tags(&mut existing, vec![t("k50", "v")], "r").unwrap_err().code(), "TagsLimitExceededException");
+        assert_eq!(existing.len(), 50);
+    }
+}
