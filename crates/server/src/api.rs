@@ -44,7 +44,11 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn health() -> impl IntoResponse {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
@@ -84,13 +88,19 @@ async fn cloudtrail_api(
     let result = match axum::body::to_bytes(body, app.max_request_bytes).await {
         Err(_) => Err(ApiError::new(
             "RequestEntityTooLargeException",
-            format!("request body is larger than the limit of {} bytes", app.max_request_bytes),
+            format!(
+                "request body is larger than the limit of {} bytes",
+                app.max_request_bytes
+            ),
         )
         .with_status(413)),
         Ok(body) => handle(&app, &parts, &body, &mut exchange).await,
     };
 
-    let operation = exchange.operation.clone().unwrap_or_else(|| "Unknown".into());
+    let operation = exchange
+        .operation
+        .clone()
+        .unwrap_or_else(|| "Unknown".into());
     let (status, body, error) = match &result {
         Ok(output) => (StatusCode::OK, output.to_string(), None),
         Err(e) => {
@@ -129,7 +139,10 @@ async fn cloudtrail_api(
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11_CONTENT_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_11_CONTENT_TYPE),
+    );
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amzn-requestid", value);
     }
@@ -172,4 +185,3 @@ async fn handle(
     };
     dispatch(&app.trails, &ctx, operation, input).await
 }
-

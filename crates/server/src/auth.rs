@@ -48,7 +48,10 @@ impl Authenticator {
         let region = Region::parse(&auth.region).map_err(|_| {
             ApiError::new(
                 "InvalidSignatureException",
-                format!("Credential scope region '{}' is not a valid region name", auth.region),
+                format!(
+                    "Credential scope region '{}' is not a valid region name",
+                    auth.region
+                ),
             )
         })?;
         let key = tokio::task::block_in_place(|| self.meta.get_access_key(&auth.access_key_id))
@@ -56,11 +59,16 @@ impl Authenticator {
         if self.mode == AuthMode::Open {
             let (account, user_name, is_root) = match &key {
                 Some(k) => (
-                    AccountId::parse(&k.account_id).unwrap_or_else(|_| self.default_account.clone()),
+                    AccountId::parse(&k.account_id)
+                        .unwrap_or_else(|_| self.default_account.clone()),
                     k.user_name.clone(),
                     k.is_root,
                 ),
-                None => (self.default_account.clone(), auth.access_key_id.clone(), false),
+                None => (
+                    self.default_account.clone(),
+                    auth.access_key_id.clone(),
+                    false,
+                ),
             };
             return Ok(Caller {
                 account,

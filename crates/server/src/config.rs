@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "opentrail", version, about = "A self-hosted audit trail service that speaks the AWS CloudTrail API")]
+#[command(
+    name = "opentrail",
+    version,
+    about = "A self-hosted audit trail service that speaks the AWS CloudTrail API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -72,7 +76,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENTRAIL_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_request_bytes: usize,
     /// Trails per ListTrails page.
-    #[arg(long, env = "OPENTRAIL_LIST_TRAILS_PAGE_SIZE", default_value_t = 50, hide = true)]
+    #[arg(
+        long,
+        env = "OPENTRAIL_LIST_TRAILS_PAGE_SIZE",
+        default_value_t = 50,
+        hide = true
+    )]
     pub list_trails_page_size: usize,
 }
 

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 fn typed<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
-    serde_json::from_value(input).map_err(|e| ApiError::serialization(format!("failed to read request: {e}")))
+    serde_json::from_value(input)
+        .map_err(|e| ApiError::serialization(format!("failed to read request: {e}")))
 }
 
 fn trail_error(e: TrailError) -> ApiError {
@@ -33,17 +34,43 @@ pub async fn dispatch(
     let result = match operation {
         "CreateTrail" => trails.create_trail(ctx, typed(input)?).await,
         "UpdateTrail" => trails.update_trail(ctx, typed(input)?).await,
-        "DeleteTrail" => trails.delete_trail(ctx, &typed::<TrailNameInput>(input)?.name).await,
-        "GetTrail" => trails.get_trail(ctx, &typed::<TrailNameInput>(input)?.name).await,
+        "DeleteTrail" => {
+            trails
+                .delete_trail(ctx, &typed::<TrailNameInput>(input)?.name)
+                .await
+        }
+        "GetTrail" => {
+            trails
+                .get_trail(ctx, &typed::<TrailNameInput>(input)?.name)
+                .await
+        }
         "DescribeTrails" => trails.describe_trails(ctx, typed(input)?).await,
         "ListTrails" => trails.list_trails(ctx, typed(input)?).await,
-        "GetTrailStatus" => trails.get_trail_status(ctx, &typed::<TrailNameInput>(input)?.name).await,
-        "StartLogging" => trails.start_logging(ctx, &typed::<TrailNameInput>(input)?.name).await,
-        "StopLogging" => trails.stop_logging(ctx, &typed::<TrailNameInput>(input)?.name).await,
+        "GetTrailStatus" => {
+            trails
+                .get_trail_status(ctx, &typed::<TrailNameInput>(input)?.name)
+                .await
+        }
+        "StartLogging" => {
+            trails
+                .start_logging(ctx, &typed::<TrailNameInput>(input)?.name)
+                .await
+        }
+        "StopLogging" => {
+            trails
+                .stop_logging(ctx, &typed::<TrailNameInput>(input)?.name)
+                .await
+        }
         "AddTags" => trails.add_tags(ctx, typed(input)?).await,
         "RemoveTags" => trails.remove_tags(ctx, typed(input)?).await,
         "ListTags" => trails.list_tags(ctx, typed(input)?).await,
-        "PutEventSelectors" => trails.put_event_selectors(ctx, typed(input)?).await,
+        "PutEventSelectors" => {
+            // An unknown ReadWriteType fails while reading the selectors; AWS reports it
+            // as an invalid selector, not as a serialisation fault.
+            let input = serde_json::from_value(input)
+                .map_err(|e| ApiError::new("InvalidEventSelectorsException", e.to_string()))?;
+            trails.put_event_selectors(ctx, input).await
+        }
         "GetEventSelectors" => {
             trails
                 .get_event_selectors(ctx, &typed::<TrailNameMember>(input)?.trail_name)

@@ -47,7 +47,12 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP opentrail_requests_total API requests by operation and outcome.\n");
         out.push_str("# TYPE opentrail_requests_total counter\n");
-        for ((operation, outcome), count) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for ((operation, outcome), count) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "opentrail_requests_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} {count}"
@@ -55,7 +60,12 @@ impl Metrics {
         }
         out.push_str("# HELP opentrail_request_duration_seconds API request latency.\n");
         out.push_str("# TYPE opentrail_request_duration_seconds histogram\n");
-        for (operation, h) in self.latency.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (operation, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             for (bound, count) in BUCKETS_SECONDS.iter().zip(h.counts) {
                 let _ = writeln!(
                     out,
@@ -67,8 +77,16 @@ impl Metrics {
                 "opentrail_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"+Inf\"}} {}",
                 h.count
             );
-            let _ = writeln!(out, "opentrail_request_duration_seconds_sum{{operation=\"{operation}\"}} {}", h.sum);
-            let _ = writeln!(out, "opentrail_request_duration_seconds_count{{operation=\"{operation}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "opentrail_request_duration_seconds_sum{{operation=\"{operation}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "opentrail_request_duration_seconds_count{{operation=\"{operation}\"}} {}",
+                h.count
+            );
         }
         out
     }
@@ -82,11 +100,18 @@ mod tests {
     fn renders_counters_and_cumulative_buckets() {
         let m = Metrics::default();
         m.observe("CreateTrail", "success", Duration::from_millis(3));
-        m.observe("CreateTrail", "TrailAlreadyExistsException", Duration::from_millis(30));
+        m.observe(
+            "CreateTrail",
+            "TrailAlreadyExistsException",
+            Duration::from_millis(30),
+        );
         let text = m.render();
-        assert!(text.contains("opentrail_requests_total{operation=\"CreateTrail\",outcome=\"success\"} 1"));
+        assert!(text
+            .contains("opentrail_requests_total{operation=\"CreateTrail\",outcome=\"success\"} 1"));
         assert!(text.contains("le=\"0.005\"} 1"));
         assert!(text.contains("le=\"0.05\"} 2"));
-        assert!(text.contains("opentrail_request_duration_seconds_count{operation=\"CreateTrail\"} 2"));
+        assert!(
+            text.contains("opentrail_request_duration_seconds_count{operation=\"CreateTrail\"} 2")
+        );
     }
 }

@@ -12,7 +12,9 @@ mod validate;
 pub use error::TrailError;
 pub use lifecycle::{CreateTrailInput, DescribeTrailsInput, ListTrailsInput, UpdateTrailInput};
 pub use record::{InsightSelector, Tag, TrailRecord, TrailShape, TrailStatus};
-pub use selector_ops::{GetInsightSelectorsInput, PutEventSelectorsInput, PutInsightSelectorsInput};
+pub use selector_ops::{
+    GetInsightSelectorsInput, PutEventSelectorsInput, PutInsightSelectorsInput,
+};
 pub use tagging::{ListTagsInput, TagsInput};
 
 use opentrail_meta::MetaStore;
@@ -112,7 +114,9 @@ impl TrailService {
     fn save(&self, trail: &TrailRecord) -> Result<(), TrailError> {
         let value = serde_json::to_string(trail)
             .map_err(|e| TrailError::Internal(format!("failed to encode trail: {e}")))?;
-        tokio::task::block_in_place(|| self.meta.put_document(TRAILS, &trail.storage_key(), &value))?;
+        tokio::task::block_in_place(|| {
+            self.meta.put_document(TRAILS, &trail.storage_key(), &value)
+        })?;
         Ok(())
     }
 
@@ -139,7 +143,11 @@ impl TrailService {
     }
 
     /// Like `resolve`, for operations that change a trail: only its home region may.
-    fn resolve_for_write(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<TrailRecord, TrailError> {
+    fn resolve_for_write(
+        &self,
+        ctx: &RequestContext,
+        name_or_arn: &str,
+    ) -> Result<TrailRecord, TrailError> {
         let trail = self.resolve(ctx, name_or_arn)?;
         if trail.home_region != ctx.region {
             return Err(TrailError::InvalidHomeRegion(format!(
@@ -156,9 +164,9 @@ impl TrailService {
             Ok(false) => Err(TrailError::S3BucketDoesNotExist(format!(
                 "S3 bucket {bucket} does not exist"
             ))),
-            Err(StoreError::AccessDenied(why)) => Err(TrailError::InsufficientS3BucketPolicy(format!(
-                "Access to S3 bucket {bucket} was denied: {why}"
-            ))),
+            Err(StoreError::AccessDenied(why)) => Err(TrailError::InsufficientS3BucketPolicy(
+                format!("Access to S3 bucket {bucket} was denied: {why}"),
+            )),
             Err(e) => Err(TrailError::Internal(format!(
                 "failed to check that S3 bucket {bucket} exists: {e}"
             ))),

@@ -1,6 +1,6 @@
 //! CreateTrail, GetTrail, DescribeTrails, ListTrails, UpdateTrail, DeleteTrail.
 
-use crate::record::{Tag, TrailRecord, TrailShape, TrailStatus, TrailWriteResponse};
+use crate::record::{Tag, TrailRecord, TrailShape, TrailStatus};
 use crate::{
     parse_trail_ref, validate, RequestContext, TrailError, TrailRef, TrailService,
     MAX_TRAILS_PER_REGION,
@@ -126,11 +126,14 @@ fn check_name_free(
     home: &Region,
     multi_region: bool,
 ) -> Result<(), TrailError> {
-    let collides = others
-        .iter()
-        .any(|t| &t.name == name && (&t.home_region == home || t.is_multi_region_trail || multi_region));
+    let collides = others.iter().any(|t| {
+        &t.name == name && (&t.home_region == home || t.is_multi_region_trail || multi_region)
+    });
     if collides {
-        let account = others.first().map(|t| t.account.to_string()).unwrap_or_default();
+        let account = others
+            .first()
+            .map(|t| t.account.to_string())
+            .unwrap_or_default();
         return Err(TrailError::TrailAlreadyExists(format!(
             "Trail {name} already exists for customer: {account}"
         )));
@@ -139,7 +142,11 @@ fn check_name_free(
 }
 
 /// At most five trails per region, where a multi-region trail counts in every region.
-fn check_capacity(others: &[TrailRecord], home: &Region, multi_region: bool) -> Result<(), TrailError> {
+fn check_capacity(
+    others: &[TrailRecord],
+    home: &Region,
+    multi_region: bool,
+) -> Result<(), TrailError> {
     let count_in = |region: &Region| others.iter().filter(|t| t.visible_in(region)).count();
     let mut regions: BTreeSet<&Region> = BTreeSet::from([home]);
     if multi_region {
@@ -147,7 +154,10 @@ fn check_capacity(others: &[TrailRecord], home: &Region, multi_region: bool) -> 
     }
     for region in regions {
         if count_in(region) >= MAX_TRAILS_PER_REGION {
-            let account = others.first().map(|t| t.account.to_string()).unwrap_or_default();
+            let account = others
+                .first()
+                .map(|t| t.account.to_string())
+                .unwrap_or_default();
             return Err(TrailError::MaximumNumberOfTrailsExceeded(format!(
                 "User: {account} already has {MAX_TRAILS_PER_REGION} trails in {region}."
             )));
@@ -161,12 +171,18 @@ fn encode_token(value: &Value) -> String {
 }
 
 fn decode_token(token: &str) -> Option<Value> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
 impl TrailService {
-    pub async fn create_trail(&self, ctx: &RequestContext, input: CreateTrailInput) -> Result<Value, TrailError> {
+    pub async fn create_trail(
+        &self,
+        ctx: &RequestContext,
+        input: CreateTrailInput,
+    ) -> Result<Value, TrailError> {
         let name = TrailName::parse(&input.name).map_err(|e| TrailError::InvalidTrailName(e.0))?;
         validate::s3_bucket_name(&input.s3_bucket_name)?;
         let tags = input.tags_list.unwrap_or_default();
@@ -190,7 +206,8 @@ impl TrailService {
             status: TrailStatus::default(),
             created_at: self.clock.now(),
         };
-        validate::merge_tags(&mut trail.tags, tags, &trail.arn().to_string())?;
+        let arn = trail.arn().to_string();
+        validate::merge_tags(&mut trail.tags, tags, &arn)?;
         apply_settings(
             &mut trail,
             Settings {
@@ -205,7 +222,12 @@ impl TrailService {
 
         let _guard = self.write_lock.lock().await;
         let existing = self.account_trails(&ctx.account)?;
-        check_name_free(&existing, &trail.name, &trail.home_region, trail.is_multi_region_trail)?;
+        check_name_free(
+            &existing,
+            &trail.name,
+            &trail.home_region,
+            trail.is_multi_region_trail,
+        )?;
         check_capacity(&existing, &trail.home_region, trail.is_multi_region_trail)?;
         self.require_bucket(&trail.s3_bucket_name).await?;
         self.save(&trail)?;
@@ -213,7 +235,11 @@ impl TrailService {
         Ok(json!(trail.to_write_response()))
     }
 
-    pub async fn update_trail(&self, ctx: &RequestContext, input: UpdateTrailInput) -> Result<Value, TrailError> {
+    pub async fn update_trail(
+        &self,
+        ctx: &RequestContext,
+        input: UpdateTrailInput,
+    ) -> Result<Value, TrailError> {
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_for_write(ctx, &input.name)?;
         let before = trail.clone();
@@ -258,7 +284,11 @@ impl TrailService {
         Ok(json!(trail.to_write_response()))
     }
 
-    pub async fn delete_trail(&self, ctx: &RequestContext, name: &str) -> Result<Value, TrailError> {
+    pub async fn delete_trail(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<Value, TrailError> {
         let _guard = self.write_lock.lock().await;
         let trail = self.resolve_for_write(ctx, name)?;
         self.remove(&trail)?;
@@ -271,22 +301,31 @@ impl TrailService {
         Ok(json!({ "Trail": trail.to_trail_shape() }))
     }
 
-    pub async fn describe_trails(&self, ctx: &RequestContext, input: DescribeTrailsInput) -> Result<Value, TrailError> {
+    pub async fn describe_trails(
+        &self,
+        ctx: &RequestContext,
+        input: DescribeTrailsInput,
+    ) -> Result<Value, TrailError> {
         let include_shadows = input.include_shadow_trails.unwrap_or(true);
         let visible = self.visible_trails(ctx)?;
         let wanted = |t: &TrailRecord| include_shadows || t.home_region == ctx.region;
         let names = input.trail_name_list.unwrap_or_default();
         let mut selected: Vec<TrailShape> = Vec::new();
         if names.is_empty() {
-            selected.extend(visible.iter().filter(|t| wanted(t)).map(TrailRecord::to_trail_shape));
+            selected.extend(
+                visible
+                    .iter()
+                    .filter(|t| wanted(t))
+                    .map(TrailRecord::to_trail_shape),
+            );
             return Ok(json!({ "trailList": selected }));
         }
         for requested in &names {
             let found = match parse_trail_ref(requested)? {
                 TrailRef::Name(name) => visible.iter().find(|t| t.name == name),
-                TrailRef::Arn(arn) => visible
-                    .iter()
-                    .find(|t| t.account == arn.account && t.name == arn.name && t.home_region == arn.region),
+                TrailRef::Arn(arn) => visible.iter().find(|t| {
+                    t.account == arn.account && t.name == arn.name && t.home_region == arn.region
+                }),
             };
             let Some(trail) = found.filter(|t| wanted(t)) else {
                 continue;
@@ -300,7 +339,11 @@ impl TrailService {
     }
 
     /// Every trail of the account, in every region, a page at a time.
-    pub async fn list_trails(&self, ctx: &RequestContext, input: ListTrailsInput) -> Result<Value, TrailError> {
+    pub async fn list_trails(
+        &self,
+        ctx: &RequestContext,
+        input: ListTrailsInput,
+    ) -> Result<Value, TrailError> {
         let trails = self.account_trails(&ctx.account)?;
         let start_after = match input.next_token.as_deref() {
             None => None,
@@ -313,7 +356,11 @@ impl TrailService {
         };
         let remaining: Vec<&TrailRecord> = trails
             .iter()
-            .filter(|t| start_after.as_deref().is_none_or(|after| t.storage_key().as_str() > after))
+            .filter(|t| {
+                start_after
+                    .as_deref()
+                    .is_none_or(|after| t.storage_key().as_str() > after)
+            })
             .collect();
         let page: Vec<TrailInfo> = remaining
             .iter()
@@ -331,5 +378,4 @@ impl TrailService {
         }
         Ok(response)
     }
-
 }

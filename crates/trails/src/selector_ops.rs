@@ -74,7 +74,10 @@ fn validate_insight_selectors(selectors: &[InsightSelector]) -> Result<(), Trail
     Ok(())
 }
 
-fn trail_name_required(name: Option<&str>, event_data_store: Option<&str>) -> Result<String, TrailError> {
+fn trail_name_required(
+    name: Option<&str>,
+    event_data_store: Option<&str>,
+) -> Result<String, TrailError> {
     match (name, event_data_store) {
         (Some(_), Some(_)) => Err(TrailError::InvalidParameterCombination(
             "Specify either TrailName or EventDataStore, not both".into(),
@@ -90,7 +93,11 @@ fn trail_name_required(name: Option<&str>, event_data_store: Option<&str>) -> Re
 }
 
 impl TrailService {
-    pub async fn put_event_selectors(&self, ctx: &RequestContext, input: PutEventSelectorsInput) -> Result<Value, TrailError> {
+    pub async fn put_event_selectors(
+        &self,
+        ctx: &RequestContext,
+        input: PutEventSelectorsInput,
+    ) -> Result<Value, TrailError> {
         let selectors = match (input.event_selectors, input.advanced_event_selectors) {
             (Some(_), Some(_)) => {
                 return Err(TrailError::InvalidEventSelectors(
@@ -110,16 +117,33 @@ impl TrailService {
         let mut trail = self.resolve_for_write(ctx, &input.trail_name)?;
         trail.selectors = selectors;
         self.save(&trail)?;
-        Ok(selectors_response(trail.arn().to_string(), &trail.selectors))
+        Ok(selectors_response(
+            trail.arn().to_string(),
+            &trail.selectors,
+        ))
     }
 
-    pub async fn get_event_selectors(&self, ctx: &RequestContext, name: &str) -> Result<Value, TrailError> {
+    pub async fn get_event_selectors(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<Value, TrailError> {
         let trail = self.resolve(ctx, name)?;
-        Ok(selectors_response(trail.arn().to_string(), &trail.selectors))
+        Ok(selectors_response(
+            trail.arn().to_string(),
+            &trail.selectors,
+        ))
     }
 
-    pub async fn put_insight_selectors(&self, ctx: &RequestContext, input: PutInsightSelectorsInput) -> Result<Value, TrailError> {
-        let name = trail_name_required(input.trail_name.as_deref(), input.event_data_store.as_deref())?;
+    pub async fn put_insight_selectors(
+        &self,
+        ctx: &RequestContext,
+        input: PutInsightSelectorsInput,
+    ) -> Result<Value, TrailError> {
+        let name = trail_name_required(
+            input.trail_name.as_deref(),
+            input.event_data_store.as_deref(),
+        )?;
         if input.insights_destination.is_some() {
             return Err(TrailError::InvalidParameterCombination(
                 "InsightsDestination applies to event data stores, not trails".into(),
@@ -130,11 +154,20 @@ impl TrailService {
         let mut trail = self.resolve_for_write(ctx, &name)?;
         trail.insight_selectors = input.insight_selectors;
         self.save(&trail)?;
-        Ok(json!({ "TrailARN": trail.arn().to_string(), "InsightSelectors": trail.insight_selectors }))
+        Ok(
+            json!({ "TrailARN": trail.arn().to_string(), "InsightSelectors": trail.insight_selectors }),
+        )
     }
 
-    pub async fn get_insight_selectors(&self, ctx: &RequestContext, input: GetInsightSelectorsInput) -> Result<Value, TrailError> {
-        let name = trail_name_required(input.trail_name.as_deref(), input.event_data_store.as_deref())?;
+    pub async fn get_insight_selectors(
+        &self,
+        ctx: &RequestContext,
+        input: GetInsightSelectorsInput,
+    ) -> Result<Value, TrailError> {
+        let name = trail_name_required(
+            input.trail_name.as_deref(),
+            input.event_data_store.as_deref(),
+        )?;
         let trail = self.resolve(ctx, &name)?;
         if trail.insight_selectors.is_empty() {
             return Err(TrailError::InsightNotEnabled(format!(
@@ -142,6 +175,8 @@ impl TrailService {
                 trail.arn()
             )));
         }
-        Ok(json!({ "TrailARN": trail.arn().to_string(), "InsightSelectors": trail.insight_selectors }))
+        Ok(
+            json!({ "TrailARN": trail.arn().to_string(), "InsightSelectors": trail.insight_selectors }),
+        )
     }
 }

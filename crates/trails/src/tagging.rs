@@ -22,7 +22,11 @@ pub struct ListTagsInput {
 
 impl TrailService {
     /// Finds the trail a tagging request's `ResourceId` (always an ARN) names.
-    fn resolve_tag_resource(&self, ctx: &RequestContext, resource_id: &str) -> Result<TrailRecord, TrailError> {
+    fn resolve_tag_resource(
+        &self,
+        ctx: &RequestContext,
+        resource_id: &str,
+    ) -> Result<TrailRecord, TrailError> {
         let arn = Arn::parse(resource_id).map_err(|_| {
             TrailError::CloudTrailArnInvalid(format!(
                 "ResourceId {resource_id} is not a valid ARN; tagging operations take the resource's ARN"
@@ -33,11 +37,13 @@ impl TrailService {
                 "Resource type of {resource_id} is not supported; only CloudTrail trails, event data stores and channels can be tagged"
             )));
         }
-        let missing = || TrailError::ResourceNotFound(format!("Resource {resource_id} does not exist"));
+        let missing =
+            || TrailError::ResourceNotFound(format!("Resource {resource_id} does not exist"));
         if !arn.resource.starts_with("trail/") {
             return Err(missing());
         }
-        let trail_arn = TrailArn::parse(resource_id).map_err(|e| TrailError::CloudTrailArnInvalid(e.0))?;
+        let trail_arn =
+            TrailArn::parse(resource_id).map_err(|e| TrailError::CloudTrailArnInvalid(e.0))?;
         if trail_arn.account != ctx.account {
             return Err(missing());
         }
@@ -47,7 +53,11 @@ impl TrailService {
             .ok_or_else(missing)
     }
 
-    pub async fn add_tags(&self, ctx: &RequestContext, input: TagsInput) -> Result<Value, TrailError> {
+    pub async fn add_tags(
+        &self,
+        ctx: &RequestContext,
+        input: TagsInput,
+    ) -> Result<Value, TrailError> {
         validate::tags(&input.tags_list)?;
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
@@ -56,7 +66,11 @@ impl TrailService {
         Ok(json!({}))
     }
 
-    pub async fn remove_tags(&self, ctx: &RequestContext, input: TagsInput) -> Result<Value, TrailError> {
+    pub async fn remove_tags(
+        &self,
+        ctx: &RequestContext,
+        input: TagsInput,
+    ) -> Result<Value, TrailError> {
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
         trail
@@ -66,7 +80,11 @@ impl TrailService {
         Ok(json!({}))
     }
 
-    pub async fn list_tags(&self, ctx: &RequestContext, input: ListTagsInput) -> Result<Value, TrailError> {
+    pub async fn list_tags(
+        &self,
+        ctx: &RequestContext,
+        input: ListTagsInput,
+    ) -> Result<Value, TrailError> {
         let mut resources = Vec::with_capacity(input.resource_id_list.len());
         for resource_id in &input.resource_id_list {
             let trail = self.resolve_tag_resource(ctx, resource_id)?;

@@ -10,8 +10,9 @@ const MAX_TAG_KEY: usize = 128;
 const MAX_TAG_VALUE: usize = 256;
 
 pub fn s3_bucket_name(name: &str) -> Result<(), TrailError> {
-    opentrail_objstore::validate_bucket_name(name)
-        .map_err(|why| TrailError::InvalidS3BucketName(format!("Invalid S3 bucket name {name}: {why}")))
+    opentrail_objstore::validate_bucket_name(name).map_err(|why| {
+        TrailError::InvalidS3BucketName(format!("Invalid S3 bucket name {name}: {why}"))
+    })
 }
 
 /// Empty means "no prefix" (UpdateTrail clears it that way).
@@ -33,18 +34,25 @@ fn is_topic_name(name: &str) -> bool {
 }
 
 /// Accepts a topic name or ARN and returns the topic ARN; empty means "no topic".
-pub fn sns_topic(value: &str, region: &Region, account: &AccountId) -> Result<Option<String>, TrailError> {
+pub fn sns_topic(
+    value: &str,
+    region: &Region,
+    account: &AccountId,
+) -> Result<Option<String>, TrailError> {
     if value.is_empty() {
         return Ok(None);
     }
-    let invalid = || TrailError::InvalidSnsTopicName(format!("Invalid SNS topic name or ARN: {value}"));
+    let invalid =
+        || TrailError::InvalidSnsTopicName(format!("Invalid SNS topic name or ARN: {value}"));
     if value.starts_with("arn:") {
         let arn = Arn::parse(value).map_err(|_| invalid())?;
         let well_formed = arn.service == "sns"
             && Region::parse(&arn.region).is_ok()
             && AccountId::parse(&arn.account).is_ok()
             && is_topic_name(&arn.resource);
-        return well_formed.then(|| Some(value.to_owned())).ok_or_else(invalid);
+        return well_formed
+            .then(|| Some(value.to_owned()))
+            .ok_or_else(invalid);
     }
     if !is_topic_name(value) {
         return Err(invalid());
@@ -76,11 +84,19 @@ fn is_alias_name(name: &str) -> bool {
 }
 
 /// Accepts a key id, key ARN, alias name or alias ARN; returns the full ARN. Empty clears.
-pub fn kms_key_id(value: &str, region: &Region, account: &AccountId) -> Result<Option<String>, TrailError> {
+pub fn kms_key_id(
+    value: &str,
+    region: &Region,
+    account: &AccountId,
+) -> Result<Option<String>, TrailError> {
     if value.is_empty() {
         return Ok(None);
     }
-    let invalid = || TrailError::InvalidKmsKeyId(format!("Invalid KMS key id: {value}. Specify a key id, key ARN, alias name or alias ARN"));
+    let invalid = || {
+        TrailError::InvalidKmsKeyId(format!(
+            "Invalid KMS key id: {value}. Specify a key id, key ARN, alias name or alias ARN"
+        ))
+    };
     let resource_ok = |resource: &str| {
         if let Some(id) = resource.strip_prefix("key/") {
             return is_key_uuid(id) || is_multi_region_key_id(id);
@@ -93,7 +109,9 @@ pub fn kms_key_id(value: &str, region: &Region, account: &AccountId) -> Result<O
             && Region::parse(&arn.region).is_ok()
             && AccountId::parse(&arn.account).is_ok()
             && resource_ok(&arn.resource);
-        return well_formed.then(|| Some(value.to_owned())).ok_or_else(invalid);
+        return well_formed
+            .then(|| Some(value.to_owned()))
+            .ok_or_else(invalid);
     }
     let resource = if value.starts_with("alias/") {
         value.to_owned()
@@ -186,7 +204,9 @@ pub fn tags(tags: &[Tag]) -> Result<(), TrailError> {
             )));
         }
         if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(invalid(format!("Tag key '{key}' uses the reserved prefix aws:")));
+            return Err(invalid(format!(
+                "Tag key '{key}' uses the reserved prefix aws:"
+            )));
         }
         let value = tag.value.as_deref().unwrap_or("");
         if value.chars().count() > MAX_TAG_VALUE {
@@ -200,14 +220,20 @@ pub fn tags(tags: &[Tag]) -> Result<(), TrailError> {
             )));
         }
         if !seen.insert(key.as_str()) {
-            return Err(invalid(format!("Tag key '{key}' appears more than once in the request")));
+            return Err(invalid(format!(
+                "Tag key '{key}' appears more than once in the request"
+            )));
         }
     }
     Ok(())
 }
 
 /// Adds or replaces tags, keeping first-insertion order; errors past the per-resource limit.
-pub fn merge_tags(existing: &mut Vec<Tag>, added: Vec<Tag>, resource: &str) -> Result<(), TrailError> {
+pub fn merge_tags(
+    existing: &mut Vec<Tag>,
+    added: Vec<Tag>,
+    resource: &str,
+) -> Result<(), TrailError> {
     let mut merged = existing.clone();
     for tag in added {
         match merged.iter_mut().find(|t| t.key == tag.key) {
@@ -230,16 +256,31 @@ mod tests {
     use super::*;
 
     fn ctx() -> (Region, AccountId) {
-        (Region::parse("us-east-1").unwrap(), AccountId::parse("123456789012").unwrap())
+        (
+            Region::parse("us-east-1").unwrap(),
+            AccountId::parse("123456789012").unwrap(),
+        )
     }
 
     #[test]
     fn sns_names_become_arns() {
         let (r, a) = ctx();
-        assert_eq!(sns_topic("alerts", &r, &a).unwrap().unwrap(), "arn:aws:sns:us-east-1:123456789012:alerts");
+        assert_eq!(
+            sns_topic("alerts", &r, &a).unwrap().unwrap(),
+            "arn:aws:sns:us-east-1:123456789012:alerts"
+        );
         assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:x-y_z", &r, &a).is_ok());
-        for bad in ["bad topic", "arn:aws:sqs:us-east-1:123456789012:q", "a.b", &"x".repeat(257)] {
-            assert_eq!(sns_topic(bad, &r, &a).unwrap_err().code(), "InvalidSnsTopicNameException", "{bad}");
+        for bad in [
+            "bad topic",
+            "arn:aws:sqs:us-east-1:123456789012:q",
+            "a.b",
+            &"x".repeat(257),
+        ] {
+            assert_eq!(
+                sns_topic(bad, &r, &a).unwrap_err().code(),
+                "InvalidSnsTopicNameException",
+                "{bad}"
+            );
         }
         assert_eq!(sns_topic("", &r, &a).unwrap(), None);
     }
@@ -248,36 +289,86 @@ mod tests {
     fn kms_forms() {
         let (r, a) = ctx();
         let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
-        assert_eq!(kms_key_id(id, &r, &a).unwrap().unwrap(), format!("arn:aws:kms:us-east-1:123456789012:key/{id}"));
-        assert_eq!(kms_key_id("alias/my-key", &r, &a).unwrap().unwrap(), "arn:aws:kms:us-east-1:123456789012:alias/my-key");
-        assert!(kms_key_id(&format!("arn:aws:kms:us-west-2:111122223333:key/{id}"), &r, &a).is_ok());
-        for bad in ["not-a-key", "alias/aws/s3", "arn:aws:kms:us-east-1:123456789012:key/xyz"] {
-            assert_eq!(kms_key_id(bad, &r, &a).unwrap_err().code(), "InvalidKmsKeyIdException", "{bad}");
+        assert_eq!(
+            kms_key_id(id, &r, &a).unwrap().unwrap(),
+            format!("arn:aws:kms:us-east-1:123456789012:key/{id}")
+        );
+        assert_eq!(
+            kms_key_id("alias/my-key", &r, &a).unwrap().unwrap(),
+            "arn:aws:kms:us-east-1:123456789012:alias/my-key"
+        );
+        assert!(kms_key_id(
+            &format!("arn:aws:kms:us-west-2:111122223333:key/{id}"),
+            &r,
+            &a
+        )
+        .is_ok());
+        for bad in [
+            "not-a-key",
+            "alias/aws/s3",
+            "arn:aws:kms:us-east-1:123456789012:key/xyz",
+        ] {
+            assert_eq!(
+                kms_key_id(bad, &r, &a).unwrap_err().code(),
+                "InvalidKmsKeyIdException",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn cloud_watch_arns() {
-        assert!(cloud_watch_logs_log_group_arn("arn:aws:logs:us-east-1:123456789012:log-group:CloudTrail/logs:*").is_ok());
-        assert!(cloud_watch_logs_log_group_arn("arn:aws:logs:us-east-1:123456789012:log-group:x").is_err());
-        assert!(cloud_watch_logs_role_arn("arn:aws:iam::123456789012:role/CloudTrail_CWLogs").is_ok());
+        assert!(cloud_watch_logs_log_group_arn(
+            "arn:aws:logs:us-east-1:123456789012:log-group:CloudTrail/logs:*"
+        )
+        .is_ok());
+        assert!(
+            cloud_watch_logs_log_group_arn("arn:aws:logs:us-east-1:123456789012:log-group:x")
+                .is_err()
+        );
+        assert!(
+            cloud_watch_logs_role_arn("arn:aws:iam::123456789012:role/CloudTrail_CWLogs").is_ok()
+        );
         assert!(cloud_watch_logs_role_arn("arn:aws:iam:us-east-1:123456789012:role/x").is_err());
-        assert_eq!(cloud_watch_logs_pair(Some("g"), None).unwrap_err().code(), "InvalidCloudWatchLogsRoleArnException");
-        assert_eq!(cloud_watch_logs_pair(None, Some("r")).unwrap_err().code(), "InvalidCloudWatchLogsLogGroupArnException");
+        assert_eq!(
+            cloud_watch_logs_pair(Some("g"), None).unwrap_err().code(),
+            "InvalidCloudWatchLogsRoleArnException"
+        );
+        assert_eq!(
+            cloud_watch_logs_pair(None, Some("r")).unwrap_err().code(),
+            "InvalidCloudWatchLogsLogGroupArnException"
+        );
     }
 
     #[test]
     fn tag_rules_and_limit() {
-        let t = |k: &str, v: &str| Tag { key: k.into(), value: Some(v.into()) };
+        let t = |k: &str, v: &str| Tag {
+            key: k.into(),
+            value: Some(v.into()),
+        };
         assert!(tags(&[t("env", "prod"), t("team name", "a@b.c")]).is_ok());
-        for bad in [vec![t("", "v")], vec![t("aws:x", "v")], vec![t("k", &"v".repeat(257))], vec![t("a", "1"), t("a", "2")], vec![t("semi;colon", "v")]] {
-            assert_eq!(tags(&bad).unwrap_err().code(), "InvalidTagParameterException");
+        for bad in [
+            vec![t("", "v")],
+            vec![t("aws:x", "v")],
+            vec![t("k", &"v".repeat(257))],
+            vec![t("a", "1"), t("a", "2")],
+            vec![t("semi;colon", "v")],
+        ] {
+            assert_eq!(
+                tags(&bad).unwrap_err().code(),
+                "InvalidTagParameterException"
+            );
         }
         let mut existing: Vec<Tag> = (0..49).map(|i| t(&format!("k{i}"), "v")).collect();
         merge_tags(&mut existing, vec![t("k0", "new"), t("k49", "v")], "r").unwrap();
         assert_eq!(existing.len(), 50);
         assert_eq!(existing[0].value.as_deref(), Some("new"));
-        assert_eq!(merge_tags(&mut existing, vec![t("k50", "v")], "r").unwrap_err().code(), "TagsLimitExceededException");
+        assert_eq!(
+            merge_tags(&mut existing, vec![t("k50", "v")], "r")
+                .unwrap_err()
+                .code(),
+            "TagsLimitExceededException"
+        );
         assert_eq!(existing.len(), 50);
     }
 }
