@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS documents (
 impl SqliteMetaStore {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(storage)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(storage)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(storage)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(storage)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -160,9 +161,8 @@ impl MetaStore for SqliteMetaStore {
 
     fn list_documents(&self, collection: &str) -> Result<Vec<(String, String)>> {
         self.with_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT key, value FROM documents WHERE collection = ?1 ORDER BY key",
-            )?;
+            let mut stmt =
+                c.prepare("SELECT key, value FROM documents WHERE collection = ?1 ORDER BY key")?;
             let rows = stmt.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
@@ -200,14 +200,23 @@ mod tests {
         let path = dir.path().join("meta.db");
         {
             let store = SqliteMetaStore::open(&path).unwrap();
-            assert_eq!(store.init_setting("account", "111111111111").unwrap(), "111111111111");
+            assert_eq!(
+                store.init_setting("account", "111111111111").unwrap(),
+                "111111111111"
+            );
             store.put_access_key(&key("AKIA1")).unwrap();
             store.put_document("trails", "a", "{}").unwrap();
         }
         let store = SqliteMetaStore::open(&path).unwrap();
-        assert_eq!(store.init_setting("account", "222222222222").unwrap(), "111111111111");
+        assert_eq!(
+            store.init_setting("account", "222222222222").unwrap(),
+            "111111111111"
+        );
         assert_eq!(store.get_access_key("AKIA1").unwrap(), Some(key("AKIA1")));
-        assert_eq!(store.list_documents("trails").unwrap(), vec![("a".into(), "{}".into())]);
+        assert_eq!(
+            store.list_documents("trails").unwrap(),
+            vec![("a".into(), "{}".into())]
+        );
         assert!(store.delete_document("trails", "a").unwrap());
         assert!(!store.delete_document("trails", "a").unwrap());
         assert!(store.delete_access_key("AKIA1").unwrap());

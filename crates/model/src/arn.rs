@@ -25,14 +25,22 @@ impl fmt::Display for ArnError {
 impl Arn {
     pub fn parse(value: &str) -> Result<Self, ArnError> {
         let mut parts = value.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(ArnError(format!("{value} is not a valid ARN")));
         };
         if partition.is_empty() || service.is_empty() || resource.is_empty() {

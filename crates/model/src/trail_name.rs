@@ -47,7 +47,10 @@ impl TrailName {
                 "Trail name too long. Maximum allowed length: {MAX_LEN} characters. Specified name length: {len} characters."
             )));
         }
-        if !value.chars().all(|c| c.is_ascii_alphanumeric() || is_punctuation(c)) {
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || is_punctuation(c))
+        {
             return Err(TrailNameError(format!(
                 "Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, periods (.), hyphens (-), and underscores (_). Specified name: {value}"
             )));

@@ -85,9 +85,8 @@ impl ServiceModel {
     }
 
     pub fn cloudtrail() -> Self {
-        Self::parse(CLOUDTRAIL_MODEL_JSON).unwrap_or_else(|e| {
-            unreachable!("the embedded botocore model must parse: {e}")
-        })
+        Self::parse(CLOUDTRAIL_MODEL_JSON)
+            .unwrap_or_else(|e| unreachable!("the embedded botocore model must parse: {e}"))
     }
 
     pub fn has_operation(&self, operation: &str) -> bool {
@@ -99,8 +98,9 @@ impl ServiceModel {
         let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {
-            serde_json::from_slice(body)
-                .map_err(|e| ApiError::serialization(format!("request body is not valid JSON: {e}")))?
+            serde_json::from_slice(body).map_err(|e| {
+                ApiError::serialization(format!("request body is not valid JSON: {e}"))
+            })?
         };
         if !value.is_object() {
             return Err(ApiError::serialization(format!(
@@ -190,12 +190,21 @@ impl ServiceModel {
                 }
                 Ok(())
             }
-            "string" | "blob" => value.is_string().then_some(()).ok_or_else(|| type_error("string")),
-            "boolean" => value.is_boolean().then_some(()).ok_or_else(|| type_error("boolean")),
+            "string" | "blob" => value
+                .is_string()
+                .then_some(())
+                .ok_or_else(|| type_error("string")),
+            "boolean" => value
+                .is_boolean()
+                .then_some(())
+                .ok_or_else(|| type_error("boolean")),
             "integer" | "long" => (value.is_i64() || value.is_u64())
                 .then_some(())
                 .ok_or_else(|| type_error("integer")),
-            "double" | "float" => value.is_number().then_some(()).ok_or_else(|| type_error("number")),
+            "double" | "float" => value
+                .is_number()
+                .then_some(())
+                .ok_or_else(|| type_error("number")),
             "timestamp" => (value.is_number() || value.is_string())
                 .then_some(())
                 .ok_or_else(|| type_error("timestamp")),
@@ -224,7 +233,10 @@ mod tests {
     #[test]
     fn wrong_type_is_a_serialization_error() {
         let e = model()
-            .parse_input("CreateTrail", br#"{"Name":"abc","S3BucketName":"b","IsMultiRegionTrail":"yes"}"#)
+            .parse_input(
+                "CreateTrail",
+                br#"{"Name":"abc","S3BucketName":"b","IsMultiRegionTrail":"yes"}"#,
+            )
             .unwrap_err();
         assert_eq!(e.code, "SerializationException");
         assert!(e.message.contains("isMultiRegionTrail"), "{}", e.message);
@@ -237,17 +249,33 @@ mod tests {
 
     #[test]
     fn missing_required_member_is_a_validation_error() {
-        let e = model().parse_input("CreateTrail", br#"{"Name":"abc"}"#).unwrap_err();
+        let e = model()
+            .parse_input("CreateTrail", br#"{"Name":"abc"}"#)
+            .unwrap_err();
         assert_eq!(e.code, "ValidationException");
         assert!(e.message.contains("'s3BucketName'"), "{}", e.message);
-        let e = model().parse_input("AddTags", br#"{"ResourceId":"x","TagsList":[{"Value":"v"}]}"#).unwrap_err();
+        let e = model()
+            .parse_input(
+                "AddTags",
+                br#"{"ResourceId":"x","TagsList":[{"Value":"v"}]}"#,
+            )
+            .unwrap_err();
         assert!(e.message.contains("tagsList.1.member.key"), "{}", e.message);
     }
 
     #[test]
     fn malformed_json_and_unknown_operation() {
-        assert_eq!(model().parse_input("CreateTrail", b"{").unwrap_err().code, "SerializationException");
-        assert_eq!(model().parse_input("CreateTrail", b"[]").unwrap_err().code, "SerializationException");
-        assert_eq!(model().parse_input("Nope", b"{}").unwrap_err().code, "UnknownOperationException");
+        assert_eq!(
+            model().parse_input("CreateTrail", b"{").unwrap_err().code,
+            "SerializationException"
+        );
+        assert_eq!(
+            model().parse_input("CreateTrail", b"[]").unwrap_err().code,
+            "SerializationException"
+        );
+        assert_eq!(
+            model().parse_input("Nope", b"{}").unwrap_err().code,
+            "UnknownOperationException"
+        );
     }
 }
