@@ -1,0 +1,376 @@
+//! One CloudTrail event record: the exact JSON text it arrived as, and the fields
+//! OpenTrail reads, indexed once when the record is parsed.
+
+use super::error::EventError;
+use super::identity::{Resource, SessionIssuer, UserIdentity};
+use super::parse::{Fields, ResourceEntry};
+use super::slot::Slot;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// A CloudTrail event record.
+///
+/// The record owns the exact JSON text it was parsed from and writes back exactly that
+/// text (key order, whitespace inside the object, unknown fields, number spelling and
+/// escapes are all kept). Typed accessors read an index built at parse time; strings
+/// without escapes are not copied. Cloning is cheap (a reference count).
+///
+/// Accessors for fields every valid record has (`eventID`, `eventSource`, ...) return
+/// `""` when the field is absent or not a string; [`EventRecord::validate`] rejects such
+/// records. Accessors for optional fields return `None` when the field is absent, `null`
+/// or of the wrong type.
+#[derive(Clone)]
+pub struct EventRecord {
+    inner: Arc<Indexed>,
+}
+
+struct Indexed {
+    json: Box<RawValue>,
+    fields: Fields,
+}
+
+impl EventRecord {
+    /// Parses one record. Whitespace around the object is dropped; everything inside
+    /// is kept byte for byte.
+    pub fn from_json(json: &str) -> Result<Self, EventError> {
+        let raw: &RawValue = serde_json::from_str(json)
+            .map_err(|error| EventError::malformed(format!("record: {error}")))?;
+        Self::from_raw_value(raw.to_owned())
+    }
+
+    /// Parses one record from UTF-8 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
+        let json = std::str::from_utf8(bytes)
+            .map_err(|error| EventError::malformed(format!("record is not utf-8: {error}")))?;
+        Self::from_json(json)
+    }
+
+    /// Indexes an already parsed JSON value, which must be an object.
+    pub fn from_raw_value(json: Box<RawValue>) -> Result<Self, EventError> {
+        // Field positions are stored as u32 offsets; validation's limit is far lower.
+        let size = json.get().len();
+        if u32::try_from(size).is_err() {
+            return Err(EventError::RecordTooLarge {
+                size,
+                limit: u32::MAX as usize,
+            });
+        }
+        let fields = Fields::parse(json.get())?;
+        Ok(Self {
+            inner: Arc::new(Indexed { json, fields }),
+        })
+    }
+
+    /// The record's JSON text, exactly as parsed.
+    pub fn json(&self) -> &str {
+        self.inner.json.get()
+    }
+
+    /// The record's JSON text as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.json().as_bytes()
+    }
+
+    /// The record as a raw JSON value, for embedding in other serde_json output.
+    pub fn raw_value(&self) -> &RawValue {
+        &self.inner.json
+    }
+
+    /// The length of the record's JSON text in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.json().len()
+    }
+
+    pub(crate) fn fields(&self) -> &Fields {
+        &self.inner.fields
+    }
+
+    fn text<'a>(&'a self, slot: &'a Slot) -> Option<&'a str> {
+        slot.as_str(self.json())
+    }
+
+    fn required_text<'a>(&'a self, slot: &'a Slot) -> &'a str {
+        self.text(slot).unwrap_or("")
+    }
+
+    fn object(&self, slot: &Slot) -> Option<&str> {
+        slot.object_json(self.json())
+    }
+
+    /// `eventVersion`, e.g. `"1.08"`.
+    pub fn event_version(&self) -> &str {
+        self.required_text(&self.fields().top.event_version)
+    }
+
+    /// `userIdentity`'s string fields.
+    pub fn user_identity(&self) -> UserIdentity<'_> {
+        let fields = self.fields();
+        let identity = &fields.identity;
+        let issuer = &fields.issuer;
+        let session_issuer = fields
+            .session_context
+            .session_issuer
+            .object_json(self.json())
+            .map(|_| SessionIssuer {
+                issuer_type: self.text(&issuer.issuer_type),
+                principal_id: self.text(&issuer.principal_id),
+                arn: self.text(&issuer.arn),
+                account_id: self.text(&issuer.account_id),
+                user_name: self.text(&issuer.user_name),
+            });
+        UserIdentity {
+            identity_type: self.text(&identity.identity_type),
+            principal_id: self.text(&identity.principal_id),
+            arn: self.text(&identity.arn),
+            account_id: self.text(&identity.account_id),
+            access_key_id: self.text(&identity.access_key_id),
+            user_name: self.text(&identity.user_name),
+            invoked_by: self.text(&identity.invoked_by),
+            credential_id: self.text(&identity.credential_id),
+            identity_provider: self.text(&identity.identity_provider),
+            source_identity: self.text(&fields.session_context.source_identity),
+            session_issuer,
+        }
+    }
+
+    /// The JSON text of `userIdentity`, when it is an object.
+    pub fn user_identity_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.user_identity)
+    }
+
+    /// `eventTime`, when it has CloudTrail's `YYYY-MM-DDTHH:MM:SSZ` form.
+    pub fn event_time(&self) -> Option<DateTime<Utc>> {
+        self.fields().event_time
+    }
+
+    /// `eventTime` as written.
+    pub fn event_time_text(&self) -> &str {
+        self.required_text(&self.fields().top.event_time)
+    }
+
+    /// `eventSource`, e.g. `"s3.amazonaws.com"`.
+    pub fn event_source(&self) -> &str {
+        self.required_text(&self.fields().top.event_source)
+    }
+
+    /// `eventName`, e.g. `"PutObject"`.
+    pub fn event_name(&self) -> &str {
+        self.required_text(&self.fields().top.event_name)
+    }
+
+    /// `awsRegion`.
+    pub fn aws_region(&self) -> &str {
+        self.required_text(&self.fields().top.aws_region)
+    }
+
+    /// `sourceIPAddress` (an address, or a service name such as `"AWS Internal"`).
+    pub fn source_ip_address(&self) -> Option<&str> {
+        self.text(&self.fields().top.source_ip_address)
+    }
+
+    /// `userAgent`.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.text(&self.fields().top.user_agent)
+    }
+
+    /// `errorCode`, present when the request failed.
+    pub fn error_code(&self) -> Option<&str> {
+        self.text(&self.fields().top.error_code)
+    }
+
+    /// `errorMessage`.
+    pub fn error_message(&self) -> Option<&str> {
+        self.text(&self.fields().top.error_message)
+    }
+
+    /// The JSON text of `requestParameters`, when it is an object.
+    pub fn request_parameters_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.request_parameters)
+    }
+
+    /// The JSON text of `responseElements`, when it is an object.
+    pub fn response_elements_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.response_elements)
+    }
+
+    /// The JSON text of `additionalEventData`, when it is an object.
+    pub fn additional_event_data_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.additional_event_data)
+    }
+
+    /// `requestID`.
+    pub fn request_id(&self) -> Option<&str> {
+        self.text(&self.fields().top.request_id)
+    }
+
+    /// `eventID`, the GUID that identifies the event (duplicates are redeliveries).
+    pub fn event_id(&self) -> &str {
+        self.required_text(&self.fields().top.event_id)
+    }
+
+    /// `readOnly`, written by most services as a boolean and by some as the string
+    /// `"true"` or `"false"`.
+    pub fn read_only(&self) -> Option<bool> {
+        self.fields().top.read_only.as_flag(self.json())
+    }
+
+    /// The object elements of `resources`, in order.
+    pub fn resources(&self) -> impl Iterator<Item = Resource<'_>> + '_ {
+        self.fields()
+            .resources
+            .iter()
+            .filter_map(move |entry| match entry {
+                ResourceEntry::Object(slots) => Some(Resource {
+                    arn: self.text(&slots.arn),
+                    arn_prefix: self.text(&slots.arn_prefix),
+                    account_id: self.text(&slots.account_id),
+                    resource_type: self.text(&slots.resource_type),
+                }),
+                ResourceEntry::NotAnObject(_) => None,
+            })
+    }
+
+    /// `eventType`, e.g. `"AwsApiCall"`.
+    pub fn event_type(&self) -> &str {
+        self.required_text(&self.fields().top.event_type)
+    }
+
+    /// `apiVersion`.
+    pub fn api_version(&self) -> Option<&str> {
+        self.text(&self.fields().top.api_version)
+    }
+
+    /// `managementEvent` as recorded (a boolean, or the string `"true"`/`"false"`).
+    pub fn recorded_management_event(&self) -> Option<bool> {
+        self.fields().top.management_event.as_flag(self.json())
+    }
+
+    /// Whether this is a management event: `managementEvent` when recorded, otherwise
+    /// whether [`event_category`](Self::event_category) is `Management`.
+    pub fn management_event(&self) -> bool {
+        match self.recorded_management_event() {
+            Some(recorded) => recorded,
+            None => self.event_category() == "Management",
+        }
+    }
+
+    /// `recipientAccountId`, the account that receives the event.
+    pub fn recipient_account_id(&self) -> &str {
+        self.required_text(&self.fields().top.recipient_account_id)
+    }
+
+    /// `sharedEventID`, common to the copies of an event delivered to several accounts.
+    pub fn shared_event_id(&self) -> Option<&str> {
+        self.text(&self.fields().top.shared_event_id)
+    }
+
+    /// `vpcEndpointId`.
+    pub fn vpc_endpoint_id(&self) -> Option<&str> {
+        self.text(&self.fields().top.vpc_endpoint_id)
+    }
+
+    /// `vpcEndpointAccountId`.
+    pub fn vpc_endpoint_account_id(&self) -> Option<&str> {
+        self.text(&self.fields().top.vpc_endpoint_account_id)
+    }
+
+    /// `eventCategory` as recorded (eventVersion 1.07 and later); `None` when absent or empty.
+    pub fn recorded_event_category(&self) -> Option<&str> {
+        self.text(&self.fields().top.event_category)
+            .filter(|category| !category.is_empty())
+    }
+
+    /// `eventCategory`, derived when the record predates the field: `Insight` for
+    /// `AwsCloudTrailInsight` events, `NetworkActivity` for `AwsVpceEvent` events,
+    /// `Data` when `managementEvent` is false, otherwise `Management`.
+    pub fn event_category(&self) -> &str {
+        if let Some(category) = self.recorded_event_category() {
+            return category;
+        }
+        match self.event_type() {
+            "AwsCloudTrailInsight" => "Insight",
+            "AwsVpceEvent" => "NetworkActivity",
+            _ if self.recorded_management_event() == Some(false) => "Data",
+            _ => "Management",
+        }
+    }
+
+    /// The JSON text of `addendum`, when it is an object.
+    pub fn addendum_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.addendum)
+    }
+
+    /// `sessionCredentialFromConsole`, recorded as the string `"true"` (a boolean is
+    /// accepted too).
+    pub fn session_credential_from_console(&self) -> Option<bool> {
+        self.fields()
+            .top
+            .session_credential_from_console
+            .as_flag(self.json())
+    }
+
+    /// The JSON text of `edgeDeviceDetails`, when it is an object.
+    pub fn edge_device_details_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.edge_device_details)
+    }
+
+    /// The JSON text of `tlsDetails`, when it is an object.
+    pub fn tls_details_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.tls_details)
+    }
+
+    /// The JSON text of `insightDetails`, when it is an object.
+    pub fn insight_details_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.insight_details)
+    }
+
+    /// The JSON text of `serviceEventDetails`, when it is an object.
+    pub fn service_event_details_json(&self) -> Option<&str> {
+        self.object(&self.fields().top.service_event_details)
+    }
+}
+
+impl PartialEq for EventRecord {
+    /// Records are equal when their JSON text is byte-identical.
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl Eq for EventRecord {}
+
+impl Hash for EventRecord {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.json().hash(state);
+    }
+}
+
+impl fmt::Debug for EventRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventRecord")
+            .field("event_id", &self.event_id())
+            .field("event_source", &self.event_source())
+            .field("event_name", &self.event_name())
+            .field("bytes", &self.byte_len())
+            .finish()
+    }
+}
+
+impl Serialize for EventRecord {
+    /// Embeds the record's exact JSON text (serde_json serializers only).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.inner.json.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventRecord {
+    /// Keeps the record's exact JSON text (serde_json deserializers only).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let json = Box::<RawValue>::deserialize(deserializer)?;
+        Self::from_raw_value(json).map_err(serde::de::Error::custom)
+    }
+}

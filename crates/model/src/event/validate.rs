@@ -1,0 +1,329 @@
+//! Ingest validation: the fields a record must have, the JSON types of the fields
+//! OpenTrail knows, and the record's size.
+
+use super::error::EventError;
+use super::parse::ResourceEntry;
+use super::record::EventRecord;
+use super::slot::{JsonKind, Slot};
+use crate::{AccountId, Region};
+
+/// The largest record accepted, in bytes of JSON text: 256 KB, the per-event limit of
+/// `PutAuditEvents`.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// `eventType` of Insights events, which have their own required fields.
+const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
+
+impl EventRecord {
+    /// Checks that the record can be ingested. The first problem found is returned;
+    /// checks run in this order: size; required fields in CloudTrail's field order;
+    /// then the types of the optional fields.
+    ///
+    /// Required: `eventVersion` (`1.<minor>`), `userIdentity` (an object), `eventTime`
+    /// (`YYYY-MM-DDTHH:MM:SSZ`), `eventSource`, `eventName`, `awsRegion` (a region
+    /// name), `eventID`, `eventType` (non-empty strings) and `recipientAccountId`
+    /// (12 digits). Insights events (`eventType` `AwsCloudTrailInsight`) have no
+    /// `userIdentity`, `eventSource` or `eventName` and an optional
+    /// `recipientAccountId`, but require `sharedEventID` and `insightDetails`.
+    pub fn validate(&self) -> Result<(), EventError> {
+        let size = self.byte_len();
+        if size > MAX_RECORD_BYTES {
+            return Err(EventError::RecordTooLarge {
+                size,
+                limit: MAX_RECORD_BYTES,
+            });
+        }
+        let check = Checker {
+            record: self.json(),
+        };
+        let top = &self.fields().top;
+        let insight = self.event_type() == INSIGHT_EVENT_TYPE;
+
+        let version = check.required_str(&top.event_version, "eventVersion")?;
+        if !is_event_version(version) {
+            return Err(EventError::invalid(
+                "eventVersion",
+                format!("must be 1.<minor>, got {}", quoted(version)),
+            ));
+        }
+        if insight {
+            check.optional_object(&top.user_identity, "userIdentity")?;
+        } else {
+            check.required_object(&top.user_identity, "userIdentity")?;
+        }
+        let time = check.required_str(&top.event_time, "eventTime")?;
+        if self.event_time().is_none() {
+            return Err(EventError::invalid(
+                "eventTime",
+                format!("must be YYYY-MM-DDTHH:MM:SSZ, got {}", quoted(time)),
+            ));
+        }
+        if insight {
+            check.optional_str(&top.event_source, "eventSource")?;
+            check.optional_str(&top.event_name, "eventName")?;
+        } else {
+            check.required_str(&top.event_source, "eventSource")?;
+            check.required_str(&top.event_name, "eventName")?;
+        }
+        let region = check.required_str(&top.aws_region, "awsRegion")?;
+        if Region::parse(region).is_err() {
+            return Err(EventError::invalid(
+                "awsRegion",
+                format!("must be a region name, got {}", quoted(region)),
+            ));
+        }
+        check.required_str(&top.event_id, "eventID")?;
+        check.required_str(&top.event_type, "eventType")?;
+        let recipient = if insight {
+            check.optional_str(&top.recipient_account_id, "recipientAccountId")?
+        } else {
+            Some(check.required_str(&top.recipient_account_id, "recipientAccountId")?)
+        };
+        if let Some(account) = recipient {
+            if AccountId::parse(account).is_err() {
+                return Err(EventError::invalid(
+                    "recipientAccountId",
+                    format!("must be 12 digits, got {}", quoted(account)),
+                ));
+            }
+        }
+        if insight {
+            check.required_str(&top.shared_event_id, "sharedEventID")?;
+            check.required_object(&top.insight_details, "insightDetails")?;
+        }
+
+        self.validate_user_identity(&check)?;
+        check.optional_str(&top.source_ip_address, "sourceIPAddress")?;
+        check.optional_str(&top.user_agent, "userAgent")?;
+        check.optional_str(&top.error_code, "errorCode")?;
+        check.optional_str(&top.error_message, "errorMessage")?;
+        check.optional_object(&top.request_parameters, "requestParameters")?;
+        check.optional_object(&top.response_elements, "responseElements")?;
+        check.optional_object(&top.additional_event_data, "additionalEventData")?;
+        check.optional_str(&top.request_id, "requestID")?;
+        check.optional_flag(&top.read_only, "readOnly")?;
+        self.validate_resources(&check)?;
+        check.optional_str(&top.api_version, "apiVersion")?;
+        check.optional_flag(&top.management_event, "managementEvent")?;
+        check.optional_str(&top.shared_event_id, "sharedEventID")?;
+        check.optional_str(&top.vpc_endpoint_id, "vpcEndpointId")?;
+        check.optional_str(&top.vpc_endpoint_account_id, "vpcEndpointAccountId")?;
+        if check.optional_str(&top.event_category, "eventCategory")? == Some("") {
+            return Err(EventError::invalid("eventCategory", "must not be empty"));
+        }
+        check.optional_object(&top.addendum, "addendum")?;
+        check.optional_flag(
+            &top.session_credential_from_console,
+            "sessionCredentialFromConsole",
+        )?;
+        check.optional_object(&top.edge_device_details, "edgeDeviceDetails")?;
+        check.optional_object(&top.tls_details, "tlsDetails")?;
+        check.optional_object(&top.insight_details, "insightDetails")?;
+        check.optional_object(&top.service_event_details, "serviceEventDetails")?;
+        Ok(())
+    }
+
+    fn validate_user_identity(&self, check: &Checker<'_>) -> Result<(), EventError> {
+        let fields = self.fields();
+        let identity = &fields.identity;
+        check.optional_str(&identity.identity_type, "userIdentity.type")?;
+        check.optional_str(&identity.principal_id, "userIdentity.principalId")?;
+        check.optional_str(&identity.arn, "userIdentity.arn")?;
+        check.optional_str(&identity.account_id, "userIdentity.accountId")?;
+        check.optional_str(&identity.access_key_id, "userIdentity.accessKeyId")?;
+        check.optional_str(&identity.user_name, "userIdentity.userName")?;
+        check.optional_str(&identity.invoked_by, "userIdentity.invokedBy")?;
+        check.optional_str(&identity.credential_id, "userIdentity.credentialId")?;
+        check.optional_str(&identity.identity_provider, "userIdentity.identityProvider")?;
+        check.optional_object(&identity.session_context, "userIdentity.sessionContext")?;
+
+        let context = &fields.session_context;
+        check.optional_object(
+            &context.session_issuer,
+            "userIdentity.sessionContext.sessionIssuer",
+        )?;
+        check.optional_str(
+            &context.source_identity,
+            "userIdentity.sessionContext.sourceIdentity",
+        )?;
+
+        let issuer = &fields.issuer;
+        check.optional_str(
+            &issuer.issuer_type,
+            "userIdentity.sessionContext.sessionIssuer.type",
+        )?;
+        check.optional_str(
+            &issuer.principal_id,
+            "userIdentity.sessionContext.sessionIssuer.principalId",
+        )?;
+        check.optional_str(&issuer.arn, "userIdentity.sessionContext.sessionIssuer.arn")?;
+        check.optional_str(
+            &issuer.account_id,
+            "userIdentity.sessionContext.sessionIssuer.accountId",
+        )?;
+        check.optional_str(
+            &issuer.user_name,
+            "userIdentity.sessionContext.sessionIssuer.userName",
+        )?;
+        Ok(())
+    }
+
+    fn validate_resources(&self, check: &Checker<'_>) -> Result<(), EventError> {
+        let slot = &self.fields().top.resources;
+        match slot.kind() {
+            None | Some(JsonKind::Array) => {}
+            Some(kind) => {
+                return Err(EventError::invalid(
+                    "resources",
+                    format!("must be an array, got {}", kind.name()),
+                ))
+            }
+        }
+        for (index, entry) in self.fields().resources.iter().enumerate() {
+            let slots = match entry {
+                ResourceEntry::Object(slots) => slots,
+                ResourceEntry::NotAnObject(kind) => {
+                    let kind = kind.map_or("null", JsonKind::name);
+                    return Err(EventError::invalid(
+                        "resources",
+                        format!("element {index} must be an object, got {kind}"),
+                    ));
+                }
+            };
+            let in_element = |error: EventError| match error {
+                EventError::InvalidField { field, reason } => EventError::InvalidField {
+                    field,
+                    reason: format!("element {index}: {reason}"),
+                },
+                other => other,
+            };
+            check
+                .optional_str(&slots.arn, "resources.ARN")
+                .map_err(in_element)?;
+            check
+                .optional_str(&slots.arn_prefix, "resources.ARNPrefix")
+                .map_err(in_element)?;
+            check
+                .optional_str(&slots.account_id, "resources.accountId")
+                .map_err(in_element)?;
+            check
+                .optional_str(&slots.resource_type, "resources.type")
+                .map_err(in_element)?;
+        }
+        Ok(())
+    }
+}
+
+/// Type checks of single fields against the record's text.
+struct Checker<'a> {
+    record: &'a str,
+}
+
+impl<'a> Checker<'a> {
+    /// A present, non-empty string.
+    fn required_str(&self, slot: &'a Slot, field: &'static str) -> Result<&'a str, EventError> {
+        if slot.is_absent() {
+            return Err(EventError::MissingField { field });
+        }
+        match self.optional_str(slot, field)? {
+            Some("") => Err(EventError::invalid(field, "must not be empty")),
+            Some(text) => Ok(text),
+            None => Err(EventError::MissingField { field }),
+        }
+    }
+
+    /// A string when present (`null` counts as absent).
+    fn optional_str(
+        &self,
+        slot: &'a Slot,
+        field: &'static str,
+    ) -> Result<Option<&'a str>, EventError> {
+        match slot.kind() {
+            None => Ok(None),
+            Some(JsonKind::String) => match slot.as_str(self.record) {
+                Some(text) => Ok(Some(text)),
+                None => Err(EventError::invalid(
+                    field,
+                    "string escapes do not decode to unicode text",
+                )),
+            },
+            Some(kind) => Err(wrong_type(field, "a string", kind)),
+        }
+    }
+
+    fn required_object(&self, slot: &Slot, field: &'static str) -> Result<(), EventError> {
+        if slot.is_absent() {
+            return Err(EventError::MissingField { field });
+        }
+        self.optional_object(slot, field)
+    }
+
+    /// An object when present (`null` counts as absent).
+    fn optional_object(&self, slot: &Slot, field: &'static str) -> Result<(), EventError> {
+        match slot.kind() {
+            None | Some(JsonKind::Object) => Ok(()),
+            Some(kind) => Err(wrong_type(field, "an object", kind)),
+        }
+    }
+
+    /// A boolean, or the string `"true"` or `"false"`, when present.
+    fn optional_flag(&self, slot: &Slot, field: &'static str) -> Result<(), EventError> {
+        if slot.is_absent() || slot.as_flag(self.record).is_some() {
+            return Ok(());
+        }
+        Err(EventError::invalid(
+            field,
+            "must be true or false (a boolean or a string)",
+        ))
+    }
+}
+
+fn wrong_type(field: &'static str, expected: &str, kind: JsonKind) -> EventError {
+    EventError::invalid(field, format!("must be {expected}, got {}", kind.name()))
+}
+
+/// `1.<minor>`: CloudTrail's major version 1 with a decimal minor version (`1.0` to `1.11`
+/// and later minor versions, which only add fields).
+fn is_event_version(version: &str) -> bool {
+    let Some(minor) = version.strip_prefix("1.") else {
+        return false;
+    };
+    (1..=4).contains(&minor.len()) && minor.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// A value for an error message, cut short so a huge field cannot bloat the message.
+fn quoted(value: &str) -> String {
+    const LIMIT: usize = 64;
+    if value.len() <= LIMIT {
+        return format!("{value:?}");
+    }
+    let mut end = LIMIT;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}...", &value[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_versions() {
+        for good in ["1.0", "1.01", "1.05", "1.08", "1.11", "1.12"] {
+            assert!(is_event_version(good), "{good}");
+        }
+        for bad in ["", "1", "1.", "2.0", "1.x", "01.08", "1.08 ", "1.12345"] {
+            assert!(!is_event_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quoting_cuts_long_values_on_char_boundaries() {
+        assert_eq!(quoted("abc"), "\"abc\"");
+        let long = "é".repeat(100);
+        let message = quoted(&long);
+        assert!(message.ends_with("..."));
+        assert!(message.len() < 80);
+    }
+}
