@@ -8,6 +8,7 @@ mod config;
 mod datadir;
 mod dispatch;
 mod metrics;
+mod self_audit;
 mod serve;
 
 use clap::Parser;

@@ -1,0 +1,243 @@
+//! CloudTrail records its own API: every request to OpenTrail becomes a management event
+//! with eventSource cloudtrail.amazonaws.com, built here from the pipeline's audit record.
+
+use crate::audit::AuditRecord;
+use opentrail_model::{iso8601, AccountId};
+use serde_json::{json, Map, Value};
+
+const EVENT_VERSION: &str = "1.11";
+const API_VERSION: &str = "2013-11-01";
+const TRAIL_RESOURCE_TYPE: &str = "AWS::CloudTrail::Trail";
+
+/// Request members that must never reach an event record.
+const SECRET_MEMBERS: [&str; 3] = ["secretAccessKey", "password", "sessionToken"];
+
+/// CloudTrail writes parameters with lower-camel member names (`s3BucketName`, `trailARN`).
+fn lower_camel_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, v)| {
+                    let mut chars = key.chars();
+                    let renamed: String = match chars.next() {
+                        Some(first) => first.to_lowercase().chain(chars).collect(),
+                        None => String::new(),
+                    };
+                    let cleaned = if SECRET_MEMBERS.contains(&renamed.as_str()) {
+                        json!("HIDDEN_DUE_TO_SECURITY_REASONS")
+                    } else {
+                        lower_camel_keys(v)
+                    };
+                    (renamed, cleaned)
+                })
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(lower_camel_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+fn user_identity(record: &AuditRecord, server_account: &AccountId) -> Value {
+    let Some(caller) = &record.caller else {
+        return json!({
+            "type": "Unknown",
+            "accountId": server_account.as_str(),
+            "accessKeyId": record.access_key_id.as_deref().unwrap_or(""),
+        });
+    };
+    let account = caller.account.as_str();
+    if caller.is_root {
+        return json!({
+            "type": "Root",
+            "principalId": account,
+            "arn": format!("arn:aws:iam::{account}:root"),
+            "accountId": account,
+            "accessKeyId": caller.access_key_id,
+        });
+    }
+    json!({
+        "type": "IAMUser",
+        "principalId": caller.access_key_id.replacen("AKIA", "AIDA", 1),
+        "arn": format!("arn:aws:iam::{account}:user/{}", caller.user_name),
+        "accountId": account,
+        "accessKeyId": caller.access_key_id,
+        "userName": caller.user_name,
+    })
+}
+
+/// The trail a request concerns, as CloudTrail lists it in `resources`.
+fn trail_arn(record: &AuditRecord) -> Option<String> {
+    let from_response = record
+        .response_elements
+        .as_ref()
+        .and_then(|r| r.get("TrailARN"))
+        .and_then(Value::as_str);
+    if let Some(arn) = from_response {
+        return Some(arn.to_owned());
+    }
+    let params = record.request_parameters.as_ref()?;
+    let named = ["Name", "TrailName", "ResourceId"]
+        .iter()
+        .find_map(|member| params.get(*member).and_then(Value::as_str))?;
+    if named.starts_with("arn:aws:cloudtrail:") {
+        return Some(named.to_owned());
+    }
+    let caller = record.caller.as_ref()?;
+    Some(format!(
+        "arn:aws:cloudtrail:{}:{}:trail/{named}",
+        caller.region, caller.account
+    ))
+}
+
+/// Builds the CloudTrail event (compact JSON) for one API request.
+pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> String {
+    let account = record
+        .caller
+        .as_ref()
+        .map_or(server_account.as_str(), |c| c.account.as_str());
+    let mut event = Map::new();
+    event.insert("eventVersion".into(), json!(EVENT_VERSION));
+    event.insert("userIdentity".into(), user_identity(record, server_account));
+    event.insert("eventTime".into(), json!(iso8601(record.event_time)));
+    event.insert("eventSource".into(), json!("cloudtrail.amazonaws.com"));
+    event.insert(
+        "eventName".into(),
+        json!(record.operation.as_deref().unwrap_or("Unknown")),
+    );
+    event.insert(
+        "awsRegion".into(),
+        json!(record.region.as_deref().unwrap_or("us-east-1")),
+    );
+    event.insert("sourceIPAddress".into(), json!(record.source_ip));
+    if let Some(agent) = &record.user_agent {
+        event.insert("userAgent".into(), json!(agent));
+    }
+    if let Some(code) = &record.error_code {
+        event.insert("errorCode".into(), json!(code));
+        event.insert(
+            "errorMessage".into(),
+            json!(record.error_message.as_deref().unwrap_or("")),
+        );
+    }
+    event.insert(
+        "requestParameters".into(),
+        record
+            .request_parameters
+            .as_ref()
+            .map_or(Value::Null, lower_camel_keys),
+    );
+    let response = match (&record.response_elements, record.read_only) {
+        (Some(elements), false) => lower_camel_keys(elements),
+        _ => Value::Null,
+    };
+    event.insert("responseElements".into(), response);
+    event.insert("requestID".into(), json!(record.request_id));
+    event.insert("eventID".into(), json!(uuid::Uuid::new_v4().to_string()));
+    event.insert("readOnly".into(), json!(record.read_only));
+    if let Some(arn) = trail_arn(record) {
+        event.insert(
+            "resources".into(),
+            json!([{ "accountId": account, "type": TRAIL_RESOURCE_TYPE, "ARN": arn }]),
+        );
+    }
+    event.insert("eventType".into(), json!("AwsApiCall"));
+    event.insert("apiVersion".into(), json!(API_VERSION));
+    event.insert("managementEvent".into(), json!(true));
+    event.insert("recipientAccountId".into(), json!(account));
+    event.insert("eventCategory".into(), json!("Management"));
+    Value::Object(event).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Caller;
+    use opentrail_model::{EventRecord, Region};
+
+    fn record(caller: Option<Caller>) -> AuditRecord {
+        AuditRecord {
+            request_id: "req-1".into(),
+            event_time: chrono::Utc::now(),
+            operation: Some("CreateTrail".into()),
+            read_only: false,
+            source_ip: "127.0.0.1".into(),
+            user_agent: Some("aws-cli/1.0".into()),
+            region: Some("eu-west-1".into()),
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            caller,
+            request_parameters: Some(
+                json!({"Name": "t1", "S3BucketName": "b", "TagsList": [{"Key": "k", "Value": "v"}]}),
+            ),
+            response_elements: Some(
+                json!({"Name": "t1", "TrailARN": "arn:aws:cloudtrail:eu-west-1:123456789012:trail/t1"}),
+            ),
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    fn alice() -> Caller {
+        Caller {
+            account: AccountId::parse("123456789012").unwrap(),
+            region: Region::parse("eu-west-1").unwrap(),
+            access_key_id: "AKIAEXAMPLE".into(),
+            user_name: "alice".into(),
+            is_root: false,
+        }
+    }
+
+    #[test]
+    fn api_call_is_a_valid_management_event() {
+        let server = AccountId::parse("999999999999").unwrap();
+        let json = api_call_event(&record(Some(alice())), &server);
+        let event = EventRecord::from_json(&json).unwrap();
+        event.validate().unwrap();
+        assert_eq!(event.event_source(), "cloudtrail.amazonaws.com");
+        assert_eq!(event.event_name(), "CreateTrail");
+        assert_eq!(event.aws_region(), "eu-west-1");
+        assert_eq!(event.recipient_account_id(), "123456789012");
+        assert_eq!(event.read_only(), Some(false));
+        assert_eq!(event.user_identity().user_name, Some("alice"));
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["requestParameters"]["s3BucketName"], "b");
+        assert_eq!(v["requestParameters"]["tagsList"][0]["key"], "k");
+        assert_eq!(
+            v["responseElements"]["trailARN"],
+            "arn:aws:cloudtrail:eu-west-1:123456789012:trail/t1"
+        );
+        assert_eq!(
+            v["resources"][0]["ARN"],
+            "arn:aws:cloudtrail:eu-west-1:123456789012:trail/t1"
+        );
+    }
+
+    #[test]
+    fn unauthenticated_failure_is_recorded_with_unknown_identity() {
+        let server = AccountId::parse("999999999999").unwrap();
+        let mut failed = record(None);
+        failed.error_code = Some("UnrecognizedClientException".into());
+        failed.error_message =
+            Some("The security token included in the request is invalid.".into());
+        failed.response_elements = None;
+        let json = api_call_event(&failed, &server);
+        let event = EventRecord::from_json(&json).unwrap();
+        event.validate().unwrap();
+        assert_eq!(event.error_code(), Some("UnrecognizedClientException"));
+        assert_eq!(event.recipient_account_id(), "999999999999");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["userIdentity"]["type"], "Unknown");
+        assert_eq!(v["responseElements"], Value::Null);
+    }
+
+    #[test]
+    fn secrets_are_hidden() {
+        let cleaned =
+            lower_camel_keys(&json!({"SecretAccessKey": "s3cr3t", "Nested": {"Password": "p"}}));
+        assert_eq!(cleaned["secretAccessKey"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+        assert_eq!(
+            cleaned["nested"]["password"],
+            "HIDDEN_DUE_TO_SECURITY_REASONS"
+        );
+    }
+}
