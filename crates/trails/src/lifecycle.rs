@@ -320,14 +320,17 @@ impl TrailService {
             );
             return Ok(json!({ "trailList": selected }));
         }
+        // A trail of another region is reachable by its ARN (AWS: "To return information
+        // about a trail in another Region, you must specify its trail ARN").
+        let all = self.account_trails(&ctx.account)?;
         for requested in &names {
             let found = match parse_trail_ref(requested)? {
-                TrailRef::Name(name) => visible.iter().find(|t| t.name == name),
-                TrailRef::Arn(arn) => visible.iter().find(|t| {
+                TrailRef::Name(name) => visible.iter().find(|t| t.name == name && wanted(t)),
+                TrailRef::Arn(arn) => all.iter().find(|t| {
                     t.account == arn.account && t.name == arn.name && t.home_region == arn.region
                 }),
             };
-            let Some(trail) = found.filter(|t| wanted(t)) else {
+            let Some(trail) = found else {
                 continue;
             };
             let shape = trail.to_trail_shape();

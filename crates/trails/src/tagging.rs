@@ -71,6 +71,7 @@ impl TrailService {
         ctx: &RequestContext,
         input: TagsInput,
     ) -> Result<Value, TrailError> {
+        validate::tags(&input.tags_list)?;
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
         trail

@@ -1,0 +1,57 @@
+//! `opentrail-bench`: benchmarks that start the real `opentrail` binary and drive it with
+//! the AWS SDK for Rust, reporting latency percentiles and throughput.
+
+mod latency;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opentrail-bench",
+    about = "Benchmarks against a real opentrail server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sequential CreateTrail and DescribeTrails latency through aws-sdk-cloudtrail.
+    ApiLatency(ApiLatencyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApiLatencyArgs {
+    /// Timed requests per operation.
+    #[arg(long, default_value_t = 1000)]
+    requests: usize,
+    /// Untimed requests per operation before measuring (connection setup, caches).
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
+    /// The opentrail binary to start (build it with `cargo build --profile fast -p opentrail-server`).
+    #[arg(long, default_value = "target/fast/opentrail")]
+    opentrail_bin: PathBuf,
+    /// Region of the SigV4 credential scope.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Trails present while DescribeTrails is measured.
+    #[arg(long, default_value_t = 3)]
+    describe_trails: usize,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Calls are sequential: one thread for the client leaves the other core to the server.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::ApiLatency(args) => runtime.block_on(latency::run(args)),
+    }
+}

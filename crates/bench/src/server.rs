@@ -1,0 +1,146 @@
+//! Starts and stops the `opentrail` binary under test in a temporary data dir.
+
+use anyhow::{bail, Context};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const ACCOUNT_ID: &str = "111122223333";
+pub const BUCKET: &str = "opentrail-bench-logs";
+
+pub struct BenchServer {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    data_dir: tempfile::TempDir,
+}
+
+fn run_admin(bin: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .with_context(|| format!("failed to run {} {args:?}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} {args:?} failed with {}: {}",
+            bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn read_credentials(path: &Path) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read credentials file {}", path.display()))?;
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|line| line.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .with_context(|| format!("{key} missing from {}", path.display()))
+    };
+    Ok((value("aws_access_key_id")?, value("aws_secret_access_key")?))
+}
+
+impl BenchServer {
+    /// Creates a data dir with the benchmark bucket and starts `opentrail serve` on a free port.
+    pub fn start(bin: &Path) -> anyhow::Result<Self> {
+        let bin: PathBuf = bin
+            .canonicalize()
+            .with_context(|| format!("opentrail binary {} not found; build it with `cargo build --profile fast -p opentrail-server`", bin.display()))?;
+        let data_dir = tempfile::Builder::new()
+            .prefix("opentrail-bench-")
+            .tempdir()?;
+        let data = data_dir
+            .path()
+            .to_str()
+            .context("temp dir path is not UTF-8")?;
+        run_admin(&bin, &["buckets", "create", "--data-dir", data, BUCKET])?;
+        let log = std::fs::File::create(data_dir.path().join("server.stderr.log"))?;
+        let mut child = Command::new(&bin)
+            .args([
+                "serve",
+                "--data-dir",
+                data,
+                "--listen",
+                "127.0.0.1:0",
+                "--account-id",
+                ACCOUNT_ID,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("failed to start {}", bin.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr
+                .parse()
+                .with_context(|| format!("bad listen address {addr}"))?,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "opentrail did not report its address; see its log in {}",
+                    data_dir.path().display()
+                );
+            }
+        };
+        let (access_key_id, secret_access_key) =
+            read_credentials(&data_dir.path().join("credentials"))?;
+        Ok(Self {
+            child: Some(child),
+            addr,
+            access_key_id,
+            secret_access_key,
+            data_dir,
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("opentrail exited with {status} after SIGTERM");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
