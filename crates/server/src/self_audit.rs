@@ -1,7 +1,9 @@
 //! CloudTrail records its own API: every request to OpenTrail becomes a management event
 //! with eventSource cloudtrail.amazonaws.com, built here from the pipeline's audit record.
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, AuditSink};
+use bytes::Bytes;
+use opentrail_log::EventLog;
 use opentrail_model::{iso8601, AccountId};
 use serde_json::{json, Map, Value};
 
@@ -147,6 +149,40 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     event.insert("recipientAccountId".into(), json!(account));
     event.insert("eventCategory".into(), json!("Management"));
     Value::Object(event).to_string()
+}
+
+/// Appends each request's event to the durable event log. The API response does not wait
+/// for the fsync: like CloudTrail, recording is asynchronous to the call it records.
+pub struct EventLogAuditSink {
+    log: EventLog,
+    server_account: AccountId,
+}
+
+impl EventLogAuditSink {
+    pub fn new(log: EventLog, server_account: AccountId) -> Self {
+        Self {
+            log,
+            server_account,
+        }
+    }
+}
+
+impl AuditSink for EventLogAuditSink {
+    fn record(&self, record: AuditRecord) {
+        let event = Bytes::from(api_call_event(&record, &self.server_account));
+        tracing::debug!(
+            request_id = %record.request_id,
+            operation = record.operation.as_deref().unwrap_or("-"),
+            error_code = record.error_code.as_deref().unwrap_or("-"),
+            "api request"
+        );
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            if let Err(e) = log.append(vec![event]).await {
+                tracing::error!(error = %e, "failed to append self-audit event to the event log");
+            }
+        });
+    }
 }
 
 #[cfg(test)]

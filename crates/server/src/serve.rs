@@ -1,11 +1,12 @@
 //! `opentrail serve`: wire the services together and run the HTTP server.
 
 use crate::api::{router, App};
-use crate::audit::TracingAuditSink;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir};
 use crate::metrics::Metrics;
+use crate::self_audit::EventLogAuditSink;
+use opentrail_log::{EventLog, LogOptions};
 use opentrail_model::SystemClock;
 use opentrail_trails::TrailService;
 use opentrail_wire::ServiceModel;
@@ -39,6 +40,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data = DataDir::open(&args.data)?;
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
+    let log_dir = data.path.join("log");
+    let log = tokio::task::spawn_blocking(move || EventLog::open(&log_dir, LogOptions::default()))
+        .await??;
     if args.auth == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
@@ -52,7 +56,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.list_trails_page_size,
         ),
         metrics: Metrics::default(),
-        audit: Box::new(TracingAuditSink),
+        audit: Box::new(EventLogAuditSink::new(log, data.account.clone())),
         clock,
         max_request_bytes: args.max_request_bytes,
     });

@@ -1,0 +1,112 @@
+//! The event-log seam: what ingest and the consumers need from a log, so that a NATS
+//! JetStream or Kafka backend can stand beside the embedded [`EventLog`].
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::{LogError, Result};
+use crate::event_log::{AppendAck, EventLog};
+use crate::reader::LogReader;
+
+/// A totally ordered, durable log of opaque records with named consumer cursors.
+///
+/// Contract every backend keeps: `append` resolves only once its records are durable; a
+/// batch gets consecutive offsets; offsets only grow; readers see only durable records, in
+/// offset order; a committed cursor survives a crash; consumers are at-least-once.
+#[async_trait]
+pub trait DurableLog: Send + Sync + 'static {
+    /// Appends one batch; resolves with its offsets once durable.
+    async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck>;
+
+    /// The offset after the last durable record.
+    fn durable_end(&self) -> u64;
+
+    /// The first offset still stored.
+    fn start_offset(&self) -> u64;
+
+    /// A reader of durable records from `from` on.
+    fn reader(&self, from: u64) -> Box<dyn DurableLogReader>;
+
+    /// The offset `consumer` resumes from, or `None` if it never committed one.
+    async fn cursor(&self, consumer: &str) -> Result<Option<u64>>;
+
+    /// Durably records that `consumer` processed every record below `offset`.
+    async fn commit_cursor(&self, consumer: &str, offset: u64) -> Result<()>;
+
+    /// Drops stored records below `offset` where the backend can (whole segments here);
+    /// returns the new start offset.
+    async fn truncate_before(&self, offset: u64) -> Result<u64>;
+}
+
+/// Reads records of a [`DurableLog`] in offset order.
+#[async_trait]
+pub trait DurableLogReader: Send {
+    /// Up to `max` records, waiting until at least one is durable.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>>;
+
+    /// Up to `max` records that are durable now; empty when caught up.
+    fn poll_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>>;
+
+    /// The offset of the next record to be returned.
+    fn position(&self) -> u64;
+}
+
+#[async_trait]
+impl DurableLog for EventLog {
+    async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        EventLog::append(self, records).await
+    }
+
+    fn durable_end(&self) -> u64 {
+        EventLog::durable_end(self)
+    }
+
+    fn start_offset(&self) -> u64 {
+        EventLog::start_offset(self)
+    }
+
+    fn reader(&self, from: u64) -> Box<dyn DurableLogReader> {
+        Box::new(EventLog::reader(self, from))
+    }
+
+    async fn cursor(&self, consumer: &str) -> Result<Option<u64>> {
+        let log = self.clone();
+        let consumer = consumer.to_string();
+        run_blocking(move || log.cursor(&consumer)).await
+    }
+
+    async fn commit_cursor(&self, consumer: &str, offset: u64) -> Result<()> {
+        let log = self.clone();
+        let consumer = consumer.to_string();
+        run_blocking(move || log.commit_cursor(&consumer, offset)).await
+    }
+
+    async fn truncate_before(&self, offset: u64) -> Result<u64> {
+        let log = self.clone();
+        run_blocking(move || log.truncate_before(offset)).await
+    }
+}
+
+/// Runs file I/O with fsyncs off the async workers.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| LogError::Closed)?
+}
+
+#[async_trait]
+impl DurableLogReader for LogReader {
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
+        LogReader::next_batch(self, max).await
+    }
+
+    fn poll_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
+        LogReader::poll_batch(self, max)
+    }
+
+    fn position(&self) -> u64 {
+        LogReader::position(self)
+    }
+}

@@ -1,0 +1,65 @@
+//! The one error type of the log crate.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while appending to, reading from or maintaining the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("i/o failed on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Durable bytes do not decode: a bad frame inside a sealed segment, a damaged segment
+    /// header, or a cursor file with no valid slot. Never raised for a torn tail.
+    #[error("corrupt log data in {path} at byte {position}: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
+
+    #[error("invalid log options: {0}")]
+    InvalidOptions(String),
+
+    #[error("an append needs at least one record")]
+    EmptyBatch,
+
+    #[error("record of {len} bytes exceeds the limit of {limit} bytes")]
+    RecordTooLarge { len: usize, limit: usize },
+
+    #[error("offset {requested} was removed by retention; the log now starts at {start}")]
+    OffsetTruncated { requested: u64, start: u64 },
+
+    #[error("offset {requested} is beyond the durable end {durable_end}")]
+    OffsetBeyondEnd { requested: u64, durable_end: u64 },
+
+    #[error("invalid consumer name {name:?}: use 1 to 64 characters from [A-Za-z0-9_.-], not starting with '.'")]
+    InvalidConsumerName { name: String },
+
+    /// A write, fsync or segment roll failed. The writer cannot know what reached the disk,
+    /// so it refuses every later append; reopening the log recovers.
+    #[error("log writer stopped after a failure: {reason}")]
+    WriterFailed { reason: String },
+
+    #[error("log is closed")]
+    Closed,
+}
+
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// Attaches the path to an `io::Error`.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! `EventLog`, the embedded log: segment files in a local directory, one writer thread doing
+//! group commit, readers over the durable prefix, cursors and retention.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::cursor::CursorStore;
+use crate::error::{IoContext, LogError, Result};
+use crate::options::LogOptions;
+use crate::reader::LogReader;
+use crate::recovery::recover;
+use crate::segment::sync_dir;
+use crate::shared::Shared;
+use crate::tail_cache::TailCache;
+use crate::writer::{spawn_group_commit, AppendRequest};
+
+const SEGMENTS_DIR: &str = "segments";
+const CURSORS_DIR: &str = "cursors";
+
+/// Offsets given to one acknowledged batch: `first_offset..=last_offset`, in batch order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppendAck {
+    pub first_offset: u64,
+    pub last_offset: u64,
+}
+
+/// The embedded durable event log rooted at one directory. Cheap to clone. Dropping the last
+/// clone commits everything queued and joins the group-commit threads (so it can block for
+/// an fsync).
+///
+/// Only one `EventLog` (in one process) may have a directory open at a time.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    max_record_bytes: usize,
+    /// `None` only while dropping.
+    requests: Option<mpsc::Sender<AppendRequest>>,
+    writer: Option<JoinHandle<()>>,
+    durable_rx: watch::Receiver<u64>,
+    cursors: CursorStore,
+    /// Serializes `truncate_before` calls.
+    retention: Mutex<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer and syncer commit what is queued and exit.
+        self.requests = None;
+        if let Some(writer) = self.writer.take() {
+            if writer.join().is_err() {
+                tracing::error!(dir = ?self.dir, "log writer thread panicked");
+            }
+        }
+    }
+}
+
+impl EventLog {
+    /// Opens (creating if needed) the log in `dir`, recovering from a crash: a torn tail of
+    /// the last segment is cut off, never reported as an error. Blocking (it reads the last
+    /// segment and fsyncs); call it from `spawn_blocking` inside a runtime if that matters.
+    pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Self> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let segments_dir = dir.join(SEGMENTS_DIR);
+        let cursors_dir = dir.join(CURSORS_DIR);
+        for sub in [&segments_dir, &cursors_dir] {
+            std::fs::create_dir_all(sub).at(sub)?;
+        }
+        sync_dir(&dir)?;
+        let recovered = recover(&segments_dir)?;
+        tracing::info!(
+            dir = ?dir,
+            start_offset = recovered.segments.start_offset(),
+            durable_end = recovered.durable_end,
+            "event log opened"
+        );
+        let shared = Arc::new(Shared::new(
+            segments_dir,
+            recovered.segments,
+            TailCache::new(options.tail_cache_bytes),
+            recovered.durable_end,
+        ));
+        let (durable_tx, durable_rx) = watch::channel(recovered.durable_end);
+        let (requests, queue) = mpsc::channel(options.max_queued_appends);
+        let writer = spawn_group_commit(
+            Arc::clone(&shared),
+            durable_tx,
+            options.segment_bytes,
+            options.max_group_bytes,
+            recovered.active,
+            recovered.durable_end,
+            queue,
+        )
+        .at(&dir)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cursors: CursorStore::new(cursors_dir),
+                dir,
+                shared,
+                max_record_bytes: options.max_record_bytes,
+                requests: Some(requests),
+                writer: Some(writer),
+                durable_rx,
+                retention: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The directory this log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Appends `records` as one batch with consecutive offsets; resolves once they are
+    /// fsynced. Dropping the future does not withdraw a batch already queued.
+    pub async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        let (request, ack) = self.prepare(records)?;
+        self.queue()?
+            .send(request)
+            .await
+            .map_err(|_| LogError::Closed)?;
+        ack.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// [`Self::append`] for threads outside an async runtime (panics inside one).
+    pub fn append_blocking(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        let (request, ack) = self.prepare(records)?;
+        self.queue()?
+            .blocking_send(request)
+            .map_err(|_| LogError::Closed)?;
+        ack.blocking_recv().map_err(|_| LogError::Closed)?
+    }
+
+    fn prepare(
+        &self,
+        records: Vec<Bytes>,
+    ) -> Result<(AppendRequest, oneshot::Receiver<Result<AppendAck>>)> {
+        if records.is_empty() {
+            return Err(LogError::EmptyBatch);
+        }
+        let limit = self.inner.max_record_bytes;
+        if let Some(record) = records.iter().find(|r| r.len() > limit) {
+            return Err(LogError::RecordTooLarge {
+                len: record.len(),
+                limit,
+            });
+        }
+        let (ack_tx, ack_rx) = oneshot::channel();
+        Ok((
+            AppendRequest {
+                records,
+                ack: ack_tx,
+            },
+            ack_rx,
+        ))
+    }
+
+    fn queue(&self) -> Result<&mpsc::Sender<AppendRequest>> {
+        self.inner.requests.as_ref().ok_or(LogError::Closed)
+    }
+
+    /// The offset after the last durable record: readers can read everything below it.
+    pub fn durable_end(&self) -> u64 {
+        self.inner.shared.durable_end()
+    }
+
+    /// The first offset still stored (retention removes whole segments below it).
+    pub fn start_offset(&self) -> u64 {
+        self.inner.shared.segments.start_offset()
+    }
+
+    /// A reader of durable records from offset `from` on. Positioning errors (an offset
+    /// removed by retention or past the durable end) surface on its first read.
+    pub fn reader(&self, from: u64) -> LogReader {
+        LogReader::new(
+            Arc::clone(&self.inner.shared),
+            self.inner.durable_rx.clone(),
+            from,
+        )
+    }
+
+    /// The last cursor `consumer` committed — the offset it resumes from — or `None` if it
+    /// never committed one. Blocking (reads a small file).
+    pub fn cursor(&self, consumer: &str) -> Result<Option<u64>> {
+        self.inner.cursors.get(consumer)
+    }
+
+    /// Durably records that `consumer` has processed every record below `offset`.
+    /// Blocking (one fdatasync). `offset` may move backwards (a replay) but not past the
+    /// durable end.
+    pub fn commit_cursor(&self, consumer: &str, offset: u64) -> Result<()> {
+        let durable_end = self.durable_end();
+        if offset > durable_end {
+            return Err(LogError::OffsetBeyondEnd {
+                requested: offset,
+                durable_end,
+            });
+        }
+        self.inner.cursors.commit(consumer, offset)
+    }
+
+    /// Deletes every sealed segment whose records all lie below `offset` (pass the smallest
+    /// committed cursor of all consumers) and returns the new start offset. The active
+    /// segment is never deleted. Blocking (deletes files, fsyncs the directory).
+    pub fn truncate_before(&self, offset: u64) -> Result<u64> {
+        let _serialized = self
+            .inner
+            .retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let shared = &self.inner.shared;
+        let removed = shared
+            .segments
+            .remove_below(offset.min(shared.durable_end()));
+        // One at a time, oldest first, each made durable before the next: a crash leaves a
+        // contiguous run of segments, never a gap.
+        for segment in &removed {
+            match std::fs::remove_file(&segment.path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error).at(&segment.path),
+            }
+            sync_dir(&shared.segments_dir)?;
+            tracing::info!(segment = ?segment.path, "deleted log segment below retention offset");
+        }
+        Ok(shared.segments.start_offset())
+    }
+
+    /// Reads and verifies every frame of every sealed segment (open checks only the last
+    /// segment's frames). Blocking; proportional to the data stored.
+    pub fn verify_sealed_segments(&self) -> Result<()> {
+        for located in self.inner.shared.segments.sealed() {
+            let Some(end_offset) = located.end_offset else {
+                continue;
+            };
+            located.segment.verify_sealed(end_offset)?;
+        }
+        Ok(())
+    }
+}

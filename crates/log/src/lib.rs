@@ -1,0 +1,28 @@
+//! The durable event log, spine of OpenTrail: producers append batches of opaque records that
+//! are acknowledged only once fsynced; consumers read in order and resume from named cursors.
+//!
+//! The embedded [`EventLog`] keeps `DIR/segments/<first offset>.log` files of checksummed
+//! frames, commits concurrent appends in groups with one `fdatasync` on a dedicated thread,
+//! and recovers from a crash by cutting the torn tail off the last segment. Consumer cursors
+//! live in `DIR/cursors/`. [`DurableLog`] is the seam for other backends.
+
+mod cursor;
+mod durable_log;
+mod error;
+mod event_log;
+mod frame;
+mod options;
+mod reader;
+mod recovery;
+mod segment;
+mod segment_set;
+mod shared;
+mod syncer;
+mod tail_cache;
+mod writer;
+
+pub use durable_log::{DurableLog, DurableLogReader};
+pub use error::{LogError, Result};
+pub use event_log::{AppendAck, EventLog};
+pub use options::LogOptions;
+pub use reader::LogReader;

@@ -1,0 +1,123 @@
+//! The second stage of group commit: a dedicated OS thread that makes written groups durable
+//! with one `fdatasync` for everything queued, then publishes the new durable end and
+//! acknowledges the appends. It runs while the writer thread copies the next groups into the
+//! page cache, so copying and flushing overlap.
+
+use std::fs::File;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{LogError, Result};
+use crate::shared::Shared;
+use crate::AppendAck;
+
+/// A group the writer has written (not yet durable) to `file`.
+pub(crate) struct SyncJob {
+    pub(crate) file: Arc<File>,
+    pub(crate) first_offset: u64,
+    /// The group's records in offset order, for the tail cache.
+    pub(crate) records: Vec<Bytes>,
+    pub(crate) replies: Vec<PendingAck>,
+    /// Told once this job is durable (or dropped if it never will be): the writer waits on it
+    /// before sealing a segment, so only the last segment can ever have a torn tail.
+    pub(crate) notify_durable: Option<SyncSender<()>>,
+}
+
+/// An append's offsets and the channel its caller awaits them on.
+pub(crate) struct PendingAck {
+    pub(crate) reply: oneshot::Sender<Result<AppendAck>>,
+    pub(crate) ack: AppendAck,
+}
+
+pub(crate) struct Syncer {
+    shared: Arc<Shared>,
+    durable_tx: watch::Sender<u64>,
+}
+
+impl Syncer {
+    pub(crate) fn new(shared: Arc<Shared>, durable_tx: watch::Sender<u64>) -> Self {
+        Self { shared, durable_tx }
+    }
+
+    pub(crate) fn spawn(
+        self,
+        jobs: Receiver<SyncJob>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("opentrail-log-sync".into())
+            .spawn(move || self.run(jobs))
+    }
+
+    /// Syncs until the writer drops its end of the queue.
+    fn run(self, jobs: Receiver<SyncJob>) {
+        while let Ok(first) = jobs.recv() {
+            let mut batch = vec![first];
+            batch.extend(jobs.try_iter());
+            self.sync_batch(batch);
+        }
+    }
+
+    fn sync_batch(&self, batch: Vec<SyncJob>) {
+        if let Some(reason) = self.shared.failure() {
+            fail_jobs(batch, &reason);
+            return;
+        }
+        if let Err(error) = sync_files(&batch) {
+            // After a failed fsync the kernel may have dropped the dirty pages; no later
+            // fsync can vouch for them, so nothing written from here on is acknowledged.
+            let reason = format!("fdatasync failed: {error}");
+            tracing::error!(%reason, "log sync failed; refusing further appends");
+            self.shared.fail(reason.clone());
+            fail_jobs(batch, &reason);
+            return;
+        }
+        let Some(end) = batch
+            .last()
+            .map(|job| job.first_offset + job.records.len() as u64)
+        else {
+            return;
+        };
+        let mut replies = Vec::new();
+        let mut notifications = Vec::new();
+        for job in batch {
+            self.shared.tail_cache.push(job.first_offset, job.records);
+            replies.extend(job.replies);
+            notifications.extend(job.notify_durable);
+        }
+        self.shared.publish_durable_end(end);
+        self.durable_tx.send_replace(end);
+        for pending in replies {
+            // A caller that stopped waiting still had its records made durable.
+            let _ = pending.reply.send(Ok(pending.ack));
+        }
+        for notify in notifications {
+            let _ = notify.send(());
+        }
+    }
+}
+
+/// One `fdatasync` per distinct file in the batch (normally one: the active segment).
+fn sync_files(batch: &[SyncJob]) -> std::io::Result<()> {
+    let mut last_synced: Option<&Arc<File>> = None;
+    for job in batch.iter().rev() {
+        if last_synced.is_some_and(|file| Arc::ptr_eq(file, &job.file)) {
+            continue;
+        }
+        job.file.sync_data()?;
+        last_synced = Some(&job.file);
+    }
+    Ok(())
+}
+
+pub(crate) fn fail_jobs(batch: Vec<SyncJob>, reason: &str) {
+    for job in batch {
+        for pending in job.replies {
+            let _ = pending.reply.send(Err(LogError::WriterFailed {
+                reason: reason.to_string(),
+            }));
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The first stage of group commit: a dedicated OS thread takes every queued append, encodes
+//! them into one buffer and writes it with one `write`, then hands the group to the syncer
+//! thread (`syncer.rs`), which fsyncs and acknowledges. Async callers await a oneshot, so no
+//! write or fsync ever runs on a runtime worker.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::{LogError, Result};
+use crate::frame::{encode_frame, frame_len};
+use crate::segment::{initialize_segment, segment_path, SparseIndex, SEGMENT_HEADER_LEN};
+use crate::segment_set::Segment;
+use crate::shared::Shared;
+use crate::syncer::{fail_jobs, PendingAck, SyncJob, Syncer};
+use crate::AppendAck;
+
+/// Written groups waiting for the syncer beyond the one it is syncing. Bounds the bytes
+/// written but not yet durable; when full, appends queue up and form larger groups.
+const SYNC_QUEUE_DEPTH: usize = 2;
+
+/// One caller's batch, acknowledged as a whole once durable.
+pub(crate) struct AppendRequest {
+    pub(crate) records: Vec<Bytes>,
+    pub(crate) ack: oneshot::Sender<Result<AppendAck>>,
+}
+
+impl AppendRequest {
+    fn encoded_len(&self) -> usize {
+        self.records.iter().map(|r| frame_len(r.len())).sum()
+    }
+}
+
+/// Where the writer appends: the active (last) segment, opened for writing at its end.
+pub(crate) struct ActiveSegment {
+    pub(crate) segment: Arc<Segment>,
+    pub(crate) file: File,
+    /// Bytes in the file, all of them valid frames (the torn tail is already cut off).
+    pub(crate) len: u64,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    segment_bytes: u64,
+    max_group_bytes: usize,
+    segment: Arc<Segment>,
+    file: Arc<File>,
+    segment_len: u64,
+    next_offset: u64,
+    /// Frames of the group being written; reused across groups.
+    buf: Vec<u8>,
+    index_entries: Vec<(u64, u64)>,
+}
+
+/// The two group-commit threads; joining the writer also joins the syncer.
+pub(crate) fn spawn_group_commit(
+    shared: Arc<Shared>,
+    durable_tx: watch::Sender<u64>,
+    segment_bytes: u64,
+    max_group_bytes: usize,
+    active: ActiveSegment,
+    next_offset: u64,
+    requests: mpsc::Receiver<AppendRequest>,
+) -> std::io::Result<JoinHandle<()>> {
+    let (jobs_tx, jobs_rx) = sync_channel(SYNC_QUEUE_DEPTH);
+    let syncer = Syncer::new(Arc::clone(&shared), durable_tx).spawn(jobs_rx)?;
+    let writer = Writer {
+        shared,
+        segment_bytes,
+        max_group_bytes,
+        segment: active.segment,
+        file: Arc::new(active.file),
+        segment_len: active.len,
+        next_offset,
+        buf: Vec::new(),
+        index_entries: Vec::new(),
+    };
+    std::thread::Builder::new()
+        .name("opentrail-log-writer".into())
+        .spawn(move || {
+            writer.run(requests, jobs_tx);
+            if syncer.join().is_err() {
+                tracing::error!("log sync thread panicked");
+            }
+        })
+}
+
+impl Writer {
+    /// Writes groups until every sender is gone and the queue is drained.
+    fn run(mut self, mut requests: mpsc::Receiver<AppendRequest>, jobs: SyncSender<SyncJob>) {
+        while let Some(first) = requests.blocking_recv() {
+            let mut group_bytes = first.encoded_len();
+            let mut group = vec![first];
+            while group_bytes < self.max_group_bytes {
+                let Ok(next) = requests.try_recv() else {
+                    break;
+                };
+                group_bytes += next.encoded_len();
+                group.push(next);
+            }
+            self.write_group(group, &jobs);
+        }
+    }
+
+    fn write_group(&mut self, group: Vec<AppendRequest>, jobs: &SyncSender<SyncJob>) {
+        let first_offset = self.next_offset;
+        let (records, replies) = self.encode_group(group);
+        let job = SyncJob {
+            file: Arc::clone(&self.file),
+            first_offset,
+            records,
+            replies,
+            notify_durable: None,
+        };
+        if let Some(reason) = self.shared.failure() {
+            fail_jobs(vec![job], &reason);
+            return;
+        }
+        if let Err(error) = (&*self.file).write_all(&self.buf) {
+            let reason = format!("write to {} failed: {error}", self.segment.path.display());
+            tracing::error!(%reason, "log write failed; refusing further appends");
+            self.shared.fail(reason.clone());
+            fail_jobs(vec![job], &reason);
+            return;
+        }
+        self.segment_len += self.buf.len() as u64;
+        self.next_offset += job.records.len() as u64;
+        // Entries may name offsets that are not durable yet: readers only look up offsets
+        // below the durable end, whose floor entries are durable.
+        self.segment.extend_index(&self.index_entries);
+        if self.segment_len < self.segment_bytes {
+            if let Err(std::sync::mpsc::SendError(job)) = jobs.send(job) {
+                fail_jobs(vec![job], "log sync thread stopped");
+            }
+            return;
+        }
+        self.seal_and_roll(job, jobs);
+    }
+
+    /// Encodes the group's frames into `buf` and assigns offsets; changes no other state.
+    fn encode_group(&mut self, group: Vec<AppendRequest>) -> (Vec<Bytes>, Vec<PendingAck>) {
+        self.buf.clear();
+        self.index_entries.clear();
+        let mut offset = self.next_offset;
+        let mut records = Vec::new();
+        let mut replies = Vec::with_capacity(group.len());
+        for request in group {
+            let first_offset = offset;
+            for record in &request.records {
+                self.index_entries
+                    .push((offset, self.segment_len + self.buf.len() as u64));
+                encode_frame(record, &mut self.buf);
+                offset += 1;
+            }
+            debug_assert!(
+                offset > first_offset,
+                "empty batches are rejected before queueing"
+            );
+            records.extend(request.records);
+            replies.push(PendingAck {
+                reply: request.ack,
+                ack: AppendAck {
+                    first_offset,
+                    last_offset: offset - 1,
+                },
+            });
+        }
+        (records, replies)
+    }
+
+    /// Hands over the group that filled the segment, waits until it is durable, and starts
+    /// the next segment: a segment is complete on disk before its successor exists.
+    fn seal_and_roll(&mut self, mut job: SyncJob, jobs: &SyncSender<SyncJob>) {
+        let (durable_tx, durable_rx) = sync_channel(1);
+        job.notify_durable = Some(durable_tx);
+        if let Err(std::sync::mpsc::SendError(job)) = jobs.send(job) {
+            fail_jobs(vec![job], "log sync thread stopped");
+            return;
+        }
+        if durable_rx.recv().is_err() {
+            // The sync failed; the syncer has recorded why and fails every later append.
+            return;
+        }
+        if let Err(error) = self.roll() {
+            let reason = format!("segment roll failed: {error}");
+            tracing::error!(%reason, "log segment roll failed; refusing further appends");
+            self.shared.fail(reason);
+        }
+    }
+
+    fn roll(&mut self) -> Result<(), LogError> {
+        let first_offset = self.next_offset;
+        let file = initialize_segment(&self.shared.segments_dir, first_offset)?;
+        let segment = Arc::new(Segment::new(
+            first_offset,
+            segment_path(&self.shared.segments_dir, first_offset),
+            Some(SparseIndex::new(first_offset)),
+        ));
+        self.shared.segments.push(Arc::clone(&segment));
+        tracing::debug!(first_offset, "log segment rolled");
+        self.segment = segment;
+        self.file = Arc::new(file);
+        self.segment_len = SEGMENT_HEADER_LEN;
+        Ok(())
+    }
+}
