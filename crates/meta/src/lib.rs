@@ -23,6 +23,8 @@ pub struct AccessKeyRecord {
     pub account_id: String,
     /// Root keys act as the account itself; others as an IAM user of it.
     pub is_root: bool,
+    /// May ingest events whose recipientAccountId is another account (log forwarders).
+    pub ingest_any_account: bool,
     pub created_at: String,
 }
 

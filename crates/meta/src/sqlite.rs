@@ -42,6 +42,7 @@ impl SqliteMetaStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
+        migrate(&conn).map_err(storage)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -53,6 +54,21 @@ impl SqliteMetaStore {
     }
 }
 
+/// Brings stores made by older versions up to the current schema.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('access_keys') WHERE name = 'ingest_any_account'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_column {
+        conn.execute_batch(
+            "ALTER TABLE access_keys ADD COLUMN ingest_any_account INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
+}
+
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
     Ok(AccessKeyRecord {
         access_key_id: row.get(0)?,
@@ -61,11 +77,12 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
         account_id: row.get(3)?,
         is_root: row.get::<_, i64>(4)? != 0,
         created_at: row.get(5)?,
+        ingest_any_account: row.get::<_, i64>(6)? != 0,
     })
 }
 
 const KEY_COLUMNS: &str =
-    "access_key_id, secret_access_key, user_name, account_id, is_root, created_at";
+    "access_key_id, secret_access_key, user_name, account_id, is_root, created_at, ingest_any_account";
 
 impl MetaStore for SqliteMetaStore {
     fn get_setting(&self, key: &str) -> Result<Option<String>> {
@@ -92,14 +109,15 @@ impl MetaStore for SqliteMetaStore {
     fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
         self.with_conn(|c| {
             c.execute(
-                &format!("INSERT INTO access_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                &format!("INSERT INTO access_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
                     key.access_key_id,
                     key.secret_access_key,
                     key.user_name,
                     key.account_id,
                     key.is_root as i64,
-                    key.created_at
+                    key.created_at,
+                    key.ingest_any_account as i64
                 ],
             )
             .map(|_| ())
@@ -190,6 +208,7 @@ mod tests {
             user_name: "alice".into(),
             account_id: "123456789012".into(),
             is_root: false,
+            ingest_any_account: false,
             created_at: "2026-01-01T00:00:00Z".into(),
         }
     }

@@ -7,7 +7,11 @@ use serde_json::json;
 
 pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Create { data, user } => {
+        KeysCommand::Create {
+            data,
+            user,
+            ingest_any_account,
+        } => {
             let user_ok = (1..=64).contains(&user.len())
                 && user
                     .chars()
@@ -16,7 +20,7 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 bail!("invalid user name {user:?}: use 1-64 letters, digits and +=,.@_-");
             }
             let data = DataDir::open(&data)?;
-            let key = new_access_key(&data.account, &user, false);
+            let key = new_access_key(&data.account, &user, false, ingest_any_account);
             data.meta.put_access_key(&key)?;
             println!(
                 "{}",

@@ -27,6 +27,7 @@ const CLOUDTRAIL_SERVICE: &str = "cloudtrail";
 
 pub struct App {
     pub model: ServiceModel,
+    pub log: opentrail_log::EventLog,
     pub auth: Authenticator,
     pub trails: TrailService,
     pub metrics: Metrics,
@@ -38,6 +39,7 @@ pub struct App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", post(cloudtrail_api))
+        .route("/events", post(ingest_api))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(app)
@@ -64,16 +66,42 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// What the pipeline learned about a request, filled in as it goes.
-struct Exchange {
-    operation: Option<String>,
-    caller: Option<Caller>,
-    request_parameters: Option<Value>,
+pub struct Exchange {
+    pub operation: Option<String>,
+    pub caller: Option<Caller>,
+    pub request_parameters: Option<Value>,
+}
+
+/// The APIs served by the one pipeline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// The CloudTrail control plane: JSON 1.1 on `POST /`.
+    CloudTrail,
+    /// OpenTrail's event ingest: `POST /events`.
+    Ingest,
 }
 
 async fn cloudtrail_api(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
+) -> Response {
+    run_pipeline(app, peer, request, Endpoint::CloudTrail).await
+}
+
+async fn ingest_api(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    run_pipeline(app, peer, request, Endpoint::Ingest).await
+}
+
+async fn run_pipeline(
+    app: Arc<App>,
+    peer: SocketAddr,
+    request: Request,
+    endpoint: Endpoint,
 ) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -94,7 +122,10 @@ async fn cloudtrail_api(
             ),
         )
         .with_status(413)),
-        Ok(body) => handle(&app, &parts, &body, &mut exchange).await,
+        Ok(body) => match endpoint {
+            Endpoint::CloudTrail => handle(&app, &parts, &body, &mut exchange).await,
+            Endpoint::Ingest => crate::ingest::handle(&app, &parts, &body, &mut exchange).await,
+        },
     };
 
     let operation = exchange
@@ -132,6 +163,7 @@ async fn cloudtrail_api(
             Ok(output) if !read_only => Some(output.clone()),
             _ => None,
         },
+        management_event: endpoint == Endpoint::CloudTrail,
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
     });

@@ -21,6 +21,9 @@ pub struct AuditRecord {
     pub access_key_id: Option<String>,
     pub request_parameters: Option<Value>,
     pub response_elements: Option<Value>,
+    /// Control-plane calls are management events; event ingest is recorded as data events,
+    /// as AWS records PutAuditEvents.
+    pub management_event: bool,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
 }

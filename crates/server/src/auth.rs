@@ -16,6 +16,8 @@ pub struct Caller {
     pub access_key_id: String,
     pub user_name: String,
     pub is_root: bool,
+    /// May ingest events whose recipientAccountId is another account.
+    pub ingest_any_account: bool,
 }
 
 pub struct Authenticator {
@@ -57,16 +59,18 @@ impl Authenticator {
         let key = tokio::task::block_in_place(|| self.meta.get_access_key(&auth.access_key_id))
             .map_err(|e| ApiError::internal(format!("failed to look up access key: {e}")))?;
         if self.mode == AuthMode::Open {
-            let (account, user_name, is_root) = match &key {
+            let (account, user_name, is_root, ingest_any_account) = match &key {
                 Some(k) => (
                     AccountId::parse(&k.account_id)
                         .unwrap_or_else(|_| self.default_account.clone()),
                     k.user_name.clone(),
                     k.is_root,
+                    k.ingest_any_account,
                 ),
                 None => (
                     self.default_account.clone(),
                     auth.access_key_id.clone(),
+                    false,
                     false,
                 ),
             };
@@ -76,6 +80,7 @@ impl Authenticator {
                 access_key_id: auth.access_key_id,
                 user_name,
                 is_root,
+                ingest_any_account,
             });
         }
         let Some(key) = key else {
@@ -90,6 +95,7 @@ impl Authenticator {
             access_key_id: key.access_key_id,
             user_name: key.user_name,
             is_root: key.is_root,
+            ingest_any_account: key.ingest_any_account,
         })
     }
 }

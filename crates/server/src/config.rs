@@ -93,6 +93,9 @@ pub enum KeysCommand {
         data: DataDirArgs,
         #[arg(long)]
         user: String,
+        /// Allow this key to ingest events recorded for other accounts (log forwarders).
+        #[arg(long)]
+        ingest_any_account: bool,
     },
     /// List access keys (secrets are not shown).
     List {

@@ -51,13 +51,19 @@ fn random_secret() -> String {
         .collect()
 }
 
-pub fn new_access_key(account: &AccountId, user_name: &str, is_root: bool) -> AccessKeyRecord {
+pub fn new_access_key(
+    account: &AccountId,
+    user_name: &str,
+    is_root: bool,
+    ingest_any_account: bool,
+) -> AccessKeyRecord {
     AccessKeyRecord {
         access_key_id: random_access_key_id(),
         secret_access_key: random_secret(),
         user_name: user_name.to_owned(),
         account_id: account.to_string(),
         is_root,
+        ingest_any_account,
         created_at: iso8601(chrono::Utc::now()),
     }
 }
@@ -107,7 +113,7 @@ impl DataDir {
         }
         let mut new_bootstrap_key = None;
         if meta.get_setting(BOOTSTRAP_SETTING)?.is_none() {
-            let key = new_access_key(&account, "root", true);
+            let key = new_access_key(&account, "root", true, true);
             meta.put_access_key(&key)?;
             write_credentials_file(&path.join(CREDENTIALS_FILE), &key)?;
             meta.init_setting(BOOTSTRAP_SETTING, &key.access_key_id)?;

@@ -7,6 +7,7 @@ mod auth;
 mod config;
 mod datadir;
 mod dispatch;
+mod ingest;
 mod metrics;
 mod self_audit;
 mod serve;

@@ -102,7 +102,12 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     event.insert("eventVersion".into(), json!(EVENT_VERSION));
     event.insert("userIdentity".into(), user_identity(record, server_account));
     event.insert("eventTime".into(), json!(iso8601(record.event_time)));
-    event.insert("eventSource".into(), json!("cloudtrail.amazonaws.com"));
+    let source = if record.management_event {
+        "cloudtrail.amazonaws.com"
+    } else {
+        "cloudtrail-data.amazonaws.com"
+    };
+    event.insert("eventSource".into(), json!(source));
     event.insert(
         "eventName".into(),
         json!(record.operation.as_deref().unwrap_or("Unknown")),
@@ -145,9 +150,14 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     }
     event.insert("eventType".into(), json!("AwsApiCall"));
     event.insert("apiVersion".into(), json!(API_VERSION));
-    event.insert("managementEvent".into(), json!(true));
+    event.insert("managementEvent".into(), json!(record.management_event));
     event.insert("recipientAccountId".into(), json!(account));
-    event.insert("eventCategory".into(), json!("Management"));
+    let category = if record.management_event {
+        "Management"
+    } else {
+        "Data"
+    };
+    event.insert("eventCategory".into(), json!(category));
     Value::Object(event).to_string()
 }
 
@@ -208,6 +218,7 @@ mod tests {
             response_elements: Some(
                 json!({"Name": "t1", "TrailARN": "arn:aws:cloudtrail:eu-west-1:123456789012:trail/t1"}),
             ),
+            management_event: true,
             error_code: None,
             error_message: None,
         }
@@ -220,6 +231,7 @@ mod tests {
             access_key_id: "AKIAEXAMPLE".into(),
             user_name: "alice".into(),
             is_root: false,
+            ingest_any_account: false,
         }
     }
 

@@ -56,7 +56,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.list_trails_page_size,
         ),
         metrics: Metrics::default(),
-        audit: Box::new(EventLogAuditSink::new(log, data.account.clone())),
+        audit: Box::new(EventLogAuditSink::new(log.clone(), data.account.clone())),
+        log,
         clock,
         max_request_bytes: args.max_request_bytes,
     });

@@ -1,0 +1,175 @@
+//! `POST /events`: other producers send CloudTrail records; each record is validated on its
+//! own (partial success, like PutAuditEvents) and the accepted ones are acknowledged only
+//! once the durable event log has fsynced them.
+
+use crate::api::{App, Exchange};
+use bytes::Bytes;
+use opentrail_model::{EventError, EventRecord};
+use opentrail_sigv4::RequestParts;
+use opentrail_wire::ApiError;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::io::Read;
+
+/// The SigV4 service name of the ingest API.
+pub const INGEST_SERVICE: &str = "opentrail";
+/// Largest body after gzip decoding, so a small compressed body cannot expand without bound.
+const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct RecordsBody<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Vec<&'a RawValue>,
+}
+
+/// One record's outcome: its position in the request and what happened.
+enum Outcome {
+    Accepted { event_id: String },
+    Rejected { code: &'static str, message: String },
+}
+
+fn decode_body<'a>(
+    parts: &http::request::Parts,
+    body: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, ApiError> {
+    let gzipped = parts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gzipped {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let mut decoded = Vec::with_capacity(body.len() * 8);
+    flate2::read::MultiGzDecoder::new(body)
+        .take(MAX_DECODED_BYTES + 1)
+        .read_to_end(&mut decoded)
+        .map_err(|e| ApiError::serialization(format!("request body is not valid gzip: {e}")))?;
+    if decoded.len() as u64 > MAX_DECODED_BYTES {
+        return Err(ApiError::new(
+            "RequestEntityTooLargeException",
+            format!("decoded request body is larger than {MAX_DECODED_BYTES} bytes"),
+        )
+        .with_status(413));
+    }
+    Ok(std::borrow::Cow::Owned(decoded))
+}
+
+/// Splits a body into record texts: `{"Records":[...]}` or one JSON object per line.
+fn split_records(body: &[u8]) -> Result<Vec<Result<&str, EventError>>, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::serialization(format!("request body is not UTF-8: {e}")))?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with("{\"Records\"") || trimmed.starts_with("{ \"Records\"") {
+        if let Ok(parsed) = serde_json::from_str::<RecordsBody<'_>>(text) {
+            return Ok(parsed.records.into_iter().map(|r| Ok(r.get())).collect());
+        }
+    }
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|line| line.trim_end_matches('\r'))
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Err(ApiError::validation(
+            "request body holds no records; send {\"Records\":[...]} or one JSON record per line",
+        ));
+    }
+    Ok(lines.into_iter().map(Ok).collect())
+}
+
+fn check_record(
+    text: &str,
+    caller_account: &str,
+    any_account: bool,
+) -> Result<EventRecord, (&'static str, String)> {
+    let record = EventRecord::from_json(text).map_err(|e| (e.code(), e.to_string()))?;
+    record.validate().map_err(|e| (e.code(), e.to_string()))?;
+    let recipient = record.recipient_account_id();
+    if !any_account && !recipient.is_empty() && recipient != caller_account {
+        return Err((
+            "AccountMismatch",
+            format!(
+                "recipientAccountId {recipient} is not the caller's account {caller_account}; this access key may only ingest its own account's events"
+            ),
+        ));
+    }
+    Ok(record)
+}
+
+pub async fn handle(
+    app: &App,
+    parts: &http::request::Parts,
+    body: &[u8],
+    exchange: &mut Exchange,
+) -> Result<Value, ApiError> {
+    exchange.operation = Some("PutEvents".into());
+    let signed = RequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body,
+    };
+    let caller = app
+        .auth
+        .authenticate(&signed, INGEST_SERVICE, app.clock.now())?;
+    exchange.caller = Some(caller.clone());
+    let decoded = decode_body(parts, body)?;
+    let texts = split_records(&decoded)?;
+
+    let mut outcomes = Vec::with_capacity(texts.len());
+    let mut accepted: Vec<Bytes> = Vec::with_capacity(texts.len());
+    for text in texts {
+        let checked = text
+            .map_err(|e| (e.code(), e.to_string()))
+            .and_then(|t| check_record(t, caller.account.as_str(), caller.ingest_any_account));
+        match checked {
+            Ok(record) => {
+                outcomes.push(Outcome::Accepted {
+                    event_id: record.event_id().to_owned(),
+                });
+                accepted.push(Bytes::copy_from_slice(record.as_bytes()));
+            }
+            Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
+        }
+    }
+    let accepted_count = accepted.len();
+    exchange.request_parameters = Some(json!({ "recordCount": outcomes.len() }));
+    if !accepted.is_empty() {
+        app.log.append(accepted).await.map_err(|e| {
+            ApiError::internal(format!("failed to make events durable: {e}")).with_status(503)
+        })?;
+    }
+    let mut successful = Vec::with_capacity(accepted_count);
+    let mut failed = Vec::new();
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Outcome::Accepted { event_id } => {
+                successful.push(json!({ "id": index.to_string(), "eventID": event_id }))
+            }
+            Outcome::Rejected { code, message } => failed.push(
+                json!({ "id": index.to_string(), "errorCode": code, "errorMessage": message }),
+            ),
+        }
+    }
+    Ok(json!({ "successful": successful, "failed": failed }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_both_body_forms() {
+        let records = br#"{"Records":[{"a":1},{"b":[2,3]}]}"#;
+        let split = split_records(records).unwrap();
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[1].as_ref().unwrap(), &r#"{"b":[2,3]}"#);
+        let ndjson = b"{\"a\":1}\r\n\n{\"b\":2}\n";
+        let split = split_records(ndjson).unwrap();
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[0].as_ref().unwrap(), &r#"{"a":1}"#);
+        assert!(split_records(b"  \n").is_err());
+    }
+}
