@@ -25,6 +25,112 @@ pub enum Command {
     /// Manage the buckets trails deliver to.
     #[command(subcommand)]
     Buckets(BucketsCommand),
+    /// Import CloudTrail log files (.json, .json.gz, a directory tree or s3://bucket/prefix)
+    /// into a running server; resumable and idempotent.
+    Import(ImportArgs),
+    /// Look up and export event history from a running server.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+/// How CLI commands reach a running server.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The OpenTrail endpoint.
+    #[arg(
+        long,
+        env = "OPENTRAIL_ENDPOINT",
+        default_value = "http://127.0.0.1:7420"
+    )]
+    pub endpoint: String,
+    /// Region of the requests (the SigV4 credential scope).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// The data dir whose `credentials` file holds the key to use (when no key is given).
+    #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub access_key_id: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// A file, a directory (searched recursively for .json and .json.gz) or s3://bucket/prefix.
+    pub path: String,
+    /// Where progress is kept so an interrupted import resumes; default under the data dir.
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Largest request body sent, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub batch_bytes: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LookupFilter {
+    /// One lookup attribute as Key=Value (EventId, EventName, ReadOnly, Username,
+    /// ResourceType, ResourceName, EventSource, AccessKeyId).
+    #[arg(long)]
+    pub attribute: Option<String>,
+    /// RFC 3339 time or epoch seconds.
+    #[arg(long)]
+    pub start_time: Option<String>,
+    #[arg(long)]
+    pub end_time: Option<String>,
+    /// `insight` for Insights events.
+    #[arg(long)]
+    pub event_category: Option<String>,
+    /// Stop after this many events (all by default).
+    #[arg(long)]
+    pub max_items: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Look up events (newest first), paging automatically.
+    Lookup {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        filter: LookupFilter,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Download event history to a file, as the console's download does.
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        filter: LookupFilter,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,9 +4,12 @@ mod admin;
 mod api;
 mod audit;
 mod auth;
+mod client;
 mod config;
 mod datadir;
 mod dispatch;
+mod events_cli;
+mod import;
 mod ingest;
 mod metrics;
 mod self_audit;
@@ -34,5 +37,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve::serve(args)),
         Command::Keys(command) => admin::keys(command),
         Command::Buckets(command) => runtime.block_on(admin::buckets(command)),
+        Command::Import(args) => runtime.block_on(import::import(args)),
+        Command::Events(command) => runtime.block_on(events_cli::events(command)),
     }
 }

@@ -1,0 +1,182 @@
+//! A small signed client of OpenTrail's own API, for the CLI commands that talk to a
+//! running server (`import`, `events lookup`, `events export`).
+
+use crate::config::ClientArgs;
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use opentrail_sigv4::{sign, PayloadHash, SigningParams};
+use serde_json::Value;
+
+const TARGET_PREFIX: &str = "CloudTrail_20131101.";
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Clone)]
+pub struct ApiClient {
+    endpoint: String,
+    region: String,
+    access_key_id: String,
+    secret_access_key: String,
+    http: reqwest::Client,
+}
+
+/// Reads `aws_access_key_id` / `aws_secret_access_key` of the `[default]` profile.
+fn read_credentials_file(path: &std::path::Path) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read credentials file {}", path.display()))?;
+    let mut in_default = false;
+    let (mut key, mut secret) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_default = line == "[default]";
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if !in_default {
+            continue;
+        }
+        match name.trim() {
+            "aws_access_key_id" => key = Some(value.trim().to_owned()),
+            "aws_secret_access_key" => secret = Some(value.trim().to_owned()),
+            _ => {}
+        }
+    }
+    match (key, secret) {
+        (Some(k), Some(s)) => Ok((k, s)),
+        _ => bail!(
+            "credentials file {} has no [default] access key",
+            path.display()
+        ),
+    }
+}
+
+impl ApiClient {
+    pub fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+        let (access_key_id, secret_access_key) =
+            match (&args.access_key_id, &args.secret_access_key) {
+                (Some(k), Some(s)) => (k.clone(), s.clone()),
+                _ => read_credentials_file(&args.data_dir.join(crate::datadir::CREDENTIALS_FILE))?,
+            };
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .build()
+            .context("failed to build HTTP client")?;
+        Ok(Self {
+            endpoint: args.endpoint.trim_end_matches('/').to_owned(),
+            region: args.region.clone(),
+            access_key_id,
+            secret_access_key,
+            http,
+        })
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        service: &str,
+        mut headers: http::HeaderMap,
+        body: Bytes,
+    ) -> anyhow::Result<(u16, Bytes)> {
+        let url = format!("{}{path}", self.endpoint);
+        let uri: http::Uri = url
+            .parse()
+            .with_context(|| format!("bad endpoint URL {url}"))?;
+        let params = SigningParams {
+            access_key_id: &self.access_key_id,
+            secret_access_key: &self.secret_access_key,
+            region: &self.region,
+            service,
+            time: chrono::Utc::now(),
+            session_token: None,
+            uri_double_encode: true,
+            payload: PayloadHash::Body(&body),
+            set_content_sha256_header: false,
+        };
+        let signed = sign(&http::Method::POST, &uri, &headers, &params)
+            .map_err(|e| anyhow!("failed to sign request: {}", e.message()))?;
+        for (name, value) in signed {
+            headers.insert(name, value);
+        }
+        let response = self
+            .http
+            .post(&url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("failed to reach OpenTrail at {}", self.endpoint))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.context("failed to read response")?;
+        Ok((status, body))
+    }
+
+    /// Calls a CloudTrail JSON 1.1 operation; AWS errors come back as `ApiError`.
+    pub async fn call(&self, operation: &str, input: &Value) -> anyhow::Result<Value> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        headers.insert(
+            "x-amz-target",
+            http::HeaderValue::from_str(&format!("{TARGET_PREFIX}{operation}"))?,
+        );
+        let (status, body) = self
+            .post("/", "cloudtrail", headers, Bytes::from(input.to_string()))
+            .await?;
+        let value: Value = serde_json::from_slice(&body).with_context(|| {
+            format!("{operation} returned HTTP {status} with a body that is not JSON")
+        })?;
+        if status != 200 {
+            return Err(ApiError {
+                code: value["__type"]
+                    .as_str()
+                    .unwrap_or("UnknownError")
+                    .to_owned(),
+                message: value["message"].as_str().unwrap_or("").to_owned(),
+            }
+            .into());
+        }
+        Ok(value)
+    }
+
+    /// Sends records to `POST /events`; returns the parsed `{successful, failed}` answer.
+    pub async fn ingest(&self, body: Bytes) -> anyhow::Result<Value> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let (status, body) = self
+            .post("/events", crate::ingest::INGEST_SERVICE, headers, body)
+            .await?;
+        let value: Value = serde_json::from_slice(&body).with_context(|| {
+            format!("ingest returned HTTP {status} with a body that is not JSON")
+        })?;
+        if status != 200 {
+            return Err(ApiError {
+                code: value["__type"]
+                    .as_str()
+                    .unwrap_or("UnknownError")
+                    .to_owned(),
+                message: value["message"].as_str().unwrap_or("").to_owned(),
+            }
+            .into());
+        }
+        Ok(value)
+    }
+}
