@@ -34,6 +34,8 @@ pub struct App {
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
     pub max_request_bytes: usize,
+    /// Per-account limit on LookupEvents calls, when configured.
+    pub lookup_rate_limit: Option<crate::rate_limit::RateLimiter>,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -208,6 +210,15 @@ async fn handle(
             "UnknownOperationException",
             format!("unknown operation {operation}"),
         ));
+    }
+    if operation == "LookupEvents" {
+        let over_limit = app
+            .lookup_rate_limit
+            .as_ref()
+            .is_some_and(|limit| !limit.try_acquire(caller.account.as_str(), Instant::now()));
+        if over_limit {
+            return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
+        }
     }
     let input = app.model.parse_input(operation, body)?;
     exchange.request_parameters = Some(input.clone());

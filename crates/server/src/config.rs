@@ -181,6 +181,13 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "OPENTRAIL_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_request_bytes: usize,
+    /// LookupEvents requests per second allowed per account (0: unlimited); AWS allows 2.
+    #[arg(
+        long,
+        env = "OPENTRAIL_LOOKUP_EVENTS_RATE_LIMIT",
+        default_value_t = 0.0
+    )]
+    pub lookup_events_rate_limit: f64,
     /// Trails per ListTrails page.
     #[arg(
         long,

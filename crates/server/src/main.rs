@@ -12,6 +12,7 @@ mod events_cli;
 mod import;
 mod ingest;
 mod metrics;
+mod rate_limit;
 mod self_audit;
 mod serve;
 

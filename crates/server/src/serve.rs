@@ -5,6 +5,7 @@ use crate::auth::Authenticator;
 use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir};
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 use crate::self_audit::EventLogAuditSink;
 use opentrail_log::{EventLog, LogOptions};
 use opentrail_model::SystemClock;
@@ -60,6 +61,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log,
         clock,
         max_request_bytes: args.max_request_bytes,
+        lookup_rate_limit: (args.lookup_events_rate_limit > 0.0).then(|| {
+            RateLimiter::new(
+                args.lookup_events_rate_limit,
+                args.lookup_events_rate_limit.max(1.0),
+            )
+        }),
     });
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
