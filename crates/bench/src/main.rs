@@ -1,6 +1,7 @@
 //! `opentrail-bench`: benchmarks that start the real `opentrail` binary and drive it with
 //! the AWS SDK for Rust, reporting latency percentiles and throughput.
 
+mod ingest;
 mod latency;
 mod server;
 
@@ -21,6 +22,10 @@ struct Cli {
 enum Command {
     /// Sequential CreateTrail and DescribeTrails latency through aws-sdk-cloudtrail.
     ApiLatency(ApiLatencyArgs),
+    /// POST /events throughput and ack latency on a directory of CloudTrail .json.gz files.
+    Ingest(ingest::IngestArgs),
+    /// Wall time of `opentrail import` on a directory of CloudTrail .json.gz files.
+    Import(ingest::ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,5 +58,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::ApiLatency(args) => runtime.block_on(latency::run(args)),
+        Command::Ingest(args) => runtime.block_on(ingest::run_ingest(args)),
+        Command::Import(args) => runtime.block_on(ingest::run_import(args)),
     }
 }
