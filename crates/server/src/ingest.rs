@@ -29,20 +29,18 @@ enum Outcome {
     Rejected { code: &'static str, message: String },
 }
 
-fn decode_body<'a>(
-    parts: &http::request::Parts,
-    body: &'a [u8],
-) -> Result<std::borrow::Cow<'a, [u8]>, ApiError> {
+/// The body as sent, or gunzipped when `Content-Encoding: gzip`.
+fn decode_body(parts: &http::request::Parts, body: &Bytes) -> Result<Bytes, ApiError> {
     let gzipped = parts
         .headers
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     if !gzipped {
-        return Ok(std::borrow::Cow::Borrowed(body));
+        return Ok(body.clone());
     }
     let mut decoded = Vec::with_capacity(body.len() * 8);
-    flate2::read::MultiGzDecoder::new(body)
+    flate2::read::MultiGzDecoder::new(&body[..])
         .take(MAX_DECODED_BYTES + 1)
         .read_to_end(&mut decoded)
         .map_err(|e| ApiError::serialization(format!("request body is not valid gzip: {e}")))?;
@@ -53,7 +51,7 @@ fn decode_body<'a>(
         )
         .with_status(413));
     }
-    Ok(std::borrow::Cow::Owned(decoded))
+    Ok(Bytes::from(decoded))
 }
 
 /// Splits a body into record texts: `{"Records":[...]}` or one JSON object per line.
@@ -101,7 +99,7 @@ fn check_record(
 pub async fn handle(
     app: &App,
     parts: &http::request::Parts,
-    body: &[u8],
+    body: &Bytes,
     exchange: &mut Exchange,
 ) -> Result<Value, ApiError> {
     exchange.operation = Some("PutEvents".into());
@@ -109,7 +107,7 @@ pub async fn handle(
         method: &parts.method,
         uri: &parts.uri,
         headers: &parts.headers,
-        body,
+        body: &body[..],
     };
     let caller = app
         .auth
@@ -121,15 +119,16 @@ pub async fn handle(
     let mut outcomes = Vec::with_capacity(texts.len());
     let mut accepted: Vec<Bytes> = Vec::with_capacity(texts.len());
     for text in texts {
-        let checked = text
-            .map_err(|e| (e.code(), e.to_string()))
-            .and_then(|t| check_record(t, caller.account.as_str(), caller.ingest_any_account));
+        let checked = text.map_err(|e| (e.code(), e.to_string())).and_then(|t| {
+            check_record(t, caller.account.as_str(), caller.ingest_any_account).map(|r| (t, r))
+        });
         match checked {
-            Ok(record) => {
+            Ok((text, record)) => {
                 outcomes.push(Outcome::Accepted {
                     event_id: record.event_id().to_owned(),
                 });
-                accepted.push(Bytes::copy_from_slice(record.as_bytes()));
+                // The record's exact text is a slice of the (decoded) body: share, don't copy.
+                accepted.push(decoded.slice_ref(text.trim().as_bytes()));
             }
             Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
         }
