@@ -91,17 +91,9 @@ impl TrailService {
 
     /// Every trail of the account, in all regions, ordered by home region and name.
     fn account_trails(&self, account: &AccountId) -> Result<Vec<TrailRecord>, TrailError> {
-        let prefix = format!("{account}/");
-        let documents = tokio::task::block_in_place(|| self.meta.list_documents(TRAILS))?;
-        documents
-            .into_iter()
-            .filter(|(key, _)| key.starts_with(&prefix))
-            .map(|(key, value)| {
-                serde_json::from_str(&value).map_err(|e| {
-                    TrailError::Internal(format!("stored trail {key} is unreadable: {e}"))
-                })
-            })
-            .collect()
+        let mut trails = self.all_trails()?;
+        trails.retain(|t| &t.account == account);
+        Ok(trails)
     }
 
     /// The trails visible from the request's region.
@@ -171,5 +163,39 @@ impl TrailService {
                 "failed to check that S3 bucket {bucket} exists: {e}"
             ))),
         }
+    }
+}
+
+impl TrailService {
+    /// Every trail of every account, for background workers (delivery, digests).
+    pub fn all_trails(&self) -> Result<Vec<TrailRecord>, TrailError> {
+        let documents = tokio::task::block_in_place(|| self.meta.list_documents(TRAILS))?;
+        documents
+            .into_iter()
+            .map(|(key, value)| {
+                serde_json::from_str(&value).map_err(|e| {
+                    TrailError::Internal(format!("stored trail {key} is unreadable: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// Applies `change` to the status of the trail `arn` names; false when it no longer exists.
+    pub async fn update_status(
+        &self,
+        arn: &TrailArn,
+        change: impl FnOnce(&mut TrailStatus),
+    ) -> Result<bool, TrailError> {
+        let _guard = self.write_lock.lock().await;
+        let key = record::storage_key(&arn.account, &arn.region, &arn.name);
+        let Some(value) = tokio::task::block_in_place(|| self.meta.get_document(TRAILS, &key))?
+        else {
+            return Ok(false);
+        };
+        let mut trail: TrailRecord = serde_json::from_str(&value)
+            .map_err(|e| TrailError::Internal(format!("stored trail {key} is unreadable: {e}")))?;
+        change(&mut trail.status);
+        self.save(&trail)?;
+        Ok(true)
     }
 }
