@@ -1,0 +1,34 @@
+//! Trail delivery: events from the durable log become gzipped CloudTrail log files in
+//! each logging trail's bucket, with signed hourly digest files that `aws cloudtrail
+//! validate-logs` (and [`validate`]) can check.
+//!
+//! The server implements [`TrailDirectory`], gives a [`DeliveryWorker`] the event log, an
+//! object store, a [`KeyStore`] and a clock, and answers `ListPublicKeys` from the same
+//! [`KeyStore`].
+
+mod backoff;
+mod batcher;
+mod chain;
+pub mod cpu_time;
+pub mod digest;
+mod directory;
+mod durable_file;
+mod error;
+pub mod keys;
+pub mod log_file;
+pub mod object_keys;
+pub mod routing;
+pub mod signing;
+mod spool;
+pub mod validate;
+mod worker;
+
+pub use backoff::BackoffPolicy;
+pub use directory::{DeliveryOutcome, TrailDirectory};
+pub use error::{s3_error_code, DeliveryError};
+pub use keys::{KeyStore, PublicKeyInfo};
+pub use routing::{routes, TrailTarget};
+pub use worker::{
+    DeliveryConfig, DeliveryDeps, DeliveryStats, DeliveryWorker, StartPosition, StepReport,
+    MIN_DELIVERY_INTERVAL,
+};

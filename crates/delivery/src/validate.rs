@@ -1,0 +1,523 @@
+//! The engine of `opentrail validate`: walks a trail's digest chain in one region from
+//! the newest digest back, as `aws cloudtrail validate-logs` does, checking each digest's
+//! location, signature and link, and each listed log file's hash.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use opentrail_model::{AccountId, Region, TrailArn};
+use opentrail_objstore::{Object, ObjectStore, StoreError};
+use serde_json::Value;
+
+use crate::digest::string_to_sign;
+use crate::keys::PublicKeyInfo;
+use crate::log_file::{gunzip_single_member, sha256_hex, GunzipError};
+use crate::object_keys::{
+    compact_time, digest_file_name_stem, digest_key, digest_listing_prefix, parse_compact_time,
+};
+use crate::signing::verify_signature;
+
+/// What to validate.
+#[derive(Debug, Clone)]
+pub struct ValidationRequest {
+    /// The bucket the newest digests are in (the trail's bucket).
+    pub bucket: String,
+    pub prefix: Option<String>,
+    /// The account whose logs are validated (the trail's).
+    pub account: AccountId,
+    /// The trail: its name and home region are part of every digest key.
+    pub trail: TrailArn,
+    /// The region whose digests are walked (validate-logs: the CLI's `--region`).
+    pub region: Region,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The region's public keys for `[start, end + 2 h]` (what validate-logs asks
+    /// `ListPublicKeys` for).
+    pub public_keys: Vec<PublicKeyInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestStatus {
+    Valid,
+    NotFound,
+    /// `digestS3Bucket`/`digestS3Object` name another place than where it was found.
+    Moved,
+    InvalidFormat(String),
+    SignatureFailed,
+    PublicKeyNotFound {
+        fingerprint: String,
+    },
+    /// The newer digest's `previousDigestHashValue` or `previousDigestSignature` does not
+    /// match this digest (a check validate-logs does not make).
+    ChainMismatch(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestReport {
+    pub bucket: String,
+    pub key: String,
+    pub status: DigestStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFileStatus {
+    Valid,
+    HashMismatch,
+    NotFound,
+    InvalidFormat(String),
+    /// Bytes after the first gzip member.
+    TrailingData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFileReport {
+    pub bucket: String,
+    pub key: String,
+    pub status: LogFileStatus,
+}
+
+/// A digest without a previous link, with older digests before it: no log files were
+/// delivered between `older_end` and `newer_start` (logging or validation was off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainGap {
+    pub older_end: DateTime<Utc>,
+    pub newer_start: DateTime<Utc>,
+}
+
+/// Every digest and log file looked at, newest digest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationReport {
+    pub digests: Vec<DigestReport>,
+    pub log_files: Vec<LogFileReport>,
+    pub gaps: Vec<ChainGap>,
+}
+
+impl ValidationReport {
+    /// True only when at least one digest was found and everything found is valid.
+    pub fn is_valid(&self) -> bool {
+        !self.digests.is_empty()
+            && self.digests.iter().all(|d| d.status == DigestStatus::Valid)
+            && self
+                .log_files
+                .iter()
+                .all(|l| l.status == LogFileStatus::Valid)
+    }
+
+    pub fn valid_digests(&self) -> usize {
+        self.digests
+            .iter()
+            .filter(|d| d.status == DigestStatus::Valid)
+            .count()
+    }
+
+    pub fn valid_log_files(&self) -> usize {
+        self.log_files
+            .iter()
+            .filter(|l| l.status == LogFileStatus::Valid)
+            .count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("no public keys found between {start} and {end}")]
+    NoPublicKeys { start: String, end: String },
+    #[error("start time {start} is after end time {end}")]
+    InvalidRange { start: String, end: String },
+    #[error("object store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The link a newer digest made to the one being loaded.
+struct ExpectedLink {
+    sha256_hex: String,
+    signature: Option<String>,
+}
+
+/// A digest that passed every check.
+struct ValidDigest {
+    start: DateTime<Utc>,
+    previous: Option<(String, String)>,
+    link: ExpectedLink,
+    log_files: Vec<(String, String, String)>,
+}
+
+/// Validates the digests and log files of `request`.
+pub async fn validate_logs(
+    store: &dyn ObjectStore,
+    request: &ValidationRequest,
+) -> Result<ValidationReport, ValidationError> {
+    if request.start > request.end {
+        return Err(ValidationError::InvalidRange {
+            start: opentrail_model::iso8601(request.start),
+            end: opentrail_model::iso8601(request.end),
+        });
+    }
+    if request.public_keys.is_empty() {
+        return Err(ValidationError::NoPublicKeys {
+            start: opentrail_model::iso8601(request.start),
+            end: opentrail_model::iso8601(request.end + Duration::hours(2)),
+        });
+    }
+    let mut report = ValidationReport::default();
+    let mut bucket = request.bucket.clone();
+    let mut listed = list_digest_keys(store, &bucket, request).await?;
+    let mut current = listed.pop_back().map(|key| (key, None::<ExpectedLink>));
+    let mut last_start = current
+        .as_ref()
+        .and_then(|(key, _)| key_date(key))
+        .unwrap_or(request.start);
+
+    while let Some((key, expected)) = current.take() {
+        if request.start > last_start {
+            break;
+        }
+        let checked = check_digest(store, request, &bucket, &key, expected.as_ref()).await?;
+        let valid = match checked {
+            Ok(valid) => valid,
+            Err(status) => {
+                report.digests.push(DigestReport {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    status,
+                });
+                current = pop_older_than(&mut listed, &key).map(|k| (k, None));
+                continue;
+            }
+        };
+        report.digests.push(DigestReport {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            status: DigestStatus::Valid,
+        });
+        last_start = valid.start;
+        for (log_bucket, log_key, hash) in &valid.log_files {
+            let status = check_log_file(store, log_bucket, log_key, hash).await?;
+            report.log_files.push(LogFileReport {
+                bucket: log_bucket.clone(),
+                key: log_key.clone(),
+                status,
+            });
+        }
+        match valid.previous {
+            Some((previous_bucket, previous_key)) => {
+                if previous_bucket != bucket {
+                    bucket = previous_bucket;
+                    listed = list_digest_keys(store, &bucket, request).await?;
+                }
+                current = Some((previous_key, Some(valid.link)));
+            }
+            None => {
+                let older = pop_older_than(&mut listed, &key);
+                if let Some(older_end) = older.as_deref().and_then(key_date) {
+                    report.gaps.push(ChainGap {
+                        older_end,
+                        newer_start: valid.start,
+                    });
+                }
+                current = older.map(|k| (k, None));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Digest keys of the trail and region in `bucket`, oldest first, as validate-logs
+/// selects them: after the key a digest ending a minute before `start` would have,
+/// ending no later than an hour after `end`, not backfill digests.
+async fn list_digest_keys(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    request: &ValidationRequest,
+) -> Result<VecDeque<String>, ValidationError> {
+    let prefix = request.prefix.as_deref();
+    let listing_prefix = digest_listing_prefix(prefix, &request.account, &request.region);
+    let marker = digest_key(
+        prefix,
+        &request.account,
+        &request.region,
+        &request.trail.name,
+        &request.trail.region,
+        request.start - Duration::minutes(1),
+    );
+    let first = compact_time(request.start);
+    let last = compact_time(request.end + Duration::hours(1));
+    let stem = digest_file_name_stem(
+        &request.account,
+        &request.region,
+        &request.trail.name,
+        &request.trail.region,
+    );
+    let objects = match store.list_objects(bucket, &listing_prefix).await {
+        Ok(objects) => objects,
+        Err(StoreError::NoSuchBucket(_)) => Vec::new(),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(objects
+        .into_iter()
+        .map(|object| object.key)
+        .filter(|key| key.as_str() > marker.as_str())
+        .filter(|key| is_trail_digest_key(key, &listing_prefix, &stem))
+        .filter(|key| {
+            let date = &key[key.len() - 24..key.len() - 8];
+            date >= first.as_str() && date <= last.as_str()
+        })
+        .collect())
+}
+
+/// `<listing prefix>/<digits>/<digits>/<digits>/<stem><anything>.json.gz`, not a backfill.
+fn is_trail_digest_key(key: &str, listing_prefix: &str, stem: &str) -> bool {
+    let Some(rest) = key
+        .strip_prefix(listing_prefix)
+        .and_then(|rest| rest.strip_prefix('/'))
+    else {
+        return false;
+    };
+    let mut parts = rest.splitn(4, '/');
+    let digits = |part: Option<&str>| {
+        part.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if !(digits(parts.next()) && digits(parts.next()) && digits(parts.next())) {
+        return false;
+    }
+    let Some(file) = parts.next() else {
+        return false;
+    };
+    file.len() > stem.len() + ".json.gz".len()
+        && file.starts_with(stem)
+        && file.ends_with(".json.gz")
+        && !file.ends_with("_backfill.json.gz")
+        && key.len() >= 24
+}
+
+/// The end time in a digest key (`key[-24:-8]`).
+fn key_date(key: &str) -> Option<DateTime<Utc>> {
+    key.len()
+        .checked_sub(24)
+        .and_then(|start| key.get(start..key.len() - 8))
+        .and_then(parse_compact_time)
+}
+
+/// Removes listed keys from the newest end until one is older than `key`, and returns it.
+fn pop_older_than(listed: &mut VecDeque<String>, key: &str) -> Option<String> {
+    let date = key_date(key)?;
+    while let Some(candidate) = listed.pop_back() {
+        if key_date(&candidate).is_some_and(|d| d < date) {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+async fn check_digest(
+    store: &dyn ObjectStore,
+    request: &ValidationRequest,
+    bucket: &str,
+    key: &str,
+    expected: Option<&ExpectedLink>,
+) -> Result<Result<ValidDigest, DigestStatus>, ValidationError> {
+    let object = match store.get_object(bucket, key).await {
+        Ok(Some(object)) => object,
+        Ok(None) | Err(StoreError::NoSuchBucket(_)) => return Ok(Err(DigestStatus::NotFound)),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(check_digest_object(request, bucket, key, &object, expected))
+}
+
+fn check_digest_object(
+    request: &ValidationRequest,
+    bucket: &str,
+    key: &str,
+    object: &Object,
+    expected: Option<&ExpectedLink>,
+) -> Result<ValidDigest, DigestStatus> {
+    let inflated = gunzip_single_member(&object.body)
+        .map_err(|e| DigestStatus::InvalidFormat(e.to_string()))?;
+    let digest: Value = serde_json::from_slice(&inflated)
+        .map_err(|e| DigestStatus::InvalidFormat(format!("not json: {e}")))?;
+    let metadata = |name: &str| {
+        object
+            .metadata
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(signature_hex), Some(_algorithm)) =
+        (metadata("signature"), metadata("signature-algorithm"))
+    else {
+        return Err(DigestStatus::SignatureFailed);
+    };
+    for required in [
+        "digestPublicKeyFingerprint",
+        "digestS3Bucket",
+        "digestS3Object",
+        "previousDigestSignature",
+        "digestEndTime",
+        "digestStartTime",
+    ] {
+        if digest.get(required).is_none() {
+            return Err(DigestStatus::InvalidFormat(format!("no {required}")));
+        }
+    }
+    let text = |name: &str| digest.get(name).and_then(Value::as_str);
+    if text("digestS3Bucket") != Some(bucket) || text("digestS3Object") != Some(key) {
+        return Err(DigestStatus::Moved);
+    }
+    let fingerprint = text("digestPublicKeyFingerprint").unwrap_or_default();
+    let Some(public_key) = request
+        .public_keys
+        .iter()
+        .find(|k| k.fingerprint == fingerprint)
+    else {
+        return Err(DigestStatus::PublicKeyNotFound {
+            fingerprint: fingerprint.to_owned(),
+        });
+    };
+    let end_time = text("digestEndTime")
+        .ok_or_else(|| DigestStatus::InvalidFormat("digestEndTime is not a string".into()))?;
+    let previous_signature = match digest.get("previousDigestSignature") {
+        Some(Value::Null) => None,
+        Some(Value::String(signature)) => Some(signature.as_str()),
+        _ => {
+            return Err(DigestStatus::InvalidFormat(
+                "previousDigestSignature".into(),
+            ))
+        }
+    };
+    let digest_sha256 = sha256_hex(&inflated);
+    let message = string_to_sign(end_time, bucket, key, &digest_sha256, previous_signature);
+    let signature = hex::decode(signature_hex).map_err(|_| DigestStatus::SignatureFailed)?;
+    if !verify_signature(&public_key.der, message.as_bytes(), &signature) {
+        return Err(DigestStatus::SignatureFailed);
+    }
+    if let Some(expected) = expected {
+        if expected.sha256_hex != digest_sha256 {
+            return Err(DigestStatus::ChainMismatch(
+                "previousDigestHashValue of the next digest differs".into(),
+            ));
+        }
+        if expected.signature.as_deref() != Some(signature_hex) {
+            return Err(DigestStatus::ChainMismatch(
+                "previousDigestSignature of the next digest differs".into(),
+            ));
+        }
+    }
+    let start = text("digestStartTime")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| DigestStatus::InvalidFormat("digestStartTime".into()))?;
+    let previous = match (
+        text("previousDigestS3Bucket"),
+        text("previousDigestS3Object"),
+    ) {
+        (Some(b), Some(k)) => Some((b.to_owned(), k.to_owned())),
+        _ => None,
+    };
+    let log_files = digest
+        .get("logFiles")
+        .and_then(Value::as_array)
+        .map(|files| {
+            files
+                .iter()
+                .map(|file| {
+                    let field = |name: &str| {
+                        file.get(name)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    (field("s3Bucket"), field("s3Object"), field("hashValue"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ValidDigest {
+        start,
+        previous,
+        link: ExpectedLink {
+            sha256_hex: text("previousDigestHashValue")
+                .unwrap_or_default()
+                .to_owned(),
+            signature: previous_signature.map(str::to_owned),
+        },
+        log_files,
+    })
+}
+
+async fn check_log_file(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    key: &str,
+    expected_sha256: &str,
+) -> Result<LogFileStatus, ValidationError> {
+    let object = match store.get_object(bucket, key).await {
+        Ok(Some(object)) => object,
+        Ok(None) | Err(StoreError::NoSuchBucket(_)) => return Ok(LogFileStatus::NotFound),
+        Err(StoreError::InvalidBucketName(why)) => {
+            return Ok(LogFileStatus::InvalidFormat(format!(
+                "invalid bucket: {why}"
+            )))
+        }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(match gunzip_single_member(&object.body) {
+        Err(GunzipError::TrailingData) => LogFileStatus::TrailingData,
+        Err(GunzipError::Invalid(why)) => LogFileStatus::InvalidFormat(why),
+        Ok(inflated) if sha256_hex(&inflated) == expected_sha256 => LogFileStatus::Valid,
+        Ok(_) => LogFileStatus::HashMismatch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTING: &str = "p/AWSLogs/123456789012/CloudTrail-Digest/us-east-1";
+    const STEM: &str = "123456789012_CloudTrail-Digest_us-east-1_main_us-east-1_";
+
+    #[test]
+    fn selects_the_trails_digest_keys_as_validate_logs_does() {
+        let key = |rest: &str| format!("{LISTING}/{rest}");
+        assert!(is_trail_digest_key(
+            &key(&format!("2024/05/07/{STEM}20240507T100000Z.json.gz")),
+            LISTING,
+            STEM
+        ));
+        for other in [
+            format!("2024/05/07/{STEM}20240507T100000Z_backfill.json.gz"),
+            "2024/05/07/123456789012_CloudTrail-Digest_us-east-1_other_us-east-1_20240507T100000Z.json.gz".to_owned(),
+            format!("2024/05/x7/{STEM}20240507T100000Z.json.gz"),
+            format!("2024/05/07/{STEM}.json.gz"),
+            format!("2024/05/07/{STEM}20240507T100000Z.json"),
+        ] {
+            assert!(!is_trail_digest_key(&key(&other), LISTING, STEM), "{other}");
+        }
+        assert!(!is_trail_digest_key(
+            &format!("q/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/07/{STEM}20240507T100000Z.json.gz"),
+            LISTING,
+            STEM
+        ));
+    }
+
+    #[test]
+    fn steps_back_to_an_older_digest() {
+        let key = |time: &str| format!("{LISTING}/2024/05/07/{STEM}{time}.json.gz");
+        let mut listed: VecDeque<String> =
+            ["20240507T080000Z", "20240507T090000Z", "20240507T100000Z"]
+                .iter()
+                .map(|t| key(t))
+                .collect();
+        assert_eq!(
+            key_date(&key("20240507T100000Z"))
+                .map(|d| d.to_rfc3339())
+                .as_deref(),
+            Some("2024-05-07T10:00:00+00:00")
+        );
+        assert_eq!(
+            pop_older_than(&mut listed, &key("20240507T093000Z")),
+            Some(key("20240507T090000Z"))
+        );
+        assert_eq!(listed.len(), 1);
+        assert_eq!(pop_older_than(&mut listed, &key("20240507T080000Z")), None);
+    }
+}

@@ -1,0 +1,409 @@
+//! The delivery worker: reads the event log from its own cursor, routes each event to
+//! the logging trails' open log files, writes files when due, keeps digest chains, and
+//! commits the cursor only once everything before it is in a bucket or the local spool.
+
+mod digests;
+mod log_files;
+mod trails;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use opentrail_log::{DurableLog, DurableLogReader};
+use opentrail_model::{Clock, EventRecord, TrailArn};
+use opentrail_objstore::ObjectStore;
+use tracing::{error, warn};
+
+use crate::backoff::{Backoff, BackoffPolicy};
+use crate::batcher::{Batcher, Lane};
+use crate::chain::Chains;
+use crate::directory::TrailDirectory;
+use crate::error::DeliveryError;
+use crate::keys::KeyStore;
+use crate::routing::{routes, TrailTarget};
+use crate::spool::Spool;
+
+/// The shortest delivery interval a trail may use.
+pub const MIN_DELIVERY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where a worker without a committed cursor starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The oldest record still in the log.
+    Oldest,
+    /// Only records appended from now on.
+    Newest,
+}
+
+/// How the worker delivers.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// The worker's cursor name in the event log.
+    pub consumer: String,
+    /// Spool of undelivered files and digest chains (`spool/`, `chains/`).
+    pub state_dir: PathBuf,
+    /// A log file per trail and region at least this often when it has events
+    /// (default 5 minutes, at least [`MIN_DELIVERY_INTERVAL`]).
+    pub delivery_interval: Duration,
+    /// A log file is written early once it would pass this many uncompressed bytes.
+    pub max_file_bytes: usize,
+    /// Digest window length (one hour in CloudTrail).
+    pub digest_interval: Duration,
+    /// Records read per step.
+    pub read_batch_records: usize,
+    /// Wait between attempts at a failing bucket.
+    pub retry: BackoffPolicy,
+    /// One write that takes longer counts as failed.
+    pub attempt_timeout: Duration,
+    pub start_position: StartPosition,
+    /// How long `run` waits for new records when idle.
+    pub idle_wait: Duration,
+}
+
+impl DeliveryConfig {
+    pub fn new(state_dir: impl Into<PathBuf>) -> DeliveryConfig {
+        DeliveryConfig {
+            consumer: "trail-delivery".to_owned(),
+            state_dir: state_dir.into(),
+            delivery_interval: Duration::from_secs(300),
+            max_file_bytes: 8 * 1024 * 1024,
+            digest_interval: Duration::from_secs(3600),
+            read_batch_records: 4096,
+            retry: BackoffPolicy::default(),
+            attempt_timeout: Duration::from_secs(60),
+            start_position: StartPosition::Oldest,
+            idle_wait: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Counters since the worker started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    pub records_read: u64,
+    /// Events added to a log file (an event delivered to two trails counts twice).
+    pub events_routed: u64,
+    pub log_files_written: u64,
+    pub log_files_spooled: u64,
+    pub log_file_failures: u64,
+    pub digests_written: u64,
+    pub digest_failures: u64,
+    pub uncompressed_bytes: u64,
+    pub compressed_bytes: u64,
+    /// CPU time spent gzipping, summed over threads.
+    pub gzip_nanos: u64,
+    /// Wall time of each part of the steps: reading the log, parsing and routing,
+    /// writing files (gzip included) and digests, committing the cursor.
+    pub read_nanos: u64,
+    pub route_nanos: u64,
+    pub write_nanos: u64,
+    pub commit_nanos: u64,
+}
+
+/// What one [`DeliveryWorker::step`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepReport {
+    pub records_read: usize,
+    pub log_files_written: usize,
+    pub log_files_spooled: usize,
+    pub digests_written: usize,
+    pub committed_offset: u64,
+}
+
+/// Everything the worker is given.
+pub struct DeliveryDeps {
+    pub log: Arc<dyn DurableLog>,
+    pub store: Arc<dyn ObjectStore>,
+    pub directory: Arc<dyn TrailDirectory>,
+    pub keys: Arc<KeyStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct DeliveryWorker {
+    config: DeliveryConfig,
+    deps: DeliveryDeps,
+    reader: Box<dyn DurableLogReader>,
+    batcher: Batcher,
+    /// Behind mutexes so their file writes run on the blocking pool.
+    spool: Arc<Mutex<Spool>>,
+    chains: Arc<Mutex<Chains>>,
+    /// Logging trails as last listed, by ARN.
+    trails: BTreeMap<String, (TrailArn, TrailTarget)>,
+    /// The last listing of trails that stopped logging: where their last files go.
+    retired: BTreeMap<String, TrailTarget>,
+    log_backoff: HashMap<String, Backoff>,
+    digest_backoff: HashMap<String, Backoff>,
+    committed: u64,
+    stats: DeliveryStats,
+}
+
+impl std::fmt::Debug for DeliveryWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryWorker")
+            .field("consumer", &self.config.consumer)
+            .field("committed", &self.committed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliveryWorker {
+    /// Opens the worker's state and positions it at its cursor.
+    pub async fn start(
+        mut config: DeliveryConfig,
+        deps: DeliveryDeps,
+    ) -> Result<DeliveryWorker, DeliveryError> {
+        config.delivery_interval = config.delivery_interval.max(MIN_DELIVERY_INTERVAL);
+        let state_dir = config.state_dir.clone();
+        let (spool, chains) = tokio::task::spawn_blocking(move || {
+            Ok::<_, DeliveryError>((
+                Spool::open(state_dir.join("spool"))?,
+                Chains::open(state_dir.join("chains"))?,
+            ))
+        })
+        .await
+        .map_err(|e| DeliveryError::Task(e.to_string()))??;
+        let committed = match deps.log.cursor(&config.consumer).await? {
+            Some(offset) => offset,
+            None => match config.start_position {
+                StartPosition::Oldest => deps.log.start_offset(),
+                StartPosition::Newest => deps.log.durable_end(),
+            },
+        };
+        let reader = deps.log.reader(committed);
+        Ok(DeliveryWorker {
+            batcher: Batcher::new(config.max_file_bytes),
+            config,
+            deps,
+            reader,
+            spool: Arc::new(Mutex::new(spool)),
+            chains: Arc::new(Mutex::new(chains)),
+            trails: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            log_backoff: HashMap::new(),
+            digest_backoff: HashMap::new(),
+            committed,
+            stats: DeliveryStats::default(),
+        })
+    }
+
+    /// One round: refresh the trails, read up to a batch of records (waiting up to `wait`
+    /// for the first), route them, write what is due, retry what failed, write digests,
+    /// commit the cursor.
+    pub async fn step(&mut self, wait: Option<Duration>) -> Result<StepReport, DeliveryError> {
+        let before = self.stats.clone();
+        let now = self.deps.clock.now();
+        self.refresh_trails(now).await?;
+        let started = Instant::now();
+        let records = self.read(wait).await?;
+        let records_read = records.len();
+        let read = started.elapsed();
+        self.route(records).await?;
+        let routed = started.elapsed();
+        let due = self
+            .batcher
+            .take_due(now, chrono_duration(self.config.delivery_interval));
+        self.write_batches(due).await?;
+        self.retry_spooled().await?;
+        self.write_digests().await?;
+        let written = started.elapsed();
+        self.commit().await?;
+        let committed = started.elapsed();
+        self.stats.read_nanos += read.as_nanos() as u64;
+        self.stats.route_nanos += (routed - read).as_nanos() as u64;
+        self.stats.write_nanos += (written - routed).as_nanos() as u64;
+        self.stats.commit_nanos += (committed - written).as_nanos() as u64;
+        Ok(StepReport {
+            records_read,
+            log_files_written: (self.stats.log_files_written - before.log_files_written) as usize,
+            log_files_spooled: (self.stats.log_files_spooled - before.log_files_spooled) as usize,
+            digests_written: (self.stats.digests_written - before.digests_written) as usize,
+            committed_offset: self.committed,
+        })
+    }
+
+    /// Writes every open log file now, whatever its age, and commits.
+    pub async fn flush_all(&mut self) -> Result<(), DeliveryError> {
+        let all = self.batcher.take_all();
+        self.write_batches(all).await?;
+        self.commit().await
+    }
+
+    /// Steps until `shutdown` turns true. Failures of a step are logged and retried
+    /// after a pause; records already read but not delivered are read again after a
+    /// restart, since the cursor never passes them.
+    pub async fn run(
+        mut self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), DeliveryError> {
+        let mut idle = false;
+        while !*shutdown.borrow_and_update() {
+            let wait = idle.then_some(self.config.idle_wait);
+            match self.step(wait).await {
+                Ok(report) => idle = report.records_read == 0,
+                Err(DeliveryError::Log(opentrail_log::LogError::Closed)) => return Ok(()),
+                Err(failure) => {
+                    error!(consumer = %self.config.consumer, error = %failure, "delivery step failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> &DeliveryStats {
+        &self.stats
+    }
+
+    /// The cursor as last committed: every record below it is delivered or spooled.
+    pub fn committed_offset(&self) -> u64 {
+        self.committed
+    }
+
+    /// The next log offset the worker reads.
+    pub fn read_position(&self) -> u64 {
+        self.reader.position()
+    }
+
+    /// Events read but not yet in a written or spooled file.
+    pub fn waiting_events(&self) -> usize {
+        self.batcher.waiting_records()
+    }
+
+    /// Log files waiting in the spool for their bucket.
+    pub fn spooled_files(&self) -> usize {
+        lock(&self.spool).len()
+    }
+
+    async fn read(
+        &mut self,
+        wait: Option<Duration>,
+    ) -> Result<Vec<(u64, bytes::Bytes)>, DeliveryError> {
+        let max = self.config.read_batch_records;
+        let records = match wait {
+            // `next_batch` reads segment files off the runtime; it returns at once when
+            // records are durable, so only call it then.
+            None if self.reader.position() < self.deps.log.durable_end() => {
+                self.reader.next_batch(max).await?
+            }
+            None => Vec::new(),
+            Some(wait) => match tokio::time::timeout(wait, self.reader.next_batch(max)).await {
+                Ok(records) => records?,
+                Err(_elapsed) => Vec::new(),
+            },
+        };
+        self.stats.records_read += records.len() as u64;
+        Ok(records)
+    }
+
+    /// Parses and routes `records` on the blocking pool, in parallel chunks, then adds
+    /// them to their lanes' open files in log order.
+    async fn route(&mut self, records: Vec<(u64, bytes::Bytes)>) -> Result<(), DeliveryError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let trails: Arc<Vec<(TrailArn, TrailTarget)>> =
+            Arc::new(self.trails.values().cloned().collect());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk_len = records.len().div_ceil(threads).max(256);
+        let records = Arc::new(records);
+        let mut chunks = Vec::new();
+        for start in (0..records.len()).step_by(chunk_len) {
+            let (records, trails) = (Arc::clone(&records), Arc::clone(&trails));
+            let end = (start + chunk_len).min(records.len());
+            chunks.push(tokio::task::spawn_blocking(move || {
+                route_records(&records[start..end], &trails)
+            }));
+        }
+        let now = self.deps.clock.now();
+        for chunk in chunks {
+            let routed = chunk
+                .await
+                .map_err(|e| DeliveryError::Task(e.to_string()))?;
+            for (offset, record, mut lanes) in routed {
+                self.stats.events_routed += lanes.len() as u64;
+                let Some(last) = lanes.pop() else {
+                    continue;
+                };
+                for lane in lanes {
+                    self.batcher.add(lane, offset, record.clone(), now);
+                }
+                self.batcher.add(last, offset, record, now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), DeliveryError> {
+        let low = self
+            .batcher
+            .min_first_offset()
+            .unwrap_or_else(|| self.reader.position());
+        if low <= self.committed {
+            return Ok(());
+        }
+        self.deps
+            .log
+            .commit_cursor(&self.config.consumer, low)
+            .await?;
+        self.committed = low;
+        Ok(())
+    }
+}
+
+/// Runs `work` on the state behind `state` on the blocking pool (it writes files).
+async fn on_blocking_pool<S, T>(
+    state: &Arc<Mutex<S>>,
+    work: impl FnOnce(&mut S) -> Result<T, DeliveryError> + Send + 'static,
+) -> Result<T, DeliveryError>
+where
+    S: Send + 'static,
+    T: Send + 'static,
+{
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || work(&mut lock(&state)))
+        .await
+        .map_err(|e| DeliveryError::Task(e.to_string()))?
+}
+
+fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Parses each record and finds the lanes it goes to; records routed nowhere are left out.
+fn route_records(
+    records: &[(u64, bytes::Bytes)],
+    trails: &[(TrailArn, TrailTarget)],
+) -> Vec<(u64, EventRecord, Vec<Lane>)> {
+    let mut routed = Vec::with_capacity(records.len());
+    for (offset, bytes) in records {
+        let record = match EventRecord::from_slice(bytes) {
+            Ok(record) => record,
+            Err(failure) => {
+                warn!(offset, error = %failure, "skipping an event log record that is not an event");
+                continue;
+            }
+        };
+        let lanes: Vec<Lane> = trails
+            .iter()
+            .filter_map(|(arn, target)| {
+                routes(&record, target).map(|region| Lane {
+                    trail: arn.clone(),
+                    region,
+                })
+            })
+            .collect();
+        if !lanes.is_empty() {
+            routed.push((*offset, record, lanes));
+        }
+    }
+    routed
+}
+
+pub(crate) fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}

@@ -1,0 +1,104 @@
+//! Following the trail directory: trails that start logging get a digest chain in their
+//! home region; trails that stop (or turn validation off) get their open files written
+//! and their chains closed with a final digest.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use opentrail_model::{Region, TrailArn};
+
+use super::{lock, on_blocking_pool, DeliveryWorker};
+use crate::batcher::Lane;
+use crate::error::DeliveryError;
+
+impl DeliveryWorker {
+    /// Closes `trail`'s digest chains (but the one in `keep`) with final digests.
+    async fn close_chains(
+        &mut self,
+        trail: &TrailArn,
+        keep: Option<&Region>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        let (trail, keep) = (trail.clone(), keep.cloned());
+        let finals = on_blocking_pool(&self.chains, move |chains| {
+            chains.close_chains(&trail, keep.as_ref(), now)
+        })
+        .await?;
+        for window in finals {
+            self.sign_window(window).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn refresh_trails(&mut self, now: DateTime<Utc>) -> Result<(), DeliveryError> {
+        let mut logging = BTreeMap::new();
+        for target in self.deps.directory.logging_trails() {
+            if !target.is_logging {
+                continue;
+            }
+            let arn = target.arn();
+            logging.insert(arn.to_string(), (arn, target));
+        }
+
+        let mut stopped: Vec<TrailArn> = self
+            .trails
+            .iter()
+            .filter(|(key, _)| !logging.contains_key(*key))
+            .map(|(_, (arn, _))| arn.clone())
+            .collect();
+        let open_chain_trails = lock(&self.chains).open_trails();
+        for arn in open_chain_trails {
+            let validating = logging
+                .get(&arn.to_string())
+                .is_some_and(|(_, target)| target.log_file_validation);
+            if !validating && !stopped.contains(&arn) {
+                stopped.push(arn);
+            }
+        }
+        for arn in &stopped {
+            // Validation off on a trail that keeps logging closes its chains only.
+            if !logging.contains_key(&arn.to_string()) {
+                let batches = self.batcher.take_trail(arn);
+                self.write_batches(batches).await?;
+            }
+            self.close_chains(arn, None, now).await?;
+        }
+        // A trail that became single-region keeps only its home region's chain.
+        for (arn, target) in logging.values() {
+            let outside_home = target.log_file_validation
+                && !target.is_multi_region
+                && lock(&self.chains).has_open_chain_outside(arn, &target.home_region);
+            if outside_home {
+                self.close_chains(arn, Some(&target.home_region), now)
+                    .await?;
+            }
+        }
+        for (key, (_, target)) in &self.trails {
+            if !logging.contains_key(key) {
+                self.retired.insert(key.clone(), target.clone());
+            }
+        }
+        self.trails = logging;
+        let validating: Vec<_> = self
+            .trails
+            .values()
+            .filter(|(_, target)| target.log_file_validation)
+            .cloned()
+            .collect();
+        if validating.is_empty() {
+            return Ok(());
+        }
+        on_blocking_pool(&self.chains, move |chains| {
+            for (arn, target) in validating {
+                let home = Lane {
+                    trail: arn.clone(),
+                    region: target.home_region.clone(),
+                };
+                chains.ensure(&home, &target, now)?;
+                chains.follow_target(&arn, &target)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
