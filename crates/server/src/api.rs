@@ -29,7 +29,9 @@ pub struct App {
     pub model: ServiceModel,
     pub log: opentrail_log::EventLog,
     pub auth: Authenticator,
-    pub trails: TrailService,
+    pub trails: Arc<TrailService>,
+    /// Digest signing keys, for ListPublicKeys.
+    pub keys: Arc<opentrail_delivery::KeyStore>,
     pub metrics: Metrics,
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
@@ -226,5 +228,5 @@ async fn handle(
         account: caller.account.clone(),
         region: caller.region.clone(),
     };
-    dispatch(&app.trails, &ctx, operation, input).await
+    dispatch(app, &ctx, operation, input).await
 }

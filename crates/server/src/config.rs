@@ -28,6 +28,8 @@ pub enum Command {
     /// Import CloudTrail log files (.json, .json.gz, a directory tree or s3://bucket/prefix)
     /// into a running server; resumable and idempotent.
     Import(ImportArgs),
+    /// Validate a trail's log files and digests, like `aws cloudtrail validate-logs`.
+    Validate(ValidateArgs),
     /// Look up and export event history from a running server.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -75,6 +77,35 @@ pub struct ImportArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Where the trail's bucket lives (same flags as `serve`).
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[arg(long)]
+    pub trail_arn: String,
+    /// RFC 3339 time or epoch seconds.
+    #[arg(long)]
+    pub start_time: String,
+    /// Default: now.
+    #[arg(long)]
+    pub end_time: Option<String>,
+    /// Validate files in this bucket instead of the trail's.
+    #[arg(long)]
+    pub s3_bucket: Option<String>,
+    /// Validate files under this prefix instead of the trail's.
+    #[arg(long)]
+    pub s3_prefix: Option<String>,
+    /// The account whose logs are validated (default: the trail's).
+    #[arg(long)]
+    pub account_id: Option<String>,
+    /// Print every file, not only the invalid ones.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,6 +190,32 @@ pub struct S3Args {
     pub s3_path_style: bool,
 }
 
+/// A duration written as seconds with an optional unit: `90`, `90s`, `5m`, `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub std::time::Duration);
+
+impl std::str::FromStr for Interval {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (number, unit) = text
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or((text, ""), |at| text.split_at(at));
+        let value: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration like 300, 300s, 5m or 1h"))?;
+        let seconds = match unit {
+            "" | "s" => value,
+            "m" => value * 60,
+            "h" => value * 3600,
+            _ => return Err(format!("{text:?} has an unknown unit; use s, m or h")),
+        };
+        if seconds == 0 {
+            return Err("the interval must be at least 1s".into());
+        }
+        Ok(Self(std::time::Duration::from_secs(seconds)))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
     /// Verify SigV4 signatures against the data dir's access keys.
@@ -181,6 +238,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "OPENTRAIL_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_request_bytes: usize,
+    /// How often trails deliver a log file per region (at least; earlier when large):
+    /// `300`, `300s`, `5m`, `1s` ...
+    #[arg(long, env = "OPENTRAIL_DELIVERY_INTERVAL", default_value = "5m")]
+    pub delivery_interval: Interval,
     /// LookupEvents requests per second allowed per account (0: unlimited); AWS allows 2.
     #[arg(
         long,
@@ -188,6 +249,14 @@ pub struct ServeArgs {
         default_value_t = 0.0
     )]
     pub lookup_events_rate_limit: f64,
+    /// Digest cadence (hourly as AWS); shorter only for tests and demos.
+    #[arg(
+        long,
+        env = "OPENTRAIL_DIGEST_INTERVAL",
+        default_value = "1h",
+        hide = true
+    )]
+    pub digest_interval: Interval,
     /// Trails per ListTrails page.
     #[arg(
         long,

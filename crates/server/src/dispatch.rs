@@ -1,6 +1,9 @@
 //! Typed dispatch of CloudTrail operations to the services.
 
-use opentrail_trails::{RequestContext, TrailError, TrailNameInput, TrailService};
+use crate::api::App;
+use chrono::{DateTime, Utc};
+use opentrail_model::epoch_seconds;
+use opentrail_trails::{RequestContext, TrailError, TrailNameInput};
 use opentrail_wire::ApiError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -26,12 +29,14 @@ struct TrailNameMember {
 
 /// Runs one CloudTrail operation whose input already passed model validation.
 pub async fn dispatch(
-    trails: &TrailService,
+    app: &App,
     ctx: &RequestContext,
     operation: &str,
     input: Value,
 ) -> Result<Value, ApiError> {
+    let trails = &app.trails;
     let result = match operation {
+        "ListPublicKeys" => return list_public_keys(app, ctx, typed(input)?),
         "CreateTrail" => trails.create_trail(ctx, typed(input)?).await,
         "UpdateTrail" => trails.update_trail(ctx, typed(input)?).await,
         "DeleteTrail" => {
@@ -86,4 +91,78 @@ pub async fn dispatch(
         }
     };
     result.map_err(trail_error)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPublicKeysInput {
+    start_time: Option<Value>,
+    end_time: Option<Value>,
+    next_token: Option<String>,
+}
+
+/// JSON 1.1 timestamps are epoch seconds; accept ISO 8601 strings as well.
+fn timestamp(value: &Value, member: &str) -> Result<DateTime<Utc>, ApiError> {
+    let parsed = match value {
+        Value::Number(n) => n
+            .as_f64()
+            .and_then(|s| DateTime::from_timestamp_millis((s * 1000.0).round() as i64)),
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(|s| DateTime::from_timestamp_millis((s * 1000.0) as i64))
+            }),
+        _ => None,
+    };
+    parsed.ok_or_else(|| ApiError::serialization(format!("{member} is not a valid timestamp")))
+}
+
+/// The digest signing keys of the request's region valid in [StartTime, EndTime].
+fn list_public_keys(
+    app: &App,
+    ctx: &RequestContext,
+    input: ListPublicKeysInput,
+) -> Result<Value, ApiError> {
+    if input.next_token.is_some() {
+        return Err(ApiError::new(
+            "InvalidTokenException",
+            "NextToken is not valid: ListPublicKeys returned every key in one page",
+        ));
+    }
+    let now = app.clock.now();
+    let start = input
+        .start_time
+        .as_ref()
+        .map(|v| timestamp(v, "StartTime"))
+        .transpose()?
+        .unwrap_or(now);
+    let end = input
+        .end_time
+        .as_ref()
+        .map(|v| timestamp(v, "EndTime"))
+        .transpose()?
+        .unwrap_or(now);
+    if start > end {
+        return Err(ApiError::new(
+            "InvalidTimeRangeException",
+            "StartTime must be earlier than or equal to EndTime",
+        ));
+    }
+    let keys: Vec<Value> = app
+        .keys
+        .public_keys(&ctx.region, start, end)
+        .into_iter()
+        .map(|key| {
+            serde_json::json!({
+                "Value": key.value_wire(),
+                "ValidityStartTime": epoch_seconds(key.validity_start),
+                "ValidityEndTime": epoch_seconds(key.validity_end),
+                "Fingerprint": key.fingerprint,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({ "PublicKeyList": keys }))
 }

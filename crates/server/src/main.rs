@@ -15,6 +15,8 @@ mod metrics;
 mod rate_limit;
 mod self_audit;
 mod serve;
+mod trail_directory;
+mod validate_cli;
 
 use clap::Parser;
 
@@ -44,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::Buckets(command) => runtime.block_on(admin::buckets(command)),
         Command::Import(args) => runtime.block_on(import::import(args)),
         Command::Events(command) => runtime.block_on(events_cli::events(command)),
+        Command::Validate(args) => runtime.block_on(validate_cli::validate(args)),
     }
 }

@@ -7,6 +7,9 @@ use crate::datadir::{object_store, DataDir};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::self_audit::EventLogAuditSink;
+use crate::trail_directory::TrailsDirectory;
+use opentrail_delivery::keys::DEFAULT_ROTATION;
+use opentrail_delivery::{DeliveryConfig, DeliveryDeps, DeliveryWorker, KeyStore};
 use opentrail_log::{EventLog, LogOptions};
 use opentrail_model::SystemClock;
 use opentrail_trails::TrailService;
@@ -47,15 +50,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.auth == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
+    let trails = Arc::new(TrailService::new(
+        data.meta.clone(),
+        buckets.clone(),
+        clock.clone(),
+        args.list_trails_page_size,
+    ));
+    let keys_dir = data.path.join("keys");
+    let keys = Arc::new(
+        tokio::task::spawn_blocking(move || KeyStore::open(keys_dir, DEFAULT_ROTATION)).await??,
+    );
+    let mut delivery_config = DeliveryConfig::new(data.path.join("delivery"));
+    delivery_config.delivery_interval = args.delivery_interval.0;
+    delivery_config.digest_interval = args.digest_interval.0;
+    let delivery = DeliveryWorker::start(
+        delivery_config,
+        DeliveryDeps {
+            log: Arc::new(log.clone()),
+            store: buckets,
+            directory: Arc::new(TrailsDirectory::new(Arc::clone(&trails))),
+            keys: Arc::clone(&keys),
+            clock: clock.clone(),
+        },
+    )
+    .await?;
+    let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
+    let delivery = tokio::spawn(delivery.run(delivery_stopped));
     let app = Arc::new(App {
         model: ServiceModel::cloudtrail(),
         auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
-        trails: TrailService::new(
-            data.meta.clone(),
-            buckets,
-            clock.clone(),
-            args.list_trails_page_size,
-        ),
+        trails,
+        keys,
         metrics: Metrics::default(),
         audit: Box::new(EventLogAuditSink::new(log.clone(), data.account.clone())),
         log,
@@ -97,5 +122,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    let _ = stop_delivery.send(true);
+    match delivery.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "trail delivery stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "trail delivery task failed"),
+    }
     Ok(())
 }
