@@ -1,6 +1,7 @@
 //! Which trail gets which event, and in which region's log file: region scope, the
 //! global-service rule, the logging window and the trail's selectors.
 
+use chrono::Timelike;
 use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, EventRecord, Region, TrailArn, TrailName};
 use opentrail_selectors::TrailSelectors;
@@ -66,6 +67,8 @@ pub fn routes(event: &EventRecord, trail: &TrailTarget) -> Option<Region> {
         return None;
     }
     if let Some(since) = trail.logging_since {
+        // Event times have whole seconds; an event of the second logging started in counts.
+        let since = since.with_nanosecond(0).unwrap_or(since);
         if event.event_time().is_none_or(|time| time < since) {
             return None;
         }

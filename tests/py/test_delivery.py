@@ -1,0 +1,171 @@
+"""Trails that deliver: log files and signed digests in a real S3-compatible server (moto),
+verified by the real `aws cloudtrail validate-logs` and by `opentrail validate`, including
+after a log file is altered, a digest is altered and a digest is deleted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import AWS_CLI, OPENTRAIL_BIN, REGION, _child_env, trail_arn
+
+
+def wait_for(predicate, timeout=30.0, interval=0.3, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def keys(s3, bucket, prefix=""):
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def aws_validate_logs(server, moto, arn, start):
+    env = _child_env(
+        {
+            "AWS_SHARED_CREDENTIALS_FILE": str(server.credentials_path),
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_ENDPOINT_URL_S3": moto.endpoint,
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+    )
+    return subprocess.run(
+        [str(AWS_CLI), "cloudtrail", "validate-logs", "--endpoint-url", server.endpoint, "--region", REGION,
+         "--trail-arn", arn, "--start-time", start, "--verbose"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+
+
+def opentrail_validate(server, moto, arn, start):
+    return subprocess.run(
+        [str(OPENTRAIL_BIN), "validate", "--endpoint", server.endpoint, "--data-dir", str(server.data_dir),
+         *moto.opentrail_args(), "--trail-arn", arn, "--start-time", start, "--verbose"],
+        capture_output=True, text=True, timeout=120, env=_child_env(),
+    )
+
+
+@pytest.fixture
+def delivering(start_server, moto_server):
+    server = start_server(*moto_server.opentrail_args(), "--delivery-interval", "1s")
+    return server, moto_server
+
+
+def test_log_files_and_digests_validate_with_the_real_cli(delivering):
+    server, moto = delivering
+    s3 = moto.s3()
+    bucket = "validated-trail-bucket"
+    s3.create_bucket(Bucket=bucket)
+    client = server.client()
+    start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client.create_trail(Name="validated", S3BucketName=bucket, S3KeyPrefix="audit", EnableLogFileValidation=True)
+    client.start_logging(Name="validated")
+    for _ in range(5):
+        client.describe_trails()
+    log_prefix = f"audit/AWSLogs/{server.account_id}/CloudTrail/{REGION}/"
+    wait_for(lambda: keys(s3, bucket, log_prefix), what="a delivered log file")
+    status = wait_for(lambda: (s := client.get_trail_status(Name="validated")).get("LatestDeliveryTime") and s,
+                      what="LatestDeliveryTime")
+    assert "LatestDeliveryError" not in status
+    client.stop_logging(Name="validated")
+    digest_prefix = f"audit/AWSLogs/{server.account_id}/CloudTrail-Digest/{REGION}/"
+    digests = wait_for(lambda: keys(s3, bucket, digest_prefix), what="the final digest")
+    logs = keys(s3, bucket, log_prefix)
+
+    # Delivered files: one gzip member holding {"Records":[...]} with our self-audit events.
+    for key in logs:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = gzip.decompress(body)
+        assert text.endswith(b"}\n") and text.count(b"\n") == 1
+        records = json.loads(text)["Records"]
+        assert all(r["recipientAccountId"] == server.account_id and r["awsRegion"] == REGION for r in records)
+        assert {r["eventSource"] for r in records} == {"cloudtrail.amazonaws.com"}
+    meta = s3.head_object(Bucket=bucket, Key=digests[-1])["Metadata"]
+    assert meta["signature-algorithm"] == "SHA256withRSA" and len(meta["signature"]) == 512
+
+    arn = trail_arn("validated", account=server.account_id)
+    cli = aws_validate_logs(server, moto, arn, start)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert f"{len(digests)}/{len(digests)} digest files valid" in cli.stdout
+    assert f"{len(logs)}/{len(logs)} log files valid" in cli.stdout
+    ours = opentrail_validate(server, moto, arn, start)
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert f"{len(digests)}/{len(digests)} digest files valid" in ours.stdout
+    assert f"{len(logs)}/{len(logs)} log files valid" in ours.stdout
+
+    # A log file altered: both report the hash mismatch and fail.
+    original = s3.get_object(Bucket=bucket, Key=logs[0])["Body"].read()
+    s3.put_object(Bucket=bucket, Key=logs[0], Body=gzip.compress(b'{"Records":[]}\n'))
+    for result in (aws_validate_logs(server, moto, arn, start), opentrail_validate(server, moto, arn, start)):
+        assert result.returncode != 0
+        assert "hash value doesn't match" in result.stdout + result.stderr
+    s3.put_object(Bucket=bucket, Key=logs[0], Body=original)
+    assert aws_validate_logs(server, moto, arn, start).returncode == 0
+
+    # A digest altered (content changed, signature kept): both fail.
+    digest = s3.get_object(Bucket=bucket, Key=digests[-1])
+    digest_body, digest_meta = digest["Body"].read(), digest["Metadata"]
+    altered = json.loads(gzip.decompress(digest_body))
+    altered["logFiles"] = altered["logFiles"][1:]
+    s3.put_object(Bucket=bucket, Key=digests[-1], Body=gzip.compress(json.dumps(altered).encode()), Metadata=digest_meta)
+    for result in (aws_validate_logs(server, moto, arn, start), opentrail_validate(server, moto, arn, start)):
+        assert result.returncode != 0, result.stdout
+        assert "INVALID" in result.stdout + result.stderr
+
+    # The digest deleted: both fail, and never report success without digests.
+    s3.delete_object(Bucket=bucket, Key=digests[-1])
+    cli = aws_validate_logs(server, moto, arn, start)
+    ours = opentrail_validate(server, moto, arn, start)
+    assert ours.returncode != 0
+    assert cli.returncode != 0 or "0/0 digest files valid" in cli.stdout or "No" in cli.stdout, cli.stdout
+
+
+def test_delivery_errors_are_reported_and_recovered(delivering):
+    server, moto = delivering
+    s3 = moto.s3()
+    bucket = "flaky-trail-bucket"
+    s3.create_bucket(Bucket=bucket)
+    client = server.client()
+    client.create_trail(Name="flaky", S3BucketName=bucket)
+    # The bucket disappears after the trail was created: delivery fails, nothing is lost.
+    s3.delete_bucket(Bucket=bucket)
+    client.start_logging(Name="flaky")
+    for _ in range(3):
+        client.describe_trails()
+    status = wait_for(lambda: (s := client.get_trail_status(Name="flaky")).get("LatestDeliveryError") and s,
+                      what="LatestDeliveryError")
+    assert status["LatestDeliveryError"] == "NoSuchBucket"
+    assert status["LatestDeliveryAttemptTime"]
+    s3.create_bucket(Bucket=bucket)
+    wait_for(lambda: keys(s3, bucket, f"AWSLogs/{server.account_id}/CloudTrail/"), timeout=60,
+             what="delivery after the bucket came back")
+    status = wait_for(lambda: (s := client.get_trail_status(Name="flaky")).get("LatestDeliveryTime")
+                      and "LatestDeliveryError" not in s and s, timeout=30, what="the error to clear")
+    names = set()
+    for key in keys(s3, bucket, f"AWSLogs/{server.account_id}/CloudTrail/"):
+        records = json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))["Records"]
+        names.update(r["eventName"] for r in records)
+    # Calls made while the bucket was missing were delivered once it came back.
+    assert "DescribeTrails" in names
+
+
+def test_list_public_keys(delivering):
+    server, _ = delivering
+    client = server.client()
+    now = dt.datetime.now(dt.timezone.utc)
+    with pytest.raises(Exception) as error:
+        client.list_public_keys(StartTime=now, EndTime=now - dt.timedelta(hours=1))
+    assert "InvalidTimeRangeException" in str(error.value)
+    assert client.list_public_keys()["PublicKeyList"] == [] or all(
+        len(k["Fingerprint"]) == 32 for k in client.list_public_keys()["PublicKeyList"]
+    )
