@@ -109,7 +109,9 @@ impl MetaStore for SqliteMetaStore {
     fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
         self.with_conn(|c| {
             c.execute(
-                &format!("INSERT INTO access_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!(
+                    "INSERT INTO access_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
                 params![
                     key.access_key_id,
                     key.secret_access_key,
