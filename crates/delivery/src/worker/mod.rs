@@ -379,6 +379,10 @@ fn route_records(
     records: &[(u64, bytes::Bytes)],
     trails: &[(TrailArn, TrailTarget)],
 ) -> Vec<(u64, EventRecord, Vec<Lane>)> {
+    // With no trail logging there is nothing to route: skip parsing the records at all.
+    if trails.is_empty() {
+        return Vec::new();
+    }
     let mut routed = Vec::with_capacity(records.len());
     for (offset, bytes) in records {
         let record = match EventRecord::from_slice(bytes) {
