@@ -74,6 +74,8 @@ def body(response: dict) -> dict:
 def ct(server):
     """A us-east-1 client of a fresh server whose embedded store has BUCKET."""
     server.create_bucket(BUCKET)
+    for topic in ("trail-alerts", "alerts"):
+        server.admin("topics", "create", topic)
     return server.client()
 
 
@@ -258,6 +260,7 @@ def test_s3_key_prefix_length(ct):
     "settings, code",
     [
         ({"SnsTopicName": "not a topic!"}, "InvalidSnsTopicNameException"),
+        ({"SnsTopicName": "no-such-topic"}, "InvalidSnsTopicNameException"),
         ({"SnsTopicName": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:queue"}, "InvalidSnsTopicNameException"),
         ({"KmsKeyId": "not-a-key"}, "InvalidKmsKeyIdException"),
         ({"KmsKeyId": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/xyz"}, "InvalidKmsKeyIdException"),

@@ -112,6 +112,7 @@ def test_trail_lifecycle_by_name_and_arn(cli):
 
 
 def test_create_trail_with_every_option(cli):
+    cli.server.admin("topics", "create", "trail-alerts")
     created = cli.create(
         "cli-full",
         "--s3-key-prefix", "prefix",

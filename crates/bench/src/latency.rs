@@ -3,9 +3,7 @@
 use crate::server::{BenchServer, BUCKET};
 use crate::ApiLatencyArgs;
 use anyhow::{ensure, Context};
-use aws_sdk_cloudtrail::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cloudtrail::Client;
-use aws_smithy_http_client::tls;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -41,27 +39,6 @@ fn summarize(operation: &'static str, mut samples: Vec<Duration>) -> Summary {
         max: *samples.last().expect("at least one sample"),
         throughput: samples.len() as f64 / total.as_secs_f64(),
     }
-}
-
-fn client(server: &BenchServer, region: &str) -> Client {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let config = aws_sdk_cloudtrail::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(Credentials::from_keys(
-            &server.access_key_id,
-            &server.secret_access_key,
-            None,
-        ))
-        .endpoint_url(server.endpoint())
-        .http_client(http_client)
-        .retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
-        .build();
-    Client::from_conf(config)
 }
 
 async fn create_delete_cycle(client: &Client, name: &str) -> anyhow::Result<Duration> {
@@ -100,7 +77,7 @@ async fn describe(client: &Client, expected: usize) -> anyhow::Result<Duration> 
 }
 
 async fn measure(args: &ApiLatencyArgs, server: &BenchServer) -> anyhow::Result<Vec<Summary>> {
-    let client = client(server, &args.region);
+    let client = server.cloudtrail_client(&args.region);
 
     // CreateTrail: create + delete cycles so the 5-trails-per-region limit is never hit;
     // only the CreateTrail call is timed.

@@ -1,9 +1,17 @@
 //! `opentrail-bench`: benchmarks that start the real `opentrail` binary and drive it with
 //! the AWS SDK for Rust, reporting latency percentiles and throughput.
 
+mod bucket_watch;
+mod dataset;
+mod delivery;
+mod delivery_latency;
+mod events;
 mod ingest;
 mod latency;
+mod moto;
 mod server;
+mod trail_run;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,6 +34,13 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Wall time of `opentrail import` on a directory of CloudTrail .json.gz files.
     Import(ingest::ImportArgs),
+    /// End-to-end delivery throughput of one trail into the embedded bucket store, and the
+    /// gzip ratio of the delivered files against `gzip -6`.
+    Delivery(delivery::DeliveryArgs),
+    /// Time from an event's ack to its log file in the bucket, at a steady event rate.
+    DeliveryLatency(delivery_latency::DeliveryLatencyArgs),
+    /// `opentrail validate` against `aws cloudtrail validate-logs` on a moto_server bucket.
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,5 +75,8 @@ fn main() -> anyhow::Result<()> {
         Command::ApiLatency(args) => runtime.block_on(latency::run(args)),
         Command::Ingest(args) => runtime.block_on(ingest::run_ingest(args)),
         Command::Import(args) => runtime.block_on(ingest::run_import(args)),
+        Command::Delivery(args) => runtime.block_on(delivery::run(args)),
+        Command::DeliveryLatency(args) => runtime.block_on(delivery_latency::run(args)),
+        Command::Validate(args) => runtime.block_on(validate::run(args)),
     }
 }

@@ -1,6 +1,8 @@
 //! Starts and stops the `opentrail` binary under test in a temporary data dir.
 
 use anyhow::{bail, Context};
+use aws_sdk_cloudtrail::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::tls;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const ACCOUNT_ID: &str = "111122223333";
+pub const ACCOUNT_ID: &str = "111122223333";
 pub const BUCKET: &str = "opentrail-bench-logs";
 
 pub struct BenchServer {
@@ -48,9 +50,23 @@ fn read_credentials(path: &Path) -> anyhow::Result<(String, String)> {
     Ok((value("aws_access_key_id")?, value("aws_secret_access_key")?))
 }
 
+/// How to start the server beyond the defaults.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    /// Extra `opentrail serve` flags, e.g. `--delivery-interval 5s`.
+    pub serve_args: Vec<String>,
+    /// Do not create [`BUCKET`] in the data dir (the trail's bucket lives in an S3 server).
+    pub no_local_bucket: bool,
+}
+
 impl BenchServer {
     /// Creates a data dir with the benchmark bucket and starts `opentrail serve` on a free port.
     pub fn start(bin: &Path) -> anyhow::Result<Self> {
+        Self::start_with(bin, &ServeOptions::default())
+    }
+
+    /// [`BenchServer::start`] with extra serve flags.
+    pub fn start_with(bin: &Path, options: &ServeOptions) -> anyhow::Result<Self> {
         let bin: PathBuf = bin
             .canonicalize()
             .with_context(|| format!("opentrail binary {} not found; build it with `cargo build --profile fast -p opentrail-server`", bin.display()))?;
@@ -61,7 +77,9 @@ impl BenchServer {
             .path()
             .to_str()
             .context("temp dir path is not UTF-8")?;
-        run_admin(&bin, &["buckets", "create", "--data-dir", data, BUCKET])?;
+        if !options.no_local_bucket {
+            run_admin(&bin, &["buckets", "create", "--data-dir", data, BUCKET])?;
+        }
         let log = std::fs::File::create(data_dir.path().join("server.stderr.log"))?;
         let mut child = Command::new(&bin)
             .args([
@@ -73,6 +91,7 @@ impl BenchServer {
                 "--account-id",
                 ACCOUNT_ID,
             ])
+            .args(&options.serve_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -118,6 +137,38 @@ impl BenchServer {
 
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
+    }
+
+    /// The AWS CLI shared credentials file holding the bench key.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.data_dir.path().join("credentials")
+    }
+
+    /// Where the embedded store keeps `bucket` (when no `--s3-endpoint` is given).
+    pub fn local_buckets_root(&self) -> PathBuf {
+        self.data_dir.path().join("buckets")
+    }
+
+    /// An `aws-sdk-cloudtrail` client signing with the bench key, without retries.
+    pub fn cloudtrail_client(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let config = aws_sdk_cloudtrail::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(Credentials::from_keys(
+                &self.access_key_id,
+                &self.secret_access_key,
+                None,
+            ))
+            .endpoint_url(self.endpoint())
+            .http_client(http_client)
+            .retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_cloudtrail::Client::from_conf(config)
     }
 
     /// SIGTERM and wait for the exit.

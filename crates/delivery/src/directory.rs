@@ -23,7 +23,12 @@ pub trait TrailDirectory: Send + Sync {
 pub enum DeliveryOutcome {
     /// A log file was written: `LatestDeliveryTime` = `LatestDeliveryAttemptTime` =
     /// `LatestDeliveryAttemptSucceeded` = `at`; `LatestDeliveryError` clears.
-    LogFileDelivered { at: DateTime<Utc> },
+    /// `bucket`/`key` name the object written (for notifications).
+    LogFileDelivered {
+        at: DateTime<Utc>,
+        bucket: String,
+        key: String,
+    },
     /// Writing a log file failed: `LatestDeliveryAttemptTime` = `attempted_at`,
     /// `LatestDeliveryError` = `error` (an S3 error code such as `NoSuchBucket`).
     LogFileFailed {

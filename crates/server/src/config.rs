@@ -28,6 +28,9 @@ pub enum Command {
     /// Import CloudTrail log files (.json, .json.gz, a directory tree or s3://bucket/prefix)
     /// into a running server; resumable and idempotent.
     Import(ImportArgs),
+    /// Manage the SNS topics trails notify and their subscribers.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
     /// Validate a trail's log files and digests, like `aws cloudtrail validate-logs`.
     Validate(ValidateArgs),
     /// Look up and export event history from a running server.
@@ -289,6 +292,56 @@ pub enum KeysCommand {
         #[command(flatten)]
         data: DataDirArgs,
         access_key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create a topic; prints its ARN.
+    Create {
+        #[command(flatten)]
+        data: DataDirArgs,
+        #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+        region: String,
+        name: String,
+    },
+    /// List topics and their subscriptions (secrets are not shown).
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// Delete a topic.
+    Delete {
+        #[command(flatten)]
+        data: DataDirArgs,
+        topic_arn: String,
+    },
+    /// Subscribe a webhook (HMAC-signed POSTs) or an SNS-compatible endpoint to a topic.
+    Subscribe {
+        #[command(flatten)]
+        data: DataDirArgs,
+        topic_arn: String,
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Webhook HMAC secret (16+ printable characters); generated when absent.
+        #[arg(long, hide_env_values = true)]
+        secret: Option<String>,
+        #[arg(long)]
+        sns_endpoint: Option<String>,
+        #[arg(long)]
+        sns_topic_arn: Option<String>,
+        #[arg(long, default_value = "us-east-1")]
+        sns_region: String,
+        #[arg(long, env = "OPENTRAIL_SNS_ACCESS_KEY", hide_env_values = true)]
+        sns_access_key: Option<String>,
+        #[arg(long, env = "OPENTRAIL_SNS_SECRET_KEY", hide_env_values = true)]
+        sns_secret_key: Option<String>,
+    },
+    /// Remove a subscription.
+    Unsubscribe {
+        #[command(flatten)]
+        data: DataDirArgs,
+        subscription_arn: String,
     },
 }
 

@@ -15,6 +15,7 @@ mod metrics;
 mod rate_limit;
 mod self_audit;
 mod serve;
+mod topics;
 mod trail_directory;
 mod validate_cli;
 
@@ -46,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Buckets(command) => runtime.block_on(admin::buckets(command)),
         Command::Import(args) => runtime.block_on(import::import(args)),
         Command::Events(command) => runtime.block_on(events_cli::events(command)),
+        Command::Topics(command) => topics::topics(command),
         Command::Validate(args) => runtime.block_on(validate_cli::validate(args)),
     }
 }

@@ -7,11 +7,13 @@ use crate::datadir::{object_store, DataDir};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::self_audit::EventLogAuditSink;
-use crate::trail_directory::TrailsDirectory;
+use crate::topics::{topics_path, Topics};
+use crate::trail_directory::{record_notification, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
 use opentrail_delivery::{DeliveryConfig, DeliveryDeps, DeliveryWorker, KeyStore};
 use opentrail_log::{EventLog, LogOptions};
 use opentrail_model::SystemClock;
+use opentrail_notify::{Notifier, TopicRegistry};
 use opentrail_trails::TrailService;
 use opentrail_wire::ServiceModel;
 use std::io::Write;
@@ -50,11 +52,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.auth == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
+    let registry = Arc::new(TopicRegistry::open(&topics_path(&data.path))?);
     let trails = Arc::new(TrailService::new(
         data.meta.clone(),
         buckets.clone(),
+        Arc::new(Topics(Arc::clone(&registry))),
         clock.clone(),
         args.list_trails_page_size,
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let status_trails = Arc::clone(&trails);
+    let notifier = Arc::new(Notifier::new(
+        registry,
+        http,
+        Arc::new(move |outcome| record_notification(&status_trails, outcome)),
     ));
     let keys_dir = data.path.join("keys");
     let keys = Arc::new(
@@ -68,7 +81,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         DeliveryDeps {
             log: Arc::new(log.clone()),
             store: buckets,
-            directory: Arc::new(TrailsDirectory::new(Arc::clone(&trails))),
+            directory: Arc::new(TrailsDirectory::new(
+                Arc::clone(&trails),
+                Arc::clone(&notifier),
+            )),
             keys: Arc::clone(&keys),
             clock: clock.clone(),
         },

@@ -3,20 +3,27 @@
 
 use opentrail_delivery::{DeliveryOutcome, TrailDirectory, TrailTarget};
 use opentrail_model::TrailArn;
+use opentrail_notify::{NotificationOutcome, Notifier};
 use opentrail_trails::{TrailRecord, TrailService, TrailStatus};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub struct TrailsDirectory {
     trails: Arc<TrailService>,
+    notifier: Arc<Notifier>,
+    /// Each trail's SNS topic, as of the last read of the trails.
+    topics: Mutex<HashMap<String, String>>,
     /// The last list read successfully: a failed metadata read must not look like
     /// "every trail stopped logging", which would close their digest chains.
     last_good: Mutex<Vec<TrailTarget>>,
 }
 
 impl TrailsDirectory {
-    pub fn new(trails: Arc<TrailService>) -> Self {
+    pub fn new(trails: Arc<TrailService>, notifier: Arc<Notifier>) -> Self {
         Self {
             trails,
+            notifier,
+            topics: Mutex::new(HashMap::new()),
             last_good: Mutex::new(Vec::new()),
         }
     }
@@ -40,7 +47,7 @@ fn target(trail: TrailRecord) -> TrailTarget {
 
 fn apply(status: &mut TrailStatus, outcome: &DeliveryOutcome) {
     match outcome {
-        DeliveryOutcome::LogFileDelivered { at } => {
+        DeliveryOutcome::LogFileDelivered { at, .. } => {
             status.latest_delivery_time = Some(*at);
             status.latest_delivery_attempt_time = Some(*at);
             status.latest_delivery_attempt_succeeded = Some(*at);
@@ -67,7 +74,14 @@ impl TrailDirectory for TrailsDirectory {
     fn logging_trails(&self) -> Vec<TrailTarget> {
         let mut last_good = self.last_good.lock().unwrap_or_else(|e| e.into_inner());
         match self.trails.all_trails() {
-            Ok(trails) => *last_good = trails.into_iter().map(target).collect(),
+            Ok(trails) => {
+                let topics = trails
+                    .iter()
+                    .filter_map(|t| Some((t.arn().to_string(), t.sns_topic_arn.clone()?)))
+                    .collect();
+                *self.topics.lock().unwrap_or_else(|e| e.into_inner()) = topics;
+                *last_good = trails.into_iter().map(target).collect();
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "failed to read trails for delivery; using the last list")
             }
@@ -76,6 +90,18 @@ impl TrailDirectory for TrailsDirectory {
     }
 
     fn record_delivery(&self, trail: &TrailArn, outcome: DeliveryOutcome) {
+        if let DeliveryOutcome::LogFileDelivered { bucket, key, .. } = &outcome {
+            let arn = trail.to_string();
+            let topic = self
+                .topics
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&arn)
+                .cloned();
+            if let Some(topic) = topic {
+                self.notifier.log_file_delivered(&arn, &topic, bucket, key);
+            }
+        }
         let (trails, arn) = (Arc::clone(&self.trails), trail.clone());
         tokio::spawn(async move {
             let updated = trails
@@ -86,4 +112,44 @@ impl TrailDirectory for TrailsDirectory {
             }
         });
     }
+}
+
+fn apply_notification(status: &mut TrailStatus, outcome: &NotificationOutcome) {
+    match outcome {
+        NotificationOutcome::Delivered { at, .. } => {
+            status.latest_notification_time = Some(*at);
+            status.latest_notification_attempt_time = Some(*at);
+            status.latest_notification_attempt_succeeded = Some(*at);
+            status.latest_notification_error = None;
+        }
+        NotificationOutcome::Failed {
+            attempted_at,
+            error,
+            ..
+        } => {
+            status.latest_notification_attempt_time = Some(*attempted_at);
+            status.latest_notification_error = Some(error.clone());
+        }
+    }
+}
+
+/// Records a notification outcome in the trail's status (GetTrailStatus).
+pub fn record_notification(trails: &Arc<TrailService>, outcome: NotificationOutcome) {
+    let (NotificationOutcome::Delivered { trail_arn, .. }
+    | NotificationOutcome::Failed { trail_arn, .. }) = &outcome;
+    let Ok(arn) = TrailArn::parse(trail_arn) else {
+        return;
+    };
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let trails = Arc::clone(trails);
+    handle.spawn(async move {
+        let updated = trails
+            .update_status(&arn, |status| apply_notification(status, &outcome))
+            .await;
+        if let Err(e) = updated {
+            tracing::warn!(trail = %arn, error = %e, "failed to record notification status");
+        }
+    });
 }

@@ -99,6 +99,7 @@ async fn clean_restart_keeps_every_setting() {
     let eu = server.client("eu-west-1");
 
     create_trail(&east, "plain").await;
+    server.create_topic("us-east-1", "kept-topic");
     east.update_trail()
         .name("plain")
         .s3_key_prefix("kept/prefix")

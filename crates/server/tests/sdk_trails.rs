@@ -97,6 +97,7 @@ async fn create_trail_with_every_setting() {
     let key_id = "1234abcd-12ab-34cd-56ef-1234567890ab";
     let group = format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:CloudTrail/audit:*");
     let role = format!("arn:aws:iam::{ACCOUNT_ID}:role/CloudTrail_CloudWatchLogs_Role");
+    server.create_topic(REGION, "trail-alerts");
     let created = client
         .create_trail()
         .name("full.trail_1")
@@ -996,6 +997,7 @@ async fn update_trail_changes_and_clears_settings() {
     let server = TestServer::start();
     let client = server.client(REGION);
     server.create_bucket("second-bucket");
+    server.create_topic(REGION, "topic-1");
     create_trail(&client, "changing").await;
     let updated = client
         .update_trail()

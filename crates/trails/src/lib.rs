@@ -43,9 +43,15 @@ pub struct TrailNameInput {
     pub name: String,
 }
 
+/// Which SNS topics exist (trails may only name existing topics).
+pub trait TopicDirectory: Send + Sync + 'static {
+    fn topic_exists(&self, topic_arn: &str) -> bool;
+}
+
 pub struct TrailService {
     meta: Arc<dyn MetaStore>,
     buckets: Arc<dyn ObjectStore>,
+    topics: Arc<dyn TopicDirectory>,
     clock: Arc<dyn Clock>,
     /// Serialises read-check-write sequences (name uniqueness, per-region limits).
     write_lock: tokio::sync::Mutex<()>,
@@ -77,12 +83,14 @@ impl TrailService {
     pub fn new(
         meta: Arc<dyn MetaStore>,
         buckets: Arc<dyn ObjectStore>,
+        topics: Arc<dyn TopicDirectory>,
         clock: Arc<dyn Clock>,
         list_trails_page_size: usize,
     ) -> Self {
         Self {
             meta,
             buckets,
+            topics,
             clock,
             write_lock: tokio::sync::Mutex::new(()),
             list_trails_page_size: list_trails_page_size.max(1),
@@ -148,6 +156,16 @@ impl TrailService {
             )));
         }
         Ok(trail)
+    }
+
+    /// A trail that names a topic must name one that exists.
+    fn require_topic(&self, trail: &TrailRecord) -> Result<(), TrailError> {
+        match &trail.sns_topic_arn {
+            Some(arn) if !self.topics.topic_exists(arn) => Err(TrailError::InvalidSnsTopicName(
+                format!("SNS topic {arn} does not exist; create it with `opentrail topics create`"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     async fn require_bucket(&self, bucket: &str) -> Result<(), TrailError> {

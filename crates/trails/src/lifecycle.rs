@@ -220,6 +220,7 @@ impl TrailService {
             },
         )?;
 
+        self.require_topic(&trail)?;
         let _guard = self.write_lock.lock().await;
         let existing = self.account_trails(&ctx.account)?;
         check_name_free(
@@ -275,6 +276,9 @@ impl TrailService {
                 .collect();
             check_name_free(&others, &trail.name, &trail.home_region, true)?;
             check_capacity(&others, &trail.home_region, true)?;
+        }
+        if trail.sns_topic_arn != before.sns_topic_arn {
+            self.require_topic(&trail)?;
         }
         if trail.s3_bucket_name != before.s3_bucket_name {
             self.require_bucket(&trail.s3_bucket_name).await?;

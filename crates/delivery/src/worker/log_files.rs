@@ -235,7 +235,11 @@ impl DeliveryWorker {
         }
         self.deps.directory.record_delivery(
             &file.lane.trail,
-            DeliveryOutcome::LogFileDelivered { at: now },
+            DeliveryOutcome::LogFileDelivered {
+                at: now,
+                bucket: file.bucket.clone(),
+                key: file.key.clone(),
+            },
         );
         // A file of a trail that stopped logging, or stopped validating, is in no digest.
         let Some((_, target)) = self.trails.get(&trail) else {

@@ -210,6 +210,19 @@ impl TestServer {
         run_cli(&["buckets", "create", "--data-dir", self.data_dir_str(), name]);
     }
 
+    /// Creates an SNS topic (in `region`) that trails may notify.
+    pub fn create_topic(&self, region: &str, name: &str) {
+        run_cli(&[
+            "topics",
+            "create",
+            "--data-dir",
+            self.data_dir_str(),
+            "--region",
+            region,
+            name,
+        ]);
+    }
+
     /// The server's stderr (its logs) of the current run.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(stderr_log_path(self.data_dir(), self.starts)).unwrap_or_default()

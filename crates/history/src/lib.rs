@@ -1,0 +1,35 @@
+//! OpenTrail event history: the last 90 days (configurable) of management and Insights
+//! events per account and region, and `LookupEvents` with AWS semantics.
+//!
+//! Storage is embedded: a directory of day partitions, each holding immutable segment
+//! files of zstd-compressed record blocks (with a trained dictionary) plus per-attribute
+//! indexes; recent events live in a memtable backed by a write-ahead log. Retention drops
+//! whole partitions. See `README.md` for the design and the benchmark.
+
+mod attributes;
+mod bloom;
+mod cache;
+mod dictionary;
+mod error;
+mod fast_hash;
+mod fsutil;
+mod hash;
+mod index_key;
+mod lookup;
+mod manifest;
+mod memtable;
+mod options;
+mod query;
+mod segment;
+mod staging;
+mod store;
+mod varint;
+mod wal;
+
+pub use attributes::{EventSummary, HistoryCategory, LookupAttributeKey, ResourceSummary};
+pub use error::HistoryError;
+pub use lookup::{
+    Event, LookupAttribute, LookupError, LookupEventsInput, LookupRequest, LookupResponse, Resource,
+};
+pub use options::HistoryOptions;
+pub use store::{HistoryStats, HistoryStore, InsertStats};

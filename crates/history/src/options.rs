@@ -1,0 +1,51 @@
+//! Store configuration, with embedded defaults.
+
+/// How the history store keeps events. `HistoryOptions { retention_days: 90, ..Default::default() }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryOptions {
+    /// Days of history kept and searchable (AWS: 90).
+    pub retention_days: u32,
+    /// Flush the in-memory buffer into segment files when its records reach this many bytes.
+    pub memtable_bytes: usize,
+    /// Uncompressed size of one compressed record block: smaller blocks make lookups that
+    /// return scattered events cheaper, larger ones compress better.
+    pub block_bytes: usize,
+    /// zstd level for record blocks.
+    pub compression_level: i32,
+    /// Size of the zstd dictionary trained from stored records (0 disables dictionaries).
+    pub dictionary_bytes: usize,
+    /// Train a fresh dictionary after this many records were compressed with the current one.
+    pub dictionary_refresh_records: u64,
+    /// Memory for decompressed blocks and decoded index pages shared by all lookups.
+    pub cache_bytes: usize,
+    /// When a day partition has more than this many segments, its smallest are merged
+    /// until half as many remain.
+    pub max_segments_per_partition: usize,
+    /// fsync the write-ahead log before `insert_batch` returns.
+    pub sync_writes: bool,
+    /// Threads used to compress blocks when flushing and merging.
+    pub compression_threads: usize,
+    /// Write full memtables to segments on a background thread (otherwise inside the
+    /// `insert_batch` call that filled them).
+    pub background_flush: bool,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            memtable_bytes: 64 << 20,
+            block_bytes: 32 << 10,
+            compression_level: 6,
+            dictionary_bytes: 1 << 20,
+            dictionary_refresh_records: 4_000_000,
+            cache_bytes: 96 << 20,
+            max_segments_per_partition: 12,
+            sync_writes: true,
+            compression_threads: std::thread::available_parallelism()
+                .map(|threads| threads.get().min(4))
+                .unwrap_or(1),
+            background_flush: true,
+        }
+    }
+}

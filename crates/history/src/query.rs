@@ -1,0 +1,203 @@
+//! Runs a validated LookupEvents query: gathers the newest candidates from the memtables
+//! and, day partition by day partition from the newest, from each segment; keeps the
+//! best `limit + 1` by sort key; then reads and checks only the records it returns.
+
+use crate::attributes::HistoryCategory;
+use crate::cache::PageCache;
+use crate::error::HistoryError;
+use crate::index_key::{index_key, KeyKind};
+use crate::lookup::{Event, Filter, Query};
+use crate::memtable::{Memtable, Selector};
+use crate::segment::{sort_key, Segment};
+use crate::staging::{day_of, SECONDS_PER_DAY};
+use crate::store::State;
+use opentrail_model::EventRecord;
+use std::sync::Arc;
+
+/// One page of results and, when more remain, the sort key to continue below.
+pub(crate) struct Page {
+    pub(crate) events: Vec<Event>,
+    pub(crate) next_below: Option<u64>,
+}
+
+#[derive(Clone, Copy)]
+enum Source<'s> {
+    Memtable(&'s Memtable, u32),
+    Segment(&'s Arc<Segment>, u32),
+}
+
+#[derive(Clone, Copy)]
+struct Candidate<'s> {
+    key: u64,
+    source: Source<'s>,
+}
+
+/// The inclusive sort-key range of a query, `None` when it selects nothing.
+fn key_range(query: &Query) -> Option<(u64, u64)> {
+    let start = u32::try_from(query.start.max(0)).ok()?;
+    let end = u32::try_from(query.end.min(i64::from(u32::MAX))).ok()?;
+    let low = sort_key(start, 0);
+    let mut high = sort_key(end, u32::MAX);
+    if let Some(below) = query.below {
+        high = high.min(below.checked_sub(1)?);
+    }
+    (low <= high).then_some((low, high))
+}
+
+fn keep_best(candidates: &mut Vec<Candidate<'_>>, want: usize) {
+    candidates.sort_unstable_by_key(|candidate| std::cmp::Reverse(candidate.key));
+    candidates.truncate(want);
+}
+
+pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Page, HistoryError> {
+    let empty = Page {
+        events: Vec::new(),
+        next_below: None,
+    };
+    let Some((low, high)) = key_range(query) else {
+        return Ok(empty);
+    };
+    let key_bytes;
+    let selector = match &query.filter {
+        Filter::EventId(event_id) => Selector::Fingerprint(crate::hash::event_fingerprint(
+            &query.account,
+            &query.region,
+            event_id,
+        )),
+        Filter::Stream | Filter::Attribute(..) => {
+            let (kind, value) = match &query.filter {
+                Filter::Attribute(key, value) => (KeyKind::Attribute(*key), value.as_str()),
+                _ => (KeyKind::Stream, ""),
+            };
+            let Some(bytes) = index_key(kind, query.category, &query.account, &query.region, value)
+            else {
+                return Ok(empty);
+            };
+            key_bytes = bytes;
+            Selector::Key(&key_bytes)
+        }
+    };
+    let want = query.limit + 1;
+
+    let mut found: Vec<Candidate<'_>> = Vec::new();
+    for memtable in state.memtables() {
+        found.extend(
+            memtable
+                .candidates(selector, low, high, want)
+                .into_iter()
+                .map(|(key, index)| Candidate {
+                    key,
+                    source: Source::Memtable(memtable, index),
+                }),
+        );
+    }
+    keep_best(&mut found, want);
+
+    let first_day = day_of(i64::from(crate::segment::key_time(low)));
+    let last_day = day_of(i64::from(crate::segment::key_time(high)));
+    for (&day, segments) in state.partitions.range(first_day..=last_day).rev() {
+        let day_end = sort_key(
+            u32::try_from((i64::from(day) + 1) * SECONDS_PER_DAY).unwrap_or(u32::MAX),
+            0,
+        );
+        if found.len() >= want && found[want - 1].key >= day_end {
+            break;
+        }
+        for segment in segments {
+            for (key, ordinal) in segment_candidates(segment, selector, low, high, want, cache)? {
+                found.push(Candidate {
+                    key,
+                    source: Source::Segment(segment, ordinal),
+                });
+            }
+        }
+        keep_best(&mut found, want);
+    }
+
+    let next_below = (found.len() > query.limit).then(|| found[query.limit - 1].key);
+    found.truncate(query.limit);
+    let mut events = Vec::with_capacity(found.len());
+    for candidate in found {
+        if let Some(event) = materialize(candidate, query, cache)? {
+            events.push(event);
+        }
+    }
+    Ok(Page { events, next_below })
+}
+
+/// Up to `want` (sort key, ordinal) pairs of `segment`, newest first, within `[low, high]`.
+fn segment_candidates(
+    segment: &Segment,
+    selector: Selector<'_>,
+    low: u64,
+    high: u64,
+    want: usize,
+    cache: &PageCache,
+) -> Result<Vec<(u64, u32)>, HistoryError> {
+    let (Some(first), Some(last)) = (segment.first_key(), segment.last_key()) else {
+        return Ok(Vec::new());
+    };
+    if first < low || last > high {
+        return Ok(Vec::new());
+    }
+    let ordinals = match selector {
+        Selector::Key(key) => segment.postings(key, cache)?,
+        Selector::Fingerprint(fingerprint) => {
+            let mut ordinals = segment.fingerprint_ordinals(fingerprint, cache)?;
+            ordinals.sort_unstable();
+            ordinals
+        }
+    };
+    if ordinals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let begin = segment.first_at_or_below(high, cache)?;
+    let end = match low.checked_sub(1) {
+        Some(below_low) => segment.first_at_or_below(below_low, cache)?,
+        None => segment.events(),
+    };
+    let from = ordinals.partition_point(|&ordinal| ordinal < begin);
+    ordinals[from..]
+        .iter()
+        .take_while(|&&ordinal| ordinal < end)
+        .take(want)
+        .map(|&ordinal| Ok((segment.sort_key(ordinal, cache)?, ordinal)))
+        .collect()
+}
+
+/// Reads a candidate's record and turns it into an Event, after checking it really is
+/// the caller's (fingerprints can collide; keys cannot, but checking costs nothing).
+fn materialize(
+    candidate: Candidate<'_>,
+    query: &Query,
+    cache: &PageCache,
+) -> Result<Option<Event>, HistoryError> {
+    let block;
+    let json = match candidate.source {
+        Source::Memtable(memtable, index) => memtable.json(index),
+        Source::Segment(segment, ordinal) => {
+            let Some((block_index, within)) = segment.locate(ordinal) else {
+                return Err(HistoryError::corrupt(
+                    segment.path(),
+                    "ordinal outside every block",
+                ));
+            };
+            block = segment.block(block_index, cache)?;
+            block.record(within)
+        }
+    };
+    let Some(json) = json else {
+        return Ok(None);
+    };
+    let Ok(record) = EventRecord::from_slice(json) else {
+        return Ok(None);
+    };
+    let category_matches = HistoryCategory::of(&record) == Some(query.category);
+    let id_matches = match &query.filter {
+        Filter::EventId(event_id) => record.event_id() == event_id,
+        _ => true,
+    };
+    let owner_matches =
+        record.recipient_account_id() == query.account && record.aws_region() == query.region;
+    Ok((category_matches && id_matches && owner_matches).then(|| Event::from_record(&record)))
+}

@@ -1,0 +1,193 @@
+//! Record blocks: consecutive records (in sort order) packed as
+//! `[count][len]*[json]*` and zstd-compressed, optionally with a dictionary.
+
+use crate::dictionary::Dictionary;
+use crate::varint;
+use std::io;
+use zstd::bulk::{Compressor, Decompressor};
+use zstd::zstd_safe::{CParameter, DictAttachPref};
+
+/// A decompressed block: the raw bytes and where each record starts.
+#[derive(Debug)]
+pub(crate) struct DecodedBlock {
+    raw: Vec<u8>,
+    /// `count + 1` offsets into `raw`; record `i` is `raw[starts[i]..starts[i + 1]]`.
+    starts: Vec<u32>,
+}
+
+impl DecodedBlock {
+    pub(crate) fn decode(raw: Vec<u8>) -> Option<Self> {
+        let mut pos = 0;
+        let count = varint::get_usize(&raw, &mut pos)?;
+        if count > raw.len() {
+            return None;
+        }
+        let mut lens = Vec::with_capacity(count);
+        for _ in 0..count {
+            lens.push(varint::get_usize(&raw, &mut pos)?);
+        }
+        let mut starts = Vec::with_capacity(count + 1);
+        let mut at = pos;
+        starts.push(u32::try_from(at).ok()?);
+        for len in lens {
+            at = at.checked_add(len)?;
+            starts.push(u32::try_from(at).ok()?);
+        }
+        (at == raw.len()).then_some(Self { raw, starts })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    pub(crate) fn record(&self, index: usize) -> Option<&[u8]> {
+        let start = *self.starts.get(index)? as usize;
+        let end = *self.starts.get(index + 1)? as usize;
+        self.raw.get(start..end)
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.raw.capacity() + self.starts.capacity() * 4
+    }
+}
+
+/// Accumulates records into one raw block.
+#[derive(Default)]
+pub(crate) struct BlockBuilder {
+    lens: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl BlockBuilder {
+    pub(crate) fn push(&mut self, record: &[u8]) {
+        self.lens.push(record.len());
+        self.data.extend_from_slice(record);
+    }
+
+    pub(crate) fn records(&self) -> usize {
+        self.lens.len()
+    }
+
+    pub(crate) fn data_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The raw block, leaving the builder empty.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        let mut raw = Vec::with_capacity(self.data.len() + self.lens.len() * 2 + 4);
+        varint::put(&mut raw, self.lens.len() as u64);
+        for &len in &self.lens {
+            varint::put(&mut raw, len as u64);
+        }
+        raw.extend_from_slice(&self.data);
+        self.lens.clear();
+        self.data.clear();
+        raw
+    }
+}
+
+fn compressor(dictionary: Option<&Dictionary>, level: i32) -> io::Result<Compressor<'_>> {
+    let mut compressor = match dictionary {
+        Some(dictionary) => {
+            let mut compressor = Compressor::with_prepared_dictionary(dictionary.encoder())?;
+            // Reference the prepared dictionary instead of copying its tables into the
+            // context for every block: with small blocks the copy costs more than the search.
+            compressor.set_parameter(CParameter::ForceAttachDict(DictAttachPref::ForceAttach))?;
+            compressor
+        }
+        None => Compressor::new(level)?,
+    };
+    compressor.set_parameter(CParameter::ChecksumFlag(true))?;
+    Ok(compressor)
+}
+
+/// Compresses `raws` (one zstd frame each), spreading the work over `threads`.
+pub(crate) fn compress_blocks(
+    raws: &[Vec<u8>],
+    dictionary: Option<&Dictionary>,
+    level: i32,
+    threads: usize,
+) -> io::Result<Vec<Vec<u8>>> {
+    let threads = threads.clamp(1, raws.len().max(1));
+    if threads == 1 {
+        let mut compressor = compressor(dictionary, level)?;
+        return raws.iter().map(|raw| compressor.compress(raw)).collect();
+    }
+    let per_thread = raws.len().div_ceil(threads);
+    let results: Vec<io::Result<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = raws
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut compressor = compressor(dictionary, level)?;
+                    chunk.iter().map(|raw| compressor.compress(raw)).collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("compression thread panicked")))
+            })
+            .collect()
+    });
+    let mut compressed = Vec::with_capacity(raws.len());
+    for result in results {
+        compressed.extend(result?);
+    }
+    Ok(compressed)
+}
+
+/// Compresses one page of metadata (sort keys, index entries) without a dictionary.
+pub(crate) fn compress_page(raw: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    compressor(None, level)?.compress(raw)
+}
+
+/// Decompresses one frame whose decompressed size is `raw_len`.
+pub(crate) fn decompress(
+    compressed: &[u8],
+    raw_len: usize,
+    dictionary: Option<&Dictionary>,
+) -> io::Result<Vec<u8>> {
+    let mut decompressor = match dictionary {
+        Some(dictionary) => Decompressor::with_prepared_dictionary(dictionary.decoder())?,
+        None => Decompressor::new()?,
+    };
+    let raw = decompressor.decompress(compressed, raw_len)?;
+    if raw.len() != raw_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "block decompressed to {} bytes, expected {raw_len}",
+                raw.len()
+            ),
+        ));
+    }
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip() {
+        let mut builder = BlockBuilder::default();
+        for record in [&b"{}"[..], b"", b"{\"a\":1}"] {
+            builder.push(record);
+        }
+        let raw = builder.take();
+        assert_eq!(builder.records(), 0);
+        let compressed = compress_blocks(&[raw.clone(), raw.clone()], None, 3, 2).unwrap();
+        assert_eq!(compressed.len(), 2);
+        let block =
+            DecodedBlock::decode(decompress(&compressed[1], raw.len(), None).unwrap()).unwrap();
+        assert_eq!(block.len(), 3);
+        assert_eq!(block.record(2), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(block.record(1), Some(&b""[..]));
+        assert_eq!(block.record(3), None);
+        assert!(DecodedBlock::decode(vec![5, 1]).is_none());
+    }
+}

@@ -1,0 +1,139 @@
+//! Prepares a record for storage: decides whether event history keeps it, and computes
+//! its sort key, day partition and index keys.
+
+use crate::attributes::{EventSummary, HistoryCategory, LookupAttributeKey};
+use crate::hash::event_fingerprint;
+use crate::index_key::{push_index_key, KeyKind};
+use crate::segment::sort_key;
+use opentrail_model::EventRecord;
+
+pub(crate) const SECONDS_PER_DAY: i64 = 86_400;
+
+/// A record ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StagedEvent {
+    pub(crate) json: Box<[u8]>,
+    pub(crate) sort_key: u64,
+    pub(crate) day: i32,
+    /// Index keys: the stream key, then one per attribute value.
+    pub(crate) keys: KeyList,
+}
+
+/// Several index keys in one buffer (one allocation instead of one per key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KeyList {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl KeyList {
+    fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> bool) {
+        if encode(&mut self.bytes) {
+            self.ends.push(self.bytes.len() as u32);
+        }
+    }
+
+    fn contains(&self, key_start: usize) -> bool {
+        let new = &self.bytes[key_start..];
+        self.iter().take(self.ends.len() - 1).any(|key| key == new)
+    }
+
+    fn pop(&mut self) {
+        self.ends.pop();
+        let end = self.ends.last().map_or(0, |&end| end as usize);
+        self.bytes.truncate(end);
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let key = &self.bytes[start..end as usize];
+            start = end as usize;
+            key
+        })
+    }
+}
+
+impl StagedEvent {
+    pub(crate) fn fingerprint(&self) -> u32 {
+        crate::segment::key_fingerprint(self.sort_key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Staging {
+    Staged(StagedEvent),
+    /// A data or network activity event: not part of event history.
+    NotHistory,
+    /// Missing what history needs (eventID, a valid eventTime, account, region).
+    Invalid,
+}
+
+/// The day partition of an epoch second.
+pub(crate) fn day_of(seconds: i64) -> i32 {
+    seconds.div_euclid(SECONDS_PER_DAY) as i32
+}
+
+pub(crate) fn stage(record: &EventRecord) -> Staging {
+    let Some(category) = HistoryCategory::of(record) else {
+        return Staging::NotHistory;
+    };
+    let account = record.recipient_account_id();
+    let region = record.aws_region();
+    let event_id = record.event_id();
+    let Some(time) = record
+        .event_time()
+        .and_then(|time| u32::try_from(time.timestamp()).ok())
+    else {
+        return Staging::Invalid;
+    };
+    if account.is_empty() || region.is_empty() || event_id.is_empty() {
+        return Staging::Invalid;
+    }
+    let mut keys = KeyList {
+        bytes: Vec::with_capacity(512),
+        ends: Vec::with_capacity(12),
+    };
+    keys.push_with(|out| push_index_key(out, KeyKind::Stream, category, account, region, ""));
+    if keys.ends.is_empty() {
+        return Staging::Invalid;
+    }
+    let summary = EventSummary::of(record);
+    for attribute in LookupAttributeKey::ALL {
+        if attribute == LookupAttributeKey::EventId {
+            continue;
+        }
+        summary.for_each_value(attribute, |value| {
+            let start = keys.bytes.len();
+            keys.push_with(|out| {
+                push_index_key(
+                    out,
+                    KeyKind::Attribute(attribute),
+                    category,
+                    account,
+                    region,
+                    value,
+                )
+            });
+            // An event lists a value once even when several resources share it.
+            if keys.ends.last().is_some_and(|&end| end as usize > start) && keys.contains(start) {
+                keys.pop();
+            }
+        });
+    }
+    Staging::Staged(StagedEvent {
+        json: record.as_bytes().into(),
+        sort_key: sort_key(time, event_fingerprint(account, region, event_id)),
+        day: day_of(i64::from(time)),
+        keys,
+    })
+}
+
+/// Whether stored record `json` is the event (`account`, `region`, `event_id`).
+pub(crate) fn is_same_event(json: &[u8], account: &str, region: &str, event_id: &str) -> bool {
+    EventRecord::from_slice(json).is_ok_and(|record| {
+        record.event_id() == event_id
+            && record.recipient_account_id() == account
+            && record.aws_region() == region
+    })
+}

@@ -1,0 +1,168 @@
+//! Flushing. Freezing (under the log lock) moves the full memtable to the frozen queue
+//! — still searched — and starts a new WAL file. Writing (under the commit lock, on the
+//! flusher thread or the caller's) turns the oldest frozen memtable into one segment per
+//! day, replaces the manifest to name them and the offset they cover, installs them,
+//! and deletes the WAL files they made redundant.
+
+use super::{partition_dir, segment_path, Committer, Frozen, Shared};
+use crate::dictionary::Dictionary;
+use crate::error::HistoryError;
+use crate::fsutil::{create_dir, sync_dir};
+use crate::manifest::{Manifest, SegmentEntry};
+use crate::memtable::DayRun;
+use crate::segment::{Segment, SegmentWriter, WriteSettings};
+use crate::wal::Wal;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+impl Shared {
+    pub(super) fn write_settings(&self) -> WriteSettings {
+        WriteSettings {
+            block_bytes: self.options.block_bytes,
+            level: self.options.compression_level,
+            threads: self.options.compression_threads,
+        }
+    }
+
+    /// Freezes the active memtable (if it holds anything) and rotates the WAL.
+    pub(super) fn freeze(&self, wal: &mut Wal) -> Result<(), HistoryError> {
+        if self.read_state().active.is_empty() {
+            return Ok(());
+        }
+        let next =
+            self.guarded(|| Wal::create(&self.dir, wal.id() + 1, self.options.sync_writes))?;
+        *wal = next;
+        let mut state = self.write_state();
+        let memtable = Arc::new(std::mem::take(&mut state.active));
+        let applied_offset = state.applied_offset;
+        state.frozen.push_back(Frozen {
+            memtable,
+            applied_offset,
+            wal_floor: wal.id(),
+        });
+        Ok(())
+    }
+
+    /// Writes every frozen memtable, oldest first.
+    pub(super) fn flush_frozen(&self) -> Result<(), HistoryError> {
+        let mut committer = self.lock(&self.commit);
+        loop {
+            self.check_poisoned()?;
+            let Some(frozen) = self.read_state().frozen.front().cloned() else {
+                return Ok(());
+            };
+            let touched = self.guarded(|| self.write_frozen(&mut committer, &frozen))?;
+            self.flushed.notify_all();
+            for day in touched {
+                let crowded = self
+                    .read_state()
+                    .partitions
+                    .get(&day)
+                    .is_some_and(|segments| {
+                        segments.len() > self.options.max_segments_per_partition
+                    });
+                if crowded {
+                    self.guarded(|| self.merge_partition(&mut committer, day))?;
+                }
+            }
+        }
+    }
+
+    /// Writes one frozen memtable's segments and commits them; returns the days touched.
+    fn write_frozen(
+        &self,
+        committer: &mut Committer,
+        frozen: &Frozen,
+    ) -> Result<BTreeSet<i32>, HistoryError> {
+        let runs = frozen.memtable.day_runs();
+        let mut manifest = committer.manifest.clone();
+        self.refresh_dictionary(committer, &mut manifest, &runs)?;
+        let dictionary = committer
+            .dictionaries
+            .get(&manifest.current_dictionary)
+            .cloned();
+
+        let mut written = Vec::new();
+        let mut touched = BTreeSet::new();
+        for run in runs {
+            if manifest.expired_before_day.is_some_and(|day| run.day < day) {
+                continue;
+            }
+            let id = manifest.next_segment_id;
+            manifest.next_segment_id += 1;
+            let path = segment_path(&self.dir, run.day, id);
+            create_dir(&partition_dir(&self.dir, run.day))?;
+            let mut writer = SegmentWriter::create(
+                &path,
+                run.day,
+                dictionary.as_deref(),
+                self.write_settings(),
+            )?;
+            for (sort_key, json) in &run.records {
+                writer.push(*sort_key, json)?;
+            }
+            let summary = writer.finish(run.postings)?;
+            manifest.current_dictionary_records += u64::from(summary.events);
+            let segment = Segment::open(&path, id, |id| committer.dictionaries.get(&id).cloned())?;
+            manifest.segments.push(SegmentEntry { id, day: run.day });
+            touched.insert(run.day);
+            written.push((run.day, Arc::new(segment)));
+        }
+        for &day in &touched {
+            sync_dir(&partition_dir(&self.dir, day))?;
+        }
+        sync_dir(&self.dir)?;
+
+        manifest.applied_offset = frozen.applied_offset;
+        manifest.wal_floor = frozen.wal_floor;
+        manifest.store(&self.dir)?;
+        committer.manifest = manifest;
+        {
+            let mut state = self.write_state();
+            for (day, segment) in written {
+                state.partitions.entry(day).or_default().push(segment);
+            }
+            state.frozen.pop_front();
+        }
+        for id in Wal::list(&self.dir)? {
+            if id < frozen.wal_floor {
+                Wal::remove(&self.dir, id)?;
+            }
+        }
+        Ok(touched)
+    }
+
+    /// Trains a new dictionary when there is none yet or the current one has been used
+    /// for `dictionary_refresh_records` records, so compression follows the data.
+    fn refresh_dictionary(
+        &self,
+        committer: &mut Committer,
+        manifest: &mut Manifest,
+        runs: &[DayRun<'_>],
+    ) -> Result<(), HistoryError> {
+        let due = manifest.current_dictionary == 0
+            || manifest.current_dictionary_records >= self.options.dictionary_refresh_records;
+        if !due || self.options.dictionary_bytes == 0 {
+            return Ok(());
+        }
+        let records: Vec<&[u8]> = runs
+            .iter()
+            .flat_map(|run| run.records.iter().map(|(_, json)| *json))
+            .collect();
+        let id = manifest.next_dictionary_id;
+        let trained = Dictionary::train(
+            &self.dir,
+            id,
+            &records,
+            self.options.dictionary_bytes,
+            self.options.compression_level,
+        )?;
+        if let Some(dictionary) = trained {
+            manifest.next_dictionary_id += 1;
+            manifest.current_dictionary = id;
+            manifest.current_dictionary_records = 0;
+            committer.dictionaries.insert(id, dictionary);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! The embedded history store: a directory of day partitions, each a set of immutable
+//! segment files; a memtable of recent events backed by a write-ahead log; a manifest
+//! that names the live files and the applied log offset.
+//!
+//! Concurrency: `log` serialises inserts (and owns the WAL being appended to); `commit`
+//! serialises everything that changes the set of segments (flushes, merges, expiry) and
+//! owns the manifest; `state` is read-locked by lookups and write-locked only for short
+//! swaps. A full memtable is frozen — still searched — and written to segments by a
+//! background flusher thread, so compression overlaps with inserting.
+
+mod compact;
+mod expire;
+mod flush;
+mod insert;
+mod open;
+
+use crate::cache::PageCache;
+use crate::dictionary::Dictionary;
+use crate::error::HistoryError;
+use crate::lookup::{validate, LookupError, LookupRequest, LookupResponse, TokenKey};
+use crate::manifest::Manifest;
+use crate::memtable::Memtable;
+use crate::options::HistoryOptions;
+use crate::segment::Segment;
+use crate::wal::Wal;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use insert::InsertStats;
+
+/// Frozen memtables waiting for the flusher before inserts wait for it.
+const MAX_FROZEN: usize = 1;
+
+/// A full memtable waiting to be written to segments.
+#[derive(Clone)]
+pub(crate) struct Frozen {
+    pub(crate) memtable: Arc<Memtable>,
+    /// The applied offset when it was frozen: what its segments cover.
+    pub(crate) applied_offset: u64,
+    /// The first WAL file written after it was frozen; older files hold only its events.
+    pub(crate) wal_floor: u64,
+}
+
+/// What lookups read.
+pub(crate) struct State {
+    pub(crate) active: Memtable,
+    /// Oldest first.
+    pub(crate) frozen: VecDeque<Frozen>,
+    /// Day (days since the epoch) → its segments.
+    pub(crate) partitions: BTreeMap<i32, Vec<Arc<Segment>>>,
+    pub(crate) applied_offset: u64,
+    /// Days before this one were expired; their events are not stored again.
+    pub(crate) expired_before_day: Option<i32>,
+}
+
+impl State {
+    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Memtable> {
+        std::iter::once(&self.active).chain(self.frozen.iter().map(|frozen| &*frozen.memtable))
+    }
+}
+
+/// What only segment commits touch.
+pub(crate) struct Committer {
+    pub(crate) manifest: Manifest,
+    pub(crate) dictionaries: HashMap<u32, Arc<Dictionary>>,
+}
+
+pub(crate) struct Shared {
+    dir: PathBuf,
+    options: HistoryOptions,
+    tokens: TokenKey,
+    cache: PageCache,
+    log: Mutex<Wal>,
+    commit: Mutex<Committer>,
+    state: RwLock<State>,
+    /// Set when a write failed half-way; the store must be reopened to recover.
+    poisoned: Mutex<Option<String>>,
+    /// Wakes the flusher (`true` = stop) and inserts waiting for it.
+    flusher_control: Mutex<bool>,
+    flusher_wake: Condvar,
+    flushed: Condvar,
+}
+
+/// The 90-day event history of management and Insights events, per account and region.
+pub struct HistoryStore {
+    shared: Arc<Shared>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+/// Sizes of what the store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryStats {
+    pub partitions: usize,
+    pub segments: usize,
+    pub segment_events: u64,
+    pub segment_bytes: u64,
+    /// Of `segment_bytes`, the compressed record blocks.
+    pub segment_record_bytes: u64,
+    pub memtable_events: usize,
+}
+
+impl HistoryStore {
+    /// Opens (or creates) the store in `dir`, replaying its write-ahead log.
+    pub fn open(dir: &Path, options: HistoryOptions) -> Result<Self, HistoryError> {
+        let shared = Arc::new(open::open(dir, options)?);
+        let flusher = if shared.options.background_flush {
+            let worker = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name("history-flusher".to_owned())
+                .spawn(move || worker.run_flusher())
+                .map_err(|error| HistoryError::io(dir, error))?;
+            Some(handle)
+        } else {
+            None
+        };
+        let store = Self { shared, flusher };
+        let needs_flush =
+            store.shared.read_state().active.json_bytes() >= store.shared.options.memtable_bytes;
+        if needs_flush {
+            store.flush()?;
+        }
+        Ok(store)
+    }
+
+    /// Offset after the last applied batch — the log offset the consumer resumes from.
+    /// It is durable together with the events it covers (see [`HistoryOptions::sync_writes`]).
+    pub fn applied_offset(&self) -> u64 {
+        self.shared.read_state().applied_offset
+    }
+
+    /// Answers LookupEvents for the request's account and region.
+    pub fn lookup(&self, request: &LookupRequest) -> Result<LookupResponse, LookupError> {
+        let shared = &self.shared;
+        let query = validate(request, shared.options.retention_days, &shared.tokens)?;
+        let state = shared.read_state();
+        let page = crate::query::run(&query, &state, &shared.cache)
+            .map_err(|error| LookupError::Internal(error.to_string()))?;
+        drop(state);
+        Ok(LookupResponse {
+            events: page.events,
+            next_token: page
+                .next_below
+                .map(|position| shared.tokens.encode(position, &query.binding)),
+        })
+    }
+
+    /// Writes every buffered event to segment files now and waits for it (they are
+    /// otherwise written once [`HistoryOptions::memtable_bytes`] accumulate), which
+    /// shortens the next open's log replay.
+    pub fn flush(&self) -> Result<(), HistoryError> {
+        self.shared.check_poisoned()?;
+        {
+            let mut wal = self.shared.lock(&self.shared.log);
+            self.shared.freeze(&mut wal)?;
+        }
+        self.shared.flush_frozen()
+    }
+
+    pub fn stats(&self) -> HistoryStats {
+        let state = self.shared.read_state();
+        let segments = state.partitions.values().flatten();
+        HistoryStats {
+            partitions: state.partitions.len(),
+            segments: state.partitions.values().map(Vec::len).sum(),
+            segment_events: segments
+                .clone()
+                .map(|segment| u64::from(segment.events()))
+                .sum(),
+            segment_bytes: segments.clone().map(|segment| segment.file_bytes()).sum(),
+            segment_record_bytes: segments.map(|segment| segment.record_bytes()).sum(),
+            memtable_events: state.memtables().map(Memtable::len).sum(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+}
+
+impl Drop for HistoryStore {
+    /// Lets the flusher finish the memtables already frozen, then stops it. The active
+    /// memtable is not flushed: the write-ahead log already holds it.
+    fn drop(&mut self) {
+        *self.shared.lock(&self.shared.flusher_control) = true;
+        self.shared.flusher_wake.notify_all();
+        if let Some(handle) = self.flusher.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Shared {
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        // State is only changed by assignments that cannot panic half-way.
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock<'m, T>(&self, mutex: &'m Mutex<T>) -> MutexGuard<'m, T> {
+        // A panic in a holder is caught by `poisoned` bookkeeping; keep going.
+        mutex
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn check_poisoned(&self) -> Result<(), HistoryError> {
+        match &*self.lock(&self.poisoned) {
+            Some(reason) => Err(HistoryError::Poisoned(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs a write step; a failure poisons the store, since the files may no longer
+    /// match the in-memory state.
+    fn guarded<T>(
+        &self,
+        step: impl FnOnce() -> Result<T, HistoryError>,
+    ) -> Result<T, HistoryError> {
+        let result = step();
+        if let Err(error) = &result {
+            tracing::error!(%error, "history store write failed; reopen the store to recover");
+            *self.lock(&self.poisoned) = Some(error.to_string());
+            self.flushed.notify_all();
+        }
+        result
+    }
+
+    /// The background flusher: writes frozen memtables until told to stop.
+    fn run_flusher(&self) {
+        loop {
+            {
+                let mut stop = self.lock(&self.flusher_control);
+                while !*stop && self.read_state().frozen.is_empty() {
+                    stop = self
+                        .flusher_wake
+                        .wait_timeout(stop, Duration::from_secs(1))
+                        .map(|(guard, _)| guard)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+                }
+                if *stop && self.read_state().frozen.is_empty() {
+                    return;
+                }
+            }
+            if self.check_poisoned().is_err() || self.flush_frozen().is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Blocks an insert while the flusher is more than [`MAX_FROZEN`] memtables behind.
+    fn wait_for_flusher(&self) -> Result<(), HistoryError> {
+        loop {
+            self.check_poisoned()?;
+            if self.read_state().frozen.len() <= MAX_FROZEN {
+                return Ok(());
+            }
+            let guard = self.lock(&self.flusher_control);
+            let _ = self.flushed.wait_timeout(guard, Duration::from_millis(50));
+        }
+    }
+}
+
+/// The directory of day partition `day`.
+pub(crate) fn partition_dir(dir: &Path, day: i32) -> PathBuf {
+    let date =
+        chrono::DateTime::from_timestamp(i64::from(day) * crate::staging::SECONDS_PER_DAY, 0)
+            .map(|time| time.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| format!("day{day}"));
+    dir.join(format!("p-{date}"))
+}
+
+pub(crate) fn segment_path(dir: &Path, day: i32, id: u64) -> PathBuf {
+    partition_dir(dir, day).join(format!("seg-{id:08}.seg"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_store_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::HistoryStore>();
+    }
+}

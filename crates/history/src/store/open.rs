@@ -1,0 +1,235 @@
+//! Opening a store: load the manifest, open its segments, remove leftovers of
+//! interrupted writes, and replay the write-ahead log into the memtable.
+
+use super::{partition_dir, segment_path, Committer, Shared, State};
+use crate::cache::PageCache;
+use crate::dictionary::Dictionary;
+use crate::error::HistoryError;
+use crate::fsutil::{create_dir, write_durably};
+use crate::lookup::TokenKey;
+use crate::manifest::Manifest;
+use crate::memtable::Memtable;
+use crate::options::HistoryOptions;
+use crate::segment::Segment;
+use crate::staging::{stage, Staging};
+use crate::wal::Wal;
+use opentrail_model::EventRecord;
+use rand::RngCore;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+const TOKEN_KEY_FILE: &str = "token.key";
+
+pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, HistoryError> {
+    create_dir(dir)?;
+    let tokens = load_or_create_token_key(dir)?;
+    let manifest = Manifest::load(dir)?;
+
+    let mut dictionaries = HashMap::new();
+    for (id, _) in dictionary_files(dir)? {
+        dictionaries.insert(id, Dictionary::load(dir, id, options.compression_level)?);
+    }
+    let mut partitions: BTreeMap<i32, Vec<Arc<Segment>>> = BTreeMap::new();
+    for entry in &manifest.segments {
+        let path = segment_path(dir, entry.day, entry.id);
+        let segment = Segment::open(&path, entry.id, |id| dictionaries.get(&id).cloned())?;
+        if segment.day() != entry.day {
+            return Err(HistoryError::corrupt(
+                &path,
+                "segment day does not match the manifest",
+            ));
+        }
+        partitions
+            .entry(entry.day)
+            .or_default()
+            .push(Arc::new(segment));
+    }
+    remove_leftovers(dir, &manifest, &partitions, &mut dictionaries)?;
+
+    let wal_ids = Wal::list(dir)?;
+    let next_wal = wal_ids
+        .last()
+        .map_or(manifest.wal_floor, |&last| last + 1)
+        .max(manifest.wal_floor)
+        .max(1);
+    let wal = Wal::create(dir, next_wal, options.sync_writes)?;
+    let shared = Shared {
+        dir: dir.to_owned(),
+        cache: PageCache::new(options.cache_bytes),
+        tokens,
+        state: RwLock::new(State {
+            active: Memtable::default(),
+            frozen: VecDeque::new(),
+            partitions,
+            applied_offset: manifest.applied_offset,
+            expired_before_day: manifest.expired_before_day,
+        }),
+        log: Mutex::new(wal),
+        commit: Mutex::new(Committer {
+            manifest,
+            dictionaries,
+        }),
+        poisoned: Mutex::new(None),
+        flusher_control: Mutex::new(false),
+        flusher_wake: Condvar::new(),
+        flushed: Condvar::new(),
+        options,
+    };
+    shared.replay_wal(wal_ids.into_iter().filter(|&id| id < next_wal))?;
+    Ok(shared)
+}
+
+impl Shared {
+    /// Replays WAL files at or above the manifest's floor, in order, stopping at the
+    /// first torn frame (later files cannot hold acknowledged batches).
+    fn replay_wal(&self, ids: impl Iterator<Item = u64>) -> Result<(), HistoryError> {
+        let floor = self.lock(&self.commit).manifest.wal_floor;
+        let mut intact = true;
+        for id in ids.filter(|&id| id >= floor) {
+            if !intact {
+                Wal::remove(&self.dir, id)?;
+                continue;
+            }
+            intact = Wal::replay(&self.dir, id, |batch| {
+                let mut accepted = Vec::new();
+                {
+                    let state = self.read_state();
+                    for json in &batch.records {
+                        let Ok(record) = EventRecord::from_slice(json) else {
+                            continue;
+                        };
+                        let Staging::Staged(event) = stage(&record) else {
+                            continue;
+                        };
+                        if state.expired_before_day.is_some_and(|day| event.day < day) {
+                            continue;
+                        }
+                        if !self.is_stored(&state, &event, &record)? {
+                            accepted.push(event);
+                        }
+                    }
+                }
+                let mut state = self.write_state();
+                for event in accepted {
+                    state.active.insert(event);
+                }
+                state.applied_offset = state.applied_offset.max(batch.end_offset);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn load_or_create_token_key(dir: &Path) -> Result<TokenKey, HistoryError> {
+    let path = dir.join(TOKEN_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let secret: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| HistoryError::corrupt(&path, "token key must be 32 bytes"))?;
+            Ok(TokenKey::new(secret))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            write_durably(&path, &secret)?;
+            Ok(TokenKey::new(secret))
+        }
+        Err(error) => Err(HistoryError::io(&path, error)),
+    }
+}
+
+fn dictionary_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, HistoryError> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|error| HistoryError::io(dir, error))? {
+        let entry = entry.map_err(|error| HistoryError::io(dir, error))?;
+        let name = entry.file_name();
+        let id = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("dict-"))
+            .and_then(|name| name.strip_suffix(".zdict"))
+            .and_then(|id| id.parse().ok());
+        if let Some(id) = id {
+            found.push((id, entry.path()));
+        }
+    }
+    Ok(found)
+}
+
+/// Removes what an interrupted flush, merge or expiry left behind: segment files and
+/// partition directories the manifest does not name, temporary files, WAL files below
+/// the floor, and dictionaries nothing uses.
+fn remove_leftovers(
+    dir: &Path,
+    manifest: &Manifest,
+    partitions: &BTreeMap<i32, Vec<Arc<Segment>>>,
+    dictionaries: &mut HashMap<u32, Arc<Dictionary>>,
+) -> Result<(), HistoryError> {
+    let live_dirs: HashSet<PathBuf> = partitions
+        .keys()
+        .map(|&day| partition_dir(dir, day))
+        .collect();
+    let live_files: HashSet<PathBuf> = partitions
+        .values()
+        .flatten()
+        .map(|segment| segment.path().to_owned())
+        .collect();
+    for entry in std::fs::read_dir(dir).map_err(|error| HistoryError::io(dir, error))? {
+        let entry = entry.map_err(|error| HistoryError::io(dir, error))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("p-") && path.is_dir() {
+            if !live_dirs.contains(&path) {
+                remove_dir(&path)?;
+                continue;
+            }
+            for file in std::fs::read_dir(&path).map_err(|error| HistoryError::io(&path, error))? {
+                let file = file.map_err(|error| HistoryError::io(&path, error))?.path();
+                if !live_files.contains(&file) {
+                    remove_file(&file)?;
+                }
+            }
+        } else if name.ends_with(".tmp") {
+            remove_file(&path)?;
+        }
+    }
+    for id in Wal::list(dir)? {
+        if id < manifest.wal_floor {
+            Wal::remove(dir, id)?;
+        }
+    }
+    let live = manifest.live_dictionaries(
+        partitions
+            .values()
+            .flatten()
+            .map(|segment| segment.dictionary_id()),
+    );
+    let unused: Vec<u32> = dictionaries
+        .keys()
+        .copied()
+        .filter(|id| !live.contains(id))
+        .collect();
+    for id in unused {
+        dictionaries.remove(&id);
+        remove_file(&Dictionary::path(dir, id))?;
+    }
+    Ok(())
+}
+
+pub(super) fn remove_file(path: &Path) -> Result<(), HistoryError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(HistoryError::io(path, error)),
+    }
+}
+
+pub(super) fn remove_dir(path: &Path) -> Result<(), HistoryError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(HistoryError::io(path, error)),
+    }
+}
