@@ -169,3 +169,55 @@ def test_list_public_keys(delivering):
     assert client.list_public_keys()["PublicKeyList"] == [] or all(
         len(k["Fingerprint"]) == 32 for k in client.list_public_keys()["PublicKeyList"]
     )
+
+
+def test_webhook_notification_after_each_delivered_log_file(start_server, tmp_path):
+    import hashlib
+    import hmac
+    import http.server
+    import threading
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        server = start_server("--delivery-interval", "1s")
+        server.create_bucket("notified-bucket")
+        topic_arn = server.admin("topics", "create", "trail-deliveries").stdout.strip()
+        assert topic_arn == f"arn:aws:sns:{REGION}:{server.account_id}:trail-deliveries"
+        secret = "a-webhook-secret-of-enough-length"
+        server.admin("topics", "subscribe", topic_arn, "--webhook",
+                     f"http://127.0.0.1:{hook.server_address[1]}/hook", "--secret", secret)
+        client = server.client()
+        client.create_trail(Name="notified", S3BucketName="notified-bucket", SnsTopicName="trail-deliveries")
+        client.start_logging(Name="notified")
+        client.describe_trails()
+        headers, body = wait_for(lambda: received and received[0], what="a webhook notification")
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        lowered = {k.lower(): v for k, v in headers.items()}
+        assert lowered["x-opentrail-signature"] == expected
+        assert lowered["x-amz-sns-message-type"] == "Notification"
+        envelope = json.loads(body)
+        assert envelope["Type"] == "Notification" and envelope["TopicArn"] == topic_arn
+        message = json.loads(envelope["Message"])
+        assert message["s3Bucket"] == "notified-bucket"
+        key = message["s3ObjectKey"][0]
+        assert key.startswith(f"AWSLogs/{server.account_id}/CloudTrail/{REGION}/") and key.endswith(".json.gz")
+        assert (server.data_dir / "buckets" / "notified-bucket" / key).is_file()
+        status = wait_for(lambda: (s := client.get_trail_status(Name="notified")).get("LatestNotificationTime") and s,
+                          what="LatestNotificationTime")
+        assert status["LatestNotificationAttemptSucceeded"]
+        assert "LatestNotificationError" not in status
+    finally:
+        hook.shutdown()
