@@ -36,6 +36,9 @@ pub struct TrailTarget {
     /// When logging last started; events older than this are not delivered.
     /// `None` delivers regardless of event time.
     pub logging_since: Option<DateTime<Utc>>,
+    /// The event log's end when logging last started: only records appended at or after
+    /// this offset are delivered (exact, unlike event times). `None`: no offset bound.
+    pub logging_since_offset: Option<u64>,
 }
 
 impl TrailTarget {

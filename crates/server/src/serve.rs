@@ -58,6 +58,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         buckets.clone(),
         Arc::new(Topics(Arc::clone(&registry))),
         clock.clone(),
+        {
+            let log = log.clone();
+            Arc::new(move || log.durable_end())
+        },
         args.list_trails_page_size,
     ));
     let http = reqwest::Client::builder()

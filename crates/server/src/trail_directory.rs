@@ -41,7 +41,10 @@ fn target(trail: TrailRecord) -> TrailTarget {
         selectors: trail.selectors,
         log_file_validation: trail.log_file_validation_enabled,
         is_logging: trail.status.is_logging,
-        logging_since: trail.status.start_logging_time,
+        // Logging starts at a log position, which is exact where event times (whole
+        // seconds, set by producers) are not.
+        logging_since: None,
+        logging_since_offset: trail.status.logging_since_offset,
     }
 }
 

@@ -48,7 +48,11 @@ pub trait TopicDirectory: Send + Sync + 'static {
     fn topic_exists(&self, topic_arn: &str) -> bool;
 }
 
+/// Where the durable event log ends now (events appended later get higher offsets).
+pub type LogPosition = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 pub struct TrailService {
+    log_position: LogPosition,
     meta: Arc<dyn MetaStore>,
     buckets: Arc<dyn ObjectStore>,
     topics: Arc<dyn TopicDirectory>,
@@ -85,9 +89,11 @@ impl TrailService {
         buckets: Arc<dyn ObjectStore>,
         topics: Arc<dyn TopicDirectory>,
         clock: Arc<dyn Clock>,
+        log_position: LogPosition,
         list_trails_page_size: usize,
     ) -> Self {
         Self {
+            log_position,
             meta,
             buckets,
             topics,

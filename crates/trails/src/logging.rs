@@ -111,6 +111,7 @@ impl TrailService {
         trail.status.is_logging = logging;
         if logging {
             trail.status.start_logging_time = Some(now);
+            trail.status.logging_since_offset = Some((self.log_position)());
         } else {
             trail.status.stop_logging_time = Some(now);
         }

@@ -26,6 +26,9 @@ pub struct InsightSelector {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrailStatus {
     pub is_logging: bool,
+    /// The event log's end when logging last started (delivery starts there).
+    #[serde(default)]
+    pub logging_since_offset: Option<u64>,
     pub start_logging_time: Option<DateTime<Utc>>,
     pub stop_logging_time: Option<DateTime<Utc>>,
     pub latest_delivery_time: Option<DateTime<Utc>>,

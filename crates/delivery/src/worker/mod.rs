@@ -394,6 +394,11 @@ fn route_records(
         };
         let lanes: Vec<Lane> = trails
             .iter()
+            .filter(|(_, target)| {
+                target
+                    .logging_since_offset
+                    .is_none_or(|since| *offset >= since)
+            })
             .filter_map(|(arn, target)| {
                 routes(&record, target).map(|region| Lane {
                     trail: arn.clone(),

@@ -139,6 +139,7 @@ pub fn trail(name: &str, home: &str) -> TrailTarget {
         log_file_validation: false,
         is_logging: true,
         logging_since: Some(t0() - chrono::Duration::hours(1)),
+        logging_since_offset: None,
     }
 }
 

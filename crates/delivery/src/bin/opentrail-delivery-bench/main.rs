@@ -88,6 +88,7 @@ fn trail_for(account: &str, validation: bool) -> anyhow::Result<TrailTarget> {
         log_file_validation: validation,
         is_logging: true,
         logging_since: None,
+        logging_since_offset: None,
     })
 }
 
