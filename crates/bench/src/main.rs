@@ -12,6 +12,7 @@ mod moto;
 mod server;
 mod trail_run;
 mod validate;
+mod validate_runs;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

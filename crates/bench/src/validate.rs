@@ -6,12 +6,15 @@ use crate::events::load_average;
 use crate::moto::MotoServer;
 use crate::server::{BenchServer, ServeOptions, ACCOUNT_ID, BUCKET};
 use crate::trail_run::{deliver_dataset, log_file_prefix, start_trail, RunOptions};
+use crate::validate_runs::{
+    aws_validate_logs, check_all_valid, download_seconds, opentrail_validate, region_of,
+    time_command, RegionFiles, RegionResult,
+};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use opentrail_objstore::ObjectStore;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,110 +89,6 @@ async fn wait_for_final_digests(
     }
 }
 
-/// A validator run: its wall time and output.
-struct Timed {
-    seconds: f64,
-    output: Output,
-}
-
-async fn time_command(mut command: tokio::process::Command) -> anyhow::Result<Timed> {
-    // Our environment's AWS_* settings must not reach either validator.
-    for name in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-    ] {
-        command.env_remove(name);
-    }
-    let started = Instant::now();
-    let output = command.output().await.context("failed to run validator")?;
-    Ok(Timed {
-        seconds: started.elapsed().as_secs_f64(),
-        output,
-    })
-}
-
-/// The digests and log files of one region in the bucket.
-#[derive(Debug, Clone, Default)]
-struct RegionFiles {
-    digests: usize,
-    logs: usize,
-}
-
-/// The region of an `AWSLogs/<acct>/CloudTrail[-Digest]/<region>/...` key.
-fn region_of(key: &str) -> Option<String> {
-    key.split('/').nth(3).map(str::to_owned)
-}
-
-fn opentrail_validate(
-    args: &ValidateArgs,
-    server: &BenchServer,
-    moto: &MotoServer,
-    region: &str,
-    trail_arn: &str,
-    start_time: &str,
-) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(&args.opentrail_bin);
-    command
-        .arg("validate")
-        .arg("--endpoint")
-        .arg(server.endpoint())
-        .args(["--region", region])
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(moto.opentrail_args())
-        .args(["--trail-arn", trail_arn, "--start-time", start_time]);
-    command
-}
-
-fn aws_validate_logs(
-    args: &ValidateArgs,
-    server: &BenchServer,
-    moto: &MotoServer,
-    region: &str,
-    trail_arn: &str,
-    start_time: &str,
-) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(&args.aws_cli);
-    command
-        .args(["cloudtrail", "validate-logs", "--endpoint-url"])
-        .arg(server.endpoint())
-        .args(["--region", region])
-        .args(["--trail-arn", trail_arn, "--start-time", start_time])
-        .env("AWS_ENDPOINT_URL_S3", &moto.endpoint)
-        .env("AWS_SHARED_CREDENTIALS_FILE", server.credentials_path())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_PAGER", "");
-    command
-}
-
-/// Fails unless `run` exited 0 and reported all of `files` valid.
-fn check_all_valid(
-    name: &str,
-    region: &str,
-    run: &Timed,
-    files: &RegionFiles,
-) -> anyhow::Result<()> {
-    let stdout = String::from_utf8_lossy(&run.output.stdout);
-    let stderr = String::from_utf8_lossy(&run.output.stderr);
-    let RegionFiles { digests, logs } = files;
-    let all_digests = format!("{digests}/{digests} digest files valid");
-    let all_logs = format!("{logs}/{logs} log files valid");
-    if !run.output.status.success() || !stdout.contains(&all_digests) || !stdout.contains(&all_logs)
-    {
-        bail!(
-            "{name} --region {region} did not report {all_digests} and {all_logs} (exit {}):\n{stdout}\n{stderr}",
-            run.output.status
-        );
-    }
-    Ok(())
-}
-
 pub async fn run(args: ValidateArgs) -> anyhow::Result<()> {
     let load_before = load_average();
     let moto = MotoServer::start(&args.moto_server).await?;
@@ -261,40 +160,54 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<()> {
         }
     }
     let mut results = Vec::new();
-    for (region, files) in &regions {
-        let ours = opentrail_validate(&args, &server, &moto, region, &trail_arn, &start_time);
-        let ours = time_command(ours).await?;
-        check_all_valid("opentrail validate", region, &ours, files)?;
-        let theirs = aws_validate_logs(&args, &server, &moto, region, &trail_arn, &start_time);
-        let theirs = time_command(theirs).await?;
-        check_all_valid("aws cloudtrail validate-logs", region, &theirs, files)?;
-        eprintln!(
-            "{region}: {} digests, {} log files: opentrail validate {:.2}s, aws cloudtrail validate-logs {:.2}s",
-            files.digests, files.logs, ours.seconds, theirs.seconds
+    for (region, files) in regions {
+        let download = download_seconds(store.as_ref(), &region).await?;
+        let ours = opentrail_validate(
+            &args.opentrail_bin,
+            &server,
+            &moto,
+            &region,
+            &trail_arn,
+            &start_time,
         );
-        results.push((region.clone(), files.clone(), ours.seconds, theirs.seconds));
+        let ours = time_command(ours).await?;
+        check_all_valid("opentrail validate", &region, &ours, &files)?;
+        let theirs = aws_validate_logs(
+            &args.aws_cli,
+            &server,
+            &moto,
+            &region,
+            &trail_arn,
+            &start_time,
+        );
+        let theirs = time_command(theirs).await?;
+        check_all_valid("aws cloudtrail validate-logs", &region, &theirs, &files)?;
+        let result = RegionResult {
+            region,
+            files,
+            download,
+            ours: ours.seconds,
+            theirs: theirs.seconds,
+        };
+        eprintln!("{}", result.line());
+        results.push(result);
     }
     server.stop()?;
     drop(moto);
     let load_after = load_average();
 
-    let ours_total: f64 = results.iter().map(|r| r.2).sum();
-    let theirs_total: f64 = results.iter().map(|r| r.3).sum();
+    let ours_total: f64 = results.iter().map(|r| r.ours).sum();
+    let theirs_total: f64 = results.iter().map(|r| r.theirs).sum();
+    let download_total: f64 = results.iter().map(|r| r.download).sum();
     let speedup = theirs_total / ours_total;
     if args.json {
-        let per_region: Vec<_> = results
-            .iter()
-            .map(|(region, files, ours, theirs)| {
-                serde_json::json!({ "region": region, "digests": files.digests, "log_files": files.logs,
-                    "opentrail_validate_seconds": ours, "aws_validate_logs_seconds": theirs,
-                    "speedup": theirs / ours })
-            })
-            .collect();
+        let per_region: Vec<_> = results.iter().map(RegionResult::json).collect();
         println!(
             "{}",
             serde_json::json!({
                 "events_delivered": delivered.events_expected, "log_files": logs.len(),
                 "log_bytes": log_bytes, "digests": digests.len(), "regions": per_region,
+                "download_seconds": download_total,
                 "opentrail_validate_seconds": ours_total, "aws_validate_logs_seconds": theirs_total,
                 "speedup": speedup, "target_speedup": 20,
                 "load_average": { "before": load_before, "after": load_after },
@@ -310,16 +223,11 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<()> {
         digests.len(),
         results.len()
     );
-    for (region, files, ours, theirs) in &results {
-        println!(
-            "  {region:<15} {:>3} digests {:>4} log files: opentrail validate {ours:6.2}s, aws cloudtrail validate-logs {theirs:6.2}s, {:5.1}x",
-            files.digests,
-            files.logs,
-            theirs / ours
-        );
+    for result in &results {
+        println!("  {}", result.line());
     }
     println!(
-        "all regions: opentrail validate {ours_total:.2}s, aws cloudtrail validate-logs {theirs_total:.2}s: {speedup:.1}x faster (target >= 20x)"
+        "all regions: opentrail validate {ours_total:.2}s, aws cloudtrail validate-logs {theirs_total:.2}s: {speedup:.1}x faster (target >= 20x); GETs alone {download_total:.2}s"
     );
     println!("load average (1 min): {load_before} before, {load_after} after");
     Ok(())
