@@ -30,6 +30,8 @@ pub struct App {
     pub log: opentrail_log::EventLog,
     pub auth: Authenticator,
     pub trails: Arc<TrailService>,
+    /// The 90-day event history behind LookupEvents.
+    pub history: Arc<opentrail_history::HistoryStore>,
     /// Digest signing keys, for ListPublicKeys.
     pub keys: Arc<opentrail_delivery::KeyStore>,
     pub metrics: Metrics,

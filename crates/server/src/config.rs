@@ -252,6 +252,9 @@ pub struct ServeArgs {
         default_value_t = 0.0
     )]
     pub lookup_events_rate_limit: f64,
+    /// Days of event history kept for LookupEvents (AWS: 90).
+    #[arg(long, env = "OPENTRAIL_HISTORY_RETENTION_DAYS", default_value_t = 90)]
+    pub history_retention_days: u32,
     /// Digest cadence (hourly as AWS); shorter only for tests and demos.
     #[arg(
         long,

@@ -37,6 +37,7 @@ pub async fn dispatch(
     let trails = &app.trails;
     let result = match operation {
         "ListPublicKeys" => return list_public_keys(app, ctx, typed(input)?),
+        "LookupEvents" => return lookup_events(app, ctx, typed(input)?).await,
         "CreateTrail" => trails.create_trail(ctx, typed(input)?).await,
         "UpdateTrail" => trails.update_trail(ctx, typed(input)?).await,
         "DeleteTrail" => {
@@ -165,4 +166,29 @@ fn list_public_keys(
         })
         .collect();
     Ok(serde_json::json!({ "PublicKeyList": keys }))
+}
+
+/// LookupEvents over the event history of the caller's account and region.
+async fn lookup_events(
+    app: &App,
+    ctx: &RequestContext,
+    input: opentrail_history::LookupEventsInput,
+) -> Result<Value, ApiError> {
+    let request = opentrail_history::LookupRequest {
+        account: ctx.account.to_string(),
+        region: ctx.region.to_string(),
+        now: app.clock.now(),
+        input,
+    };
+    let history = std::sync::Arc::clone(&app.history);
+    let response = tokio::task::spawn_blocking(move || history.lookup(&request))
+        .await
+        .map_err(|e| ApiError::internal(format!("event history lookup failed: {e}")))?;
+    match response {
+        Ok(response) => serde_json::to_value(response).map_err(|e| {
+            ApiError::internal(format!("failed to encode LookupEvents response: {e}"))
+        }),
+        Err(e) if e.code() == "InternalFailure" => Err(ApiError::internal(e.message().to_owned())),
+        Err(e) => Err(ApiError::new(e.code(), e.message().to_owned())),
+    }
 }

@@ -9,6 +9,7 @@ mod config;
 mod datadir;
 mod dispatch;
 mod events_cli;
+mod history_feed;
 mod import;
 mod ingest;
 mod metrics;

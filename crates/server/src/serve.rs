@@ -4,6 +4,7 @@ use crate::api::{router, App};
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir};
+use crate::history_feed;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::self_audit::EventLogAuditSink;
@@ -11,6 +12,7 @@ use crate::topics::{topics_path, Topics};
 use crate::trail_directory::{record_notification, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
 use opentrail_delivery::{DeliveryConfig, DeliveryDeps, DeliveryWorker, KeyStore};
+use opentrail_history::{HistoryOptions, HistoryStore};
 use opentrail_log::{EventLog, LogOptions};
 use opentrail_model::SystemClock;
 use opentrail_notify::{Notifier, TopicRegistry};
@@ -94,12 +96,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     )
     .await?;
+    let history_dir = data.path.join("history");
+    let history_options = HistoryOptions {
+        retention_days: args.history_retention_days,
+        ..HistoryOptions::default()
+    };
+    let history = Arc::new(
+        tokio::task::spawn_blocking(move || HistoryStore::open(&history_dir, history_options))
+            .await??,
+    );
     let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
+    let history_feed = history_feed::spawn(
+        log.clone(),
+        Arc::clone(&history),
+        clock.clone(),
+        delivery_stopped.clone(),
+    );
     let delivery = tokio::spawn(delivery.run(delivery_stopped));
     let app = Arc::new(App {
         model: ServiceModel::cloudtrail(),
         auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
         trails,
+        history,
         keys,
         metrics: Metrics::default(),
         audit: Box::new(EventLogAuditSink::new(log.clone(), data.account.clone())),
@@ -143,6 +161,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     let _ = stop_delivery.send(true);
+    if let Err(e) = history_feed.await {
+        tracing::error!(error = %e, "event history task failed");
+    }
     match delivery.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "trail delivery stopped with an error"),

@@ -1,0 +1,86 @@
+//! Feeds event history from the durable event log: every durable event is indexed for
+//! LookupEvents, resuming after a crash from the offset history last applied.
+
+use opentrail_history::HistoryStore;
+use opentrail_log::EventLog;
+use opentrail_model::{Clock, EventRecord};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The log consumer name; its cursor lets log retention know what history has applied.
+const CONSUMER: &str = "event-history";
+const BATCH: usize = 8192;
+const EXPIRY_PERIOD: Duration = Duration::from_secs(600);
+
+pub fn spawn(
+    log: EventLog,
+    history: Arc<HistoryStore>,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = log.reader(history.applied_offset().max(log.start_offset()));
+        let mut last_expiry = std::time::Instant::now() - EXPIRY_PERIOD;
+        loop {
+            if last_expiry.elapsed() >= EXPIRY_PERIOD {
+                last_expiry = std::time::Instant::now();
+                let (store, now) = (Arc::clone(&history), clock.now());
+                match tokio::task::spawn_blocking(move || store.expire(now)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(dropped)) => {
+                        tracing::info!(partitions = dropped, "expired event history partitions")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "failed to expire event history"),
+                    Err(e) => tracing::warn!(error = %e, "event history expiry task failed"),
+                }
+            }
+            let batch = tokio::select! {
+                batch = reader.next_batch(BATCH) => batch,
+                _ = stop.changed() => return,
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(opentrail_log::LogError::Closed) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "failed to read the event log for event history");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let Some(&(last, _)) = batch.last() else {
+                continue;
+            };
+            let store = Arc::clone(&history);
+            let inserted = tokio::task::spawn_blocking(move || {
+                let events: Vec<(u64, EventRecord)> = batch
+                    .into_iter()
+                    .filter_map(|(offset, bytes)| {
+                        EventRecord::from_slice(&bytes).ok().map(|e| (offset, e))
+                    })
+                    .collect();
+                store.insert_batch(&events).map(|_| ())
+            })
+            .await;
+            match inserted {
+                Ok(Ok(())) => {
+                    let committed =
+                        tokio::task::block_in_place(|| log.commit_cursor(CONSUMER, last + 1));
+                    if let Err(e) = committed {
+                        tracing::warn!(error = %e, "failed to commit the event history cursor");
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "failed to index events into event history");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    reader = log.reader(history.applied_offset().max(log.start_offset()));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "event history indexing task failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    reader = log.reader(history.applied_offset().max(log.start_offset()));
+                }
+            }
+        }
+    })
+}
