@@ -59,7 +59,16 @@ pub fn spawn(
                         EventRecord::from_slice(&bytes).ok().map(|e| (offset, e))
                     })
                     .collect();
-                store.insert_batch(&events).map(|_| ())
+                let stats = store.insert_batch(&events)?;
+                tracing::debug!(
+                    inserted = stats.inserted,
+                    duplicates = stats.duplicates,
+                    not_history = stats.not_history,
+                    invalid = stats.invalid,
+                    expired = stats.expired,
+                    "indexed events into event history"
+                );
+                Ok::<(), opentrail_history::HistoryError>(())
             })
             .await;
             match inserted {
