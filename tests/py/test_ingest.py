@@ -18,7 +18,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from conftest import OPENTRAIL_BIN, REGION, _child_env
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "crates" / "model" / "tests" / "conformance"
-CONFORMANCE_ACCOUNT = "218007301253"
+CONFORMANCE_ACCOUNT = "123837392027"
 
 
 def conformance_files() -> list[Path]:

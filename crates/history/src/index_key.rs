@@ -69,6 +69,11 @@ pub(crate) fn push_index_key(
     true
 }
 
+/// Whether `key` is a stream key (segments keep stream ranges, not stream postings).
+pub(crate) fn is_stream_key(key: &[u8]) -> bool {
+    key.first() == Some(&KeyKind::Stream.tag())
+}
+
 /// The bloom filter item of an index key.
 pub(crate) fn key_bloom_hash(key: &[u8]) -> u64 {
     hash64(key)

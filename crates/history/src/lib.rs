@@ -2,9 +2,10 @@
 //! events per account and region, and `LookupEvents` with AWS semantics.
 //!
 //! Storage is embedded: a directory of day partitions, each holding immutable segment
-//! files of zstd-compressed record blocks (with a trained dictionary) plus per-attribute
-//! indexes; recent events live in a memtable backed by a write-ahead log. Retention drops
-//! whole partitions. See `README.md` for the design and the benchmark.
+//! files of zstd-compressed record blocks (with a trained dictionary), records grouped by
+//! (account, region) stream and newest first, plus per-attribute indexes; recent events
+//! live in a memtable backed by a write-ahead log and are flushed in the background.
+//! Retention drops whole partitions. See `README.md` for the design and the benchmark.
 
 mod attributes;
 mod bloom;

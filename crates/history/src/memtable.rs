@@ -2,6 +2,7 @@
 //! segments are, so lookups see an event as soon as `insert_batch` returns.
 
 use crate::fast_hash::FastMap;
+use crate::index_key::is_stream_key;
 use crate::staging::{is_same_event, StagedEvent};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -10,6 +11,8 @@ struct MemEvent {
     json: Box<[u8]>,
     sort_key: u64,
     day: i32,
+    /// Index into `Memtable::streams`.
+    stream: u32,
 }
 
 #[derive(Default)]
@@ -20,15 +23,18 @@ pub(crate) struct Memtable {
     /// Fingerprint → the first event with it; later ones (collisions) in `more_fingerprints`.
     by_fingerprint: FastMap<u32, u32>,
     more_fingerprints: FastMap<u32, Vec<u32>>,
+    /// Stream index keys, and their ids.
+    streams: Vec<Box<[u8]>>,
+    stream_ids: FastMap<Box<[u8]>, u32>,
     json_bytes: usize,
 }
 
-/// One day's events in sort order, with their postings, ready for a segment writer.
+/// One day's events in segment order, with their postings, ready for a segment writer.
 pub(crate) struct DayRun<'m> {
     pub(crate) day: i32,
-    /// (sort key, record) in descending sort-key order.
-    pub(crate) records: Vec<(u64, &'m [u8])>,
-    /// Index keys ascending, each with ascending ordinals into `records`.
+    /// (stream key, sort key, record), by stream key, then descending sort key.
+    pub(crate) records: Vec<(&'m [u8], u64, &'m [u8])>,
+    /// Attribute index keys ascending, each with ascending ordinals into `records`.
     pub(crate) postings: Vec<(&'m [u8], Vec<u32>)>,
 }
 
@@ -55,6 +61,16 @@ impl Memtable {
                 }
             }
         }
+        let stream_key = event.keys.iter().next().unwrap_or_default();
+        let stream = match self.stream_ids.get(stream_key) {
+            Some(&stream) => stream,
+            None => {
+                let stream = self.streams.len() as u32;
+                self.streams.push(stream_key.into());
+                self.stream_ids.insert(stream_key.into(), stream);
+                stream
+            }
+        };
         let fingerprint = crate::segment::key_fingerprint(event.sort_key);
         match self.by_fingerprint.entry(fingerprint) {
             Entry::Vacant(slot) => {
@@ -71,6 +87,7 @@ impl Memtable {
             json: event.json,
             sort_key: event.sort_key,
             day: event.day,
+            stream,
         });
     }
 
@@ -106,32 +123,42 @@ impl Memtable {
         })
     }
 
-    /// Up to `limit` (sort key, index) pairs, largest keys first, among the events
-    /// indexed under `key` (or with `fingerprint`) whose sort key lies in `[low, high]`.
+    /// Up to `limit` (sort key, index) pairs, largest keys first, among the events of
+    /// `stream` selected by `selector` whose sort key lies in `[low, high]`.
     pub(crate) fn candidates(
         &self,
+        stream: &[u8],
         selector: Selector<'_>,
         low: u64,
         high: u64,
         limit: usize,
     ) -> Vec<(u64, u32)> {
+        let Some(&stream_id) = self.stream_ids.get(stream) else {
+            return Vec::new();
+        };
         let mut matches: Vec<(u64, u32)> = Vec::new();
         let mut consider = |index: u32| {
-            let key = self.events[index as usize].sort_key;
-            if (low..=high).contains(&key) {
-                matches.push((key, index));
+            let event = &self.events[index as usize];
+            if event.stream == stream_id && (low..=high).contains(&event.sort_key) {
+                matches.push((event.sort_key, index));
             }
         };
-        match selector {
-            Selector::Key(key) => self
+        let key = match selector {
+            Selector::Stream => Some(stream),
+            Selector::Key(key) => Some(key),
+            Selector::Fingerprint(_) => None,
+        };
+        match (key, selector) {
+            (Some(key), _) => self
                 .postings
                 .get(key)
                 .into_iter()
                 .flatten()
                 .for_each(|&index| consider(index)),
-            Selector::Fingerprint(fingerprint) => {
+            (None, Selector::Fingerprint(fingerprint)) => {
                 self.with_fingerprint(fingerprint).for_each(consider)
             }
+            (None, _) => {}
         }
         let by_key_descending = |a: &(u64, u32), b: &(u64, u32)| b.cmp(a);
         if limit == 0 {
@@ -145,8 +172,15 @@ impl Memtable {
         matches
     }
 
-    /// The events grouped by day, each day in sort order with its postings.
+    /// The events grouped by day, each day in segment order (by stream, newest first)
+    /// with its attribute postings.
     pub(crate) fn day_runs(&self) -> Vec<DayRun<'_>> {
+        let mut stream_rank = vec![0u32; self.streams.len()];
+        let mut by_key: Vec<u32> = (0..self.streams.len() as u32).collect();
+        by_key.sort_unstable_by(|&a, &b| self.streams[a as usize].cmp(&self.streams[b as usize]));
+        for (rank, &stream) in by_key.iter().enumerate() {
+            stream_rank[stream as usize] = rank as u32;
+        }
         let mut days: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
         for (index, event) in self.events.iter().enumerate() {
             days.entry(event.day).or_default().push(index as u32);
@@ -155,9 +189,12 @@ impl Memtable {
         let mut runs: Vec<DayRun<'_>> = Vec::with_capacity(days.len());
         let mut run_of_day = HashMap::new();
         for (day, mut indexes) in days {
-            indexes.sort_unstable_by(|&a, &b| {
-                let (a, b) = (&self.events[a as usize], &self.events[b as usize]);
-                b.sort_key.cmp(&a.sort_key)
+            indexes.sort_unstable_by_key(|&index| {
+                let event = &self.events[index as usize];
+                (
+                    stream_rank[event.stream as usize],
+                    std::cmp::Reverse(event.sort_key),
+                )
             });
             for (ordinal, &index) in indexes.iter().enumerate() {
                 ordinal_of[index as usize] = ordinal as u32;
@@ -169,7 +206,11 @@ impl Memtable {
                     .iter()
                     .map(|&index| {
                         let event = &self.events[index as usize];
-                        (event.sort_key, &*event.json)
+                        (
+                            &*self.streams[event.stream as usize],
+                            event.sort_key,
+                            &*event.json,
+                        )
                     })
                     .collect(),
                 postings: Vec::new(),
@@ -178,6 +219,7 @@ impl Memtable {
         let mut keys: Vec<(&[u8], &Vec<u32>)> = self
             .postings
             .iter()
+            .filter(|(key, _)| !is_stream_key(key))
             .map(|(key, indexes)| (&**key, indexes))
             .collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -199,9 +241,11 @@ impl Memtable {
     }
 }
 
-/// What a lookup selects: an index key, or an identity fingerprint (EventId lookups).
+/// What a lookup selects within its stream: every event (time-range lookups), the
+/// events under an attribute index key, or those with an identity fingerprint (EventId).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Selector<'k> {
+    Stream,
     Key(&'k [u8]),
     Fingerprint(u32),
 }

@@ -57,24 +57,35 @@ pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Pag
     let Some((low, high)) = key_range(query) else {
         return Ok(empty);
     };
-    let key_bytes;
+    let Some(stream) = index_key(
+        KeyKind::Stream,
+        query.category,
+        &query.account,
+        &query.region,
+        "",
+    ) else {
+        return Ok(empty);
+    };
+    let attribute_key;
     let selector = match &query.filter {
+        Filter::Stream => Selector::Stream,
         Filter::EventId(event_id) => Selector::Fingerprint(crate::hash::event_fingerprint(
             &query.account,
             &query.region,
             event_id,
         )),
-        Filter::Stream | Filter::Attribute(..) => {
-            let (kind, value) = match &query.filter {
-                Filter::Attribute(key, value) => (KeyKind::Attribute(*key), value.as_str()),
-                _ => (KeyKind::Stream, ""),
-            };
-            let Some(bytes) = index_key(kind, query.category, &query.account, &query.region, value)
-            else {
+        Filter::Attribute(key, value) => {
+            let Some(bytes) = index_key(
+                KeyKind::Attribute(*key),
+                query.category,
+                &query.account,
+                &query.region,
+                value,
+            ) else {
                 return Ok(empty);
             };
-            key_bytes = bytes;
-            Selector::Key(&key_bytes)
+            attribute_key = bytes;
+            Selector::Key(&attribute_key)
         }
     };
     let want = query.limit + 1;
@@ -83,7 +94,7 @@ pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Pag
     for memtable in state.memtables() {
         found.extend(
             memtable
-                .candidates(selector, low, high, want)
+                .candidates(&stream, selector, low, high, want)
                 .into_iter()
                 .map(|(key, index)| Candidate {
                     key,
@@ -104,7 +115,9 @@ pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Pag
             break;
         }
         for segment in segments {
-            for (key, ordinal) in segment_candidates(segment, selector, low, high, want, cache)? {
+            for (key, ordinal) in
+                segment_candidates(segment, &stream, selector, low, high, want, cache)?
+            {
                 found.push(Candidate {
                     key,
                     source: Source::Segment(segment, ordinal),
@@ -125,43 +138,55 @@ pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Pag
     Ok(Page { events, next_below })
 }
 
-/// Up to `want` (sort key, ordinal) pairs of `segment`, newest first, within `[low, high]`.
+/// Up to `want` (sort key, ordinal) pairs of `segment`, newest first: events of `stream`
+/// selected by `selector` within `[low, high]`.
 fn segment_candidates(
     segment: &Segment,
+    stream: &[u8],
     selector: Selector<'_>,
     low: u64,
     high: u64,
     want: usize,
     cache: &PageCache,
 ) -> Result<Vec<(u64, u32)>, HistoryError> {
-    let (Some(first), Some(last)) = (segment.first_key(), segment.last_key()) else {
+    let Some(range) = segment.stream(stream) else {
         return Ok(Vec::new());
     };
-    if first < low || last > high {
+    if range.first_key < low || range.last_key > high {
         return Ok(Vec::new());
     }
     let ordinals = match selector {
-        Selector::Key(key) => segment.postings(key, cache)?,
+        Selector::Stream => None,
+        Selector::Key(key) => Some(segment.postings(key, cache)?),
         Selector::Fingerprint(fingerprint) => {
             let mut ordinals = segment.fingerprint_ordinals(fingerprint, cache)?;
             ordinals.sort_unstable();
-            ordinals
+            Some(ordinals)
         }
     };
-    if ordinals.is_empty() {
+    if ordinals.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
     }
-    let begin = segment.first_at_or_below(high, cache)?;
+    let begin = segment.first_at_or_below(range, high, cache)?;
     let end = match low.checked_sub(1) {
-        Some(below_low) => segment.first_at_or_below(below_low, cache)?,
-        None => segment.events(),
+        Some(below_low) => segment.first_at_or_below(range, below_low, cache)?,
+        None => range.end,
     };
-    let from = ordinals.partition_point(|&ordinal| ordinal < begin);
-    ordinals[from..]
-        .iter()
-        .take_while(|&&ordinal| ordinal < end)
-        .take(want)
-        .map(|&ordinal| Ok((segment.sort_key(ordinal, cache)?, ordinal)))
+    let selected: Vec<u32> = match &ordinals {
+        None => (begin..end).take(want).collect(),
+        Some(ordinals) => {
+            let from = ordinals.partition_point(|&ordinal| ordinal < begin);
+            ordinals[from..]
+                .iter()
+                .take_while(|&&ordinal| ordinal < end)
+                .take(want)
+                .copied()
+                .collect()
+        }
+    };
+    selected
+        .into_iter()
+        .map(|ordinal| Ok((segment.sort_key(ordinal, cache)?, ordinal)))
         .collect()
 }
 

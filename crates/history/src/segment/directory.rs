@@ -1,6 +1,10 @@
 //! A segment's table of contents, stored compressed at the end of the file and kept in
 //! memory while the segment is open: where each record block, sort-key chunk and index
-//! page lives, plus the segment's day, size, dictionary and key range.
+//! page lives; the segment's day, size and dictionary; and its streams.
+//!
+//! Records are ordered by stream — one (category, account, region), named by its stream
+//! index key — then newest first, so each stream is one contiguous ordinal range and a
+//! lookup, which always concerns one stream, reads only that stream's blocks.
 //!
 //! File layout: `MAGIC | blocks | sort-key chunks | index pages | bloom | directory | footer`.
 //! Footer: `directory offset u64 | compressed len u32 | raw len u32 | crc32 u32 | END_MAGIC`.
@@ -28,7 +32,15 @@ pub(crate) struct BlockEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChunkEntry {
     pub(crate) extent: Extent,
-    /// The first (largest) and last (smallest) sort key of the chunk.
+}
+
+/// One stream's records: ordinals `start..end`, sort keys from `first_key` (newest) down
+/// to `last_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamEntry {
+    pub(crate) key: Box<[u8]>,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
     pub(crate) first_key: u64,
     pub(crate) last_key: u64,
 }
@@ -49,11 +61,13 @@ pub(crate) struct Directory {
     pub(crate) blocks: Vec<BlockEntry>,
     pub(crate) chunks: Vec<ChunkEntry>,
     pub(crate) index_pages: Vec<IndexPageEntry>,
+    /// Sorted by key; their ranges tile `0..events` in order.
+    pub(crate) streams: Vec<StreamEntry>,
     pub(crate) bloom_offset: u64,
     pub(crate) bloom_words: u32,
 }
 
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
 
 fn put_extent_lens(out: &mut Vec<u8>, extent: &Extent) {
     varint::put(out, u64::from(extent.compressed_len));
@@ -104,8 +118,6 @@ impl Directory {
         );
         for chunk in &self.chunks {
             put_extent_lens(&mut out, &chunk.extent);
-            varint::put(&mut out, chunk.first_key);
-            varint::put(&mut out, chunk.last_key);
         }
         varint::put(&mut out, self.index_pages.len() as u64);
         varint::put(
@@ -118,6 +130,14 @@ impl Directory {
             put_extent_lens(&mut out, &page.extent);
             varint::put(&mut out, page.first_key.len() as u64);
             out.extend_from_slice(&page.first_key);
+        }
+        varint::put(&mut out, self.streams.len() as u64);
+        for stream in &self.streams {
+            varint::put(&mut out, stream.key.len() as u64);
+            out.extend_from_slice(&stream.key);
+            varint::put(&mut out, u64::from(stream.end - stream.start));
+            varint::put(&mut out, stream.first_key);
+            varint::put(&mut out, stream.last_key);
         }
         varint::put(&mut out, self.bloom_offset);
         varint::put(&mut out, u64::from(self.bloom_words));
@@ -156,13 +176,7 @@ impl Directory {
         let mut chunks = Vec::with_capacity(count.min(input.len()));
         for _ in 0..count {
             let extent = get_extent(input, pos, &mut offset)?;
-            let first_key = varint::get(input, pos)?;
-            let last_key = varint::get(input, pos)?;
-            chunks.push(ChunkEntry {
-                extent,
-                first_key,
-                last_key,
-            });
+            chunks.push(ChunkEntry { extent });
         }
 
         let count = varint::get_usize(input, pos)?;
@@ -175,6 +189,31 @@ impl Directory {
             *pos += len;
             index_pages.push(IndexPageEntry { extent, first_key });
         }
+        let count = varint::get_usize(input, pos)?;
+        let mut streams: Vec<StreamEntry> = Vec::with_capacity(count.min(input.len()));
+        let mut start = 0u32;
+        for _ in 0..count {
+            let len = varint::get_usize(input, pos)?;
+            let key: Box<[u8]> = input.get(*pos..pos.checked_add(len)?)?.into();
+            *pos += len;
+            let end = start.checked_add(varint::get_u32(input, pos)?)?;
+            let first_key = varint::get(input, pos)?;
+            let last_key = varint::get(input, pos)?;
+            if streams.last().is_some_and(|previous| previous.key >= key) {
+                return None;
+            }
+            streams.push(StreamEntry {
+                key,
+                start,
+                end,
+                first_key,
+                last_key,
+            });
+            start = end;
+        }
+        if start != events {
+            return None;
+        }
         let bloom_offset = varint::get(input, pos)?;
         let bloom_words = varint::get_u32(input, pos)?;
         (*pos == input.len()).then_some(Self {
@@ -184,6 +223,7 @@ impl Directory {
             blocks,
             chunks,
             index_pages,
+            streams,
             bloom_offset,
             bloom_words,
         })
@@ -219,8 +259,6 @@ mod tests {
             ],
             chunks: vec![ChunkEntry {
                 extent: extent(25, 4),
-                first_key: 9,
-                last_key: 1,
             }],
             index_pages: vec![
                 IndexPageEntry {
@@ -230,6 +268,22 @@ mod tests {
                 IndexPageEntry {
                     extent: extent(32, 3),
                     first_key: b"b".to_vec().into(),
+                },
+            ],
+            streams: vec![
+                StreamEntry {
+                    key: b"s1".to_vec().into(),
+                    start: 0,
+                    end: 3,
+                    first_key: 9,
+                    last_key: 4,
+                },
+                StreamEntry {
+                    key: b"s2".to_vec().into(),
+                    start: 3,
+                    end: 5,
+                    first_key: 7,
+                    last_key: 1,
                 },
             ],
             bloom_offset: 35,

@@ -2,7 +2,7 @@
 //! read on demand with positioned reads through the shared page cache.
 
 use super::block::{decompress, DecodedBlock};
-use super::directory::{Directory, Extent, END_MAGIC, FOOTER_LEN, MAGIC};
+use super::directory::{Directory, Extent, StreamEntry, END_MAGIC, FOOTER_LEN, MAGIC};
 use super::key_index::IndexPageReader;
 use super::sort_keys::{key_fingerprint, SortKeyChunk, CHUNK_LEN};
 use crate::bloom::Bloom;
@@ -133,14 +133,17 @@ impl Segment {
         &self.path
     }
 
-    /// The largest sort key (the newest event), if the segment is not empty.
-    pub(crate) fn first_key(&self) -> Option<u64> {
-        self.directory.chunks.first().map(|chunk| chunk.first_key)
+    /// The ordinal range and key bounds of `stream` (a stream index key), if it has events here.
+    pub(crate) fn stream(&self, stream: &[u8]) -> Option<&StreamEntry> {
+        let streams = &self.directory.streams;
+        streams
+            .binary_search_by(|entry| (*entry.key).cmp(stream))
+            .ok()
+            .map(|index| &streams[index])
     }
 
-    /// The smallest sort key (the oldest event).
-    pub(crate) fn last_key(&self) -> Option<u64> {
-        self.directory.chunks.last().map(|chunk| chunk.last_key)
+    pub(crate) fn streams(&self) -> &[StreamEntry] {
+        &self.directory.streams
     }
 
     fn read_page(
@@ -255,14 +258,13 @@ impl Segment {
             })
     }
 
-    /// Every index entry, in key order (for merging segments).
+    /// Every index entry, in key order (for merging segments; read without the cache).
     pub(crate) fn for_each_index_entry(
         &self,
-        cache: &PageCache,
         mut visit: impl FnMut(&[u8], Vec<u32>),
     ) -> Result<(), HistoryError> {
-        for index in 0..self.directory.index_pages.len() {
-            let page = self.index_page(index, cache)?;
+        for (index, entry) in self.directory.index_pages.iter().enumerate() {
+            let page = self.read_page(&entry.extent, None)?;
             for entry in IndexPageReader::new(&page) {
                 let corrupt =
                     || HistoryError::corrupt(&self.path, format!("malformed index page {index}"));
@@ -315,6 +317,25 @@ impl Segment {
         Ok(table)
     }
 
+    /// The whole sort-key column, read without the cache (for merges).
+    pub(crate) fn all_sort_keys(&self) -> Result<Vec<u64>, HistoryError> {
+        let mut keys = Vec::with_capacity(self.directory.events as usize);
+        for (index, entry) in self.directory.chunks.iter().enumerate() {
+            let chunk =
+                SortKeyChunk::decode(&self.read_page(&entry.extent, None)?).ok_or_else(|| {
+                    HistoryError::corrupt(&self.path, format!("malformed sort-key chunk {index}"))
+                })?;
+            keys.extend(chunk.keys);
+        }
+        if keys.len() != self.directory.events as usize {
+            return Err(HistoryError::corrupt(
+                &self.path,
+                "sort-key column does not cover the events",
+            ));
+        }
+        Ok(keys)
+    }
+
     pub(crate) fn sort_key(&self, ordinal: u32, cache: &PageCache) -> Result<u64, HistoryError> {
         let ordinal = ordinal as usize;
         let chunk = self.chunk(ordinal / CHUNK_LEN, cache)?;
@@ -325,20 +346,24 @@ impl Segment {
             .ok_or_else(|| HistoryError::corrupt(&self.path, "ordinal out of range"))
     }
 
-    /// The first ordinal whose sort key is at most `bound` (`events()` if none is).
+    /// The first ordinal of `stream` whose sort key is at most `bound` (`stream.end` if
+    /// none is); keys descend within a stream.
     pub(crate) fn first_at_or_below(
         &self,
+        stream: &StreamEntry,
         bound: u64,
         cache: &PageCache,
     ) -> Result<u32, HistoryError> {
-        let chunks = &self.directory.chunks;
-        let index = chunks.partition_point(|chunk| chunk.last_key > bound);
-        if index == chunks.len() {
-            return Ok(self.directory.events);
+        let (mut low, mut high) = (stream.start, stream.end);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.sort_key(middle, cache)? > bound {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
         }
-        let chunk = self.chunk(index, cache)?;
-        let within = chunk.keys.partition_point(|&key| key > bound);
-        Ok((index * CHUNK_LEN + within) as u32)
+        Ok(low)
     }
 
     /// The block holding `ordinal` and the record's position in it.

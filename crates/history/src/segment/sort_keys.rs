@@ -1,6 +1,7 @@
 //! The sort-key column: for every record, in order, `eventTime << 32 | fingerprint`.
-//! Lookups binary-search it to turn time bounds and page positions into ordinals.
-//! Stored in chunks of [`CHUNK_LEN`] keys: time deltas as varints, then fingerprints.
+//! Within a stream keys descend, so lookups binary-search it to turn time bounds and page
+//! positions into ordinals. Stored in chunks of [`CHUNK_LEN`] keys: zigzag time deltas as
+//! varints (they jump back up where a stream starts), then fingerprints.
 
 use crate::varint;
 
@@ -31,16 +32,14 @@ impl SortKeyChunk {
         self.keys.capacity() * 8
     }
 
-    /// Encodes keys that are in descending order.
     pub(crate) fn encode(keys: &[u64]) -> Vec<u8> {
-        debug_assert!(keys.windows(2).all(|pair| pair[0] >= pair[1]));
         let mut out = Vec::with_capacity(keys.len() * 6 + 8);
         varint::put(&mut out, keys.len() as u64);
-        let mut previous = keys.first().map_or(0, |&key| key_time(key));
-        varint::put(&mut out, u64::from(previous));
+        let mut previous = 0i64;
         for &key in keys {
-            let time = key_time(key);
-            varint::put(&mut out, u64::from(previous - time));
+            let time = i64::from(key_time(key));
+            let delta = previous - time;
+            varint::put(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
             previous = time;
         }
         for &key in keys {
@@ -55,11 +54,13 @@ impl SortKeyChunk {
         if count > CHUNK_LEN {
             return None;
         }
-        let mut time = varint::get_u32(raw, &mut pos)?;
+        let mut time = 0i64;
         let mut times = Vec::with_capacity(count);
         for _ in 0..count {
-            time = time.checked_sub(varint::get_u32(raw, &mut pos)?)?;
-            times.push(time);
+            let zigzag = varint::get(raw, &mut pos)?;
+            let delta = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+            time = time.checked_sub(delta)?;
+            times.push(u32::try_from(time).ok()?);
         }
         let fingerprints = raw.get(pos..)?;
         if fingerprints.len() != count * 4 {
@@ -81,8 +82,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn chunks_round_trip(mut keys in proptest::collection::vec(any::<u64>(), 0..CHUNK_LEN)) {
-            keys.sort_unstable_by(|a, b| b.cmp(a));
+        fn chunks_round_trip(keys in proptest::collection::vec(any::<u64>(), 0..CHUNK_LEN)) {
             let chunk = SortKeyChunk::decode(&SortKeyChunk::encode(&keys)).unwrap();
             prop_assert_eq!(chunk.keys, keys);
         }

@@ -1,10 +1,10 @@
-//! Writes one immutable segment file: records in sort order (newest first) into
-//! compressed blocks, then the sort-key column, the key index, the bloom filter and the
-//! directory. The file is written under a temporary name, synced, and renamed into place.
+//! Writes one immutable segment file: records in order (by stream, then newest first)
+//! into compressed blocks, then the sort-key column, the key index, the bloom filter and
+//! the directory. The file is written under a temporary name, synced, and renamed into place.
 
 use super::block::{compress_blocks, compress_page, BlockBuilder};
 use super::directory::{
-    BlockEntry, ChunkEntry, Directory, Extent, IndexPageEntry, END_MAGIC, MAGIC,
+    BlockEntry, ChunkEntry, Directory, Extent, IndexPageEntry, StreamEntry, END_MAGIC, MAGIC,
 };
 use super::key_index::IndexPageBuilder;
 use super::sort_keys::{key_fingerprint, SortKeyChunk, CHUNK_LEN};
@@ -49,6 +49,7 @@ pub(crate) struct SegmentWriter<'d> {
     pending_bytes: usize,
     blocks: Vec<BlockEntry>,
     sort_keys: Vec<u64>,
+    streams: Vec<StreamEntry>,
 }
 
 fn len_u32(len: usize, path: &Path) -> Result<u32, HistoryError> {
@@ -78,6 +79,7 @@ impl<'d> SegmentWriter<'d> {
             pending_bytes: 0,
             blocks: Vec::new(),
             sort_keys: Vec::new(),
+            streams: Vec::new(),
         };
         writer.write(MAGIC)?;
         Ok(writer)
@@ -92,9 +94,32 @@ impl<'d> SegmentWriter<'d> {
         Ok(at)
     }
 
-    /// Appends the next record; records must come in descending sort-key order.
-    pub(crate) fn push(&mut self, sort_key: u64, record: &[u8]) -> Result<(), HistoryError> {
-        debug_assert!(self.sort_keys.last().is_none_or(|&last| last >= sort_key));
+    /// Appends the next record of `stream` (its stream index key). Records come grouped
+    /// by stream, streams in ascending key order, each newest first.
+    pub(crate) fn push(
+        &mut self,
+        stream: &[u8],
+        sort_key: u64,
+        record: &[u8],
+    ) -> Result<(), HistoryError> {
+        let ordinal = len_u32(self.sort_keys.len(), &self.tmp_path)?;
+        match self.streams.last_mut() {
+            Some(current) if &*current.key == stream => {
+                debug_assert!(current.last_key >= sort_key);
+                current.end = ordinal + 1;
+                current.last_key = sort_key;
+            }
+            previous => {
+                debug_assert!(previous.is_none_or(|previous| &*previous.key < stream));
+                self.streams.push(StreamEntry {
+                    key: stream.into(),
+                    start: ordinal,
+                    end: ordinal + 1,
+                    first_key: sort_key,
+                    last_key: sort_key,
+                });
+            }
+        }
         self.sort_keys.push(sort_key);
         self.current.push(record);
         if self.current.data_bytes() >= self.settings.block_bytes {
@@ -158,7 +183,8 @@ impl<'d> SegmentWriter<'d> {
         })
     }
 
-    /// Writes the index (`postings`: keys ascending, each with ascending ordinals) and
+    /// Writes the index (`postings`: attribute keys ascending, each with ascending
+    /// ordinals; stream keys are not indexed, the directory holds their ranges) and
     /// the remaining metadata, then makes the file durable under its final name.
     pub(crate) fn finish<K: AsRef<[u8]>>(
         mut self,
@@ -172,11 +198,7 @@ impl<'d> SegmentWriter<'d> {
         let mut chunks = Vec::with_capacity(sort_keys.len().div_ceil(CHUNK_LEN));
         for keys in sort_keys.chunks(CHUNK_LEN) {
             let extent = self.write_page(&SortKeyChunk::encode(keys))?;
-            chunks.push(ChunkEntry {
-                extent,
-                first_key: keys[0],
-                last_key: keys[keys.len() - 1],
-            });
+            chunks.push(ChunkEntry { extent });
         }
 
         let mut key_hashes = Vec::new();
@@ -213,6 +235,7 @@ impl<'d> SegmentWriter<'d> {
             blocks: std::mem::take(&mut self.blocks),
             chunks,
             index_pages,
+            streams: std::mem::take(&mut self.streams),
             bloom_offset,
             bloom_words: len_u32(bloom.words().len(), &self.tmp_path)?,
         };

@@ -36,23 +36,30 @@ impl Shared {
             .get(&manifest.current_dictionary)
             .cloned();
 
-        // Every input event's place in the merged order.
-        let mut order: Vec<(u64, u32, u32)> = Vec::new();
+        // Every input event's place in the merged order: by stream, then newest first.
+        let mut stream_keys: Vec<&[u8]> = inputs
+            .iter()
+            .flat_map(|segment| segment.streams().iter().map(|stream| &*stream.key))
+            .collect();
+        stream_keys.sort_unstable();
+        stream_keys.dedup();
+        let mut order: Vec<(u32, std::cmp::Reverse<u64>, u32, u32)> = Vec::new();
         for (input, segment) in inputs.iter().enumerate() {
-            for ordinal in 0..segment.events() {
-                order.push((
-                    segment.sort_key(ordinal, &self.cache)?,
-                    input as u32,
-                    ordinal,
-                ));
+            let sort_keys = segment.all_sort_keys()?;
+            for stream in segment.streams() {
+                let rank = stream_keys.partition_point(|&key| key < &*stream.key) as u32;
+                for ordinal in stream.start..stream.end {
+                    let key = sort_keys[ordinal as usize];
+                    order.push((rank, std::cmp::Reverse(key), input as u32, ordinal));
+                }
             }
         }
-        order.sort_unstable_by(|a, b| b.cmp(a));
+        order.sort_unstable();
         let mut remap: Vec<Vec<u32>> = inputs
             .iter()
             .map(|segment| vec![0; segment.events() as usize])
             .collect();
-        for (merged, &(_, input, ordinal)) in order.iter().enumerate() {
+        for (merged, &(_, _, input, ordinal)) in order.iter().enumerate() {
             remap[input as usize][ordinal as usize] = merged as u32;
         }
 
@@ -60,7 +67,7 @@ impl Shared {
             SegmentWriter::create(&path, day, dictionary.as_deref(), self.write_settings())?;
         let mut open_blocks: Vec<Option<(usize, DecodedBlock)>> =
             inputs.iter().map(|_| None).collect();
-        for &(sort_key, input, ordinal) in &order {
+        for &(rank, std::cmp::Reverse(sort_key), input, ordinal) in &order {
             let segment = &inputs[input as usize];
             let Some((block_index, within)) = segment.locate(ordinal) else {
                 return Err(HistoryError::corrupt(
@@ -76,13 +83,13 @@ impl Shared {
                 .as_ref()
                 .and_then(|(_, block)| block.record(within))
                 .ok_or_else(|| HistoryError::corrupt(segment.path(), "record outside its block"))?;
-            segment_writer.push(sort_key, record)?;
+            segment_writer.push(stream_keys[rank as usize], sort_key, record)?;
         }
         drop(open_blocks);
 
         let mut postings: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
         for (input, segment) in inputs.iter().enumerate() {
-            segment.for_each_index_entry(&self.cache, |key, ordinals| {
+            segment.for_each_index_entry(|key, ordinals| {
                 let merged = postings.entry(key.to_vec()).or_default();
                 merged.extend(
                     ordinals

@@ -98,8 +98,8 @@ impl Shared {
                 dictionary.as_deref(),
                 self.write_settings(),
             )?;
-            for (sort_key, json) in &run.records {
-                writer.push(*sort_key, json)?;
+            for (stream, sort_key, json) in &run.records {
+                writer.push(stream, *sort_key, json)?;
             }
             let summary = writer.finish(run.postings)?;
             manifest.current_dictionary_records += u64::from(summary.events);
@@ -147,7 +147,7 @@ impl Shared {
         }
         let records: Vec<&[u8]> = runs
             .iter()
-            .flat_map(|run| run.records.iter().map(|(_, json)| *json))
+            .flat_map(|run| run.records.iter().map(|(_, _, json)| *json))
             .collect();
         let id = manifest.next_dictionary_id;
         let trained = Dictionary::train(

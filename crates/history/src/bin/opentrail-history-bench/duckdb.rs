@@ -32,24 +32,35 @@ pub fn compare(
     specs: &[QuerySpec],
     ours: &BTreeMap<String, Summary>,
     threads: usize,
+    reuse_results: bool,
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let script = dir.join("duckdb_bench.py");
     let queries = dir.join("queries.json");
     let results = dir.join("results.json");
-    std::fs::write(&script, SCRIPT)?;
-    std::fs::write(&queries, serde_json::to_vec(specs)?)?;
+    let specs_json = serde_json::to_vec(specs)?;
     println!("\n== DuckDB ({}), {threads} threads", python.display());
-    let status = std::process::Command::new(python)
-        .arg(&script)
-        .arg(data)
-        .arg(dir.join("ct.duckdb"))
-        .arg(&queries)
-        .arg(&results)
-        .arg(threads.to_string())
-        .status()
-        .context("running the DuckDB script")?;
-    anyhow::ensure!(status.success(), "DuckDB script failed: {status}");
+    if reuse_results {
+        let earlier = std::fs::read(&queries).context("reading the earlier DuckDB queries")?;
+        anyhow::ensure!(
+            earlier == specs_json,
+            "the earlier DuckDB run used other lookups"
+        );
+        println!("(figures from the earlier run in {})", dir.display());
+    } else {
+        std::fs::write(&script, SCRIPT)?;
+        std::fs::write(&queries, &specs_json)?;
+        let status = std::process::Command::new(python)
+            .arg(&script)
+            .arg(data)
+            .arg(dir.join("ct.duckdb"))
+            .arg(&queries)
+            .arg(&results)
+            .arg(threads.to_string())
+            .status()
+            .context("running the DuckDB script")?;
+        anyhow::ensure!(status.success(), "DuckDB script failed: {status}");
+    }
     let results: Results = serde_json::from_slice(&std::fs::read(&results)?)?;
     println!(
         "load: {} management events in {:.1} s ({:.0} events/s); database {:.1} bytes/event",

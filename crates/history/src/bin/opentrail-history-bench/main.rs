@@ -61,6 +61,10 @@ struct Args {
     /// Python with duckdb installed; runs the DuckDB comparison when given.
     #[arg(long, env = "OPENTRAIL_BENCH_DUCKDB_PYTHON")]
     duckdb_python: Option<PathBuf>,
+    /// Report DuckDB figures from an earlier run's results in --duckdb-dir (the same
+    /// data and seed give the same lookups) instead of loading and querying again.
+    #[arg(long)]
+    duckdb_reuse_results: bool,
     /// Lookups per kind replayed in DuckDB (default: all of them).
     #[arg(long)]
     duckdb_lookups: Option<usize>,
@@ -257,13 +261,25 @@ fn main() -> Result<()> {
     }
 
     if let Some(python) = &args.duckdb_python {
+        let per_kind = args.duckdb_lookups.unwrap_or(args.lookups);
+        let mut taken: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let sample: Vec<workload::QuerySpec> = specs
+            .iter()
+            .filter(|spec| {
+                let count = taken.entry(spec.kind.as_str()).or_default();
+                *count += 1;
+                *count <= per_kind
+            })
+            .cloned()
+            .collect();
         duckdb::compare(
             python,
             &args.data,
             &args.duckdb_dir,
-            &specs,
+            &sample,
             &warm,
             args.threads,
+            args.duckdb_reuse_results,
         )?;
     }
     Ok(())
