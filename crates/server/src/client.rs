@@ -138,20 +138,7 @@ impl ApiClient {
         let (status, body) = self
             .post("/", "cloudtrail", headers, Bytes::from(input.to_string()))
             .await?;
-        let value: Value = serde_json::from_slice(&body).with_context(|| {
-            format!("{operation} returned HTTP {status} with a body that is not JSON")
-        })?;
-        if status != 200 {
-            return Err(ApiError {
-                code: value["__type"]
-                    .as_str()
-                    .unwrap_or("UnknownError")
-                    .to_owned(),
-                message: value["message"].as_str().unwrap_or("").to_owned(),
-            }
-            .into());
-        }
-        Ok(value)
+        json_answer(operation, status, &body)
     }
 
     /// Sends records to `POST /events`; returns the parsed `{successful, failed}` answer.
@@ -164,19 +151,24 @@ impl ApiClient {
         let (status, body) = self
             .post("/events", crate::ingest::INGEST_SERVICE, headers, body)
             .await?;
-        let value: Value = serde_json::from_slice(&body).with_context(|| {
-            format!("ingest returned HTTP {status} with a body that is not JSON")
-        })?;
-        if status != 200 {
-            return Err(ApiError {
-                code: value["__type"]
-                    .as_str()
-                    .unwrap_or("UnknownError")
-                    .to_owned(),
-                message: value["message"].as_str().unwrap_or("").to_owned(),
-            }
-            .into());
-        }
-        Ok(value)
+        json_answer("ingest", status, &body)
     }
+}
+
+/// A JSON answer, or the AWS error (`{"__type","message"}`) it carries.
+fn json_answer(operation: &str, status: u16, body: &[u8]) -> anyhow::Result<Value> {
+    let value: Value = serde_json::from_slice(body).with_context(|| {
+        format!("{operation} returned HTTP {status} with a body that is not JSON")
+    })?;
+    if status != 200 {
+        return Err(ApiError {
+            code: value["__type"]
+                .as_str()
+                .unwrap_or("UnknownError")
+                .to_owned(),
+            message: value["message"].as_str().unwrap_or("").to_owned(),
+        }
+        .into());
+    }
+    Ok(value)
 }
