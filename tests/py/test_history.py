@@ -31,9 +31,13 @@ def all_events(client, **kwargs):
 
 @pytest.fixture
 def imported(start_server):
+    """A server holding the 2,900 imported AWS events, all indexed."""
     server = start_server(*LONG_RETENTION, account_id=CONFORMANCE_ACCOUNT)
     result = run_import(server, conformance_files()[0].parent)
     assert result.returncode == 0, result.stderr
+    client = server.client()
+    wait_for(lambda: len(all_events(client, StartTime=JULY_2023[0], EndTime=JULY_2023[1])) == 2900,
+             timeout=60, what="all 2,900 imported events indexed")
     return server
 
 
@@ -97,6 +101,10 @@ def test_each_lookup_attribute(imported, key):
     if key == "ReadOnly":
         # Every match really is read-only (or not), whatever form the record uses.
         assert all(str(json.loads(m["CloudTrailEvent"]).get("readOnly")).lower() == value for m in matches)
+        assert {e["EventId"] for e, v in with_value if v == value} <= {m["EventId"] for m in matches}
+    elif key == "AccessKeyId":
+        # Every match was made with that key (the index reads userIdentity.accessKeyId).
+        assert all(json.loads(m["CloudTrailEvent"])["userIdentity"].get("accessKeyId") == value for m in matches)
         assert {e["EventId"] for e, v in with_value if v == value} <= {m["EventId"] for m in matches}
     elif key not in ("ResourceType", "ResourceName"):
         assert {m["EventId"] for m in matches} == {e["EventId"] for e, v in with_value if v == value}
