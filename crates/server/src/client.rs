@@ -172,3 +172,14 @@ fn json_answer(operation: &str, status: u16, body: &[u8]) -> anyhow::Result<Valu
     }
     Ok(value)
 }
+
+/// A time given on the command line: RFC 3339 or epoch seconds.
+pub fn parse_time_arg(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| anyhow!("{text} is neither RFC 3339 nor epoch seconds"))?;
+    chrono::DateTime::from_timestamp_millis((seconds * 1000.0) as i64).context("time out of range")
+}

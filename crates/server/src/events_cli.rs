@@ -1,7 +1,7 @@
 //! `opentrail events lookup|export`: event history from a running server, through
 //! LookupEvents with automatic paging. Export writes what the console's download writes.
 
-use crate::client::ApiClient;
+use crate::client::{parse_time_arg, ApiClient};
 use crate::config::{EventsCommand, ExportFormat, LookupFilter, OutputFormat};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -26,12 +26,7 @@ const CSV_COLUMNS: [&str; 12] = [
 ];
 
 fn parse_time(text: &str) -> anyhow::Result<f64> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        return Ok(seconds);
-    }
-    let time = chrono::DateTime::parse_from_rfc3339(text)
-        .with_context(|| format!("{text} is neither RFC 3339 nor epoch seconds"))?;
-    Ok(time.timestamp_millis() as f64 / 1000.0)
+    Ok(opentrail_model::epoch_seconds(parse_time_arg(text)?))
 }
 
 fn lookup_input(filter: &LookupFilter) -> anyhow::Result<Value> {

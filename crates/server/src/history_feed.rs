@@ -71,22 +71,22 @@ pub fn spawn(
                 Ok::<(), opentrail_history::HistoryError>(())
             })
             .await;
+            // A failed insert and a failed task are handled alike.
+            let inserted = inserted
+                .map_err(|e| e.to_string())
+                .and_then(|result| result.map_err(|e| e.to_string()));
             match inserted {
-                Ok(Ok(())) => {
+                Ok(()) => {
                     let committed =
                         tokio::task::block_in_place(|| log.commit_cursor(CONSUMER, last + 1));
                     if let Err(e) = committed {
                         tracing::warn!(error = %e, "failed to commit the event history cursor");
                     }
                 }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "failed to index events into event history");
+                Err(error) => {
+                    tracing::error!(error, "failed to index events into event history");
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    reader = log.reader(history.applied_offset().max(log.start_offset()));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "event history indexing task failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    // Read again from what history has made durable.
                     reader = log.reader(history.applied_offset().max(log.start_offset()));
                 }
             }

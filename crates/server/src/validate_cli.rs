@@ -2,7 +2,7 @@
 //! server for the trail (DescribeTrails) and its region's public keys (ListPublicKeys),
 //! then checks every digest and log file in the bucket itself.
 
-use crate::client::ApiClient;
+use crate::client::{parse_time_arg as parse_time, ApiClient};
 use crate::config::ValidateArgs;
 use crate::datadir::object_store;
 use anyhow::{anyhow, bail, Context};
@@ -12,16 +12,6 @@ use opentrail_delivery::validate::{validate_logs, DigestStatus, LogFileStatus, V
 use opentrail_delivery::PublicKeyInfo;
 use opentrail_model::{iso8601, AccountId, Region, TrailArn};
 use serde_json::{json, Value};
-
-fn parse_time(text: &str) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| anyhow!("{text} is neither RFC 3339 nor epoch seconds"))?;
-    DateTime::from_timestamp_millis((seconds * 1000.0) as i64).context("time out of range")
-}
 
 fn seconds(value: &Value) -> Option<DateTime<Utc>> {
     value
