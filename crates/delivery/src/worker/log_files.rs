@@ -17,45 +17,115 @@ use crate::batcher::{Lane, OpenBatch};
 use crate::digest::{DigestLogFile, HASH_ALGORITHM};
 use crate::directory::DeliveryOutcome;
 use crate::error::{s3_error_code, DeliveryError};
-use crate::log_file::build_log_file_timed;
+use crate::log_file::{build_log_file_timed, LogFile};
 use crate::object_keys::{log_file_key, random_log_file_suffix};
 use crate::spool::SealedFile;
 
 impl DeliveryWorker {
-    /// Turns batches into files and writes them; a failed file goes to the spool.
+    /// Turns batches into files and writes them, after every file already gzipping;
+    /// a failed file goes to the spool.
     pub(super) async fn write_batches(
         &mut self,
         batches: Vec<(Lane, OpenBatch)>,
     ) -> Result<(), DeliveryError> {
-        if batches.is_empty() {
-            return Ok(());
+        self.start_sealing(batches);
+        let sealed = self.finish_sealing(true).await?;
+        let writes = self.prepare_writes(sealed).await?;
+        let requests = writes.iter().map(put_request).collect();
+        let results = put_all(&self.deps.store, self.config.attempt_timeout, requests).await;
+        self.finish_writes(writes, results).await
+    }
+
+    /// Starts gzipping each batch on the blocking pool.
+    pub(super) fn start_sealing(&mut self, batches: Vec<(Lane, OpenBatch)>) {
+        for (lane, batch) in batches {
+            let (first_offset, records) = (batch.first_offset, batch.records.len());
+            let job = tokio::task::spawn_blocking(move || {
+                let (file, gzip_time) = build_log_file_timed(&batch.records);
+                (lane, file, gzip_time)
+            });
+            self.sealing.push_back(super::Sealing {
+                first_offset,
+                records,
+                job,
+            });
         }
-        let sealed = self.seal(batches).await?;
+    }
+
+    /// Takes the gzipped files from the front of the queue: those finished, or all of
+    /// them when `wait` is set. Each gets its object key now, as it is about to be written.
+    pub(super) async fn finish_sealing(
+        &mut self,
+        wait: bool,
+    ) -> Result<Vec<SealedFile>, DeliveryError> {
+        let mut sealed = Vec::new();
+        while let Some(front) = self.sealing.front() {
+            if !wait && !front.job.is_finished() {
+                break;
+            }
+            let front = self.sealing.pop_front().expect("front exists");
+            let (lane, file, gzip_time) = front
+                .job
+                .await
+                .map_err(|e| DeliveryError::Task(e.to_string()))?;
+            self.stats.gzip_nanos += gzip_time.as_nanos() as u64;
+            self.stats.uncompressed_bytes += file.uncompressed_len as u64;
+            self.stats.compressed_bytes += file.gzip.len() as u64;
+            sealed.push(self.name_file(lane, file)?);
+        }
+        Ok(sealed)
+    }
+
+    fn name_file(&self, lane: Lane, file: LogFile) -> Result<SealedFile, DeliveryError> {
+        let key = lane.trail.to_string();
+        let target = match self.trails.get(&key) {
+            Some((_, target)) => target,
+            None => self
+                .retired
+                .get(&key)
+                .ok_or_else(|| DeliveryError::Task(format!("no target for trail {key}")))?,
+        };
+        Ok(SealedFile {
+            key: log_file_key(
+                target.prefix(),
+                &target.account,
+                &lane.region,
+                self.deps.clock.now(),
+                &random_log_file_suffix(),
+            ),
+            bucket: target.s3_bucket.clone(),
+            validation: target.log_file_validation,
+            lane,
+            file,
+        })
+    }
+
+    /// Spools the files of trails that may not be written to now (backing off, or older
+    /// files waiting) and returns the others, to be written.
+    pub(super) async fn prepare_writes(
+        &mut self,
+        sealed: Vec<SealedFile>,
+    ) -> Result<Vec<SealedFile>, DeliveryError> {
         let now = self.deps.clock.now();
-        let (attempt, hold): (Vec<SealedFile>, Vec<SealedFile>) = sealed
-            .into_iter()
-            .partition(|file| self.may_attempt_log_file(&file.lane, now));
-        for file in hold {
-            self.spool_file(file).await?;
+        let mut attempt = Vec::with_capacity(sealed.len());
+        for file in sealed {
+            if self.may_attempt_log_file(&file.lane, now) {
+                attempt.push(file);
+            } else {
+                self.spool_file(file).await?;
+            }
         }
-        let results = put_all(
-            &self.deps.store,
-            self.config.attempt_timeout,
-            attempt
-                .iter()
-                .map(|file| {
-                    (
-                        file.bucket.clone(),
-                        file.key.clone(),
-                        file.file.gzip.clone(),
-                        Vec::new(),
-                    )
-                })
-                .collect(),
-        )
-        .await;
+        Ok(attempt)
+    }
+
+    /// Records the outcome of writing `files`; a failed file goes to the spool.
+    pub(super) async fn finish_writes(
+        &mut self,
+        files: Vec<SealedFile>,
+        results: Vec<Result<(), StoreError>>,
+    ) -> Result<(), DeliveryError> {
         let mut failed_trails = BTreeSet::new();
-        for (file, result) in attempt.into_iter().zip(results) {
+        for (file, result) in files.into_iter().zip(results) {
             match result {
                 Ok(()) => self.log_file_written(&file).await?,
                 Err(failure) => {
@@ -100,17 +170,7 @@ impl DeliveryWorker {
         let results = put_all(
             &self.deps.store,
             self.config.attempt_timeout,
-            fronts
-                .iter()
-                .map(|file| {
-                    (
-                        file.bucket.clone(),
-                        file.key.clone(),
-                        file.file.gzip.clone(),
-                        Vec::new(),
-                    )
-                })
-                .collect(),
+            fronts.iter().map(put_request).collect(),
         )
         .await;
         let mut answering = Vec::new();
@@ -139,12 +199,7 @@ impl DeliveryWorker {
             let result = put_with_timeout(
                 Arc::clone(&self.deps.store),
                 self.config.attempt_timeout,
-                (
-                    file.bucket.clone(),
-                    file.key.clone(),
-                    file.file.gzip.clone(),
-                    Vec::new(),
-                ),
+                put_request(&file),
             )
             .await;
             if let Err(failure) = result {
@@ -170,53 +225,6 @@ impl DeliveryWorker {
             .get(&trail)
             .is_some_and(|b| !b.may_attempt(now));
         !backing_off && !lock(&self.spool).has_files(&lane.trail)
-    }
-
-    async fn seal(
-        &mut self,
-        batches: Vec<(Lane, OpenBatch)>,
-    ) -> Result<Vec<SealedFile>, DeliveryError> {
-        let mut gzipping = JoinSet::new();
-        for (index, (lane, batch)) in batches.into_iter().enumerate() {
-            gzipping.spawn_blocking(move || {
-                let (file, gzip_time) = build_log_file_timed(&batch.records);
-                (index, lane, file, gzip_time)
-            });
-        }
-        let mut built = Vec::new();
-        while let Some(done) = gzipping.join_next().await {
-            built.push(done.map_err(|e| DeliveryError::Task(e.to_string()))?);
-        }
-        built.sort_by_key(|(index, ..)| *index);
-        let now = self.deps.clock.now();
-        let mut sealed = Vec::with_capacity(built.len());
-        for (_, lane, file, gzip_time) in built {
-            self.stats.gzip_nanos += gzip_time.as_nanos() as u64;
-            self.stats.uncompressed_bytes += file.uncompressed_len as u64;
-            self.stats.compressed_bytes += file.gzip.len() as u64;
-            let key = lane.trail.to_string();
-            let target = match self.trails.get(&key) {
-                Some((_, target)) => target,
-                None => self
-                    .retired
-                    .get(&key)
-                    .ok_or_else(|| DeliveryError::Task(format!("no target for trail {key}")))?,
-            };
-            sealed.push(SealedFile {
-                key: log_file_key(
-                    target.prefix(),
-                    &target.account,
-                    &lane.region,
-                    now,
-                    &random_log_file_suffix(),
-                ),
-                bucket: target.s3_bucket.clone(),
-                validation: target.log_file_validation,
-                lane,
-                file,
-            });
-        }
-        Ok(sealed)
     }
 
     async fn spool_file(&mut self, file: SealedFile) -> Result<(), DeliveryError> {
@@ -289,6 +297,16 @@ impl DeliveryWorker {
 
 /// One object to write: bucket, key, body, metadata.
 pub(super) type PutRequest = (String, String, Bytes, Vec<(String, String)>);
+
+/// The write of a log file.
+pub(super) fn put_request(file: &SealedFile) -> PutRequest {
+    (
+        file.bucket.clone(),
+        file.key.clone(),
+        file.file.gzip.clone(),
+        Vec::new(),
+    )
+}
 
 /// Writes every object concurrently; results in request order.
 pub(super) async fn put_all(

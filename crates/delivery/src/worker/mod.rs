@@ -6,7 +6,7 @@ mod digests;
 mod log_files;
 mod trails;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use crate::chain::Chains;
 use crate::directory::TrailDirectory;
 use crate::error::DeliveryError;
 use crate::keys::KeyStore;
+use crate::log_file::LogFile;
 use crate::routing::{routes, TrailTarget};
 use crate::spool::Spool;
 
@@ -135,8 +136,19 @@ pub struct DeliveryWorker {
     retired: BTreeMap<String, TrailTarget>,
     log_backoff: HashMap<String, Backoff>,
     digest_backoff: HashMap<String, Backoff>,
+    /// Log files being gzipped on the blocking pool while the worker reads and routes
+    /// on, oldest first; they are written in this order.
+    sealing: VecDeque<Sealing>,
     committed: u64,
     stats: DeliveryStats,
+}
+
+/// A due batch being turned into a log file.
+struct Sealing {
+    /// The log offset of the batch's first record: the cursor may not pass it yet.
+    first_offset: u64,
+    records: usize,
+    job: tokio::task::JoinHandle<(Lane, LogFile, Duration)>,
 }
 
 impl std::fmt::Debug for DeliveryWorker {
@@ -183,36 +195,67 @@ impl DeliveryWorker {
             retired: BTreeMap::new(),
             log_backoff: HashMap::new(),
             digest_backoff: HashMap::new(),
+            sealing: VecDeque::new(),
             committed,
             stats: DeliveryStats::default(),
         })
     }
 
-    /// One round: refresh the trails, read up to a batch of records (waiting up to `wait`
-    /// for the first), route them, write what is due, retry what failed, write digests,
-    /// commit the cursor.
+    /// One round: refresh the trails; write the log files whose gzip finished while
+    /// reading up to a batch of records (waiting up to `wait` for the first) and routing
+    /// them; start gzipping the files now due, and when the log has nothing more to read,
+    /// wait for them and write them; retry what failed; write digests; commit the cursor.
     pub async fn step(&mut self, wait: Option<Duration>) -> Result<StepReport, DeliveryError> {
         let before = self.stats.clone();
         let now = self.deps.clock.now();
         self.refresh_trails(now).await?;
         let started = Instant::now();
-        let records = self.read(wait).await?;
-        let records_read = records.len();
-        let read = started.elapsed();
-        self.route(records).await?;
-        let routed = started.elapsed();
+        let has_records = self.reader.position() < self.deps.log.durable_end();
+        // Wait for the files being gzipped when there is nothing to read, or too many
+        // are in flight.
+        let block = !has_records || self.sealing.len() >= max_sealing();
+        let ready = self.finish_sealing(block).await?;
+        let wait = if ready.is_empty() && self.sealing.is_empty() {
+            wait
+        } else {
+            None
+        };
+        let writes = self.prepare_writes(ready).await?;
+        let trails: Arc<Vec<(TrailArn, TrailTarget)>> =
+            Arc::new(self.trails.values().cloned().collect());
+        let requests = writes.iter().map(log_files::put_request).collect();
+        let store = Arc::clone(&self.deps.store);
+        let (put_results, routed) = tokio::join!(
+            log_files::put_all(&store, self.config.attempt_timeout, requests),
+            read_and_route(
+                self.reader.as_mut(),
+                self.deps.log.as_ref(),
+                self.config.read_batch_records,
+                wait,
+                trails,
+            )
+        );
+        let (records_read, routed, read) = routed?;
+        self.stats.records_read += records_read as u64;
+        self.finish_writes(writes, put_results).await?;
+        let routed_at = started.elapsed();
+        self.add_routed(routed);
         let due = self
             .batcher
             .take_due(now, chrono_duration(self.config.delivery_interval));
-        self.write_batches(due).await?;
+        self.start_sealing(due);
+        if self.reader.position() >= self.deps.log.durable_end() {
+            // Caught up: nothing to overlap the gzip with, so write the files now.
+            self.write_batches(Vec::new()).await?;
+        }
         self.retry_spooled().await?;
         self.write_digests().await?;
         let written = started.elapsed();
         self.commit().await?;
         let committed = started.elapsed();
         self.stats.read_nanos += read.as_nanos() as u64;
-        self.stats.route_nanos += (routed - read).as_nanos() as u64;
-        self.stats.write_nanos += (written - routed).as_nanos() as u64;
+        self.stats.route_nanos += routed_at.saturating_sub(read).as_nanos() as u64;
+        self.stats.write_nanos += (written - routed_at).as_nanos() as u64;
         self.stats.commit_nanos += (committed - written).as_nanos() as u64;
         Ok(StepReport {
             records_read,
@@ -230,6 +273,11 @@ impl DeliveryWorker {
         self.commit().await
     }
 
+    /// Whether log files are still being gzipped.
+    pub fn is_sealing(&self) -> bool {
+        !self.sealing.is_empty()
+    }
+
     /// Steps until `shutdown` turns true. Failures of a step are logged and retried
     /// after a pause; records already read but not delivered are read again after a
     /// restart, since the cursor never passes them.
@@ -241,7 +289,7 @@ impl DeliveryWorker {
         while !*shutdown.borrow_and_update() {
             let wait = idle.then_some(self.config.idle_wait);
             match self.step(wait).await {
-                Ok(report) => idle = report.records_read == 0,
+                Ok(report) => idle = report.records_read == 0 && self.sealing.is_empty(),
                 Err(DeliveryError::Log(opentrail_log::LogError::Closed)) => return Ok(()),
                 Err(failure) => {
                     error!(consumer = %self.config.consumer, error = %failure, "delivery step failed");
@@ -271,7 +319,7 @@ impl DeliveryWorker {
 
     /// Events read but not yet in a written or spooled file.
     pub fn waiting_events(&self) -> usize {
-        self.batcher.waiting_records()
+        self.batcher.waiting_records() + self.sealing.iter().map(|s| s.records).sum::<usize>()
     }
 
     /// Log files waiting in the spool for their bucket.
@@ -279,70 +327,28 @@ impl DeliveryWorker {
         lock(&self.spool).len()
     }
 
-    async fn read(
-        &mut self,
-        wait: Option<Duration>,
-    ) -> Result<Vec<(u64, bytes::Bytes)>, DeliveryError> {
-        let max = self.config.read_batch_records;
-        let records = match wait {
-            // `next_batch` reads segment files off the runtime; it returns at once when
-            // records are durable, so only call it then.
-            None if self.reader.position() < self.deps.log.durable_end() => {
-                self.reader.next_batch(max).await?
-            }
-            None => Vec::new(),
-            Some(wait) => match tokio::time::timeout(wait, self.reader.next_batch(max)).await {
-                Ok(records) => records?,
-                Err(_elapsed) => Vec::new(),
-            },
-        };
-        self.stats.records_read += records.len() as u64;
-        Ok(records)
-    }
-
-    /// Parses and routes `records` on the blocking pool, in parallel chunks, then adds
-    /// them to their lanes' open files in log order.
-    async fn route(&mut self, records: Vec<(u64, bytes::Bytes)>) -> Result<(), DeliveryError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let trails: Arc<Vec<(TrailArn, TrailTarget)>> =
-            Arc::new(self.trails.values().cloned().collect());
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk_len = records.len().div_ceil(threads).max(256);
-        let records = Arc::new(records);
-        let mut chunks = Vec::new();
-        for start in (0..records.len()).step_by(chunk_len) {
-            let (records, trails) = (Arc::clone(&records), Arc::clone(&trails));
-            let end = (start + chunk_len).min(records.len());
-            chunks.push(tokio::task::spawn_blocking(move || {
-                route_records(&records[start..end], &trails)
-            }));
-        }
+    /// Adds routed records to their lanes' open files, in log order.
+    fn add_routed(&mut self, routed: Vec<Vec<(u64, EventRecord, Vec<Lane>)>>) {
         let now = self.deps.clock.now();
-        for chunk in chunks {
-            let routed = chunk
-                .await
-                .map_err(|e| DeliveryError::Task(e.to_string()))?;
-            for (offset, record, mut lanes) in routed {
-                self.stats.events_routed += lanes.len() as u64;
-                let Some(last) = lanes.pop() else {
-                    continue;
-                };
-                for lane in lanes {
-                    self.batcher.add(lane, offset, record.clone(), now);
-                }
-                self.batcher.add(last, offset, record, now);
+        for (offset, record, mut lanes) in routed.into_iter().flatten() {
+            self.stats.events_routed += lanes.len() as u64;
+            let Some(last) = lanes.pop() else {
+                continue;
+            };
+            for lane in lanes {
+                self.batcher.add(lane, offset, record.clone(), now);
             }
+            self.batcher.add(last, offset, record, now);
         }
-        Ok(())
     }
 
     async fn commit(&mut self) -> Result<(), DeliveryError> {
-        let low = self
-            .batcher
-            .min_first_offset()
-            .unwrap_or_else(|| self.reader.position());
+        let sealing = self.sealing.iter().map(|s| s.first_offset).min();
+        let waiting = match (self.batcher.min_first_offset(), sealing) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let low = waiting.unwrap_or_else(|| self.reader.position());
         if low <= self.committed {
             return Ok(());
         }
@@ -374,15 +380,72 @@ fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How many log files may be gzipping at once.
+fn max_sealing() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Reads up to `max` records (waiting up to `wait` for the first; without a wait only
+/// when records are durable) and routes them; returns how many were read, the routed
+/// ones in log order and the time spent reading.
+async fn read_and_route(
+    reader: &mut dyn DurableLogReader,
+    log: &dyn DurableLog,
+    max: usize,
+    wait: Option<Duration>,
+    trails: Arc<Vec<(TrailArn, TrailTarget)>>,
+) -> Result<(usize, Vec<Vec<(u64, EventRecord, Vec<Lane>)>>, Duration), DeliveryError> {
+    let started = Instant::now();
+    let records = match wait {
+        // `next_batch` reads segment files off the runtime; it returns at once when
+        // records are durable, so only call it then.
+        None if reader.position() < log.durable_end() => reader.next_batch(max).await?,
+        None => Vec::new(),
+        Some(wait) => match tokio::time::timeout(wait, reader.next_batch(max)).await {
+            Ok(records) => records?,
+            Err(_elapsed) => Vec::new(),
+        },
+    };
+    let read = started.elapsed();
+    let count = records.len();
+    Ok((count, route_parallel(records, trails).await?, read))
+}
+
+/// Parses and routes `records` on the blocking pool, in parallel chunks.
+async fn route_parallel(
+    records: Vec<(u64, bytes::Bytes)>,
+    trails: Arc<Vec<(TrailArn, TrailTarget)>>,
+) -> Result<Vec<Vec<(u64, EventRecord, Vec<Lane>)>>, DeliveryError> {
+    if records.is_empty() || trails.is_empty() {
+        return Ok(Vec::new());
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk_len = records.len().div_ceil(threads).max(256);
+    let records = Arc::new(records);
+    let mut chunks = Vec::new();
+    for start in (0..records.len()).step_by(chunk_len) {
+        let (records, trails) = (Arc::clone(&records), Arc::clone(&trails));
+        let end = (start + chunk_len).min(records.len());
+        chunks.push(tokio::task::spawn_blocking(move || {
+            route_records(&records[start..end], &trails)
+        }));
+    }
+    let mut routed = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        routed.push(
+            chunk
+                .await
+                .map_err(|e| DeliveryError::Task(e.to_string()))?,
+        );
+    }
+    Ok(routed)
+}
+
 /// Parses each record and finds the lanes it goes to; records routed nowhere are left out.
 fn route_records(
     records: &[(u64, bytes::Bytes)],
     trails: &[(TrailArn, TrailTarget)],
 ) -> Vec<(u64, EventRecord, Vec<Lane>)> {
-    // With no trail logging there is nothing to route: skip parsing the records at all.
-    if trails.is_empty() {
-        return Vec::new();
-    }
     let mut routed = Vec::with_capacity(records.len());
     for (offset, bytes) in records {
         let record = match EventRecord::from_slice(bytes) {
