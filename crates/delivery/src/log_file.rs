@@ -93,6 +93,27 @@ pub fn gunzip_single_member(gzip: &[u8]) -> Result<Vec<u8>, GunzipError> {
     Ok(out)
 }
 
+/// The lower-case hex SHA-256 of the content of exactly one gzip member, inflated in
+/// pieces straight into the hash (what validate-logs compares with a digest's `hashValue`).
+pub fn gunzip_sha256_hex(gzip: &[u8]) -> Result<String, GunzipError> {
+    let mut decoder = flate2::bufread::GzDecoder::new(gzip);
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = decoder
+            .read(&mut buffer)
+            .map_err(|error| GunzipError::Invalid(error.to_string()))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    if !decoder.into_inner().is_empty() {
+        return Err(GunzipError::TrailingData);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -127,6 +148,7 @@ mod tests {
         assert_eq!(inflated.len(), file.uncompressed_len);
         assert!(inflated.ends_with(b"]}\n"));
         assert_eq!(file.sha256_hex, sha256_hex(&inflated));
+        assert_eq!(gunzip_sha256_hex(&file.gzip).as_ref(), Ok(&file.sha256_hex));
         assert_eq!(file.record_count, 2);
         assert_eq!(
             file.oldest_event_time
@@ -148,6 +170,11 @@ mod tests {
         let mut two = gzip_single_member(b"one");
         two.extend(gzip_single_member(b"two"));
         assert_eq!(gunzip_single_member(&two), Err(GunzipError::TrailingData));
+        assert_eq!(gunzip_sha256_hex(&two), Err(GunzipError::TrailingData));
+        assert!(matches!(
+            gunzip_sha256_hex(b"not gzip"),
+            Err(GunzipError::Invalid(_))
+        ));
         assert!(matches!(
             gunzip_single_member(b"not gzip"),
             Err(GunzipError::Invalid(_))

@@ -5,13 +5,14 @@
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use opentrail_model::{AccountId, Region, TrailArn};
 use opentrail_objstore::{Object, ObjectStore, StoreError};
 use serde_json::Value;
 
 use crate::digest::string_to_sign;
 use crate::keys::PublicKeyInfo;
-use crate::log_file::{gunzip_single_member, sha256_hex, GunzipError};
+use crate::log_file::{gunzip_sha256_hex, gunzip_single_member, sha256_hex, GunzipError};
 use crate::object_keys::{
     compact_time, digest_file_name_stem, digest_key, digest_listing_prefix, parse_compact_time,
 };
@@ -160,6 +161,8 @@ pub async fn validate_logs(
         });
     }
     let mut report = ValidationReport::default();
+    // The log files of valid digests, newest digest first, checked once the chain is walked.
+    let mut log_files = Vec::new();
     let mut bucket = request.bucket.clone();
     let mut listed = list_digest_keys(store, &bucket, request).await?;
     let mut current = listed.pop_back().map(|key| (key, None::<ExpectedLink>));
@@ -191,14 +194,7 @@ pub async fn validate_logs(
             status: DigestStatus::Valid,
         });
         last_start = valid.start;
-        for (log_bucket, log_key, hash) in &valid.log_files {
-            let status = check_log_file(store, log_bucket, log_key, hash).await?;
-            report.log_files.push(LogFileReport {
-                bucket: log_bucket.clone(),
-                key: log_key.clone(),
-                status,
-            });
-        }
+        log_files.extend(valid.log_files);
         match valid.previous {
             Some((previous_bucket, previous_key)) => {
                 if previous_bucket != bucket {
@@ -219,7 +215,27 @@ pub async fn validate_logs(
             }
         }
     }
+    report.log_files = check_log_files(store, log_files).await?;
     Ok(report)
+}
+
+/// Checks `files` (bucket, key, expected hash), several at a time: fetching them
+/// concurrently and inflating and hashing them on the blocking pool. Reports come back
+/// in the order of `files`.
+async fn check_log_files(
+    store: &dyn ObjectStore,
+    files: Vec<(String, String, String)>,
+) -> Result<Vec<LogFileReport>, ValidationError> {
+    let concurrency = std::thread::available_parallelism().map_or(2, |n| 2 * n.get());
+    let checks = futures_util::stream::iter(files).map(|(bucket, key, hash)| async move {
+        let status = check_log_file(store, &bucket, &key, hash).await?;
+        Ok::<_, ValidationError>(LogFileReport {
+            bucket,
+            key,
+            status,
+        })
+    });
+    checks.buffered(concurrency).try_collect().await
 }
 
 /// Digest keys of the trail and region in `bucket`, oldest first, as validate-logs
@@ -448,7 +464,7 @@ async fn check_log_file(
     store: &dyn ObjectStore,
     bucket: &str,
     key: &str,
-    expected_sha256: &str,
+    expected_sha256: String,
 ) -> Result<LogFileStatus, ValidationError> {
     let object = match store.get_object(bucket, key).await {
         Ok(Some(object)) => object,
@@ -460,10 +476,13 @@ async fn check_log_file(
         }
         Err(other) => return Err(other.into()),
     };
-    Ok(match gunzip_single_member(&object.body) {
+    let hashed = tokio::task::spawn_blocking(move || gunzip_sha256_hex(&object.body))
+        .await
+        .map_err(|e| ValidationError::Store(StoreError::Other(e.to_string())))?;
+    Ok(match hashed {
         Err(GunzipError::TrailingData) => LogFileStatus::TrailingData,
         Err(GunzipError::Invalid(why)) => LogFileStatus::InvalidFormat(why),
-        Ok(inflated) if sha256_hex(&inflated) == expected_sha256 => LogFileStatus::Valid,
+        Ok(sha256) if sha256 == expected_sha256 => LogFileStatus::Valid,
         Ok(_) => LogFileStatus::HashMismatch,
     })
 }
