@@ -221,3 +221,96 @@ def test_webhook_notification_after_each_delivered_log_file(start_server, tmp_pa
         assert "LatestNotificationError" not in status
     finally:
         hook.shutdown()
+
+
+def delivered_records(s3, bucket, prefix):
+    records = []
+    for key in keys(s3, bucket, prefix):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        records.extend(json.loads(gzip.decompress(body))["Records"])
+    return records
+
+
+def looked_up_event_ids(client, event_name):
+    pages = client.get_paginator("lookup_events").paginate(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": event_name}]
+    )
+    return [event["EventId"] for page in pages for event in page["Events"]]
+
+
+def test_outage_across_a_crash_loses_nothing(delivering):
+    """The bucket is gone while events come in, the server is killed (-9) and restarted,
+    more events come in, then the bucket returns: every event is delivered exactly once."""
+    server, moto = delivering
+    s3 = moto.s3()
+    bucket = "outage-across-restart"
+    s3.create_bucket(Bucket=bucket)
+    client = server.client()
+    client.create_trail(Name="outage", S3BucketName=bucket)
+    s3.delete_bucket(Bucket=bucket)
+    client.start_logging(Name="outage")
+    for _ in range(10):
+        client.get_trail(Name="outage")
+    wait_for(lambda: client.get_trail_status(Name="outage").get("LatestDeliveryError") == "NoSuchBucket",
+             what="LatestDeliveryError")
+    server.kill()
+    server.start()
+    client = server.client()
+    for _ in range(10):
+        client.get_trail(Name="outage")
+    wait_for(lambda: client.get_trail_status(Name="outage").get("LatestDeliveryError") == "NoSuchBucket",
+             what="LatestDeliveryError after the restart")
+    expected = looked_up_event_ids(client, "GetTrail")
+    assert len(expected) == 20
+    s3.create_bucket(Bucket=bucket)
+    prefix = f"AWSLogs/{server.account_id}/CloudTrail/{REGION}/"
+
+    def all_delivered():
+        ids = [r["eventID"] for r in delivered_records(s3, bucket, prefix) if r["eventName"] == "GetTrail"]
+        return ids if set(expected) <= set(ids) else None
+
+    delivered = wait_for(all_delivered, timeout=60, interval=1.0, what="every GetTrail event in the bucket")
+    assert sorted(delivered) == sorted(expected), "each event exactly once"
+    wait_for(lambda: "LatestDeliveryError" not in client.get_trail_status(Name="outage"), what="the error to clear")
+
+
+def test_digest_chain_across_windows_validates(start_server, moto_server):
+    """Digest windows of 3 s (the hidden --digest-interval) instead of an hour: a chain of
+    several digests, each linked to the one before, that the real CLI validates."""
+    server = start_server(*moto_server.opentrail_args(), "--delivery-interval", "1s", "--digest-interval", "3s")
+    s3 = moto_server.s3()
+    bucket = "chained-digests"
+    s3.create_bucket(Bucket=bucket)
+    client = server.client()
+    start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client.create_trail(Name="chained", S3BucketName=bucket, EnableLogFileValidation=True)
+    client.start_logging(Name="chained")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        client.describe_trails()
+        time.sleep(0.5)
+    client.stop_logging(Name="chained")
+    digest_prefix = f"AWSLogs/{server.account_id}/CloudTrail-Digest/{REGION}/"
+    log_prefix = f"AWSLogs/{server.account_id}/CloudTrail/{REGION}/"
+    # The final digest is written once StopLogging is seen; it has no later digest.
+    time.sleep(3)
+    digests = wait_for(lambda: (d := keys(s3, bucket, digest_prefix)) and len(d) >= 3 and d,
+                       what="three digests")
+    bodies = [json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in digests]
+    bodies.sort(key=lambda d: d["digestEndTime"])
+    assert bodies[0]["previousDigestSignature"] is None
+    for older, newer in zip(bodies, bodies[1:]):
+        assert newer["previousDigestS3Object"] == older["digestS3Object"]
+        assert newer["digestStartTime"] == older["digestEndTime"]
+        older_meta = s3.head_object(Bucket=bucket, Key=older["digestS3Object"])["Metadata"]
+        assert newer["previousDigestSignature"] == older_meta["signature"]
+    listed = {f["s3Object"] for d in bodies for f in d["logFiles"]}
+    logs = keys(s3, bucket, log_prefix)
+    assert listed == set(logs)
+
+    arn = trail_arn("chained", account=server.account_id)
+    for result in (aws_validate_logs(server, moto_server, arn, start),
+                   opentrail_validate(server, moto_server, arn, start)):
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"{len(digests)}/{len(digests)} digest files valid" in result.stdout, result.stdout
+        assert f"{len(logs)}/{len(logs)} log files valid" in result.stdout, result.stdout
