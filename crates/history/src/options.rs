@@ -21,6 +21,12 @@ pub struct HistoryOptions {
     /// When a day partition has more than this many segments, its smallest are merged
     /// until half as many remain.
     pub max_segments_per_partition: usize,
+    /// Log every inserted batch to the store's own write-ahead log, so that inserted
+    /// events survive a crash before their memtable is flushed. Off when the caller can
+    /// feed them again from its own durable log, from [`crate::HistoryStore::durable_offset`]
+    /// (the server does, from the event log): inserts then skip compressing and writing
+    /// every event a second time.
+    pub write_ahead_log: bool,
     /// fsync the write-ahead log before `insert_batch` returns.
     pub sync_writes: bool,
     /// Threads used to compress blocks when flushing and merging.
@@ -41,6 +47,7 @@ impl Default for HistoryOptions {
             dictionary_refresh_records: 4_000_000,
             cache_bytes: 96 << 20,
             max_segments_per_partition: 12,
+            write_ahead_log: true,
             sync_writes: true,
             compression_threads: std::thread::available_parallelism()
                 .map(|threads| threads.get().min(4))

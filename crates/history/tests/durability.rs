@@ -266,3 +266,33 @@ fn background_flushes_keep_every_event_across_reopens() {
     assert_eq!(stored_ids(&store), sorted_ids(&records));
     assert!(store.stats().segments > 1);
 }
+
+#[test]
+fn without_the_write_ahead_log_a_crash_keeps_what_was_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = HistoryOptions {
+        write_ahead_log: false,
+        ..crash_options()
+    };
+    let records = events("e", 300);
+    let store = open(dir.path(), options.clone());
+    insert(&store, 0, &records[..100]);
+    assert_eq!((store.applied_offset(), store.durable_offset()), (100, 0));
+    store.flush().unwrap();
+    assert_eq!(store.durable_offset(), 100);
+    insert(&store, 100, &records[100..200]);
+    assert_eq!((store.applied_offset(), store.durable_offset()), (200, 100));
+    crash(store);
+
+    // The feed resumes at the flushed offset and indexes the rest again, exactly once.
+    let store = open(dir.path(), options.clone());
+    assert_eq!((store.applied_offset(), store.durable_offset()), (100, 100));
+    assert_eq!(stored_ids(&store), sorted_ids(&records[..100]));
+    insert(&store, 100, &records[100..]);
+    assert_eq!(stored_ids(&store), sorted_ids(&records));
+    store.flush().unwrap();
+    drop(store);
+    let store = open(dir.path(), options);
+    assert_eq!(store.durable_offset(), 300);
+    assert_eq!(stored_ids(&store), sorted_ids(&records));
+}

@@ -143,11 +143,26 @@ impl ApiClient {
 
     /// Sends records to `POST /events`; returns the parsed `{successful, failed}` answer.
     pub async fn ingest(&self, body: Bytes) -> anyhow::Result<Value> {
+        self.ingest_encoded(body, false).await
+    }
+
+    /// `POST /events` with a gzip body (`Content-Encoding: gzip`), e.g. a log file as is.
+    pub async fn ingest_gzip(&self, body: Bytes) -> anyhow::Result<Value> {
+        self.ingest_encoded(body, true).await
+    }
+
+    async fn ingest_encoded(&self, body: Bytes, gzip: bool) -> anyhow::Result<Value> {
         let mut headers = http::HeaderMap::new();
         headers.insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
+        if gzip {
+            headers.insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
+        }
         let (status, body) = self
             .post("/events", crate::ingest::INGEST_SERVICE, headers, body)
             .await?;

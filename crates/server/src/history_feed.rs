@@ -22,6 +22,7 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut reader = log.reader(history.applied_offset().max(log.start_offset()));
         let mut last_expiry = std::time::Instant::now() - EXPIRY_PERIOD;
+        let mut committed_cursor = u64::MAX;
         loop {
             if last_expiry.elapsed() >= EXPIRY_PERIOD {
                 last_expiry = std::time::Instant::now();
@@ -77,10 +78,17 @@ pub fn spawn(
                 .and_then(|result| result.map_err(|e| e.to_string()));
             match inserted {
                 Ok(()) => {
-                    let committed =
-                        tokio::task::block_in_place(|| log.commit_cursor(CONSUMER, last + 1));
-                    if let Err(e) = committed {
-                        tracing::warn!(error = %e, "failed to commit the event history cursor");
+                    // Only as far as history would keep after a crash (its last flush).
+                    let durable = history.durable_offset().min(last + 1);
+                    if durable != committed_cursor {
+                        let committed =
+                            tokio::task::block_in_place(|| log.commit_cursor(CONSUMER, durable));
+                        match committed {
+                            Ok(()) => committed_cursor = durable,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "failed to commit the event history cursor")
+                            }
+                        }
                     }
                 }
                 Err(error) => {

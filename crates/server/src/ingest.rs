@@ -54,35 +54,65 @@ fn decode_body(parts: &http::request::Parts, body: &Bytes) -> Result<Bytes, ApiE
     Ok(Bytes::from(decoded))
 }
 
-/// Splits a body into record texts: `{"Records":[...]}` or one JSON object per line.
-fn split_records(body: &[u8]) -> Result<Vec<Result<&str, EventError>>, ApiError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::serialization(format!("request body is not UTF-8: {e}")))?;
-    let trimmed = text.trim_start();
-    if trimmed.starts_with("{\"Records\"") || trimmed.starts_with("{ \"Records\"") {
-        if let Ok(parsed) = serde_json::from_str::<RecordsBody<'_>>(text) {
-            return Ok(parsed.records.into_iter().map(|r| Ok(r.get())).collect());
+/// One record's text in a request body.
+enum RecordText<'a> {
+    /// An element of `{"Records":[...]}`: already checked to be well-formed JSON.
+    Element(&'a RawValue),
+    /// A line of newline-delimited records, not parsed yet.
+    Line(&'a str),
+}
+
+impl<'a> RecordText<'a> {
+    fn text(&self) -> &'a str {
+        match self {
+            RecordText::Element(raw) => raw.get(),
+            RecordText::Line(line) => line,
         }
     }
-    let lines: Vec<&str> = text
+
+    fn parse(&self) -> Result<EventRecord, EventError> {
+        match self {
+            RecordText::Element(raw) => EventRecord::from_raw_value((*raw).to_owned()),
+            RecordText::Line(line) => EventRecord::from_json(line),
+        }
+    }
+}
+
+/// Splits a body into record texts: `{"Records":[...]}` or one JSON object per line.
+fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::serialization(format!("request body is not UTF-8: {e}")))?;
+    // A body of records has a `Records` member; a first line that is a record has none
+    // (serde stops at its end), so it is read as newline-delimited records.
+    if text.trim_start().starts_with('{') {
+        if let Ok(parsed) = serde_json::from_str::<RecordsBody<'_>>(text) {
+            return Ok(parsed
+                .records
+                .into_iter()
+                .map(RecordText::Element)
+                .collect());
+        }
+    }
+    let lines: Vec<RecordText<'_>> = text
         .split('\n')
         .map(|line| line.trim_end_matches('\r'))
         .filter(|line| !line.trim().is_empty())
+        .map(RecordText::Line)
         .collect();
     if lines.is_empty() {
         return Err(ApiError::validation(
             "request body holds no records; send {\"Records\":[...]} or one JSON record per line",
         ));
     }
-    Ok(lines.into_iter().map(Ok).collect())
+    Ok(lines)
 }
 
 fn check_record(
-    text: &str,
+    text: &RecordText<'_>,
     caller_account: &str,
     any_account: bool,
 ) -> Result<EventRecord, (&'static str, String)> {
-    let record = EventRecord::from_json(text).map_err(|e| (e.code(), e.to_string()))?;
+    let record = text.parse().map_err(|e| (e.code(), e.to_string()))?;
     record.validate().map_err(|e| (e.code(), e.to_string()))?;
     let recipient = record.recipient_account_id();
     if !any_account && !recipient.is_empty() && recipient != caller_account {
@@ -94,6 +124,33 @@ fn check_record(
         ));
     }
     Ok(record)
+}
+
+/// Decodes the body and checks each record: the outcome per record, and the accepted
+/// records' exact texts (slices of the decoded body).
+fn check_body(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    caller_account: &str,
+    any_account: bool,
+) -> Result<(Vec<Outcome>, Vec<Bytes>), ApiError> {
+    let decoded = decode_body(parts, body)?;
+    let texts = split_records(&decoded)?;
+    let mut outcomes = Vec::with_capacity(texts.len());
+    let mut accepted: Vec<Bytes> = Vec::with_capacity(texts.len());
+    for text in texts {
+        match check_record(&text, caller_account, any_account) {
+            Ok(record) => {
+                outcomes.push(Outcome::Accepted {
+                    event_id: record.event_id().to_owned(),
+                });
+                // The record's exact text is a slice of the (decoded) body: share, don't copy.
+                accepted.push(decoded.slice_ref(text.text().trim().as_bytes()));
+            }
+            Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
+        }
+    }
+    Ok((outcomes, accepted))
 }
 
 pub async fn handle(
@@ -113,26 +170,14 @@ pub async fn handle(
         .auth
         .authenticate(&signed, INGEST_SERVICE, app.clock.now())?;
     exchange.caller = Some(caller.clone());
-    let decoded = decode_body(parts, body)?;
-    let texts = split_records(&decoded)?;
-
-    let mut outcomes = Vec::with_capacity(texts.len());
-    let mut accepted: Vec<Bytes> = Vec::with_capacity(texts.len());
-    for text in texts {
-        let checked = text.map_err(|e| (e.code(), e.to_string())).and_then(|t| {
-            check_record(t, caller.account.as_str(), caller.ingest_any_account).map(|r| (t, r))
-        });
-        match checked {
-            Ok((text, record)) => {
-                outcomes.push(Outcome::Accepted {
-                    event_id: record.event_id().to_owned(),
-                });
-                // The record's exact text is a slice of the (decoded) body: share, don't copy.
-                accepted.push(decoded.slice_ref(text.trim().as_bytes()));
-            }
-            Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
-        }
-    }
+    // Inflating and parsing a body takes milliseconds: off the runtime.
+    let (head, owned_body) = (parts.clone(), body.clone());
+    let account = caller.account.as_str().to_owned();
+    let any_account = caller.ingest_any_account;
+    let (outcomes, accepted) =
+        tokio::task::spawn_blocking(move || check_body(&head, &owned_body, &account, any_account))
+            .await
+            .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
     let accepted_count = accepted.len();
     exchange.request_parameters = Some(json!({ "recordCount": outcomes.len() }));
     if !accepted.is_empty() {
@@ -164,11 +209,15 @@ mod tests {
         let records = br#"{"Records":[{"a":1},{"b":[2,3]}]}"#;
         let split = split_records(records).unwrap();
         assert_eq!(split.len(), 2);
-        assert_eq!(split[1].as_ref().unwrap(), &r#"{"b":[2,3]}"#);
+        assert_eq!(split[1].text(), r#"{"b":[2,3]}"#);
+        let pretty = b"{\n  \"Records\": [\n    {\"a\": 1}\n  ]\n}\n";
+        let split = split_records(pretty).unwrap();
+        assert_eq!(split.len(), 1);
+        assert_eq!(split[0].text(), r#"{"a": 1}"#);
         let ndjson = b"{\"a\":1}\r\n\n{\"b\":2}\n";
         let split = split_records(ndjson).unwrap();
         assert_eq!(split.len(), 2);
-        assert_eq!(split[0].as_ref().unwrap(), &r#"{"a":1}"#);
+        assert_eq!(split[0].text(), r#"{"a":1}"#);
         assert!(split_records(b"  \n").is_err());
     }
 }

@@ -97,14 +97,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     let history_dir = data.path.join("history");
+    // The event log is history's write-ahead log: after a crash the feed indexes again
+    // what history had not flushed.
     let history_options = HistoryOptions {
         retention_days: args.history_retention_days,
+        write_ahead_log: false,
         ..HistoryOptions::default()
     };
     let history = Arc::new(
         tokio::task::spawn_blocking(move || HistoryStore::open(&history_dir, history_options))
             .await??,
     );
+    let history_at_shutdown = Arc::clone(&history);
     let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
     let history_feed = history_feed::spawn(
         log.clone(),
@@ -163,6 +167,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_delivery.send(true);
     if let Err(e) = history_feed.await {
         tracing::error!(error = %e, "event history task failed");
+    }
+    // So that a restart does not index again what the feed already did.
+    match tokio::task::spawn_blocking(move || history_at_shutdown.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "failed to flush event history"),
+        Err(e) => tracing::error!(error = %e, "event history flush task failed"),
     }
     match delivery.await {
         Ok(Ok(())) => {}

@@ -116,6 +116,8 @@ impl Shared {
         manifest.applied_offset = frozen.applied_offset;
         manifest.wal_floor = frozen.wal_floor;
         manifest.store(&self.dir)?;
+        self.flushed_offset
+            .fetch_max(frozen.applied_offset, std::sync::atomic::Ordering::AcqRel);
         committer.manifest = manifest;
         {
             let mut state = self.write_state();

@@ -28,7 +28,8 @@ impl HistoryStore {
     /// event whose eventID is already stored for its account and region is skipped.
     /// Records the offset after the batch's last event as applied, durably with the
     /// events (the write-ahead log is synced before returning, unless
-    /// [`crate::HistoryOptions::sync_writes`] is off).
+    /// [`crate::HistoryOptions::sync_writes`] or [`crate::HistoryOptions::write_ahead_log`]
+    /// is off).
     pub fn insert_batch(&self, events: &[(u64, EventRecord)]) -> Result<InsertStats, HistoryError> {
         let shared = &self.shared;
         let Some(end_offset) = events
@@ -78,8 +79,10 @@ impl HistoryStore {
         };
         stats.inserted = accepted.len();
 
-        let records: Vec<&[u8]> = accepted.iter().map(|event| &*event.json).collect();
-        shared.guarded(|| wal.append(applied_offset, &records))?;
+        if shared.options.write_ahead_log {
+            let records: Vec<&[u8]> = accepted.iter().map(|event| &*event.json).collect();
+            shared.guarded(|| wal.append(applied_offset, &records))?;
+        }
         let full = {
             let mut state = shared.write_state();
             for event in accepted {

@@ -25,6 +25,7 @@ use crate::segment::Segment;
 use crate::wal::Wal;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,6 +77,9 @@ pub(crate) struct Shared {
     log: Mutex<Wal>,
     commit: Mutex<Committer>,
     state: RwLock<State>,
+    /// The applied offset of the newest flushed memtable: what survives a crash without
+    /// the write-ahead log.
+    flushed_offset: AtomicU64,
     /// Set when a write failed half-way; the store must be reopened to recover.
     poisoned: Mutex<Option<String>>,
     /// Wakes the flusher (`true` = stop) and inserts waiting for it.
@@ -129,6 +133,16 @@ impl HistoryStore {
     /// It is durable together with the events it covers (see [`HistoryOptions::sync_writes`]).
     pub fn applied_offset(&self) -> u64 {
         self.shared.read_state().applied_offset
+    }
+
+    /// Offset below which every applied event survives a crash: the applied offset with
+    /// the write-ahead log on, else the applied offset of the last flush. A feed without
+    /// the write-ahead log keeps its source's events from here on.
+    pub fn durable_offset(&self) -> u64 {
+        if self.shared.options.write_ahead_log {
+            return self.applied_offset();
+        }
+        self.shared.flushed_offset.load(Ordering::Acquire)
     }
 
     /// Answers LookupEvents for the request's account and region.

@@ -17,6 +17,7 @@ use opentrail_model::EventRecord;
 use rand::RngCore;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 const TOKEN_KEY_FILE: &str = "token.key";
@@ -66,6 +67,7 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
             expired_before_day: manifest.expired_before_day,
         }),
         log: Mutex::new(wal),
+        flushed_offset: AtomicU64::new(manifest.applied_offset),
         commit: Mutex::new(Committer {
             manifest,
             dictionaries,
