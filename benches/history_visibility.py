@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--binary", type=Path, default=Path("target/fast/opentrail"))
     parser.add_argument("--rate", type=int, default=50_000)
     parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--watch-every", type=float, default=0.25,
+                        help="seconds between watched events (one LookupEvents poller each)")
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="opentrail-visibility-"))
@@ -112,7 +114,7 @@ def main() -> None:
             prepared_requests.append((prepared.url, body, dict(prepared.headers), first, len(fresh)))
 
         # Two senders (each paced to half the rate) keep up 50k events/s; one event every
-        # 0.25 s is watched, so the watchers' LookupEvents calls stay a light load.
+        # --watch-every s is watched, so the watchers' LookupEvents calls stay a light load.
         started = time.monotonic()
         counters = [0, 0]
         last_watch = [0.0]
@@ -127,7 +129,7 @@ def main() -> None:
                 counters[slot] += count
                 watchable = first.get("awsRegion") == "us-east-1" and first.get("managementEvent", True) is not False
                 with lock:
-                    due = watchable and acked - last_watch[0] >= 0.25
+                    due = watchable and acked - last_watch[0] >= args.watch_every
                     if due:
                         last_watch[0] = acked
                 if due:

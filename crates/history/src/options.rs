@@ -42,7 +42,7 @@ impl Default for HistoryOptions {
             retention_days: 90,
             memtable_bytes: 64 << 20,
             block_bytes: 32 << 10,
-            compression_level: 6,
+            compression_level: 3,
             dictionary_bytes: 1 << 20,
             dictionary_refresh_records: 4_000_000,
             cache_bytes: 96 << 20,
