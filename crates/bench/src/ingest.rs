@@ -90,14 +90,46 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         .status()
         .await?;
     let elapsed = started.elapsed();
-    server.stop()?;
     if !status.success() {
+        server.stop()?;
         bail!("opentrail import failed: {status}");
     }
+    let searchable = wait_until_indexed(&server.endpoint()).await;
+    let peak_rss = server.peak_rss_bytes();
+    server.stop()?;
+    let searchable = searchable?;
     println!(
-        "import of {}: {:.2}s",
+        "import of {}: {:.2}s; every imported event searchable in LookupEvents after {:.2}s; server peak RSS {}",
         args.input.display(),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        (searchable - started).as_secs_f64(),
+        peak_rss.map_or("unknown".to_owned(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
     );
     Ok(())
+}
+
+/// Polls `/metrics` until event history has indexed the whole durable log; returns when.
+async fn wait_until_indexed(endpoint: &str) -> anyhow::Result<Instant> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let text = http
+            .get(format!("{endpoint}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let gauge = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        let end = gauge("opentrail_event_log_durable_end_offset ");
+        let applied = gauge("opentrail_history_applied_offset ");
+        match (end, applied) {
+            (Some(end), Some(applied)) if applied >= end => return Ok(Instant::now()),
+            (None, _) | (_, None) => bail!("the server's /metrics has no history progress gauges"),
+            _ if Instant::now() > deadline => bail!("event history did not catch up in 10 minutes"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
 }

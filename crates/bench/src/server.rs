@@ -131,6 +131,21 @@ impl BenchServer {
         })
     }
 
+    /// The server's peak resident memory so far (`VmHWM` in `/proc/PID/status`), in bytes.
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -60,10 +60,29 @@ async fn health() -> impl IntoResponse {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let mut text = app.metrics.render();
+    // How far event history trails the durable log: equal offsets mean every
+    // acknowledged event is searchable.
+    for (name, help, value) in [
+        (
+            "opentrail_event_log_durable_end_offset",
+            "Offset after the last durable event log record.",
+            app.log.durable_end(),
+        ),
+        (
+            "opentrail_history_applied_offset",
+            "Event log offset up to which event history has indexed events.",
+            app.history.applied_offset(),
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        text,
     )
 }
 

@@ -208,7 +208,14 @@ impl DeliveryWorker {
     pub async fn step(&mut self, wait: Option<Duration>) -> Result<StepReport, DeliveryError> {
         let before = self.stats.clone();
         let now = self.deps.clock.now();
+        // Read before the trails: a trail that starts logging after the refresh below
+        // logs only events from a later offset.
+        let durable_end = self.deps.log.durable_end();
         self.refresh_trails(now).await?;
+        if self.trails.is_empty() && self.reader.position() < durable_end {
+            // No trail is logging: the records up to here go nowhere, skip reading them.
+            self.reader = self.deps.log.reader(durable_end);
+        }
         let started = Instant::now();
         let has_records = self.reader.position() < self.deps.log.durable_end();
         // Wait for the files being gzipped when there is nothing to read, or too many
