@@ -29,17 +29,20 @@ pub struct EventRecord {
 }
 
 struct Indexed {
-    json: Box<RawValue>,
+    /// One JSON object, checked by [`Fields::parse`] when the record was made.
+    json: Box<str>,
     fields: Fields,
 }
 
+/// JSON's insignificant whitespace, which a record's text does not keep around itself.
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
 impl EventRecord {
     /// Parses one record. Whitespace around the object is dropped; everything inside
-    /// is kept byte for byte.
+    /// is kept byte for byte. The text is read once: indexing the fields also checks
+    /// that it is exactly one well-formed JSON object.
     pub fn from_json(json: &str) -> Result<Self, EventError> {
-        let raw: &RawValue = serde_json::from_str(json)
-            .map_err(|error| EventError::malformed(format!("record: {error}")))?;
-        Self::from_raw_value(raw.to_owned())
+        Self::from_text(json.trim_matches(JSON_WHITESPACE).into())
     }
 
     /// Parses one record from UTF-8 bytes.
@@ -51,15 +54,19 @@ impl EventRecord {
 
     /// Indexes an already parsed JSON value, which must be an object.
     pub fn from_raw_value(json: Box<RawValue>) -> Result<Self, EventError> {
+        Self::from_text(json.into())
+    }
+
+    fn from_text(json: Box<str>) -> Result<Self, EventError> {
         // Field positions are stored as u32 offsets; validation's limit is far lower.
-        let size = json.get().len();
+        let size = json.len();
         if u32::try_from(size).is_err() {
             return Err(EventError::RecordTooLarge {
                 size,
                 limit: u32::MAX as usize,
             });
         }
-        let fields = Fields::parse(json.get())?;
+        let fields = Fields::parse(&json)?;
         Ok(Self {
             inner: Arc::new(Indexed { json, fields }),
         })
@@ -67,17 +74,12 @@ impl EventRecord {
 
     /// The record's JSON text, exactly as parsed.
     pub fn json(&self) -> &str {
-        self.inner.json.get()
+        &self.inner.json
     }
 
     /// The record's JSON text as bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.json().as_bytes()
-    }
-
-    /// The record as a raw JSON value, for embedding in other serde_json output.
-    pub fn raw_value(&self) -> &RawValue {
-        &self.inner.json
     }
 
     /// The length of the record's JSON text in bytes.
@@ -363,7 +365,10 @@ impl fmt::Debug for EventRecord {
 impl Serialize for EventRecord {
     /// Embeds the record's exact JSON text (serde_json serializers only).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.inner.json.serialize(serializer)
+        // serde_json embeds a RawValue verbatim; making one checks the text again, which
+        // only serialising pays for.
+        let raw = RawValue::from_string(self.json().to_owned()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
     }
 }
 
