@@ -86,6 +86,19 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
+/// `responseElements` of a request's audit event: none for read-only calls and failures,
+/// else the summary the handler left, or the whole answer.
+fn audited_response(
+    result: &Result<Value, ApiError>,
+    read_only: bool,
+    summary: Option<Value>,
+) -> Option<Value> {
+    match result {
+        Ok(output) if !read_only => summary.or_else(|| Some(output.clone())),
+        _ => None,
+    }
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -95,6 +108,9 @@ pub struct Exchange {
     pub operation: Option<String>,
     pub caller: Option<Caller>,
     pub request_parameters: Option<Value>,
+    /// What the audit event records as `responseElements` instead of the whole answer
+    /// (an ingest answer lists every record).
+    pub response_summary: Option<Value>,
 }
 
 /// The APIs served by the one pipeline.
@@ -137,6 +153,7 @@ async fn run_pipeline(
         operation: None,
         caller: None,
         request_parameters: None,
+        response_summary: None,
     };
     let result = match axum::body::to_bytes(body, app.max_request_bytes).await {
         Err(_) => Err(ApiError::new(
@@ -184,10 +201,7 @@ async fn run_pipeline(
         caller: exchange.caller,
         operation: exchange.operation,
         request_parameters: exchange.request_parameters,
-        response_elements: match &result {
-            Ok(output) if !read_only => Some(output.clone()),
-            _ => None,
-        },
+        response_elements: audited_response(&result, read_only, exchange.response_summary),
         management_event: endpoint == Endpoint::CloudTrail,
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
@@ -250,4 +264,27 @@ async fn handle(
         region: caller.region.clone(),
     };
     dispatch(app, &ctx, operation, input).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn audit_events_get_the_summary_not_the_whole_answer() {
+        let answer = Ok(json!({ "successful": [{ "id": "0" }], "failed": [] }));
+        let summary = json!({ "successfulCount": 1, "failedCount": 0 });
+        assert_eq!(
+            audited_response(&answer, false, Some(summary.clone())),
+            Some(summary)
+        );
+        assert_eq!(
+            audited_response(&answer, false, None),
+            answer.as_ref().ok().cloned()
+        );
+        assert_eq!(audited_response(&answer, true, None), None);
+        let failed: Result<Value, ApiError> = Err(ApiError::validation("bad"));
+        assert_eq!(audited_response(&failed, false, None), None);
+    }
 }

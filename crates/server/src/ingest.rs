@@ -197,6 +197,10 @@ pub async fn handle(
             ),
         }
     }
+    exchange.response_summary = Some(json!({
+        "successfulCount": successful.len(),
+        "failedCount": failed.len(),
+    }));
     Ok(json!({ "successful": successful, "failed": failed }))
 }
 

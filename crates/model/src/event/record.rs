@@ -367,7 +367,8 @@ impl Serialize for EventRecord {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // serde_json embeds a RawValue verbatim; making one checks the text again, which
         // only serialising pays for.
-        let raw = RawValue::from_string(self.json().to_owned()).map_err(serde::ser::Error::custom)?;
+        let raw =
+            RawValue::from_string(self.json().to_owned()).map_err(serde::ser::Error::custom)?;
         raw.serialize(serializer)
     }
 }
