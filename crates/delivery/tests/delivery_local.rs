@@ -472,3 +472,34 @@ async fn run_delivers_until_shut_down() {
     running.await.unwrap().unwrap();
     assert_eq!(h.log.cursor("trail-delivery").unwrap(), Some(1));
 }
+
+/// StartLogging fixes a trail's first offset before the trail is saved; the worker may
+/// read records after that offset before it lists the trail (or skip them while no trail
+/// logs). They still reach the trail, and the records before the offset do not.
+#[tokio::test]
+async fn a_trail_gets_the_records_read_before_it_was_listed() {
+    let h = Harness::local().await;
+    let mut worker = h.worker().await;
+    let ev = |id: &str| Ev::new(id, "us-east-1", "ec2.amazonaws.com", "RunInstances");
+    h.append(&[ev("before")]).await;
+    worker.step(None).await.unwrap();
+    h.append(&[ev("after-1"), ev("after-2")]).await;
+    worker.step(None).await.unwrap();
+    assert_eq!(worker.read_position(), 3);
+
+    let mut main = trail("main", "us-east-1");
+    main.logging_since_offset = Some(1);
+    h.directory.set(vec![main]);
+    h.append(&[ev("after-3")]).await;
+    worker.step(None).await.unwrap();
+    h.advance(61);
+    worker.step(None).await.unwrap();
+    let delivered: Vec<String> = h
+        .delivered_ids("trail-bucket")
+        .await
+        .into_iter()
+        .flat_map(|(_, ids)| ids)
+        .collect();
+    assert_eq!(delivered, ["after-1", "after-2", "after-3"]);
+    assert_eq!(worker.committed_offset(), 4);
+}

@@ -292,7 +292,15 @@ fn without_the_write_ahead_log_a_crash_keeps_what_was_flushed() {
     assert_eq!(stored_ids(&store), sorted_ids(&records));
     store.flush().unwrap();
     drop(store);
-    let store = open(dir.path(), options);
+    let store = open(dir.path(), options.clone());
     assert_eq!(store.durable_offset(), 300);
     assert_eq!(stored_ids(&store), sorted_ids(&records));
+
+    // Batches that store nothing (here: all duplicates) still move the flushed offset on.
+    insert(&store, 300, &records);
+    assert_eq!((store.applied_offset(), store.durable_offset()), (600, 300));
+    store.flush().unwrap();
+    assert_eq!(store.durable_offset(), 600);
+    drop(store);
+    assert_eq!(open(dir.path(), options).applied_offset(), 600);
 }

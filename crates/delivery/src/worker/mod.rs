@@ -134,6 +134,9 @@ pub struct DeliveryWorker {
     trails: BTreeMap<String, (TrailArn, TrailTarget)>,
     /// The last listing of trails that stopped logging: where their last files go.
     retired: BTreeMap<String, TrailTarget>,
+    /// Whether the trails have been listed once: trails that appear later may have
+    /// started logging at an offset the worker already read past.
+    trails_listed: bool,
     log_backoff: HashMap<String, Backoff>,
     digest_backoff: HashMap<String, Backoff>,
     /// Log files being gzipped on the blocking pool while the worker reads and routes
@@ -193,6 +196,7 @@ impl DeliveryWorker {
             chains: Arc::new(Mutex::new(chains)),
             trails: BTreeMap::new(),
             retired: BTreeMap::new(),
+            trails_listed: false,
             log_backoff: HashMap::new(),
             digest_backoff: HashMap::new(),
             sealing: VecDeque::new(),
@@ -242,9 +246,11 @@ impl DeliveryWorker {
                 trails,
             )
         );
+        // The writes' outcomes are recorded (or the files spooled) even when the read
+        // failed: the files are no longer anywhere else the cursor would wait for.
+        self.finish_writes(writes, put_results).await?;
         let (records_read, routed, read) = routed?;
         self.stats.records_read += records_read as u64;
-        self.finish_writes(writes, put_results).await?;
         let routed_at = started.elapsed();
         self.add_routed(routed);
         let due = self

@@ -3,6 +3,7 @@
 //! and their chains closed with a final digest.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use opentrail_model::{Region, TrailArn};
@@ -10,8 +11,40 @@ use opentrail_model::{Region, TrailArn};
 use super::{lock, on_blocking_pool, DeliveryWorker};
 use crate::batcher::Lane;
 use crate::error::DeliveryError;
+use crate::routing::TrailTarget;
 
 impl DeliveryWorker {
+    /// Routes to trails that just appeared the records they log that the worker already
+    /// read: StartLogging fixes a trail's first offset before the trail is saved, and the
+    /// worker may have read (and routed without the trail) records after it meanwhile.
+    async fn catch_up_started_trails(
+        &mut self,
+        started: Vec<(TrailArn, TrailTarget)>,
+    ) -> Result<(), DeliveryError> {
+        let end = self.reader.position();
+        let Some(from) = started
+            .iter()
+            .filter_map(|(_, target)| target.logging_since_offset)
+            .filter(|&since| since < end)
+            .min()
+        else {
+            return Ok(());
+        };
+        let from = from.max(self.deps.log.start_offset());
+        let trails = Arc::new(started);
+        let mut reader = self.deps.log.reader(from);
+        while reader.position() < end {
+            let mut records = reader.next_batch(self.config.read_batch_records).await?;
+            records.retain(|(offset, _)| *offset < end);
+            if records.is_empty() {
+                break;
+            }
+            let routed = super::route_parallel(records, Arc::clone(&trails)).await?;
+            self.add_routed(routed);
+        }
+        Ok(())
+    }
+
     /// Closes `trail`'s digest chains (but the one in `keep`) with final digests.
     async fn close_chains(
         &mut self,
@@ -78,7 +111,14 @@ impl DeliveryWorker {
                 self.retired.insert(key.clone(), target.clone());
             }
         }
+        let started: Vec<(TrailArn, TrailTarget)> = logging
+            .iter()
+            .filter(|(key, _)| self.trails_listed && !self.trails.contains_key(*key))
+            .map(|(_, trail)| trail.clone())
+            .collect();
         self.trails = logging;
+        self.trails_listed = true;
+        self.catch_up_started_trails(started).await?;
         let validating: Vec<_> = self
             .trails
             .values()

@@ -43,6 +43,30 @@ impl Shared {
         Ok(())
     }
 
+    /// Records the applied offset in the manifest when everything applied is in
+    /// segments but the offset moved on (batches that held no history events), so that
+    /// a reopened store does not read those batches again.
+    pub(super) fn commit_applied_offset(&self) -> Result<(), HistoryError> {
+        let mut committer = self.lock(&self.commit);
+        let applied_offset = {
+            let state = self.read_state();
+            if !state.active.is_empty() || !state.frozen.is_empty() {
+                return Ok(());
+            }
+            state.applied_offset
+        };
+        if applied_offset <= committer.manifest.applied_offset {
+            return Ok(());
+        }
+        let mut manifest = committer.manifest.clone();
+        manifest.applied_offset = applied_offset;
+        manifest.store(&self.dir)?;
+        committer.manifest = manifest;
+        self.flushed_offset
+            .fetch_max(applied_offset, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
     /// Writes every frozen memtable, oldest first.
     pub(super) fn flush_frozen(&self) -> Result<(), HistoryError> {
         let mut committer = self.lock(&self.commit);

@@ -170,7 +170,8 @@ impl HistoryStore {
             let mut wal = self.shared.lock(&self.shared.log);
             self.shared.freeze(&mut wal)?;
         }
-        self.shared.flush_frozen()
+        self.shared.flush_frozen()?;
+        self.shared.guarded(|| self.shared.commit_applied_offset())
     }
 
     pub fn stats(&self) -> HistoryStats {
