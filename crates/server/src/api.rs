@@ -32,6 +32,8 @@ pub struct App {
     pub trails: Arc<TrailService>,
     /// The 90-day event history behind LookupEvents.
     pub history: Arc<opentrail_history::HistoryStore>,
+    /// Records ingest parsed, for the history feed to reuse.
+    pub parsed: Arc<crate::parsed_records::ParsedRecords>,
     /// Digest signing keys, for ListPublicKeys.
     pub keys: Arc<opentrail_delivery::KeyStore>,
     pub metrics: Metrics,

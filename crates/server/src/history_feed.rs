@@ -1,6 +1,7 @@
 //! Feeds event history from the durable event log: every durable event is indexed for
 //! LookupEvents, resuming after a crash from the offset history last applied.
 
+use crate::parsed_records::ParsedRecords;
 use opentrail_history::HistoryStore;
 use opentrail_log::EventLog;
 use opentrail_model::{Clock, EventRecord};
@@ -16,6 +17,7 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(600);
 pub fn spawn(
     log: EventLog,
     history: Arc<HistoryStore>,
+    parsed: Arc<ParsedRecords>,
     clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
@@ -52,13 +54,11 @@ pub fn spawn(
             let Some(&(last, _)) = batch.last() else {
                 continue;
             };
-            let store = Arc::clone(&history);
+            let (store, parsed) = (Arc::clone(&history), Arc::clone(&parsed));
             let inserted = tokio::task::spawn_blocking(move || {
                 let events: Vec<(u64, EventRecord)> = batch
                     .into_iter()
-                    .filter_map(|(offset, bytes)| {
-                        EventRecord::from_slice(&bytes).ok().map(|e| (offset, e))
-                    })
+                    .filter_map(|(offset, bytes)| parsed.parse(&bytes).ok().map(|e| (offset, e)))
                     .collect();
                 let stats = store.insert_batch(&events)?;
                 tracing::debug!(

@@ -126,18 +126,21 @@ fn check_record(
     Ok(record)
 }
 
+/// An accepted record: its exact text, to append to the log, and its parsed form.
+type Accepted = (Bytes, EventRecord);
+
 /// Decodes the body and checks each record: the outcome per record, and the accepted
-/// records' exact texts (slices of the decoded body).
+/// records with their exact texts (slices of the decoded body).
 fn check_body(
     parts: &http::request::Parts,
     body: &Bytes,
     caller_account: &str,
     any_account: bool,
-) -> Result<(Vec<Outcome>, Vec<Bytes>), ApiError> {
+) -> Result<(Vec<Outcome>, Vec<Accepted>), ApiError> {
     let decoded = decode_body(parts, body)?;
     let texts = split_records(&decoded)?;
     let mut outcomes = Vec::with_capacity(texts.len());
-    let mut accepted: Vec<Bytes> = Vec::with_capacity(texts.len());
+    let mut accepted = Vec::with_capacity(texts.len());
     for text in texts {
         match check_record(&text, caller_account, any_account) {
             Ok(record) => {
@@ -145,7 +148,8 @@ fn check_body(
                     event_id: record.event_id().to_owned(),
                 });
                 // The record's exact text is a slice of the (decoded) body: share, don't copy.
-                accepted.push(decoded.slice_ref(text.text().trim().as_bytes()));
+                let exact = text.text().trim_matches([' ', '\t', '\n', '\r']);
+                accepted.push((decoded.slice_ref(exact.as_bytes()), record));
             }
             Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
         }
@@ -181,7 +185,9 @@ pub async fn handle(
     let accepted_count = accepted.len();
     exchange.request_parameters = Some(json!({ "recordCount": outcomes.len() }));
     if !accepted.is_empty() {
-        app.log.append(accepted).await.map_err(|e| {
+        let texts = accepted.iter().map(|(text, _)| text.clone()).collect();
+        app.parsed.insert_all(accepted);
+        app.log.append(texts).await.map_err(|e| {
             ApiError::internal(format!("failed to make events durable: {e}")).with_status(503)
         })?;
     }

@@ -13,6 +13,7 @@ mod history_feed;
 mod import;
 mod ingest;
 mod metrics;
+mod parsed_records;
 mod rate_limit;
 mod self_audit;
 mod serve;

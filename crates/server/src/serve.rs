@@ -6,6 +6,7 @@ use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir};
 use crate::history_feed;
 use crate::metrics::Metrics;
+use crate::parsed_records::ParsedRecords;
 use crate::rate_limit::RateLimiter;
 use crate::self_audit::EventLogAuditSink;
 use crate::topics::{topics_path, Topics};
@@ -110,9 +111,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let history_at_shutdown = Arc::clone(&history);
     let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
+    // Enough for the feed, which reads right behind the log's writer; a feed that lags
+    // further parses what it reads.
+    let parsed = Arc::new(ParsedRecords::new(16 << 20));
     let history_feed = history_feed::spawn(
         log.clone(),
         Arc::clone(&history),
+        Arc::clone(&parsed),
         clock.clone(),
         delivery_stopped.clone(),
     );
@@ -122,6 +127,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
         trails,
         history,
+        parsed,
         keys,
         metrics: Metrics::default(),
         audit: Box::new(EventLogAuditSink::new(log.clone(), data.account.clone())),
