@@ -20,6 +20,7 @@ import datetime as dt
 import gzip
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -156,6 +157,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

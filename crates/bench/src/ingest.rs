@@ -2,7 +2,7 @@
 //! dataset, and `opentrail-bench import`: the wall time of `opentrail import` on it.
 
 use crate::events::{build_bodies, copy_record, percentile, send_all, Ack, EventsClient};
-use crate::server::BenchServer;
+use crate::server::{BenchServer, ServeOptions};
 use anyhow::bail;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -23,6 +23,10 @@ pub struct IngestArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// The server's event history retention: the reference data set is from 2024, so
+    /// with AWS's 90 days event history would drop every event instead of indexing it.
+    #[arg(long, default_value_t = 36_500)]
+    history_retention_days: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +35,23 @@ pub struct ImportArgs {
     input: PathBuf,
     #[arg(long, default_value = "target/fast/opentrail")]
     opentrail_bin: PathBuf,
+    /// See `ingest --history-retention-days`.
+    #[arg(long, default_value_t = 36_500)]
+    history_retention_days: u32,
+}
+
+/// A server whose event history keeps (and so indexes) events `retention_days` old.
+fn start_server(bin: &std::path::Path, retention_days: u32) -> anyhow::Result<BenchServer> {
+    BenchServer::start_with(
+        bin,
+        &ServeOptions {
+            serve_args: vec![
+                "--history-retention-days".to_owned(),
+                retention_days.to_string(),
+            ],
+            ..ServeOptions::default()
+        },
+    )
 }
 
 pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
@@ -38,7 +59,7 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     let bodies = build_bodies(&args.input, args.batch_bytes, &mut copy_record)?;
     let events: usize = bodies.iter().map(|b| b.records).sum();
     let bytes: usize = bodies.iter().map(|b| b.bytes.len()).sum();
-    let server = BenchServer::start(&args.opentrail_bin)?;
+    let server = start_server(&args.opentrail_bin, args.history_retention_days)?;
     let client = EventsClient::new(&server, args.concurrency)?;
     // Sign every request up front so the client's hashing does not compete with the server
     // for the two cores while the clock runs; the server still verifies every payload hash.
@@ -77,7 +98,7 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
-    let server = BenchServer::start(&args.opentrail_bin)?;
+    let server = start_server(&args.opentrail_bin, args.history_retention_days)?;
     let started = Instant::now();
     let status = tokio::process::Command::new(&args.opentrail_bin)
         .arg("import")

@@ -40,12 +40,12 @@ impl Default for HistoryOptions {
     fn default() -> Self {
         Self {
             retention_days: 90,
-            memtable_bytes: 64 << 20,
+            memtable_bytes: 32 << 20,
             block_bytes: 32 << 10,
             compression_level: 3,
             dictionary_bytes: 1 << 20,
             dictionary_refresh_records: 4_000_000,
-            cache_bytes: 96 << 20,
+            cache_bytes: 48 << 20,
             max_segments_per_partition: 12,
             write_ahead_log: true,
             sync_writes: true,

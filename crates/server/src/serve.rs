@@ -113,7 +113,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
     // Enough for the feed, which reads right behind the log's writer; a feed that lags
     // further parses what it reads.
-    let parsed = Arc::new(ParsedRecords::new(32 << 20));
+    let parsed = Arc::new(ParsedRecords::new(16 << 20));
     let history_feed = history_feed::spawn(
         log.clone(),
         Arc::clone(&history),
