@@ -4,7 +4,7 @@
 use crate::parsed_records::ParsedRecords;
 use opentrail_history::HistoryStore;
 use opentrail_log::EventLog;
-use opentrail_model::{Clock, EventRecord};
+use opentrail_model::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -56,10 +56,7 @@ pub fn spawn(
             };
             let (store, parsed) = (Arc::clone(&history), Arc::clone(&parsed));
             let inserted = tokio::task::spawn_blocking(move || {
-                let events: Vec<(u64, EventRecord)> = batch
-                    .into_iter()
-                    .filter_map(|(offset, bytes)| parsed.parse(&bytes).ok().map(|e| (offset, e)))
-                    .collect();
+                let events = parsed.parse_batch(batch);
                 let stats = store.insert_batch(&events)?;
                 tracing::debug!(
                     inserted = stats.inserted,

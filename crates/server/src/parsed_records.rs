@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
-use opentrail_model::{EventError, EventRecord};
+use opentrail_model::EventRecord;
 
 type Key = (usize, usize);
 
@@ -64,16 +64,27 @@ impl ParsedRecords {
         }
     }
 
-    /// The record of `bytes`: the one ingest parsed when it is still here, else parsed now.
-    pub fn parse(&self, bytes: &[u8]) -> Result<EventRecord, EventError> {
-        let kept = {
+    /// The records of a batch read from the log, by offset: the ones ingest parsed when
+    /// they are still here (looked up under one lock), the others parsed now. Records that
+    /// do not parse are left out.
+    pub fn parse_batch(&self, batch: Vec<(u64, Bytes)>) -> Vec<(u64, EventRecord)> {
+        let kept: Vec<Option<EventRecord>> = {
             let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            inner.records.get(&key(bytes)).cloned()
+            batch
+                .iter()
+                .map(|(_, bytes)| inner.records.get(&key(bytes)).cloned())
+                .collect()
         };
-        match kept {
-            Some(record) if record.as_bytes() == bytes => Ok(record),
-            _ => EventRecord::from_slice(bytes),
-        }
+        batch
+            .into_iter()
+            .zip(kept)
+            .filter_map(|((offset, bytes), kept)| match kept {
+                Some(record) if record.as_bytes() == &bytes[..] => Some((offset, record)),
+                _ => EventRecord::from_slice(&bytes)
+                    .ok()
+                    .map(|record| (offset, record)),
+            })
+            .collect()
     }
 
     #[cfg(test)]
@@ -102,11 +113,17 @@ mod tests {
         let bytes = record("e1");
         let parsed = EventRecord::from_slice(&bytes).unwrap();
         cache.insert_all([(bytes.clone(), parsed.clone())]);
-        assert_eq!(cache.parse(&bytes).unwrap(), parsed);
-        // Same bytes elsewhere: parsed anew, same result.
-        let copy = bytes.to_vec();
-        assert_eq!(cache.parse(&copy).unwrap().event_id(), "e1");
-        assert!(cache.parse(b"{not json").is_err());
+        // The same bytes elsewhere are parsed anew, with the same result; malformed ones
+        // are left out.
+        let copy = Bytes::from(bytes.to_vec());
+        let found = cache.parse_batch(vec![
+            (7, bytes.clone()),
+            (8, copy),
+            (9, Bytes::from_static(b"{not json")),
+        ]);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0], (7, parsed));
+        assert_eq!((found[1].0, found[1].1.event_id()), (8, "e1"));
     }
 
     #[test]
@@ -119,8 +136,12 @@ mod tests {
                 .map(|b| (b.clone(), EventRecord::from_slice(b).unwrap())),
         );
         assert_eq!(cache.len(), 3);
-        for bytes in &all {
-            assert!(cache.parse(bytes).is_ok());
-        }
+        let batch = all
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, b)| (i as u64, b))
+            .collect();
+        assert_eq!(cache.parse_batch(batch).len(), 5);
     }
 }

@@ -356,12 +356,13 @@ impl DeliveryWorker {
     }
 
     async fn commit(&mut self) -> Result<(), DeliveryError> {
-        let sealing = self.sealing.iter().map(|s| s.first_offset).min();
-        let waiting = match (self.batcher.min_first_offset(), sealing) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let low = waiting.unwrap_or_else(|| self.reader.position());
+        let low = self
+            .sealing
+            .iter()
+            .map(|s| s.first_offset)
+            .chain(self.batcher.min_first_offset())
+            .min()
+            .unwrap_or_else(|| self.reader.position());
         if low <= self.committed {
             return Ok(());
         }
