@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Duration;
-use common::moto::{free_port, python, store_at, Moto};
+use common::moto::{free_port, python, store_at, Moto, MotoStore};
 use common::{region, t0, trail, Ev, Harness};
 use opentrail_delivery::log_file::{gunzip_single_member, gzip_single_member};
 use opentrail_delivery::{DeliveryOutcome, TrailTarget};
@@ -91,7 +91,7 @@ fn awscli_validate(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digests_pass_the_aws_cli_validator_and_tampering_fails_it() {
-    let moto = Moto::start().await;
+    let moto = Moto::start_open_on(free_port()).await;
     let h = harness_on(&moto).await;
     let mut target = trail("org-trail", "us-east-1");
     target.is_multi_region = true;
@@ -224,7 +224,7 @@ async fn digests_pass_the_aws_cli_validator_and_tampering_fails_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_on_s3_are_byte_correct_and_in_place() {
-    let moto = Moto::start().await;
+    let moto = Moto::start_open_on(free_port()).await;
     let h = harness_on(&moto).await;
     let mut target = trail("main", "eu-west-1");
     target.s3_key_prefix = Some("p".to_owned());
@@ -297,7 +297,7 @@ async fn endpoint_down_then_up_and_bucket_missing_then_created() {
     ));
 
     // The endpoint comes up, but without the bucket.
-    let moto = Moto::start_on(port).await;
+    let moto = Moto::start_open_on(port).await;
     h.advance(60);
     worker.step(None).await.unwrap();
     assert!(matches!(

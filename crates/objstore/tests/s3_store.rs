@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::behaviour;
-use common::moto::Moto;
+use common::moto::{python, Moto, MotoS3};
 use opentrail_objstore::{ObjectStore, S3Config, S3Store, StoreError};
 
 #[tokio::test]
@@ -117,7 +117,7 @@ s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
 got = s3.get_object(Bucket="shared", Key="dir/a b+ü.json")
 print(json.dumps({"body": got["Body"].read().decode(), "metadata": got["Metadata"]}, sort_keys=True))
 "#;
-    let output = std::process::Command::new(Moto::python())
+    let output = std::process::Command::new(python())
         .args([
             "-c",
             script,

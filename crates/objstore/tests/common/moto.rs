@@ -1,188 +1,18 @@
-//! A private moto S3 server per test, with authentication enforced: after
-//! three unauthenticated IAM calls that create a user, its policy and its
-//! access key, moto checks every request's SigV4 signature (with botocore's
-//! signer) and the user's permissions.
-
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+//! The shared moto_server of the integration tests (`opentrail-testkit`), started with
+//! authentication enforced, and an S3 store on it.
 
 use opentrail_objstore::{S3Config, S3Store};
-use opentrail_sigv4::{sign, uri_encode, PayloadHash, SigningParams};
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use opentrail_testkit::moto::{python, Moto};
 
-const README_HINT: &str = "run the test command in crates/objstore/README.md \
-     (python3 -m venv .venv && .venv/bin/pip install 'moto[server]'), \
-     or set OPENTRAIL_MOTO_SERVER to a moto_server executable";
-
-/// `OPENTRAIL_MOTO_SERVER`, else `<workspace>/.venv/bin/moto_server`.
-pub fn moto_server_executable() -> PathBuf {
-    if let Some(path) = std::env::var_os("OPENTRAIL_MOTO_SERVER") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "OPENTRAIL_MOTO_SERVER={} does not exist: {README_HINT}",
-            path.display()
-        );
-        return path;
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = workspace.join(".venv/bin/moto_server");
-    assert!(
-        venv.is_file(),
-        "moto_server not found at {}: {README_HINT}",
-        venv.display()
-    );
-    venv
+/// An S3 client for a [`Moto`] with its access key.
+pub trait MotoS3 {
+    fn config(&self, region: &str) -> S3Config;
+    fn store(&self) -> S3Store;
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// A running moto server; killed (by its PID) when dropped.
-pub struct Moto {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    pub endpoint: String,
-    pub access_key: String,
-    pub secret_key: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Moto {
-    pub async fn start() -> Moto {
-        let executable = moto_server_executable();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = dir.path().join("moto.log");
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let port = free_port();
-        let child = Command::new(&executable)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log file"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", executable.display()));
-        let mut moto = Moto {
-            child,
-            log,
-            _dir: dir,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            access_key: String::new(),
-            secret_key: String::new(),
-        };
-        moto.wait_until_ready().await;
-        moto.create_access_key().await;
-        moto
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_until_ready(&mut self) {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("moto_server exited with {status}:\n{}", self.log_text());
-            }
-            // The dashboard does not count as an (unauthenticated) action.
-            let probe = client
-                .get(format!("{}/moto-api/", self.endpoint))
-                .send()
-                .await;
-            if probe.is_ok_and(|response| response.status().is_success()) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not answer in time:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// An IAM query-API call (moto routes it by the signed service name).
-    async fn iam(&self, params: &[(&str, &str)]) -> String {
-        let mut form: Vec<String> = params
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    uri_encode(k.as_bytes(), false),
-                    uri_encode(v.as_bytes(), false)
-                )
-            })
-            .collect();
-        form.push("Version=2010-05-08".to_owned());
-        let body = form.join("&");
-        let uri: http::Uri = format!("{}/", self.endpoint).parse().expect("uri");
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
-        );
-        let signing = SigningParams {
-            access_key_id: "AKIDSETUP",
-            secret_access_key: "setup",
-            region: "us-east-1",
-            service: "iam",
-            time: chrono::Utc::now(),
-            session_token: None,
-            uri_double_encode: true,
-            payload: PayloadHash::Body(body.as_bytes()),
-            set_content_sha256_header: false,
-        };
-        for (name, value) in sign(&http::Method::POST, &uri, &headers, &signing).expect("sign") {
-            headers.insert(name, value);
-        }
-        let response = reqwest::Client::new()
-            .post(format!("{}/", self.endpoint))
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .expect("IAM call");
-        let status = response.status();
-        let text = response.text().await.expect("IAM response");
-        assert!(
-            status.is_success(),
-            "IAM {params:?} failed: {status} {text}"
-        );
-        text
-    }
-
-    async fn create_access_key(&mut self) {
-        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-        self.iam(&[("Action", "CreateUser"), ("UserName", "opentrail")])
-            .await;
-        self.iam(&[
-            ("Action", "PutUserPolicy"),
-            ("UserName", "opentrail"),
-            ("PolicyName", "everything"),
-            ("PolicyDocument", policy),
-        ])
-        .await;
-        let created = self
-            .iam(&[("Action", "CreateAccessKey"), ("UserName", "opentrail")])
-            .await;
-        self.access_key = element(&created, "AccessKeyId");
-        self.secret_key = element(&created, "SecretAccessKey");
-    }
-
-    pub fn config(&self, region: &str) -> S3Config {
+impl MotoS3 for Moto {
+    fn config(&self, region: &str) -> S3Config {
         S3Config {
             endpoint: self.endpoint.clone(),
             access_key: self.access_key.clone(),
@@ -192,26 +22,7 @@ impl Moto {
         }
     }
 
-    pub fn store(&self) -> S3Store {
+    fn store(&self) -> S3Store {
         S3Store::new(self.config("us-east-1")).expect("S3 store")
     }
-
-    /// The Python interpreter beside `moto_server` (it has boto3 when the
-    /// README's venv is used).
-    pub fn python() -> PathBuf {
-        moto_server_executable().with_file_name("python")
-    }
-}
-
-fn element(xml: &str, name: &str) -> String {
-    let open = format!("<{name}>");
-    let start = xml
-        .find(&open)
-        .unwrap_or_else(|| panic!("no {name} in {xml}"))
-        + open.len();
-    let end = xml[start..]
-        .find(&format!("</{name}>"))
-        .expect("closing tag")
-        + start;
-    xml[start..end].to_owned()
 }
