@@ -88,6 +88,7 @@ impl EventLog {
             segments_dir,
             recovered.segments,
             TailCache::new(options.tail_cache_bytes),
+            options.direct_io,
             recovered.durable_end,
         ));
         let (durable_tx, durable_rx) = watch::channel(recovered.durable_end);
@@ -95,8 +96,7 @@ impl EventLog {
         let writer = spawn_group_commit(
             Arc::clone(&shared),
             durable_tx,
-            options.segment_bytes,
-            options.max_group_bytes,
+            &options,
             recovered.active,
             recovered.durable_end,
             queue,

@@ -7,6 +7,7 @@
 //! live in `DIR/cursors/`. [`DurableLog`] is the seam for other backends.
 
 mod cursor;
+mod direct;
 mod durable_log;
 mod error;
 mod event_log;

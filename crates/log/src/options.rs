@@ -20,6 +20,10 @@ pub struct LogOptions {
     /// (0 disables). Counted as record payload bytes; a record that is a slice of a larger
     /// buffer keeps that whole buffer alive.
     pub tail_cache_bytes: usize,
+    /// Write segments with `O_DIRECT` (bypassing the page cache) where the filesystem
+    /// supports it; elsewhere, or when off, writes go through the page cache. Either way a
+    /// record is acknowledged only after `fdatasync`.
+    pub direct_io: bool,
 }
 
 impl Default for LogOptions {
@@ -30,6 +34,7 @@ impl Default for LogOptions {
             max_group_bytes: 16 * 1024 * 1024,
             max_queued_appends: 256,
             tail_cache_bytes: 32 * 1024 * 1024,
+            direct_io: true,
         }
     }
 }

@@ -2,13 +2,13 @@
 //! A reader never looks past the durable end, so it never sees a record before its fsync.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::direct::{open_for_direct_reads, read_direct, read_full_at};
 use crate::error::{IoContext, LogError, Result};
 use crate::frame::{frame_len, FrameError, FrameHeader, FRAME_HEADER_LEN};
 use crate::shared::Shared;
@@ -39,6 +39,8 @@ struct OpenSegment {
     end_offset: Option<u64>,
     path: PathBuf,
     file: File,
+    /// The same file opened for direct reads, while they work.
+    direct: Option<File>,
     /// Bytes read from `position` on, not yet returned.
     read_ahead: Bytes,
     /// Offset and file position of the next frame.
@@ -225,13 +227,17 @@ fn open_segment_at(shared: &Shared, offset: u64) -> Result<OpenSegment> {
     };
     let segment = &located.segment;
     let (indexed_offset, position) = segment.index_floor(offset, located.end_offset)?;
-    let mut file = File::open(&segment.path).at(&segment.path)?;
-    file.seek(SeekFrom::Start(position)).at(&segment.path)?;
+    let file = File::open(&segment.path).at(&segment.path)?;
+    let direct = match shared.direct_io {
+        true => open_for_direct_reads(&segment.path).at(&segment.path)?,
+        false => None,
+    };
     let mut open = OpenSegment {
         first_offset: segment.first_offset,
         end_offset: located.end_offset,
         path: segment.path.clone(),
         file,
+        direct,
         read_ahead: Bytes::new(),
         next_offset: indexed_offset,
         position,
@@ -279,36 +285,41 @@ impl OpenSegment {
         Ok(payload)
     }
 
-    /// Makes `read_ahead` hold at least `needed` bytes, reading a chunk from the file (whose
-    /// cursor is always at `position + read_ahead.len()`).
+    /// Makes `read_ahead` hold at least `needed` bytes, reading a chunk of the file at
+    /// `position + read_ahead.len()`.
     fn fill(&mut self, needed: usize) -> Result<()> {
         if self.read_ahead.len() >= needed {
             return Ok(());
         }
         let want = needed.max(READ_CHUNK_BYTES);
-        let mut chunk = Vec::with_capacity(want);
-        chunk.extend_from_slice(&self.read_ahead);
-        let more = (want - self.read_ahead.len()) as u64;
-        (&mut self.file)
-            .take(more)
-            .read_to_end(&mut chunk)
-            .at(&self.path)?;
-        self.read_ahead = Bytes::from(chunk);
+        let from = self.position + self.read_ahead.len() as u64;
+        let more = want - self.read_ahead.len();
+        let direct = match &self.direct {
+            Some(file) => read_direct(file, &self.read_ahead, from, more).at(&self.path)?,
+            None => None,
+        };
+        self.read_ahead = match direct {
+            Some(chunk) => chunk,
+            None => {
+                self.direct = None;
+                let mut chunk = Vec::with_capacity(want);
+                chunk.extend_from_slice(&self.read_ahead);
+                chunk.resize(want, 0);
+                let read =
+                    read_full_at(&self.file, &mut chunk[want - more..], from).at(&self.path)?;
+                chunk.truncate(want - more + read);
+                Bytes::from(chunk)
+            }
+        };
         if self.read_ahead.len() < needed {
             return Err(self.corrupt(FrameError::Truncated));
         }
         Ok(())
     }
 
-    /// Forgets bytes read past the current frame and rewinds the file to it.
+    /// Forgets bytes read past the current frame.
     fn discard_read_ahead(&mut self) -> Result<()> {
-        if self.read_ahead.is_empty() {
-            return Ok(());
-        }
         self.read_ahead = Bytes::new();
-        self.file
-            .seek(SeekFrom::Start(self.position))
-            .at(&self.path)?;
         Ok(())
     }
 

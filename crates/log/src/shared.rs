@@ -12,6 +12,9 @@ pub(crate) struct Shared {
     pub(crate) segments_dir: PathBuf,
     pub(crate) segments: SegmentSet,
     pub(crate) tail_cache: TailCache,
+    /// Readers read segment files with `O_DIRECT` where the filesystem allows (the writer
+    /// writes them that way, so the page cache would not hold them anyway).
+    pub(crate) direct_io: bool,
     /// Next offset after the last fsynced record. Only the writer stores it, after the fsync
     /// and after any segment it wrote to is in `segments`.
     durable_end: AtomicU64,
@@ -25,12 +28,14 @@ impl Shared {
         segments_dir: PathBuf,
         segments: SegmentSet,
         tail_cache: TailCache,
+        direct_io: bool,
         durable_end: u64,
     ) -> Self {
         Self {
             segments_dir,
             segments,
             tail_cache,
+            direct_io,
             durable_end: AtomicU64::new(durable_end),
             failure: Mutex::new(None),
         }

@@ -4,7 +4,7 @@
 //! write or fsync ever runs on a runtime worker.
 
 use std::fs::File;
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,13 +12,15 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::error::{LogError, Result};
+use crate::direct::{DirectFile, GroupBuffer};
+use crate::error::{IoContext, LogError, Result};
 use crate::frame::{encode_frame, frame_len};
 use crate::segment::{initialize_segment, segment_path, SparseIndex, SEGMENT_HEADER_LEN};
 use crate::segment_set::Segment;
 use crate::shared::Shared;
 use crate::syncer::{fail_jobs, PendingAck, SyncJob, Syncer};
 use crate::AppendAck;
+use crate::LogOptions;
 
 /// Written groups waiting for the syncer beyond the one it is syncing. Bounds the bytes
 /// written but not yet durable; when full, appends queue up and form larger groups.
@@ -53,33 +55,42 @@ pub(crate) struct Writer {
     segment_len: u64,
     next_offset: u64,
     /// Frames of the group being written; reused across groups.
-    buf: Vec<u8>,
+    buf: GroupBuffer,
     index_entries: Vec<(u64, u64)>,
+    /// Write through `O_DIRECT` where the filesystem allows it.
+    direct_io: bool,
+    /// The active segment opened for direct writes, while they work.
+    direct: Option<DirectFile>,
+    /// The active segment's file is longer than `segment_len` (zeros after a direct write).
+    padded: bool,
 }
 
 /// The two group-commit threads; joining the writer also joins the syncer.
 pub(crate) fn spawn_group_commit(
     shared: Arc<Shared>,
     durable_tx: watch::Sender<u64>,
-    segment_bytes: u64,
-    max_group_bytes: usize,
+    options: &LogOptions,
     active: ActiveSegment,
     next_offset: u64,
     requests: mpsc::Receiver<AppendRequest>,
 ) -> std::io::Result<JoinHandle<()>> {
     let (jobs_tx, jobs_rx) = sync_channel(SYNC_QUEUE_DEPTH);
     let syncer = Syncer::new(Arc::clone(&shared), durable_tx).spawn(jobs_rx)?;
-    let writer = Writer {
+    let mut writer = Writer {
         shared,
-        segment_bytes,
-        max_group_bytes,
+        segment_bytes: options.segment_bytes,
+        max_group_bytes: options.max_group_bytes,
         segment: active.segment,
         file: Arc::new(active.file),
         segment_len: active.len,
         next_offset,
-        buf: Vec::new(),
+        buf: GroupBuffer::default(),
         index_entries: Vec::new(),
+        direct_io: options.direct_io,
+        direct: None,
+        padded: false,
     };
+    writer.open_direct();
     std::thread::Builder::new()
         .name("opentrail-log-writer".into())
         .spawn(move || {
@@ -103,13 +114,59 @@ impl Writer {
                 group_bytes += next.encoded_len();
                 group.push(next);
             }
-            self.write_group(group, &jobs);
+            self.write_group(group, group_bytes, &jobs);
+        }
+        if let Err(error) = self.truncate_padding() {
+            tracing::warn!(segment = ?self.segment.path, %error, "could not cut the zero padding off the log's last block");
         }
     }
 
-    fn write_group(&mut self, group: Vec<AppendRequest>, jobs: &SyncSender<SyncJob>) {
+    /// Opens the active segment for direct writes when asked to and the filesystem allows.
+    fn open_direct(&mut self) {
+        self.direct = None;
+        if !self.direct_io {
+            return;
+        }
+        match DirectFile::open(&self.segment.path, self.segment_len) {
+            Ok(direct) => self.direct = direct,
+            Err(error) => {
+                tracing::warn!(segment = ?self.segment.path, %error, "direct log writes unavailable; writing through the page cache")
+            }
+        }
+    }
+
+    /// Cuts the zeros a direct write left after the last frame, durably.
+    fn truncate_padding(&mut self) -> std::io::Result<()> {
+        if self.padded {
+            self.file.set_len(self.segment_len)?;
+            self.file.sync_data()?;
+            self.padded = false;
+        }
+        Ok(())
+    }
+
+    /// Writes the encoded group at the segment's end, directly if possible.
+    fn write_encoded(&mut self) -> std::io::Result<()> {
+        if let Some(direct) = &mut self.direct {
+            if direct.append(&mut self.buf, self.segment_len)? {
+                self.padded = true;
+                return Ok(());
+            }
+            tracing::warn!(segment = ?self.segment.path, "direct log write refused; writing through the page cache");
+            self.direct = None;
+            self.direct_io = false;
+        }
+        self.file.write_all_at(self.buf.frames(), self.segment_len)
+    }
+
+    fn write_group(
+        &mut self,
+        group: Vec<AppendRequest>,
+        group_bytes: usize,
+        jobs: &SyncSender<SyncJob>,
+    ) {
         let first_offset = self.next_offset;
-        let (records, replies) = self.encode_group(group);
+        let (records, replies) = self.encode_group(group, group_bytes);
         let job = SyncJob {
             file: Arc::clone(&self.file),
             first_offset,
@@ -121,14 +178,14 @@ impl Writer {
             fail_jobs(vec![job], &reason);
             return;
         }
-        if let Err(error) = (&*self.file).write_all(&self.buf) {
+        if let Err(error) = self.write_encoded() {
             let reason = format!("write to {} failed: {error}", self.segment.path.display());
             tracing::error!(%reason, "log write failed; refusing further appends");
             self.shared.fail(reason.clone());
             fail_jobs(vec![job], &reason);
             return;
         }
-        self.segment_len += self.buf.len() as u64;
+        self.segment_len += self.buf.frames().len() as u64;
         self.next_offset += job.records.len() as u64;
         // Entries may name offsets that are not durable yet: readers only look up offsets
         // below the durable end, whose floor entries are durable.
@@ -143,8 +200,13 @@ impl Writer {
     }
 
     /// Encodes the group's frames into `buf` and assigns offsets; changes no other state.
-    fn encode_group(&mut self, group: Vec<AppendRequest>) -> (Vec<Bytes>, Vec<PendingAck>) {
-        self.buf.clear();
+    fn encode_group(
+        &mut self,
+        group: Vec<AppendRequest>,
+        group_bytes: usize,
+    ) -> (Vec<Bytes>, Vec<PendingAck>) {
+        let tail = self.direct.as_ref().map_or(&[][..], DirectFile::tail);
+        self.buf.reset(tail, group_bytes);
         self.index_entries.clear();
         let mut offset = self.next_offset;
         let mut records = Vec::new();
@@ -153,8 +215,8 @@ impl Writer {
             let first_offset = offset;
             for record in &request.records {
                 self.index_entries
-                    .push((offset, self.segment_len + self.buf.len() as u64));
-                encode_frame(record, &mut self.buf);
+                    .push((offset, self.segment_len + self.buf.frames().len() as u64));
+                encode_frame(record, self.buf.frames_mut());
                 offset += 1;
             }
             debug_assert!(
@@ -194,6 +256,9 @@ impl Writer {
     }
 
     fn roll(&mut self) -> Result<(), LogError> {
+        // A sealed segment holds exactly its frames.
+        let path = self.segment.path.clone();
+        self.truncate_padding().at(&path)?;
         let first_offset = self.next_offset;
         let file = initialize_segment(&self.shared.segments_dir, first_offset)?;
         let segment = Arc::new(Segment::new(
@@ -206,6 +271,7 @@ impl Writer {
         self.segment = segment;
         self.file = Arc::new(file);
         self.segment_len = SEGMENT_HEADER_LEN;
+        self.open_direct();
         Ok(())
     }
 }

@@ -49,6 +49,17 @@ fn segment_count(log: &EventLog) -> usize {
 
 #[test]
 fn records_round_trip_across_segment_rolls_and_reopen() {
+    // Direct I/O where the filesystem has it, and through the page cache.
+    for direct_io in [true, false] {
+        round_trip_across_rolls_and_reopen(direct_io);
+    }
+}
+
+fn round_trip_across_rolls_and_reopen(direct_io: bool) {
+    let small_segments = || LogOptions {
+        direct_io,
+        ..small_segments()
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let batches = random_batches(1, 200);
     let expected: Vec<Bytes> = batches.iter().flatten().cloned().collect();

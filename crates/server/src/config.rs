@@ -255,6 +255,11 @@ pub struct ServeArgs {
     /// Days of event history kept for LookupEvents (AWS: 90).
     #[arg(long, env = "OPENTRAIL_HISTORY_RETENTION_DAYS", default_value_t = 90)]
     pub history_retention_days: u32,
+    /// Write and read the event log with O_DIRECT, bypassing the page cache, where the
+    /// filesystem supports it (much cheaper in CPU on most machines); `false` always uses
+    /// the page cache. Acknowledgements wait for fdatasync either way.
+    #[arg(long, env = "OPENTRAIL_LOG_DIRECT_IO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_direct_io: bool,
     /// Digest cadence (hourly as AWS); shorter only for tests and demos.
     #[arg(
         long,

@@ -50,8 +50,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
     let log_dir = data.path.join("log");
-    let log = tokio::task::spawn_blocking(move || EventLog::open(&log_dir, LogOptions::default()))
-        .await??;
+    let log_options = LogOptions {
+        direct_io: args.log_direct_io,
+        ..LogOptions::default()
+    };
+    let log = tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??;
     if args.auth == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
