@@ -277,9 +277,11 @@ proptest! {
                 _ => bytes.insert(at, byte),
             }
         }
-        if let Ok(record) = EventRecord::from_slice(&bytes) {
-            exercise(&record);
+        let parsed = EventRecord::from_slice(&bytes);
+        if let Ok(record) = &parsed {
+            exercise(record);
         }
+        accepted_like_serde(&bytes, &parsed)?;
         let mut file = b"{\"Records\":[".to_vec();
         file.extend_from_slice(&bytes);
         file.extend_from_slice(b"]}");
@@ -290,11 +292,72 @@ proptest! {
 
     #[test]
     fn parsing_arbitrary_json_objects_never_panics(value in json_value()) {
-        if let Ok(record) = EventRecord::from_json(&value) {
+        let parsed = EventRecord::from_json(&value);
+        if let Ok(record) = &parsed {
             prop_assert_eq!(record.json(), value.trim_matches([' ', '\t', '\n', '\r']));
-            exercise(&record);
+            exercise(record);
         }
+        accepted_like_serde(value.as_bytes(), &parsed)?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn damaged_json_is_accepted_exactly_when_serde_accepts_it(
+        value in json_value(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(b"{}[]:,\"\\ 019-.eE+tfnu\x01x".to_vec()), 0..3u8), 1..4),
+    ) {
+        let mut bytes = value.into_bytes();
+        for (at, byte, kind) in edits {
+            let at = at.index(bytes.len() + 1);
+            match kind {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 if at < bytes.len() => { bytes.remove(at); }
+                _ => bytes.insert(at, byte),
+            }
+        }
+        accepted_like_serde(&bytes, &EventRecord::from_slice(&bytes))?;
+    }
+}
+
+/// The record parser (a hand-written scanner) must accept exactly the well-formed JSON
+/// objects serde_json accepts, except that it also refuses a known key given twice or a
+/// key whose escapes do not decode, as serde's typed parsing did. Fields it reads agree
+/// with serde's reading of the same text.
+fn accepted_like_serde(
+    bytes: &[u8],
+    parsed: &Result<EventRecord, opentrail_model::EventError>,
+) -> Result<(), TestCaseError> {
+    let text = std::str::from_utf8(bytes)
+        .ok()
+        .map(|text| text.trim_matches([' ', '\t', '\n', '\r']));
+    let serde_accepts = text.is_some_and(|text| {
+        text.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    });
+    match parsed {
+        Ok(record) => {
+            prop_assert!(serde_accepts, "accepted what serde refuses: {:?}", text);
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(text.unwrap_or("")) {
+                let text_of = |key: &str| value[key].as_str().unwrap_or("").to_owned();
+                prop_assert_eq!(record.event_id(), text_of("eventID"));
+                prop_assert_eq!(record.event_name(), text_of("eventName"));
+                prop_assert_eq!(record.aws_region(), text_of("awsRegion"));
+            }
+        }
+        Err(error) if serde_accepts => {
+            let reason = error.to_string();
+            prop_assert!(
+                reason.contains("duplicate field") || reason.contains("invalid escape in a key"),
+                "refused what serde accepts: {:?}: {}",
+                text,
+                reason
+            );
+        }
+        Err(_) => {}
+    }
+    Ok(())
 }
 
 /// Calls everything that reads a record.

@@ -4,11 +4,9 @@
 
 use crate::api::{App, Exchange};
 use bytes::Bytes;
-use opentrail_model::{EventError, EventRecord};
+use opentrail_model::{log_file_record_texts, EventError, EventRecord};
 use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::io::Read;
 
@@ -16,12 +14,6 @@ use std::io::Read;
 pub const INGEST_SERVICE: &str = "opentrail";
 /// Largest body after gzip decoding, so a small compressed body cannot expand without bound.
 const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
-
-#[derive(Deserialize)]
-struct RecordsBody<'a> {
-    #[serde(borrow, rename = "Records")]
-    records: Vec<&'a RawValue>,
-}
 
 /// One record's outcome: its position in the request and what happened.
 enum Outcome {
@@ -57,7 +49,7 @@ fn decode_body(parts: &http::request::Parts, body: &Bytes) -> Result<Bytes, ApiE
 /// One record's text in a request body.
 enum RecordText<'a> {
     /// An element of `{"Records":[...]}`: already checked to be well-formed JSON.
-    Element(&'a RawValue),
+    Element(&'a str),
     /// A line of newline-delimited records, not parsed yet.
     Line(&'a str),
 }
@@ -65,16 +57,12 @@ enum RecordText<'a> {
 impl<'a> RecordText<'a> {
     fn text(&self) -> &'a str {
         match self {
-            RecordText::Element(raw) => raw.get(),
-            RecordText::Line(line) => line,
+            RecordText::Element(text) | RecordText::Line(text) => text,
         }
     }
 
     fn parse(&self) -> Result<EventRecord, EventError> {
-        match self {
-            RecordText::Element(raw) => EventRecord::from_raw_value((*raw).to_owned()),
-            RecordText::Line(line) => EventRecord::from_json(line),
-        }
+        EventRecord::from_json(self.text())
     }
 }
 
@@ -85,12 +73,8 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     // A body of records has a `Records` member; a first line that is a record has none
     // (serde stops at its end), so it is read as newline-delimited records.
     if text.trim_start().starts_with('{') {
-        if let Ok(parsed) = serde_json::from_str::<RecordsBody<'_>>(text) {
-            return Ok(parsed
-                .records
-                .into_iter()
-                .map(RecordText::Element)
-                .collect());
+        if let Ok(records) = log_file_record_texts(text) {
+            return Ok(records.into_iter().map(RecordText::Element).collect());
         }
     }
     let lines: Vec<RecordText<'_>> = text

@@ -3,39 +3,71 @@
 
 use super::error::EventError;
 use super::record::EventRecord;
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use super::scan::{ScanError, Scanner};
 
 const LOG_FILE_START: &[u8] = b"{\"Records\":[";
 const LOG_FILE_END: &[u8] = b"]}\n";
-
-#[derive(Deserialize)]
-struct LogFileJson<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<&'a RawValue>,
-}
 
 /// Parses a log file `{"Records":[...]}`, with any whitespace between tokens. Each
 /// record keeps its exact text; other top-level keys are ignored.
 pub fn parse_log_file(bytes: &[u8]) -> Result<Vec<EventRecord>, EventError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|error| EventError::malformed(format!("log file is not utf-8: {error}")))?;
-    // serde would also read a struct from an array; a log file must be an object.
+    log_file_record_texts(text)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, json)| EventRecord::from_json(json).map_err(|error| in_record(index, error)))
+        .collect()
+}
+
+/// The exact texts of the elements of `Records` in a log file `{"Records":[...]}` (any
+/// whitespace between tokens, other top-level keys ignored), after checking that the
+/// whole text is well-formed JSON. Elements may be any JSON value; parsing them as records
+/// says which are not objects.
+pub fn log_file_record_texts(text: &str) -> Result<Vec<&str>, EventError> {
     if !text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .starts_with('{')
     {
         return Err(EventError::malformed("log file is not a json object"));
     }
-    let file: LogFileJson<'_> = serde_json::from_str(text)
+    let mut scanner = Scanner::new(text);
+    let mut records: Option<Vec<&str>> = None;
+    let walked = scanner.object(|scanner, key| {
+        let name = scanner.key_text(key).ok_or_else(|| {
+            Box::new(ScanError {
+                what: "invalid escape in a key".into(),
+                at: key.start as usize,
+            })
+        })?;
+        if name != "Records" {
+            return scanner.value().map(drop);
+        }
+        if records.is_some() {
+            return Err(Box::new(ScanError {
+                what: "duplicate field `Records`".into(),
+                at: key.start as usize,
+            }));
+        }
+        if scanner.peek() != Some(b'[') {
+            return Err(Box::new(ScanError {
+                what: "`Records` is not an array".into(),
+                at: key.end as usize,
+            }));
+        }
+        let texts = records.insert(Vec::new());
+        scanner
+            .array(|scanner| {
+                let (start, end) = scanner.value()?;
+                texts.push(&text[start..end]);
+                Ok(())
+            })
+            .map(drop)
+    });
+    walked
+        .and_then(|_| scanner.finish())
         .map_err(|error| EventError::malformed(format!("log file: {error}")))?;
-    file.records
-        .into_iter()
-        .enumerate()
-        .map(|(index, json)| {
-            EventRecord::from_raw_value(json.to_owned()).map_err(|error| in_record(index, error))
-        })
-        .collect()
+    records.ok_or_else(|| EventError::malformed("log file: missing field `Records`"))
 }
 
 /// Parses newline-delimited records, one JSON object per line. Blank lines and a
@@ -86,5 +118,32 @@ fn in_line(line: usize, error: EventError) -> EventError {
             EventError::malformed(format!("line {line}: {reason}"))
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_file_record_texts;
+
+    #[test]
+    fn record_texts_are_exact_elements_of_records_and_bad_files_are_refused() {
+        let file =
+            " {\"x\":{\"Records\":1}, \"Records\" : [ {\"a\":1} ,\"s\", [ ] ] ,\"y\":null}\n";
+        assert_eq!(
+            log_file_record_texts(file).expect("parses"),
+            vec!["{\"a\":1}", "\"s\"", "[ ]"]
+        );
+        for bad in [
+            "{}",
+            "[]",
+            "{\"Records\":{}}",
+            "{\"Records\":[],\"Records\":[]}",
+            "{\"Records\":[1,]}",
+            "{\"Records\":[]} x",
+            "{\"Records\":[01]}",
+            "{\"Records\":[]",
+        ] {
+            assert!(log_file_record_texts(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -12,6 +12,7 @@ mod identity;
 mod log_file;
 mod parse;
 mod record;
+mod scan;
 mod slot;
 mod validate;
 mod view;
@@ -22,6 +23,6 @@ pub use document::{
 };
 pub use error::EventError;
 pub use identity::{Resource, SessionIssuer, UserIdentity, UserIdentityType};
-pub use log_file::{parse_log_file, parse_records_ndjson, write_log_file};
+pub use log_file::{log_file_record_texts, parse_log_file, parse_records_ndjson, write_log_file};
 pub use record::EventRecord;
 pub use validate::MAX_RECORD_BYTES;

@@ -1,23 +1,19 @@
-//! Reads the fields OpenTrail needs out of one record's JSON text.
-//! Every known key is borrowed as raw JSON and classified into a [`Slot`]; unknown keys
-//! are skipped without being built into values, and nothing is re-serialised.
+//! Reads the fields OpenTrail needs out of one record's JSON text, in one pass of
+//! [`Scanner`]: every known key's value is classified into a [`Slot`] (a range of the
+//! text), the objects OpenTrail reads inside (`userIdentity`, its `sessionContext` and
+//! `sessionIssuer`, the elements of `resources`) are walked in place, and everything else
+//! is validated and skipped without building values. What is accepted is exactly what
+//! `serde_json` accepts for the same shape, duplicate known keys included (an error).
 
 use super::error::EventError;
 use super::event_time::parse_event_time;
+use super::scan::{ScanError, ScanResult, Scanner, StrToken};
 use super::slot::{JsonKind, Slot};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
-/// Declares the borrowed serde shape of a JSON object and its classified twin, so the
-/// list of keys is written once.
+/// Declares the slots of one JSON object, so the list of keys is written once.
 macro_rules! json_object_fields {
     ($(#[$doc:meta])* $json_struct:ident => $slots_struct:ident { $($field:ident: $key:literal,)* }) => {
-        #[derive(Deserialize)]
-        struct $json_struct<'a> {
-            $(#[serde(rename = $key, borrow)] $field: Option<&'a RawValue>,)*
-        }
-
         $(#[$doc])*
         #[derive(Clone, Debug, Default, PartialEq, Eq)]
         pub(crate) struct $slots_struct {
@@ -25,8 +21,15 @@ macro_rules! json_object_fields {
         }
 
         impl $slots_struct {
-            fn read(record: &str, json: &$json_struct<'_>) -> Self {
-                Self { $($field: Slot::read(record, json.$field),)* }
+            /// The slot for `key` and its bit among this object's keys; `None` for keys
+            /// OpenTrail does not read.
+            fn member(&mut self, key: &str) -> Option<(u64, &mut Slot)> {
+                #[allow(non_camel_case_types, clippy::enum_variant_names)]
+                enum Bit { $($field,)* }
+                match key {
+                    $($key => Some((1u64 << Bit::$field as u32, &mut self.$field)),)*
+                    _ => None,
+                }
             }
         }
     };
@@ -138,64 +141,173 @@ pub(crate) struct Fields {
 impl Fields {
     /// Indexes `record`, the JSON text of one record without surrounding whitespace.
     pub(crate) fn parse(record: &str) -> Result<Self, EventError> {
-        let top: TopLevelJson<'_> = parse_object(record, "record")?;
-        let top = TopLevel::read(record, &top);
+        if !record.starts_with('{') {
+            return Err(EventError::malformed("record is not a json object"));
+        }
+        let mut fields = Fields::default();
+        let mut scanner = Scanner::new(record);
+        walk_record(&mut scanner, &mut fields)
+            .and_then(|()| scanner.finish())
+            .map_err(|error| EventError::malformed(format!("record: {error}")))?;
+        fields.event_time = fields
+            .top
+            .event_time
+            .as_str(record)
+            .and_then(parse_event_time);
+        Ok(fields)
+    }
+}
 
-        let mut identity = IdentitySlots::default();
-        let mut session_context = SessionContextSlots::default();
-        let mut issuer = IssuerSlots::default();
-        if let Some(json) = top.user_identity.object_json(record) {
-            identity = IdentitySlots::read(record, &parse_object(json, "userIdentity")?);
-        }
-        if let Some(json) = identity.session_context.object_json(record) {
-            let context: SessionContextJson<'_> =
-                parse_object(json, "userIdentity.sessionContext")?;
-            session_context = SessionContextSlots::read(record, &context);
-        }
-        if let Some(json) = session_context.session_issuer.object_json(record) {
-            let json: IssuerJson<'_> =
-                parse_object(json, "userIdentity.sessionContext.sessionIssuer")?;
-            issuer = IssuerSlots::read(record, &json);
-        }
-
-        let mut resources = Vec::new();
-        if let Some(json) = top.resources.array_json(record) {
-            let elements: Vec<&RawValue> = serde_json::from_str(json)
-                .map_err(|error| EventError::malformed(format!("resources: {error}")))?;
-            resources.reserve_exact(elements.len());
-            for element in elements {
-                resources.push(read_resource(record, element)?);
-            }
-        }
-
-        let event_time = top.event_time.as_str(record).and_then(parse_event_time);
-        Ok(Self {
-            top,
-            identity,
-            session_context,
-            issuer,
-            resources,
-            event_time,
+/// The key's text; serde refuses keys whose escapes do not decode, and so does this.
+fn key_name<'a>(scanner: &Scanner<'a>, key: StrToken) -> ScanResult<std::borrow::Cow<'a, str>> {
+    scanner.key_text(key).ok_or_else(|| {
+        Box::new(ScanError {
+            what: "invalid escape in a key".into(),
+            at: key.start as usize,
         })
-    }
+    })
 }
 
-fn read_resource(record: &str, element: &RawValue) -> Result<ResourceEntry, EventError> {
-    let slot = Slot::read(record, Some(element));
-    let Some(json) = slot.object_json(record) else {
-        return Ok(ResourceEntry::NotAnObject(slot.kind()));
-    };
-    let json: ResourceJson<'_> = parse_object(json, "resources")?;
-    Ok(ResourceEntry::Object(ResourceSlots::read(record, &json)))
+/// Marks `bit` seen; a second occurrence of a known key is an error, as in serde.
+fn first_time(seen: &mut u64, bit: u64, key: &str, at: u32) -> ScanResult<()> {
+    if *seen & bit != 0 {
+        return Err(Box::new(ScanError {
+            what: format!("duplicate field `{key}`").into(),
+            at: at as usize,
+        }));
+    }
+    *seen |= bit;
+    Ok(())
 }
 
-/// Deserializes the JSON object `json` (serde would also accept an array for a struct,
-/// so the opening brace is checked first). `what` names the object in errors.
-fn parse_object<'a, T: Deserialize<'a>>(json: &'a str, what: &str) -> Result<T, EventError> {
-    if !json.starts_with('{') {
-        return Err(EventError::malformed(format!(
-            "{what} is not a json object"
-        )));
+/// Reads the value at the scanner into `slot`.
+fn read_value(scanner: &mut Scanner<'_>, slot: &mut Slot) -> ScanResult<()> {
+    let text = scanner.text();
+    if scanner.peek() == Some(b'"') {
+        let token = scanner.string()?;
+        *slot = Slot::read_string_token(text, token);
+        return Ok(());
     }
-    serde_json::from_str(json).map_err(|error| EventError::malformed(format!("{what}: {error}")))
+    let (start, end) = scanner.value()?;
+    *slot = Slot::read(text, &text[start..end]);
+    Ok(())
+}
+
+/// The slot of a container walked in place.
+fn container(scanner: &Scanner<'_>, kind: JsonKind, (start, end): (usize, usize)) -> Slot {
+    let text = scanner.text();
+    Slot::read_container(text, kind, &text[start..end])
+}
+
+fn walk_record(scanner: &mut Scanner<'_>, fields: &mut Fields) -> ScanResult<()> {
+    let mut seen = 0u64;
+    scanner
+        .object(|scanner, key| {
+            let name = key_name(scanner, key)?;
+            let Some((bit, slot)) = fields.top.member(&name) else {
+                return scanner.value().map(drop);
+            };
+            first_time(&mut seen, bit, &name, key.start)?;
+            match (&*name, scanner.peek()) {
+                ("userIdentity", Some(b'{')) => {
+                    let span = walk_identity(scanner, fields_identity(fields))?;
+                    fields.top.user_identity = container(scanner, JsonKind::Object, span);
+                }
+                ("resources", Some(b'[')) => {
+                    let resources = &mut fields.resources;
+                    let span = scanner.array(|scanner| {
+                        resources.push(read_resource(scanner)?);
+                        Ok(())
+                    })?;
+                    fields.top.resources = container(scanner, JsonKind::Array, span);
+                }
+                _ => read_value(scanner, slot)?,
+            }
+            Ok(())
+        })
+        .map(drop)
+}
+
+type IdentityParts<'f> = (
+    &'f mut IdentitySlots,
+    &'f mut SessionContextSlots,
+    &'f mut IssuerSlots,
+);
+
+fn fields_identity(fields: &mut Fields) -> IdentityParts<'_> {
+    (
+        &mut fields.identity,
+        &mut fields.session_context,
+        &mut fields.issuer,
+    )
+}
+
+fn walk_identity(
+    scanner: &mut Scanner<'_>,
+    (identity, session_context, issuer): IdentityParts<'_>,
+) -> ScanResult<(usize, usize)> {
+    let mut seen = 0u64;
+    scanner.object(|scanner, key| {
+        let name = key_name(scanner, key)?;
+        let Some((bit, slot)) = identity.member(&name) else {
+            return scanner.value().map(drop);
+        };
+        first_time(&mut seen, bit, &name, key.start)?;
+        if &*name == "sessionContext" && scanner.peek() == Some(b'{') {
+            let span = walk_session_context(scanner, session_context, issuer)?;
+            identity.session_context = container(scanner, JsonKind::Object, span);
+            return Ok(());
+        }
+        read_value(scanner, slot)
+    })
+}
+
+fn walk_session_context(
+    scanner: &mut Scanner<'_>,
+    session_context: &mut SessionContextSlots,
+    issuer: &mut IssuerSlots,
+) -> ScanResult<(usize, usize)> {
+    let mut seen = 0u64;
+    scanner.object(|scanner, key| {
+        let name = key_name(scanner, key)?;
+        let Some((bit, slot)) = session_context.member(&name) else {
+            return scanner.value().map(drop);
+        };
+        first_time(&mut seen, bit, &name, key.start)?;
+        if &*name == "sessionIssuer" && scanner.peek() == Some(b'{') {
+            let span = walk_slots(scanner, issuer, IssuerSlots::member)?;
+            session_context.session_issuer = container(scanner, JsonKind::Object, span);
+            return Ok(());
+        }
+        read_value(scanner, slot)
+    })
+}
+
+/// Walks an object of plain slots.
+fn walk_slots<S>(
+    scanner: &mut Scanner<'_>,
+    slots: &mut S,
+    member: for<'s, 'k> fn(&'s mut S, &'k str) -> Option<(u64, &'s mut Slot)>,
+) -> ScanResult<(usize, usize)> {
+    let mut seen = 0u64;
+    scanner.object(|scanner, key| {
+        let name = key_name(scanner, key)?;
+        let Some((bit, slot)) = member(slots, &name) else {
+            return scanner.value().map(drop);
+        };
+        first_time(&mut seen, bit, &name, key.start)?;
+        read_value(scanner, slot)
+    })
+}
+
+/// One element of `resources`.
+fn read_resource(scanner: &mut Scanner<'_>) -> ScanResult<ResourceEntry> {
+    if scanner.peek() == Some(b'{') {
+        let mut slots = ResourceSlots::default();
+        walk_slots(scanner, &mut slots, ResourceSlots::member)?;
+        return Ok(ResourceEntry::Object(slots));
+    }
+    let mut slot = Slot::Absent;
+    read_value(scanner, &mut slot)?;
+    Ok(ResourceEntry::NotAnObject(slot.kind()))
 }

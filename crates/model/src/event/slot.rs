@@ -2,8 +2,6 @@
 //! Strings without escapes are byte ranges of the record, so typical records are
 //! indexed without copying any text; only strings with escapes are decoded into a copy.
 
-use serde_json::value::RawValue;
-
 /// The JSON type of a field value, for validation messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JsonKind {
@@ -76,12 +74,8 @@ pub(crate) enum Slot {
 }
 
 impl Slot {
-    /// Classifies `value`, a raw JSON value borrowed from `record`.
-    pub(crate) fn read(record: &str, value: Option<&RawValue>) -> Self {
-        let Some(value) = value else {
-            return Self::Absent;
-        };
-        let json = value.get();
+    /// Classifies `json`, the text of one well-formed JSON value inside `record`.
+    pub(crate) fn read(record: &str, json: &str) -> Self {
         match json.as_bytes().first() {
             Some(b'"') => Self::read_string(record, json),
             Some(b't') => Self::Bool(true),
@@ -91,6 +85,18 @@ impl Slot {
             Some(b'[') => Self::json(JsonKind::Array, record, json),
             _ => Self::json(JsonKind::Number, record, json),
         }
+    }
+
+    /// A string the scanner found in `record`.
+    pub(crate) fn read_string_token(record: &str, token: super::scan::StrToken) -> Self {
+        if !token.escaped {
+            return Self::Str(Text::InRecord(Span {
+                start: token.start,
+                end: token.end,
+            }));
+        }
+        let quoted = record.get(token.start as usize - 1..token.end as usize + 1);
+        Self::read_string(record, quoted.unwrap_or("\"\""))
     }
 
     fn read_string(record: &str, json: &str) -> Self {
@@ -103,6 +109,11 @@ impl Slot {
             Ok(decoded) => Self::Str(Text::Decoded(decoded.into_boxed_str())),
             Err(_) => Self::json(JsonKind::String, record, json),
         }
+    }
+
+    /// An object or array walked in place: `json` is its text inside `record`.
+    pub(crate) fn read_container(record: &str, kind: JsonKind, json: &str) -> Self {
+        Self::json(kind, record, json)
     }
 
     fn json(kind: JsonKind, record: &str, json: &str) -> Self {
@@ -159,27 +170,18 @@ impl Slot {
             _ => None,
         }
     }
-
-    /// The JSON text of the value, when it is an array.
-    pub(crate) fn array_json<'a>(&self, record: &'a str) -> Option<&'a str> {
-        match self {
-            Self::Json {
-                kind: JsonKind::Array,
-                span,
-            } => span.resolve(record),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::value::RawValue;
 
     fn slot_of(record: &str, key: &str) -> Slot {
         let map: std::collections::BTreeMap<String, &RawValue> =
             serde_json::from_str(record).expect("object");
-        Slot::read(record, map.get(key).copied())
+        map.get(key)
+            .map_or(Slot::Absent, |value| Slot::read(record, value.get()))
     }
 
     #[test]
@@ -207,7 +209,7 @@ mod tests {
             slot_of(record, "o").object_json(record),
             Some(r#"{"k": [1]}"#)
         );
-        assert_eq!(slot_of(record, "l").array_json(record), Some("[ ]"));
+        assert_eq!(slot_of(record, "l").kind(), Some(JsonKind::Array));
         assert_eq!(slot_of(record, "t"), Slot::Bool(true));
         assert_eq!(slot_of(record, "z"), Slot::Absent);
         assert_eq!(slot_of(record, "missing"), Slot::Absent);
