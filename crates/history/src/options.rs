@@ -5,7 +5,8 @@
 pub struct HistoryOptions {
     /// Days of history kept and searchable (AWS: 90).
     pub retention_days: u32,
-    /// Flush the in-memory buffer into segment files when its records reach this many bytes.
+    /// Flush the in-memory buffer into segment files when it holds about this many bytes
+    /// (records, their index keys and bookkeeping).
     pub memtable_bytes: usize,
     /// Uncompressed size of one compressed record block: smaller blocks make lookups that
     /// return scattered events cheaper, larger ones compress better.

@@ -12,7 +12,8 @@ pub(crate) const SECONDS_PER_DAY: i64 = 86_400;
 /// A record ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StagedEvent {
-    pub(crate) json: Box<[u8]>,
+    /// The record; the memtable copies its text into its arena.
+    pub(crate) record: EventRecord,
     pub(crate) sort_key: u64,
     pub(crate) day: i32,
     /// Index keys: the stream key, then one per attribute value.
@@ -44,6 +45,11 @@ impl KeyList {
         self.bytes.truncate(end);
     }
 
+    /// Bytes of the keys (about what the memtable's postings hold for them).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.len() + self.ends.len() * 4
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0usize;
         self.ends.iter().map(move |&end| {
@@ -55,6 +61,10 @@ impl KeyList {
 }
 
 impl StagedEvent {
+    pub(crate) fn json(&self) -> &[u8] {
+        self.record.as_bytes()
+    }
+
     pub(crate) fn fingerprint(&self) -> u32 {
         crate::segment::key_fingerprint(self.sort_key)
     }
@@ -122,7 +132,7 @@ pub(crate) fn stage(record: &EventRecord) -> Staging {
         });
     }
     Staging::Staged(StagedEvent {
-        json: record.as_bytes().into(),
+        record: record.clone(),
         sort_key: sort_key(time, event_fingerprint(account, region, event_id)),
         day: day_of(i64::from(time)),
         keys,

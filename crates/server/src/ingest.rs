@@ -4,7 +4,7 @@
 
 use crate::api::{App, Exchange};
 use bytes::Bytes;
-use opentrail_model::{log_file_record_texts, EventError, EventRecord};
+use opentrail_model::{log_file_record_texts, EventError, EventRecord, RecordRef};
 use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
@@ -61,8 +61,8 @@ impl<'a> RecordText<'a> {
         }
     }
 
-    fn parse(&self) -> Result<EventRecord, EventError> {
-        EventRecord::from_json(self.text())
+    fn parse(&self) -> Result<RecordRef<'a>, EventError> {
+        EventRecord::parse_borrowed(self.text())
     }
 }
 
@@ -91,11 +91,11 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     Ok(lines)
 }
 
-fn check_record(
-    text: &RecordText<'_>,
+fn check_record<'a>(
+    text: &RecordText<'a>,
     caller_account: &str,
     any_account: bool,
-) -> Result<EventRecord, (&'static str, String)> {
+) -> Result<RecordRef<'a>, (&'static str, String)> {
     let record = text.parse().map_err(|e| (e.code(), e.to_string()))?;
     record.validate().map_err(|e| (e.code(), e.to_string()))?;
     let recipient = record.recipient_account_id();
@@ -110,16 +110,19 @@ fn check_record(
     Ok(record)
 }
 
-/// An accepted record: its exact text, to append to the log, and its parsed form.
-type Accepted = (Bytes, EventRecord);
+/// An accepted record: its exact text, to append to the log, and its parsed form when
+/// event history will want it.
+type Accepted = (Bytes, Option<EventRecord>);
 
 /// Decodes the body and checks each record: the outcome per record, and the accepted
-/// records with their exact texts (slices of the decoded body).
+/// records with their exact texts (slices of the decoded body), parsed records kept only
+/// when `keep_parsed`.
 fn check_body(
     parts: &http::request::Parts,
     body: &Bytes,
     caller_account: &str,
     any_account: bool,
+    keep_parsed: bool,
 ) -> Result<(Vec<Outcome>, Vec<Accepted>), ApiError> {
     let decoded = decode_body(parts, body)?;
     let texts = split_records(&decoded)?;
@@ -132,8 +135,8 @@ fn check_body(
                     event_id: record.event_id().to_owned(),
                 });
                 // The record's exact text is a slice of the (decoded) body: share, don't copy.
-                let exact = text.text().trim_matches([' ', '\t', '\n', '\r']);
-                accepted.push((decoded.slice_ref(exact.as_bytes()), record));
+                let exact = decoded.slice_ref(record.json().as_bytes());
+                accepted.push((exact, keep_parsed.then(|| record.to_record())));
             }
             Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
         }
@@ -162,15 +165,30 @@ pub async fn handle(
     let (head, owned_body) = (parts.clone(), body.clone());
     let account = caller.account.as_str().to_owned();
     let any_account = caller.ingest_any_account;
-    let (outcomes, accepted) =
-        tokio::task::spawn_blocking(move || check_body(&head, &owned_body, &account, any_account))
-            .await
-            .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
+    // Keeping parsed records for event history only pays when history will read them
+    // before they are evicted; a lagging history (bulk imports) parses them itself.
+    let lag = app
+        .log
+        .durable_end()
+        .saturating_sub(app.history.applied_offset());
+    let keep_parsed = app.parsed.reached_in_time(lag);
+    let (outcomes, accepted) = tokio::task::spawn_blocking(move || {
+        check_body(&head, &owned_body, &account, any_account, keep_parsed)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
     let accepted_count = accepted.len();
     exchange.request_parameters = Some(json!({ "recordCount": outcomes.len() }));
     if !accepted.is_empty() {
-        let texts = accepted.iter().map(|(text, _)| text.clone()).collect();
-        app.parsed.insert_all(accepted);
+        let mut texts = Vec::with_capacity(accepted.len());
+        let mut parsed = Vec::new();
+        for (text, record) in accepted {
+            if let Some(record) = record {
+                parsed.push((text.clone(), record));
+            }
+            texts.push(text);
+        }
+        app.parsed.insert_all(parsed);
         app.log.append(texts).await.map_err(|e| {
             ApiError::internal(format!("failed to make events durable: {e}")).with_status(503)
         })?;

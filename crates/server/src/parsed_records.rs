@@ -38,6 +38,12 @@ impl ParsedRecords {
         }
     }
 
+    /// Whether records appended now would still be here when a reader `lag` records
+    /// behind the log's end reaches them (assuming records of at least 1 KiB).
+    pub fn reached_in_time(&self, lag: u64) -> bool {
+        lag.saturating_mul(1024) < self.capacity_bytes as u64
+    }
+
     /// Keeps `record`, parsed from `bytes` (the buffer about to be appended to the log).
     pub fn insert_all(&self, records: impl IntoIterator<Item = (Bytes, EventRecord)>) {
         if self.capacity_bytes == 0 {
@@ -105,6 +111,15 @@ mod tests {
         Bytes::from(format!(
             r#"{{"eventVersion":"1.08","userIdentity":{{"type":"Root"}},"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"1.2.3.4","eventID":"{id}","eventType":"AwsApiCall","recipientAccountId":"123456789012"}}"#
         ))
+    }
+
+    #[test]
+    fn records_are_worth_keeping_only_for_a_reader_close_behind() {
+        let cache = ParsedRecords::new(16 << 20);
+        assert!(cache.reached_in_time(0));
+        assert!(cache.reached_in_time(10_000));
+        assert!(!cache.reached_in_time(20_000));
+        assert!(!cache.reached_in_time(u64::MAX));
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl HistoryStore {
         stats.inserted = accepted.len();
 
         if shared.options.write_ahead_log {
-            let records: Vec<&[u8]> = accepted.iter().map(|event| &*event.json).collect();
+            let records: Vec<&[u8]> = accepted.iter().map(StagedEvent::json).collect();
             shared.guarded(|| wal.append(applied_offset, &records))?;
         }
         let full = {
@@ -89,7 +89,7 @@ impl HistoryStore {
                 state.active.insert(event);
             }
             state.applied_offset = applied_offset;
-            state.active.json_bytes() >= shared.options.memtable_bytes
+            state.active.bytes() >= shared.options.memtable_bytes
         };
         if !full {
             return Ok(stats);

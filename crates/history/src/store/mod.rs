@@ -122,7 +122,7 @@ impl HistoryStore {
         };
         let store = Self { shared, flusher };
         let needs_flush =
-            store.shared.read_state().active.json_bytes() >= store.shared.options.memtable_bytes;
+            store.shared.read_state().active.bytes() >= store.shared.options.memtable_bytes;
         if needs_flush {
             store.flush()?;
         }

@@ -8,7 +8,7 @@
 use super::error::EventError;
 use super::event_time::parse_event_time;
 use super::scan::{ScanError, ScanResult, Scanner, StrToken};
-use super::slot::{JsonKind, Slot};
+use super::slot::{JsonKind, Slot, Source};
 use chrono::{DateTime, Utc};
 
 /// Declares the slots of one JSON object, so the list of keys is written once.
@@ -136,6 +136,8 @@ pub(crate) struct Fields {
     pub(crate) resources: Vec<ResourceEntry>,
     /// `eventTime`, when it is in CloudTrail's `YYYY-MM-DDTHH:MM:SSZ` form.
     pub(crate) event_time: Option<DateTime<Utc>>,
+    /// Strings with escapes, decoded; slots refer to them by index.
+    pub(crate) decoded: Vec<Box<str>>,
 }
 
 impl Fields {
@@ -152,9 +154,17 @@ impl Fields {
         fields.event_time = fields
             .top
             .event_time
-            .as_str(record)
+            .as_str(fields.source(record))
             .and_then(parse_event_time);
         Ok(fields)
+    }
+
+    /// Where the slots' text is, for a record parsed into these fields.
+    pub(crate) fn source<'a>(&'a self, record: &'a str) -> Source<'a> {
+        Source {
+            record,
+            decoded: &self.decoded,
+        }
     }
 }
 
@@ -181,15 +191,19 @@ fn first_time(seen: &mut u64, bit: u64, key: &str, at: u32) -> ScanResult<()> {
 }
 
 /// Reads the value at the scanner into `slot`.
-fn read_value(scanner: &mut Scanner<'_>, slot: &mut Slot) -> ScanResult<()> {
+fn read_value(
+    scanner: &mut Scanner<'_>,
+    slot: &mut Slot,
+    decoded: &mut Vec<Box<str>>,
+) -> ScanResult<()> {
     let text = scanner.text();
     if scanner.peek() == Some(b'"') {
         let token = scanner.string()?;
-        *slot = Slot::read_string_token(text, token);
+        *slot = Slot::read_string_token(text, token, decoded);
         return Ok(());
     }
     let (start, end) = scanner.value()?;
-    *slot = Slot::read(text, &text[start..end]);
+    *slot = Slot::read(text, &text[start..end], decoded);
     Ok(())
 }
 
@@ -210,18 +224,23 @@ fn walk_record(scanner: &mut Scanner<'_>, fields: &mut Fields) -> ScanResult<()>
             first_time(&mut seen, bit, &name, key.start)?;
             match (&*name, scanner.peek()) {
                 ("userIdentity", Some(b'{')) => {
-                    let span = walk_identity(scanner, fields_identity(fields))?;
+                    let parts = (
+                        &mut fields.identity,
+                        &mut fields.session_context,
+                        &mut fields.issuer,
+                    );
+                    let span = walk_identity(scanner, parts, &mut fields.decoded)?;
                     fields.top.user_identity = container(scanner, JsonKind::Object, span);
                 }
                 ("resources", Some(b'[')) => {
-                    let resources = &mut fields.resources;
+                    let (resources, decoded) = (&mut fields.resources, &mut fields.decoded);
                     let span = scanner.array(|scanner| {
-                        resources.push(read_resource(scanner)?);
+                        resources.push(read_resource(scanner, decoded)?);
                         Ok(())
                     })?;
                     fields.top.resources = container(scanner, JsonKind::Array, span);
                 }
-                _ => read_value(scanner, slot)?,
+                _ => read_value(scanner, slot, &mut fields.decoded)?,
             }
             Ok(())
         })
@@ -234,17 +253,10 @@ type IdentityParts<'f> = (
     &'f mut IssuerSlots,
 );
 
-fn fields_identity(fields: &mut Fields) -> IdentityParts<'_> {
-    (
-        &mut fields.identity,
-        &mut fields.session_context,
-        &mut fields.issuer,
-    )
-}
-
 fn walk_identity(
     scanner: &mut Scanner<'_>,
     (identity, session_context, issuer): IdentityParts<'_>,
+    decoded: &mut Vec<Box<str>>,
 ) -> ScanResult<(usize, usize)> {
     let mut seen = 0u64;
     scanner.object(|scanner, key| {
@@ -254,11 +266,11 @@ fn walk_identity(
         };
         first_time(&mut seen, bit, &name, key.start)?;
         if &*name == "sessionContext" && scanner.peek() == Some(b'{') {
-            let span = walk_session_context(scanner, session_context, issuer)?;
+            let span = walk_session_context(scanner, session_context, issuer, decoded)?;
             identity.session_context = container(scanner, JsonKind::Object, span);
             return Ok(());
         }
-        read_value(scanner, slot)
+        read_value(scanner, slot, decoded)
     })
 }
 
@@ -266,6 +278,7 @@ fn walk_session_context(
     scanner: &mut Scanner<'_>,
     session_context: &mut SessionContextSlots,
     issuer: &mut IssuerSlots,
+    decoded: &mut Vec<Box<str>>,
 ) -> ScanResult<(usize, usize)> {
     let mut seen = 0u64;
     scanner.object(|scanner, key| {
@@ -275,11 +288,11 @@ fn walk_session_context(
         };
         first_time(&mut seen, bit, &name, key.start)?;
         if &*name == "sessionIssuer" && scanner.peek() == Some(b'{') {
-            let span = walk_slots(scanner, issuer, IssuerSlots::member)?;
+            let span = walk_slots(scanner, issuer, IssuerSlots::member, decoded)?;
             session_context.session_issuer = container(scanner, JsonKind::Object, span);
             return Ok(());
         }
-        read_value(scanner, slot)
+        read_value(scanner, slot, decoded)
     })
 }
 
@@ -288,6 +301,7 @@ fn walk_slots<S>(
     scanner: &mut Scanner<'_>,
     slots: &mut S,
     member: for<'s, 'k> fn(&'s mut S, &'k str) -> Option<(u64, &'s mut Slot)>,
+    decoded: &mut Vec<Box<str>>,
 ) -> ScanResult<(usize, usize)> {
     let mut seen = 0u64;
     scanner.object(|scanner, key| {
@@ -296,18 +310,21 @@ fn walk_slots<S>(
             return scanner.value().map(drop);
         };
         first_time(&mut seen, bit, &name, key.start)?;
-        read_value(scanner, slot)
+        read_value(scanner, slot, decoded)
     })
 }
 
 /// One element of `resources`.
-fn read_resource(scanner: &mut Scanner<'_>) -> ScanResult<ResourceEntry> {
+fn read_resource(
+    scanner: &mut Scanner<'_>,
+    decoded: &mut Vec<Box<str>>,
+) -> ScanResult<ResourceEntry> {
     if scanner.peek() == Some(b'{') {
         let mut slots = ResourceSlots::default();
-        walk_slots(scanner, &mut slots, ResourceSlots::member)?;
+        walk_slots(scanner, &mut slots, ResourceSlots::member, decoded)?;
         return Ok(ResourceEntry::Object(slots));
     }
     let mut slot = Slot::Absent;
-    read_value(scanner, &mut slot)?;
+    read_value(scanner, &mut slot, decoded)?;
     Ok(ResourceEntry::NotAnObject(slot.kind()))
 }

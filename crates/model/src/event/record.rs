@@ -4,7 +4,7 @@
 use super::error::EventError;
 use super::identity::{Resource, SessionIssuer, UserIdentity};
 use super::parse::{Fields, ResourceEntry};
-use super::slot::Slot;
+use super::slot::{Slot, Source};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -34,6 +34,58 @@ struct Indexed {
     fields: Fields,
 }
 
+/// Field positions are stored as u32 offsets; validation's limit is far lower.
+fn check_size(size: usize) -> Result<(), EventError> {
+    if u32::try_from(size).is_err() {
+        return Err(EventError::RecordTooLarge {
+            size,
+            limit: u32::MAX as usize,
+        });
+    }
+    Ok(())
+}
+
+/// A record parsed over text it does not own ([`EventRecord::parse_borrowed`]).
+pub struct RecordRef<'a> {
+    json: &'a str,
+    fields: Fields,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The record's JSON text.
+    pub fn json(&self) -> &'a str {
+        self.json
+    }
+
+    pub(crate) fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    fn text(&self, slot: &Slot) -> &str {
+        slot.as_str(self.fields.source(self.json)).unwrap_or("")
+    }
+
+    /// `eventID` (`""` when absent or not a string).
+    pub fn event_id(&self) -> &str {
+        self.text(&self.fields.top.event_id)
+    }
+
+    /// `recipientAccountId` (`""` when absent or not a string).
+    pub fn recipient_account_id(&self) -> &str {
+        self.text(&self.fields.top.recipient_account_id)
+    }
+
+    /// A record owning a copy of the text, with the same index.
+    pub fn to_record(&self) -> EventRecord {
+        EventRecord {
+            inner: Arc::new(Indexed {
+                json: self.json.into(),
+                fields: self.fields.clone(),
+            }),
+        }
+    }
+}
+
 /// JSON's insignificant whitespace, which a record's text does not keep around itself.
 const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
@@ -57,15 +109,17 @@ impl EventRecord {
         Self::from_text(json.into())
     }
 
+    /// Indexes `json` (one JSON object, whitespace around it dropped) without copying
+    /// it: for checking records that may not be kept. [`RecordRef::to_record`] keeps one.
+    pub fn parse_borrowed(json: &str) -> Result<RecordRef<'_>, EventError> {
+        let json = json.trim_matches(JSON_WHITESPACE);
+        check_size(json.len())?;
+        let fields = Fields::parse(json)?;
+        Ok(RecordRef { json, fields })
+    }
+
     fn from_text(json: Box<str>) -> Result<Self, EventError> {
-        // Field positions are stored as u32 offsets; validation's limit is far lower.
-        let size = json.len();
-        if u32::try_from(size).is_err() {
-            return Err(EventError::RecordTooLarge {
-                size,
-                limit: u32::MAX as usize,
-            });
-        }
+        check_size(json.len())?;
         let fields = Fields::parse(&json)?;
         Ok(Self {
             inner: Arc::new(Indexed { json, fields }),
@@ -91,8 +145,12 @@ impl EventRecord {
         &self.inner.fields
     }
 
-    fn text<'a>(&'a self, slot: &'a Slot) -> Option<&'a str> {
-        slot.as_str(self.json())
+    fn text<'a>(&'a self, slot: &Slot) -> Option<&'a str> {
+        slot.as_str(self.source())
+    }
+
+    fn source(&self) -> Source<'_> {
+        self.fields().source(self.json())
     }
 
     fn required_text<'a>(&'a self, slot: &'a Slot) -> &'a str {
@@ -217,7 +275,7 @@ impl EventRecord {
     /// `readOnly`, written by most services as a boolean and by some as the string
     /// `"true"` or `"false"`.
     pub fn read_only(&self) -> Option<bool> {
-        self.fields().top.read_only.as_flag(self.json())
+        self.fields().top.read_only.as_flag(self.source())
     }
 
     /// The object elements of `resources`, in order.
@@ -248,7 +306,7 @@ impl EventRecord {
 
     /// `managementEvent` as recorded (a boolean, or the string `"true"`/`"false"`).
     pub fn recorded_management_event(&self) -> Option<bool> {
-        self.fields().top.management_event.as_flag(self.json())
+        self.fields().top.management_event.as_flag(self.source())
     }
 
     /// Whether this is a management event: `managementEvent` when recorded, otherwise
@@ -312,7 +370,7 @@ impl EventRecord {
         self.fields()
             .top
             .session_credential_from_console
-            .as_flag(self.json())
+            .as_flag(self.source())
     }
 
     /// The JSON text of `edgeDeviceDetails`, when it is an object.

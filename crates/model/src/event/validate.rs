@@ -2,9 +2,9 @@
 //! OpenTrail knows, and the record's size.
 
 use super::error::EventError;
-use super::parse::ResourceEntry;
-use super::record::EventRecord;
-use super::slot::{JsonKind, Slot};
+use super::parse::{Fields, ResourceEntry};
+use super::record::{EventRecord, RecordRef};
+use super::slot::{JsonKind, Slot, Source};
 use crate::{AccountId, Region};
 
 /// The largest record accepted, in bytes of JSON text: 256 KB, the per-event limit of
@@ -15,6 +15,53 @@ pub const MAX_RECORD_BYTES: usize = 256 * 1024;
 const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
 
 impl EventRecord {
+    /// Checks that the record can be ingested. The first problem found is returned;
+    /// checks run in this order: size; required fields in CloudTrail's field order;
+    /// then the types of the optional fields. See [`View::validate`].
+    pub fn validate(&self) -> Result<(), EventError> {
+        View::new(self.json(), self.fields()).validate()
+    }
+}
+
+impl RecordRef<'_> {
+    /// [`EventRecord::validate`] for a record that is not kept.
+    pub fn validate(&self) -> Result<(), EventError> {
+        View::new(self.json(), self.fields()).validate()
+    }
+}
+
+/// A parsed record's text and fields, owned or not.
+struct View<'a> {
+    json: &'a str,
+    fields: &'a Fields,
+}
+
+impl<'a> View<'a> {
+    fn new(json: &'a str, fields: &'a Fields) -> Self {
+        Self { json, fields }
+    }
+
+    fn json(&self) -> &'a str {
+        self.json
+    }
+
+    fn fields(&self) -> &'a Fields {
+        self.fields
+    }
+
+    fn byte_len(&self) -> usize {
+        self.json.len()
+    }
+
+    fn event_type(&self) -> &'a str {
+        let source = self.fields.source(self.json);
+        self.fields.top.event_type.as_str(source).unwrap_or("")
+    }
+
+    fn event_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.fields.event_time
+    }
+
     /// Checks that the record can be ingested. The first problem found is returned;
     /// checks run in this order: size; required fields in CloudTrail's field order;
     /// then the types of the optional fields.
@@ -34,7 +81,7 @@ impl EventRecord {
             });
         }
         let check = Checker {
-            record: self.json(),
+            source: self.fields().source(self.json()),
         };
         let top = &self.fields().top;
         let insight = self.event_type() == INSIGHT_EVENT_TYPE;
@@ -216,7 +263,7 @@ impl EventRecord {
 
 /// Type checks of single fields against the record's text.
 struct Checker<'a> {
-    record: &'a str,
+    source: Source<'a>,
 }
 
 impl<'a> Checker<'a> {
@@ -240,7 +287,7 @@ impl<'a> Checker<'a> {
     ) -> Result<Option<&'a str>, EventError> {
         match slot.kind() {
             None => Ok(None),
-            Some(JsonKind::String) => match slot.as_str(self.record) {
+            Some(JsonKind::String) => match slot.as_str(self.source) {
                 Some(text) => Ok(Some(text)),
                 None => Err(EventError::invalid(
                     field,
@@ -268,7 +315,7 @@ impl<'a> Checker<'a> {
 
     /// A boolean, or the string `"true"` or `"false"`, when present.
     fn optional_flag(&self, slot: &Slot, field: &'static str) -> Result<(), EventError> {
-        if slot.is_absent() || slot.as_flag(self.record).is_some() {
+        if slot.is_absent() || slot.as_flag(self.source).is_some() {
             return Ok(());
         }
         Err(EventError::invalid(
