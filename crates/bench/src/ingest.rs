@@ -70,9 +70,14 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let acks = send_all(&client, requests, args.concurrency).await?;
     let elapsed = started.elapsed();
+    // How far event history got while ingest ran, and when it had everything.
+    let (log_end, applied_during) = history_progress(&server.endpoint()).await?;
+    let searchable = wait_until_indexed(&server.endpoint()).await;
     let mut latencies: Vec<Duration> = acks.iter().map(Ack::latency).collect();
     latencies.sort();
     server.stop()?;
+    let searchable = (searchable? - started).as_secs_f64();
+    let indexing_rate = applied_during as f64 / elapsed.as_secs_f64();
     let rate = events as f64 / elapsed.as_secs_f64();
     let mb_s = bytes as f64 / 1e6 / elapsed.as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -85,13 +90,18 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({ "events": events, "requests": latencies.len(), "seconds": elapsed.as_secs_f64(),
-                "events_per_second": rate, "mb_per_second": mb_s, "ack_ms": { "p50": p50, "p99": p99, "max": max } })
+                "events_per_second": rate, "mb_per_second": mb_s, "ack_ms": { "p50": p50, "p99": p99, "max": max },
+                "history": { "log_records": log_end, "indexed_during_ingest": applied_during,
+                    "indexed_per_second_during_ingest": indexing_rate, "all_searchable_after_seconds": searchable } })
         );
     } else {
         println!(
             "ingest: {events} events in {} requests, {:.2}s: {rate:.0} events/s, {mb_s:.0} MB/s; ack latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
             latencies.len(),
             elapsed.as_secs_f64()
+        );
+        println!(
+            "event history: {applied_during} of {log_end} log records indexed while ingest ran ({indexing_rate:.0} records/s); all searchable after {searchable:.2}s"
         );
     }
     Ok(())
@@ -129,28 +139,36 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The durable end of the event log and event history's applied offset, from `/metrics`.
+async fn history_progress(endpoint: &str) -> anyhow::Result<(u64, u64)> {
+    let text = reqwest::get(format!("{endpoint}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+    };
+    match (
+        gauge("opentrail_event_log_durable_end_offset "),
+        gauge("opentrail_history_applied_offset "),
+    ) {
+        (Some(end), Some(applied)) => Ok((end, applied)),
+        _ => bail!("the server's /metrics has no history progress gauges"),
+    }
+}
+
 /// Polls `/metrics` until event history has indexed the whole durable log; returns when.
 async fn wait_until_indexed(endpoint: &str) -> anyhow::Result<Instant> {
-    let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let text = http
-            .get(format!("{endpoint}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let gauge = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
-        };
-        let end = gauge("opentrail_event_log_durable_end_offset ");
-        let applied = gauge("opentrail_history_applied_offset ");
-        match (end, applied) {
-            (Some(end), Some(applied)) if applied >= end => return Ok(Instant::now()),
-            (None, _) | (_, None) => bail!("the server's /metrics has no history progress gauges"),
-            _ if Instant::now() > deadline => bail!("event history did not catch up in 10 minutes"),
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        let (end, applied) = history_progress(endpoint).await?;
+        if applied >= end {
+            return Ok(Instant::now());
         }
+        if Instant::now() > deadline {
+            bail!("event history did not catch up in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
