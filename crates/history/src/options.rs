@@ -41,7 +41,7 @@ impl Default for HistoryOptions {
     fn default() -> Self {
         Self {
             retention_days: 90,
-            memtable_bytes: 32 << 20,
+            memtable_bytes: 24 << 20,
             block_bytes: 32 << 10,
             compression_level: 3,
             dictionary_bytes: 1 << 20,
