@@ -33,7 +33,7 @@ impl Default for LogOptions {
             max_record_bytes: 1024 * 1024,
             max_group_bytes: 16 * 1024 * 1024,
             max_queued_appends: 256,
-            tail_cache_bytes: 32 * 1024 * 1024,
+            tail_cache_bytes: 16 * 1024 * 1024,
             direct_io: true,
         }
     }

@@ -72,7 +72,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub state_file: Option<PathBuf>,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Largest request body sent, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
