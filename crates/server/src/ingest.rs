@@ -232,4 +232,38 @@ mod tests {
         assert_eq!(split[0].text(), r#"{"a":1}"#);
         assert!(split_records(b"  \n").is_err());
     }
+
+    fn record(id: &str, account: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.08","userIdentity":{{"type":"Root"}},"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"{id}","eventType":"AwsApiCall","recipientAccountId":"{account}"}}"#
+        )
+    }
+
+    #[test]
+    fn accepted_texts_are_exact_slices_whether_or_not_parsed_records_are_kept() {
+        let body = format!(
+            "{{\"Records\": [ {} , {}, {{\"eventID\":1}} ]}}",
+            record("a", "111122223333"),
+            record("b", "999988887777")
+        );
+        let (parts, _) = http::Request::new(()).into_parts();
+        let body = Bytes::from(body);
+        for keep_parsed in [true, false] {
+            let (outcomes, accepted) =
+                check_body(&parts, &body, "111122223333", false, keep_parsed).unwrap();
+            assert_eq!(outcomes.len(), 3);
+            assert!(matches!(&outcomes[0], Outcome::Accepted { event_id } if event_id == "a"));
+            assert!(
+                matches!(&outcomes[1], Outcome::Rejected { code, .. } if *code == "AccountMismatch")
+            );
+            assert!(matches!(&outcomes[2], Outcome::Rejected { .. }));
+            assert_eq!(accepted.len(), 1);
+            let (text, parsed) = &accepted[0];
+            assert_eq!(&text[..], record("a", "111122223333").as_bytes());
+            assert_eq!(parsed.is_some(), keep_parsed);
+            if let Some(parsed) = parsed {
+                assert_eq!(parsed.as_bytes(), &text[..]);
+            }
+        }
+    }
 }
