@@ -148,8 +148,9 @@ impl Writer {
     /// Writes the encoded group at the segment's end, directly if possible.
     fn write_encoded(&mut self) -> std::io::Result<()> {
         if let Some(direct) = &mut self.direct {
+            // Set before the attempt: even a refused write may have left bytes past the end.
+            self.padded = true;
             if direct.append(&mut self.buf, self.segment_len)? {
-                self.padded = true;
                 return Ok(());
             }
             tracing::warn!(segment = ?self.segment.path, "direct log write refused; writing through the page cache");

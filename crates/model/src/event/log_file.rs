@@ -31,6 +31,9 @@ pub fn log_file_record_texts(text: &str) -> Result<Vec<&str>, EventError> {
     {
         return Err(EventError::malformed("log file is not a json object"));
     }
+    if u32::try_from(text.len()).is_err() {
+        return Err(EventError::malformed("log file is larger than 4 GiB"));
+    }
     let mut scanner = Scanner::new(text);
     let mut records: Option<Vec<&str>> = None;
     let walked = scanner.object(|scanner, key| {
