@@ -198,7 +198,7 @@ impl ReadPosition {
                     {
                         open.end_offset = located.end_offset;
                         // Bytes read ahead past the durable end then may be incomplete.
-                        open.discard_read_ahead()?;
+                        open.discard_read_ahead();
                         return Ok(open);
                     }
                 }
@@ -318,9 +318,8 @@ impl OpenSegment {
     }
 
     /// Forgets bytes read past the current frame.
-    fn discard_read_ahead(&mut self) -> Result<()> {
+    fn discard_read_ahead(&mut self) {
         self.read_ahead = Bytes::new();
-        Ok(())
     }
 
     fn corrupt(&self, error: FrameError) -> LogError {

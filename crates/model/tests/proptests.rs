@@ -268,15 +268,7 @@ proptest! {
         (text, _) in record_text(),
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 1..4),
     ) {
-        let mut bytes = text.into_bytes();
-        for (at, byte, kind) in edits {
-            let at = at.index(bytes.len() + 1);
-            match kind {
-                0 if at < bytes.len() => bytes[at] = byte,
-                1 if at < bytes.len() => { bytes.remove(at); }
-                _ => bytes.insert(at, byte),
-            }
-        }
+        let bytes = damage(text.into_bytes(), edits);
         let parsed = EventRecord::from_slice(&bytes);
         if let Ok(record) = &parsed {
             exercise(record);
@@ -309,17 +301,25 @@ proptest! {
         value in json_value(),
         edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(b"{}[]:,\"\\ 019-.eE+tfnu\x01x".to_vec()), 0..3u8), 1..4),
     ) {
-        let mut bytes = value.into_bytes();
-        for (at, byte, kind) in edits {
-            let at = at.index(bytes.len() + 1);
-            match kind {
-                0 if at < bytes.len() => bytes[at] = byte,
-                1 if at < bytes.len() => { bytes.remove(at); }
-                _ => bytes.insert(at, byte),
-            }
-        }
+        let bytes = damage(value.into_bytes(), edits);
         accepted_like_serde(&bytes, &EventRecord::from_slice(&bytes))?;
     }
+}
+
+/// `bytes` with each edit applied: 0 replaces the byte at the index, 1 removes it, 2
+/// inserts one there.
+fn damage(mut bytes: Vec<u8>, edits: Vec<(prop::sample::Index, u8, u8)>) -> Vec<u8> {
+    for (at, byte, kind) in edits {
+        let at = at.index(bytes.len() + 1);
+        match kind {
+            0 if at < bytes.len() => bytes[at] = byte,
+            1 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            _ => bytes.insert(at, byte),
+        }
+    }
+    bytes
 }
 
 /// The record parser (a hand-written scanner) must accept exactly the well-formed JSON

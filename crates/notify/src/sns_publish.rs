@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use opentrail_sigv4::{sign, uri_encode, PayloadHash, SigningParams};
+use opentrail_sigv4::{encode_pairs, sign, PayloadHash, SigningParams};
 
 use crate::retry::{describe_transport_error, status_is_retryable, truncate, AttemptError};
 use crate::topic::{redact_url, SnsTarget};
@@ -31,7 +31,7 @@ pub(crate) async fn publish(
     message: &str,
     now: DateTime<Utc>,
 ) -> Result<String, AttemptError> {
-    let body = form(&[
+    let body = encode_pairs(&[
         ("Action", "Publish"),
         ("Message", message),
         ("TopicArn", &target.topic_arn),
@@ -103,21 +103,6 @@ pub(crate) async fn publish(
     Err(AttemptError::permanent(message))
 }
 
-/// `application/x-www-form-urlencoded` with RFC 3986 percent-encoding, as the AWS SDKs send it.
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                uri_encode(name.as_bytes(), false),
-                uri_encode(value.as_bytes(), false)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// The text of the first `<name>` element, unescaped. SNS answers are small and flat
 /// enough that this needs no XML parser.
 fn xml_element(xml: &str, name: &str) -> Option<String> {
@@ -142,7 +127,7 @@ mod tests {
     #[test]
     fn forms_are_percent_encoded() {
         assert_eq!(
-            form(&[
+            encode_pairs(&[
                 ("Message", r#"{"s3Bucket":"b c"}"#),
                 ("TopicArn", "arn:aws:sns:x")
             ]),

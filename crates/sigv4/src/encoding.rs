@@ -56,6 +56,22 @@ pub fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
     out
 }
 
+/// `name=value` pairs joined with `&`, both sides encoded as [`uri_encode`] does: a query
+/// string, or an `application/x-www-form-urlencoded` body as the AWS SDKs send one.
+pub fn encode_pairs(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                uri_encode(name.as_bytes(), false),
+                uri_encode(value.as_bytes(), false)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn hex_value(digit: u8) -> Option<u8> {
     match digit {
         b'0'..=b'9' => Some(digit - b'0'),

@@ -17,7 +17,7 @@ pub use canonical::{
     canonical_request, format_amz_date, sha256_hex, signature, signing_key, string_to_sign, Scope,
     UNSIGNED_PAYLOAD,
 };
-pub use encoding::{canonical_query, percent_decode, uri_encode, PathOptions};
+pub use encoding::{canonical_query, encode_pairs, percent_decode, uri_encode, PathOptions};
 pub use error::AuthError;
 pub use sign::{sign, PayloadHash, SigningParams};
 pub use verify::{verify, MAX_CLOCK_SKEW_MINUTES};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use opentrail_sigv4::{sign, uri_encode, PayloadHash, SigningParams};
+use opentrail_sigv4::{encode_pairs, sign, PayloadHash, SigningParams};
 
 const HINT: &str =
     "python3 -m venv .venv && .venv/bin/pip install 'moto[server]' in the workspace, \
@@ -143,18 +143,9 @@ impl Moto {
     /// A signed Query API call (moto routes it by the signed service name); panics
     /// unless it succeeds, returns the XML answer.
     pub async fn query(&self, service: &str, version: &str, params: &[(&str, &str)]) -> String {
-        let mut form: Vec<String> = params
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    uri_encode(k.as_bytes(), false),
-                    uri_encode(v.as_bytes(), false)
-                )
-            })
-            .collect();
-        form.push(format!("Version={version}"));
-        let body = form.join("&");
+        let mut pairs = params.to_vec();
+        pairs.push(("Version", version));
+        let body = encode_pairs(&pairs);
         let uri: http::Uri = format!("{}/", self.endpoint).parse().expect("uri");
         let mut headers = http::HeaderMap::new();
         headers.insert(

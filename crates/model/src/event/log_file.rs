@@ -37,26 +37,15 @@ pub fn log_file_record_texts(text: &str) -> Result<Vec<&str>, EventError> {
     let mut scanner = Scanner::new(text);
     let mut records: Option<Vec<&str>> = None;
     let walked = scanner.object(|scanner, key| {
-        let name = scanner.key_text(key).ok_or_else(|| {
-            Box::new(ScanError {
-                what: "invalid escape in a key".into(),
-                at: key.start as usize,
-            })
-        })?;
+        let name = scanner.key_text(key)?;
         if name != "Records" {
             return scanner.value().map(drop);
         }
         if records.is_some() {
-            return Err(Box::new(ScanError {
-                what: "duplicate field `Records`".into(),
-                at: key.start as usize,
-            }));
+            return Err(ScanError::duplicate_field("Records", key.start));
         }
         if scanner.peek() != Some(b'[') {
-            return Err(Box::new(ScanError {
-                what: "`Records` is not an array".into(),
-                at: key.end as usize,
-            }));
+            return Err(ScanError::at("`Records` is not an array".into(), key.end));
         }
         let texts = records.insert(Vec::new());
         scanner

@@ -7,7 +7,7 @@
 
 use super::error::EventError;
 use super::event_time::parse_event_time;
-use super::scan::{ScanError, ScanResult, Scanner, StrToken};
+use super::scan::{ScanError, ScanResult, Scanner};
 use super::slot::{JsonKind, Slot, Source};
 use chrono::{DateTime, Utc};
 
@@ -168,26 +168,27 @@ impl Fields {
     }
 }
 
-/// The key's text; serde refuses keys whose escapes do not decode, and so does this.
-fn key_name<'a>(scanner: &Scanner<'a>, key: StrToken) -> ScanResult<std::borrow::Cow<'a, str>> {
-    scanner.key_text(key).ok_or_else(|| {
-        Box::new(ScanError {
-            what: "invalid escape in a key".into(),
-            at: key.start as usize,
-        })
+/// Walks the object at the scanner into `slots`: unknown keys are skipped, a known key
+/// given twice is an error (as in serde's typed parse), and `read` reads each known key's
+/// value into its slot. Returns the object's byte range.
+fn walk_slots<'a, S>(
+    scanner: &mut Scanner<'a>,
+    slots: &mut S,
+    member: for<'s, 'k> fn(&'s mut S, &'k str) -> Option<(u64, &'s mut Slot)>,
+    mut read: impl FnMut(&mut Scanner<'a>, &str, &mut Slot) -> ScanResult<()>,
+) -> ScanResult<(usize, usize)> {
+    let mut seen = 0u64;
+    scanner.object(|scanner, key| {
+        let name = scanner.key_text(key)?;
+        let Some((bit, slot)) = member(slots, &name) else {
+            return scanner.value().map(drop);
+        };
+        if seen & bit != 0 {
+            return Err(ScanError::duplicate_field(&name, key.start));
+        }
+        seen |= bit;
+        read(scanner, &name, slot)
     })
-}
-
-/// Marks `bit` seen; a second occurrence of a known key is an error, as in serde.
-fn first_time(seen: &mut u64, bit: u64, key: &str, at: u32) -> ScanResult<()> {
-    if *seen & bit != 0 {
-        return Err(Box::new(ScanError {
-            what: format!("duplicate field `{key}`").into(),
-            at: at as usize,
-        }));
-    }
-    *seen |= bit;
-    Ok(())
 }
 
 /// Reads the value at the scanner into `slot`.
@@ -207,44 +208,55 @@ fn read_value(
     Ok(())
 }
 
-/// The slot of a container walked in place.
-fn container(scanner: &Scanner<'_>, kind: JsonKind, (start, end): (usize, usize)) -> Slot {
+/// Records in `slot` the container `walk` walked in place.
+fn walk_container<'a>(
+    scanner: &mut Scanner<'a>,
+    slot: &mut Slot,
+    kind: JsonKind,
+    walk: impl FnOnce(&mut Scanner<'a>) -> ScanResult<(usize, usize)>,
+) -> ScanResult<()> {
+    let (start, end) = walk(scanner)?;
     let text = scanner.text();
-    Slot::read_container(text, kind, &text[start..end])
+    *slot = Slot::read_container(text, kind, &text[start..end]);
+    Ok(())
 }
 
 fn walk_record(scanner: &mut Scanner<'_>, fields: &mut Fields) -> ScanResult<()> {
-    let mut seen = 0u64;
-    scanner
-        .object(|scanner, key| {
-            let name = key_name(scanner, key)?;
-            let Some((bit, slot)) = fields.top.member(&name) else {
-                return scanner.value().map(drop);
-            };
-            first_time(&mut seen, bit, &name, key.start)?;
-            match (&*name, scanner.peek()) {
-                ("userIdentity", Some(b'{')) => {
-                    let parts = (
-                        &mut fields.identity,
-                        &mut fields.session_context,
-                        &mut fields.issuer,
-                    );
-                    let span = walk_identity(scanner, parts, &mut fields.decoded)?;
-                    fields.top.user_identity = container(scanner, JsonKind::Object, span);
-                }
-                ("resources", Some(b'[')) => {
-                    let (resources, decoded) = (&mut fields.resources, &mut fields.decoded);
-                    let span = scanner.array(|scanner| {
+    let Fields {
+        top,
+        identity,
+        session_context,
+        issuer,
+        resources,
+        decoded,
+        ..
+    } = fields;
+    walk_slots(
+        scanner,
+        top,
+        TopLevel::member,
+        |scanner, name, slot| match (name, scanner.peek()) {
+            ("userIdentity", Some(b'{')) => {
+                walk_container(scanner, slot, JsonKind::Object, |scanner| {
+                    walk_identity(
+                        scanner,
+                        (&mut *identity, &mut *session_context, &mut *issuer),
+                        decoded,
+                    )
+                })
+            }
+            ("resources", Some(b'[')) => {
+                walk_container(scanner, slot, JsonKind::Array, |scanner| {
+                    scanner.array(|scanner| {
                         resources.push(read_resource(scanner, decoded)?);
                         Ok(())
-                    })?;
-                    fields.top.resources = container(scanner, JsonKind::Array, span);
-                }
-                _ => read_value(scanner, slot, &mut fields.decoded)?,
+                    })
+                })
             }
-            Ok(())
-        })
-        .map(drop)
+            _ => read_value(scanner, slot, decoded),
+        },
+    )
+    .map(drop)
 }
 
 type IdentityParts<'f> = (
@@ -253,65 +265,39 @@ type IdentityParts<'f> = (
     &'f mut IssuerSlots,
 );
 
+/// `userIdentity`, with its `sessionContext` and that one's `sessionIssuer` walked in place.
 fn walk_identity(
     scanner: &mut Scanner<'_>,
     (identity, session_context, issuer): IdentityParts<'_>,
     decoded: &mut Vec<Box<str>>,
 ) -> ScanResult<(usize, usize)> {
-    let mut seen = 0u64;
-    scanner.object(|scanner, key| {
-        let name = key_name(scanner, key)?;
-        let Some((bit, slot)) = identity.member(&name) else {
-            return scanner.value().map(drop);
-        };
-        first_time(&mut seen, bit, &name, key.start)?;
-        if &*name == "sessionContext" && scanner.peek() == Some(b'{') {
-            let span = walk_session_context(scanner, session_context, issuer, decoded)?;
-            identity.session_context = container(scanner, JsonKind::Object, span);
-            return Ok(());
-        }
-        read_value(scanner, slot, decoded)
-    })
-}
-
-fn walk_session_context(
-    scanner: &mut Scanner<'_>,
-    session_context: &mut SessionContextSlots,
-    issuer: &mut IssuerSlots,
-    decoded: &mut Vec<Box<str>>,
-) -> ScanResult<(usize, usize)> {
-    let mut seen = 0u64;
-    scanner.object(|scanner, key| {
-        let name = key_name(scanner, key)?;
-        let Some((bit, slot)) = session_context.member(&name) else {
-            return scanner.value().map(drop);
-        };
-        first_time(&mut seen, bit, &name, key.start)?;
-        if &*name == "sessionIssuer" && scanner.peek() == Some(b'{') {
-            let span = walk_slots(scanner, issuer, IssuerSlots::member, decoded)?;
-            session_context.session_issuer = container(scanner, JsonKind::Object, span);
-            return Ok(());
-        }
-        read_value(scanner, slot, decoded)
-    })
-}
-
-/// Walks an object of plain slots.
-fn walk_slots<S>(
-    scanner: &mut Scanner<'_>,
-    slots: &mut S,
-    member: for<'s, 'k> fn(&'s mut S, &'k str) -> Option<(u64, &'s mut Slot)>,
-    decoded: &mut Vec<Box<str>>,
-) -> ScanResult<(usize, usize)> {
-    let mut seen = 0u64;
-    scanner.object(|scanner, key| {
-        let name = key_name(scanner, key)?;
-        let Some((bit, slot)) = member(slots, &name) else {
-            return scanner.value().map(drop);
-        };
-        first_time(&mut seen, bit, &name, key.start)?;
-        read_value(scanner, slot, decoded)
-    })
+    walk_slots(
+        scanner,
+        identity,
+        IdentitySlots::member,
+        |scanner, name, slot| {
+            if name != "sessionContext" || scanner.peek() != Some(b'{') {
+                return read_value(scanner, slot, decoded);
+            }
+            walk_container(scanner, slot, JsonKind::Object, |scanner| {
+                walk_slots(
+                    scanner,
+                    session_context,
+                    SessionContextSlots::member,
+                    |scanner, name, slot| {
+                        if name != "sessionIssuer" || scanner.peek() != Some(b'{') {
+                            return read_value(scanner, slot, decoded);
+                        }
+                        walk_container(scanner, slot, JsonKind::Object, |scanner| {
+                            walk_slots(scanner, issuer, IssuerSlots::member, |scanner, _, slot| {
+                                read_value(scanner, slot, decoded)
+                            })
+                        })
+                    },
+                )
+            })
+        },
+    )
 }
 
 /// One element of `resources`.
@@ -321,7 +307,12 @@ fn read_resource(
 ) -> ScanResult<ResourceEntry> {
     if scanner.peek() == Some(b'{') {
         let mut slots = ResourceSlots::default();
-        walk_slots(scanner, &mut slots, ResourceSlots::member, decoded)?;
+        walk_slots(
+            scanner,
+            &mut slots,
+            ResourceSlots::member,
+            |scanner, _, slot| read_value(scanner, slot, decoded),
+        )?;
         return Ok(ResourceEntry::Object(slots));
     }
     let mut slot = Slot::Absent;

@@ -19,6 +19,29 @@ impl std::fmt::Display for ScanError {
 /// Boxed, so that results stay small enough to return in registers on the hot path.
 pub(crate) type ScanResult<T> = Result<T, Box<ScanError>>;
 
+impl ScanError {
+    #[cold]
+    pub(crate) fn at(what: std::borrow::Cow<'static, str>, at: u32) -> Box<Self> {
+        Box::new(Self {
+            what,
+            at: at as usize,
+        })
+    }
+
+    /// A known key given twice in one object (serde's typed parse refuses it too).
+    pub(crate) fn duplicate_field(key: &str, at: u32) -> Box<Self> {
+        Self::at(format!("duplicate field `{key}`").into(), at)
+    }
+}
+
+/// The delimiters and error messages of one container kind.
+struct Container {
+    open: u8,
+    close: u8,
+    not_this: &'static str,
+    not_next: &'static str,
+}
+
 /// A JSON string as scanned: the byte range between its quotes, and whether it holds
 /// escapes (then it must be decoded to be read).
 #[derive(Debug, Clone, Copy)]
@@ -287,75 +310,78 @@ impl<'a> Scanner<'a> {
         &mut self,
         mut member: impl FnMut(&mut Self, StrToken) -> ScanResult<()>,
     ) -> ScanResult<(usize, usize)> {
-        self.skip_whitespace();
-        let start = self.pos;
-        if self.peek() != Some(b'{') {
-            return Err(self.error("expected an object"));
-        }
-        self.pos += 1;
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok((start, self.pos));
-        }
-        loop {
-            let key = self.key()?;
-            self.skip_whitespace();
-            member(self, key)?;
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok((start, self.pos));
-                }
-                _ => return Err(self.error("expected `,` or `}`")),
-            }
-        }
+        let container = Container {
+            open: b'{',
+            close: b'}',
+            not_this: "expected an object",
+            not_next: "expected `,` or `}`",
+        };
+        self.container(container, |scanner| {
+            let key = scanner.key()?;
+            scanner.skip_whitespace();
+            member(scanner, key)
+        })
     }
 
     /// Walks the array starting at the current `[` like [`Self::object`]: `element` is
     /// called with the scanner at each element, which it must consume.
     pub(crate) fn array(
         &mut self,
-        mut element: impl FnMut(&mut Self) -> ScanResult<()>,
+        element: impl FnMut(&mut Self) -> ScanResult<()>,
+    ) -> ScanResult<(usize, usize)> {
+        let container = Container {
+            open: b'[',
+            close: b']',
+            not_this: "expected an array",
+            not_next: "expected `,` or `]`",
+        };
+        self.container(container, element)
+    }
+
+    /// An object or array: `item` consumes each member or element, after whitespace.
+    fn container(
+        &mut self,
+        container: Container,
+        mut item: impl FnMut(&mut Self) -> ScanResult<()>,
     ) -> ScanResult<(usize, usize)> {
         self.skip_whitespace();
         let start = self.pos;
-        if self.peek() != Some(b'[') {
-            return Err(self.error("expected an array"));
+        if self.peek() != Some(container.open) {
+            return Err(self.error(container.not_this));
         }
         self.pos += 1;
         self.skip_whitespace();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(container.close) {
             self.pos += 1;
             return Ok((start, self.pos));
         }
         loop {
             self.skip_whitespace();
-            element(self)?;
+            item(self)?;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b']') => {
+                Some(byte) if byte == container.close => {
                     self.pos += 1;
                     return Ok((start, self.pos));
                 }
-                _ => return Err(self.error("expected `,` or `]`")),
+                _ => return Err(self.error(container.not_next)),
             }
         }
     }
 
-    /// The text of `key` (decoded when it has escapes; `None` when its escapes do not
-    /// decode, as serde refuses such keys).
-    pub(crate) fn key_text(&self, key: StrToken) -> Option<std::borrow::Cow<'a, str>> {
-        if !key.escaped {
-            return self.text.get(key.range()).map(Into::into);
-        }
-        let quoted = self
-            .text
-            .get(key.start as usize - 1..key.end as usize + 1)?;
-        serde_json::from_str::<String>(quoted).ok().map(Into::into)
+    /// The text of `key`, decoded when it has escapes; an error when they do not decode,
+    /// as serde refuses such keys.
+    pub(crate) fn key_text(&self, key: StrToken) -> ScanResult<std::borrow::Cow<'a, str>> {
+        let text = if key.escaped {
+            self.text
+                .get(key.start as usize - 1..key.end as usize + 1)
+                .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
+                .map(Into::into)
+        } else {
+            self.text.get(key.range()).map(Into::into)
+        };
+        text.ok_or_else(|| ScanError::at("invalid escape in a key".into(), key.start))
     }
 }
 

@@ -86,9 +86,9 @@ impl Slot {
             Some(b't') => Self::Bool(true),
             Some(b'f') => Self::Bool(false),
             Some(b'n') => Self::Absent,
-            Some(b'{') => Self::json(JsonKind::Object, record, json),
-            Some(b'[') => Self::json(JsonKind::Array, record, json),
-            _ => Self::json(JsonKind::Number, record, json),
+            Some(b'{') => Self::read_container(record, JsonKind::Object, json),
+            Some(b'[') => Self::read_container(record, JsonKind::Array, json),
+            _ => Self::read_container(record, JsonKind::Number, json),
         }
     }
 
@@ -119,16 +119,13 @@ impl Slot {
                 decoded.push(text.into_boxed_str());
                 Self::Decoded(u32::try_from(decoded.len() - 1).unwrap_or(u32::MAX))
             }
-            Err(_) => Self::json(JsonKind::String, record, json),
+            Err(_) => Self::read_container(record, JsonKind::String, json),
         }
     }
 
-    /// An object or array walked in place: `json` is its text inside `record`.
+    /// A value of `kind` kept as its text `json` inside `record` (also objects and arrays
+    /// the parser walked in place).
     pub(crate) fn read_container(record: &str, kind: JsonKind, json: &str) -> Self {
-        Self::json(kind, record, json)
-    }
-
-    fn json(kind: JsonKind, record: &str, json: &str) -> Self {
         Self::Json {
             kind,
             span: Span::locate(record, json),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
-use opentrail_sigv4::{sha256_hex, sign, uri_encode, PayloadHash, SigningParams};
+use opentrail_sigv4::{encode_pairs, sha256_hex, sign, uri_encode, PayloadHash, SigningParams};
 
 use super::xml;
 use super::S3Config;
@@ -95,17 +95,8 @@ impl S3Client {
             (None, _) => format!("{base_path}/"),
         };
         url.set_path(&path);
-        let query: Vec<String> = query
-            .iter()
-            .map(|(name, value)| {
-                format!(
-                    "{}={}",
-                    uri_encode(name.as_bytes(), false),
-                    uri_encode(value.as_bytes(), false)
-                )
-            })
-            .collect();
-        url.set_query((!query.is_empty()).then(|| query.join("&")).as_deref());
+        let query = encode_pairs(query);
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
         Ok(url)
     }
 
