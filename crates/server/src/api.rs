@@ -37,6 +37,8 @@ pub struct App {
     /// Digest signing keys, for ListPublicKeys.
     pub keys: Arc<opentrail_delivery::KeyStore>,
     pub metrics: Metrics,
+    /// What `/health` reports.
+    pub health: Arc<crate::health::Health>,
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
     pub max_request_bytes: usize,
@@ -53,16 +55,25 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn health() -> impl IntoResponse {
+/// `{"status":"ok"|"degraded","components":{...}}`; 503 while any component is degraded.
+async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let (healthy, report) = app.health.report();
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
-        StatusCode::OK,
+        status,
         [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
+        report.to_string(),
     )
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let mut text = app.metrics.render();
+    text.push_str(&app.health.render_metrics());
+    text.push_str(&crate::logging::render_metrics());
     // How far event history trails the durable log: equal offsets mean every
     // acknowledged event is searchable.
     for (name, help, value) in [

@@ -7,12 +7,21 @@ use opentrail_model::{iso8601, AccountId};
 use opentrail_objstore::{LocalStore, ObjectStore, S3Config, S3Store};
 use rand::distributions::{Alphanumeric, Distribution, Uniform};
 use rand::Rng;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const ACCOUNT_SETTING: &str = "account_id";
 const BOOTSTRAP_SETTING: &str = "bootstrap_key_created";
 pub const CREDENTIALS_FILE: &str = "credentials";
+const META_FILE: &str = "meta.db";
+/// Held (flock, exclusive) by the one `opentrail serve` of a data dir; holds its PID.
+const LOCK_FILE: &str = "serve.lock";
+/// What a server writes beside `meta.db`: if any of these exist without it, the metadata
+/// store was lost, not never created.
+const DATA_ENTRIES: [&str; 5] = ["log", "history", "delivery", "keys", CREDENTIALS_FILE];
 
 pub struct DataDir {
     pub path: PathBuf,
@@ -74,13 +83,124 @@ fn write_credentials_file(path: &Path, key: &AccessKeyRecord) -> anyhow::Result<
         key.access_key_id, key.secret_access_key
     );
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("failed to write {}", tmp.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    }
+    let _ = std::fs::remove_file(&tmp);
+    // 0600 from the first byte: the secret is never readable by others, not even briefly.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("failed to write {}", tmp.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("failed to write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates the data dir (0700) if needed and takes away group and other access from it and
+/// from the metadata store and credentials written by earlier versions (which were 0644).
+fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("failed to create data dir {}", path.display()))?;
+    restrict(path, 0o700)?;
+    for name in [
+        META_FILE,
+        "meta.db-wal",
+        "meta.db-shm",
+        CREDENTIALS_FILE,
+        "topics.json",
+    ] {
+        let file = path.join(name);
+        if file.exists() {
+            restrict(&file, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes group and other permission bits (keeps the owner's).
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let current = meta.permissions().mode() & 0o777;
+    if current & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(current & mode))
+            .with_context(|| format!("failed to restrict permissions of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The exclusive claim of one `opentrail serve` on a data dir, held until the process
+/// exits (the kernel drops the lock when the process dies, kill -9 included).
+pub struct DataDirLock {
+    _file: File,
+}
+
+impl DataDirLock {
+    /// Takes the data dir's lock before anything in it is opened for writing; a second
+    /// server on the same data dir fails here, naming the holder's PID.
+    pub fn acquire(path: &Path) -> anyhow::Result<Self> {
+        create_private_dir(path)?;
+        let lock_path = path.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("failed to open {}", lock_path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    "unknown pid".to_owned()
+                } else {
+                    format!("pid {holder}")
+                };
+                bail!(
+                    "data dir {} is in use by another opentrail server ({holder}); stop it first or choose another --data-dir",
+                    path.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("failed to lock {}", lock_path.display()))
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("failed to write {}", lock_path.display()))?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// A server's data without its metadata store means `meta.db` was lost: starting would
+/// create a new account, overwrite `credentials` and hide the old account's history.
+fn refuse_lost_metadata(path: &Path) -> anyhow::Result<()> {
+    if path.join(META_FILE).exists() {
+        return Ok(());
+    }
+    let present: Vec<&str> = DATA_ENTRIES
+        .into_iter()
+        .filter(|name| path.join(name).exists())
+        .collect();
+    if !present.is_empty() {
+        bail!(
+            "data dir {} holds {} but no metadata store ({META_FILE}): it was lost or moved. \
+             Refusing to start a new account over existing data; restore {META_FILE} from a backup, \
+             or move the data dir aside to start afresh",
+            path.display(),
+            present.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -89,9 +209,9 @@ impl DataDir {
     /// bootstrap root key and `credentials` file once.
     pub fn open(args: &DataDirArgs) -> anyhow::Result<Self> {
         let path = args.data_dir.clone();
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("failed to create data dir {}", path.display()))?;
-        let meta = SqliteMetaStore::open(&path.join("meta.db"))
+        create_private_dir(&path)?;
+        refuse_lost_metadata(&path)?;
+        let meta = SqliteMetaStore::open(&path.join(META_FILE))
             .with_context(|| format!("failed to open metadata store in {}", path.display()))?;
         let requested = match &args.account_id {
             Some(id) => Some(AccountId::parse(id).map_err(anyhow::Error::msg)?),

@@ -14,14 +14,16 @@ const CONSUMER: &str = "event-history";
 const BATCH: usize = 4096;
 const EXPIRY_PERIOD: Duration = Duration::from_secs(600);
 
-pub fn spawn(
+/// Indexes the log into history until `stop` turns true (run under a supervisor, which
+/// starts it again if it dies).
+pub async fn run(
     log: EventLog,
     history: Arc<HistoryStore>,
     parsed: Arc<ParsedRecords>,
     clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> anyhow::Result<()> {
+    {
         let mut reader = log.reader(history.applied_offset().max(log.start_offset()));
         let mut last_expiry = std::time::Instant::now() - EXPIRY_PERIOD;
         let mut committed_cursor = u64::MAX;
@@ -40,11 +42,11 @@ pub fn spawn(
             }
             let batch = tokio::select! {
                 batch = reader.next_batch(BATCH) => batch,
-                _ = stop.changed() => return,
+                _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
             };
             let batch = match batch {
                 Ok(batch) => batch,
-                Err(opentrail_log::LogError::Closed) => return,
+                Err(opentrail_log::LogError::Closed) => return Ok(()),
                 Err(e) => {
                     tracing::error!(error = %e, "failed to read the event log for event history");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -96,5 +98,5 @@ pub fn spawn(
                 }
             }
         }
-    })
+    }
 }

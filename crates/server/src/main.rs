@@ -9,9 +9,11 @@ mod config;
 mod datadir;
 mod dispatch;
 mod events_cli;
+mod health;
 mod history_feed;
 mod import;
 mod ingest;
+mod logging;
 mod metrics;
 mod parsed_records;
 mod rate_limit;
@@ -27,15 +29,6 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use config::{Cli, Command};
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENTRAIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
 
 /// mimalloc reads its options from the environment when the process loads.
 const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
@@ -61,13 +54,24 @@ fn reexec_with_allocator_settings(cli: &Cli) {
         .args(std::env::args_os().skip(1))
         .env(PURGE_DELAY_ENV, PURGE_DELAY_MS)
         .exec();
-    eprintln!("warning: could not restart with {PURGE_DELAY_ENV}={PURGE_DELAY_MS}: {failure}");
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "warning: could not restart with {PURGE_DELAY_ENV}={PURGE_DELAY_MS}: {failure}"
+    );
+}
+
+/// Everything OpenTrail writes (metadata with secret keys, signing keys, events, spooled
+/// log files) is for the owner only, from the first byte of each file.
+fn private_files() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 fn main() -> anyhow::Result<()> {
+    private_files();
     let cli = Cli::parse();
     reexec_with_allocator_settings(&cli);
-    init_logging();
+    logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -3,7 +3,8 @@
 use crate::api::{router, App};
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, ServeArgs};
-use crate::datadir::{object_store, DataDir};
+use crate::datadir::{object_store, DataDir, DataDirLock};
+use crate::health::{supervise, Component, Health};
 use crate::history_feed;
 use crate::metrics::Metrics;
 use crate::parsed_records::ParsedRecords;
@@ -46,6 +47,9 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // First of all: a second server on this data dir must stop here, before it recovers the
+    // log, opens history or delivers anything under the feet of the first.
+    let _lock = DataDirLock::acquire(&args.data.data_dir)?;
     let data = DataDir::open(&args.data)?;
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
@@ -86,20 +90,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut delivery_config = DeliveryConfig::new(data.path.join("delivery"));
     delivery_config.delivery_interval = args.delivery_interval.0;
     delivery_config.digest_interval = args.digest_interval.0;
-    let delivery = DeliveryWorker::start(
-        delivery_config,
-        DeliveryDeps {
-            log: Arc::new(log.clone()),
-            store: buckets,
-            directory: Arc::new(TrailsDirectory::new(
-                Arc::clone(&trails),
-                Arc::clone(&notifier),
-            )),
-            keys: Arc::clone(&keys),
-            clock: clock.clone(),
-        },
-    )
-    .await?;
     let history_dir = data.path.join("history");
     // The event log is history's write-ahead log: after a crash the feed indexes again
     // what history had not flushed.
@@ -113,18 +103,79 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await??,
     );
     let history_at_shutdown = Arc::clone(&history);
-    let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
+    let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     // Enough for the feed, which reads right behind the log's writer; a feed that lags
     // further parses what it reads.
     let parsed = Arc::new(ParsedRecords::new(16 << 20));
-    let history_feed = history_feed::spawn(
-        log.clone(),
-        Arc::clone(&history),
-        Arc::clone(&parsed),
-        clock.clone(),
-        delivery_stopped.clone(),
+    let health = Arc::new(Health::default());
+    health.set_ok(Component::EventLog);
+    let history_feed = supervise(
+        Component::History,
+        Arc::clone(&health),
+        tasks_stopped.clone(),
+        {
+            let (log, history, parsed, clock, stopped) = (
+                log.clone(),
+                Arc::clone(&history),
+                Arc::clone(&parsed),
+                clock.clone(),
+                tasks_stopped.clone(),
+            );
+            move || {
+                history_feed::run(
+                    log.clone(),
+                    Arc::clone(&history),
+                    Arc::clone(&parsed),
+                    clock.clone(),
+                    stopped.clone(),
+                )
+            }
+        },
     );
-    let delivery = tokio::spawn(delivery.run(delivery_stopped));
+    let delivery = supervise(
+        Component::Delivery,
+        Arc::clone(&health),
+        tasks_stopped.clone(),
+        {
+            let (log, buckets, trails, notifier, keys, clock, stopped) = (
+                log.clone(),
+                buckets,
+                Arc::clone(&trails),
+                Arc::clone(&notifier),
+                Arc::clone(&keys),
+                clock.clone(),
+                tasks_stopped.clone(),
+            );
+            // A test hook (`OPENTRAIL_FAULT_INJECT=delivery-panic-once`): the first delivery
+            // task panics, to prove that the supervisor restarts it and reports it.
+            let mut inject_panic = std::env::var("OPENTRAIL_FAULT_INJECT")
+                .is_ok_and(|fault| fault == "delivery-panic-once");
+            move || {
+                let panic_now = std::mem::take(&mut inject_panic);
+                let deps = DeliveryDeps {
+                    log: Arc::new(log.clone()),
+                    store: Arc::clone(&buckets),
+                    directory: Arc::new(TrailsDirectory::new(
+                        Arc::clone(&trails),
+                        Arc::clone(&notifier),
+                    )),
+                    keys: Arc::clone(&keys),
+                    clock: clock.clone(),
+                };
+                let (config, stopped) = (delivery_config.clone(), stopped.clone());
+                async move {
+                    if panic_now {
+                        panic!("injected fault: delivery-panic-once");
+                    }
+                    DeliveryWorker::start(config, deps)
+                        .await?
+                        .run(stopped)
+                        .await?;
+                    Ok(())
+                }
+            }
+        },
+    );
     let app = Arc::new(App {
         model: ServiceModel::cloudtrail(),
         auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
@@ -133,6 +184,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         parsed,
         keys,
         metrics: Metrics::default(),
+        health,
         audit: Box::new(EventLogAuditSink::new(log.clone(), data.account.clone())),
         log,
         clock,
@@ -173,9 +225,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
-    let _ = stop_delivery.send(true);
+    let _ = stop_tasks.send(true);
     if let Err(e) = history_feed.await {
-        tracing::error!(error = %e, "event history task failed");
+        tracing::error!(error = %e, "event history supervisor failed");
     }
     // So that a restart does not index again what the feed already did.
     match tokio::task::spawn_blocking(move || history_at_shutdown.flush()).await {
@@ -183,10 +235,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "failed to flush event history"),
         Err(e) => tracing::error!(error = %e, "event history flush task failed"),
     }
-    match delivery.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "trail delivery stopped with an error"),
-        Err(e) => tracing::error!(error = %e, "trail delivery task failed"),
+    if let Err(e) = delivery.await {
+        tracing::error!(error = %e, "trail delivery supervisor failed");
     }
     Ok(())
 }
