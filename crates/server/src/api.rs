@@ -203,7 +203,9 @@ async fn run_pipeline(
         started.elapsed(),
     );
     let read_only = exchange.operation.as_deref().is_some_and(is_read_only);
-    app.audit.record(AuditRecord {
+    // A call that changed state is acknowledged only once its audit event is durable.
+    let changed_state = endpoint == Endpoint::CloudTrail && !read_only && result.is_ok();
+    let durable = app.audit.record(AuditRecord {
         request_id: request_id.clone(),
         event_time,
         read_only,
@@ -219,6 +221,19 @@ async fn run_pipeline(
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
     });
+    let (status, body) = if changed_state {
+        match durable.await {
+            Ok(()) => (status, body),
+            Err(why) => {
+                tracing::error!(operation, request_id, error = %why, "a call took effect but its audit event could not be made durable");
+                let e = audit_unavailable(&why);
+                (StatusCode::SERVICE_UNAVAILABLE, e.body())
+            }
+        }
+    } else {
+        tokio::spawn(durable);
+        (status, body)
+    };
 
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -231,6 +246,15 @@ async fn run_pipeline(
         headers.insert("x-amzn-requestid", value);
     }
     response
+}
+
+/// The answer to a call that changes state while its audit event cannot be made durable.
+fn audit_unavailable(why: &str) -> ApiError {
+    ApiError::new(
+        "ServiceUnavailable",
+        format!("The audit trail cannot record this call right now ({why}); nothing that changes state is accepted until it can."),
+    )
+    .with_status(503)
 }
 
 async fn handle(
@@ -268,6 +292,13 @@ async fn handle(
             .is_some_and(|limit| !limit.try_acquire(caller.account.as_str(), Instant::now()));
         if over_limit {
             return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
+        }
+    }
+    if !is_read_only(operation) {
+        // No effect without its audit record: refuse while the event log is known to fail
+        // (the audit event of this refusal is the probe that sees it recover).
+        if let Some(why) = app.health.failure(crate::health::Component::EventLog) {
+            return Err(audit_unavailable(&why));
         }
     }
     let input = app.model.parse_input(operation, body)?;

@@ -28,8 +28,13 @@ pub struct AuditRecord {
     pub error_message: Option<String>,
 }
 
+/// Completes when the audit event is durable in the event log, or says why it is not.
+pub type Durable = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
 pub trait AuditSink: Send + Sync + 'static {
-    fn record(&self, record: AuditRecord);
+    /// Builds the request's audit event and starts making it durable; a call whose effect
+    /// must not be acknowledged without its audit record awaits the returned future.
+    fn record(&self, record: AuditRecord) -> Durable;
 }
 
 /// Whether an operation only reads, as CloudTrail's `readOnly` field says.

@@ -64,6 +64,25 @@ impl Health {
         });
     }
 
+    /// Keeps the event log's state current from the outcome of every append.
+    pub fn observe_append<T, E: std::fmt::Display>(&self, outcome: &Result<T, E>) {
+        match outcome {
+            Ok(_) => self.set_ok(Component::EventLog),
+            Err(e) => self.set_failed(
+                Component::EventLog,
+                format!("appending to the event log failed: {e}"),
+            ),
+        }
+    }
+
+    /// Why a component does not work now, if it does not.
+    pub fn failure(&self, component: Component) -> Option<String> {
+        let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        components
+            .get(&component)
+            .and_then(|state| state.failure.clone())
+    }
+
     fn note_restart(&self, component: Component) {
         self.update(component, |state| state.restarts += 1);
     }

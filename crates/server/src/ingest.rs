@@ -189,7 +189,9 @@ pub async fn handle(
             texts.push(text);
         }
         app.parsed.insert_all(parsed);
-        app.log.append(texts).await.map_err(|e| {
+        let appended = app.log.append(texts).await;
+        app.health.observe_append(&appended);
+        appended.map_err(|e| {
             ApiError::internal(format!("failed to make events durable: {e}")).with_status(503)
         })?;
     }

@@ -1,7 +1,8 @@
 //! CloudTrail records its own API: every request to OpenTrail becomes a management event
 //! with eventSource cloudtrail.amazonaws.com, built here from the pipeline's audit record.
 
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::{AuditRecord, AuditSink, Durable};
+use crate::health::Health;
 use bytes::Bytes;
 use opentrail_log::EventLog;
 use opentrail_model::{iso8601, AccountId};
@@ -161,24 +162,26 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     Value::Object(event).to_string()
 }
 
-/// Appends each request's event to the durable event log. The API response does not wait
-/// for the fsync: like CloudTrail, recording is asynchronous to the call it records.
+/// Appends each request's event to the durable event log. Calls that change state are
+/// answered only once their event is durable; the others do not wait for it.
 pub struct EventLogAuditSink {
     log: EventLog,
     server_account: AccountId,
+    health: std::sync::Arc<Health>,
 }
 
 impl EventLogAuditSink {
-    pub fn new(log: EventLog, server_account: AccountId) -> Self {
+    pub fn new(log: EventLog, server_account: AccountId, health: std::sync::Arc<Health>) -> Self {
         Self {
             log,
             server_account,
+            health,
         }
     }
 }
 
 impl AuditSink for EventLogAuditSink {
-    fn record(&self, record: AuditRecord) {
+    fn record(&self, record: AuditRecord) -> Durable {
         let event = Bytes::from(api_call_event(&record, &self.server_account));
         tracing::debug!(
             request_id = %record.request_id,
@@ -186,12 +189,15 @@ impl AuditSink for EventLogAuditSink {
             error_code = record.error_code.as_deref().unwrap_or("-"),
             "api request"
         );
-        let log = self.log.clone();
-        tokio::spawn(async move {
-            if let Err(e) = log.append(vec![event]).await {
+        let (log, health) = (self.log.clone(), std::sync::Arc::clone(&self.health));
+        Box::pin(async move {
+            let appended = log.append(vec![event]).await;
+            health.observe_append(&appended);
+            appended.map(|_| ()).map_err(|e| {
                 tracing::error!(error = %e, "failed to append self-audit event to the event log");
-            }
-        });
+                e.to_string()
+            })
+        })
     }
 }
 
