@@ -14,12 +14,12 @@ use crate::options::LogOptions;
 use crate::reader::LogReader;
 use crate::recovery::recover;
 use crate::segment::sync_dir;
-use crate::shared::Shared;
+use crate::shared::{LogHealth, Shared};
 use crate::tail_cache::TailCache;
 use crate::writer::{spawn_group_commit, AppendRequest};
 
-const SEGMENTS_DIR: &str = "segments";
-const CURSORS_DIR: &str = "cursors";
+pub(crate) const SEGMENTS_DIR: &str = "segments";
+pub(crate) const CURSORS_DIR: &str = "cursors";
 
 /// Offsets given to one acknowledged batch: `first_offset..=last_offset`, in batch order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +77,39 @@ impl EventLog {
             std::fs::create_dir_all(sub).at(sub)?;
         }
         sync_dir(&dir)?;
-        let recovered = recover(&segments_dir)?;
+        let cursors = CursorStore::new(cursors_dir);
+        let stored = cursors.list()?;
+        let furthest = stored
+            .iter()
+            .filter_map(|stored| match &stored.offset {
+                Ok(Some(offset)) => Some((*offset, stored)),
+                _ => None,
+            })
+            .max_by_key(|&(offset, _)| offset);
+        let check_end = |durable_end: u64| match furthest {
+            Some((cursor, stored)) if cursor > durable_end => Err(LogError::CursorBeyondEnd {
+                consumer: stored.consumer.clone(),
+                path: stored.path.clone(),
+                cursor,
+                durable_end,
+            }),
+            _ => Ok(()),
+        };
+        let recovered = recover(&segments_dir, &check_end)?;
+        let start_offset = recovered.segments.start_offset();
+        for stored in &stored {
+            if let Err(error) = &stored.offset {
+                // Re-reading is safe (consumers tolerate duplicates); skipping is not.
+                tracing::error!(
+                    consumer = stored.consumer,
+                    cursor = ?stored.path,
+                    %error,
+                    restart_from = start_offset,
+                    "CURSOR FILE UNREADABLE: rewriting it so that the consumer re-reads the log from its oldest retained offset"
+                );
+                cursors.rewrite(&stored.consumer, start_offset)?;
+            }
+        }
         tracing::info!(
             dir = ?dir,
             start_offset = recovered.segments.start_offset(),
@@ -104,7 +136,7 @@ impl EventLog {
         .at(&dir)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                cursors: CursorStore::new(cursors_dir),
+                cursors,
                 dir,
                 shared,
                 max_record_bytes: options.max_record_bytes,
@@ -148,6 +180,9 @@ impl EventLog {
         if records.is_empty() {
             return Err(LogError::EmptyBatch);
         }
+        if records.iter().any(|record| record.is_empty()) {
+            return Err(LogError::EmptyRecord);
+        }
         let limit = self.inner.max_record_bytes;
         if let Some(record) = records.iter().find(|r| r.len() > limit) {
             return Err(LogError::RecordTooLarge {
@@ -167,6 +202,16 @@ impl EventLog {
 
     fn queue(&self) -> Result<&mpsc::Sender<AppendRequest>> {
         self.inner.requests.as_ref().ok_or(LogError::Closed)
+    }
+
+    /// The writer's health, for `/health` and metrics: whether appends can succeed now, the
+    /// last write/fsync/roll failure, and how many cursor files were found unreadable and
+    /// rewritten. Cheap (one uncontended lock).
+    pub fn health(&self) -> LogHealth {
+        LogHealth {
+            cursors_rewritten: self.inner.cursors.rewritten(),
+            ..self.inner.shared.health()
+        }
     }
 
     /// The offset after the last durable record: readers can read everything below it.

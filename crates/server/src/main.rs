@@ -12,6 +12,7 @@ mod events_cli;
 mod history_feed;
 mod import;
 mod ingest;
+mod log_cli;
 mod metrics;
 mod parsed_records;
 mod rate_limit;
@@ -79,5 +80,6 @@ fn main() -> anyhow::Result<()> {
         Command::Events(command) => runtime.block_on(events_cli::events(command)),
         Command::Topics(command) => topics::topics(command),
         Command::Validate(args) => runtime.block_on(validate_cli::validate(args)),
+        Command::Log(command) => log_cli::log(command),
     }
 }
