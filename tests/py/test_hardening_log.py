@@ -6,6 +6,8 @@ is rewritten instead of failing every commit."""
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 import os
 import subprocess
 import time
@@ -237,3 +239,54 @@ def test_a_full_disk_answers_503_and_ingest_recovers_without_a_restart(small_dis
     seen = wait_for_history(server, acknowledged, timeout=60)
     missing = set(acknowledged) - seen
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged events are missing from LookupEvents"
+
+
+# ------------------------------------------------------------------ item 9: garbage cursors
+
+
+def cursor_offset(path: Path) -> int | None:
+    """The committed offset of a cursor file (two slots: b"OTC1", sequence, offset, crc32)."""
+    data = path.read_bytes()
+    best = None
+    for position in (0, 512):
+        slot = data[position : position + 24]
+        if len(slot) < 24 or slot[:4] != b"OTC1":
+            continue
+        if zlib.crc32(slot[:20]).to_bytes(4, "little") != slot[20:]:
+            continue
+        sequence, offset = struct.unpack("<QQ", slot[4:20])
+        if best is None or sequence > best[0]:
+            best = (sequence, offset)
+    return None if best is None else best[1]
+
+
+def test_a_garbage_cursor_file_is_rewritten_and_events_keep_flowing(start_server):
+    server = start_server()
+    ids = send(server, 50)
+    assert set(ids) <= wait_for_history(server, ids)
+    server.stop_cleanly()
+    cursors = sorted((server.data_dir / "log" / "cursors").glob("*.cursor"))
+    assert {c.name for c in cursors} >= {"event-history.cursor"}, cursors
+    for cursor in cursors:
+        assert cursor_offset(cursor) is not None
+        cursor.write_bytes(b"\xab" * 1024)  # both slots invalid
+
+    server.start()
+    assert "CURSOR FILE UNREADABLE" in server.log_text()
+    for cursor in cursors:
+        # Rewritten (to re-read from the oldest retained offset: nothing is skipped), and
+        # committed again by its consumer.
+        assert cursor_offset(cursor) is not None, cursor
+    later = send(server, 50)
+    seen = wait_for_history(server, later)
+    assert set(ids + later) <= seen
+    server.stop_cleanly()
+    server.start()
+    assert "CURSOR FILE UNREADABLE" not in server.log_text()
+    assert set(ids + later) <= wait_for_history(server, ids + later)
+    # Commits work again: event history's cursor moves past the rewritten position.
+    deadline = time.monotonic() + 30
+    while cursor_offset(server.data_dir / "log" / "cursors" / "event-history.cursor") == 0:
+        assert time.monotonic() < deadline, "event history never committed its cursor again"
+        send(server, 10)
+        time.sleep(0.5)

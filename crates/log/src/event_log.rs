@@ -293,3 +293,85 @@ impl EventLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn record(i: u64) -> Bytes {
+        Bytes::from(format!("record-{i}"))
+    }
+
+    fn read_all(log: &EventLog) -> Vec<(u64, Bytes)> {
+        let mut reader = log.reader(log.start_offset());
+        let mut all = Vec::new();
+        loop {
+            let batch = reader.poll_batch(1000).expect("read");
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch);
+        }
+    }
+
+    #[test]
+    fn after_a_failed_fsync_appends_fail_then_continue_in_a_fresh_segment() {
+        for direct_io in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let options = || LogOptions {
+                direct_io,
+                ..LogOptions::default()
+            };
+            let log = EventLog::open(dir.path(), options()).expect("open");
+            for i in 0..5 {
+                log.append_blocking(vec![record(i)]).expect("append");
+            }
+            log.inner.shared.failing_syncs.store(1, Ordering::Release);
+            let failed = log.append_blocking(vec![record(100)]);
+            assert!(
+                matches!(failed, Err(LogError::WriterFailed { .. })),
+                "{failed:?}"
+            );
+            let health = log.health();
+            assert!(!health.writable && health.failures == 1, "{health:?}");
+            // The next append recovers the writer first (the cause is gone).
+            let ack = log.append_blocking(vec![record(5)]).expect("recovered");
+            assert_eq!(
+                ack.first_offset, 5,
+                "the failed record's offset was never visible"
+            );
+            let health = log.health();
+            assert!(health.writable, "{health:?}");
+            assert!(health.last_error.is_some_and(|e| e.contains("injected")));
+            assert_eq!(
+                crate::segment::list_segments(&dir.path().join(SEGMENTS_DIR)).expect("list"),
+                vec![0, 5],
+                "continued in a fresh segment"
+            );
+            let expected: Vec<(u64, Bytes)> = (0..6).map(|i| (i, record(i))).collect();
+            assert_eq!(read_all(&log), expected);
+            drop(log);
+            let log = EventLog::open(dir.path(), options()).expect("reopen");
+            log.verify_sealed_segments().expect("sealed segment intact");
+            assert_eq!(read_all(&log), expected);
+        }
+    }
+
+    #[test]
+    fn a_failed_fsync_of_an_empty_segment_restarts_it_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("open");
+        log.inner.shared.failing_syncs.store(1, Ordering::Release);
+        assert!(log.append_blocking(vec![record(0)]).is_err());
+        assert_eq!(
+            log.append_blocking(vec![record(0)])
+                .expect("append")
+                .first_offset,
+            0
+        );
+        drop(log);
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
+        assert_eq!(read_all(&log), vec![(0, record(0))]);
+    }
+}

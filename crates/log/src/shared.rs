@@ -21,6 +21,9 @@ pub(crate) struct Shared {
     /// Bytes of the active segment that `durable_end` covers (stored with it).
     durable_len: AtomicU64,
     fault: Mutex<Fault>,
+    /// Fsyncs still to fail on purpose (tests only).
+    #[cfg(test)]
+    pub(crate) failing_syncs: std::sync::atomic::AtomicU32,
 }
 
 /// The writer's failure state. While `current` is set every append fails promptly; the
@@ -67,6 +70,8 @@ impl Shared {
             durable_end: AtomicU64::new(durable_end),
             durable_len: AtomicU64::new(0),
             fault: Mutex::new(Fault::default()),
+            #[cfg(test)]
+            failing_syncs: std::sync::atomic::AtomicU32::new(0),
         }
     }
 

@@ -67,7 +67,18 @@ impl Syncer {
             fail_jobs(batch, &reason);
             return;
         }
-        if let Err(error) = sync_files(&batch) {
+        #[cfg(test)]
+        let synced = match self.shared.failing_syncs.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |left| left.checked_sub(1),
+        ) {
+            Ok(_) => Err(std::io::Error::other("injected fsync failure")),
+            Err(_) => sync_files(&batch),
+        };
+        #[cfg(not(test))]
+        let synced = sync_files(&batch);
+        if let Err(error) = synced {
             // After a failed fsync the kernel may have dropped the dirty pages; no later
             // fsync can vouch for them, so nothing written since the last good fsync is
             // acknowledged, and the writer continues in a fresh segment.
