@@ -359,6 +359,59 @@ mod tests {
     }
 
     #[test]
+    fn after_a_failed_write_the_writer_continues_in_the_same_segment() {
+        for direct_io in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let options = || LogOptions {
+                direct_io,
+                ..LogOptions::default()
+            };
+            let log = EventLog::open(dir.path(), options()).expect("open");
+            log.append_blocking(vec![record(0), record(1)])
+                .expect("append");
+            log.inner.shared.failing_writes.store(1, Ordering::Release);
+            let lost: Vec<Bytes> = (100..110).map(record).collect();
+            assert!(matches!(
+                log.append_blocking(lost),
+                Err(LogError::WriterFailed { .. })
+            ));
+            assert!(!log.health().writable);
+            let ack = log.append_blocking(vec![record(2)]).expect("recovered");
+            assert_eq!(ack.first_offset, 2);
+            assert!(log.health().writable);
+            assert_eq!(
+                crate::segment::list_segments(&dir.path().join(SEGMENTS_DIR)).expect("list"),
+                vec![0]
+            );
+            drop(log);
+            let log = EventLog::open(dir.path(), options()).expect("reopen");
+            let expected: Vec<(u64, Bytes)> = (0..3).map(|i| (i, record(i))).collect();
+            assert_eq!(read_all(&log), expected);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_cut_off_at_shutdown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let buffered = || LogOptions {
+            direct_io: false,
+            ..LogOptions::default()
+        };
+        let log = EventLog::open(dir.path(), buffered()).expect("open");
+        log.append_blocking(vec![record(0)]).expect("append");
+        log.inner.shared.failing_writes.store(1, Ordering::Release);
+        let lost: Vec<Bytes> = (100..110).map(record).collect();
+        assert!(log.append_blocking(lost).is_err());
+        drop(log);
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
+        assert_eq!(
+            read_all(&log),
+            vec![(0, record(0))],
+            "no unacknowledged record"
+        );
+    }
+
+    #[test]
     fn a_failed_fsync_of_an_empty_segment_restarts_it_in_place() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = EventLog::open(dir.path(), LogOptions::default()).expect("open");

@@ -24,6 +24,9 @@ pub(crate) struct Shared {
     /// Fsyncs still to fail on purpose (tests only).
     #[cfg(test)]
     pub(crate) failing_syncs: std::sync::atomic::AtomicU32,
+    /// Group writes still to fail on purpose after writing half their bytes (tests only).
+    #[cfg(test)]
+    pub(crate) failing_writes: std::sync::atomic::AtomicU32,
 }
 
 /// The writer's failure state. While `current` is set every append fails promptly; the
@@ -72,6 +75,8 @@ impl Shared {
             fault: Mutex::new(Fault::default()),
             #[cfg(test)]
             failing_syncs: std::sync::atomic::AtomicU32::new(0),
+            #[cfg(test)]
+            failing_writes: std::sync::atomic::AtomicU32::new(0),
         }
     }
 

@@ -130,6 +130,14 @@ impl Writer {
             }
             self.write_group(group, group_bytes, &jobs);
         }
+        if self.shared.failure().is_some() {
+            // Cut off what a failed write may have left behind the durable end, so that a
+            // reopen does not take unacknowledged frames for records.
+            self.last_recovery = None;
+            if let Err(reason) = self.recover(&jobs) {
+                tracing::warn!(%reason, "log writer stopped without recovering");
+            }
+        }
         if let Err(error) = self.truncate_padding() {
             tracing::warn!(segment = ?self.segment.path, %error, "could not cut the zero padding off the log's last block");
         }
@@ -161,6 +169,22 @@ impl Writer {
 
     /// Writes the encoded group at the segment's end, directly if possible.
     fn write_encoded(&mut self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self
+            .shared
+            .failing_writes
+            .fetch_update(
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+                |left| left.checked_sub(1),
+            )
+            .is_ok()
+        {
+            let frames = self.buf.frames();
+            self.file
+                .write_all_at(&frames[..frames.len() / 2 + 1], self.segment_len)?;
+            return Err(std::io::Error::other("injected write failure"));
+        }
         if let Some(direct) = &mut self.direct {
             // Set before the attempt: even a refused write may have left bytes past the end.
             self.padded = true;
