@@ -153,6 +153,29 @@ def test_a_cursor_beyond_the_log_end_refuses_to_start(start_server):
     assert set(later) <= seen, "new events must not take offsets history has passed"
 
 
+def test_event_history_beyond_the_log_end_refuses_to_start(start_server):
+    # Without any cursor file, event history's own position still tells that the log lost
+    # records it had read.
+    server = start_server()
+    ids = send(server, 200)
+    assert set(ids) <= wait_for_history(server, ids)
+    server.stop_cleanly()
+    for cursor in (server.data_dir / "log" / "cursors").glob("*.cursor"):
+        cursor.unlink()
+    [segment] = segments(server.data_dir)
+    with open(segment, "r+b") as f:
+        f.truncate(segment.stat().st_size // 2)
+
+    stderr = serve_must_refuse(server.data_dir)
+    assert "event history has applied" in stderr and "reuse" in stderr, stderr[-4000:]
+
+    report = repair(server.data_dir)
+    assert report["Repaired"] is True and report["PlaceholderRecords"] > 0
+    server.start()
+    later = send(server, 30)
+    assert set(later) <= wait_for_history(server, later), "history must not skip new events"
+
+
 # ------------------------------------------------------------------ item 3: disk full
 
 DISK_MIB = 48
