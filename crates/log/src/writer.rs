@@ -74,6 +74,12 @@ pub(crate) struct Writer {
     last_recovery: Option<Instant>,
     /// The syncer has failed every job written before the current failure was handled.
     drained: bool,
+    /// `(first offset, length)` of the segment recovery last checked, so that a disk that
+    /// stays full does not make the writer rescan the same segment every time.
+    verified: Option<(u64, u64)>,
+    /// A failure was logged and no write has succeeded since: later failures of the same
+    /// episode (a disk that stays full) are logged at debug level only.
+    failing: bool,
 }
 
 /// The two group-commit threads; joining the writer also joins the syncer.
@@ -103,6 +109,8 @@ pub(crate) fn spawn_group_commit(
         padded: false,
         last_recovery: None,
         drained: false,
+        verified: None,
+        failing: false,
     };
     writer.open_direct();
     std::thread::Builder::new()
@@ -222,10 +230,19 @@ impl Writer {
         };
         if let Err(error) = self.write_encoded() {
             let reason = format!("write to {} failed: {error}", self.segment.path.display());
-            tracing::error!(%reason, "log write failed; failing appends until the writer recovers");
+            if self.failing {
+                tracing::debug!(%reason, "log write failed again");
+            } else {
+                tracing::error!(%reason, "log write failed; failing appends until the writer recovers");
+            }
+            self.failing = true;
             self.shared.fail(reason.clone(), false);
             fail_jobs(vec![job], &reason);
             return;
+        }
+        if self.failing {
+            self.failing = false;
+            tracing::warn!(segment = ?self.segment.path, "log writes succeed again");
         }
         self.segment_len += self.buf.frames().len() as u64;
         self.next_offset += job.records.len() as u64;
@@ -295,18 +312,10 @@ impl Writer {
             ));
         }
         self.padded = false;
-        let scan = scan_segment(&path, self.segment.first_offset).map_err(|e| e.to_string())?;
-        if scan.stopped_by.is_some()
-            || scan.valid_len != durable_len
-            || self.segment.first_offset + scan.record_count != durable_end
-        {
-            let reason = format!(
-                "{} does not hold exactly the acknowledged records after a failure; reopen the log",
-                path.display()
-            );
-            tracing::error!(%reason, "log writer cannot recover");
-            self.shared.fail_permanently(reason.clone());
-            return Err(reason);
+        let first_offset = self.segment.first_offset;
+        if self.verified != Some((first_offset, durable_len)) {
+            self.verify_segment(&path, durable_len, durable_end)?;
+            self.verified = Some((first_offset, durable_len));
         }
         self.segment.truncate_index(durable_end);
         self.segment_len = durable_len;
@@ -322,10 +331,33 @@ impl Writer {
             self.open_direct();
         }
         self.drained = false;
-        self.last_recovery = None;
         self.shared.recovered();
-        tracing::warn!(segment = ?self.segment.path, durable_end, "log writer recovered; appends succeed again");
+        tracing::debug!(segment = ?self.segment.path, durable_end, "log writer recovered");
         Ok(())
+    }
+
+    /// Checks that the active segment holds exactly the acknowledged records: valid frames
+    /// up to `durable_len`, ending at offset `durable_end`. A mismatch is beyond recovery.
+    fn verify_segment(
+        &self,
+        path: &std::path::Path,
+        durable_len: u64,
+        durable_end: u64,
+    ) -> Result<(), String> {
+        let scan = scan_segment(path, self.segment.first_offset).map_err(|e| e.to_string())?;
+        if scan.stopped_by.is_none()
+            && scan.valid_len == durable_len
+            && self.segment.first_offset + scan.record_count == durable_end
+        {
+            return Ok(());
+        }
+        let reason = format!(
+            "{} does not hold exactly the acknowledged records after a failure; reopen the log",
+            path.display()
+        );
+        tracing::error!(%reason, "log writer cannot recover");
+        self.shared.fail_permanently(reason.clone());
+        Err(reason)
     }
 
     /// Encodes the group's frames into `buf` and assigns offsets; changes no other state.
