@@ -8,6 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::{IoContext, LogError, Result};
@@ -99,6 +100,16 @@ pub(crate) struct CursorStore {
     dir: PathBuf,
     /// Open cursor files by consumer name; the lock also serializes commits.
     open: Mutex<HashMap<String, OpenCursor>>,
+    /// Cursor files found with no valid slot and rewritten.
+    rewritten: AtomicU64,
+}
+
+/// A cursor file found in the cursors directory.
+pub(crate) struct StoredCursor {
+    pub(crate) consumer: String,
+    pub(crate) path: PathBuf,
+    /// The committed offset (`None`: never committed), or why the file cannot be read.
+    pub(crate) offset: Result<Option<u64>>,
 }
 
 impl CursorStore {
@@ -106,7 +117,65 @@ impl CursorStore {
         Self {
             dir,
             open: Mutex::new(HashMap::new()),
+            rewritten: AtomicU64::new(0),
         }
+    }
+
+    /// Every cursor file in the directory with what it holds. Files that are not cursors
+    /// are ignored.
+    pub(crate) fn list(&self) -> Result<Vec<StoredCursor>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).at(&self.dir)? {
+            let entry = entry.at(&self.dir)?;
+            let name = entry.file_name();
+            let Some(consumer) = name
+                .to_str()
+                .and_then(|name| name.strip_suffix(CURSOR_SUFFIX))
+                .filter(|consumer| validate_consumer_name(consumer).is_ok())
+            else {
+                continue;
+            };
+            found.push(StoredCursor {
+                consumer: consumer.to_string(),
+                path: entry.path(),
+                offset: self.get(consumer),
+            });
+        }
+        found.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        Ok(found)
+    }
+
+    /// Replaces the cursor file of `name`, whatever it holds, with one committed `offset`.
+    pub(crate) fn rewrite(&self, name: &str, offset: u64) -> Result<()> {
+        validate_consumer_name(name)?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.remove(name);
+        let path = self.path(name);
+        let mut bytes = vec![0u8; SLOT_POSITIONS[1] as usize + SLOT_LEN];
+        bytes[..SLOT_LEN].copy_from_slice(
+            &Slot {
+                sequence: 0,
+                offset,
+            }
+            .encode(),
+        );
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at(&path)?;
+        file.write_all_at(&bytes, 0)
+            .and_then(|()| file.set_len(bytes.len() as u64))
+            .and_then(|()| file.sync_all())
+            .at(&path)?;
+        self.rewritten.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Cursor files found with no valid slot and rewritten since the log was opened.
+    pub(crate) fn rewritten(&self) -> u64 {
+        self.rewritten.load(Ordering::Relaxed)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -162,7 +231,15 @@ impl CursorStore {
             .at(&path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).at(&path)?;
-        let last = current_slot(&path, &bytes)?;
+        let last = match current_slot(&path, &bytes) {
+            Ok(last) => last,
+            Err(error) => {
+                // Damaged since the log was opened: this commit overwrites it.
+                tracing::error!(consumer = name, %error, "cursor file has no valid slot; overwriting it with the consumer's new position");
+                self.rewritten.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        };
         if !existed {
             // The first commit's fdatasync covers the data; the name needs the directory.
             file.sync_all().at(&path)?;

@@ -27,6 +27,10 @@ pub enum LogError {
     #[error("an append needs at least one record")]
     EmptyBatch,
 
+    /// Empty frames are reserved: `repair` writes them for offsets whose records were lost.
+    #[error("an empty record cannot be appended")]
+    EmptyRecord,
+
     #[error("record of {len} bytes exceeds the limit of {limit} bytes")]
     RecordTooLarge { len: usize, limit: usize },
 
@@ -36,11 +40,23 @@ pub enum LogError {
     #[error("offset {requested} is beyond the durable end {durable_end}")]
     OffsetBeyondEnd { requested: u64, durable_end: u64 },
 
+    /// A consumer's committed cursor lies past the recovered end of the log: records it has
+    /// already read are gone (damaged or deleted segment files). Opening refuses, before
+    /// changing anything, so that new appends never take offsets a consumer has passed.
+    #[error("the cursor of consumer {consumer:?} ({path}) is at offset {cursor}, beyond the event log's end {durable_end}: records it already read are missing from the log; refusing to open it so that new events never reuse their offsets (nothing was changed; see \"Repairing the event log\" in the README: `opentrail log repair`)")]
+    CursorBeyondEnd {
+        consumer: String,
+        path: PathBuf,
+        cursor: u64,
+        durable_end: u64,
+    },
+
     #[error("invalid consumer name {name:?}: use 1 to 64 characters from [A-Za-z0-9_.-], not starting with '.'")]
     InvalidConsumerName { name: String },
 
-    /// A write, fsync or segment roll failed. The writer cannot know what reached the disk,
-    /// so it refuses every later append; reopening the log recovers.
+    /// A write, fsync or segment roll failed (for example the disk is full); this append was
+    /// not made durable. Appends fail promptly until the writer has recovered, which it
+    /// tries on later appends once the cause is gone (see `EventLog::health`).
     #[error("log writer stopped after a failure: {reason}")]
     WriterFailed { reason: String },
 

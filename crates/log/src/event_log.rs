@@ -14,12 +14,12 @@ use crate::options::LogOptions;
 use crate::reader::LogReader;
 use crate::recovery::recover;
 use crate::segment::sync_dir;
-use crate::shared::Shared;
+use crate::shared::{LogHealth, Shared};
 use crate::tail_cache::TailCache;
 use crate::writer::{spawn_group_commit, AppendRequest};
 
-const SEGMENTS_DIR: &str = "segments";
-const CURSORS_DIR: &str = "cursors";
+pub(crate) const SEGMENTS_DIR: &str = "segments";
+pub(crate) const CURSORS_DIR: &str = "cursors";
 
 /// Offsets given to one acknowledged batch: `first_offset..=last_offset`, in batch order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +77,39 @@ impl EventLog {
             std::fs::create_dir_all(sub).at(sub)?;
         }
         sync_dir(&dir)?;
-        let recovered = recover(&segments_dir)?;
+        let cursors = CursorStore::new(cursors_dir);
+        let stored = cursors.list()?;
+        let furthest = stored
+            .iter()
+            .filter_map(|stored| match &stored.offset {
+                Ok(Some(offset)) => Some((*offset, stored)),
+                _ => None,
+            })
+            .max_by_key(|&(offset, _)| offset);
+        let check_end = |durable_end: u64| match furthest {
+            Some((cursor, stored)) if cursor > durable_end => Err(LogError::CursorBeyondEnd {
+                consumer: stored.consumer.clone(),
+                path: stored.path.clone(),
+                cursor,
+                durable_end,
+            }),
+            _ => Ok(()),
+        };
+        let recovered = recover(&segments_dir, &check_end)?;
+        let start_offset = recovered.segments.start_offset();
+        for stored in &stored {
+            if let Err(error) = &stored.offset {
+                // Re-reading is safe (consumers tolerate duplicates); skipping is not.
+                tracing::error!(
+                    consumer = stored.consumer,
+                    cursor = ?stored.path,
+                    %error,
+                    restart_from = start_offset,
+                    "CURSOR FILE UNREADABLE: rewriting it so that the consumer re-reads the log from its oldest retained offset"
+                );
+                cursors.rewrite(&stored.consumer, start_offset)?;
+            }
+        }
         tracing::info!(
             dir = ?dir,
             start_offset = recovered.segments.start_offset(),
@@ -104,7 +136,7 @@ impl EventLog {
         .at(&dir)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                cursors: CursorStore::new(cursors_dir),
+                cursors,
                 dir,
                 shared,
                 max_record_bytes: options.max_record_bytes,
@@ -148,6 +180,9 @@ impl EventLog {
         if records.is_empty() {
             return Err(LogError::EmptyBatch);
         }
+        if records.iter().any(|record| record.is_empty()) {
+            return Err(LogError::EmptyRecord);
+        }
         let limit = self.inner.max_record_bytes;
         if let Some(record) = records.iter().find(|r| r.len() > limit) {
             return Err(LogError::RecordTooLarge {
@@ -167,6 +202,16 @@ impl EventLog {
 
     fn queue(&self) -> Result<&mpsc::Sender<AppendRequest>> {
         self.inner.requests.as_ref().ok_or(LogError::Closed)
+    }
+
+    /// The writer's health, for `/health` and metrics: whether appends can succeed now, the
+    /// last write/fsync/roll failure, and how many cursor files were found unreadable and
+    /// rewritten. Cheap (one uncontended lock).
+    pub fn health(&self) -> LogHealth {
+        LogHealth {
+            cursors_rewritten: self.inner.cursors.rewritten(),
+            ..self.inner.shared.health()
+        }
     }
 
     /// The offset after the last durable record: readers can read everything below it.
@@ -246,5 +291,140 @@ impl EventLog {
             located.segment.verify_sealed(end_offset)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn record(i: u64) -> Bytes {
+        Bytes::from(format!("record-{i}"))
+    }
+
+    fn read_all(log: &EventLog) -> Vec<(u64, Bytes)> {
+        let mut reader = log.reader(log.start_offset());
+        let mut all = Vec::new();
+        loop {
+            let batch = reader.poll_batch(1000).expect("read");
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch);
+        }
+    }
+
+    #[test]
+    fn after_a_failed_fsync_appends_fail_then_continue_in_a_fresh_segment() {
+        for direct_io in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let options = || LogOptions {
+                direct_io,
+                ..LogOptions::default()
+            };
+            let log = EventLog::open(dir.path(), options()).expect("open");
+            for i in 0..5 {
+                log.append_blocking(vec![record(i)]).expect("append");
+            }
+            log.inner.shared.failing_syncs.store(1, Ordering::Release);
+            let failed = log.append_blocking(vec![record(100)]);
+            assert!(
+                matches!(failed, Err(LogError::WriterFailed { .. })),
+                "{failed:?}"
+            );
+            let health = log.health();
+            assert!(!health.writable && health.failures == 1, "{health:?}");
+            // The next append recovers the writer first (the cause is gone).
+            let ack = log.append_blocking(vec![record(5)]).expect("recovered");
+            assert_eq!(
+                ack.first_offset, 5,
+                "the failed record's offset was never visible"
+            );
+            let health = log.health();
+            assert!(health.writable, "{health:?}");
+            assert!(health.last_error.is_some_and(|e| e.contains("injected")));
+            assert_eq!(
+                crate::segment::list_segments(&dir.path().join(SEGMENTS_DIR)).expect("list"),
+                vec![0, 5],
+                "continued in a fresh segment"
+            );
+            let expected: Vec<(u64, Bytes)> = (0..6).map(|i| (i, record(i))).collect();
+            assert_eq!(read_all(&log), expected);
+            drop(log);
+            let log = EventLog::open(dir.path(), options()).expect("reopen");
+            log.verify_sealed_segments().expect("sealed segment intact");
+            assert_eq!(read_all(&log), expected);
+        }
+    }
+
+    #[test]
+    fn after_a_failed_write_the_writer_continues_in_the_same_segment() {
+        for direct_io in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let options = || LogOptions {
+                direct_io,
+                ..LogOptions::default()
+            };
+            let log = EventLog::open(dir.path(), options()).expect("open");
+            log.append_blocking(vec![record(0), record(1)])
+                .expect("append");
+            log.inner.shared.failing_writes.store(1, Ordering::Release);
+            let lost: Vec<Bytes> = (100..110).map(record).collect();
+            assert!(matches!(
+                log.append_blocking(lost),
+                Err(LogError::WriterFailed { .. })
+            ));
+            assert!(!log.health().writable);
+            let ack = log.append_blocking(vec![record(2)]).expect("recovered");
+            assert_eq!(ack.first_offset, 2);
+            assert!(log.health().writable);
+            assert_eq!(
+                crate::segment::list_segments(&dir.path().join(SEGMENTS_DIR)).expect("list"),
+                vec![0]
+            );
+            drop(log);
+            let log = EventLog::open(dir.path(), options()).expect("reopen");
+            let expected: Vec<(u64, Bytes)> = (0..3).map(|i| (i, record(i))).collect();
+            assert_eq!(read_all(&log), expected);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_cut_off_at_shutdown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let buffered = || LogOptions {
+            direct_io: false,
+            ..LogOptions::default()
+        };
+        let log = EventLog::open(dir.path(), buffered()).expect("open");
+        log.append_blocking(vec![record(0)]).expect("append");
+        log.inner.shared.failing_writes.store(1, Ordering::Release);
+        let lost: Vec<Bytes> = (100..110).map(record).collect();
+        assert!(log.append_blocking(lost).is_err());
+        drop(log);
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
+        assert_eq!(
+            read_all(&log),
+            vec![(0, record(0))],
+            "no unacknowledged record"
+        );
+    }
+
+    #[test]
+    fn a_failed_fsync_of_an_empty_segment_restarts_it_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("open");
+        log.inner.shared.failing_syncs.store(1, Ordering::Release);
+        assert!(log.append_blocking(vec![record(0)]).is_err());
+        assert_eq!(
+            log.append_blocking(vec![record(0)])
+                .expect("append")
+                .first_offset,
+            0
+        );
+        drop(log);
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
+        assert_eq!(read_all(&log), vec![(0, record(0))]);
     }
 }

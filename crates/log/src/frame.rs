@@ -82,7 +82,6 @@ pub(crate) fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Decodes the frame at the start of `buf`: its payload and the bytes it occupies.
-#[cfg(test)]
 pub(crate) fn decode_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
     let Some((header, rest)) = buf.split_first_chunk::<FRAME_HEADER_LEN>() else {
         return Err(FrameError::Truncated);
@@ -121,6 +120,25 @@ pub(crate) fn read_frame(
         return Ok(Err(FrameError::Truncated));
     }
     Ok(header.verify(payload))
+}
+
+/// The first position at or after `from` where a valid frame starts, if any. Used to tell a
+/// torn tail (nothing valid after the damage) from damage followed by durable records.
+/// Random bytes pass a frame's checksum with probability 2^-32 per position, zeros never.
+pub(crate) fn find_frame(buf: &[u8], from: usize) -> Option<usize> {
+    (from..buf.len().saturating_sub(FRAME_HEADER_LEN - 1)).find(|&position| {
+        let Some(header) = buf[position..].first_chunk::<FRAME_HEADER_LEN>() else {
+            return false;
+        };
+        match FrameHeader::parse(*header) {
+            // Cheap rejections first: most positions announce more bytes than are left.
+            Ok(header) => {
+                (header.payload_len as usize) <= buf.len() - position - FRAME_HEADER_LEN
+                    && decode_frame(&buf[position..]).is_ok()
+            }
+            Err(_) => false,
+        }
+    })
 }
 
 /// `read_exact` that reports a short read as `false` instead of an error.
@@ -162,6 +180,19 @@ mod tests {
     #[test]
     fn zero_filled_bytes_are_not_a_frame() {
         assert_eq!(decode_frame(&[0u8; 64]), Err(FrameError::ChecksumMismatch));
+    }
+
+    #[test]
+    fn find_frame_skips_damage_and_zeros() {
+        let mut buf = vec![0u8; 100];
+        assert_eq!(find_frame(&buf, 0), None);
+        let at = buf.len();
+        encode_frame(b"payload", &mut buf);
+        buf.extend_from_slice(&[0u8; 20]);
+        assert_eq!(find_frame(&buf, 0), Some(at));
+        assert_eq!(find_frame(&buf, at + 1), None);
+        buf[at + 9] ^= 1;
+        assert_eq!(find_frame(&buf, 0), None);
     }
 
     #[test]

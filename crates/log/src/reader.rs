@@ -259,7 +259,10 @@ impl OpenSegment {
         while batch.len() < max && self.next_offset < limit {
             let offset = self.next_offset;
             let payload = self.read_record()?;
-            batch.push((offset, payload));
+            // An empty frame holds the place of a record lost to damage (`repair`).
+            if !payload.is_empty() {
+                batch.push((offset, payload));
+            }
         }
         Ok(())
     }

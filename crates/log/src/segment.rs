@@ -124,6 +124,12 @@ impl SparseIndex {
         }
     }
 
+    /// Forgets entries for offsets at or above `end` (frames cut off after a failure).
+    pub(crate) fn truncate(&mut self, end: u64) {
+        let keep = self.entries.partition_point(|&(o, _)| o < end).max(1);
+        self.entries.truncate(keep);
+    }
+
     /// The indexed frame nearest at or before `offset`: `(offset, position)`.
     pub(crate) fn floor(&self, offset: u64) -> (u64, u64) {
         let after = self.entries.partition_point(|&(o, _)| o <= offset);

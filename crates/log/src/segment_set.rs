@@ -64,6 +64,18 @@ impl Segment {
         Ok(())
     }
 
+    /// Forgets index entries for offsets at or above `end` (the writer cut those frames).
+    pub(crate) fn truncate_index(&self, end: u64) {
+        if let Some(index) = self
+            .index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            index.truncate(end);
+        }
+    }
+
     /// Adds index entries for frames the writer has just appended.
     pub(crate) fn extend_index(&self, entries: &[(u64, u64)]) {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);

@@ -18,9 +18,43 @@ pub(crate) struct Shared {
     /// Next offset after the last fsynced record. Only the writer stores it, after the fsync
     /// and after any segment it wrote to is in `segments`.
     durable_end: AtomicU64,
-    /// Set once a write, fsync or roll fails: what reached the disk is then unknown, so
-    /// every later append is refused until the log is reopened (and recovered).
-    failure: Mutex<Option<String>>,
+    /// Bytes of the active segment that `durable_end` covers (stored with it).
+    durable_len: AtomicU64,
+    fault: Mutex<Fault>,
+    /// Fsyncs still to fail on purpose (tests only).
+    #[cfg(test)]
+    pub(crate) failing_syncs: std::sync::atomic::AtomicU32,
+    /// Group writes still to fail on purpose after writing half their bytes (tests only).
+    #[cfg(test)]
+    pub(crate) failing_writes: std::sync::atomic::AtomicU32,
+}
+
+/// The writer's failure state. While `current` is set every append fails promptly; the
+/// writer recovers on a later append (see `Writer::recover`).
+#[derive(Debug, Default)]
+struct Fault {
+    current: Option<String>,
+    /// The failure included a failed fsync: the active segment's unsynced pages may be lost
+    /// without a later fsync saying so, so the writer continues in a fresh segment.
+    needs_roll: bool,
+    /// The writer found the segment not as it wrote it; only reopening can help.
+    permanent: bool,
+    last: Option<String>,
+    failures: u64,
+}
+
+/// The writer's health, cheap to read: see [`crate::EventLog::health`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogHealth {
+    /// Appends can currently succeed. False from a failed write, fsync or segment roll until
+    /// the writer has recovered (it tries again on each append, at most every 100 ms).
+    pub writable: bool,
+    /// The most recent write, fsync or roll failure, kept after recovery (`None` if none).
+    pub last_error: Option<String>,
+    /// Write, fsync and roll failures since the log was opened.
+    pub failures: u64,
+    /// Cursor files found with no valid slot and rewritten since the log was opened.
+    pub cursors_rewritten: u64,
 }
 
 impl Shared {
@@ -37,8 +71,21 @@ impl Shared {
             tail_cache,
             direct_io,
             durable_end: AtomicU64::new(durable_end),
-            failure: Mutex::new(None),
+            durable_len: AtomicU64::new(0),
+            fault: Mutex::new(Fault::default()),
+            #[cfg(test)]
+            failing_syncs: std::sync::atomic::AtomicU32::new(0),
+            #[cfg(test)]
+            failing_writes: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    pub(crate) fn durable_len(&self) -> u64 {
+        self.durable_len.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_durable_len(&self, len: u64) {
+        self.durable_len.store(len, Ordering::Release);
     }
 
     pub(crate) fn durable_end(&self) -> u64 {
@@ -50,18 +97,50 @@ impl Shared {
         self.durable_end.store(end, Ordering::Release);
     }
 
-    pub(crate) fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    fn fault(&self) -> std::sync::MutexGuard<'_, Fault> {
+        self.fault.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records the first failure; later ones are consequences of it.
-    pub(crate) fn fail(&self, reason: String) {
-        self.failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(reason);
+    /// Why appends fail now, if they do.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.fault().current.clone()
+    }
+
+    /// Records a failure; appends fail until [`Self::recovered`]. `needs_roll` after a failed
+    /// fsync.
+    pub(crate) fn fail(&self, reason: String, needs_roll: bool) {
+        let mut fault = self.fault();
+        fault.failures += 1;
+        fault.last = Some(reason.clone());
+        fault.needs_roll |= needs_roll;
+        fault.current.get_or_insert(reason);
+    }
+
+    /// Marks the failure as beyond the writer's own recovery.
+    pub(crate) fn fail_permanently(&self, reason: String) {
+        self.fail(reason, false);
+        self.fault().permanent = true;
+    }
+
+    /// `(needs_roll, permanent)` of the current failure.
+    pub(crate) fn fault_kind(&self) -> (bool, bool) {
+        let fault = self.fault();
+        (fault.needs_roll, fault.permanent)
+    }
+
+    pub(crate) fn recovered(&self) {
+        let mut fault = self.fault();
+        fault.current = None;
+        fault.needs_roll = false;
+    }
+
+    pub(crate) fn health(&self) -> LogHealth {
+        let fault = self.fault();
+        LogHealth {
+            writable: fault.current.is_none(),
+            last_error: fault.last.clone(),
+            failures: fault.failures,
+            cursors_rewritten: 0,
+        }
     }
 }

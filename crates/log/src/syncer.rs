@@ -18,6 +18,8 @@ use crate::AppendAck;
 pub(crate) struct SyncJob {
     pub(crate) file: Arc<File>,
     pub(crate) first_offset: u64,
+    /// Bytes of the segment once this job's group is in it.
+    pub(crate) end_len: u64,
     /// The group's records in offset order, for the tail cache.
     pub(crate) records: Vec<Bytes>,
     pub(crate) replies: Vec<PendingAck>,
@@ -65,19 +67,37 @@ impl Syncer {
             fail_jobs(batch, &reason);
             return;
         }
-        if let Err(error) = sync_files(&batch) {
+        #[cfg(test)]
+        let synced = match self.shared.failing_syncs.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |left| left.checked_sub(1),
+        ) {
+            Ok(_) => Err(std::io::Error::other("injected fsync failure")),
+            Err(_) => sync_files(&batch),
+        };
+        #[cfg(not(test))]
+        let synced = sync_files(&batch);
+        if let Err(error) = synced {
             // After a failed fsync the kernel may have dropped the dirty pages; no later
-            // fsync can vouch for them, so nothing written from here on is acknowledged.
+            // fsync can vouch for them, so nothing written since the last good fsync is
+            // acknowledged, and the writer continues in a fresh segment.
             let reason = format!("fdatasync failed: {error}");
-            tracing::error!(%reason, "log sync failed; refusing further appends");
-            self.shared.fail(reason.clone());
+            tracing::error!(%reason, "log sync failed; failing appends until the writer recovers");
+            self.shared.fail(reason.clone(), true);
             fail_jobs(batch, &reason);
             return;
         }
-        let Some(end) = batch
-            .last()
-            .map(|job| job.first_offset + job.records.len() as u64)
+        // Barrier jobs (no records) only wait for what was queued before them.
+        let Some((end, end_len)) = batch
+            .iter()
+            .rev()
+            .find(|job| !job.records.is_empty())
+            .map(|job| (job.first_offset + job.records.len() as u64, job.end_len))
         else {
+            for notify in batch.into_iter().filter_map(|job| job.notify_durable) {
+                let _ = notify.send(());
+            }
             return;
         };
         let mut replies = Vec::new();
@@ -87,6 +107,7 @@ impl Syncer {
             replies.extend(job.replies);
             notifications.extend(job.notify_durable);
         }
+        self.shared.set_durable_len(end_len);
         self.shared.publish_durable_end(end);
         self.durable_tx.send_replace(end);
         for pending in replies {

@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,7 +16,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::direct::{DirectFile, GroupBuffer};
 use crate::error::{IoContext, LogError, Result};
 use crate::frame::{encode_frame, frame_len};
-use crate::segment::{initialize_segment, segment_path, SparseIndex, SEGMENT_HEADER_LEN};
+use crate::segment::{
+    initialize_segment, scan_segment, segment_path, SparseIndex, SEGMENT_HEADER_LEN,
+};
 use crate::segment_set::Segment;
 use crate::shared::Shared;
 use crate::syncer::{fail_jobs, PendingAck, SyncJob, Syncer};
@@ -25,6 +28,10 @@ use crate::LogOptions;
 /// Written groups waiting for the syncer beyond the one it is syncing. Bounds the bytes
 /// written but not yet durable; when full, appends queue up and form larger groups.
 const SYNC_QUEUE_DEPTH: usize = 2;
+
+/// After a failure the writer tries to recover at most this often; appends in between
+/// fail at once.
+const RECOVERY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One caller's batch, acknowledged as a whole once durable.
 pub(crate) struct AppendRequest {
@@ -63,6 +70,16 @@ pub(crate) struct Writer {
     direct: Option<DirectFile>,
     /// The active segment's file is longer than `segment_len` (zeros after a direct write).
     padded: bool,
+    /// When the writer last tried to recover from a failure.
+    last_recovery: Option<Instant>,
+    /// The syncer has failed every job written before the current failure was handled.
+    drained: bool,
+    /// `(first offset, length)` of the segment recovery last checked, so that a disk that
+    /// stays full does not make the writer rescan the same segment every time.
+    verified: Option<(u64, u64)>,
+    /// A failure was logged and no write has succeeded since: later failures of the same
+    /// episode (a disk that stays full) are logged at debug level only.
+    failing: bool,
 }
 
 /// The two group-commit threads; joining the writer also joins the syncer.
@@ -75,6 +92,7 @@ pub(crate) fn spawn_group_commit(
     requests: mpsc::Receiver<AppendRequest>,
 ) -> std::io::Result<JoinHandle<()>> {
     let (jobs_tx, jobs_rx) = sync_channel(SYNC_QUEUE_DEPTH);
+    shared.set_durable_len(active.len);
     let syncer = Syncer::new(Arc::clone(&shared), durable_tx).spawn(jobs_rx)?;
     let mut writer = Writer {
         shared,
@@ -89,6 +107,10 @@ pub(crate) fn spawn_group_commit(
         direct_io: options.direct_io,
         direct: None,
         padded: false,
+        last_recovery: None,
+        drained: false,
+        verified: None,
+        failing: false,
     };
     writer.open_direct();
     std::thread::Builder::new()
@@ -115,6 +137,14 @@ impl Writer {
                 group.push(next);
             }
             self.write_group(group, group_bytes, &jobs);
+        }
+        if self.shared.failure().is_some() {
+            // Cut off what a failed write may have left behind the durable end, so that a
+            // reopen does not take unacknowledged frames for records.
+            self.last_recovery = None;
+            if let Err(reason) = self.recover(&jobs) {
+                tracing::warn!(%reason, "log writer stopped without recovering");
+            }
         }
         if let Err(error) = self.truncate_padding() {
             tracing::warn!(segment = ?self.segment.path, %error, "could not cut the zero padding off the log's last block");
@@ -147,6 +177,22 @@ impl Writer {
 
     /// Writes the encoded group at the segment's end, directly if possible.
     fn write_encoded(&mut self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self
+            .shared
+            .failing_writes
+            .fetch_update(
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+                |left| left.checked_sub(1),
+            )
+            .is_ok()
+        {
+            let frames = self.buf.frames();
+            self.file
+                .write_all_at(&frames[..frames.len() / 2 + 1], self.segment_len)?;
+            return Err(std::io::Error::other("injected write failure"));
+        }
         if let Some(direct) = &mut self.direct {
             // Set before the attempt: even a refused write may have left bytes past the end.
             self.padded = true;
@@ -166,25 +212,37 @@ impl Writer {
         group_bytes: usize,
         jobs: &SyncSender<SyncJob>,
     ) {
+        if self.shared.failure().is_some() {
+            if let Err(reason) = self.recover(jobs) {
+                fail_requests(group, &reason);
+                return;
+            }
+        }
         let first_offset = self.next_offset;
         let (records, replies) = self.encode_group(group, group_bytes);
         let job = SyncJob {
             file: Arc::clone(&self.file),
             first_offset,
+            end_len: self.segment_len + self.buf.frames().len() as u64,
             records,
             replies,
             notify_durable: None,
         };
-        if let Some(reason) = self.shared.failure() {
+        if let Err(error) = self.write_encoded() {
+            let reason = format!("write to {} failed: {error}", self.segment.path.display());
+            if self.failing {
+                tracing::debug!(%reason, "log write failed again");
+            } else {
+                tracing::error!(%reason, "log write failed; failing appends until the writer recovers");
+            }
+            self.failing = true;
+            self.shared.fail(reason.clone(), false);
             fail_jobs(vec![job], &reason);
             return;
         }
-        if let Err(error) = self.write_encoded() {
-            let reason = format!("write to {} failed: {error}", self.segment.path.display());
-            tracing::error!(%reason, "log write failed; refusing further appends");
-            self.shared.fail(reason.clone());
-            fail_jobs(vec![job], &reason);
-            return;
+        if self.failing {
+            self.failing = false;
+            tracing::warn!(segment = ?self.segment.path, "log writes succeed again");
         }
         self.segment_len += self.buf.frames().len() as u64;
         self.next_offset += job.records.len() as u64;
@@ -198,6 +256,108 @@ impl Writer {
             return;
         }
         self.seal_and_roll(job, jobs);
+    }
+
+    /// Gets the writer going again after a failed write, fsync or roll: waits until the
+    /// syncer has failed everything written before, cuts the active segment back to its
+    /// durable end, checks it holds exactly the acknowledged records, fsyncs it, and after a
+    /// failed fsync (when the kernel may have dropped unsynced pages without a later fsync
+    /// saying so) or a failed roll continues in a fresh segment. Offsets above the durable
+    /// end were never acknowledged nor visible to readers, so they are handed out again.
+    /// `Err` (the reason appends fail) while the cause persists; tried at most every
+    /// [`RECOVERY_INTERVAL`].
+    fn recover(&mut self, jobs: &SyncSender<SyncJob>) -> Result<(), String> {
+        let shared = Arc::clone(&self.shared);
+        let failure = || shared.failure().unwrap_or_default();
+        let (needs_roll, permanent) = self.shared.fault_kind();
+        if permanent {
+            return Err(failure());
+        }
+        if self
+            .last_recovery
+            .is_some_and(|last| last.elapsed() < RECOVERY_INTERVAL)
+        {
+            return Err(failure());
+        }
+        self.last_recovery = Some(Instant::now());
+        if !self.drained {
+            let (barrier_tx, barrier_rx) = sync_channel(1);
+            let barrier = SyncJob {
+                file: Arc::clone(&self.file),
+                first_offset: self.next_offset,
+                end_len: self.segment_len,
+                records: Vec::new(),
+                replies: Vec::new(),
+                notify_durable: Some(barrier_tx),
+            };
+            if jobs.send(barrier).is_err() {
+                return Err("log sync thread stopped".into());
+            }
+            // Answered or dropped once the syncer has handled everything queued before it.
+            let _ = barrier_rx.recv();
+            self.drained = true;
+        }
+        let durable_end = self.shared.durable_end();
+        let durable_len = self.shared.durable_len();
+        let path = self.segment.path.clone();
+        let cut = || -> std::io::Result<()> {
+            self.file.set_len(durable_len)?;
+            self.file.sync_all()
+        };
+        if let Err(error) = cut() {
+            return Err(format!(
+                "{} (recovery: cutting {} back to its durable end failed: {error})",
+                failure(),
+                path.display()
+            ));
+        }
+        self.padded = false;
+        let first_offset = self.segment.first_offset;
+        if self.verified != Some((first_offset, durable_len)) {
+            self.verify_segment(&path, durable_len, durable_end)?;
+            self.verified = Some((first_offset, durable_len));
+        }
+        self.segment.truncate_index(durable_end);
+        self.segment_len = durable_len;
+        self.next_offset = durable_end;
+        if needs_roll || durable_len >= self.segment_bytes {
+            self.start_segment().map_err(|error| {
+                format!(
+                    "{} (recovery: starting a new segment failed: {error})",
+                    failure()
+                )
+            })?;
+        } else {
+            self.open_direct();
+        }
+        self.drained = false;
+        self.shared.recovered();
+        tracing::debug!(segment = ?self.segment.path, durable_end, "log writer recovered");
+        Ok(())
+    }
+
+    /// Checks that the active segment holds exactly the acknowledged records: valid frames
+    /// up to `durable_len`, ending at offset `durable_end`. A mismatch is beyond recovery.
+    fn verify_segment(
+        &self,
+        path: &std::path::Path,
+        durable_len: u64,
+        durable_end: u64,
+    ) -> Result<(), String> {
+        let scan = scan_segment(path, self.segment.first_offset).map_err(|e| e.to_string())?;
+        if scan.stopped_by.is_none()
+            && scan.valid_len == durable_len
+            && self.segment.first_offset + scan.record_count == durable_end
+        {
+            return Ok(());
+        }
+        let reason = format!(
+            "{} does not hold exactly the acknowledged records after a failure; reopen the log",
+            path.display()
+        );
+        tracing::error!(%reason, "log writer cannot recover");
+        self.shared.fail_permanently(reason.clone());
+        Err(reason)
     }
 
     /// Encodes the group's frames into `buf` and assigns offsets; changes no other state.
@@ -251,8 +411,8 @@ impl Writer {
         }
         if let Err(error) = self.roll() {
             let reason = format!("segment roll failed: {error}");
-            tracing::error!(%reason, "log segment roll failed; refusing further appends");
-            self.shared.fail(reason);
+            tracing::error!(%reason, "log segment roll failed; failing appends until the writer recovers");
+            self.shared.fail(reason, false);
         }
     }
 
@@ -260,6 +420,12 @@ impl Writer {
         // A sealed segment holds exactly its frames.
         let path = self.segment.path.clone();
         self.truncate_padding().at(&path)?;
+        self.start_segment()
+    }
+
+    /// Starts the segment of `next_offset` (replacing the active one if that is where it
+    /// starts, which then holds no record) and makes it the active one.
+    fn start_segment(&mut self) -> Result<(), LogError> {
         let first_offset = self.next_offset;
         let file = initialize_segment(&self.shared.segments_dir, first_offset)?;
         let segment = Arc::new(Segment::new(
@@ -272,7 +438,17 @@ impl Writer {
         self.segment = segment;
         self.file = Arc::new(file);
         self.segment_len = SEGMENT_HEADER_LEN;
+        self.shared.set_durable_len(SEGMENT_HEADER_LEN);
         self.open_direct();
         Ok(())
+    }
+}
+
+/// Fails appends the writer did not even try to write.
+fn fail_requests(group: Vec<AppendRequest>, reason: &str) {
+    for request in group {
+        let _ = request.ack.send(Err(LogError::WriterFailed {
+            reason: reason.to_string(),
+        }));
     }
 }

@@ -20,7 +20,7 @@ fn random_batches(seed: u64, batches: usize) -> Vec<Vec<Bytes>> {
         .map(|_| {
             (0..rng.gen_range(1..12))
                 .map(|_| {
-                    let len = rng.gen_range(0..1500);
+                    let len = rng.gen_range(1..1500);
                     Bytes::from((0..len).map(|_| rng.gen::<u8>()).collect::<Vec<u8>>())
                 })
                 .collect()

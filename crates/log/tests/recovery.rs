@@ -127,10 +127,10 @@ fn garbage_after_the_last_frame_is_cut_off() {
 }
 
 #[test]
-fn valid_frames_after_a_tear_are_not_resurrected_by_later_appends() {
-    // Writeback can persist later pages of an unsynced write but not earlier ones, leaving
-    // whole frames behind a torn one. They were never acknowledged and must stay gone even
-    // when a new frame of the same size fills the torn one's place exactly.
+fn damage_followed_by_valid_frames_is_refused_and_repair_keeps_every_valid_record() {
+    // A torn tail leaves nothing valid behind it; valid frames after the damage mean records
+    // already written were changed. Open refuses without changing anything; `repair` keeps
+    // every valid frame and never gives a lost record's offset to a new one.
     let dir = tempfile::tempdir().expect("tempdir");
     let same_size: Vec<Bytes> = (0..4).map(|i| Bytes::from(format!("record-{i}"))).collect();
     {
@@ -138,23 +138,96 @@ fn valid_frames_after_a_tear_are_not_resurrected_by_later_appends() {
         for r in &same_size {
             log.append_blocking(vec![r.clone()]).expect("append");
         }
+        log.commit_cursor("consumer", 4).expect("commit");
     }
     let segment = segment_files(dir.path()).pop().expect("segment");
     let mut bytes = std::fs::read(&segment).expect("read");
     let frame_len = (FRAME_HEADER_LEN as usize) + same_size[1].len();
-    bytes[SEGMENT_HEADER_LEN as usize + frame_len + 9] ^= 0xff; // payload of record 1
-    std::fs::write(&segment, bytes).expect("write");
+    let damage = SEGMENT_HEADER_LEN as usize + frame_len + 9; // payload of record 1
+    bytes[damage] ^= 0xff;
+    std::fs::write(&segment, &bytes).expect("write");
 
-    let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
-    assert_eq!(read_all(&log), same_size[..1]);
-    log.append_blocking(vec![Bytes::from_static(b"replaced")])
-        .expect("append");
-    drop(log);
-    let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
-    assert_eq!(
-        read_all(&log),
-        vec![same_size[0].clone(), Bytes::from_static(b"replaced")]
+    let refused = EventLog::open(dir.path(), LogOptions::default()).expect_err("must refuse");
+    assert!(
+        matches!(&refused, LogError::Corrupt { position, reason, .. }
+            if *position == SEGMENT_HEADER_LEN + frame_len as u64 && reason.contains("not a torn tail")),
+        "{refused}"
     );
+    assert_eq!(
+        std::fs::read(&segment).expect("read"),
+        bytes,
+        "nothing changed"
+    );
+
+    let report = opentrail_log::repair(dir.path(), 0).expect("repair");
+    assert_eq!(report.damaged_spans.len(), 1);
+    let quarantined = report.quarantined.expect("a quarantined copy");
+    assert_eq!(std::fs::read(quarantined).expect("read copy"), bytes);
+    let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
+    let kept = [&same_size[0], &same_size[2], &same_size[3]].map(|r| (*r).clone());
+    assert_eq!(read_all(&log), kept);
+    assert!(log.durable_end() >= 4, "no offset goes back");
+    let end = log.durable_end();
+    let ack = log
+        .append_blocking(vec![Bytes::from_static(b"new")])
+        .expect("append");
+    assert_eq!(ack.first_offset, end);
+    let mut offsets = log.reader(0);
+    let read: Vec<u64> = offsets
+        .poll_batch(100)
+        .expect("read")
+        .into_iter()
+        .map(|(offset, _)| offset)
+        .collect();
+    assert_eq!(read[0], 0);
+    assert!(
+        read[1] >= 2 && read[2] >= 3,
+        "records after the damage keep or raise their offsets: {read:?}"
+    );
+    drop(log);
+    let again = opentrail_log::repair(dir.path(), 0).expect("repair again");
+    assert_eq!(again.segment, None, "{again:?}");
+}
+
+#[test]
+fn a_cursor_beyond_the_recovered_end_refuses_open_without_changing_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = write_log(dir.path(), LogOptions::default(), 20);
+    {
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("open");
+        log.commit_cursor("history", 20).expect("commit");
+    }
+    let segment = segment_files(dir.path()).pop().expect("segment");
+    let len = std::fs::metadata(&segment).expect("stat").len();
+    truncate_file(&segment, len - 3);
+    let refused = EventLog::open(dir.path(), LogOptions::default()).expect_err("must refuse");
+    assert!(
+        matches!(&refused, LogError::CursorBeyondEnd { consumer, cursor: 20, durable_end: 19, .. } if consumer == "history"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::metadata(&segment).expect("stat").len(), len - 3);
+
+    let report = opentrail_log::repair(dir.path(), 0).expect("repair");
+    assert!(report.durable_end >= 20, "{report:?}");
+    let log = EventLog::open(dir.path(), LogOptions::default()).expect("reopen");
+    assert_eq!(read_all(&log), records[..19]);
+    let ack = log
+        .append_blocking(vec![Bytes::from_static(b"new")])
+        .expect("append");
+    assert!(
+        ack.first_offset >= 20,
+        "offset 19 was passed by a consumer: never reused"
+    );
+}
+
+#[test]
+fn empty_records_are_reserved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = EventLog::open(dir.path(), LogOptions::default()).expect("open");
+    assert!(matches!(
+        log.append_blocking(vec![Bytes::from_static(b"a"), Bytes::new()]),
+        Err(LogError::EmptyRecord)
+    ));
 }
 
 #[test]
@@ -306,7 +379,7 @@ proptest! {
 
     #[test]
     fn recovery_keeps_the_longest_valid_prefix(
-        records in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..400), 1..25),
+        records in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..400), 1..25),
         cut_seed in any::<prop::sample::Index>(),
         garbage in prop::collection::vec(any::<u8>(), 0..64),
     ) {

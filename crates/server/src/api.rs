@@ -46,6 +46,25 @@ pub struct App {
     pub lookup_rate_limit: Option<crate::rate_limit::RateLimiter>,
 }
 
+impl App {
+    /// Why the event log cannot take appends now (`None` when it can), as the log itself
+    /// reports it; `/health` shows the same.
+    pub fn event_log_failure(&self) -> Option<String> {
+        let log = self.log.health();
+        if log.writable {
+            self.health.set_ok(crate::health::Component::EventLog);
+            None
+        } else {
+            let why = log
+                .last_error
+                .unwrap_or_else(|| "the event log cannot be written".to_owned());
+            self.health
+                .set_failed(crate::health::Component::EventLog, why.clone());
+            Some(why)
+        }
+    }
+}
+
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", post(cloudtrail_api))
@@ -57,6 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// `{"status":"ok"|"degraded","components":{...}}`; 503 while any component is degraded.
 async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
+    app.event_log_failure();
     let (healthy, report) = app.health.report();
     let status = if healthy {
         StatusCode::OK
@@ -72,7 +92,25 @@ async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let mut text = app.metrics.render();
+    app.event_log_failure();
     text.push_str(&app.health.render_metrics());
+    let log_health = app.log.health();
+    for (name, help, value) in [
+        (
+            "opentrail_event_log_failures_total",
+            "Event log write, fsync and roll failures since the server started.",
+            log_health.failures,
+        ),
+        (
+            "opentrail_event_log_cursors_rewritten_total",
+            "Unreadable consumer cursor files rewritten since the server started.",
+            log_health.cursors_rewritten,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
     text.push_str(&crate::logging::render_metrics());
     // How far event history trails the durable log: equal offsets mean every
     // acknowledged event is searchable.
@@ -297,7 +335,7 @@ async fn handle(
     if !is_read_only(operation) {
         // No effect without its audit record: refuse while the event log is known to fail
         // (the audit event of this refusal is the probe that sees it recover).
-        if let Some(why) = app.health.failure(crate::health::Component::EventLog) {
+        if let Some(why) = app.event_log_failure() {
             return Err(audit_unavailable(&why));
         }
     }

@@ -36,6 +36,22 @@ pub enum Command {
     /// Look up and export event history from a running server.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Maintain the durable event log (the server must be stopped).
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Make a log that `serve` refuses (damage before valid records, or a consumer cursor
+    /// beyond the log's end) open again: the damaged segment is copied to
+    /// `log/quarantine/`, every valid record is kept, and lost records' offsets are never
+    /// reused. Prints what it did as JSON.
+    Repair {
+        /// Where OpenTrail keeps its state.
+        #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
+        data_dir: PathBuf,
+    },
 }
 
 /// How CLI commands reach a running server.

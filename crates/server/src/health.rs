@@ -75,14 +75,6 @@ impl Health {
         }
     }
 
-    /// Why a component does not work now, if it does not.
-    pub fn failure(&self, component: Component) -> Option<String> {
-        let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        components
-            .get(&component)
-            .and_then(|state| state.failure.clone())
-    }
-
     fn note_restart(&self, component: Component) {
         self.update(component, |state| state.restarts += 1);
     }

@@ -14,6 +14,18 @@ const CONSUMER: &str = "event-history";
 const BATCH: usize = 4096;
 const EXPIRY_PERIOD: Duration = Duration::from_secs(600);
 
+/// Refuses to feed history from a log that ends before what history has applied: new
+/// events would take offsets history believes it has seen, and it would skip them.
+pub fn check_resume(log: &EventLog, history: &HistoryStore) -> anyhow::Result<()> {
+    let (applied, end) = (history.applied_offset(), log.durable_end());
+    if applied > end {
+        anyhow::bail!(
+            "event history has applied the event log up to offset {applied}, but the log ends at {end}: records are missing from the log; refusing to start so that new events never reuse their offsets (nothing was changed; see \"Repairing the event log\" in the README: `opentrail log repair`)"
+        );
+    }
+    Ok(())
+}
+
 /// Indexes the log into history until `stop` turns true (run under a supervisor, which
 /// starts it again if it dies).
 pub async fn run(

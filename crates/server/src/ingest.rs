@@ -4,6 +4,7 @@
 
 use crate::api::{App, Exchange};
 use bytes::Bytes;
+use opentrail_log::LogError;
 use opentrail_model::{log_file_record_texts, EventError, EventRecord, RecordRef};
 use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
@@ -191,8 +192,14 @@ pub async fn handle(
         app.parsed.insert_all(parsed);
         let appended = app.log.append(texts).await;
         app.health.observe_append(&appended);
-        appended.map_err(|e| {
-            ApiError::internal(format!("failed to make events durable: {e}")).with_status(503)
+        appended.map_err(|e| match e {
+            // Temporary (a full disk, say): nothing was acknowledged; retrying is safe.
+            LogError::WriterFailed { .. } | LogError::Closed => ApiError::new(
+                "ServiceUnavailable",
+                format!("the events could not be made durable; none were stored, retry later: {e}"),
+            )
+            .with_status(503),
+            e => ApiError::internal(format!("failed to make events durable: {e}")).with_status(503),
         })?;
     }
     let mut successful = Vec::with_capacity(accepted_count);

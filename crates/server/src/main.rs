@@ -13,6 +13,7 @@ mod health;
 mod history_feed;
 mod import;
 mod ingest;
+mod log_cli;
 mod logging;
 mod metrics;
 mod parsed_records;
@@ -83,5 +84,6 @@ fn main() -> anyhow::Result<()> {
         Command::Events(command) => runtime.block_on(events_cli::events(command)),
         Command::Topics(command) => topics::topics(command),
         Command::Validate(args) => runtime.block_on(validate_cli::validate(args)),
+        Command::Log(command) => log_cli::log(command),
     }
 }

@@ -102,6 +102,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || HistoryStore::open(&history_dir, history_options))
             .await??,
     );
+    history_feed::check_resume(&log, &history)?;
     let history_at_shutdown = Arc::clone(&history);
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     // Enough for the feed, which reads right behind the log's writer; a feed that lags

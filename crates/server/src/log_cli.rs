@@ -1,0 +1,45 @@
+//! `opentrail log repair`: the operator's way out when `serve` refuses a damaged event log.
+
+use crate::config::LogCommand;
+use anyhow::Context;
+use serde_json::json;
+
+pub fn log(command: LogCommand) -> anyhow::Result<()> {
+    match command {
+        LogCommand::Repair { data_dir } => {
+            let log_dir = data_dir.join("log");
+            // Event history keeps its own position in the log: the log must reach it too.
+            let history_dir = data_dir.join("history");
+            let history_end = if history_dir.is_dir() {
+                let options = opentrail_history::HistoryOptions {
+                    write_ahead_log: false,
+                    ..opentrail_history::HistoryOptions::default()
+                };
+                opentrail_history::HistoryStore::open(&history_dir, options)
+                    .with_context(|| format!("opening event history in {}", history_dir.display()))?
+                    .applied_offset()
+            } else {
+                0
+            };
+            let report = opentrail_log::repair(&log_dir, history_end)
+                .with_context(|| format!("repairing the event log in {}", log_dir.display()))?;
+            let spans: Vec<_> = report
+                .damaged_spans
+                .iter()
+                .map(|&(start, end)| json!({ "start": start, "end": end }))
+                .collect();
+            println!(
+                "{}",
+                json!({
+                    "Repaired": report.segment.is_some(),
+                    "Segment": report.segment,
+                    "QuarantinedCopy": report.quarantined,
+                    "DamagedByteRanges": spans,
+                    "PlaceholderRecords": report.placeholders,
+                    "EndOffset": report.durable_end,
+                })
+            );
+            Ok(())
+        }
+    }
+}
