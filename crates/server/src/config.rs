@@ -252,6 +252,15 @@ pub struct ServeArgs {
         default_value_t = 0.0
     )]
     pub lookup_events_rate_limit: f64,
+    /// Self-audit records of unauthenticated or failed-authentication requests written per
+    /// second per source address (bursts of twice as many); the rest are dropped and counted
+    /// in `opentrail_audit_records_dropped_total`. 0: unlimited.
+    #[arg(
+        long,
+        env = "OPENTRAIL_UNAUTHENTICATED_AUDIT_RATE_LIMIT",
+        default_value_t = 5.0
+    )]
+    pub unauthenticated_audit_rate_limit: f64,
     /// Days of event history kept for LookupEvents (AWS: 90).
     #[arg(long, env = "OPENTRAIL_HISTORY_RETENTION_DAYS", default_value_t = 90)]
     pub history_retention_days: u32,

@@ -125,6 +125,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         delivery_stopped.clone(),
     );
     let delivery = tokio::spawn(delivery.run(delivery_stopped));
+    let metrics = Metrics::default();
+    let audit = EventLogAuditSink::new(
+        log.clone(),
+        data.account.clone(),
+        (args.unauthenticated_audit_rate_limit > 0.0).then(|| {
+            RateLimiter::new(
+                args.unauthenticated_audit_rate_limit,
+                2.0 * args.unauthenticated_audit_rate_limit,
+            )
+        }),
+        metrics.audit_drops(),
+    );
     let app = Arc::new(App {
         model: ServiceModel::cloudtrail(),
         auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
@@ -132,8 +144,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         history,
         parsed,
         keys,
-        metrics: Metrics::default(),
-        audit: Box::new(EventLogAuditSink::new(log.clone(), data.account.clone())),
+        metrics,
+        audit: Box::new(audit),
         log,
         clock,
         max_request_bytes: args.max_request_bytes,

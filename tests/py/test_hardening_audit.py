@@ -1,0 +1,108 @@
+"""Issue 9, self-audit and ingest hardening: hostile requests against the real binary.
+
+Unauthenticated floods write bounded, redacted, rate-limited audit records (item 10);
+hostile ingest bodies are refused before they cost memory (item 11); unknown regions are
+refused (item 12); what cannot be stored is rejected, not acknowledged (item 8); forged
+self-audit records are refused (item 18)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import REGION, error_code
+from test_delivery import wait_for
+from test_ingest import post_events, valid_record
+
+MAX_UNTRUSTED_BYTES = 1024
+
+
+def dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                stat = os.stat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            total += max(stat.st_size, stat.st_blocks * 512)
+    return total
+
+
+def metric(server, name: str, **labels) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.compile(rf"^{re.escape(name)}(\{{{re.escape(wanted)}\}})? (\S+)$", re.M)
+    match = pattern.search(server.metrics())
+    return float(match.group(2)) if match else 0.0
+
+
+def vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+# ----------------------------------------------------------------------------- item 10
+
+
+def test_unauthenticated_flood_is_truncated_redacted_and_rate_limited(server):
+    signature = "cafebabe" * 8
+    padding = "x" * 100_000
+    headers = {
+        "User-Agent": "evil-agent/" + "A" * 100_000,
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.DescribeTrails",
+        "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        # No SignedHeaders: an IncompleteSignatureException whose message quotes the header.
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=AKIAFLOOD/20260101/{REGION}/cloudtrail/aws4_request, "
+        f"Signature={signature}, Pad={padding}",
+    }
+    log_dir = server.data_dir / "log"
+    before = dir_bytes(log_dir)
+    sent = 200
+    with requests.Session() as session:
+        for _ in range(sent):
+            answer = session.post(server.endpoint + "/", data=b"{}", headers=headers, timeout=10)
+            assert answer.status_code == 400
+            assert answer.json()["__type"] == "IncompleteSignatureException"
+    dropped = metric(server, "opentrail_audit_records_dropped_total", reason="unauthenticated_rate_limit")
+    assert dropped >= sent / 2, f"only {dropped} of {sent} flood records were dropped"
+
+    client = server.client()
+    client.describe_trails()  # authenticated calls are never limited
+    events = wait_for(
+        lambda: [
+            json.loads(e["CloudTrailEvent"])
+            for e in client.lookup_events(
+                LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Unknown"}], MaxResults=50
+            )["Events"]
+        ],
+        what="the flood's audit records in event history",
+    )
+    assert 0 < len(events) <= sent - dropped
+    for record in events:
+        text = json.dumps(record)
+        assert record["errorCode"] == "IncompleteSignatureException"
+        assert record["userIdentity"]["type"] == "Unknown"
+        assert record["userAgent"].startswith("evil-agent/AAAA")
+        assert len(record["userAgent"].encode()) <= MAX_UNTRUSTED_BYTES
+        assert len(record["errorMessage"].encode()) <= MAX_UNTRUSTED_BYTES
+        assert signature not in text and "Pad=xxx" not in text and "Authorization=" not in text
+        assert len(text) < 4 * 1024
+    wait_for(
+        lambda: client.lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "DescribeTrails"}]
+        )["Events"],
+        what="the authenticated DescribeTrails recorded",
+    )
+    grown = dir_bytes(log_dir) - before
+    # 200 records of 200 KB each were 40 MB before the fix.
+    assert grown < 2 * 1024 * 1024, f"the event log grew by {grown} bytes for {sent} rejected requests"
