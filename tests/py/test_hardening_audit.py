@@ -106,3 +106,36 @@ def test_unauthenticated_flood_is_truncated_redacted_and_rate_limited(server):
     grown = dir_bytes(log_dir) - before
     # 200 records of 200 KB each were 40 MB before the fix.
     assert grown < 2 * 1024 * 1024, f"the event log grew by {grown} bytes for {sent} rejected requests"
+
+
+# ----------------------------------------------------------------------------- item 11
+
+
+def test_hostile_ingest_bodies_are_refused_quickly_with_bounded_memory(server):
+    baseline = vm_hwm_kib(server.proc.pid)
+    million_lines = gzip.compress(b"{}\n" * 1_000_000, 9)
+    million_elements = gzip.compress(b'{"Records":[' + b",".join([b"{}"] * 1_000_000) + b"]}", 9)
+    bomb = gzip.compress(bytes(256 * 1024 * 1024), 9)
+    assert len(million_lines) < 10_000 and len(bomb) < 2 * 1024 * 1024
+    for body, status, code in [
+        (million_lines, 400, "ValidationException"),
+        (million_elements, 400, "ValidationException"),
+        (bomb, 413, "RequestEntityTooLargeException"),
+    ]:
+        started = time.monotonic()
+        answer = post_events(server, body, headers={"Content-Encoding": "gzip"})
+        elapsed = time.monotonic() - started
+        assert answer.status_code == status, answer.text[:300]
+        assert answer.json()["__type"] == code
+        if code == "ValidationException":
+            assert "10000" in answer.json()["message"]
+        assert len(answer.content) < 4096
+        assert elapsed < 10, f"{code} took {elapsed:.1f}s"
+    grown_mib = (vm_hwm_kib(server.proc.pid) - baseline) / 1024
+    # Before the fix the million {} lines alone took the server past 1 GiB.
+    assert grown_mib < 160, f"peak RSS grew by {grown_mib:.0f} MiB"
+    # At the limit the request is still served, one outcome per record.
+    body = "\n".join(json.dumps(valid_record(server.account_id, f"id-{i}")) for i in range(10_000)).encode()
+    answer = post_events(server, gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    assert answer.status_code == 200, answer.text[:300]
+    assert len(answer.json()["successful"]) == 10_000

@@ -4,7 +4,7 @@
 
 use crate::api::{App, Exchange};
 use bytes::Bytes;
-use opentrail_model::{log_file_record_texts, EventError, EventRecord, RecordRef};
+use opentrail_model::{log_file_record_texts_at_most, EventError, EventRecord, RecordRef};
 use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
@@ -12,8 +12,18 @@ use std::io::Read;
 
 /// The SigV4 service name of the ingest API.
 pub const INGEST_SERVICE: &str = "opentrail";
-/// Largest body after gzip decoding, so a small compressed body cannot expand without bound.
-const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest body after gzip decoding, as a multiple of `--max-request-bytes`, so a small
+/// compressed body cannot expand without bound (CloudTrail log files compress ~10:1).
+pub const MAX_DECODED_FACTOR: usize = 8;
+/// Most records one request may carry (AWS's PutAuditEvents takes 100); more are refused
+/// as a whole before any is checked, so that the answer stays small.
+pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
+
+fn too_many_records() -> ApiError {
+    ApiError::validation(format!(
+        "1 validation error detected: the request holds more than {MAX_RECORDS_PER_REQUEST} records; send at most {MAX_RECORDS_PER_REQUEST} records per request"
+    ))
+}
 
 /// One record's outcome: its position in the request and what happened.
 enum Outcome {
@@ -22,7 +32,11 @@ enum Outcome {
 }
 
 /// The body as sent, or gunzipped when `Content-Encoding: gzip`.
-fn decode_body(parts: &http::request::Parts, body: &Bytes) -> Result<Bytes, ApiError> {
+fn decode_body(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    max_decoded: usize,
+) -> Result<Bytes, ApiError> {
     let gzipped = parts
         .headers
         .get(http::header::CONTENT_ENCODING)
@@ -31,15 +45,15 @@ fn decode_body(parts: &http::request::Parts, body: &Bytes) -> Result<Bytes, ApiE
     if !gzipped {
         return Ok(body.clone());
     }
-    let mut decoded = Vec::with_capacity(body.len() * 8);
+    let mut decoded = Vec::with_capacity(body.len().saturating_mul(8).min(max_decoded));
     flate2::read::MultiGzDecoder::new(&body[..])
-        .take(MAX_DECODED_BYTES + 1)
+        .take(max_decoded as u64 + 1)
         .read_to_end(&mut decoded)
         .map_err(|e| ApiError::serialization(format!("request body is not valid gzip: {e}")))?;
-    if decoded.len() as u64 > MAX_DECODED_BYTES {
+    if decoded.len() > max_decoded {
         return Err(ApiError::new(
             "RequestEntityTooLargeException",
-            format!("decoded request body is larger than {MAX_DECODED_BYTES} bytes"),
+            format!("decoded request body is larger than the limit of {max_decoded} bytes"),
         )
         .with_status(413));
     }
@@ -73,16 +87,23 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     // A body of records has a `Records` member; a first line that is a record has none
     // (serde stops at its end), so it is read as newline-delimited records.
     if text.trim_start().starts_with('{') {
-        if let Ok(records) = log_file_record_texts(text) {
-            return Ok(records.into_iter().map(RecordText::Element).collect());
+        match log_file_record_texts_at_most(text, MAX_RECORDS_PER_REQUEST) {
+            Ok(records) => return Ok(records.into_iter().map(RecordText::Element).collect()),
+            Err(EventError::TooManyRecords { .. }) => return Err(too_many_records()),
+            Err(_) => {}
         }
     }
-    let lines: Vec<RecordText<'_>> = text
+    let mut lines = Vec::new();
+    for line in text
         .split('\n')
         .map(|line| line.trim_end_matches('\r'))
         .filter(|line| !line.trim().is_empty())
-        .map(RecordText::Line)
-        .collect();
+    {
+        if lines.len() == MAX_RECORDS_PER_REQUEST {
+            return Err(too_many_records());
+        }
+        lines.push(RecordText::Line(line));
+    }
     if lines.is_empty() {
         return Err(ApiError::validation(
             "request body holds no records; send {\"Records\":[...]} or one JSON record per line",
@@ -123,8 +144,9 @@ fn check_body(
     caller_account: &str,
     any_account: bool,
     keep_parsed: bool,
+    max_decoded: usize,
 ) -> Result<(Vec<Outcome>, Vec<Accepted>), ApiError> {
-    let decoded = decode_body(parts, body)?;
+    let decoded = decode_body(parts, body, max_decoded)?;
     let texts = split_records(&decoded)?;
     let mut outcomes = Vec::with_capacity(texts.len());
     let mut accepted = Vec::with_capacity(texts.len());
@@ -172,8 +194,16 @@ pub async fn handle(
         .durable_end()
         .saturating_sub(app.history.applied_offset());
     let keep_parsed = app.parsed.reached_in_time(lag);
+    let max_decoded = app.max_request_bytes.saturating_mul(MAX_DECODED_FACTOR);
     let (outcomes, accepted) = tokio::task::spawn_blocking(move || {
-        check_body(&head, &owned_body, &account, any_account, keep_parsed)
+        check_body(
+            &head,
+            &owned_body,
+            &account,
+            any_account,
+            keep_parsed,
+            max_decoded,
+        )
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
@@ -233,6 +263,25 @@ mod tests {
         assert!(split_records(b"  \n").is_err());
     }
 
+    #[test]
+    fn too_many_records_are_refused_before_they_are_collected() {
+        let at_limit = "{}\n".repeat(MAX_RECORDS_PER_REQUEST);
+        assert_eq!(
+            split_records(at_limit.as_bytes()).unwrap().len(),
+            MAX_RECORDS_PER_REQUEST
+        );
+        let over = "{}\n".repeat(MAX_RECORDS_PER_REQUEST + 1);
+        let error = split_records(over.as_bytes()).err().unwrap();
+        assert_eq!(error.code, "ValidationException");
+        assert!(error.message.contains("10000"));
+        let file = format!(
+            "{{\"Records\":[{}]}}",
+            vec!["{}"; MAX_RECORDS_PER_REQUEST + 1].join(",")
+        );
+        let error = split_records(file.as_bytes()).err().unwrap();
+        assert_eq!(error.code, "ValidationException");
+    }
+
     fn record(id: &str, account: &str) -> String {
         format!(
             r#"{{"eventVersion":"1.08","userIdentity":{{"type":"Root"}},"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"{id}","eventType":"AwsApiCall","recipientAccountId":"{account}"}}"#
@@ -250,7 +299,7 @@ mod tests {
         let body = Bytes::from(body);
         for keep_parsed in [true, false] {
             let (outcomes, accepted) =
-                check_body(&parts, &body, "111122223333", false, keep_parsed).unwrap();
+                check_body(&parts, &body, "111122223333", false, keep_parsed, 1 << 20).unwrap();
             assert_eq!(outcomes.len(), 3);
             assert!(matches!(&outcomes[0], Outcome::Accepted { event_id } if event_id == "a"));
             assert!(
