@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+from botocore.exceptions import ClientError
 
 from conftest import REGION, error_code
 from test_delivery import wait_for
@@ -139,3 +143,48 @@ def test_hostile_ingest_bodies_are_refused_quickly_with_bounded_memory(server):
     answer = post_events(server, gzip.compress(body), headers={"Content-Encoding": "gzip"})
     assert answer.status_code == 200, answer.text[:300]
     assert len(answer.json()["successful"]) == 10_000
+
+
+# ----------------------------------------------------------------------------- item 12
+
+
+def test_only_partition_regions_and_extra_regions_are_served(start_server):
+    server = start_server("--extra-regions", "local-dev-1,lab-west-2")
+    for region in ["zz-invented-1", "us-east-9", "eu-west-1x"]:
+        client = server.client(region=region)
+        assert error_code(client.describe_trails) == "InvalidSignatureException"
+    with pytest.raises(ClientError, match="Credential should be scoped to a valid region, not 'zz-invented-1'"):
+        server.client(region="zz-invented-1").describe_trails()
+    for region in ["us-east-1", "ap-southeast-7", "cn-north-1", "us-gov-west-1", "local-dev-1", "lab-west-2"]:
+        assert server.client(region=region).describe_trails()["trailList"] == []
+
+    # Ingest: the key's scope region is checked the same way...
+    def post_in(region: str, body: bytes):
+        creds = server.root
+        request = AWSRequest(method="POST", url=f"{server.endpoint}/events", data=body)
+        SigV4Auth(BotoCredentials(creds.access_key_id, creds.secret_access_key), "opentrail", region).add_auth(request)
+        prepared = request.prepare()
+        headers = {k: v for k, v in prepared.headers.items() if k.lower() != "content-length"}
+        return requests.post(prepared.url, data=body, headers=headers, timeout=30)
+
+    one = json.dumps({"Records": [valid_record(server.account_id, "scope-1")]}).encode()
+    refused = post_in("zz-invented-1", one)
+    assert refused.status_code == 400 and refused.json()["__type"] == "InvalidSignatureException"
+    assert post_in("local-dev-1", one).status_code == 200
+
+    # ...and each record's awsRegion on its own.
+    records = [
+        valid_record(server.account_id, "r-0", awsRegion="us-east-1"),
+        valid_record(server.account_id, "r-1", awsRegion="zz-invented-1"),
+        valid_record(server.account_id, "r-2", awsRegion="lab-west-2"),
+        valid_record(server.account_id, "r-3", awsRegion="mars-north-1"),
+    ]
+    answer = post_events(server, json.dumps({"Records": records}).encode())
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert [s["id"] for s in result["successful"]] == ["0", "2"]
+    assert [(f["id"], f["errorCode"]) for f in result["failed"]] == [("1", "InvalidField"), ("3", "InvalidField")]
+    assert "awsRegion" in result["failed"][0]["errorMessage"]
+    # Nothing in the data dir is named after a refused region.
+    names = [name for _root, dirs, files in os.walk(server.data_dir) for name in dirs + files]
+    assert not [n for n in names if "invented" in n or "mars" in n]

@@ -40,6 +40,8 @@ pub struct App {
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
     pub max_request_bytes: usize,
+    /// The regions requests may be signed for and ingested records may name.
+    pub regions: opentrail_model::KnownRegions,
     /// Per-account limit on LookupEvents calls, when configured.
     pub lookup_rate_limit: Option<crate::rate_limit::RateLimiter>,
 }
@@ -99,6 +101,21 @@ fn audited_response(
         Ok(output) if !read_only => summary.or_else(|| Some(output.clone())),
         _ => None,
     }
+}
+
+/// Refuses a caller whose credential scope names a region this server does not serve, as
+/// AWS answers a request signed for another region than the endpoint's.
+pub fn check_region(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    if app.regions.contains(caller.region.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        "InvalidSignatureException",
+        format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            caller.region
+        ),
+    ))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -237,6 +254,7 @@ async fn handle(
     let caller = app
         .auth
         .authenticate(&signed, CLOUDTRAIL_SERVICE, app.clock.now())?;
+    check_region(app, &caller)?;
     exchange.caller = Some(caller.clone());
 
     let operation = parse_target(

@@ -261,6 +261,10 @@ pub struct ServeArgs {
         default_value_t = 5.0
     )]
     pub unauthenticated_audit_rate_limit: f64,
+    /// Regions accepted besides those of the aws, aws-cn and aws-us-gov partitions
+    /// (comma-separated), for requests' credential scopes and ingested records' awsRegion.
+    #[arg(long, env = "OPENTRAIL_EXTRA_REGIONS", value_delimiter = ',')]
+    pub extra_regions: Vec<String>,
     /// Days of event history kept for LookupEvents (AWS: 90).
     #[arg(long, env = "OPENTRAIL_HISTORY_RETENTION_DAYS", default_value_t = 90)]
     pub history_retention_days: u32,

@@ -4,7 +4,9 @@
 
 use crate::api::{App, Exchange};
 use bytes::Bytes;
-use opentrail_model::{log_file_record_texts_at_most, EventError, EventRecord, RecordRef};
+use opentrail_model::{
+    log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
+};
 use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
@@ -112,15 +114,32 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     Ok(lines)
 }
 
+/// What each record of a request is checked against.
+struct RecordPolicy {
+    caller_account: String,
+    /// The key may ingest other accounts' records.
+    any_account: bool,
+    regions: KnownRegions,
+}
+
 fn check_record<'a>(
     text: &RecordText<'a>,
-    caller_account: &str,
-    any_account: bool,
+    policy: &RecordPolicy,
 ) -> Result<RecordRef<'a>, (&'static str, String)> {
     let record = text.parse().map_err(|e| (e.code(), e.to_string()))?;
     record.validate().map_err(|e| (e.code(), e.to_string()))?;
+    let region = record.aws_region();
+    if !policy.regions.contains(region) {
+        return Err((
+            "InvalidField",
+            format!(
+                "invalid field awsRegion: {region:?} is not a region of the aws, aws-cn or aws-us-gov partitions nor one of this server's --extra-regions"
+            ),
+        ));
+    }
+    let caller_account = policy.caller_account.as_str();
     let recipient = record.recipient_account_id();
-    if !any_account && !recipient.is_empty() && recipient != caller_account {
+    if !policy.any_account && !recipient.is_empty() && recipient != caller_account {
         return Err((
             "AccountMismatch",
             format!(
@@ -141,8 +160,7 @@ type Accepted = (Bytes, Option<EventRecord>);
 fn check_body(
     parts: &http::request::Parts,
     body: &Bytes,
-    caller_account: &str,
-    any_account: bool,
+    policy: &RecordPolicy,
     keep_parsed: bool,
     max_decoded: usize,
 ) -> Result<(Vec<Outcome>, Vec<Accepted>), ApiError> {
@@ -151,7 +169,7 @@ fn check_body(
     let mut outcomes = Vec::with_capacity(texts.len());
     let mut accepted = Vec::with_capacity(texts.len());
     for text in texts {
-        match check_record(&text, caller_account, any_account) {
+        match check_record(&text, policy) {
             Ok(record) => {
                 outcomes.push(Outcome::Accepted {
                     event_id: record.event_id().to_owned(),
@@ -182,11 +200,15 @@ pub async fn handle(
     let caller = app
         .auth
         .authenticate(&signed, INGEST_SERVICE, app.clock.now())?;
+    crate::api::check_region(app, &caller)?;
     exchange.caller = Some(caller.clone());
     // Inflating and parsing a body takes milliseconds: off the runtime.
     let (head, owned_body) = (parts.clone(), body.clone());
-    let account = caller.account.as_str().to_owned();
-    let any_account = caller.ingest_any_account;
+    let policy = RecordPolicy {
+        caller_account: caller.account.as_str().to_owned(),
+        any_account: caller.ingest_any_account,
+        regions: app.regions.clone(),
+    };
     // Keeping parsed records for event history only pays when history will read them
     // before they are evicted; a lagging history (bulk imports) parses them itself.
     let lag = app
@@ -196,14 +218,7 @@ pub async fn handle(
     let keep_parsed = app.parsed.reached_in_time(lag);
     let max_decoded = app.max_request_bytes.saturating_mul(MAX_DECODED_FACTOR);
     let (outcomes, accepted) = tokio::task::spawn_blocking(move || {
-        check_body(
-            &head,
-            &owned_body,
-            &account,
-            any_account,
-            keep_parsed,
-            max_decoded,
-        )
+        check_body(&head, &owned_body, &policy, keep_parsed, max_decoded)
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
@@ -297,9 +312,14 @@ mod tests {
         );
         let (parts, _) = http::Request::new(()).into_parts();
         let body = Bytes::from(body);
+        let policy = RecordPolicy {
+            caller_account: "111122223333".into(),
+            any_account: false,
+            regions: KnownRegions::default(),
+        };
         for keep_parsed in [true, false] {
             let (outcomes, accepted) =
-                check_body(&parts, &body, "111122223333", false, keep_parsed, 1 << 20).unwrap();
+                check_body(&parts, &body, &policy, keep_parsed, 1 << 20).unwrap();
             assert_eq!(outcomes.len(), 3);
             assert!(matches!(&outcomes[0], Outcome::Accepted { event_id } if event_id == "a"));
             assert!(

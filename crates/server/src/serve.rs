@@ -46,6 +46,8 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let regions = opentrail_model::KnownRegions::with_extra(&args.extra_regions)
+        .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
     let data = DataDir::open(&args.data)?;
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
@@ -149,6 +151,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log,
         clock,
         max_request_bytes: args.max_request_bytes,
+        regions,
         lookup_rate_limit: (args.lookup_events_rate_limit > 0.0).then(|| {
             RateLimiter::new(
                 args.lookup_events_rate_limit,
