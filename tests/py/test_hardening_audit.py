@@ -7,6 +7,7 @@ self-audit records are refused (item 18)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import os
@@ -188,3 +189,69 @@ def test_only_partition_regions_and_extra_regions_are_served(start_server):
     # Nothing in the data dir is named after a refused region.
     names = [name for _root, dirs, files in os.walk(server.data_dir) for name in dirs + files]
     assert not [n for n in names if "invented" in n or "mars" in n]
+
+
+# ----------------------------------------------------------------------------- item 8
+
+
+def insight_record(account: str | None, event_id: str, event_time: str) -> dict:
+    record = {
+        "eventVersion": "1.08",
+        "eventTime": event_time,
+        "awsRegion": REGION,
+        "eventID": event_id,
+        "eventType": "AwsCloudTrailInsight",
+        "eventCategory": "Insight",
+        "sharedEventID": f"shared-{event_id}",
+        "insightDetails": {
+            "state": "Start",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "PutObject",
+            "insightType": "ApiCallRateInsight",
+        },
+    }
+    if account:
+        record["recipientAccountId"] = account
+    return record
+
+
+def test_what_cannot_be_stored_is_rejected_and_old_records_are_flagged(start_server):
+    server = start_server("--history-retention-days", "30")
+    now = dt.datetime.now(dt.timezone.utc)
+    recent = (now - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    old = (now - dt.timedelta(days=45)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    account = server.account_id
+    records = [
+        insight_record(None, "insight-no-account", recent),
+        insight_record(account, "insight-ok", recent),
+        valid_record(account, "mgmt-old", eventTime=old),
+        insight_record(account, "insight-old", old),
+        valid_record(account, "data-old", eventTime=old, managementEvent=False, eventCategory="Data",
+                     eventName="GetObject"),
+        valid_record(account, "mgmt-recent", eventTime=recent),
+    ]
+    answer = post_events(server, json.dumps({"Records": records}).encode())
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert [(f["id"], f["errorCode"]) for f in result["failed"]] == [("0", "MissingField")]
+    assert "recipientAccountId" in result["failed"][0]["errorMessage"]
+    successful = {s["id"]: s for s in result["successful"]}
+    assert sorted(successful) == ["1", "2", "3", "4", "5"]
+    assert successful["2"]["history"] == "outside-retention"
+    assert successful["3"]["history"] == "outside-retention"
+    for plain in ["1", "4", "5"]:
+        assert "history" not in successful[plain], successful[plain]
+
+    # What was acknowledged as searchable is searchable.
+    client = server.client()
+    wait_for(
+        lambda: client.lookup_events(EventCategory="insight", StartTime=now - dt.timedelta(days=2))["Events"],
+        what="the acknowledged Insights event in event history",
+    )
+    insights = client.lookup_events(EventCategory="insight", StartTime=now - dt.timedelta(days=2))["Events"]
+    assert [e["EventId"] for e in insights] == ["insight-ok"]
+    wait_for(
+        lambda: client.lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": "mgmt-recent"}])["Events"],
+        what="the acknowledged management event in event history",
+    )

@@ -40,6 +40,9 @@ pub struct App {
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
     pub max_request_bytes: usize,
+    /// Days of event history kept, to tell ingest producers which records LookupEvents
+    /// will never show.
+    pub history_retention_days: u32,
     /// The regions requests may be signed for and ingested records may name.
     pub regions: opentrail_model::KnownRegions,
     /// Per-account limit on LookupEvents calls, when configured.

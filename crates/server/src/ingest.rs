@@ -4,6 +4,7 @@
 
 use crate::api::{App, Exchange};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use opentrail_model::{
     log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
 };
@@ -29,8 +30,16 @@ fn too_many_records() -> ApiError {
 
 /// One record's outcome: its position in the request and what happened.
 enum Outcome {
-    Accepted { event_id: String },
-    Rejected { code: &'static str, message: String },
+    Accepted {
+        event_id: String,
+        /// A history event older than history's retention: delivered by trails, never
+        /// searchable with LookupEvents.
+        outside_retention: bool,
+    },
+    Rejected {
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// The body as sent, or gunzipped when `Content-Encoding: gzip`.
@@ -120,6 +129,18 @@ struct RecordPolicy {
     /// The key may ingest other accounts' records.
     any_account: bool,
     regions: KnownRegions,
+    /// Events older than this are outside event history's retention.
+    history_cutoff: DateTime<Utc>,
+}
+
+/// Whether event history keeps `record` (management and Insights events), as
+/// `opentrail_history::HistoryCategory::of` decides.
+fn is_history_event(record: &RecordRef<'_>) -> bool {
+    match record.event_category() {
+        "Insight" => true,
+        "Management" => record.management_event(),
+        _ => false,
+    }
 }
 
 fn check_record<'a>(
@@ -139,7 +160,15 @@ fn check_record<'a>(
     }
     let caller_account = policy.caller_account.as_str();
     let recipient = record.recipient_account_id();
-    if !policy.any_account && !recipient.is_empty() && recipient != caller_account {
+    if recipient.is_empty() {
+        // Insights records may lack it, but trails and event history file every record
+        // under its recipient account: one without cannot be stored.
+        return Err((
+            "MissingField",
+            "missing required field recipientAccountId: event history and trails file each record under its recipient account".to_owned(),
+        ));
+    }
+    if !policy.any_account && recipient != caller_account {
         return Err((
             "AccountMismatch",
             format!(
@@ -171,8 +200,13 @@ fn check_body(
     for text in texts {
         match check_record(&text, policy) {
             Ok(record) => {
+                let outside_retention = is_history_event(&record)
+                    && record
+                        .event_time()
+                        .is_some_and(|time| time < policy.history_cutoff);
                 outcomes.push(Outcome::Accepted {
                     event_id: record.event_id().to_owned(),
+                    outside_retention,
                 });
                 // The record's exact text is a slice of the (decoded) body: share, don't copy.
                 let exact = decoded.slice_ref(record.json().as_bytes());
@@ -208,6 +242,8 @@ pub async fn handle(
         caller_account: caller.account.as_str().to_owned(),
         any_account: caller.ingest_any_account,
         regions: app.regions.clone(),
+        history_cutoff: app.clock.now()
+            - chrono::Duration::days(i64::from(app.history_retention_days)),
     };
     // Keeping parsed records for event history only pays when history will read them
     // before they are evicted; a lagging history (bulk imports) parses them itself.
@@ -242,8 +278,15 @@ pub async fn handle(
     let mut failed = Vec::new();
     for (index, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
-            Outcome::Accepted { event_id } => {
-                successful.push(json!({ "id": index.to_string(), "eventID": event_id }))
+            Outcome::Accepted {
+                event_id,
+                outside_retention,
+            } => {
+                let mut entry = json!({ "id": index.to_string(), "eventID": event_id });
+                if outside_retention {
+                    entry["history"] = json!("outside-retention");
+                }
+                successful.push(entry)
             }
             Outcome::Rejected { code, message } => failed.push(
                 json!({ "id": index.to_string(), "errorCode": code, "errorMessage": message }),
@@ -316,12 +359,15 @@ mod tests {
             caller_account: "111122223333".into(),
             any_account: false,
             regions: KnownRegions::default(),
+            history_cutoff: chrono::Utc::now() - chrono::Duration::days(90),
         };
         for keep_parsed in [true, false] {
             let (outcomes, accepted) =
                 check_body(&parts, &body, &policy, keep_parsed, 1 << 20).unwrap();
             assert_eq!(outcomes.len(), 3);
-            assert!(matches!(&outcomes[0], Outcome::Accepted { event_id } if event_id == "a"));
+            assert!(
+                matches!(&outcomes[0], Outcome::Accepted { event_id, outside_retention: true } if event_id == "a")
+            );
             assert!(
                 matches!(&outcomes[1], Outcome::Rejected { code, .. } if *code == "AccountMismatch")
             );
