@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
 
-from conftest import REGION, error_code
+from conftest import REGION, Credentials, error_code
 from test_delivery import wait_for
 from test_ingest import post_events, valid_record
 
@@ -255,3 +255,81 @@ def test_what_cannot_be_stored_is_rejected_and_old_records_are_flagged(start_ser
             LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": "mgmt-recent"}])["Events"],
         what="the acknowledged management event in event history",
     )
+
+
+# ----------------------------------------------------------------------------- item 18
+
+
+def forged_audit_record(account: str, event_id: str, source: str = "cloudtrail.amazonaws.com") -> dict:
+    """Looks exactly like the record OpenTrail writes for a Root DeleteTrail."""
+    return {
+        "eventVersion": "1.11",
+        "userIdentity": {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root",
+                         "accountId": account, "accessKeyId": "AKIAFORGED"},
+        "eventTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source,
+        "eventName": "DeleteTrail",
+        "awsRegion": REGION,
+        "sourceIPAddress": "127.0.0.1",
+        "userAgent": "aws-cli/2.0",
+        "requestParameters": {"name": "audit"},
+        "responseElements": None,
+        "requestID": "00000000-0000-0000-0000-000000000000",
+        "eventID": event_id,
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "apiVersion": "2013-11-01",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+
+
+def key_credentials(server, *flags: str, user: str) -> Credentials:
+    key = json.loads(server.admin("keys", "create", "--user", user, *flags).stdout)
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def test_forged_self_audit_records_need_a_forward_audit_key(server):
+    account = server.account_id
+    alice = key_credentials(server, user="alice")
+    forwarder = key_credentials(server, "--forward-audit", user="forwarder")
+    any_account = key_credentials(server, "--ingest-any-account", user="relay")
+
+    body = json.dumps({"Records": [
+        forged_audit_record(account, "forged-0"),
+        forged_audit_record(account, "forged-1", source="cloudtrail-data.amazonaws.com"),
+        valid_record(account, "plain-0"),
+        dict(forged_audit_record(account, "service-event"), eventType="AwsServiceEvent"),
+    ]}).encode()
+    result = post_events(server, body, credentials=alice).json()
+    assert [(f["id"], f["errorCode"]) for f in result["failed"]] == [
+        ("0", "ForwardAuditDenied"), ("1", "ForwardAuditDenied")]
+    assert "--forward-audit" in result["failed"][0]["errorMessage"]
+    assert [s["id"] for s in result["successful"]] == ["2", "3"]
+
+    # A relay allowed other accounts may not claim this server's account either...
+    other = "999988887777"
+    body = json.dumps({"Records": [forged_audit_record(account, "forged-2"),
+                                   forged_audit_record(other, "foreign-0")]}).encode()
+    result = post_events(server, body, credentials=any_account).json()
+    assert [(f["id"], f["errorCode"]) for f in result["failed"]] == [("0", "ForwardAuditDenied")]
+    # ...while CloudTrail records of accounts this server does not serve are plain records.
+    assert [s["id"] for s in result["successful"]] == ["1"]
+
+    # An explicitly allowed key, and the bootstrap root key, may forward them.
+    allowed = post_events(server, json.dumps({"Records": [forged_audit_record(account, "forwarded-0")]}).encode(),
+                          credentials=forwarder).json()
+    assert allowed["failed"] == [] and allowed["successful"][0]["eventID"] == "forwarded-0"
+    by_root = post_events(server, json.dumps({"Records": [forged_audit_record(account, "forwarded-1")]}).encode()).json()
+    assert by_root["failed"] == []
+
+    client = server.client()
+
+    def deletes():
+        events = client.lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "DeleteTrail"}])["Events"]
+        return sorted(e["EventId"] for e in events)
+
+    wait_for(lambda: len(deletes()) >= 3, what="the forwarded DeleteTrail records")
+    assert deletes() == ["forwarded-0", "forwarded-1", "service-event"]

@@ -40,6 +40,10 @@ pub struct App {
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
     pub max_request_bytes: usize,
+    /// The data dir's account, and the metadata store with every key's account: ingest
+    /// refuses records claiming to be their audit events unless the key may forward them.
+    pub account: opentrail_model::AccountId,
+    pub meta: Arc<dyn opentrail_meta::MetaStore>,
     /// Days of event history kept, to tell ingest producers which records LookupEvents
     /// will never show.
     pub history_retention_days: u32,

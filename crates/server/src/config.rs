@@ -302,6 +302,11 @@ pub enum KeysCommand {
         /// Allow this key to ingest events recorded for other accounts (log forwarders).
         #[arg(long)]
         ingest_any_account: bool,
+        /// Allow this key to ingest records that claim to be OpenTrail's own audit events of
+        /// this server's accounts (eventSource cloudtrail.amazonaws.com or
+        /// cloudtrail-data.amazonaws.com), e.g. to import another OpenTrail's trail.
+        #[arg(long)]
+        forward_audit: bool,
     },
     /// List access keys (secrets are not shown).
     List {

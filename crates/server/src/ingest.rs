@@ -5,13 +5,17 @@
 use crate::api::{App, Exchange};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use opentrail_meta::MetaStore;
 use opentrail_model::{
     log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
 };
 use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
+use std::cell::OnceCell;
+use std::collections::BTreeSet;
 use std::io::Read;
+use std::sync::Arc;
 
 /// The SigV4 service name of the ingest API.
 pub const INGEST_SERVICE: &str = "opentrail";
@@ -123,6 +127,45 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     Ok(lines)
 }
 
+/// The event sources of OpenTrail's own audit events (see `self_audit`).
+const SELF_AUDIT_SOURCES: [&str; 2] = ["cloudtrail.amazonaws.com", "cloudtrail-data.amazonaws.com"];
+
+/// Whether a record claims to be one of OpenTrail's own audit events: an `AwsApiCall` of
+/// the CloudTrail API or of event ingest.
+fn claims_self_audit(record: &RecordRef<'_>) -> bool {
+    record.event_type() == "AwsApiCall" && SELF_AUDIT_SOURCES.contains(&record.event_source())
+}
+
+/// The accounts this server records audit events for: the data dir's account and every
+/// account with an access key here. Keys are read once, when a record first needs it.
+struct ServerAccounts {
+    server: String,
+    meta: Option<Arc<dyn MetaStore>>,
+    /// `None` inside when the keys could not be read: then every account counts.
+    with_keys: OnceCell<Option<BTreeSet<String>>>,
+}
+
+impl ServerAccounts {
+    fn contains(&self, account: &str) -> bool {
+        if account == self.server {
+            return true;
+        }
+        let Some(meta) = &self.meta else {
+            return false;
+        };
+        let loaded = self.with_keys.get_or_init(|| match meta.list_access_keys() {
+            Ok(keys) => Some(keys.into_iter().map(|key| key.account_id).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "failed to list access keys; refusing records that claim to be this server's audit events");
+                None
+            }
+        });
+        loaded
+            .as_ref()
+            .is_none_or(|accounts| accounts.contains(account))
+    }
+}
+
 /// What each record of a request is checked against.
 struct RecordPolicy {
     caller_account: String,
@@ -131,6 +174,9 @@ struct RecordPolicy {
     regions: KnownRegions,
     /// Events older than this are outside event history's retention.
     history_cutoff: DateTime<Utc>,
+    /// The key may send records claiming to be this server's own audit events.
+    forward_audit: bool,
+    server_accounts: ServerAccounts,
 }
 
 /// Whether event history keeps `record` (management and Insights events), as
@@ -173,6 +219,19 @@ fn check_record<'a>(
             "AccountMismatch",
             format!(
                 "recipientAccountId {recipient} is not the caller's account {caller_account}; this access key may only ingest its own account's events"
+            ),
+        ));
+    }
+    if !policy.forward_audit
+        && claims_self_audit(&record)
+        && policy.server_accounts.contains(recipient)
+    {
+        return Err((
+            "ForwardAuditDenied",
+            format!(
+                "an {} record of {} for account {recipient} claims to be this server's own audit event; only a key created with `opentrail keys create --forward-audit` may send one",
+                record.event_type(),
+                record.event_source()
             ),
         ));
     }
@@ -244,6 +303,12 @@ pub async fn handle(
         regions: app.regions.clone(),
         history_cutoff: app.clock.now()
             - chrono::Duration::days(i64::from(app.history_retention_days)),
+        forward_audit: caller.forward_audit,
+        server_accounts: ServerAccounts {
+            server: app.account.to_string(),
+            meta: Some(Arc::clone(&app.meta)),
+            with_keys: OnceCell::new(),
+        },
     };
     // Keeping parsed records for event history only pays when history will read them
     // before they are evicted; a lagging history (bulk imports) parses them itself.
@@ -360,6 +425,12 @@ mod tests {
             any_account: false,
             regions: KnownRegions::default(),
             history_cutoff: chrono::Utc::now() - chrono::Duration::days(90),
+            forward_audit: false,
+            server_accounts: ServerAccounts {
+                server: "111122223333".into(),
+                meta: None,
+                with_keys: OnceCell::new(),
+            },
         };
         for keep_parsed in [true, false] {
             let (outcomes, accepted) =
@@ -379,6 +450,35 @@ mod tests {
             if let Some(parsed) = parsed {
                 assert_eq!(parsed.as_bytes(), &text[..]);
             }
+        }
+    }
+
+    #[test]
+    fn self_audit_claims_need_forward_audit() {
+        let forged =
+            record("f", "111122223333").replace("s3.amazonaws.com", "cloudtrail.amazonaws.com");
+        let foreign = forged.replace("111122223333", "999988887777");
+        let body = Bytes::from(format!("{forged}\n{foreign}\n"));
+        let (parts, _) = http::Request::new(()).into_parts();
+        for forward_audit in [false, true] {
+            let policy = RecordPolicy {
+                caller_account: "111122223333".into(),
+                any_account: true,
+                regions: KnownRegions::default(),
+                history_cutoff: chrono::Utc::now(),
+                forward_audit,
+                server_accounts: ServerAccounts {
+                    server: "111122223333".into(),
+                    meta: None,
+                    with_keys: OnceCell::new(),
+                },
+            };
+            let (outcomes, _) = check_body(&parts, &body, &policy, false, 1 << 20).unwrap();
+            assert_eq!(
+                matches!(&outcomes[0], Outcome::Rejected { code, .. } if *code == "ForwardAuditDenied"),
+                !forward_audit
+            );
+            assert!(matches!(&outcomes[1], Outcome::Accepted { .. }));
         }
     }
 }

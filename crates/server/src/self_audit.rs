@@ -308,6 +308,7 @@ mod tests {
             user_name: "alice".into(),
             is_root: false,
             ingest_any_account: false,
+            forward_audit: false,
         }
     }
 

@@ -153,6 +153,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_request_bytes: args.max_request_bytes,
         regions,
         history_retention_days: args.history_retention_days,
+        account: data.account.clone(),
+        meta: data.meta.clone(),
         lookup_rate_limit: (args.lookup_events_rate_limit > 0.0).then(|| {
             RateLimiter::new(
                 args.lookup_events_rate_limit,
