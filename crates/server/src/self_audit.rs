@@ -211,6 +211,22 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     Value::Object(event).to_string()
 }
 
+/// The rate-limit key of a source address: the address, or its /64 for IPv6 (one host
+/// commonly holds a whole /64).
+fn source_key(source_ip: &str) -> String {
+    match source_ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let segments = v6.segments();
+            format!(
+                "{:x}:{:x}:{:x}:{:x}::/64",
+                segments[0], segments[1], segments[2], segments[3]
+            )
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_canonical().to_string(),
+        _ => source_ip.to_owned(),
+    }
+}
+
 /// The reason label of audit records dropped by the per-address limit.
 pub const DROPPED_UNAUTHENTICATED: &str = "unauthenticated_rate_limit";
 
@@ -246,10 +262,9 @@ impl EventLogAuditSink {
 impl AuditSink for EventLogAuditSink {
     fn record(&self, record: AuditRecord) {
         if record.caller.is_none() {
-            let admitted = self
-                .unauthenticated
-                .as_ref()
-                .is_none_or(|limit| limit.try_acquire(&record.source_ip, Instant::now()));
+            let admitted = self.unauthenticated.as_ref().is_none_or(|limit| {
+                limit.try_acquire(&source_key(&record.source_ip), Instant::now())
+            });
             if !admitted {
                 self.drops.count(DROPPED_UNAUTHENTICATED);
                 return;
@@ -389,6 +404,17 @@ mod tests {
             audited_error_message(&quoted),
             "'x' not a valid key=value pair (missing equal-sign)"
         );
+    }
+
+    #[test]
+    fn ipv6_sources_share_their_slash_64() {
+        assert_eq!(source_key("127.0.0.1"), "127.0.0.1");
+        assert_eq!(source_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            source_key("2001:db8:1:2:bbbb::9"),
+            source_key("2001:db8:1:2:aaaa::1")
+        );
+        assert_eq!(source_key("::ffff:10.0.0.1"), "10.0.0.1");
     }
 
     #[test]
