@@ -25,6 +25,9 @@ pub struct AccessKeyRecord {
     pub is_root: bool,
     /// May ingest events whose recipientAccountId is another account (log forwarders).
     pub ingest_any_account: bool,
+    /// May ingest records that claim to be OpenTrail's own audit events of this server's
+    /// accounts (eventSource `cloudtrail.amazonaws.com`/`cloudtrail-data.amazonaws.com`).
+    pub forward_audit: bool,
     pub created_at: String,
 }
 

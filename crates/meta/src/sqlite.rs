@@ -66,7 +66,31 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             "ALTER TABLE access_keys ADD COLUMN ingest_any_account INTEGER NOT NULL DEFAULT 0",
         )?;
     }
-    Ok(())
+    // Checked and added in one write transaction: `opentrail keys` may open the store
+    // while the server does.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let added = (|| {
+        let has_forward_audit: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('access_keys') WHERE name = 'forward_audit'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_forward_audit {
+            // The bootstrap root key keeps what it could do before: send any record.
+            conn.execute_batch(
+                "ALTER TABLE access_keys ADD COLUMN forward_audit INTEGER NOT NULL DEFAULT 0;
+                 UPDATE access_keys SET forward_audit = 1 WHERE is_root = 1;",
+            )?;
+        }
+        Ok(())
+    })();
+    match added {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
@@ -78,11 +102,12 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
         is_root: row.get::<_, i64>(4)? != 0,
         created_at: row.get(5)?,
         ingest_any_account: row.get::<_, i64>(6)? != 0,
+        forward_audit: row.get::<_, i64>(7)? != 0,
     })
 }
 
 const KEY_COLUMNS: &str =
-    "access_key_id, secret_access_key, user_name, account_id, is_root, created_at, ingest_any_account";
+    "access_key_id, secret_access_key, user_name, account_id, is_root, created_at, ingest_any_account, forward_audit";
 
 impl MetaStore for SqliteMetaStore {
     fn get_setting(&self, key: &str) -> Result<Option<String>> {
@@ -110,7 +135,7 @@ impl MetaStore for SqliteMetaStore {
         self.with_conn(|c| {
             c.execute(
                 &format!(
-                    "INSERT INTO access_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO access_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),
                 params![
                     key.access_key_id,
@@ -119,7 +144,8 @@ impl MetaStore for SqliteMetaStore {
                     key.account_id,
                     key.is_root as i64,
                     key.created_at,
-                    key.ingest_any_account as i64
+                    key.ingest_any_account as i64,
+                    key.forward_audit as i64
                 ],
             )
             .map(|_| ())
@@ -211,8 +237,50 @@ mod tests {
             account_id: "123456789012".into(),
             is_root: false,
             ingest_any_account: false,
+            forward_audit: false,
             created_at: "2026-01-01T00:00:00Z".into(),
         }
+    }
+
+    #[test]
+    fn older_stores_gain_forward_audit_for_their_root_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE access_keys (access_key_id TEXT PRIMARY KEY, secret_access_key TEXT NOT NULL,
+                    user_name TEXT NOT NULL, account_id TEXT NOT NULL, is_root INTEGER NOT NULL,
+                    created_at TEXT NOT NULL, ingest_any_account INTEGER NOT NULL DEFAULT 0);
+                 INSERT INTO access_keys VALUES ('AKIAROOT', 's', 'root', '123456789012', 1, 't', 1);
+                 INSERT INTO access_keys VALUES ('AKIAUSER', 's', 'alice', '123456789012', 0, 't', 0);",
+            )
+            .unwrap();
+        }
+        let store = SqliteMetaStore::open(&path).unwrap();
+        assert!(
+            store
+                .get_access_key("AKIAROOT")
+                .unwrap()
+                .unwrap()
+                .forward_audit
+        );
+        assert!(
+            !store
+                .get_access_key("AKIAUSER")
+                .unwrap()
+                .unwrap()
+                .forward_audit
+        );
+        drop(store);
+        let again = SqliteMetaStore::open(&path).unwrap();
+        assert!(
+            again
+                .get_access_key("AKIAROOT")
+                .unwrap()
+                .unwrap()
+                .forward_audit
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
             data,
             user,
             ingest_any_account,
+            forward_audit,
         } => {
             let user_ok = (1..=64).contains(&user.len())
                 && user
@@ -20,7 +21,8 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 bail!("invalid user name {user:?}: use 1-64 letters, digits and +=,.@_-");
             }
             let data = DataDir::open(&data)?;
-            let key = new_access_key(&data.account, &user, false, ingest_any_account);
+            let mut key = new_access_key(&data.account, &user, false, ingest_any_account);
+            key.forward_audit = forward_audit;
             data.meta.put_access_key(&key)?;
             println!(
                 "{}",

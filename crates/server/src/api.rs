@@ -42,6 +42,15 @@ pub struct App {
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
     pub max_request_bytes: usize,
+    /// The data dir's account, and the metadata store with every key's account: ingest
+    /// refuses records claiming to be their audit events unless the key may forward them.
+    pub account: opentrail_model::AccountId,
+    pub meta: Arc<dyn opentrail_meta::MetaStore>,
+    /// Days of event history kept, to tell ingest producers which records LookupEvents
+    /// will never show.
+    pub history_retention_days: u32,
+    /// The regions requests may be signed for and ingested records may name.
+    pub regions: opentrail_model::KnownRegions,
     /// Per-account limit on LookupEvents calls, when configured.
     pub lookup_rate_limit: Option<crate::rate_limit::RateLimiter>,
 }
@@ -148,6 +157,21 @@ fn audited_response(
         Ok(output) if !read_only => summary.or_else(|| Some(output.clone())),
         _ => None,
     }
+}
+
+/// Refuses a caller whose credential scope names a region this server does not serve, as
+/// AWS answers a request signed for another region than the endpoint's.
+pub fn check_region(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    if app.regions.contains(caller.region.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        "InvalidSignatureException",
+        format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            caller.region
+        ),
+    ))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -310,6 +334,7 @@ async fn handle(
     let caller = app
         .auth
         .authenticate(&signed, CLOUDTRAIL_SERVICE, app.clock.now())?;
+    check_region(app, &caller)?;
     exchange.caller = Some(caller.clone());
 
     let operation = parse_target(

@@ -18,6 +18,8 @@ pub struct Caller {
     pub is_root: bool,
     /// May ingest events whose recipientAccountId is another account.
     pub ingest_any_account: bool,
+    /// May ingest records claiming to be this server's own audit events.
+    pub forward_audit: bool,
 }
 
 pub struct Authenticator {
@@ -59,17 +61,19 @@ impl Authenticator {
         let key = tokio::task::block_in_place(|| self.meta.get_access_key(&auth.access_key_id))
             .map_err(|e| ApiError::internal(format!("failed to look up access key: {e}")))?;
         if self.mode == AuthMode::Open {
-            let (account, user_name, is_root, ingest_any_account) = match &key {
+            let (account, user_name, is_root, ingest_any_account, forward_audit) = match &key {
                 Some(k) => (
                     AccountId::parse(&k.account_id)
                         .unwrap_or_else(|_| self.default_account.clone()),
                     k.user_name.clone(),
                     k.is_root,
                     k.ingest_any_account,
+                    k.forward_audit,
                 ),
                 None => (
                     self.default_account.clone(),
                     auth.access_key_id.clone(),
+                    false,
                     false,
                     false,
                 ),
@@ -81,6 +85,7 @@ impl Authenticator {
                 user_name,
                 is_root,
                 ingest_any_account,
+                forward_audit,
             });
         }
         let Some(key) = key else {
@@ -96,6 +101,7 @@ impl Authenticator {
             user_name: key.user_name,
             is_root: key.is_root,
             ingest_any_account: key.ingest_any_account,
+            forward_audit: key.forward_audit,
         })
     }
 }

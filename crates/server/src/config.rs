@@ -268,6 +268,19 @@ pub struct ServeArgs {
         default_value_t = 0.0
     )]
     pub lookup_events_rate_limit: f64,
+    /// Self-audit records of unauthenticated or failed-authentication requests written per
+    /// second per source address (bursts of twice as many); the rest are dropped and counted
+    /// in `opentrail_audit_records_dropped_total`. 0: unlimited.
+    #[arg(
+        long,
+        env = "OPENTRAIL_UNAUTHENTICATED_AUDIT_RATE_LIMIT",
+        default_value_t = 5.0
+    )]
+    pub unauthenticated_audit_rate_limit: f64,
+    /// Regions accepted besides those of the aws, aws-cn and aws-us-gov partitions
+    /// (comma-separated), for requests' credential scopes and ingested records' awsRegion.
+    #[arg(long, env = "OPENTRAIL_EXTRA_REGIONS", value_delimiter = ',')]
+    pub extra_regions: Vec<String>,
     /// Days of event history kept for LookupEvents (AWS: 90).
     #[arg(long, env = "OPENTRAIL_HISTORY_RETENTION_DAYS", default_value_t = 90)]
     pub history_retention_days: u32,
@@ -305,6 +318,11 @@ pub enum KeysCommand {
         /// Allow this key to ingest events recorded for other accounts (log forwarders).
         #[arg(long)]
         ingest_any_account: bool,
+        /// Allow this key to ingest records that claim to be OpenTrail's own audit events of
+        /// this server's accounts (eventSource cloudtrail.amazonaws.com or
+        /// cloudtrail-data.amazonaws.com), e.g. to import another OpenTrail's trail.
+        #[arg(long)]
+        forward_audit: bool,
     },
     /// List access keys (secrets are not shown).
     List {

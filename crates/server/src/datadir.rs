@@ -73,6 +73,9 @@ pub fn new_access_key(
         account_id: account.to_string(),
         is_root,
         ingest_any_account,
+        // The bootstrap root key may forward anything; other keys only when created with
+        // `--forward-audit`.
+        forward_audit: is_root,
         created_at: iso8601(chrono::Utc::now()),
     }
 }

@@ -141,9 +141,12 @@ fn batches(name: &str, text: &[u8], limit: usize) -> anyhow::Result<Vec<Bytes>> 
         .with_context(|| format!("{name} is not a CloudTrail log file ({{\"Records\":[...]}})"))?;
     let mut out = Vec::new();
     let mut body = Vec::with_capacity(limit);
+    let mut in_body = 0;
     for record in file.records {
         let json = record.get().as_bytes();
-        if !body.is_empty() && body.len() + json.len() + 3 > limit {
+        let full = in_body == crate::ingest::MAX_RECORDS_PER_REQUEST;
+        if !body.is_empty() && (full || body.len() + json.len() + 3 > limit) {
+            in_body = 0;
             body.extend_from_slice(b"]}");
             out.push(Bytes::from(std::mem::take(&mut body)));
         }
@@ -153,6 +156,7 @@ fn batches(name: &str, text: &[u8], limit: usize) -> anyhow::Result<Vec<Bytes>> 
             b","
         });
         body.extend_from_slice(json);
+        in_body += 1;
     }
     if !body.is_empty() {
         body.extend_from_slice(b"]}");
@@ -323,7 +327,10 @@ async fn import_file(
 fn is_too_large(failure: &anyhow::Error) -> bool {
     failure
         .downcast_ref::<crate::client::ApiError>()
-        .is_some_and(|e| e.code == "RequestEntityTooLargeException")
+        .is_some_and(|e| {
+            e.code == "RequestEntityTooLargeException"
+                || (e.code == "ValidationException" && e.message.contains("records per request"))
+        })
 }
 
 /// Events accepted and rejected by the answers for file `name`, and the first reasons.

@@ -4,26 +4,55 @@
 
 use crate::api::{App, Exchange};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use opentrail_log::LogError;
-use opentrail_model::{log_file_record_texts, EventError, EventRecord, RecordRef};
+use opentrail_meta::MetaStore;
+use opentrail_model::{
+    log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
+};
 use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
+use std::cell::OnceCell;
+use std::collections::BTreeSet;
 use std::io::Read;
+use std::sync::Arc;
 
 /// The SigV4 service name of the ingest API.
 pub const INGEST_SERVICE: &str = "opentrail";
-/// Largest body after gzip decoding, so a small compressed body cannot expand without bound.
-const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest body after gzip decoding, as a multiple of `--max-request-bytes`, so a small
+/// compressed body cannot expand without bound (CloudTrail log files compress ~10:1).
+pub const MAX_DECODED_FACTOR: usize = 8;
+/// Most records one request may carry (AWS's PutAuditEvents takes 100); more are refused
+/// as a whole before any is checked, so that the answer stays small.
+pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
+
+fn too_many_records() -> ApiError {
+    ApiError::validation(format!(
+        "1 validation error detected: the request holds more than {MAX_RECORDS_PER_REQUEST} records; send at most {MAX_RECORDS_PER_REQUEST} records per request"
+    ))
+}
 
 /// One record's outcome: its position in the request and what happened.
 enum Outcome {
-    Accepted { event_id: String },
-    Rejected { code: &'static str, message: String },
+    Accepted {
+        event_id: String,
+        /// A history event older than history's retention: delivered by trails, never
+        /// searchable with LookupEvents.
+        outside_retention: bool,
+    },
+    Rejected {
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// The body as sent, or gunzipped when `Content-Encoding: gzip`.
-fn decode_body(parts: &http::request::Parts, body: &Bytes) -> Result<Bytes, ApiError> {
+fn decode_body(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    max_decoded: usize,
+) -> Result<Bytes, ApiError> {
     let gzipped = parts
         .headers
         .get(http::header::CONTENT_ENCODING)
@@ -32,15 +61,15 @@ fn decode_body(parts: &http::request::Parts, body: &Bytes) -> Result<Bytes, ApiE
     if !gzipped {
         return Ok(body.clone());
     }
-    let mut decoded = Vec::with_capacity(body.len() * 8);
+    let mut decoded = Vec::with_capacity(body.len().saturating_mul(8).min(max_decoded));
     flate2::read::MultiGzDecoder::new(&body[..])
-        .take(MAX_DECODED_BYTES + 1)
+        .take(max_decoded as u64 + 1)
         .read_to_end(&mut decoded)
         .map_err(|e| ApiError::serialization(format!("request body is not valid gzip: {e}")))?;
-    if decoded.len() as u64 > MAX_DECODED_BYTES {
+    if decoded.len() > max_decoded {
         return Err(ApiError::new(
             "RequestEntityTooLargeException",
-            format!("decoded request body is larger than {MAX_DECODED_BYTES} bytes"),
+            format!("decoded request body is larger than the limit of {max_decoded} bytes"),
         )
         .with_status(413));
     }
@@ -74,16 +103,23 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     // A body of records has a `Records` member; a first line that is a record has none
     // (serde stops at its end), so it is read as newline-delimited records.
     if text.trim_start().starts_with('{') {
-        if let Ok(records) = log_file_record_texts(text) {
-            return Ok(records.into_iter().map(RecordText::Element).collect());
+        match log_file_record_texts_at_most(text, MAX_RECORDS_PER_REQUEST) {
+            Ok(records) => return Ok(records.into_iter().map(RecordText::Element).collect()),
+            Err(EventError::TooManyRecords { .. }) => return Err(too_many_records()),
+            Err(_) => {}
         }
     }
-    let lines: Vec<RecordText<'_>> = text
+    let mut lines = Vec::new();
+    for line in text
         .split('\n')
         .map(|line| line.trim_end_matches('\r'))
         .filter(|line| !line.trim().is_empty())
-        .map(RecordText::Line)
-        .collect();
+    {
+        if lines.len() == MAX_RECORDS_PER_REQUEST {
+            return Err(too_many_records());
+        }
+        lines.push(RecordText::Line(line));
+    }
     if lines.is_empty() {
         return Err(ApiError::validation(
             "request body holds no records; send {\"Records\":[...]} or one JSON record per line",
@@ -92,19 +128,111 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     Ok(lines)
 }
 
+/// The event sources of OpenTrail's own audit events (see `self_audit`).
+const SELF_AUDIT_SOURCES: [&str; 2] = ["cloudtrail.amazonaws.com", "cloudtrail-data.amazonaws.com"];
+
+/// Whether a record claims to be one of OpenTrail's own audit events: an `AwsApiCall` of
+/// the CloudTrail API or of event ingest.
+fn claims_self_audit(record: &RecordRef<'_>) -> bool {
+    record.event_type() == "AwsApiCall" && SELF_AUDIT_SOURCES.contains(&record.event_source())
+}
+
+/// The accounts this server records audit events for: the data dir's account and every
+/// account with an access key here. Keys are read once, when a record first needs it.
+struct ServerAccounts {
+    server: String,
+    meta: Option<Arc<dyn MetaStore>>,
+    /// `None` inside when the keys could not be read: then every account counts.
+    with_keys: OnceCell<Option<BTreeSet<String>>>,
+}
+
+impl ServerAccounts {
+    fn contains(&self, account: &str) -> bool {
+        if account == self.server {
+            return true;
+        }
+        let Some(meta) = &self.meta else {
+            return false;
+        };
+        let loaded = self.with_keys.get_or_init(|| match meta.list_access_keys() {
+            Ok(keys) => Some(keys.into_iter().map(|key| key.account_id).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "failed to list access keys; refusing records that claim to be this server's audit events");
+                None
+            }
+        });
+        loaded
+            .as_ref()
+            .is_none_or(|accounts| accounts.contains(account))
+    }
+}
+
+/// What each record of a request is checked against.
+struct RecordPolicy {
+    caller_account: String,
+    /// The key may ingest other accounts' records.
+    any_account: bool,
+    regions: KnownRegions,
+    /// Events older than this are outside event history's retention.
+    history_cutoff: DateTime<Utc>,
+    /// The key may send records claiming to be this server's own audit events.
+    forward_audit: bool,
+    server_accounts: ServerAccounts,
+}
+
+/// Whether event history keeps `record` (management and Insights events), as
+/// `opentrail_history::HistoryCategory::of` decides.
+fn is_history_event(record: &RecordRef<'_>) -> bool {
+    match record.event_category() {
+        "Insight" => true,
+        "Management" => record.management_event(),
+        _ => false,
+    }
+}
+
 fn check_record<'a>(
     text: &RecordText<'a>,
-    caller_account: &str,
-    any_account: bool,
+    policy: &RecordPolicy,
 ) -> Result<RecordRef<'a>, (&'static str, String)> {
     let record = text.parse().map_err(|e| (e.code(), e.to_string()))?;
     record.validate().map_err(|e| (e.code(), e.to_string()))?;
+    let region = record.aws_region();
+    if !policy.regions.contains(region) {
+        return Err((
+            "InvalidField",
+            format!(
+                "invalid field awsRegion: {region:?} is not a region of the aws, aws-cn or aws-us-gov partitions nor one of this server's --extra-regions"
+            ),
+        ));
+    }
+    let caller_account = policy.caller_account.as_str();
     let recipient = record.recipient_account_id();
-    if !any_account && !recipient.is_empty() && recipient != caller_account {
+    if recipient.is_empty() {
+        // Insights records may lack it, but trails and event history file every record
+        // under its recipient account: one without cannot be stored.
+        return Err((
+            "MissingField",
+            "missing required field recipientAccountId: event history and trails file each record under its recipient account".to_owned(),
+        ));
+    }
+    if !policy.any_account && recipient != caller_account {
         return Err((
             "AccountMismatch",
             format!(
                 "recipientAccountId {recipient} is not the caller's account {caller_account}; this access key may only ingest its own account's events"
+            ),
+        ));
+    }
+    if !policy.forward_audit
+        && claims_self_audit(&record)
+        && policy.server_accounts.contains(recipient)
+    {
+        return Err((
+            "ForwardAuditDenied",
+            format!(
+                "an {} record of {} for account {recipient} claims to be this server's own audit event; only a key created with `opentrail keys create --forward-audit` may send one",
+                record.event_type(),
+                record.event_source()
             ),
         ));
     }
@@ -121,19 +249,24 @@ type Accepted = (Bytes, Option<EventRecord>);
 fn check_body(
     parts: &http::request::Parts,
     body: &Bytes,
-    caller_account: &str,
-    any_account: bool,
+    policy: &RecordPolicy,
     keep_parsed: bool,
+    max_decoded: usize,
 ) -> Result<(Vec<Outcome>, Vec<Accepted>), ApiError> {
-    let decoded = decode_body(parts, body)?;
+    let decoded = decode_body(parts, body, max_decoded)?;
     let texts = split_records(&decoded)?;
     let mut outcomes = Vec::with_capacity(texts.len());
     let mut accepted = Vec::with_capacity(texts.len());
     for text in texts {
-        match check_record(&text, caller_account, any_account) {
+        match check_record(&text, policy) {
             Ok(record) => {
+                let outside_retention = is_history_event(&record)
+                    && record
+                        .event_time()
+                        .is_some_and(|time| time < policy.history_cutoff);
                 outcomes.push(Outcome::Accepted {
                     event_id: record.event_id().to_owned(),
+                    outside_retention,
                 });
                 // The record's exact text is a slice of the (decoded) body: share, don't copy.
                 let exact = decoded.slice_ref(record.json().as_bytes());
@@ -161,11 +294,23 @@ pub async fn handle(
     let caller = app
         .auth
         .authenticate(&signed, INGEST_SERVICE, app.clock.now())?;
+    crate::api::check_region(app, &caller)?;
     exchange.caller = Some(caller.clone());
     // Inflating and parsing a body takes milliseconds: off the runtime.
     let (head, owned_body) = (parts.clone(), body.clone());
-    let account = caller.account.as_str().to_owned();
-    let any_account = caller.ingest_any_account;
+    let policy = RecordPolicy {
+        caller_account: caller.account.as_str().to_owned(),
+        any_account: caller.ingest_any_account,
+        regions: app.regions.clone(),
+        history_cutoff: app.clock.now()
+            - chrono::Duration::days(i64::from(app.history_retention_days)),
+        forward_audit: caller.forward_audit,
+        server_accounts: ServerAccounts {
+            server: app.account.to_string(),
+            meta: Some(Arc::clone(&app.meta)),
+            with_keys: OnceCell::new(),
+        },
+    };
     // Keeping parsed records for event history only pays when history will read them
     // before they are evicted; a lagging history (bulk imports) parses them itself.
     let lag = app
@@ -173,8 +318,9 @@ pub async fn handle(
         .durable_end()
         .saturating_sub(app.history.applied_offset());
     let keep_parsed = app.parsed.reached_in_time(lag);
+    let max_decoded = app.max_request_bytes.saturating_mul(MAX_DECODED_FACTOR);
     let (outcomes, accepted) = tokio::task::spawn_blocking(move || {
-        check_body(&head, &owned_body, &account, any_account, keep_parsed)
+        check_body(&head, &owned_body, &policy, keep_parsed, max_decoded)
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
@@ -206,8 +352,15 @@ pub async fn handle(
     let mut failed = Vec::new();
     for (index, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
-            Outcome::Accepted { event_id } => {
-                successful.push(json!({ "id": index.to_string(), "eventID": event_id }))
+            Outcome::Accepted {
+                event_id,
+                outside_retention,
+            } => {
+                let mut entry = json!({ "id": index.to_string(), "eventID": event_id });
+                if outside_retention {
+                    entry["history"] = json!("outside-retention");
+                }
+                successful.push(entry)
             }
             Outcome::Rejected { code, message } => failed.push(
                 json!({ "id": index.to_string(), "errorCode": code, "errorMessage": message }),
@@ -242,6 +395,25 @@ mod tests {
         assert!(split_records(b"  \n").is_err());
     }
 
+    #[test]
+    fn too_many_records_are_refused_before_they_are_collected() {
+        let at_limit = "{}\n".repeat(MAX_RECORDS_PER_REQUEST);
+        assert_eq!(
+            split_records(at_limit.as_bytes()).unwrap().len(),
+            MAX_RECORDS_PER_REQUEST
+        );
+        let over = "{}\n".repeat(MAX_RECORDS_PER_REQUEST + 1);
+        let error = split_records(over.as_bytes()).err().unwrap();
+        assert_eq!(error.code, "ValidationException");
+        assert!(error.message.contains("10000"));
+        let file = format!(
+            "{{\"Records\":[{}]}}",
+            vec!["{}"; MAX_RECORDS_PER_REQUEST + 1].join(",")
+        );
+        let error = split_records(file.as_bytes()).err().unwrap();
+        assert_eq!(error.code, "ValidationException");
+    }
+
     fn record(id: &str, account: &str) -> String {
         format!(
             r#"{{"eventVersion":"1.08","userIdentity":{{"type":"Root"}},"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"{id}","eventType":"AwsApiCall","recipientAccountId":"{account}"}}"#
@@ -257,11 +429,25 @@ mod tests {
         );
         let (parts, _) = http::Request::new(()).into_parts();
         let body = Bytes::from(body);
+        let policy = RecordPolicy {
+            caller_account: "111122223333".into(),
+            any_account: false,
+            regions: KnownRegions::default(),
+            history_cutoff: chrono::Utc::now() - chrono::Duration::days(90),
+            forward_audit: false,
+            server_accounts: ServerAccounts {
+                server: "111122223333".into(),
+                meta: None,
+                with_keys: OnceCell::new(),
+            },
+        };
         for keep_parsed in [true, false] {
             let (outcomes, accepted) =
-                check_body(&parts, &body, "111122223333", false, keep_parsed).unwrap();
+                check_body(&parts, &body, &policy, keep_parsed, 1 << 20).unwrap();
             assert_eq!(outcomes.len(), 3);
-            assert!(matches!(&outcomes[0], Outcome::Accepted { event_id } if event_id == "a"));
+            assert!(
+                matches!(&outcomes[0], Outcome::Accepted { event_id, outside_retention: true } if event_id == "a")
+            );
             assert!(
                 matches!(&outcomes[1], Outcome::Rejected { code, .. } if *code == "AccountMismatch")
             );
@@ -273,6 +459,35 @@ mod tests {
             if let Some(parsed) = parsed {
                 assert_eq!(parsed.as_bytes(), &text[..]);
             }
+        }
+    }
+
+    #[test]
+    fn self_audit_claims_need_forward_audit() {
+        let forged =
+            record("f", "111122223333").replace("s3.amazonaws.com", "cloudtrail.amazonaws.com");
+        let foreign = forged.replace("111122223333", "999988887777");
+        let body = Bytes::from(format!("{forged}\n{foreign}\n"));
+        let (parts, _) = http::Request::new(()).into_parts();
+        for forward_audit in [false, true] {
+            let policy = RecordPolicy {
+                caller_account: "111122223333".into(),
+                any_account: true,
+                regions: KnownRegions::default(),
+                history_cutoff: chrono::Utc::now(),
+                forward_audit,
+                server_accounts: ServerAccounts {
+                    server: "111122223333".into(),
+                    meta: None,
+                    with_keys: OnceCell::new(),
+                },
+            };
+            let (outcomes, _) = check_body(&parts, &body, &policy, false, 1 << 20).unwrap();
+            assert_eq!(
+                matches!(&outcomes[0], Outcome::Rejected { code, .. } if *code == "ForwardAuditDenied"),
+                !forward_audit
+            );
+            assert!(matches!(&outcomes[1], Outcome::Accepted { .. }));
         }
     }
 }

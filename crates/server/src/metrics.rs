@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const BUCKETS_SECONDS: [f64; 12] = [
@@ -16,10 +16,26 @@ struct Histogram {
     sum: f64,
 }
 
+/// Self-audit records not written, by reason; shared with the audit sink.
+#[derive(Default)]
+pub struct AuditDrops(Mutex<BTreeMap<&'static str, u64>>);
+
+impl AuditDrops {
+    pub fn count(&self, reason: &'static str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    audit_drops: Arc<AuditDrops>,
 }
 
 impl Metrics {
@@ -43,8 +59,27 @@ impl Metrics {
         histogram.sum += seconds;
     }
 
+    /// The counter of `opentrail_audit_records_dropped_total`, for the audit sink.
+    pub fn audit_drops(&self) -> Arc<AuditDrops> {
+        Arc::clone(&self.audit_drops)
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
+        out.push_str("# HELP opentrail_audit_records_dropped_total Self-audit records not written, by reason.\n");
+        out.push_str("# TYPE opentrail_audit_records_dropped_total counter\n");
+        for (reason, count) in self
+            .audit_drops
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "opentrail_audit_records_dropped_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
         out.push_str("# HELP opentrail_requests_total API requests by operation and outcome.\n");
         out.push_str("# TYPE opentrail_requests_total counter\n");
         for ((operation, outcome), count) in self

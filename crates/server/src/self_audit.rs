@@ -3,10 +3,14 @@
 
 use crate::audit::{AuditRecord, AuditSink, Durable};
 use crate::health::Health;
+use crate::metrics::AuditDrops;
+use crate::rate_limit::RateLimiter;
 use bytes::Bytes;
 use opentrail_log::EventLog;
 use opentrail_model::{iso8601, AccountId};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
 
 const EVENT_VERSION: &str = "1.11";
 const API_VERSION: &str = "2013-11-01";
@@ -14,6 +18,50 @@ const TRAIL_RESOURCE_TYPE: &str = "AWS::CloudTrail::Trail";
 
 /// Request members that must never reach an event record.
 const SECRET_MEMBERS: [&str; 3] = ["secretAccessKey", "password", "sessionToken"];
+
+/// Longest untrusted string (user agent, error message, operation name) an audit event
+/// keeps, in bytes; longer ones are cut at a character boundary.
+pub const MAX_UNTRUSTED_BYTES: usize = 1024;
+
+/// Cuts `text` to at most [`MAX_UNTRUSTED_BYTES`] bytes, at a character boundary.
+fn truncated(text: &str) -> &str {
+    if text.len() <= MAX_UNTRUSTED_BYTES {
+        return text;
+    }
+    let mut end = MAX_UNTRUSTED_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// An error message fit for the trail: the client's Authorization header, which SigV4
+/// errors quote as AWS does in its answers, is left out (AWS records no Authorization
+/// header), any `Signature=` value is masked, and the result is truncated.
+fn audited_error_message(message: &str) -> String {
+    let mut kept = message;
+    for quote in ["Authorization=", "in Authorization header: '"] {
+        if let Some(at) = kept.find(quote) {
+            kept = &kept[..at];
+        }
+    }
+    let mut cleaned = String::with_capacity(kept.len().min(MAX_UNTRUSTED_BYTES));
+    let mut rest = kept;
+    while let Some(at) = rest.find("Signature=") {
+        let value_start = at + "Signature=".len();
+        cleaned.push_str(&rest[..value_start]);
+        cleaned.push_str("REDACTED");
+        let value_len = rest[value_start..]
+            .find(|c: char| c == ',' || c == '\'' || c.is_whitespace())
+            .unwrap_or(rest.len() - value_start);
+        rest = &rest[value_start + value_len..];
+        if cleaned.len() > MAX_UNTRUSTED_BYTES {
+            break;
+        }
+    }
+    cleaned.push_str(rest);
+    truncated(cleaned.trim_end()).to_owned()
+}
 
 /// CloudTrail writes parameters with lower-camel member names (`s3BucketName`, `trailARN`).
 fn lower_camel_keys(value: &Value) -> Value {
@@ -111,7 +159,7 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     event.insert("eventSource".into(), json!(source));
     event.insert(
         "eventName".into(),
-        json!(record.operation.as_deref().unwrap_or("Unknown")),
+        json!(truncated(record.operation.as_deref().unwrap_or("Unknown"))),
     );
     event.insert(
         "awsRegion".into(),
@@ -119,13 +167,15 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     );
     event.insert("sourceIPAddress".into(), json!(record.source_ip));
     if let Some(agent) = &record.user_agent {
-        event.insert("userAgent".into(), json!(agent));
+        event.insert("userAgent".into(), json!(truncated(agent)));
     }
     if let Some(code) = &record.error_code {
         event.insert("errorCode".into(), json!(code));
         event.insert(
             "errorMessage".into(),
-            json!(record.error_message.as_deref().unwrap_or("")),
+            json!(audited_error_message(
+                record.error_message.as_deref().unwrap_or("")
+            )),
         );
     }
     event.insert(
@@ -162,19 +212,52 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     Value::Object(event).to_string()
 }
 
+/// The rate-limit key of a source address: the address, or its /64 for IPv6 (one host
+/// commonly holds a whole /64).
+fn source_key(source_ip: &str) -> String {
+    match source_ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let segments = v6.segments();
+            format!(
+                "{:x}:{:x}:{:x}:{:x}::/64",
+                segments[0], segments[1], segments[2], segments[3]
+            )
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_canonical().to_string(),
+        _ => source_ip.to_owned(),
+    }
+}
+
+/// The reason label of audit records dropped by the per-address limit.
+pub const DROPPED_UNAUTHENTICATED: &str = "unauthenticated_rate_limit";
+
 /// Appends each request's event to the durable event log. Calls that change state are
 /// answered only once their event is durable; the others do not wait for it.
+/// Requests without an authenticated caller are recorded at most at a per-source-address
+/// rate; the rest are counted in `opentrail_audit_records_dropped_total`.
 pub struct EventLogAuditSink {
     log: EventLog,
     server_account: AccountId,
-    health: std::sync::Arc<Health>,
+    unauthenticated: Option<RateLimiter>,
+    drops: Arc<AuditDrops>,
+    health: Arc<Health>,
 }
 
 impl EventLogAuditSink {
-    pub fn new(log: EventLog, server_account: AccountId, health: std::sync::Arc<Health>) -> Self {
+    /// `unauthenticated`: the limit on records of unauthenticated requests per source
+    /// address, or none for no limit.
+    pub fn new(
+        log: EventLog,
+        server_account: AccountId,
+        unauthenticated: Option<RateLimiter>,
+        drops: Arc<AuditDrops>,
+        health: Arc<Health>,
+    ) -> Self {
         Self {
             log,
             server_account,
+            unauthenticated,
+            drops,
             health,
         }
     }
@@ -182,6 +265,16 @@ impl EventLogAuditSink {
 
 impl AuditSink for EventLogAuditSink {
     fn record(&self, record: AuditRecord) -> Durable {
+        if record.caller.is_none() {
+            let admitted = self.unauthenticated.as_ref().is_none_or(|limit| {
+                limit.try_acquire(&source_key(&record.source_ip), Instant::now())
+            });
+            if !admitted {
+                self.drops.count(DROPPED_UNAUTHENTICATED);
+                // Never a call that changed state: those are authenticated.
+                return Box::pin(async { Ok(()) });
+            }
+        }
         let event = Bytes::from(api_call_event(&record, &self.server_account));
         tracing::debug!(
             request_id = %record.request_id,
@@ -238,6 +331,7 @@ mod tests {
             user_name: "alice".into(),
             is_root: false,
             ingest_any_account: false,
+            forward_audit: false,
         }
     }
 
@@ -282,6 +376,53 @@ mod tests {
         let v: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["userIdentity"]["type"], "Unknown");
         assert_eq!(v["responseElements"], Value::Null);
+    }
+
+    #[test]
+    fn untrusted_strings_are_truncated_and_signatures_never_recorded() {
+        let server = AccountId::parse("999999999999").unwrap();
+        let mut failed = record(None);
+        let header = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=0123abcd {}",
+            "p".repeat(5000)
+        );
+        failed.user_agent = Some("é".repeat(3000));
+        failed.operation = Some("X".repeat(5000));
+        failed.error_code = Some("IncompleteSignatureException".into());
+        failed.error_message = Some(format!(
+            "Authorization header requires 'SignedHeaders' parameter. Authorization={header}"
+        ));
+        let json = api_call_event(&failed, &server);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert!(v["userAgent"].as_str().unwrap().len() <= MAX_UNTRUSTED_BYTES);
+        assert!(v["eventName"].as_str().unwrap().len() <= MAX_UNTRUSTED_BYTES);
+        let message = v["errorMessage"].as_str().unwrap();
+        assert_eq!(
+            message,
+            "Authorization header requires 'SignedHeaders' parameter."
+        );
+        assert!(json.len() < 4 * MAX_UNTRUSTED_BYTES + 1024);
+        assert!(!json.contains("0123abcd"));
+        assert_eq!(
+            audited_error_message("bad Signature=abc, Signature=def' x"),
+            "bad Signature=REDACTED, Signature=REDACTED' x"
+        );
+        let quoted = format!("'x' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'.");
+        assert_eq!(
+            audited_error_message(&quoted),
+            "'x' not a valid key=value pair (missing equal-sign)"
+        );
+    }
+
+    #[test]
+    fn ipv6_sources_share_their_slash_64() {
+        assert_eq!(source_key("127.0.0.1"), "127.0.0.1");
+        assert_eq!(source_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            source_key("2001:db8:1:2:bbbb::9"),
+            source_key("2001:db8:1:2:aaaa::1")
+        );
+        assert_eq!(source_key("::ffff:10.0.0.1"), "10.0.0.1");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // First of all: a second server on this data dir must stop here, before it recovers the
     // log, opens history or delivers anything under the feet of the first.
     let _lock = DataDirLock::acquire(&args.data.data_dir)?;
+    let regions = opentrail_model::KnownRegions::with_extra(&args.extra_regions)
+        .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
     let data = DataDir::open(&args.data)?;
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
@@ -177,6 +179,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         },
     );
+    let metrics = Metrics::default();
+    let audit = EventLogAuditSink::new(
+        log.clone(),
+        data.account.clone(),
+        (args.unauthenticated_audit_rate_limit > 0.0).then(|| {
+            RateLimiter::new(
+                args.unauthenticated_audit_rate_limit,
+                2.0 * args.unauthenticated_audit_rate_limit,
+            )
+        }),
+        metrics.audit_drops(),
+        Arc::clone(&health),
+    );
     let app = Arc::new(App {
         model: ServiceModel::cloudtrail(),
         auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
@@ -184,16 +199,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         history,
         parsed,
         keys,
-        metrics: Metrics::default(),
+        metrics,
         health: Arc::clone(&health),
-        audit: Box::new(EventLogAuditSink::new(
-            log.clone(),
-            data.account.clone(),
-            Arc::clone(&health),
-        )),
+        audit: Box::new(audit),
         log,
         clock,
         max_request_bytes: args.max_request_bytes,
+        regions,
+        history_retention_days: args.history_retention_days,
+        account: data.account.clone(),
+        meta: data.meta.clone(),
         lookup_rate_limit: (args.lookup_events_rate_limit > 0.0).then(|| {
             RateLimiter::new(
                 args.lookup_events_rate_limit,

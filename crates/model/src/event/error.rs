@@ -17,6 +17,9 @@ pub enum EventError {
     /// The record's JSON text is longer than [`MAX_RECORD_BYTES`](crate::event::MAX_RECORD_BYTES).
     #[error("record is {size} bytes, over the limit of {limit} bytes")]
     RecordTooLarge { size: usize, limit: usize },
+    /// A log file or request holds more records than the limit.
+    #[error("more than {limit} records")]
+    TooManyRecords { limit: usize },
 }
 
 impl EventError {
@@ -27,6 +30,7 @@ impl EventError {
             Self::MissingField { .. } => "MissingField",
             Self::InvalidField { .. } => "InvalidField",
             Self::RecordTooLarge { .. } => "RecordTooLarge",
+            Self::TooManyRecords { .. } => "TooManyRecords",
         }
     }
 
@@ -35,7 +39,9 @@ impl EventError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Self::MissingField { field } | Self::InvalidField { field, .. } => Some(field),
-            Self::MalformedJson { .. } | Self::RecordTooLarge { .. } => None,
+            Self::MalformedJson { .. }
+            | Self::RecordTooLarge { .. }
+            | Self::TooManyRecords { .. } => None,
         }
     }
 

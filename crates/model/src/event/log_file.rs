@@ -25,6 +25,12 @@ pub fn parse_log_file(bytes: &[u8]) -> Result<Vec<EventRecord>, EventError> {
 /// whole text is well-formed JSON. Elements may be any JSON value; parsing them as records
 /// says which are not objects.
 pub fn log_file_record_texts(text: &str) -> Result<Vec<&str>, EventError> {
+    log_file_record_texts_at_most(text, usize::MAX)
+}
+
+/// [`log_file_record_texts`] that stops at the first element past `max` with
+/// [`EventError::TooManyRecords`], before collecting more.
+pub fn log_file_record_texts_at_most(text: &str, max: usize) -> Result<Vec<&str>, EventError> {
     if !text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .starts_with('{')
@@ -36,6 +42,7 @@ pub fn log_file_record_texts(text: &str) -> Result<Vec<&str>, EventError> {
     }
     let mut scanner = Scanner::new(text);
     let mut records: Option<Vec<&str>> = None;
+    let mut too_many = false;
     let walked = scanner.object(|scanner, key| {
         let name = scanner.key_text(key)?;
         if name != "Records" {
@@ -50,12 +57,19 @@ pub fn log_file_record_texts(text: &str) -> Result<Vec<&str>, EventError> {
         let texts = records.insert(Vec::new());
         scanner
             .array(|scanner| {
+                if texts.len() >= max {
+                    too_many = true;
+                    return Err(ScanError::at("too many records".into(), 0));
+                }
                 let (start, end) = scanner.value()?;
                 texts.push(&text[start..end]);
                 Ok(())
             })
             .map(drop)
     });
+    if too_many {
+        return Err(EventError::TooManyRecords { limit: max });
+    }
     walked
         .and_then(|_| scanner.finish())
         .map_err(|error| EventError::malformed(format!("log file: {error}")))?;

@@ -23,6 +23,9 @@ pub use document::{
 };
 pub use error::EventError;
 pub use identity::{Resource, SessionIssuer, UserIdentity, UserIdentityType};
-pub use log_file::{log_file_record_texts, parse_log_file, parse_records_ndjson, write_log_file};
+pub use log_file::{
+    log_file_record_texts, log_file_record_texts_at_most, parse_log_file, parse_records_ndjson,
+    write_log_file,
+};
 pub use record::{EventRecord, RecordRef};
 pub use validate::MAX_RECORD_BYTES;

@@ -75,6 +75,56 @@ impl<'a> RecordRef<'a> {
         self.text(&self.fields.top.recipient_account_id)
     }
 
+    /// `awsRegion` (`""` when absent or not a string).
+    pub fn aws_region(&self) -> &str {
+        self.text(&self.fields.top.aws_region)
+    }
+
+    /// `eventSource` (`""` when absent or not a string).
+    pub fn event_source(&self) -> &str {
+        self.text(&self.fields.top.event_source)
+    }
+
+    /// `eventType` (`""` when absent or not a string).
+    pub fn event_type(&self) -> &str {
+        self.text(&self.fields.top.event_type)
+    }
+
+    /// `eventTime`, when it has CloudTrail's `YYYY-MM-DDTHH:MM:SSZ` form.
+    pub fn event_time(&self) -> Option<DateTime<Utc>> {
+        self.fields.event_time
+    }
+
+    /// [`EventRecord::event_category`] of this record.
+    pub fn event_category(&self) -> &str {
+        let recorded = self.text(&self.fields.top.event_category);
+        if !recorded.is_empty() {
+            return recorded;
+        }
+        match self.event_type() {
+            "AwsCloudTrailInsight" => "Insight",
+            "AwsVpceEvent" => "NetworkActivity",
+            _ if self.recorded_management_event() == Some(false) => "Data",
+            _ => "Management",
+        }
+    }
+
+    /// `managementEvent` as recorded (a boolean, or the string `"true"`/`"false"`).
+    pub fn recorded_management_event(&self) -> Option<bool> {
+        self.fields
+            .top
+            .management_event
+            .as_flag(self.fields.source(self.json))
+    }
+
+    /// [`EventRecord::management_event`] of this record.
+    pub fn management_event(&self) -> bool {
+        match self.recorded_management_event() {
+            Some(recorded) => recorded,
+            None => self.event_category() == "Management",
+        }
+    }
+
     /// A record owning a copy of the text, with the same index.
     pub fn to_record(&self) -> EventRecord {
         EventRecord {
