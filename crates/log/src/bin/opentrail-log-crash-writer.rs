@@ -35,7 +35,7 @@ fn run_producer(log: EventLog, producer: u32) -> Result<(), String> {
             .map(|i| numbered_record(producer, first_seq + i))
             .collect();
         next_seq += records.len() as u64;
-        let ack = if producer % 2 == 0 {
+        let ack = if producer.is_multiple_of(2) {
             log.append_blocking(records)
         } else {
             runtime.block_on(log.append(records))
