@@ -46,8 +46,6 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let regions = opentrail_model::KnownRegions::with_extra(&args.extra_regions)
-        .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
     let data = DataDir::open(&args.data)?;
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
@@ -127,6 +125,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         delivery_stopped.clone(),
     );
     let delivery = tokio::spawn(delivery.run(delivery_stopped));
+    let regions = opentrail_model::KnownRegions::with_extra(&args.extra_regions)
+        .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
     let metrics = Metrics::default();
     let audit = EventLogAuditSink::new(
         log.clone(),
