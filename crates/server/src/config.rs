@@ -235,6 +235,11 @@ impl std::str::FromStr for Interval {
     }
 }
 
+/// A well-formed region name (`--extra-regions`).
+fn region_name(text: &str) -> Result<String, String> {
+    opentrail_model::Region::parse(text.trim()).map(String::from)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
     /// Verify SigV4 signatures against the data dir's access keys.
@@ -279,7 +284,7 @@ pub struct ServeArgs {
     pub unauthenticated_audit_rate_limit: f64,
     /// Regions accepted besides those of the aws, aws-cn and aws-us-gov partitions
     /// (comma-separated), for requests' credential scopes and ingested records' awsRegion.
-    #[arg(long, env = "OPENTRAIL_EXTRA_REGIONS", value_delimiter = ',')]
+    #[arg(long, env = "OPENTRAIL_EXTRA_REGIONS", value_delimiter = ',', value_parser = region_name)]
     pub extra_regions: Vec<String>,
     /// Days of event history kept for LookupEvents (AWS: 90).
     #[arg(long, env = "OPENTRAIL_HISTORY_RETENTION_DAYS", default_value_t = 90)]
