@@ -50,6 +50,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // First of all: a second server on this data dir must stop here, before it recovers the
     // log, opens history or delivers anything under the feet of the first.
     let _lock = DataDirLock::acquire(&args.data.data_dir)?;
+    let regions = opentrail_model::KnownRegions::with_extra(&args.extra_regions)
+        .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
     let data = DataDir::open(&args.data)?;
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
@@ -177,8 +179,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         },
     );
-    let regions = opentrail_model::KnownRegions::with_extra(&args.extra_regions)
-        .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
     let metrics = Metrics::default();
     let audit = EventLogAuditSink::new(
         log.clone(),
