@@ -125,7 +125,12 @@ impl CursorStore {
     /// are ignored.
     pub(crate) fn list(&self) -> Result<Vec<StoredCursor>> {
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).at(&self.dir)? {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(error) => return Err(error).at(&self.dir),
+        };
+        for entry in entries {
             let entry = entry.at(&self.dir)?;
             let name = entry.file_name();
             let Some(consumer) = name

@@ -57,7 +57,7 @@ pub enum LogError {
     /// A write, fsync or segment roll failed (for example the disk is full); this append was
     /// not made durable. Appends fail promptly until the writer has recovered, which it
     /// tries on later appends once the cause is gone (see `EventLog::health`).
-    #[error("log writer stopped after a failure: {reason}")]
+    #[error("the event log could not store this append (it retries on later appends): {reason}")]
     WriterFailed { reason: String },
 
     #[error("log is closed")]

@@ -66,8 +66,13 @@ impl Drop for Inner {
 
 impl EventLog {
     /// Opens (creating if needed) the log in `dir`, recovering from a crash: a torn tail of
-    /// the last segment is cut off, never reported as an error. Blocking (it reads the last
-    /// segment and fsyncs); call it from `spawn_blocking` inside a runtime if that matters.
+    /// the last segment (damage with nothing valid after it) is cut off, never reported as an
+    /// error. Damage followed by valid frames ([`LogError::Corrupt`]) and a consumer cursor
+    /// beyond the recovered end ([`LogError::CursorBeyondEnd`]) refuse to open, changing
+    /// nothing; [`crate::repair`] fixes both. A cursor file with no valid slot is rewritten to
+    /// the oldest retained offset (logged, counted in [`Self::health`]). Blocking (it reads
+    /// the last segment and fsyncs); call it from `spawn_blocking` inside a runtime if that
+    /// matters.
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Self> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();

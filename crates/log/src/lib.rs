@@ -3,8 +3,10 @@
 //!
 //! The embedded [`EventLog`] keeps `DIR/segments/<first offset>.log` files of checksummed
 //! frames, commits concurrent appends in groups with one `fdatasync` on a dedicated thread,
-//! and recovers from a crash by cutting the torn tail off the last segment. Consumer cursors
-//! live in `DIR/cursors/`. [`DurableLog`] is the seam for other backends.
+//! and recovers from a crash by cutting the torn tail off the last segment; damage that is not
+//! a torn tail refuses to open until [`repair`]. A failed write or fsync fails appends until
+//! the writer has recovered by itself ([`EventLog::health`]). Consumer cursors live in
+//! `DIR/cursors/`. [`DurableLog`] is the seam for other backends.
 
 mod cursor;
 mod direct;

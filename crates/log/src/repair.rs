@@ -17,7 +17,8 @@ use crate::error::{IoContext, LogError, Result};
 use crate::event_log::{CURSORS_DIR, SEGMENTS_DIR};
 use crate::frame::{decode_frame, encode_frame, find_frame, FRAME_HEADER_LEN};
 use crate::segment::{
-    check_header, list_segments, segment_path, sync_dir, HeaderCheck, SEGMENT_HEADER_LEN,
+    check_header, encode_header, list_segments, segment_path, sync_dir, HeaderCheck,
+    SEGMENT_HEADER_LEN,
 };
 
 const QUARANTINE_DIR: &str = "quarantine";
@@ -44,19 +45,22 @@ pub fn repair(dir: impl AsRef<Path>, min_end: u64) -> Result<RepairReport> {
     let dir = dir.as_ref();
     let segments_dir = dir.join(SEGMENTS_DIR);
     let mut report = RepairReport::default();
-    if !segments_dir.is_dir() {
-        return Ok(report);
-    }
-    let Some(&last_first) = list_segments(&segments_dir)?.last() else {
-        return Ok(report);
+    // No segment at all (a deleted log) is an empty segment 0 that may need extending.
+    let firsts = match segments_dir.is_dir() {
+        true => list_segments(&segments_dir)?,
+        false => Vec::new(),
     };
+    let last_first = firsts.last().copied().unwrap_or(0);
     let path = segment_path(&segments_dir, last_first);
-    if check_header(&path, last_first)? == HeaderCheck::Incomplete {
-        // Opening completes an interrupted creation by itself.
-        report.durable_end = last_first;
-        return Ok(report);
-    }
-    let original = std::fs::read(&path).at(&path)?;
+    let original = match check_header(&path, last_first) {
+        Ok(HeaderCheck::Valid) => std::fs::read(&path).at(&path)?,
+        // An interrupted creation: its header was never durable, so it held no record.
+        Ok(HeaderCheck::Incomplete) => encode_header(last_first).to_vec(),
+        Err(LogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            encode_header(last_first).to_vec()
+        }
+        Err(error) => return Err(error),
+    };
     let mut rebuilt = original[..SEGMENT_HEADER_LEN as usize].to_vec();
     let mut records = 0u64;
     let mut position = SEGMENT_HEADER_LEN as usize;
@@ -100,6 +104,7 @@ pub fn repair(dir: impl AsRef<Path>, min_end: u64) -> Result<RepairReport> {
     if !report.damaged_spans.is_empty() {
         report.quarantined = Some(quarantine(dir, &path, &original)?);
     }
+    std::fs::create_dir_all(&segments_dir).at(&segments_dir)?;
     let staged = path.with_extension("repair");
     write_durably(&staged, &rebuilt)?;
     std::fs::rename(&staged, &path).at(&path)?;

@@ -42,7 +42,7 @@ pub(crate) fn list_segments(segments_dir: &Path) -> Result<Vec<u64>> {
     Ok(firsts)
 }
 
-fn encode_header(first_offset: u64) -> [u8; SEGMENT_HEADER_LEN as usize] {
+pub(crate) fn encode_header(first_offset: u64) -> [u8; SEGMENT_HEADER_LEN as usize] {
     let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
     header[..8].copy_from_slice(&SEGMENT_MAGIC);
     header[8..].copy_from_slice(&first_offset.to_le_bytes());

@@ -59,3 +59,48 @@ fn a_cursor_file_damaged_while_open_is_overwritten_by_the_next_commit() {
     assert_eq!(log.cursor("late").expect("read"), Some(5));
     assert_eq!(log.health().cursors_rewritten, 1);
 }
+
+#[test]
+fn repair_of_a_deleted_log_reserves_the_offsets_consumers_passed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("open");
+        log.append_blocking(numbered(0..30)).expect("append");
+        log.commit_cursor("delivery", 25).expect("commit");
+    }
+    std::fs::remove_dir_all(dir.path().join("segments")).expect("delete the log");
+    assert!(matches!(
+        EventLog::open(dir.path(), LogOptions::default()),
+        Err(opentrail_log::LogError::CursorBeyondEnd {
+            cursor: 25,
+            durable_end: 0,
+            ..
+        })
+    ));
+    let report = opentrail_log::repair(dir.path(), 28).expect("repair");
+    assert_eq!((report.placeholders, report.durable_end), (28, 28));
+    let log = EventLog::open(dir.path(), LogOptions::default()).expect("open after repair");
+    assert_eq!(log.reader(0).poll_batch(100).expect("read"), vec![]);
+    let ack = log.append_blocking(numbered(30..31)).expect("append");
+    assert_eq!(ack.first_offset, 28);
+    assert_eq!(
+        log.reader(0).poll_batch(100).expect("read"),
+        vec![(28, numbered(30..31).remove(0))]
+    );
+}
+
+#[test]
+fn repair_leaves_a_healthy_or_missing_log_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = opentrail_log::repair(dir.path().join("nothing"), 0).expect("repair");
+    assert_eq!(report, opentrail_log::RepairReport::default());
+    assert!(!dir.path().join("nothing").exists());
+    {
+        let log = EventLog::open(dir.path(), LogOptions::default()).expect("open");
+        log.append_blocking(numbered(0..30)).expect("append");
+        log.commit_cursor("delivery", 30).expect("commit");
+    }
+    let report = opentrail_log::repair(dir.path(), 30).expect("repair");
+    assert_eq!(report.segment, None);
+    assert_eq!(report.durable_end, 30);
+}
