@@ -7,6 +7,8 @@ use serde_json::json;
 pub fn log(command: LogCommand) -> anyhow::Result<()> {
     match command {
         LogCommand::Repair { data_dir } => {
+            // Never under the feet of a running server.
+            let _lock = crate::datadir::DataDirLock::acquire(&data_dir)?;
             let log_dir = data_dir.join("log");
             // Event history keeps its own position in the log: the log must reach it too.
             let history_dir = data_dir.join("history");
