@@ -5,7 +5,6 @@
 use crate::api::{App, Exchange};
 use bytes::Bytes;
 use opentrail_model::{log_file_record_texts, EventError, EventRecord, RecordRef};
-use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -151,16 +150,7 @@ pub async fn handle(
     exchange: &mut Exchange,
 ) -> Result<Value, ApiError> {
     exchange.operation = Some("PutEvents".into());
-    let signed = RequestParts {
-        method: &parts.method,
-        uri: &parts.uri,
-        headers: &parts.headers,
-        body: &body[..],
-    };
-    let caller = app
-        .auth
-        .authenticate(&signed, INGEST_SERVICE, app.clock.now())?;
-    exchange.caller = Some(caller.clone());
+    let caller = crate::api::authenticated_caller(exchange)?;
     // Inflating and parsing a body takes milliseconds: off the runtime.
     let (head, owned_body) = (parts.clone(), body.clone());
     let account = caller.account.as_str().to_owned();

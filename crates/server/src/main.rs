@@ -12,6 +12,7 @@ mod events_cli;
 mod history_feed;
 mod import;
 mod ingest;
+mod listener;
 mod metrics;
 mod parsed_records;
 mod rate_limit;
