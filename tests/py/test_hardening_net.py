@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import http.client
 import json
+import socket
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -149,3 +153,160 @@ def test_ingest_payload_must_be_signed(server):
     plain = signed_headers(server, "/events", genuine, {}, "opentrail")
     status, code, _ = error_of(send(server, "/events", plain, forged))
     assert (status, code) == (400, "InvalidSignatureException")
+
+
+# --------------------------------------------------------------------------- item 13
+
+
+def rss_mb(server) -> float:
+    with open(f"/proc/{server.proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def unauthenticated_head(server, content_length: int) -> bytes:
+    """A well-formed SigV4 request head with an access key the server does not know."""
+    now = dt.datetime.now(dt.timezone.utc)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    return (
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: {JSON_11}\r\n"
+        f"X-Amz-Target: {TARGET_PREFIX}CreateTrail\r\nX-Amz-Date: {amz_date}\r\n"
+        f"Authorization: AWS4-HMAC-SHA256 Credential=AKIAUNKNOWNKEY000000/{day}/{REGION}/cloudtrail/aws4_request, "
+        f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={'0' * 64}\r\n"
+        f"Content-Length: {content_length}\r\n\r\n"
+    ).encode()
+
+
+def read_response(sock, timeout: float) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def closed_by_server(sock, within: float) -> bool:
+    """Whether the server closes `sock` within `within` seconds."""
+    sock.settimeout(within)
+    try:
+        while True:
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_unauthenticated_requests_are_refused_before_their_body(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        # Only the head: the answer must not wait for the 1.9 MB announced.
+        sock.sendall(unauthenticated_head(server, 1_900_000))
+        answer = read_response(sock, timeout=5)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert b"UnrecognizedClientException" in answer or b"x-amzn-requestid" in answer.lower()
+
+
+def test_slow_and_unauthenticated_connections_keep_memory_bounded(server):
+    server.create_bucket("bucket")
+    client = server.client()
+    client.describe_trails()
+    baseline = rss_mb(server)
+    sockets = []
+
+    def large_body() -> None:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sockets.append(sock)
+        sock.settimeout(10)
+        try:
+            # All but the last byte of a body just under --max-request-bytes.
+            sock.sendall(unauthenticated_head(server, 2_000_000) + b"x" * 1_999_999)
+        except OSError:
+            pass  # refused and closed before the body was read
+
+    def slow_head() -> None:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sockets.append(sock)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: ")
+
+    try:
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            list(pool.map(lambda i: large_body() if i % 3 else slow_head(), range(300)))
+        # Authenticated clients are still served while the connections are open.
+        client.create_trail(Name="served", S3BucketName="bucket")
+        assert [t["Name"] for t in client.describe_trails()["trailList"]] == ["served"]
+        grown = rss_mb(server) - baseline
+        assert grown < 100, f"server memory grew by {grown:.0f} MB under 300 unauthenticated connections"
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_header_read_timeout(start_server):
+    server = start_server("--header-read-timeout", "2s")
+    with socket.create_connection(("127.0.0.1", server.port)) as silent, socket.create_connection(
+        ("127.0.0.1", server.port)
+    ) as slow:
+        started = time.monotonic()
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        assert closed_by_server(silent, within=6)
+        assert closed_by_server(slow, within=6)
+        assert 1.5 < time.monotonic() - started < 6
+    assert server.client().describe_trails()["trailList"] == []
+
+
+def test_idle_timeout(start_server):
+    server = start_server("--idle-timeout", "2s")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/health")
+    assert connection.getresponse().read() == b'{"status":"ok"}'
+    # The same keep-alive connection, reused within the idle timeout, is still open.
+    time.sleep(1)
+    connection.request("GET", "/health")
+    assert connection.getresponse().status == 200
+    started = time.monotonic()
+    assert closed_by_server(connection.sock, within=6)
+    assert 1.5 < time.monotonic() - started < 6
+    connection.close()
+
+
+def test_connection_limit(start_server):
+    server = start_server("--max-connections", "4", "--header-read-timeout", "3s")
+    client = server.client()
+    client.describe_trails()  # botocore keeps this connection; it times out as idle only after 60 s
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+    try:
+        started = time.monotonic()
+        # A fifth connection waits for a slot: the idle ones are cut off after 3 s.
+        with socket.create_connection(("127.0.0.1", server.port)) as waiting:
+            waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = read_response(waiting, timeout=15)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert time.monotonic() - started > 2
+    finally:
+        for sock in held:
+            sock.close()
+    assert client.describe_trails()["trailList"] == []
+
+
+def test_sigterm_with_open_connections_exits_promptly(server):
+    idle = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    idle.request("GET", "/health")
+    idle.getresponse().read()
+    slow = socket.create_connection(("127.0.0.1", server.port))
+    slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+    body = socket.create_connection(("127.0.0.1", server.port))
+    body.sendall(unauthenticated_head(server, 1000)[:-4] + b"\r\n\r\n" + b"x" * 10)
+    try:
+        started = time.monotonic()
+        server.stop_cleanly()
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in (slow, body):
+            sock.close()
+        idle.close()

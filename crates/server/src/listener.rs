@@ -2,8 +2,8 @@
 //! the kernel's listen backlog), each closed when its client takes longer than the
 //! header-read timeout to send a request's headers (counted from the connection or
 //! from the first byte of the next request; a TLS handshake counts too) or stays idle
-//! longer than the idle timeout between requests. On shutdown idle connections close
-//! at once and requests in flight get a few seconds to finish.
+//! longer than the idle timeout between requests. On shutdown idle connections and
+//! requests still arriving close at once; requests in flight get a few seconds to finish.
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::rustls;
 use tower_service::Service;
@@ -177,6 +177,10 @@ async fn connection(
     tokio::pin!(conn);
     let mut shutting_down = false;
     loop {
+        // Once shutting down, a request still arriving is not waited for.
+        if shutting_down && activity.phase.load(Ordering::Acquire) == READING_HEAD {
+            return;
+        }
         let deadline = activity.deadline(options);
         let far = Instant::now() + Duration::from_secs(3600);
         tokio::select! {
@@ -190,6 +194,8 @@ async fn connection(
                 shutting_down = true;
                 conn.as_mut().graceful_shutdown();
             }
+            // A new phase has a new deadline.
+            _ = activity.changed.notified() => {}
             _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
                 if activity.deadline(options).is_some_and(|d| d <= Instant::now()) {
                     tracing::debug!(%peer, "closing a connection that timed out");
@@ -211,6 +217,8 @@ struct Activity {
     phase: AtomicU8,
     /// Milliseconds after `epoch`.
     since: AtomicU64,
+    /// Signalled when the phase changes.
+    changed: Notify,
 }
 
 impl Activity {
@@ -219,6 +227,7 @@ impl Activity {
             epoch: Instant::now(),
             phase: AtomicU8::new(READING_HEAD),
             since: AtomicU64::new(0),
+            changed: Notify::new(),
         }
     }
 
@@ -228,11 +237,13 @@ impl Activity {
 
     fn busy(&self) {
         self.phase.store(BUSY, Ordering::Release);
+        self.changed.notify_one();
     }
 
     fn idle(&self) {
         self.since.store(self.now(), Ordering::Release);
         self.phase.store(IDLE, Ordering::Release);
+        self.changed.notify_one();
     }
 
     /// Bytes arrived: on an idle connection they start the next request's head.
@@ -240,6 +251,7 @@ impl Activity {
         if self.phase.load(Ordering::Acquire) == IDLE {
             self.since.store(self.now(), Ordering::Release);
             self.phase.store(READING_HEAD, Ordering::Release);
+            self.changed.notify_one();
         }
     }
 
