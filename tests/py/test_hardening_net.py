@@ -5,22 +5,30 @@ bodies or headers, as an attacker who captured them would."""
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
 import hashlib
 import http.client
 import json
+import re
+import signal
 import socket
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
+from botocore.exceptions import SSLError
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from conftest import REGION
+from conftest import ACCOUNT_ID, OPENTRAIL_BIN, REGION, STOP_TIMEOUT, _child_env, run_aws_cli
 
 TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 JSON_11 = "application/x-amz-json-1.1"
@@ -310,3 +318,94 @@ def test_sigterm_with_open_connections_exits_promptly(server):
         for sock in (slow, body):
             sock.close()
         idle.close()
+
+
+# --------------------------------------------------------------------------- item 17
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         # An end-entity certificate, as webpki (the opentrail clients) requires.
+         "-addext", "basicConstraints=critical,CA:FALSE"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(tmp_path, certificate):
+    """`opentrail serve --tls-cert --tls-key`; conftest's Server expects http://, so this
+    starts and stops the binary itself, with the same rules (SIGTERM, clean exit in 15 s)."""
+    cert, key = certificate
+    data_dir = tmp_path / "tls-data"
+    log = open(tmp_path / "tls-server.log", "wb")
+    proc = subprocess.Popen(
+        [str(OPENTRAIL_BIN), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0",
+         "--account-id", ACCOUNT_ID, "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=_child_env(),
+    )
+    endpoint = None
+    for raw in proc.stdout:
+        match = re.fullmatch(r"listening on (https://127\.0\.0\.1:\d+)", raw.decode().strip())
+        if match:
+            endpoint = match.group(1)
+            break
+    assert endpoint, (tmp_path / "tls-server.log").read_text()
+    try:
+        yield endpoint, data_dir, cert
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_TIMEOUT) == 0, (tmp_path / "tls-server.log").read_text()
+        proc.stdout.close()
+        log.close()
+
+
+def test_tls_with_boto3_aws_cli_and_the_opentrail_clients(tls_server, tmp_path):
+    endpoint, data_dir, cert = tls_server
+    parser = configparser.ConfigParser()
+    parser.read(data_dir / "credentials")
+    root = parser["default"]
+    session = boto3.session.Session(
+        aws_access_key_id=root["aws_access_key_id"],
+        aws_secret_access_key=root["aws_secret_access_key"],
+        region_name=REGION,
+    )
+    subprocess.run([str(OPENTRAIL_BIN), "buckets", "create", "bucket", "--data-dir", str(data_dir)],
+                   check=True, capture_output=True, timeout=60, env=_child_env())
+    client = session.client("cloudtrail", endpoint_url=endpoint, verify=str(cert),
+                            config=Config(retries={"total_max_attempts": 1}))
+    client.create_trail(Name="over-tls", S3BucketName="bucket")
+    trails = run_aws_cli("cloudtrail", "describe-trails", "--ca-bundle", str(cert),
+                         endpoint=endpoint, region=REGION, credentials_file=data_dir / "credentials")
+    assert [t["Name"] for t in trails["trailList"]] == ["over-tls"]
+
+    # The certificate is really checked: without the CA bundle nothing is sent.
+    untrusting = session.client("cloudtrail", endpoint_url=endpoint,
+                                config=Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(SSLError):
+        untrusting.describe_trails()
+    # And plain HTTP gets no answer on the TLS port.
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(endpoint.replace("https://", "http://") + "/health", timeout=5)
+
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps({"Records": [record(ACCOUNT_ID)]}))
+    common = ["--endpoint", endpoint, "--data-dir", str(data_dir), "--ca-bundle", str(cert)]
+    imported = subprocess.run([str(OPENTRAIL_BIN), "import", "--quiet", *common, str(records)],
+                              capture_output=True, text=True, timeout=120, env=_child_env())
+    assert imported.returncode == 0, imported.stderr
+    looked_up = subprocess.run(
+        [str(OPENTRAIL_BIN), "events", "lookup", *common, "--attribute", "EventName=CreateTrail",
+         "--output", "json"],
+        capture_output=True, text=True, timeout=120, env=_child_env(),
+    )
+    assert looked_up.returncode == 0, looked_up.stderr
+    untrusted = subprocess.run([str(OPENTRAIL_BIN), "events", "lookup", "--endpoint", endpoint,
+                                "--data-dir", str(data_dir)],
+                               capture_output=True, text=True, timeout=120, env=_child_env())
+    assert untrusted.returncode != 0

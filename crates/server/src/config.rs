@@ -58,6 +58,10 @@ pub struct ClientArgs {
     pub access_key_id: Option<String>,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub secret_access_key: Option<String>,
+    /// PEM certificates to trust for an https endpoint (e.g. a self-signed
+    /// `serve --tls-cert`), in addition to the public roots.
+    #[arg(long, env = "OPENTRAIL_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
