@@ -331,3 +331,42 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> ListenerOptions {
+        ListenerOptions {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls: None,
+        }
+    }
+
+    fn near(deadline: Option<Instant>, expected: Instant) -> bool {
+        deadline.is_some_and(|d| {
+            d <= expected + Duration::from_secs(1) && d + Duration::from_secs(1) >= expected
+        })
+    }
+
+    #[test]
+    fn deadlines_follow_the_phase() {
+        let options = options();
+        let activity = Activity::new();
+        let header = Duration::from_secs(10);
+        assert!(near(activity.deadline(&options), activity.epoch + header));
+        activity.busy();
+        assert_eq!(activity.deadline(&options), None);
+        activity.read();
+        activity.wrote();
+        assert_eq!(activity.deadline(&options), None, "body traffic while busy");
+        activity.idle();
+        let idle = activity.deadline(&options);
+        assert!(near(idle, Instant::now() + Duration::from_secs(60)));
+        activity.read();
+        assert!(near(activity.deadline(&options), Instant::now() + header));
+        assert!(activity.deadline(&options) < idle);
+    }
+}

@@ -243,4 +243,34 @@ mod tests {
             ))
         );
     }
+
+    #[test]
+    fn every_x_amz_header_but_the_payload_hash_must_be_signed() {
+        let now = at("20240101T000000Z");
+        let auth = Authorization {
+            access_key_id: "K".into(),
+            date: "20240101".into(),
+            region: "us-east-1".into(),
+            service: "cloudtrail".into(),
+            signed_headers: vec!["host".into(), "x-amz-date".into()],
+            signature: "00".into(),
+            request_time: now,
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-amz-date", "20240101T000000Z".parse().unwrap());
+        headers.insert(X_AMZ_CONTENT_SHA256, sha256_hex(b"").parse().unwrap());
+        headers.insert("x-amzn-trace-id", "Root=1".parse().unwrap());
+        assert_eq!(check_headers(&headers, &auth, "cloudtrail", now), Ok(()));
+        headers.insert(
+            "x-amz-target",
+            "CloudTrail_20131101.DeleteTrail".parse().unwrap(),
+        );
+        headers.insert("x-amz-meta", "1".parse().unwrap());
+        assert_eq!(
+            check_headers(&headers, &auth, "cloudtrail", now),
+            Err(AuthError::IncompleteSignature(
+                "There were headers present in the request which were not signed: x-amz-meta, x-amz-target".into()
+            ))
+        );
+    }
 }
