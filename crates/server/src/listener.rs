@@ -112,14 +112,17 @@ pub async fn serve(
     let _ = stop.send(true);
     // Every connection gives its permit back when it ends.
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
+    let started = Instant::now();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
+    match drained {
+        Ok(_) => tracing::info!(
+            elapsed_ms = started.elapsed().as_millis(),
+            "all connections closed"
+        ),
+        Err(_) => tracing::warn!(
             "requests still in flight {}s after shutdown began; closing their connections",
             SHUTDOWN_GRACE.as_secs()
-        );
+        ),
     }
 }
 
