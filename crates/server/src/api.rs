@@ -1,6 +1,6 @@
 //! The one request pipeline: authenticate (on the headers, before the body is read) →
-//! parse → dispatch → respond, producing the
-//! request's audit record and metrics on the way out.
+//! parse → dispatch → respond, producing the request's audit record and metrics on the
+//! way out.
 
 use crate::audit::{is_read_only, AuditRecord, AuditSink};
 use crate::auth::{Authenticator, Caller};

@@ -246,7 +246,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENTRAIL_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_request_bytes: usize,
     /// Most client connections served at once; more wait in the listen backlog.
-    #[arg(long, env = "OPENTRAIL_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "OPENTRAIL_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: usize,
     /// How long a client may take to send a request's headers, counted from the
     /// connection (TLS handshake included) or from the first byte of the next request.

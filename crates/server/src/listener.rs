@@ -28,8 +28,6 @@ use tower_service::Service;
 
 /// How long requests in flight may take to finish once shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
-/// Largest buffered request head (request line and headers), and read chunk.
-const MAX_BUFFER_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct ListenerOptions {
@@ -172,10 +170,9 @@ async fn connection(
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .keep_alive(true)
-        .header_read_timeout(None)
-        .max_buf_size(MAX_BUFFER_BYTES);
+    // hyper's own buffer limit (about 400 KiB) bounds a request head; its own header
+    // timeout would also cut idle connections, so the watchdog below does both.
+    builder.keep_alive(true).header_read_timeout(None);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut shutting_down = false;
