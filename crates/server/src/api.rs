@@ -1,5 +1,6 @@
-//! The one request pipeline: authenticate → parse → dispatch → respond, producing the
-//! request's audit record and metrics on the way out.
+//! The one request pipeline: authenticate (on the headers, before the body is read) →
+//! parse → dispatch → respond, producing the request's audit record and metrics on the
+//! way out.
 
 use crate::audit::{is_read_only, AuditRecord, AuditSink};
 use crate::auth::{Authenticator, Caller};
@@ -12,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use opentrail_model::Clock;
-use opentrail_sigv4::RequestParts;
 use opentrail_trails::{RequestContext, TrailService};
 use opentrail_wire::{
     parse_target, ApiError, ServiceModel, CLOUDTRAIL_TARGET_PREFIXES, JSON_11_CONTENT_TYPE,
@@ -51,6 +51,8 @@ pub struct App {
     pub history_retention_days: u32,
     /// The regions requests may be signed for and ingested records may name.
     pub regions: opentrail_model::KnownRegions,
+    /// How long an authenticated request's body may take to arrive.
+    pub body_read_timeout: std::time::Duration,
     /// Per-account limit on LookupEvents calls, when configured.
     pub lookup_rate_limit: Option<crate::rate_limit::RateLimiter>,
 }
@@ -230,20 +232,10 @@ async fn run_pipeline(
         request_parameters: None,
         response_summary: None,
     };
-    let result = match axum::body::to_bytes(body, app.max_request_bytes).await {
-        Err(_) => Err(ApiError::new(
-            "RequestEntityTooLargeException",
-            format!(
-                "request body is larger than the limit of {} bytes",
-                app.max_request_bytes
-            ),
-        )
-        .with_status(413)),
-        Ok(body) => match endpoint {
-            Endpoint::CloudTrail => handle(&app, &parts, &body, &mut exchange).await,
-            Endpoint::Ingest => crate::ingest::handle(&app, &parts, &body, &mut exchange).await,
-        },
-    };
+    if endpoint == Endpoint::Ingest {
+        exchange.operation = Some("PutEvents".into());
+    }
+    let result = authenticate_and_handle(&app, &parts, body, endpoint, &mut exchange).await;
 
     let operation = exchange
         .operation
@@ -319,23 +311,71 @@ fn audit_unavailable(why: &str) -> ApiError {
     .with_status(503)
 }
 
+/// Authenticates on the headers, only then reads the body (bounded in size and time),
+/// checks the body against the signature and hands the request to its endpoint.
+async fn authenticate_and_handle(
+    app: &App,
+    parts: &http::request::Parts,
+    body: Body,
+    endpoint: Endpoint,
+    exchange: &mut Exchange,
+) -> Result<Value, ApiError> {
+    let service = match endpoint {
+        Endpoint::CloudTrail => CLOUDTRAIL_SERVICE,
+        Endpoint::Ingest => crate::ingest::INGEST_SERVICE,
+    };
+    let pending = app.auth.begin(parts, service, app.clock.now())?;
+    let read = tokio::time::timeout(
+        app.body_read_timeout,
+        axum::body::to_bytes(body, app.max_request_bytes),
+    );
+    let body = match read.await {
+        Err(_) => {
+            return Err(ApiError::new(
+                "RequestTimeoutException",
+                format!(
+                    "the request body did not arrive within {} seconds",
+                    app.body_read_timeout.as_secs()
+                ),
+            )
+            .with_status(408))
+        }
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                "RequestEntityTooLargeException",
+                format!(
+                    "request body is larger than the limit of {} bytes",
+                    app.max_request_bytes
+                ),
+            )
+            .with_status(413))
+        }
+        Ok(Ok(body)) => body,
+    };
+    let caller = app.auth.finish(pending, parts, &body)?;
+    check_region(app, &caller)?;
+    exchange.caller = Some(caller);
+    match endpoint {
+        Endpoint::CloudTrail => handle(app, parts, &body, exchange).await,
+        Endpoint::Ingest => crate::ingest::handle(app, parts, &body, exchange).await,
+    }
+}
+
+/// The caller [`authenticate_and_handle`] authenticated.
+pub fn authenticated_caller(exchange: &Exchange) -> Result<Caller, ApiError> {
+    exchange
+        .caller
+        .clone()
+        .ok_or_else(|| ApiError::internal("request reached its handler unauthenticated"))
+}
+
 async fn handle(
     app: &App,
     parts: &http::request::Parts,
     body: &[u8],
     exchange: &mut Exchange,
 ) -> Result<Value, ApiError> {
-    let signed = RequestParts {
-        method: &parts.method,
-        uri: &parts.uri,
-        headers: &parts.headers,
-        body,
-    };
-    let caller = app
-        .auth
-        .authenticate(&signed, CLOUDTRAIL_SERVICE, app.clock.now())?;
-    check_region(app, &caller)?;
-    exchange.caller = Some(caller.clone());
+    let caller = authenticated_caller(exchange)?;
 
     let operation = parse_target(
         header_str(&parts.headers, "x-amz-target"),

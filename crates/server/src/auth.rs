@@ -4,7 +4,10 @@ use crate::config::AuthMode;
 use chrono::{DateTime, Utc};
 use opentrail_meta::MetaStore;
 use opentrail_model::{AccountId, Region};
-use opentrail_sigv4::{parse_authorization, verify, AuthError, RequestParts};
+use opentrail_sigv4::{
+    check_headers, check_payload, claimed_payload_hash, parse_authorization, sha256_hex,
+    verify_signature, AuthError, RequestParts,
+};
 use opentrail_wire::ApiError;
 use std::sync::Arc;
 
@@ -41,14 +44,23 @@ impl Authenticator {
         }
     }
 
-    /// Verifies the request's signature for `service` and returns the caller.
-    pub fn authenticate(
+    /// Authenticates a request on its headers alone, before its body is read: the
+    /// `Authorization` structure, the access key, the scope, the clock and the signed
+    /// headers; and the signature itself when `x-amz-content-sha256` announces the
+    /// body's SHA-256. [`Authenticator::finish`] completes it with the body.
+    pub fn begin(
         &self,
-        request: &RequestParts<'_>,
+        parts: &http::request::Parts,
         service: &str,
         now: DateTime<Utc>,
-    ) -> Result<Caller, ApiError> {
-        let auth = parse_authorization(request).map_err(auth_error)?;
+    ) -> Result<PendingAuth, ApiError> {
+        let request = RequestParts {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body: &[],
+        };
+        let auth = parse_authorization(&request).map_err(auth_error)?;
         let region = Region::parse(&auth.region).map_err(|_| {
             ApiError::new(
                 "InvalidSignatureException",
@@ -78,30 +90,102 @@ impl Authenticator {
                     false,
                 ),
             };
-            return Ok(Caller {
-                account,
-                region,
-                access_key_id: auth.access_key_id,
-                user_name,
-                is_root,
-                ingest_any_account,
-                forward_audit,
+            return Ok(PendingAuth {
+                caller: Caller {
+                    account,
+                    region,
+                    access_key_id: auth.access_key_id,
+                    user_name,
+                    is_root,
+                    ingest_any_account,
+                    forward_audit,
+                },
+                check: BodyCheck::None,
             });
         }
         let Some(key) = key else {
             return Err(auth_error(AuthError::UnrecognizedClient));
         };
-        verify(request, &auth, &key.secret_access_key, service, now).map_err(auth_error)?;
+        check_headers(&parts.headers, &auth, service, now).map_err(auth_error)?;
         let account = AccountId::parse(&key.account_id)
             .map_err(|e| ApiError::internal(format!("stored access key has a bad account: {e}")))?;
-        Ok(Caller {
-            account,
-            region,
-            access_key_id: key.access_key_id,
-            user_name: key.user_name,
-            is_root: key.is_root,
-            ingest_any_account: key.ingest_any_account,
-            forward_audit: key.forward_audit,
+        let check = match claimed_payload_hash(&parts.headers) {
+            Some(claimed) => {
+                verify_signature(
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                    &auth,
+                    &key.secret_access_key,
+                    &claimed,
+                )
+                .map_err(auth_error)?;
+                BodyCheck::Hash
+            }
+            None => BodyCheck::Signature {
+                auth,
+                secret_access_key: key.secret_access_key,
+            },
+        };
+        Ok(PendingAuth {
+            caller: Caller {
+                account,
+                region,
+                access_key_id: key.access_key_id,
+                user_name: key.user_name,
+                is_root: key.is_root,
+                ingest_any_account: key.ingest_any_account,
+                forward_audit: key.forward_audit,
+            },
+            check,
         })
     }
+
+    /// Completes [`Authenticator::begin`] with the body: the signature over its
+    /// SHA-256, or its SHA-256 against the one the signature covered.
+    pub fn finish(
+        &self,
+        pending: PendingAuth,
+        parts: &http::request::Parts,
+        body: &[u8],
+    ) -> Result<Caller, ApiError> {
+        match &pending.check {
+            BodyCheck::None => {}
+            BodyCheck::Hash => {
+                check_payload(&parts.headers, &sha256_hex(body)).map_err(auth_error)?;
+            }
+            BodyCheck::Signature {
+                auth,
+                secret_access_key,
+            } => verify_signature(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                auth,
+                secret_access_key,
+                &sha256_hex(body),
+            )
+            .map_err(auth_error)?,
+        }
+        Ok(pending.caller)
+    }
+}
+
+/// What is left to check of a request once its headers passed.
+enum BodyCheck {
+    /// Nothing (`--auth open`).
+    None,
+    /// The signature covered `x-amz-content-sha256`: the body must have that hash.
+    Hash,
+    /// The signature is computed over the body's hash.
+    Signature {
+        auth: opentrail_sigv4::Authorization,
+        secret_access_key: String,
+    },
+}
+
+/// A request whose headers authenticated it; its body is still to be checked.
+pub struct PendingAuth {
+    caller: Caller,
+    check: BodyCheck,
 }

@@ -71,10 +71,20 @@ impl ApiClient {
                 (Some(k), Some(s)) => (k.clone(), s.clone()),
                 _ => read_credentials_file(&args.data_dir.join(crate::datadir::CREDENTIALS_FILE))?,
             };
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(16)
-            .build()
-            .context("failed to build HTTP client")?;
+        let mut http = reqwest::Client::builder().pool_max_idle_per_host(16);
+        if let Some(path) = &args.ca_bundle {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("failed to read CA bundle {}", path.display()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("{} is not a PEM certificate bundle", path.display()))?;
+            if certificates.is_empty() {
+                bail!("{} holds no PEM certificate", path.display());
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build().context("failed to build HTTP client")?;
         Ok(Self {
             endpoint: args.endpoint.trim_end_matches('/').to_owned(),
             region: args.region.clone(),

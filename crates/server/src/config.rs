@@ -74,6 +74,10 @@ pub struct ClientArgs {
     pub access_key_id: Option<String>,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub secret_access_key: Option<String>,
+    /// PEM certificates to trust for an https endpoint (e.g. a self-signed
+    /// `serve --tls-cert`), in addition to the public roots.
+    #[arg(long, env = "OPENTRAIL_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -262,6 +266,23 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "OPENTRAIL_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_request_bytes: usize,
+    /// Most client connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "OPENTRAIL_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, counted from the
+    /// connection (TLS handshake included) or from the first byte of the next request.
+    #[arg(long, env = "OPENTRAIL_HEADER_READ_TIMEOUT", default_value = "10s")]
+    pub header_read_timeout: Interval,
+    /// How long a keep-alive connection may stay idle between requests; also the
+    /// longest an authenticated request's body may take to arrive.
+    #[arg(long, env = "OPENTRAIL_IDLE_TIMEOUT", default_value = "60s")]
+    pub idle_timeout: Interval,
+    /// PEM certificate chain to serve HTTPS with (needs --tls-key).
+    #[arg(long, env = "OPENTRAIL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "OPENTRAIL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// How often trails deliver a log file per region (at least; earlier when large):
     /// `300`, `300s`, `5m`, `1s` ...
     #[arg(long, env = "OPENTRAIL_DELIVERY_INTERVAL", default_value = "5m")]

@@ -10,7 +10,6 @@ use opentrail_meta::MetaStore;
 use opentrail_model::{
     log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
 };
-use opentrail_sigv4::RequestParts;
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
 use std::cell::OnceCell;
@@ -285,17 +284,7 @@ pub async fn handle(
     exchange: &mut Exchange,
 ) -> Result<Value, ApiError> {
     exchange.operation = Some("PutEvents".into());
-    let signed = RequestParts {
-        method: &parts.method,
-        uri: &parts.uri,
-        headers: &parts.headers,
-        body: &body[..],
-    };
-    let caller = app
-        .auth
-        .authenticate(&signed, INGEST_SERVICE, app.clock.now())?;
-    crate::api::check_region(app, &caller)?;
-    exchange.caller = Some(caller.clone());
+    let caller = crate::api::authenticated_caller(exchange)?;
     // Inflating and parsing a body takes milliseconds: off the runtime.
     let (head, owned_body) = (parts.clone(), body.clone());
     let policy = RecordPolicy {

@@ -13,6 +13,7 @@ mod health;
 mod history_feed;
 mod import;
 mod ingest;
+mod listener;
 mod log_cli;
 mod logging;
 mod metrics;

@@ -21,7 +21,6 @@ use opentrail_notify::{Notifier, TopicRegistry};
 use opentrail_trails::TrailService;
 use opentrail_wire::ServiceModel;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 async fn shutdown_signal() {
@@ -209,6 +208,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         history_retention_days: args.history_retention_days,
         account: data.account.clone(),
         meta: data.meta.clone(),
+        body_read_timeout: args.idle_timeout.0,
         lookup_rate_limit: (args.lookup_events_rate_limit > 0.0).then(|| {
             RateLimiter::new(
                 args.lookup_events_rate_limit,
@@ -217,6 +217,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
     });
 
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::listener::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, account = %data.account, data_dir = %data.path.display(), "opentrail listening");
@@ -232,19 +237,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )?;
             writeln!(
                 out,
-                "try: AWS_SHARED_CREDENTIALS_FILE={} aws --region us-east-1 --endpoint-url http://{local} cloudtrail describe-trails",
+                "try: AWS_SHARED_CREDENTIALS_FILE={} aws --region us-east-1 --endpoint-url {scheme}://{local} cloudtrail describe-trails",
                 data.credentials_path().display()
             )?;
         }
-        writeln!(out, "listening on http://{local}")?;
+        writeln!(out, "listening on {scheme}://{local}")?;
         out.flush()?;
     }
-    axum::serve(
+    crate::listener::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app),
+        crate::listener::ListenerOptions {
+            max_connections: args.max_connections,
+            header_read_timeout: args.header_read_timeout.0,
+            idle_timeout: args.idle_timeout.0,
+            tls,
+        },
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     let _ = stop_tasks.send(true);
     if let Err(e) = history_feed.await {
         tracing::error!(error = %e, "event history supervisor failed");

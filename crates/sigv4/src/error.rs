@@ -29,6 +29,10 @@ pub(crate) const UNRECOGNIZED_CLIENT: &str =
 
 pub(crate) const SIGNATURE_DOES_NOT_MATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
+/// S3's text for `x-amz-*` headers left out of `SignedHeaders`, followed by their names.
+pub(crate) const HEADERS_NOT_SIGNED: &str =
+    "There were headers present in the request which were not signed";
+
 pub(crate) const CONTENT_SHA256_MISMATCH: &str =
     "The provided 'x-amz-content-sha256' header does not match what was computed.";
 

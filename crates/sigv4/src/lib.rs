@@ -3,7 +3,10 @@
 //! outgoing ones.
 //!
 //! Server side: [`parse_authorization`] to learn the access key, look up its
-//! secret, then [`verify`]. Client side: [`sign`].
+//! secret, then [`verify`]; or, to authenticate before reading the body,
+//! [`check_headers`], [`claimed_payload_hash`], [`verify_signature`] and
+//! [`check_payload`]. The payload is always signed, as for every AWS service
+//! but S3. Client side: [`sign`].
 
 mod authorization;
 mod canonical;
@@ -20,4 +23,7 @@ pub use canonical::{
 pub use encoding::{canonical_query, encode_pairs, percent_decode, uri_encode, PathOptions};
 pub use error::AuthError;
 pub use sign::{sign, PayloadHash, SigningParams};
-pub use verify::{verify, MAX_CLOCK_SKEW_MINUTES};
+pub use verify::{
+    check_headers, check_payload, claimed_payload_hash, verify, verify_signature,
+    MAX_CLOCK_SKEW_MINUTES,
+};
