@@ -198,7 +198,13 @@ def test_region_comes_from_the_credential_scope(server, bucket):
 def test_health(server):
     status, text = http_get(f"{server.endpoint}/health")
     assert status == 200
-    assert json.loads(text) == {"status": "ok"}
+    report = json.loads(text)
+    assert report["status"] == "ok"
+    assert {name: c["status"] for name, c in report["components"].items()} == {
+        "eventLog": "ok",
+        "eventHistory": "ok",
+        "delivery": "ok",
+    }
 
 
 def counter(metrics: str, operation: str, outcome: str) -> int:

@@ -188,6 +188,10 @@ pub struct Exchange {
     /// What the audit event records as `responseElements` instead of the whole answer
     /// (an ingest answer lists every record).
     pub response_summary: Option<Value>,
+    /// Whether the request's body was read whole; a request refused before (or while)
+    /// its body arrived is answered with `Connection: close`, since the rest of the body
+    /// still sits in the connection and no next request can be read after it.
+    pub body_read: bool,
 }
 
 /// The APIs served by the one pipeline.
@@ -231,6 +235,7 @@ async fn run_pipeline(
         caller: None,
         request_parameters: None,
         response_summary: None,
+        body_read: false,
     };
     if endpoint == Endpoint::Ingest {
         exchange.operation = Some("PutEvents".into());
@@ -257,6 +262,7 @@ async fn run_pipeline(
         started.elapsed(),
     );
     let read_only = exchange.operation.as_deref().is_some_and(is_read_only);
+    let body_read = exchange.body_read;
     // A call that changed state is acknowledged only once its audit event is durable.
     let changed_state = endpoint == Endpoint::CloudTrail && !read_only && result.is_ok();
     let durable = app.audit.record(AuditRecord {
@@ -298,6 +304,9 @@ async fn run_pipeline(
     );
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amzn-requestid", value);
+    }
+    if !body_read {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
@@ -350,7 +359,10 @@ async fn authenticate_and_handle(
             )
             .with_status(413))
         }
-        Ok(Ok(body)) => body,
+        Ok(Ok(body)) => {
+            exchange.body_read = true;
+            body
+        }
     };
     let caller = app.auth.finish(pending, parts, &body)?;
     check_region(app, &caller)?;
