@@ -51,6 +51,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _lock = DataDirLock::acquire(&args.data.data_dir)?;
     let regions = opentrail_model::KnownRegions::with_extra(&args.extra_regions)
         .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
+    // A bad certificate fails before the log is recovered or anything else is opened.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::listener::tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let data = DataDir::open(&args.data)?;
     let buckets = object_store(&data.path, &args.s3)?;
     let clock = Arc::new(SystemClock);
@@ -217,10 +222,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
     });
 
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::listener::tls_acceptor(cert, key)?),
-        _ => None,
-    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let local = listener.local_addr()?;
