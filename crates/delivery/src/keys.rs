@@ -15,7 +15,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use opentrail_model::Region;
 
-use crate::durable_file::write_atomically;
+use crate::durable_file::{create_private_dir_all, write_private_atomically};
 use crate::error::DeliveryError;
 use crate::object_keys::{compact_time, parse_compact_time};
 use crate::signing::DigestSigningKey;
@@ -177,9 +177,11 @@ impl KeyStore {
             .dir
             .join(region.as_str())
             .join(format!("{}.pem", compact_time(valid_from)));
-        write_atomically(&path, key.to_pkcs1_pem().as_bytes())
-            .map_err(|e| DeliveryError::state(&path, e))?;
-        restrict_to_owner(&path).map_err(|e| DeliveryError::state(&path, e))
+        // 0600 from the first byte, in 0700 directories: a private key is never readable
+        // by another user, not even between its creation and a chmod.
+        create_private_dir_all(&self.dir).map_err(|e| DeliveryError::state(&self.dir, e))?;
+        write_private_atomically(&path, key.to_pkcs1_pem().as_bytes())
+            .map_err(|e| DeliveryError::state(&path, e))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Region, Vec<StoredKey>>> {
@@ -211,17 +213,6 @@ fn load_region(dir: &Path) -> Result<Vec<StoredKey>, DeliveryError> {
 
 fn whole_seconds(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(Duration::seconds(1)).unwrap_or(time)
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]
