@@ -4,12 +4,17 @@ prefixes validated, webhook targets restricted."""
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
+import json
 import os
 import stat
+import subprocess
 import threading
 import time
+import uuid
 
-from conftest import REGION
+from conftest import OPENTRAIL_BIN, REGION, _child_env, error_code, trail_arn
 
 
 def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
@@ -73,3 +78,124 @@ def test_digest_signing_keys_are_never_readable_by_others_even_with_umask_000(st
         expected = 0o700 if path.is_dir() else 0o600
         assert mode == expected, f"{path} is {oct(mode)}"
     assert not seen_open, f"key store paths seen readable by others: {seen_open[:5]}"
+
+
+# --------------------------------------------------------------------------- item 7
+
+ABORT_AFTER_WRITE = "OPENTRAIL_TEST_ABORT_AFTER_LOG_FILE_WRITE"
+
+
+def delivered_records(server, bucket):
+    root = server.data_dir / "buckets" / bucket / "AWSLogs" / server.account_id / "CloudTrail"
+    records = []
+    for path in files_under(root):
+        records.extend(json.loads(gzip.decompress(path.read_bytes()))["Records"])
+    return records
+
+
+def opentrail_validate(server, arn, start, *extra):
+    return subprocess.run(
+        [str(OPENTRAIL_BIN), "validate", "--endpoint", server.endpoint, "--data-dir", str(server.data_dir),
+         "--trail-arn", arn, "--start-time", start, "--verbose", *extra],
+        capture_output=True, text=True, timeout=120, env=_child_env(),
+    )
+
+
+def utc(delta_seconds=0.0):
+    moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delta_seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_crash_between_the_object_write_and_the_commit_delivers_every_event_once(start_server, monkeypatch):
+    """The test hook aborts the process right after the first log file reaches the bucket
+    (nothing recorded yet, the cursor not committed); after the restart every event is in
+    the bucket exactly once and the digests still validate."""
+    from test_ingest import post_events, valid_record
+
+    start = utc(-120)
+    server = start_server("--delivery-interval", "1s")
+    server.create_bucket("once-bucket")
+    client = server.client()
+    client.create_trail(Name="once", S3BucketName="once-bucket", EnableLogFileValidation=True)
+    client.stop_logging(Name="once")
+    server.stop_cleanly()
+
+    monkeypatch.setenv(ABORT_AFTER_WRITE, "1")
+    server.start()
+    monkeypatch.delenv(ABORT_AFTER_WRITE)
+    client = server.client()
+    client.start_logging(Name="once")
+    now = utc()
+    ids = [str(uuid.uuid4()) for _ in range(600)]
+    for chunk in (ids[:300], ids[300:]):
+        records = [valid_record(server.account_id, i, eventTime=now) for i in chunk]
+        answer = post_events(server, json.dumps({"Records": records}).encode())
+        assert answer.status_code == 200 and not answer.json()["failed"], answer.text
+    proc = server.proc
+    assert proc.wait(timeout=60) != 0, "the hook aborted the server after its first write"
+    server.proc = None
+    written = delivered_records(server, "once-bucket")
+    assert written, "the file was written before the crash"
+
+    server.start()
+    client = server.client()
+    wanted = set(ids)
+
+    def all_delivered():
+        got = [r["eventID"] for r in delivered_records(server, "once-bucket")]
+        return got if wanted <= set(got) else None
+
+    got = wait_for(all_delivered, timeout=60, what="every event delivered after the restart")
+    client.stop_logging(Name="once")
+    time.sleep(2)
+    got = [r["eventID"] for r in delivered_records(server, "once-bucket")]
+    duplicates = {i for i in got if got.count(i) > 1}
+    assert not duplicates, f"{len(duplicates)} events delivered twice, e.g. {sorted(duplicates)[:3]}"
+    assert wanted <= set(got)
+    digests = server.data_dir / "buckets" / "once-bucket" / "AWSLogs" / server.account_id / "CloudTrail-Digest"
+    wait_for(lambda: files_under(digests), what="the final digest")
+    result = opentrail_validate(server, trail_arn("once", account=server.account_id), start)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- item 21
+
+UNWRITABLE_PREFIXES = ["../x", "/abs", "a/", "a//b", "./a", "a/../b", "a\tb", "x" * 201]
+
+
+def test_s3_key_prefixes_that_can_never_be_written_are_refused(server):
+    server.create_bucket("prefix-bucket")
+    client = server.client()
+    for prefix in UNWRITABLE_PREFIXES:
+        assert error_code(client.create_trail, Name="prefixed", S3BucketName="prefix-bucket",
+                          S3KeyPrefix=prefix) == "InvalidS3PrefixException", prefix
+    assert error_code(server.aws, "cloudtrail", "create-trail", "--name", "prefixed", "--s3-bucket-name", "prefix-bucket",
+                      "--s3-key-prefix", "../x") == "InvalidS3PrefixException"
+    assert client.describe_trails()["trailList"] == []
+    client.create_trail(Name="prefixed", S3BucketName="prefix-bucket", S3KeyPrefix="team/audit-logs.v2")
+    for prefix in UNWRITABLE_PREFIXES:
+        assert error_code(client.update_trail, Name="prefixed", S3KeyPrefix=prefix) == "InvalidS3PrefixException", prefix
+    assert client.get_trail(Name="prefixed")["Trail"]["S3KeyPrefix"] == "team/audit-logs.v2"
+    client.update_trail(Name="prefixed", S3KeyPrefix="x" * 200)
+    client.update_trail(Name="prefixed", S3KeyPrefix="")
+    assert "S3KeyPrefix" not in client.get_trail(Name="prefixed")["Trail"]
+
+
+def test_a_deleted_trails_spooled_files_are_dropped(start_server):
+    server = start_server("--delivery-interval", "1s")
+    server.create_bucket("gone-bucket")
+    client = server.client()
+    client.create_trail(Name="doomed", S3BucketName="gone-bucket")
+    server.admin("buckets", "delete", "gone-bucket")
+    client.start_logging(Name="doomed")
+    spool = server.data_dir / "delivery" / "spool"
+    for _ in range(3):
+        client.get_trail(Name="doomed")
+    wait_for(lambda: client.get_trail_status(Name="doomed").get("LatestDeliveryError") == "NoSuchBucket",
+             what="a failed delivery")
+    wait_for(lambda: list(spool.glob("*.spool")), what="a spooled file")
+    client.delete_trail(Name="doomed")
+    wait_for(lambda: not list(spool.glob("*.spool")), what="the deleted trail's spool to go")
+    server.restart()
+    time.sleep(2)
+    assert not list(spool.glob("*.spool"))
