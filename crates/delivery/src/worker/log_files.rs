@@ -175,8 +175,9 @@ impl DeliveryWorker {
             if self.may_attempt_log_file(&file.lane, now) {
                 attempt.push(file);
             } else {
-                spooled |= self.intents.mark_written(&file.lane, &file.key);
+                let (lane, key) = (file.lane.clone(), file.key.clone());
                 self.spool_file(file).await?;
+                spooled |= self.intents.mark_written(&lane, &key);
             }
         }
         if spooled {
@@ -194,8 +195,9 @@ impl DeliveryWorker {
         let mut failed_trails = BTreeSet::new();
         let mut marked = false;
         for (file, result) in files.into_iter().zip(results) {
-            // Written or spooled below; made durable once for all files of the round.
-            marked |= self.intents.mark_written(&file.lane, &file.key);
+            // Marked once written or spooled (and recorded); made durable once for all
+            // files of the round.
+            let (lane, key) = (file.lane.clone(), file.key.clone());
             match result {
                 Ok(()) => {
                     if self.abort_after_write {
@@ -214,6 +216,7 @@ impl DeliveryWorker {
                     self.spool_file(file).await?;
                 }
             }
+            marked |= self.intents.mark_written(&lane, &key);
         }
         if marked {
             self.persist_intents().await?;
