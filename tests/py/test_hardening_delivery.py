@@ -56,6 +56,7 @@ def test_digest_signing_keys_are_never_readable_by_others_even_with_umask_000(st
                     continue
                 if mode & 0o077:
                     seen_open.append((str(path), oct(mode)))
+            time.sleep(0.002)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -66,9 +67,10 @@ def test_digest_signing_keys_are_never_readable_by_others_even_with_umask_000(st
         client.start_logging(Name="signed")
         client.describe_trails()
         client.stop_logging(Name="signed")  # closes the chain: a digest, signed with a new key
-        pems = wait_for(lambda: [p for p in files_under(keys_dir) if p.suffix == ".pem"], what="a signing key")
+        pems = wait_for(lambda: [p for p in files_under(keys_dir) if p.suffix == ".pem"], timeout=120,
+                        what="a signing key (RSA key generation is slow in debug builds)")
         wait_for(lambda: files_under(server.data_dir / "buckets" / "keys-bucket" / "AWSLogs" / server.account_id
-                                     / "CloudTrail-Digest"), what="the digest")
+                                     / "CloudTrail-Digest"), timeout=60, what="the digest")
     finally:
         stop.set()
         watcher.join()
@@ -199,3 +201,60 @@ def test_a_deleted_trails_spooled_files_are_dropped(start_server):
     server.restart()
     time.sleep(2)
     assert not list(spool.glob("*.spool"))
+
+
+# --------------------------------------------------------------------------- item 20
+
+
+def test_validate_reports_a_truncated_chain_and_unlisted_log_files(start_server):
+    """Digest windows of 3 s: a chain of several digests. Deleting the newest digests and
+    their log files, or adding a log file no digest lists, must fail `opentrail validate`
+    (with and without --end-time), which otherwise passes."""
+    start = utc(-120)
+    server = start_server("--delivery-interval", "1s", "--digest-interval", "3s")
+    server.create_bucket("chain-bucket")
+    client = server.client()
+    client.create_trail(Name="chained", S3BucketName="chain-bucket", EnableLogFileValidation=True)
+    client.start_logging(Name="chained")
+    arn = trail_arn("chained", account=server.account_id)
+    base = server.data_dir / "buckets" / "chain-bucket" / "AWSLogs" / server.account_id
+    deadline = time.monotonic() + 14
+    while time.monotonic() < deadline:
+        client.get_trail(Name="chained")
+        time.sleep(0.5)
+    wait_for(lambda: len(files_under(base / "CloudTrail-Digest")) >= 4, what="four digests")
+    # While the trail logs, the chain reaches its latest digest: valid.
+    result = opentrail_validate(server, arn, start)
+    assert result.returncode == 0, result.stdout + result.stderr
+    client.stop_logging(Name="chained")
+    time.sleep(2)
+    result = opentrail_validate(server, arn, start)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not listed" not in result.stdout and "truncated" not in result.stdout
+
+    digests = sorted(files_under(base / "CloudTrail-Digest"))
+    parsed = [json.loads(gzip.decompress(p.read_bytes())) for p in digests]
+    # A log file added inside a digest's window that no digest lists.
+    listed_key = next(d for d in parsed if d["logFiles"])["logFiles"][0]["s3Object"]
+    window = parsed[len(parsed) // 2]  # inside the chain, away from its ends
+    listed_path = server.data_dir / "buckets" / "chain-bucket" / listed_key
+    forged = listed_path.with_name(listed_path.name.replace(".json.gz", "").rsplit("_", 1)[0] + "_FORGEDforged0001.json.gz")
+    forged.write_bytes(listed_path.read_bytes())
+    middle = (dt.datetime.fromisoformat(window["digestStartTime"].replace("Z", "+00:00")).timestamp()
+              + dt.datetime.fromisoformat(window["digestEndTime"].replace("Z", "+00:00")).timestamp()) / 2
+    os.utime(forged, (middle, middle))
+    result = opentrail_validate(server, arn, start)
+    assert result.returncode != 0, result.stdout
+    assert "FORGEDforged0001.json.gz\tINVALID: not listed in any digest" in result.stdout, result.stdout
+    forged.unlink()
+    assert opentrail_validate(server, arn, start).returncode == 0
+
+    # The newest two digests and the log files they list deleted: the chain is truncated.
+    for path, digest in zip(digests[-2:], parsed[-2:]):
+        for log in digest["logFiles"]:
+            (server.data_dir / "buckets" / "chain-bucket" / log["s3Object"]).unlink()
+        path.unlink()
+    for extra in ([], ["--end-time", utc()]):
+        result = opentrail_validate(server, arn, start, *extra)
+        assert result.returncode != 0, result.stdout
+        assert "digest chain truncated" in result.stdout, result.stdout
