@@ -258,3 +258,47 @@ def test_validate_reports_a_truncated_chain_and_unlisted_log_files(start_server)
         result = opentrail_validate(server, arn, start, *extra)
         assert result.returncode != 0, result.stdout
         assert "digest chain truncated" in result.stdout, result.stdout
+
+
+# --------------------------------------------------------------------------- item 22
+
+
+def test_webhooks_to_private_targets_need_allow_private_targets(server):
+    topic_arn = server.admin("topics", "create", "hooks").stdout.strip()
+    for url in ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data/", "http://localhost:9/x",
+                "http://[::1]:9/x", "http://10.1.2.3/x", "http://192.168.0.10/x", "http://172.16.5.4/x",
+                "http://[fd00::1]/x", "http://[fe80::1]/x", "http://0.0.0.0:9/x", "http://[::ffff:127.0.0.1]/x"]:
+        result = server.admin("topics", "subscribe", topic_arn, "--webhook", url, check=False)
+        assert result.returncode != 0, f"{url} was accepted"
+        assert "refused" in result.stderr and "allow private targets" in result.stderr, result.stderr
+    assert "webhook" not in server.admin("topics", "list").stdout
+    allowed = server.admin("topics", "subscribe", topic_arn, "--webhook", "http://127.0.0.1:9/hook",
+                           "--allow-private-targets")
+    assert allowed.stdout.startswith(topic_arn + ":")
+    assert "webhook http://127.0.0.1:9/hook" in server.admin("topics", "list").stdout
+
+
+def test_a_webhook_host_is_checked_again_before_each_notification(start_server, tmp_path):
+    """A subscription whose host name resolved to a public address (or not at all) when it
+    was made, and resolves to loopback now: the notification is refused, not sent."""
+    server = start_server("--delivery-interval", "1s")
+    topic_arn = server.admin("topics", "create", "rebound").stdout.strip()
+    server.admin("topics", "subscribe", topic_arn, "--webhook", "http://127.0.0.1:9/hook", "--allow-private-targets")
+    # The registry as an older version (or a host that resolved elsewhere) left it:
+    # a loopback name without the allowance.
+    registry = server.data_dir / "notify" / "topics.json"
+    text = registry.read_text()
+    assert '"allow_private_targets":true' in text.replace(" ", ""), text
+    data = json.loads(text)
+    for topic in data["topics"] if isinstance(data.get("topics"), list) else data["topics"].values():
+        for subscription in topic["subscriptions"]:
+            subscription["endpoint"].pop("allow_private_targets", None)
+            subscription["endpoint"]["url"] = "http://localhost:9/hook"
+    registry.write_text(json.dumps(data))
+    server.create_bucket("rebound-bucket")
+    client = server.client()
+    client.create_trail(Name="rebound", S3BucketName="rebound-bucket", SnsTopicName="rebound")
+    client.start_logging(Name="rebound")
+    status = wait_for(lambda: (s := client.get_trail_status(Name="rebound")).get("LatestNotificationError") and s,
+                      timeout=60, what="LatestNotificationError")
+    assert "loopback" in status["LatestNotificationError"], status
