@@ -67,6 +67,18 @@ pub(crate) fn create_private_file(path: &Path) -> io::Result<File> {
     File::create(path)
 }
 
+/// Makes an existing file readable and writable by its owner only.
+#[cfg(unix)]
+pub(crate) fn restrict_file(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn restrict_file(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 /// `create_dir_all` where every directory it creates, and `dir` itself, is 0700.
 #[cfg(unix)]
 pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
