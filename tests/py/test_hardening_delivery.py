@@ -66,7 +66,11 @@ def test_digest_signing_keys_are_never_readable_by_others_even_with_umask_000(st
         client.create_trail(Name="signed", S3BucketName="keys-bucket", EnableLogFileValidation=True)
         client.start_logging(Name="signed")
         client.describe_trails()
-        client.stop_logging(Name="signed")  # closes the chain: a digest, signed with a new key
+        # Delivering (its chain open) before it stops: the stop closes the chain with a
+        # digest, signed with a new key.
+        wait_for(lambda: client.get_trail_status(Name="signed").get("LatestDeliveryTime"), timeout=60,
+                 what="a delivered log file")
+        client.stop_logging(Name="signed")
         pems = wait_for(lambda: [p for p in files_under(keys_dir) if p.suffix == ".pem"], timeout=120,
                         what="a signing key (RSA key generation is slow in debug builds)")
         wait_for(lambda: files_under(server.data_dir / "buckets" / "keys-bucket" / "AWSLogs" / server.account_id
