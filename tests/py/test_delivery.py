@@ -198,7 +198,8 @@ def test_webhook_notification_after_each_delivered_log_file(start_server, tmp_pa
         assert topic_arn == f"arn:aws:sns:{REGION}:{server.account_id}:trail-deliveries"
         secret = "a-webhook-secret-of-enough-length"
         server.admin("topics", "subscribe", topic_arn, "--webhook",
-                     f"http://127.0.0.1:{hook.server_address[1]}/hook", "--secret", secret)
+                     f"http://127.0.0.1:{hook.server_address[1]}/hook", "--secret", secret,
+                     "--allow-private-targets")
         client = server.client()
         client.create_trail(Name="notified", S3BucketName="notified-bucket", SnsTopicName="trail-deliveries")
         client.start_logging(Name="notified")

@@ -21,6 +21,8 @@ pub(crate) struct OpenBatch {
     pub(crate) bytes: usize,
     /// The log offset of the first record: the cursor may not pass it until delivered.
     pub(crate) first_offset: u64,
+    /// The log offset of the last record.
+    pub(crate) last_offset: u64,
     pub(crate) opened_at: DateTime<Utc>,
 }
 
@@ -57,8 +59,10 @@ impl Batcher {
             records: Vec::new(),
             bytes: ENVELOPE_BYTES,
             first_offset: offset,
+            last_offset: offset,
             opened_at: now,
         });
+        batch.last_offset = batch.last_offset.max(offset);
         batch.bytes += record.byte_len() + usize::from(!batch.records.is_empty());
         batch.records.push(record);
     }

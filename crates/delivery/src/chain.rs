@@ -214,6 +214,12 @@ impl Chains {
     ) -> Result<(), DeliveryError> {
         let id = self.ensure(lane, target, delivered_at)?;
         let chain = self.chains.get_mut(&id).expect("ensured above");
+        if chain.log_files.iter().any(|file| {
+            file.entry.s3_object == entry.s3_object && file.entry.s3_bucket == entry.s3_bucket
+        }) {
+            // The same file written again after a crash (same key, same bytes): listed once.
+            return Ok(());
+        }
         chain.log_files.push(DeliveredLogFile {
             delivered_at,
             entry,
@@ -320,6 +326,16 @@ impl Chains {
             self.chains.remove(chain_id);
         }
         self.persist(chain_id)
+    }
+
+    /// Whether a chain lists the log file `bucket`/`key` for its next digest.
+    pub(crate) fn lists_log_file(&self, bucket: &str, key: &str) -> bool {
+        self.chains.values().any(|chain| {
+            chain
+                .log_files
+                .iter()
+                .any(|file| file.entry.s3_object == key && file.entry.s3_bucket == bucket)
+        })
     }
 
     /// Whether `trail` has an open chain in a region other than `region`.

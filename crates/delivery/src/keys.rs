@@ -15,7 +15,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use opentrail_model::Region;
 
-use crate::durable_file::write_atomically;
+use crate::durable_file::{create_private_dir_all, write_private_atomically};
 use crate::error::DeliveryError;
 use crate::object_keys::{compact_time, parse_compact_time};
 use crate::signing::DigestSigningKey;
@@ -83,7 +83,14 @@ impl KeyStore {
             else {
                 continue;
             };
-            regions.insert(region, load_region(&entry.path())?);
+            // Directories an older version created with the umask's mode: owner only now.
+            let region_dir = entry.path();
+            create_private_dir_all(&region_dir)
+                .map_err(|e| DeliveryError::state(&region_dir, e))?;
+            regions.insert(region, load_region(&region_dir)?);
+        }
+        if dir.is_dir() {
+            create_private_dir_all(&dir).map_err(|e| DeliveryError::state(&dir, e))?;
         }
         Ok(KeyStore {
             dir,
@@ -177,9 +184,11 @@ impl KeyStore {
             .dir
             .join(region.as_str())
             .join(format!("{}.pem", compact_time(valid_from)));
-        write_atomically(&path, key.to_pkcs1_pem().as_bytes())
-            .map_err(|e| DeliveryError::state(&path, e))?;
-        restrict_to_owner(&path).map_err(|e| DeliveryError::state(&path, e))
+        // 0600 from the first byte, in 0700 directories: a private key is never readable
+        // by another user, not even between its creation and a chmod.
+        create_private_dir_all(&self.dir).map_err(|e| DeliveryError::state(&self.dir, e))?;
+        write_private_atomically(&path, key.to_pkcs1_pem().as_bytes())
+            .map_err(|e| DeliveryError::state(&path, e))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Region, Vec<StoredKey>>> {
@@ -199,6 +208,8 @@ fn load_region(dir: &Path) -> Result<Vec<StoredKey>, DeliveryError> {
         else {
             return Err(DeliveryError::state(&path, "unexpected key file name"));
         };
+        // A key an older version left readable by others (it chmod-ed after the rename).
+        crate::durable_file::restrict_file(&path).map_err(|e| DeliveryError::state(&path, e))?;
         let pem = fs::read_to_string(&path).map_err(|e| DeliveryError::state(&path, e))?;
         keys.push(StoredKey {
             valid_from,
@@ -211,17 +222,6 @@ fn load_region(dir: &Path) -> Result<Vec<StoredKey>, DeliveryError> {
 
 fn whole_seconds(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(Duration::seconds(1)).unwrap_or(time)
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]
@@ -296,6 +296,34 @@ mod tests {
         assert_eq!(listed.len(), 2, "old public keys stay listed");
         assert_eq!(listed[0].validity_end, listed[1].validity_start);
         assert_eq!(listed[1].fingerprint, second.fingerprint());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn keys_an_older_version_left_open_are_made_private_on_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let us = Region::parse("us-east-1").unwrap();
+        let t0 = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let store = KeyStore::open(dir.path().join("keys"), Duration::days(10)).unwrap();
+        store.import_key(&us, t0, test_key(1)).unwrap();
+        let region_dir = dir.path().join("keys/us-east-1");
+        let key_file = region_dir.join("20240101T000000Z.pem");
+        assert_eq!(mode(&key_file), 0o600);
+        assert_eq!(mode(&region_dir), 0o700);
+        assert_eq!(mode(&dir.path().join("keys")), 0o700);
+        for (path, open) in [
+            (&key_file, 0o644),
+            (&region_dir, 0o755),
+            (&dir.path().join("keys"), 0o755),
+        ] {
+            fs::set_permissions(path, fs::Permissions::from_mode(open)).unwrap();
+        }
+        KeyStore::open(dir.path().join("keys"), Duration::days(10)).unwrap();
+        assert_eq!(mode(&key_file), 0o600);
+        assert_eq!(mode(&region_dir), 0o700);
+        assert_eq!(mode(&dir.path().join("keys")), 0o700);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod digest;
 mod directory;
 mod durable_file;
 mod error;
+mod intents;
 pub mod keys;
 pub mod log_file;
 pub mod object_keys;

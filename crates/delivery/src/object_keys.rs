@@ -38,6 +38,19 @@ pub fn random_log_file_suffix() -> String {
         .collect()
 }
 
+/// 16 ASCII letters and digits determined by the lane and the log offset of the file's
+/// first record: the same file written again after a crash gets the same name.
+pub fn log_file_suffix(trail: &str, region: &Region, first_offset: u64) -> String {
+    use sha2::{Digest, Sha256};
+    const ALPHANUMERIC: &[u8; 62] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let hash = Sha256::digest(format!("{trail}|{region}|{first_offset}").as_bytes());
+    hash.iter()
+        .take(LOG_FILE_SUFFIX_LEN)
+        .map(|b| char::from(ALPHANUMERIC[usize::from(*b) % ALPHANUMERIC.len()]))
+        .collect()
+}
+
 /// `[prefix/]AWSLogs/<acct>/CloudTrail-Digest/<region>/YYYY/MM/DD/<acct>_CloudTrail-Digest_<region>_<trail>_<homeRegion>_<YYYYMMDDTHHMMSSZ>.json.gz`
 /// where the time is the digest's end time.
 pub fn digest_key(
@@ -148,6 +161,17 @@ mod tests {
             assert_eq!(suffix.len(), 16);
             assert!(suffix.bytes().all(|b| b.is_ascii_alphanumeric()));
         }
+    }
+
+    #[test]
+    fn deterministic_suffix_depends_on_lane_and_offset() {
+        let us = region("us-east-1");
+        let a = log_file_suffix("arn:t", &us, 7);
+        assert_eq!(a, log_file_suffix("arn:t", &us, 7));
+        assert_eq!(a.len(), LOG_FILE_SUFFIX_LEN);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(a, log_file_suffix("arn:t", &us, 8));
+        assert_ne!(a, log_file_suffix("arn:t", &region("eu-west-1"), 7));
     }
 
     #[test]

@@ -107,6 +107,16 @@ impl Spool {
         Ok(())
     }
 
+    /// Bucket and key of every spooled file (reads every spool file).
+    pub(crate) fn all_keys(&self) -> Result<Vec<(String, String)>, DeliveryError> {
+        let mut keys = Vec::new();
+        for path in self.waiting.values().flatten() {
+            let sealed = read_spool_file(path)?;
+            keys.push((sealed.bucket, sealed.key));
+        }
+        Ok(keys)
+    }
+
     /// Trails with spooled files.
     pub(crate) fn trails(&self) -> Vec<String> {
         self.waiting.keys().cloned().collect()
@@ -126,6 +136,18 @@ impl Spool {
             Some(path) => read_spool_file(path).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Forgets every spooled file of `trail` (a deleted trail); how many there were.
+    pub(crate) fn remove_trail(&mut self, trail: &str) -> Result<usize, DeliveryError> {
+        let Some(queue) = self.waiting.remove(trail) else {
+            return Ok(0);
+        };
+        let count = queue.len();
+        for path in queue {
+            remove_durably(&path).map_err(|e| DeliveryError::state(&path, e))?;
+        }
+        Ok(count)
     }
 
     /// Forgets the oldest spooled file of `trail`, once written to its bucket.

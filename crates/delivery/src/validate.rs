@@ -2,7 +2,7 @@
 //! the newest digest back, as `aws cloudtrail validate-logs` does, checking each digest's
 //! location, signature and link, and each listed log file's hash.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::{StreamExt, TryStreamExt};
@@ -14,7 +14,8 @@ use crate::digest::string_to_sign;
 use crate::keys::PublicKeyInfo;
 use crate::log_file::{gunzip_sha256_hex, gunzip_single_member, sha256_hex, GunzipError};
 use crate::object_keys::{
-    compact_time, digest_file_name_stem, digest_key, digest_listing_prefix, parse_compact_time,
+    compact_time, digest_file_name_stem, digest_key, digest_listing_prefix, log_file_key,
+    parse_compact_time,
 };
 use crate::signing::verify_signature;
 
@@ -85,12 +86,174 @@ pub struct ChainGap {
     pub newer_start: DateTime<Utc>,
 }
 
+/// A digest that passed every check: the window it covers and when it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestWindow {
+    pub bucket: String,
+    pub key: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// `LastModified` of the digest object, when the listing showed it.
+    pub written_at: Option<DateTime<Utc>>,
+}
+
 /// Every digest and log file looked at, newest digest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidationReport {
     pub digests: Vec<DigestReport>,
     pub log_files: Vec<LogFileReport>,
     pub gaps: Vec<ChainGap>,
+    /// The valid digests' windows, newest first.
+    pub windows: Vec<DigestWindow>,
+}
+
+/// Where a trail's chain in its home region must reach, from what the server says
+/// (`GetTrailStatus`, `DescribeTrails`): the checks validate-logs does not make, which
+/// catch the newest digests (and their log files) deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedChainEnd {
+    /// The requested end time.
+    pub end: DateTime<Utc>,
+    /// `LatestDigestDeliveryTime`: the newest digest must have been written then, when
+    /// that is not after `end`.
+    pub latest_digest_delivery: Option<DateTime<Utc>>,
+    /// The trail logged with validation on from before `end` on (`IsLogging`,
+    /// `StartLoggingTime`, `LogFileValidationEnabled`): a digest must end at or after
+    /// `end` once a later digest was delivered.
+    pub open_at_end: bool,
+    /// A multi-region trail: its latest digest may be another region's, up to one window
+    /// apart from this region's.
+    pub multi_region: bool,
+}
+
+/// Why the chain looks truncated: its newest valid digest ends (or was written) before
+/// the trail's latest digest delivery or the requested end. `None` when it reaches far
+/// enough. Slack: 2 s to 60 s (half a window) for clocks and the write of a digest after
+/// its window ends; one window more for a multi-region trail.
+pub fn check_chain_end(report: &ValidationReport, expected: &ExpectedChainEnd) -> Option<String> {
+    let window = report
+        .windows
+        .iter()
+        .map(|w| w.end - w.start)
+        .max()
+        .unwrap_or(Duration::hours(1));
+    let slack = (window / 2).clamp(Duration::seconds(2), Duration::seconds(60));
+    let tolerance = if expected.multi_region {
+        window + slack
+    } else {
+        slack
+    };
+    let newest = report.windows.first();
+    let describe = |w: Option<&DigestWindow>| match w {
+        Some(w) => format!(
+            "the newest valid digest {} ends {}",
+            w.key,
+            opentrail_model::iso8601(w.end)
+        ),
+        None => "no valid digest was found".to_owned(),
+    };
+    if let Some(latest) = expected.latest_digest_delivery {
+        if latest <= expected.end {
+            let reaches = newest.is_some_and(|w| {
+                w.end >= latest - tolerance
+                    || w.written_at.is_some_and(|at| at >= latest - tolerance)
+            });
+            if !reaches {
+                return Some(format!(
+                    "digest chain truncated: the trail's latest digest was delivered at {}, but {}",
+                    opentrail_model::iso8601(latest),
+                    describe(newest)
+                ));
+            }
+        } else if expected.open_at_end && latest > expected.end + window + slack {
+            let reaches = newest.is_some_and(|w| w.end >= expected.end);
+            if !reaches {
+                return Some(format!(
+                    "digest chain truncated: the trail logged with validation through {} and delivered digests after it, but {}",
+                    opentrail_model::iso8601(expected.end),
+                    describe(newest)
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Log files in the region's log prefix of `request.bucket` (the days the valid digests
+/// cover) that no valid digest lists although they were written inside the chain's
+/// contiguous windows (by `LastModified`, with 2 s to 60 s of slack at both ends of each
+/// stretch of windows): added files, or files of the chain's deleted digests whose removal left
+/// them behind. Another trail delivering to the same bucket and prefix shows here too.
+pub async fn unlisted_log_files(
+    store: &dyn ObjectStore,
+    request: &ValidationRequest,
+    report: &ValidationReport,
+) -> Result<Vec<(String, String)>, ValidationError> {
+    let (Some(oldest), Some(newest)) = (report.windows.last(), report.windows.first()) else {
+        return Ok(Vec::new());
+    };
+    let listed: HashSet<(&str, &str)> = report
+        .log_files
+        .iter()
+        .map(|f| (f.bucket.as_str(), f.key.as_str()))
+        .collect();
+    // `[prefix/]AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/`, from a key of that day.
+    let day_prefix = |day: DateTime<Utc>| {
+        let key = log_file_key(
+            request.prefix.as_deref(),
+            &request.account,
+            &request.region,
+            day,
+            "0000000000000000",
+        );
+        key[..key.rfind('/').map_or(0, |i| i + 1)].to_owned()
+    };
+    // The chain's contiguous stretches: a file written inside one went into a digest of it.
+    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+        report.windows.iter().map(|w| (w.start, w.end)).collect();
+    windows.sort();
+    let mut covered: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (start, end) in windows {
+        match covered.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => covered.push((start, end)),
+        }
+    }
+    let longest = report
+        .windows
+        .iter()
+        .map(|w| w.end - w.start)
+        .max()
+        .unwrap_or(Duration::hours(1));
+    let slack = (longest / 2).clamp(Duration::seconds(2), Duration::seconds(60));
+    let mut unlisted = Vec::new();
+    let mut day = oldest.start.date_naive();
+    let last_day = newest.end.date_naive();
+    while day <= last_day {
+        let prefix = day_prefix(day.and_time(chrono::NaiveTime::MIN).and_utc());
+        let objects = match store.list_objects(&request.bucket, &prefix).await {
+            Ok(objects) => objects,
+            Err(StoreError::NoSuchBucket(_)) => Vec::new(),
+            Err(other) => return Err(other.into()),
+        };
+        for object in objects {
+            if !object.key.ends_with(".json.gz")
+                || listed.contains(&(request.bucket.as_str(), object.key.as_str()))
+            {
+                continue;
+            }
+            let written = object.last_modified;
+            let inside = covered
+                .iter()
+                .any(|(start, end)| *start + slack <= written && written + slack <= *end);
+            if inside {
+                unlisted.push((request.bucket.clone(), object.key));
+            }
+        }
+        let Some(next) = day.succ_opt() else { break };
+        day = next;
+    }
+    Ok(unlisted)
 }
 
 impl ValidationReport {
@@ -164,7 +327,8 @@ pub async fn validate_logs(
     // The log files of valid digests, newest digest first, checked once the chain is walked.
     let mut log_files = Vec::new();
     let mut bucket = request.bucket.clone();
-    let mut listed = list_digest_keys(store, &bucket, request).await?;
+    let mut written_at: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut listed = list_digest_keys(store, &bucket, request, &mut written_at).await?;
     let mut current = listed.pop_back().map(|key| (key, None::<ExpectedLink>));
     let mut last_start = current
         .as_ref()
@@ -194,12 +358,21 @@ pub async fn validate_logs(
             status: DigestStatus::Valid,
         });
         last_start = valid.start;
+        if let Some(end) = key_date(&key) {
+            report.windows.push(DigestWindow {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                start: valid.start,
+                end,
+                written_at: written_at.get(&key).copied(),
+            });
+        }
         log_files.extend(valid.log_files);
         match valid.previous {
             Some((previous_bucket, previous_key)) => {
                 if previous_bucket != bucket {
                     bucket = previous_bucket;
-                    listed = list_digest_keys(store, &bucket, request).await?;
+                    listed = list_digest_keys(store, &bucket, request, &mut written_at).await?;
                 }
                 current = Some((previous_key, Some(valid.link)));
             }
@@ -245,6 +418,7 @@ async fn list_digest_keys(
     store: &dyn ObjectStore,
     bucket: &str,
     request: &ValidationRequest,
+    written_at: &mut HashMap<String, DateTime<Utc>>,
 ) -> Result<VecDeque<String>, ValidationError> {
     let prefix = request.prefix.as_deref();
     let listing_prefix = digest_listing_prefix(prefix, &request.account, &request.region);
@@ -271,7 +445,10 @@ async fn list_digest_keys(
     };
     Ok(objects
         .into_iter()
-        .map(|object| object.key)
+        .map(|object| {
+            written_at.insert(object.key.clone(), object.last_modified);
+            object.key
+        })
         .filter(|key| key.as_str() > marker.as_str())
         .filter(|key| is_trail_digest_key(key, &listing_prefix, &stem))
         .filter(|key| {
@@ -516,6 +693,62 @@ mod tests {
             LISTING,
             STEM
         ));
+    }
+
+    #[test]
+    fn a_chain_that_stops_before_the_latest_digest_is_truncated() {
+        use chrono::TimeZone;
+        let t = |h: u32, m: u32| Utc.with_ymd_and_hms(2024, 5, 7, h, m, 0).unwrap();
+        let window = |start: DateTime<Utc>, end: DateTime<Utc>| DigestWindow {
+            bucket: "b".into(),
+            key: format!("k{}", end.timestamp()),
+            start,
+            end,
+            written_at: Some(end + Duration::seconds(1)),
+        };
+        let report = ValidationReport {
+            windows: vec![window(t(9, 0), t(10, 0)), window(t(8, 0), t(9, 0))],
+            ..ValidationReport::default()
+        };
+        let expected =
+            |latest: DateTime<Utc>, end: DateTime<Utc>, multi_region: bool| ExpectedChainEnd {
+                end,
+                latest_digest_delivery: Some(latest),
+                open_at_end: true,
+                multi_region,
+            };
+        let latest = t(10, 0) + Duration::seconds(1);
+        assert_eq!(
+            check_chain_end(&report, &expected(latest, t(12, 0), false)),
+            None
+        );
+        // The 11:00 digest deleted.
+        let later = t(11, 0) + Duration::seconds(1);
+        assert!(check_chain_end(&report, &expected(later, t(12, 0), false))
+            .unwrap()
+            .contains("truncated"));
+        // A multi-region trail's latest digest may be another region's, within a window.
+        assert_eq!(
+            check_chain_end(&report, &expected(t(10, 30), t(12, 0), true)),
+            None
+        );
+        assert!(check_chain_end(&report, &expected(t(11, 30), t(12, 0), true)).is_some());
+        // An end before the latest delivery: the chain must reach the end.
+        assert_eq!(
+            check_chain_end(&report, &expected(t(14, 0), t(9, 30), false)),
+            None
+        );
+        assert!(check_chain_end(&report, &expected(t(14, 0), t(10, 30), false)).is_some());
+        let not_open = ExpectedChainEnd {
+            open_at_end: false,
+            ..expected(t(14, 0), t(10, 30), false)
+        };
+        assert_eq!(check_chain_end(&report, &not_open), None);
+        assert!(check_chain_end(
+            &ValidationReport::default(),
+            &expected(latest, t(12, 0), false)
+        )
+        .is_some());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod notifier;
 mod registry;
 mod retry;
 mod sns_publish;
+mod targets;
 mod topic;
 mod webhook;
 
@@ -29,4 +30,5 @@ pub use message::{
 pub use notifier::{NotificationOutcome, Notifier, NotifierConfig, OutcomeReport};
 pub use registry::TopicRegistry;
 pub use retry::RetryPolicy;
+pub use targets::non_public_reason;
 pub use topic::{is_valid_topic_name, Endpoint, SnsTarget, Subscription, Topic};

@@ -258,7 +258,11 @@ impl Shared {
         published_at: DateTime<Utc>,
     ) -> Result<(), String> {
         let sender = match &subscription.endpoint {
-            Endpoint::Webhook { url, secret } => {
+            Endpoint::Webhook {
+                url,
+                secret,
+                allow_private_targets,
+            } => {
                 let envelope = NotificationEnvelope::new(
                     secret.as_bytes(),
                     message_id,
@@ -275,7 +279,16 @@ impl Shared {
                     envelope.to_json(),
                 )
                 .map_err(|e| describe_failure(subscription, &e, 1))?;
-                Sender::Webhook(request)
+                // Checked again now (DNS may have changed), and sent to exactly the
+                // addresses checked.
+                let pinned = if *allow_private_targets {
+                    None
+                } else {
+                    pinned_client(url)
+                        .await
+                        .map_err(|e| describe_failure(subscription, &e, 1))?
+                };
+                Sender::Webhook(request, pinned)
             }
             Endpoint::Sns(target) => Sender::Sns(target),
         };
@@ -284,7 +297,9 @@ impl Shared {
         loop {
             let timeout = self.retry.request_timeout;
             let result = match &sender {
-                Sender::Webhook(request) => request.send(&self.http, timeout).await,
+                Sender::Webhook(request, pinned) => {
+                    request.send(pinned.as_ref().unwrap_or(&self.http), timeout).await
+                }
                 // SigV4 needs the real time (servers reject skew), not the domain clock.
                 Sender::Sns(target) => {
                     publish(&self.http, timeout, target, message, Utc::now())
@@ -310,8 +325,28 @@ impl Shared {
 
 /// How one subscriber is sent to; a webhook request is built once and resent unchanged.
 enum Sender<'a> {
-    Webhook(WebhookRequest),
+    /// With its own client when the host name's checked addresses are pinned.
+    Webhook(WebhookRequest, Option<reqwest::Client>),
     Sns(&'a SnsTarget),
+}
+
+/// A client that connects `url`'s host name only to the public addresses it resolves to
+/// now; `None` for an IP literal (checked, nothing to pin). A non-public address is a
+/// permanent failure.
+async fn pinned_client(url: &str) -> Result<Option<reqwest::Client>, AttemptError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| AttemptError::permanent(e.to_string()))?;
+    let resolved = crate::targets::resolve_public(&parsed)
+        .await
+        .map_err(AttemptError::permanent)?;
+    let Some((host, addresses)) = resolved else {
+        return Ok(None);
+    };
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(&host, &addresses)
+        .build()
+        .map(Some)
+        .map_err(|e| AttemptError::permanent(format!("webhook client: {e}")))
 }
 
 fn describe_failure(subscription: &Subscription, error: &AttemptError, attempt: u32) -> String {

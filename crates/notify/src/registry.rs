@@ -116,19 +116,34 @@ impl TopicRegistry {
     }
 
     /// Adds an HTTP(S) webhook. Without `secret` a random one (64 hex digits) is generated;
-    /// the returned subscription carries it, so show it to the admin once.
+    /// the returned subscription carries it, so show it to the admin once. Unless
+    /// `allow_private_targets`, a target that is (or resolves to) a loopback, private,
+    /// link-local, unique-local or unspecified address is refused (`InvalidParameter`),
+    /// now and before every notification. Blocking (resolves the host).
     pub fn subscribe_webhook(
         &self,
         topic_arn: &str,
         url: &str,
         secret: Option<String>,
+        allow_private_targets: bool,
     ) -> Result<Subscription, NotifyError> {
-        let url = parse_http_url("webhook url", url)?.to_string();
+        let parsed = parse_http_url("webhook url", url)?;
+        if !allow_private_targets {
+            crate::targets::check_when_subscribing(&parsed)?;
+        }
+        let url = parsed.to_string();
         let secret = match secret {
             Some(secret) => validate_secret(secret)?,
             None => generate_secret(),
         };
-        self.add_subscription(topic_arn, Endpoint::Webhook { url, secret })
+        self.add_subscription(
+            topic_arn,
+            Endpoint::Webhook {
+                url,
+                secret,
+                allow_private_targets,
+            },
+        )
     }
 
     /// Adds a publisher to a topic on an SNS-compatible service (SNS Query API `Publish`,

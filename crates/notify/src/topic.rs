@@ -30,7 +30,14 @@ pub struct Subscription {
 pub enum Endpoint {
     /// An HTTP(S) POST of the SNS notification envelope, signed with `secret`
     /// (see the crate documentation for the signature).
-    Webhook { url: String, secret: String },
+    Webhook {
+        url: String,
+        secret: String,
+        /// Created with `--allow-private-targets`: loopback, private and link-local
+        /// addresses are allowed (see `targets.rs`). Absent (older registries): refused.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        allow_private_targets: bool,
+    },
     /// An SNS Query API `Publish` to an SNS-compatible service, signed with SigV4.
     Sns(SnsTarget),
 }
@@ -213,6 +220,7 @@ mod tests {
         let endpoint = Endpoint::Webhook {
             url: "https://hooks.example.com/x?token=s3cret".into(),
             secret: "hmac-secret".into(),
+            allow_private_targets: false,
         };
         let shown = format!("{endpoint:?} {}", endpoint.describe());
         assert!(

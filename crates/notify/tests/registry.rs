@@ -83,11 +83,11 @@ fn subscriptions_are_validated_and_removable() {
         .unwrap();
 
     let generated = registry
-        .subscribe_webhook(&topic.arn, "https://hooks.example.com/ct", None)
+        .subscribe_webhook(&topic.arn, "https://hooks.example.com/ct", None, false)
         .unwrap();
     assert!(generated.arn.starts_with(&format!("{}:", topic.arn)));
     assert_eq!(generated.topic_arn, topic.arn);
-    let Endpoint::Webhook { url, secret } = &generated.endpoint else {
+    let Endpoint::Webhook { url, secret, .. } = &generated.endpoint else {
         panic!("a webhook");
     };
     assert_eq!(url, "https://hooks.example.com/ct");
@@ -98,6 +98,7 @@ fn subscriptions_are_validated_and_removable() {
             &topic.arn,
             "http://127.0.0.1:9000/x?token=1",
             Some("0123456789abcdef".into()),
+            true,
         )
         .unwrap();
     assert!(
@@ -130,25 +131,34 @@ fn subscriptions_are_validated_and_removable() {
     assert!(invalid(registry.subscribe_webhook(
         &topic.arn,
         "ftp://x/y",
-        None
+        None,
+        false
     )));
     assert!(invalid(registry.subscribe_webhook(
         &topic.arn,
         "not a url",
-        None
+        None,
+        false
     )));
     assert!(invalid(registry.subscribe_webhook(
         &topic.arn,
         "https://a.example/",
-        Some("short".into())
+        Some("short".into()),
+        false
     )));
     assert!(invalid(registry.subscribe_webhook(
         &topic.arn,
         "https://a.example/",
-        Some("with space 0123456789".into())
+        Some("with space 0123456789".into()),
+        false
     )));
     assert!(
-        invalid(registry.subscribe_webhook(&topic.arn, "https://hooks.example.com/ct", None)),
+        invalid(registry.subscribe_webhook(
+            &topic.arn,
+            "https://hooks.example.com/ct",
+            None,
+            false
+        )),
         "the same URL twice"
     );
     assert!(invalid(registry.subscribe_sns(
@@ -177,7 +187,7 @@ fn subscriptions_are_validated_and_removable() {
     )));
     let unknown = "arn:aws:sns:us-east-1:123456789012:unknown";
     assert_eq!(
-        registry.subscribe_webhook(unknown, "https://b.example/", None),
+        registry.subscribe_webhook(unknown, "https://b.example/", None, false),
         Err(NotifyError::TopicNotFound(unknown.into()))
     );
 
@@ -213,7 +223,7 @@ fn the_registry_survives_reopening_and_sees_changes_by_other_processes() {
     let admin = TopicRegistry::open(&path).unwrap();
     let topic = admin.create_topic(ACCOUNT, "us-east-1", "alerts").unwrap();
     let subscription = admin
-        .subscribe_webhook(&topic.arn, "https://hooks.example.com/", None)
+        .subscribe_webhook(&topic.arn, "https://hooks.example.com/", None, false)
         .unwrap();
     assert!(server.topic_exists(&topic.arn));
     assert_eq!(

@@ -55,6 +55,7 @@ async fn envelope_and_headers_are_exactly_sns_shaped_and_signed() {
             &setup.topic_arn,
             &server.url("/hooks/cloudtrail?token=abc"),
             Some(SECRET.into()),
+            true,
         )
         .unwrap();
     let mut harness = Harness::start(Arc::clone(&setup.registry), config(fast_retries(3)));
@@ -154,7 +155,7 @@ async fn retries_after_server_errors_then_succeeds_with_the_same_message() {
     let server = WebhookServer::start(&[500, 503, 429]).await;
     setup
         .registry
-        .subscribe_webhook(&setup.topic_arn, &server.url("/hook"), None)
+        .subscribe_webhook(&setup.topic_arn, &server.url("/hook"), None, true)
         .unwrap();
     let mut harness = Harness::start(Arc::clone(&setup.registry), config(fast_retries(5)));
 
@@ -185,15 +186,20 @@ async fn permanent_failures_are_reported_with_the_error() {
     let healthy = WebhookServer::start(&[]).await;
     let failing_sub = setup
         .registry
-        .subscribe_webhook(&setup.topic_arn, &failing.url("/hook?token=s3cret"), None)
+        .subscribe_webhook(
+            &setup.topic_arn,
+            &failing.url("/hook?token=s3cret"),
+            None,
+            true,
+        )
         .unwrap();
     let missing_sub = setup
         .registry
-        .subscribe_webhook(&setup.topic_arn, &missing.url("/gone"), None)
+        .subscribe_webhook(&setup.topic_arn, &missing.url("/gone"), None, true)
         .unwrap();
     setup
         .registry
-        .subscribe_webhook(&setup.topic_arn, &healthy.url("/ok"), None)
+        .subscribe_webhook(&setup.topic_arn, &healthy.url("/ok"), None, true)
         .unwrap();
     let mut harness = Harness::start(Arc::clone(&setup.registry), config(fast_retries(3)));
     harness.clock.advance(chrono::Duration::seconds(5));
@@ -278,6 +284,7 @@ async fn unreachable_webhooks_and_unknown_topics_fail() {
             &setup.topic_arn,
             &format!("http://127.0.0.1:{closed_port}/hook"),
             None,
+            true,
         )
         .unwrap();
     let mut harness = Harness::start(Arc::clone(&setup.registry), config(fast_retries(2)));
@@ -329,7 +336,7 @@ async fn a_full_queue_fails_at_once_instead_of_blocking_delivery() {
     let server = WebhookServer::start(&[]).await;
     setup
         .registry
-        .subscribe_webhook(&setup.topic_arn, &server.url("/slow"), None)
+        .subscribe_webhook(&setup.topic_arn, &server.url("/slow"), None, true)
         .unwrap();
     server.hold();
     let mut harness = Harness::start(

@@ -404,6 +404,10 @@ pub enum TopicsCommand {
         sns_access_key: Option<String>,
         #[arg(long, env = "OPENTRAIL_SNS_SECRET_KEY", hide_env_values = true)]
         sns_secret_key: Option<String>,
+        /// Allow a webhook on a loopback, private, link-local, unique-local or
+        /// unspecified address (refused by default, also when a host name resolves there).
+        #[arg(long)]
+        allow_private_targets: bool,
     },
     /// Remove a subscription.
     Unsubscribe {

@@ -61,10 +61,13 @@ pub fn topics(command: TopicsCommand) -> anyhow::Result<()> {
             sns_region,
             sns_access_key,
             sns_secret_key,
+            allow_private_targets,
         } => {
             let (_, registry) = open(&data)?;
             let subscription = match (webhook, sns_endpoint) {
-                (Some(url), None) => registry.subscribe_webhook(&topic_arn, &url, secret)?,
+                (Some(url), None) => {
+                    registry.subscribe_webhook(&topic_arn, &url, secret, allow_private_targets)?
+                }
                 (None, Some(endpoint)) => {
                     let (Some(target), Some(key), Some(secret_key)) =
                         (sns_topic_arn, sns_access_key, sns_secret_key)

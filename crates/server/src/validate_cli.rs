@@ -8,7 +8,10 @@ use crate::datadir::object_store;
 use anyhow::{anyhow, bail, Context};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use opentrail_delivery::validate::{validate_logs, DigestStatus, LogFileStatus, ValidationRequest};
+use opentrail_delivery::validate::{
+    check_chain_end, unlisted_log_files, validate_logs, DigestStatus, ExpectedChainEnd,
+    LogFileStatus, ValidationRequest,
+};
 use opentrail_delivery::PublicKeyInfo;
 use opentrail_model::{iso8601, AccountId, Region, TrailArn};
 use serde_json::{json, Value};
@@ -91,6 +94,9 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         .s3_prefix
         .clone()
         .or_else(|| trail["S3KeyPrefix"].as_str().map(str::to_owned));
+    let status = client
+        .call("GetTrailStatus", &json!({ "Name": args.trail_arn }))
+        .await?;
     let keys = client
         .call(
             "ListPublicKeys",
@@ -125,6 +131,26 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     );
     let store = object_store(&args.client.data_dir, &args.s3)?;
     let report = validate_logs(store.as_ref(), &request).await?;
+    // Beyond validate-logs: the chain must reach the trail's latest digest (or the
+    // requested end), and every log file written inside a digest's window must be listed.
+    // Only the home region's chain runs for as long as the trail logs with validation.
+    let truncated = if request.region == trail_arn.region {
+        let open_at_end = status["IsLogging"].as_bool() == Some(true)
+            && trail["LogFileValidationEnabled"].as_bool() == Some(true)
+            && seconds(&status["StartLoggingTime"]).is_some_and(|t| t <= end);
+        check_chain_end(
+            &report,
+            &ExpectedChainEnd {
+                end,
+                latest_digest_delivery: seconds(&status["LatestDigestDeliveryTime"]),
+                open_at_end,
+                multi_region: trail["IsMultiRegionTrail"].as_bool() == Some(true),
+            },
+        )
+    } else {
+        None
+    };
+    let unlisted = unlisted_log_files(store.as_ref(), &request, &report).await?;
     for digest in &report.digests {
         if args.verbose || digest.status != DigestStatus::Valid {
             println!(
@@ -155,6 +181,12 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|l| l.status == LogFileStatus::Valid)
         .count();
+    for (bucket, key) in &unlisted {
+        println!("Log file\ts3://{bucket}/{key}\tINVALID: not listed in any digest");
+    }
+    if let Some(why) = &truncated {
+        println!("Digest chain\tINVALID: {why}");
+    }
     println!(
         "\nResults requested for {} to {}",
         iso8601(start),
@@ -172,7 +204,10 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         report.digests.len()
     );
     println!("{valid_logs}/{} log files valid", report.log_files.len());
-    if !report.is_valid() {
+    if !unlisted.is_empty() {
+        println!("{} log files not listed in any digest", unlisted.len());
+    }
+    if !report.is_valid() || truncated.is_some() || !unlisted.is_empty() {
         bail!("validation failed");
     }
     Ok(())

@@ -15,7 +15,10 @@ pub fn s3_bucket_name(name: &str) -> Result<(), TrailError> {
     })
 }
 
-/// Empty means "no prefix" (UpdateTrail clears it that way).
+/// Empty means "no prefix" (UpdateTrail clears it that way). Otherwise at most 200
+/// characters of `/`-separated segments, none empty (no leading, trailing or double `/`)
+/// and none `.` or `..`, without control characters: every prefix accepted here makes
+/// object keys both S3 and the embedded buckets can write.
 pub fn s3_key_prefix(prefix: &str) -> Result<Option<String>, TrailError> {
     if prefix.chars().count() > MAX_S3_KEY_PREFIX {
         return Err(TrailError::InvalidS3Prefix(format!(
@@ -23,7 +26,22 @@ pub fn s3_key_prefix(prefix: &str) -> Result<Option<String>, TrailError> {
             prefix.chars().count()
         )));
     }
-    Ok((!prefix.is_empty()).then(|| prefix.to_owned()))
+    if prefix.is_empty() {
+        return Ok(None);
+    }
+    let invalid =
+        |why: &str| TrailError::InvalidS3Prefix(format!("Invalid S3 key prefix {prefix:?}: {why}"));
+    if prefix.chars().any(char::is_control) {
+        return Err(invalid("control characters are not allowed"));
+    }
+    for segment in prefix.split('/') {
+        match segment {
+            "" => return Err(invalid("it must not start or end with '/' or contain '//'")),
+            "." | ".." => return Err(invalid("'.' and '..' segments are not allowed")),
+            _ => {}
+        }
+    }
+    Ok(Some(prefix.to_owned()))
 }
 
 fn is_topic_name(name: &str) -> bool {
@@ -260,6 +278,44 @@ mod tests {
             Region::parse("us-east-1").unwrap(),
             AccountId::parse("123456789012").unwrap(),
         )
+    }
+
+    #[test]
+    fn s3_key_prefixes_that_make_writable_keys() {
+        for good in [
+            "audit",
+            "a/b/c",
+            "team-1/logs_2024",
+            "x..y/.hidden",
+            "ü/日本",
+        ] {
+            assert_eq!(
+                s3_key_prefix(good).unwrap().as_deref(),
+                Some(good),
+                "{good}"
+            );
+        }
+        assert_eq!(s3_key_prefix("").unwrap(), None);
+        assert!(s3_key_prefix(&"x".repeat(200)).is_ok());
+        for bad in [
+            "../x",
+            "/abs",
+            "a/",
+            "a//b",
+            "/",
+            ".",
+            "a/./b",
+            "a/..",
+            "a\0b",
+            "a\nb",
+            &"x".repeat(201),
+        ] {
+            assert_eq!(
+                s3_key_prefix(bad).unwrap_err().code(),
+                "InvalidS3PrefixException",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -10,15 +10,16 @@ use chrono::{DateTime, Utc};
 use opentrail_model::iso8601;
 use opentrail_objstore::{ObjectStore, StoreError};
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::{lock, on_blocking_pool, DeliveryWorker};
 use crate::batcher::{Lane, OpenBatch};
 use crate::digest::{DigestLogFile, HASH_ALGORITHM};
 use crate::directory::DeliveryOutcome;
 use crate::error::{s3_error_code, DeliveryError};
+use crate::intents::FileIntent;
 use crate::log_file::{build_log_file_timed, LogFile};
-use crate::object_keys::{log_file_key, random_log_file_suffix};
+use crate::object_keys::{log_file_key, log_file_suffix};
 use crate::spool::SealedFile;
 
 impl DeliveryWorker {
@@ -39,26 +40,53 @@ impl DeliveryWorker {
     /// Starts gzipping each batch on the blocking pool.
     pub(super) fn start_sealing(&mut self, batches: Vec<(Lane, OpenBatch)>) {
         for (lane, batch) in batches {
-            let (first_offset, records) = (batch.first_offset, batch.records.len());
-            let job = tokio::task::spawn_blocking(move || {
-                let (file, gzip_time) = build_log_file_timed(&batch.records);
-                (lane, file, gzip_time)
-            });
-            self.sealing.push_back(super::Sealing {
-                first_offset,
-                records,
-                job,
-            });
+            let (first_offset, last_offset) = (batch.first_offset, batch.last_offset);
+            self.push_sealing(lane, batch.records, first_offset, last_offset, None);
         }
     }
 
+    /// Starts gzipping the records of a file named before a crash, under that name.
+    pub(super) fn start_sealing_named(
+        &mut self,
+        lane: Lane,
+        records: Vec<opentrail_model::EventRecord>,
+        named: FileIntent,
+    ) {
+        let (first_offset, last_offset) = (named.first_offset, named.last_offset);
+        self.push_sealing(lane, records, first_offset, last_offset, Some(named));
+    }
+
+    fn push_sealing(
+        &mut self,
+        lane: Lane,
+        records: Vec<opentrail_model::EventRecord>,
+        first_offset: u64,
+        last_offset: u64,
+        named: Option<FileIntent>,
+    ) {
+        let count = records.len();
+        let job = tokio::task::spawn_blocking(move || {
+            let (file, gzip_time) = build_log_file_timed(&records);
+            (lane, file, gzip_time)
+        });
+        self.sealing.push_back(super::Sealing {
+            first_offset,
+            last_offset,
+            named,
+            records: count,
+            job,
+        });
+    }
+
     /// Takes the gzipped files from the front of the queue: those finished, or all of
-    /// them when `wait` is set. Each gets its object key now, as it is about to be written.
+    /// them when `wait` is set. Each gets its object key now, as it is about to be written,
+    /// and the key with the file's offsets is durable before this returns.
     pub(super) async fn finish_sealing(
         &mut self,
         wait: bool,
     ) -> Result<Vec<SealedFile>, DeliveryError> {
         let mut sealed = Vec::new();
+        let mut named_now = false;
         while let Some(front) = self.sealing.front() {
             if !wait && !front.job.is_finished() {
                 break;
@@ -71,12 +99,46 @@ impl DeliveryWorker {
             self.stats.gzip_nanos += gzip_time.as_nanos() as u64;
             self.stats.uncompressed_bytes += file.uncompressed_len as u64;
             self.stats.compressed_bytes += file.gzip.len() as u64;
-            sealed.push(self.name_file(lane, file)?);
+            let named = match front.named {
+                Some(intent) => SealedFile {
+                    lane,
+                    bucket: intent.bucket,
+                    key: intent.key,
+                    file,
+                    validation: intent.validation,
+                },
+                None => {
+                    let named = self.name_file(lane, file, front.first_offset)?;
+                    self.intents.add(
+                        &named.lane,
+                        FileIntent {
+                            bucket: named.bucket.clone(),
+                            key: named.key.clone(),
+                            validation: named.validation,
+                            first_offset: front.first_offset,
+                            last_offset: front.last_offset,
+                            records: front.records,
+                            written: false,
+                        },
+                    );
+                    named_now = true;
+                    named
+                }
+            };
+            sealed.push(named);
+        }
+        if named_now {
+            self.persist_intents().await?;
         }
         Ok(sealed)
     }
 
-    fn name_file(&self, lane: Lane, file: LogFile) -> Result<SealedFile, DeliveryError> {
+    fn name_file(
+        &self,
+        lane: Lane,
+        file: LogFile,
+        first_offset: u64,
+    ) -> Result<SealedFile, DeliveryError> {
         let key = lane.trail.to_string();
         let target = match self.trails.get(&key) {
             Some((_, target)) => target,
@@ -91,7 +153,7 @@ impl DeliveryWorker {
                 &target.account,
                 &lane.region,
                 self.deps.clock.now(),
-                &random_log_file_suffix(),
+                &log_file_suffix(&key, &lane.region, first_offset),
             ),
             bucket: target.s3_bucket.clone(),
             validation: target.log_file_validation,
@@ -108,12 +170,18 @@ impl DeliveryWorker {
     ) -> Result<Vec<SealedFile>, DeliveryError> {
         let now = self.deps.clock.now();
         let mut attempt = Vec::with_capacity(sealed.len());
+        let mut spooled = false;
         for file in sealed {
             if self.may_attempt_log_file(&file.lane, now) {
                 attempt.push(file);
             } else {
+                let (lane, key) = (file.lane.clone(), file.key.clone());
                 self.spool_file(file).await?;
+                spooled |= self.intents.mark_written(&lane, &key);
             }
+        }
+        if spooled {
+            self.persist_intents().await?;
         }
         Ok(attempt)
     }
@@ -125,9 +193,19 @@ impl DeliveryWorker {
         results: Vec<Result<(), StoreError>>,
     ) -> Result<(), DeliveryError> {
         let mut failed_trails = BTreeSet::new();
+        let mut marked = false;
         for (file, result) in files.into_iter().zip(results) {
+            // Marked once written or spooled (and recorded); made durable once for all
+            // files of the round.
+            let (lane, key) = (file.lane.clone(), file.key.clone());
             match result {
-                Ok(()) => self.log_file_written(&file).await?,
+                Ok(()) => {
+                    if self.abort_after_write {
+                        error!(key = %file.key, "test hook: aborting after a log file write");
+                        std::process::abort();
+                    }
+                    self.log_file_written(&file).await?
+                }
                 Err(failure) => {
                     self.log_file_failed(
                         &file,
@@ -138,6 +216,10 @@ impl DeliveryWorker {
                     self.spool_file(file).await?;
                 }
             }
+            marked |= self.intents.mark_written(&lane, &key);
+        }
+        if marked {
+            self.persist_intents().await?;
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ use crate::batcher::{Batcher, Lane};
 use crate::chain::Chains;
 use crate::directory::TrailDirectory;
 use crate::error::DeliveryError;
+use crate::intents::{FileIntent, Intents};
 use crate::keys::KeyStore;
 use crate::log_file::LogFile;
 use crate::routing::{routes, TrailTarget};
@@ -91,6 +92,12 @@ pub struct DeliveryStats {
     pub log_file_failures: u64,
     pub digests_written: u64,
     pub digest_failures: u64,
+    /// Log files named before a restart and made again from their re-read records.
+    pub log_files_replayed: u64,
+    /// Records re-read after a restart that a written log file already holds (skipped).
+    pub records_already_delivered: u64,
+    /// Spooled log files dropped because their trail was deleted.
+    pub spooled_files_dropped: u64,
     pub uncompressed_bytes: u64,
     pub compressed_bytes: u64,
     /// CPU time spent gzipping, summed over threads.
@@ -137,6 +144,8 @@ pub struct DeliveryWorker {
     /// Whether the trails have been listed once: trails that appear later may have
     /// started logging at an offset the worker already read past.
     trails_listed: bool,
+    /// Every trail listed since the worker started.
+    seen_trails: std::collections::BTreeSet<String>,
     log_backoff: HashMap<String, Backoff>,
     digest_backoff: HashMap<String, Backoff>,
     /// Log files being gzipped on the blocking pool while the worker reads and routes
@@ -144,12 +153,34 @@ pub struct DeliveryWorker {
     sealing: VecDeque<Sealing>,
     committed: u64,
     stats: DeliveryStats,
+    /// Files named before their write: after a crash their records make the same file
+    /// again, or are skipped once it is known written.
+    intents: Intents,
+    /// Files named before a crash being filled again from the records re-read, by key.
+    replaying: BTreeMap<String, Replay>,
+    /// Test-only crash hook (see [`ABORT_AFTER_WRITE_ENV`]); off unless the variable is set.
+    abort_after_write: bool,
+}
+
+/// Test-only: when this environment variable is `1` at start, the process aborts right
+/// after the first log file is written to its bucket, before anything records the write
+/// (a kill -9 in the worst place for duplicates). Inert otherwise.
+pub const ABORT_AFTER_WRITE_ENV: &str = "OPENTRAIL_TEST_ABORT_AFTER_LOG_FILE_WRITE";
+
+/// A file named before a crash, filled again with its records as they are re-read.
+struct Replay {
+    lane: Lane,
+    intent: FileIntent,
+    records: Vec<EventRecord>,
 }
 
 /// A due batch being turned into a log file.
 struct Sealing {
     /// The log offset of the batch's first record: the cursor may not pass it yet.
     first_offset: u64,
+    last_offset: u64,
+    /// The file's name when it was named before a crash.
+    named: Option<FileIntent>,
     records: usize,
     job: tokio::task::JoinHandle<(Lane, LogFile, Duration)>,
 }
@@ -171,11 +202,32 @@ impl DeliveryWorker {
     ) -> Result<DeliveryWorker, DeliveryError> {
         config.delivery_interval = config.delivery_interval.max(MIN_DELIVERY_INTERVAL);
         let state_dir = config.state_dir.clone();
-        let (spool, chains) = tokio::task::spawn_blocking(move || {
-            Ok::<_, DeliveryError>((
-                Spool::open(state_dir.join("spool"))?,
-                Chains::open(state_dir.join("chains"))?,
-            ))
+        let (spool, chains, intents) = tokio::task::spawn_blocking(move || {
+            let spool = Spool::open(state_dir.join("spool"))?;
+            let chains = Chains::open(state_dir.join("chains"))?;
+            let mut intents = Intents::open(state_dir.join("files.json"))?;
+            // A file whose write was recorded (in a digest chain or the spool) but not
+            // yet marked written when the process stopped.
+            let unmarked: Vec<(Lane, String, String)> = intents
+                .all()
+                .filter(|(_, intent)| !intent.written)
+                .map(|(lane, intent)| (lane.clone(), intent.bucket.clone(), intent.key.clone()))
+                .collect();
+            if !unmarked.is_empty() {
+                let spooled = spool.all_keys()?;
+                let mut marked = false;
+                for (lane, bucket, key) in unmarked {
+                    let recorded = chains.lists_log_file(&bucket, &key)
+                        || spooled.iter().any(|(b, k)| *b == bucket && *k == key);
+                    if recorded {
+                        marked |= intents.mark_written(&lane, &key);
+                    }
+                }
+                if marked {
+                    Intents::persist_bytes(intents.snapshot())?;
+                }
+            }
+            Ok::<_, DeliveryError>((spool, chains, intents))
         })
         .await
         .map_err(|e| DeliveryError::Task(e.to_string()))??;
@@ -197,11 +249,15 @@ impl DeliveryWorker {
             trails: BTreeMap::new(),
             retired: BTreeMap::new(),
             trails_listed: false,
+            seen_trails: std::collections::BTreeSet::new(),
             log_backoff: HashMap::new(),
             digest_backoff: HashMap::new(),
             sealing: VecDeque::new(),
             committed,
             stats: DeliveryStats::default(),
+            intents,
+            replaying: BTreeMap::new(),
+            abort_after_write: std::env::var(ABORT_AFTER_WRITE_ENV).is_ok_and(|v| v == "1"),
         })
     }
 
@@ -253,6 +309,7 @@ impl DeliveryWorker {
         self.stats.records_read += records_read as u64;
         let routed_at = started.elapsed();
         self.add_routed(routed);
+        self.seal_passed_replays();
         let due = self
             .batcher
             .take_due(now, chrono_duration(self.config.delivery_interval));
@@ -332,7 +389,13 @@ impl DeliveryWorker {
 
     /// Events read but not yet in a written or spooled file.
     pub fn waiting_events(&self) -> usize {
-        self.batcher.waiting_records() + self.sealing.iter().map(|s| s.records).sum::<usize>()
+        self.batcher.waiting_records()
+            + self.sealing.iter().map(|s| s.records).sum::<usize>()
+            + self
+                .replaying
+                .values()
+                .map(|r| r.records.len())
+                .sum::<usize>()
     }
 
     /// Log files waiting in the spool for their bucket.
@@ -340,7 +403,9 @@ impl DeliveryWorker {
         lock(&self.spool).len()
     }
 
-    /// Adds routed records to their lanes' open files, in log order.
+    /// Adds routed records to their lanes' open files, in log order. A record that a
+    /// file named before a crash holds goes to that file again (or nowhere, when the file
+    /// is known written).
     fn add_routed(&mut self, routed: Vec<Vec<(u64, EventRecord, Vec<Lane>)>>) {
         let now = self.deps.clock.now();
         for (offset, record, mut lanes) in routed.into_iter().flatten() {
@@ -349,9 +414,77 @@ impl DeliveryWorker {
                 continue;
             };
             for lane in lanes {
-                self.batcher.add(lane, offset, record.clone(), now);
+                self.add_to_lane(lane, offset, record.clone(), now);
             }
-            self.batcher.add(last, offset, record, now);
+            self.add_to_lane(last, offset, record, now);
+        }
+    }
+
+    fn add_to_lane(
+        &mut self,
+        lane: Lane,
+        offset: u64,
+        record: EventRecord,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let Some(intent) = self.intents.covering(&lane, offset) else {
+            self.batcher.add(lane, offset, record, now);
+            return;
+        };
+        if intent.written {
+            self.stats.records_already_delivered += 1;
+            return;
+        }
+        let (key, last_offset) = (intent.key.clone(), intent.last_offset);
+        let intent = intent.clone();
+        let replay = self.replaying.entry(key.clone()).or_insert_with(|| Replay {
+            lane,
+            intent,
+            records: Vec::new(),
+        });
+        replay.records.push(record);
+        if offset >= last_offset {
+            if let Some(replay) = self.replaying.remove(&key) {
+                self.start_replay(replay);
+            }
+        }
+    }
+
+    /// Seals the files named before a crash whose last record the reader has passed
+    /// (a record no longer routed to the lane leaves the file short).
+    fn seal_passed_replays(&mut self) {
+        let position = self.reader.position();
+        let passed: Vec<String> = self
+            .replaying
+            .iter()
+            .filter(|(_, replay)| replay.intent.last_offset < position)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in passed {
+            if let Some(replay) = self.replaying.remove(&key) {
+                self.start_replay(replay);
+            }
+        }
+    }
+
+    fn start_replay(&mut self, replay: Replay) {
+        if replay.records.len() != replay.intent.records {
+            warn!(key = %replay.intent.key, expected = replay.intent.records, found = replay.records.len(),
+                "a log file named before a restart gets different records");
+        }
+        self.stats.log_files_replayed += 1;
+        self.start_sealing_named(replay.lane, replay.records, replay.intent);
+    }
+
+    /// Writes the file intents durably.
+    fn persist_intents(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), DeliveryError>> + Send + 'static {
+        let snapshot = self.intents.snapshot();
+        async move {
+            tokio::task::spawn_blocking(move || Intents::persist_bytes(snapshot))
+                .await
+                .map_err(|e| DeliveryError::Task(e.to_string()))?
         }
     }
 
@@ -361,6 +494,7 @@ impl DeliveryWorker {
             .iter()
             .map(|s| s.first_offset)
             .chain(self.batcher.min_first_offset())
+            .chain(self.replaying.values().map(|r| r.intent.first_offset))
             .min()
             .unwrap_or_else(|| self.reader.position());
         if low <= self.committed {
@@ -371,6 +505,9 @@ impl DeliveryWorker {
             .commit_cursor(&self.config.consumer, low)
             .await?;
         self.committed = low;
+        if self.intents.forget_below(low) {
+            self.persist_intents().await?;
+        }
         Ok(())
     }
 }

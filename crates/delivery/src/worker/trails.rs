@@ -2,11 +2,12 @@
 //! home region; trails that stop (or turn validation off) get their open files written
 //! and their chains closed with a final digest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use opentrail_model::{Region, TrailArn};
+use tracing::warn;
 
 use super::{lock, on_blocking_pool, DeliveryWorker};
 use crate::batcher::Lane;
@@ -63,13 +64,41 @@ impl DeliveryWorker {
         Ok(())
     }
 
+    /// Forgets the spooled files of trails that no longer exist (DeleteTrail): they would
+    /// wait forever for a bucket nobody delivers to. A trail counts as deleted when it is
+    /// missing from a listing that names other trails, or was listed before in this
+    /// process (an empty listing alone, as after a failed first read, deletes nothing).
+    async fn drop_spool_of_deleted_trails(
+        &mut self,
+        listed: BTreeSet<String>,
+    ) -> Result<(), DeliveryError> {
+        let deleted: Vec<String> = lock(&self.spool)
+            .trails()
+            .into_iter()
+            .filter(|trail| !listed.contains(trail))
+            .filter(|trail| !listed.is_empty() || self.seen_trails.contains(trail))
+            .collect();
+        for trail in deleted {
+            let key = trail.clone();
+            let dropped =
+                on_blocking_pool(&self.spool, move |spool| spool.remove_trail(&key)).await?;
+            warn!(trail = %trail, files = dropped, "dropped the spooled log files of a deleted trail");
+            self.stats.spooled_files_dropped += dropped as u64;
+            self.log_backoff.remove(&trail);
+        }
+        self.seen_trails.extend(listed);
+        Ok(())
+    }
+
     pub(super) async fn refresh_trails(&mut self, now: DateTime<Utc>) -> Result<(), DeliveryError> {
         let mut logging = BTreeMap::new();
+        let mut listed = BTreeSet::new();
         for target in self.deps.directory.logging_trails() {
+            let arn = target.arn();
+            listed.insert(arn.to_string());
             if !target.is_logging {
                 continue;
             }
-            let arn = target.arn();
             logging.insert(arn.to_string(), (arn, target));
         }
 
@@ -118,6 +147,7 @@ impl DeliveryWorker {
             .collect();
         self.trails = logging;
         self.trails_listed = true;
+        self.drop_spool_of_deleted_trails(listed).await?;
         self.catch_up_started_trails(started).await?;
         let validating: Vec<_> = self
             .trails
