@@ -95,9 +95,12 @@ fn check_record<'a>(
     text: &RecordText<'a>,
     caller_account: &str,
     any_account: bool,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RecordRef<'a>, (&'static str, String)> {
     let record = text.parse().map_err(|e| (e.code(), e.to_string()))?;
-    record.validate().map_err(|e| (e.code(), e.to_string()))?;
+    record
+        .validate_at(now)
+        .map_err(|e| (e.code(), e.to_string()))?;
     let recipient = record.recipient_account_id();
     if !any_account && !recipient.is_empty() && recipient != caller_account {
         return Err((
@@ -123,13 +126,14 @@ fn check_body(
     caller_account: &str,
     any_account: bool,
     keep_parsed: bool,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Vec<Outcome>, Vec<Accepted>), ApiError> {
     let decoded = decode_body(parts, body)?;
     let texts = split_records(&decoded)?;
     let mut outcomes = Vec::with_capacity(texts.len());
     let mut accepted = Vec::with_capacity(texts.len());
     for text in texts {
-        match check_record(&text, caller_account, any_account) {
+        match check_record(&text, caller_account, any_account, now) {
             Ok(record) => {
                 outcomes.push(Outcome::Accepted {
                     event_id: record.event_id().to_owned(),
@@ -172,8 +176,9 @@ pub async fn handle(
         .durable_end()
         .saturating_sub(app.history.applied_offset());
     let keep_parsed = app.parsed.reached_in_time(lag);
+    let now = app.clock.now();
     let (outcomes, accepted) = tokio::task::spawn_blocking(move || {
-        check_body(&head, &owned_body, &account, any_account, keep_parsed)
+        check_body(&head, &owned_body, &account, any_account, keep_parsed, now)
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
@@ -249,8 +254,15 @@ mod tests {
         let (parts, _) = http::Request::new(()).into_parts();
         let body = Bytes::from(body);
         for keep_parsed in [true, false] {
-            let (outcomes, accepted) =
-                check_body(&parts, &body, "111122223333", false, keep_parsed).unwrap();
+            let (outcomes, accepted) = check_body(
+                &parts,
+                &body,
+                "111122223333",
+                false,
+                keep_parsed,
+                chrono::Utc::now(),
+            )
+            .unwrap();
             assert_eq!(outcomes.len(), 3);
             assert!(matches!(&outcomes[0], Outcome::Accepted { event_id } if event_id == "a"));
             assert!(

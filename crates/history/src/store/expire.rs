@@ -48,6 +48,7 @@ impl HistoryStore {
             };
             for segment in &removed {
                 shared.cache.forget_segment(segment.id());
+                shared.files.forget(segment.id());
             }
             for &day in &doomed {
                 remove_dir(&partition_dir(&shared.dir, day))?;

@@ -13,10 +13,12 @@ mod expire;
 mod flush;
 mod insert;
 mod open;
+mod quarantine;
 
 use crate::cache::PageCache;
 use crate::dictionary::Dictionary;
 use crate::error::HistoryError;
+use crate::files::OpenFiles;
 use crate::lookup::{validate, LookupError, LookupRequest, LookupResponse, TokenKey};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
@@ -31,6 +33,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use insert::InsertStats;
+pub use quarantine::HistoryHealth;
 
 /// Frozen memtables waiting for the flusher before inserts wait for it.
 const MAX_FROZEN: usize = 1;
@@ -74,6 +77,7 @@ pub(crate) struct Shared {
     options: HistoryOptions,
     tokens: TokenKey,
     cache: PageCache,
+    files: Arc<OpenFiles>,
     log: Mutex<Wal>,
     commit: Mutex<Committer>,
     state: RwLock<State>,
@@ -82,6 +86,14 @@ pub(crate) struct Shared {
     flushed_offset: AtomicU64,
     /// Set when a write failed half-way; the store must be reopened to recover.
     poisoned: Mutex<Option<String>>,
+    /// Damaged segments met by lookups, inserts or merges, waiting to be quarantined.
+    damaged: Mutex<Vec<(u64, HistoryError)>>,
+    /// Set by a quarantine: the offset the feed must read the log again from.
+    rewind: Mutex<Option<u64>>,
+    quarantined: AtomicU64,
+    partition_write_failures: AtomicU64,
+    merge_failures: AtomicU64,
+    event_id_conflicts: AtomicU64,
     /// Wakes the flusher (`true` = stop) and inserts waiting for it.
     flusher_control: Mutex<bool>,
     flusher_wake: Condvar,
@@ -104,6 +116,8 @@ pub struct HistoryStats {
     /// Of `segment_bytes`, the compressed record blocks.
     pub segment_record_bytes: u64,
     pub memtable_events: usize,
+    /// Segment files open now.
+    pub open_files: usize,
 }
 
 impl HistoryStore {
@@ -150,9 +164,14 @@ impl HistoryStore {
         let shared = &self.shared;
         let query = validate(request, shared.options.retention_days, &shared.tokens)?;
         let state = shared.read_state();
-        let page = crate::query::run(&query, &state, &shared.cache)
-            .map_err(|error| LookupError::Internal(error.to_string()))?;
+        let mut damaged = Vec::new();
+        let page = crate::query::run(&query, &state, &shared.cache, &mut damaged);
         drop(state);
+        if !damaged.is_empty() {
+            shared.note_damaged(damaged);
+            shared.process_quarantine();
+        }
+        let page = page.map_err(|error| LookupError::Internal(error.to_string()))?;
         Ok(LookupResponse {
             events: page.events,
             next_token: page
@@ -187,6 +206,7 @@ impl HistoryStore {
             segment_bytes: segments.clone().map(|segment| segment.file_bytes()).sum(),
             segment_record_bytes: segments.map(|segment| segment.record_bytes()).sum(),
             memtable_events: state.memtables().map(Memtable::len).sum(),
+            open_files: self.shared.files.open_count(),
         }
     }
 
@@ -266,7 +286,9 @@ impl Shared {
                     return;
                 }
             }
-            if self.check_poisoned().is_err() || self.flush_frozen().is_err() {
+            let flushed = self.flush_frozen();
+            self.process_quarantine();
+            if self.check_poisoned().is_err() || flushed.is_err() {
                 return;
             }
         }

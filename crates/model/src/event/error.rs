@@ -17,6 +17,14 @@ pub enum EventError {
     /// The record's JSON text is longer than [`MAX_RECORD_BYTES`](crate::event::MAX_RECORD_BYTES).
     #[error("record is {size} bytes, over the limit of {limit} bytes")]
     RecordTooLarge { size: usize, limit: usize },
+    /// `eventTime` is well formed but outside the window ingest accepts (see
+    /// [`check_event_time`](crate::check_event_time)).
+    #[error("eventTime {time} is outside the accepted window {earliest} .. {latest} (CloudTrail's start .. 24 hours after the server's clock)")]
+    EventTimeOutOfRange {
+        time: String,
+        earliest: String,
+        latest: String,
+    },
 }
 
 impl EventError {
@@ -27,6 +35,7 @@ impl EventError {
             Self::MissingField { .. } => "MissingField",
             Self::InvalidField { .. } => "InvalidField",
             Self::RecordTooLarge { .. } => "RecordTooLarge",
+            Self::EventTimeOutOfRange { .. } => "EventTimeOutOfRange",
         }
     }
 
@@ -35,6 +44,7 @@ impl EventError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Self::MissingField { field } | Self::InvalidField { field, .. } => Some(field),
+            Self::EventTimeOutOfRange { .. } => Some("eventTime"),
             Self::MalformedJson { .. } | Self::RecordTooLarge { .. } => None,
         }
     }

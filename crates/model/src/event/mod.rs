@@ -25,4 +25,6 @@ pub use error::EventError;
 pub use identity::{Resource, SessionIssuer, UserIdentity, UserIdentityType};
 pub use log_file::{log_file_record_texts, parse_log_file, parse_records_ndjson, write_log_file};
 pub use record::{EventRecord, RecordRef};
-pub use validate::MAX_RECORD_BYTES;
+pub use validate::{
+    check_event_time, EARLIEST_EVENT_TIME, MAX_EVENT_TIME_AHEAD_SECONDS, MAX_RECORD_BYTES,
+};
