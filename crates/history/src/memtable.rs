@@ -81,6 +81,9 @@ pub(crate) struct Memtable {
     stream_ids: FastMap<Box<[u8]>, u32>,
     /// Approximate memory held: records, index keys and per-event bookkeeping.
     bytes: usize,
+    /// Holds events of a day whose segment could not be written at an earlier flush:
+    /// until this memtable is written, the store's flushed offset must not move on.
+    pub(crate) holds_retried: bool,
 }
 
 /// Memory per event beyond its record and keys: the event entry, posting and fingerprint

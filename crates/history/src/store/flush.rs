@@ -176,10 +176,23 @@ impl Shared {
         sync_dir(&self.dir)?;
 
         // What the segments cover: nothing new while some day's events are only in memory
-        // (a reopened store then reads them from the log again), and never beyond a
-        // rewind asked for by a quarantine.
-        let covered = frozen.applied_offset.min(self.read_state().applied_offset);
-        if failed.is_empty() {
+        // (here, or retried from an earlier flush in a newer memtable: a reopened store
+        // then reads them from the log again), and never beyond a rewind asked for by a
+        // quarantine.
+        let (covered, retried_elsewhere) = {
+            let state = self.read_state();
+            let retried_elsewhere = state.active.holds_retried
+                || state
+                    .frozen
+                    .iter()
+                    .skip(1)
+                    .any(|later| later.memtable.holds_retried);
+            (
+                frozen.applied_offset.min(state.applied_offset),
+                retried_elsewhere,
+            )
+        };
+        if failed.is_empty() && !retried_elsewhere {
             manifest.applied_offset = covered;
             manifest.wal_floor = frozen.wal_floor;
         }
@@ -200,6 +213,9 @@ impl Shared {
             let mut state = self.write_state();
             for (day, segment) in written {
                 state.partitions.entry(day).or_default().push(segment);
+            }
+            if !retried.is_empty() {
+                state.active.holds_retried = true;
             }
             for event in retried {
                 state.active.insert(event);
