@@ -207,10 +207,32 @@ fn a_day_that_cannot_be_written_survives_background_flushes() {
     for (batch, chunk) in records.chunks(20).enumerate() {
         insert(&store, batch as u64 * 20, chunk);
     }
-    store.flush().unwrap();
+    // Fails when what is left is only the blocked day's events.
+    let _ = store.flush();
     assert!(store.health().partition_write_failures >= 2);
     assert_eq!(stored_ids(&store), sorted_ids(&records));
     drop(store);
     let store = open(dir.path(), options);
     assert_eq!(store.durable_offset(), 0);
+}
+
+#[test]
+fn a_flush_that_can_write_nothing_is_retried_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), options());
+    let records = one_per_day("e", 1);
+    let blocked = at(now().timestamp() - DAY).format("p-%Y-%m-%d").to_string();
+    std::fs::write(dir.path().join(&blocked), b"in the way").unwrap();
+    insert(&store, 0, &records);
+    assert!(store.flush().is_err());
+    assert!(store.flush().is_err());
+    // Still searchable, not poisoned: inserts go on, and once the obstacle is gone the
+    // same memtable is written.
+    assert_eq!(stored_ids(&store), sorted_ids(&records));
+    insert(&store, 1, &one_per_day("f", 2)[1..]);
+    std::fs::remove_file(dir.path().join(&blocked)).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.durable_offset(), 2);
+    assert_eq!(store.stats().memtable_events, 0);
+    assert_eq!(store.stats().segments, 2);
 }

@@ -77,7 +77,14 @@ impl Shared {
             let Some(frozen) = self.read_state().frozen.front().cloned() else {
                 return Ok(());
             };
-            let touched = self.guarded(|| self.write_frozen(&mut committer, &frozen))?;
+            let Some(touched) = self.guarded(|| self.write_frozen(&mut committer, &frozen))? else {
+                // Not one day could be written (a full disk?): the memtable stays frozen and
+                // searched, inserts wait for it, and the flusher tries again.
+                return Err(HistoryError::io(
+                    &self.dir,
+                    std::io::Error::other("no day partition could be written; will retry"),
+                ));
+            };
             self.flushed.notify_all();
             for day in touched {
                 let crowded = self
@@ -101,12 +108,13 @@ impl Shared {
         }
     }
 
-    /// Writes one frozen memtable's segments and commits them; returns the days touched.
+    /// Writes one frozen memtable's segments and commits them; returns the days touched,
+    /// or `None` (nothing changed) when days failed and none could be written.
     fn write_frozen(
         &self,
         committer: &mut Committer,
         frozen: &Frozen,
-    ) -> Result<BTreeSet<i32>, HistoryError> {
+    ) -> Result<Option<BTreeSet<i32>>, HistoryError> {
         let runs = frozen.memtable.day_runs();
         let mut manifest = committer.manifest.clone();
         self.refresh_dictionary(committer, &mut manifest, &runs)?;
@@ -173,6 +181,9 @@ impl Shared {
                 }
             }
         }
+        if written.is_empty() && !failed.is_empty() {
+            return Ok(None);
+        }
         sync_dir(&self.dir)?;
 
         // What the segments cover: nothing new while some day's events are only in memory
@@ -227,7 +238,7 @@ impl Shared {
                 Wal::remove(&self.dir, id)?;
             }
         }
-        Ok(touched)
+        Ok(Some(touched))
     }
 
     /// Trains a new dictionary when there is none yet or the current one has been used

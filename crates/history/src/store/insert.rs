@@ -45,7 +45,7 @@ impl HistoryStore {
         else {
             return Ok(InsertStats::default());
         };
-        shared.check_poisoned()?;
+        shared.check_backlog()?;
         let mut wal = shared.lock(&shared.log);
         let mut stats = InsertStats::default();
         let mut accepted: Vec<StagedEvent> = Vec::new();

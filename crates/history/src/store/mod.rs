@@ -27,7 +27,7 @@ use crate::segment::Segment;
 use crate::wal::Wal;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub use quarantine::HistoryHealth;
 
 /// Frozen memtables waiting for the flusher before inserts wait for it.
 const MAX_FROZEN: usize = 1;
+/// How long the flusher waits before trying again a flush that could write nothing.
+const FLUSH_RETRY: Duration = Duration::from_secs(1);
 
 /// A full memtable waiting to be written to segments.
 #[derive(Clone)]
@@ -94,6 +96,8 @@ pub(crate) struct Shared {
     partition_write_failures: AtomicU64,
     merge_failures: AtomicU64,
     event_id_conflicts: AtomicU64,
+    /// The flusher's last attempt could write nothing.
+    flush_failing: AtomicBool,
     /// Wakes the flusher (`true` = stop) and inserts waiting for it.
     flusher_control: Mutex<bool>,
     flusher_wake: Condvar,
@@ -288,16 +292,40 @@ impl Shared {
             }
             let flushed = self.flush_frozen();
             self.process_quarantine();
-            if self.check_poisoned().is_err() || flushed.is_err() {
+            if self.check_poisoned().is_err() {
                 return;
             }
+            self.flush_failing
+                .store(flushed.is_err(), Ordering::Release);
+            if flushed.is_err() {
+                // Reported where it failed; try again in a while (space may come back).
+                let stop = self.lock(&self.flusher_control);
+                if *stop {
+                    return;
+                }
+                let _ = self.flusher_wake.wait_timeout(stop, FLUSH_RETRY);
+            }
         }
+    }
+
+    /// Refuses inserts (the caller feeds them again later) while flushes fail and the
+    /// flusher is behind, so that memory stays bounded; otherwise like `check_poisoned`.
+    fn check_backlog(&self) -> Result<(), HistoryError> {
+        self.check_poisoned()?;
+        if self.flush_failing.load(Ordering::Acquire) && self.read_state().frozen.len() > MAX_FROZEN
+        {
+            return Err(HistoryError::io(
+                &self.dir,
+                std::io::Error::other("event history cannot write segments now; try again later"),
+            ));
+        }
+        Ok(())
     }
 
     /// Blocks an insert while the flusher is more than [`MAX_FROZEN`] memtables behind.
     fn wait_for_flusher(&self) -> Result<(), HistoryError> {
         loop {
-            self.check_poisoned()?;
+            self.check_backlog()?;
             if self.read_state().frozen.len() <= MAX_FROZEN {
                 return Ok(());
             }

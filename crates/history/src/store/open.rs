@@ -19,7 +19,7 @@ use opentrail_model::EventRecord;
 use rand::RngCore;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 const TOKEN_KEY_FILE: &str = "token.key";
@@ -111,6 +111,7 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
         partition_write_failures: AtomicU64::new(0),
         merge_failures: AtomicU64::new(0),
         event_id_conflicts: AtomicU64::new(0),
+        flush_failing: AtomicBool::new(false),
         flusher_control: Mutex::new(false),
         flusher_wake: Condvar::new(),
         flushed: Condvar::new(),
