@@ -186,8 +186,13 @@ impl Shared {
     }
 
     /// Counts and logs a record kept beside another with its eventID and other content.
+    /// The first 100 are logged, then one in each power of two, so that a flood of
+    /// conflicts cannot flood the log (the counter counts them all).
     fn report_conflict(&self, record: &EventRecord) {
         let total = self.event_id_conflicts.fetch_add(1, Ordering::Relaxed) + 1;
+        if total > 100 && !total.is_power_of_two() {
+            return;
+        }
         tracing::warn!(
             event_id = ?truncated(record.event_id()),
             account = ?truncated(record.recipient_account_id()),
