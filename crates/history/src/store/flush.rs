@@ -18,6 +18,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Failed day partitions of one flush logged one by one (the rest are summed up).
+const LOGGED_FAILED_DAYS: usize = 3;
+
 impl Shared {
     pub(super) fn write_settings(&self) -> WriteSettings {
         WriteSettings {
@@ -127,6 +130,7 @@ impl Shared {
         let mut touched = BTreeSet::new();
         // Days whose segment could not be written: their events stay in memory.
         let mut failed: Vec<&[u8]> = Vec::new();
+        let mut failed_days = 0usize;
         for run in runs {
             if manifest.expired_before_day.is_some_and(|day| run.day < day) {
                 continue;
@@ -169,17 +173,28 @@ impl Shared {
                 Err(error) => {
                     self.partition_write_failures
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(
+                    failed_days += 1;
+                    // A few in detail; a full disk fails every day of a flush.
+                    if failed_days <= LOGGED_FAILED_DAYS {
+                        tracing::error!(
                         partition = %partition_dir(&self.dir, day).display(),
                         events = records.len(),
                         %error,
                         "failed to write an event history day partition; its events stay in memory and are written again at the next flush"
-                    );
+                        );
+                    }
                     let _ = std::fs::remove_file(&path);
                     let _ = std::fs::remove_file(path.with_extension("tmp"));
                     failed.extend(records.iter().map(|(_, _, json)| *json));
                 }
             }
+        }
+        if failed_days > LOGGED_FAILED_DAYS {
+            tracing::error!(
+                failed_days,
+                written_days = written.len(),
+                "failed to write event history day partitions at this flush"
+            );
         }
         if written.is_empty() && !failed.is_empty() {
             return Ok(None);
