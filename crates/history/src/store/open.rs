@@ -221,6 +221,21 @@ fn dictionary_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, HistoryError> {
     Ok(found)
 }
 
+fn remove_leftover_segments(
+    partition: &Path,
+    live_files: &HashSet<PathBuf>,
+) -> Result<(), HistoryError> {
+    for file in std::fs::read_dir(partition).map_err(|error| HistoryError::io(partition, error))? {
+        let file = file
+            .map_err(|error| HistoryError::io(partition, error))?
+            .path();
+        if !live_files.contains(&file) {
+            remove_file(&file)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes what an interrupted flush, merge or expiry left behind: segment files and
 /// partition directories the manifest does not name, temporary files, WAL files below
 /// the floor, and dictionaries nothing uses.
@@ -243,19 +258,21 @@ fn remove_leftovers(
         let entry = entry.map_err(|error| HistoryError::io(dir, error))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("p-") && path.is_dir() {
+        // A leftover that cannot be removed is harmless (nothing names it, and a later
+        // write of the same name replaces it): it must not keep the store from opening.
+        let removed = if name.starts_with("p-") && path.is_dir() {
             if !live_dirs.contains(&path) {
-                remove_dir(&path)?;
-                continue;
-            }
-            for file in std::fs::read_dir(&path).map_err(|error| HistoryError::io(&path, error))? {
-                let file = file.map_err(|error| HistoryError::io(&path, error))?.path();
-                if !live_files.contains(&file) {
-                    remove_file(&file)?;
-                }
+                remove_dir(&path)
+            } else {
+                remove_leftover_segments(&path, &live_files)
             }
         } else if name.ends_with(".tmp") {
-            remove_file(&path)?;
+            remove_file(&path)
+        } else {
+            Ok(())
+        };
+        if let Err(error) = removed {
+            tracing::warn!(%error, "could not remove a leftover event history file");
         }
     }
     for id in Wal::list(dir)? {
