@@ -10,6 +10,8 @@ import resource
 import time
 import uuid
 
+import pytest
+
 from conftest import REGION
 from test_delivery import wait_for
 from test_ingest import post_events, valid_record
@@ -197,7 +199,8 @@ def test_a_day_partition_that_cannot_be_written_does_not_stop_the_others(start_s
 # --------------------------------------------------------------------------- item 9
 
 
-def test_a_damaged_history_segment_is_quarantined_and_indexed_again(start_server):
+@pytest.mark.parametrize("where", ["record blocks", "footer"])
+def test_a_damaged_history_segment_is_quarantined_and_indexed_again(start_server, where):
     server = start_server(*LONG_RETENTION)
     day = utc_now().replace(hour=0, minute=0, second=0) - 3 * DAY
     records = [record(server, day + dt.timedelta(minutes=m), padded=bool(m % 2)) for m in range(300)]
@@ -211,7 +214,9 @@ def test_a_damaged_history_segment_is_quarantined_and_indexed_again(start_server
     segments = sorted(partition.glob("seg-*.seg"))
     assert len(segments) == 1, segments
     damaged = bytearray(segments[0].read_bytes())
-    for at in range(64, 64 + 256):  # inside the first record blocks
+    # Record blocks are found damaged by a lookup; the footer when the store opens.
+    span = range(64, 64 + 256) if where == "record blocks" else range(len(damaged) - 40, len(damaged) - 20)
+    for at in span:
         damaged[at] ^= 0x5A
     segments[0].write_bytes(bytes(damaged))
 

@@ -34,6 +34,9 @@ pub struct HistoryHealth {
     pub open_files: usize,
     /// True while a rewind asked for by a quarantine has not been taken by the feed.
     pub reindex_pending: bool,
+    /// True while the background flusher's last attempt could write no segment (a full
+    /// disk?): events stay in memory and inserts are refused once a second memtable fills.
+    pub flush_failing: bool,
 }
 
 impl HistoryStore {
@@ -47,6 +50,7 @@ impl HistoryStore {
             event_id_conflicts: shared.event_id_conflicts.load(Ordering::Relaxed),
             open_files: shared.files.open_count(),
             reindex_pending: shared.lock(&shared.rewind).is_some(),
+            flush_failing: shared.flush_failing.load(Ordering::Acquire),
         }
     }
 
