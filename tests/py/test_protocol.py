@@ -203,6 +203,7 @@ def test_health(server):
     assert {name: c["status"] for name, c in report["components"].items()} == {
         "eventLog": "ok",
         "eventHistory": "ok",
+        "eventHistoryStore": "ok",
         "delivery": "ok",
     }
 

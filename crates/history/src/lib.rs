@@ -13,6 +13,7 @@ mod cache;
 mod dictionary;
 mod error;
 mod fast_hash;
+mod files;
 mod fsutil;
 mod hash;
 mod index_key;
@@ -33,4 +34,4 @@ pub use lookup::{
     Event, LookupAttribute, LookupError, LookupEventsInput, LookupRequest, LookupResponse, Resource,
 };
 pub use options::HistoryOptions;
-pub use store::{HistoryStats, HistoryStore, InsertStats};
+pub use store::{HistoryHealth, HistoryStats, HistoryStore, InsertStats};

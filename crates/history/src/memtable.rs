@@ -3,7 +3,8 @@
 
 use crate::fast_hash::FastMap;
 use crate::index_key::is_stream_key;
-use crate::staging::{is_same_event, StagedEvent};
+use crate::staging::{compare, Presence, StagedEvent};
+use opentrail_model::EventRecord;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
@@ -80,6 +81,9 @@ pub(crate) struct Memtable {
     stream_ids: FastMap<Box<[u8]>, u32>,
     /// Approximate memory held: records, index keys and per-event bookkeeping.
     bytes: usize,
+    /// Holds events of a day whose segment could not be written at an earlier flush:
+    /// until this memtable is written, the store's flushed offset must not move on.
+    pub(crate) holds_retried: bool,
 }
 
 /// Memory per event beyond its record and keys: the event entry, posting and fingerprint
@@ -172,18 +176,11 @@ impl Memtable {
             )
     }
 
-    /// Whether the event (`account`, `region`, `event_id`) with `fingerprint` is here.
-    pub(crate) fn contains(
-        &self,
-        fingerprint: u32,
-        account: &str,
-        region: &str,
-        event_id: &str,
-    ) -> bool {
-        self.with_fingerprint(fingerprint).any(|index| {
-            let json = self.arena.get(self.events[index as usize].json);
-            is_same_event(json, account, region, event_id)
-        })
+    /// What this memtable holds of `record` (whose identity fingerprint is `fingerprint`).
+    pub(crate) fn presence(&self, fingerprint: u32, record: &EventRecord) -> Presence {
+        self.with_fingerprint(fingerprint)
+            .map(|index| compare(self.arena.get(self.events[index as usize].json), record))
+            .fold(Presence::New, Presence::and)
     }
 
     /// Up to `limit` (sort key, index) pairs, largest keys first, among the events of

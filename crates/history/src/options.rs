@@ -17,6 +17,9 @@ pub struct HistoryOptions {
     pub dictionary_bytes: usize,
     /// Train a fresh dictionary after this many records were compressed with the current one.
     pub dictionary_refresh_records: u64,
+    /// Segment files kept open at once (least recently read closed first). Segments are
+    /// opened when read, so the store's descriptors do not grow with its day partitions.
+    pub max_open_files: usize,
     /// Memory for decompressed blocks and decoded index pages shared by all lookups.
     pub cache_bytes: usize,
     /// When a day partition has more than this many segments, its smallest are merged
@@ -46,6 +49,7 @@ impl Default for HistoryOptions {
             compression_level: 3,
             dictionary_bytes: 1 << 20,
             dictionary_refresh_records: 4_000_000,
+            max_open_files: 128,
             cache_bytes: 48 << 20,
             max_segments_per_partition: 12,
             write_ahead_log: true,

@@ -49,7 +49,14 @@ fn keep_best(candidates: &mut Vec<Candidate<'_>>, want: usize) {
     candidates.truncate(want);
 }
 
-pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Page, HistoryError> {
+/// Runs `query`. A segment that turns out damaged (a page failing its checksum) is
+/// skipped — the answer comes from everything readable — and listed in `damaged`.
+pub(crate) fn run(
+    query: &Query,
+    state: &State,
+    cache: &PageCache,
+    damaged: &mut Vec<(u64, HistoryError)>,
+) -> Result<Page, HistoryError> {
     let empty = Page {
         events: Vec::new(),
         next_below: None,
@@ -115,9 +122,15 @@ pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Pag
             break;
         }
         for segment in segments {
-            for (key, ordinal) in
-                segment_candidates(segment, &stream, selector, low, high, want, cache)?
-            {
+            let candidates =
+                match segment_candidates(segment, &stream, selector, low, high, want, cache) {
+                    Err(error @ HistoryError::Corrupt { .. }) => {
+                        damaged.push((segment.id(), error));
+                        continue;
+                    }
+                    result => result?,
+                };
+            for (key, ordinal) in candidates {
                 found.push(Candidate {
                     key,
                     source: Source::Segment(segment, ordinal),
@@ -131,8 +144,15 @@ pub(crate) fn run(query: &Query, state: &State, cache: &PageCache) -> Result<Pag
     found.truncate(query.limit);
     let mut events = Vec::with_capacity(found.len());
     for candidate in found {
-        if let Some(event) = materialize(candidate, query, cache)? {
-            events.push(event);
+        match materialize(candidate, query, cache) {
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => {}
+            // A record in a damaged block cannot be returned; the rest of the page can.
+            Err(error @ HistoryError::Corrupt { .. }) => match candidate.source {
+                Source::Segment(segment, _) => damaged.push((segment.id(), error)),
+                Source::Memtable(..) => return Err(error),
+            },
+            Err(error) => return Err(error),
         }
     }
     Ok(Page { events, next_below })

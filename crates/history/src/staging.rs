@@ -139,11 +139,55 @@ pub(crate) fn stage(record: &EventRecord) -> Staging {
     })
 }
 
-/// Whether stored record `json` is the event (`account`, `region`, `event_id`).
-pub(crate) fn is_same_event(json: &[u8], account: &str, region: &str, event_id: &str) -> bool {
-    EventRecord::from_slice(json).is_ok_and(|record| {
-        record.event_id() == event_id
-            && record.recipient_account_id() == account
-            && record.aws_region() == region
-    })
+/// What the store already holds of a record about to be inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// Nothing with its eventID (in its account and region).
+    New,
+    /// The same record (identical content): a redelivery or a re-import, skipped.
+    Stored,
+    /// Only records with its eventID but different content: an eventID conflict. Both are
+    /// kept, so that a record sent first with a genuine record's eventID cannot hide it.
+    Conflict,
+}
+
+impl Presence {
+    /// Combines what two places hold: the same record anywhere wins, then a conflict.
+    pub(crate) fn and(self, other: Presence) -> Presence {
+        match (self, other) {
+            (Presence::Stored, _) | (_, Presence::Stored) => Presence::Stored,
+            (Presence::Conflict, _) | (_, Presence::Conflict) => Presence::Conflict,
+            _ => Presence::New,
+        }
+    }
+}
+
+/// How stored record `json` relates to `record`: another event, the same record (byte
+/// for byte, or the same JSON value with members in another order or other spacing),
+/// or a different record under the same eventID, account and region.
+pub(crate) fn compare(json: &[u8], record: &EventRecord) -> Presence {
+    let Ok(stored) = EventRecord::from_slice(json) else {
+        return Presence::New;
+    };
+    let same_event = stored.event_id() == record.event_id()
+        && stored.recipient_account_id() == record.recipient_account_id()
+        && stored.aws_region() == record.aws_region();
+    if !same_event {
+        return Presence::New;
+    }
+    if json == record.as_bytes() || same_json_value(json, record.as_bytes()) {
+        Presence::Stored
+    } else {
+        Presence::Conflict
+    }
+}
+
+fn same_json_value(a: &[u8], b: &[u8]) -> bool {
+    match (
+        serde_json::from_slice::<serde_json::Value>(a),
+        serde_json::from_slice::<serde_json::Value>(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }

@@ -216,10 +216,11 @@ fn a_flush_interrupted_before_its_manifest_leaves_no_trace() {
 }
 
 #[test]
-fn a_corrupt_segment_is_reported_not_ignored() {
+fn a_corrupt_segment_is_quarantined_and_indexed_again() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), crash_options());
-    insert(&store, 0, &events("e", 50));
+    let records = events("e", 50);
+    insert(&store, 0, &records);
     store.flush().unwrap();
     drop(store);
     let partition = std::fs::read_dir(dir.path())
@@ -237,7 +238,26 @@ fn a_corrupt_segment_is_reported_not_ignored() {
     let at = bytes.len() - 40;
     bytes[at] ^= 0xff;
     std::fs::write(&segment, bytes).unwrap();
-    assert!(HistoryStore::open(dir.path(), crash_options()).is_err());
+    // The store opens without it, moves it aside, reports it and asks to be fed again.
+    let store = open(dir.path(), crash_options());
+    assert!(!segment.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("quarantine"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(store.health().quarantined_segments, 1);
+    assert_eq!(store.applied_offset(), 0);
+    assert_eq!(
+        store.take_rewind(),
+        None,
+        "open already says where to resume"
+    );
+    assert!(stored_ids(&store).is_empty());
+    insert(&store, 0, &records);
+    assert_eq!(store.applied_offset(), 50);
+    assert_eq!(stored_ids(&store), sorted_ids(&records));
 }
 
 #[test]

@@ -13,8 +13,8 @@ pub use account::AccountId;
 pub use arn::{Arn, ArnError, TrailArn};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use event::{
-    log_file_record_texts, log_file_record_texts_at_most, parse_log_file, parse_records_ndjson,
-    write_log_file, EventError, EventRecord, RecordRef,
+    check_event_time, log_file_record_texts, log_file_record_texts_at_most, parse_log_file,
+    parse_records_ndjson, write_log_file, EventError, EventRecord, RecordRef,
 };
 pub use region::{KnownRegions, Region, AWS_CN_REGIONS, AWS_REGIONS, AWS_US_GOV_REGIONS};
 pub use time_format::{epoch_seconds, iso8601, iso8601_millis};

@@ -58,6 +58,20 @@ pub struct App {
 }
 
 impl App {
+    /// Reports event history's files in `/health`; returns their counters for `/metrics`.
+    fn history_store_state(&self) -> opentrail_history::HistoryHealth {
+        let history = self.history.health();
+        if history.flush_failing {
+            self.health.set_failed(
+                crate::health::Component::HistoryStore,
+                "event history cannot write its segments (is the disk full?); new events stay in memory and are written once it can",
+            );
+        } else {
+            self.health.set_ok(crate::health::Component::HistoryStore);
+        }
+        history
+    }
+
     /// Why the event log cannot take appends now (`None` when it can), as the log itself
     /// reports it; `/health` shows the same.
     pub fn event_log_failure(&self) -> Option<String> {
@@ -88,6 +102,7 @@ pub fn router(app: Arc<App>) -> Router {
 /// `{"status":"ok"|"degraded","components":{...}}`; 503 while any component is degraded.
 async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
     app.event_log_failure();
+    app.history_store_state();
     let (healthy, report) = app.health.report();
     let status = if healthy {
         StatusCode::OK
@@ -104,7 +119,38 @@ async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let mut text = app.metrics.render();
     app.event_log_failure();
+    let history = app.history_store_state();
     text.push_str(&app.health.render_metrics());
+    for (name, help, value) in [
+        (
+            "opentrail_history_quarantined_segments_total",
+            "Event history segments found damaged and quarantined (then indexed again from the event log).",
+            history.quarantined_segments,
+        ),
+        (
+            "opentrail_history_partition_write_failures_total",
+            "Day partitions of event history that could not be written at a flush (kept in memory, written again).",
+            history.partition_write_failures,
+        ),
+        (
+            "opentrail_history_merge_failures_total",
+            "Merges of event history segments that failed.",
+            history.merge_failures,
+        ),
+        (
+            "opentrail_history_event_id_conflicts_total",
+            "Records kept although event history held another record with their eventID and different content.",
+            history.event_id_conflicts,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+    text.push_str(&format!(
+        "# HELP opentrail_history_open_files Event history segment files open now.\n# TYPE opentrail_history_open_files gauge\nopentrail_history_open_files {}\n",
+        history.open_files
+    ));
     let log_health = app.log.health();
     for (name, help, value) in [
         (

@@ -17,6 +17,8 @@ pub enum Component {
     EventLog,
     /// The task that indexes the event log into event history.
     History,
+    /// Event history's own files (segments written at each flush).
+    HistoryStore,
     /// The task that delivers trails' log files and digests.
     Delivery,
 }
@@ -26,6 +28,7 @@ impl Component {
         match self {
             Self::EventLog => "eventLog",
             Self::History => "eventHistory",
+            Self::HistoryStore => "eventHistoryStore",
             Self::Delivery => "delivery",
         }
     }

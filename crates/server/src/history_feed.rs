@@ -13,6 +13,8 @@ use tokio::sync::watch;
 const CONSUMER: &str = "event-history";
 const BATCH: usize = 4096;
 const EXPIRY_PERIOD: Duration = Duration::from_secs(600);
+/// How often an idle feed checks whether history asked for the log again.
+const REWIND_CHECK: Duration = Duration::from_secs(1);
 
 /// Refuses to feed history from a log that ends before what history has applied: new
 /// events would take offsets history believes it has seen, and it would skip them.
@@ -55,6 +57,8 @@ pub async fn run(
             let batch = tokio::select! {
                 batch = reader.next_batch(BATCH) => batch,
                 _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+                // An idle feed still notices a rewind (next_batch is cancel-safe).
+                _ = tokio::time::sleep(REWIND_CHECK) => Ok(Vec::new()),
             };
             let batch = match batch {
                 Ok(batch) => batch,
@@ -65,6 +69,13 @@ pub async fn run(
                     continue;
                 }
             };
+            // History quarantined a damaged segment: index the log again from where it
+            // says (what it still holds is skipped as duplicates).
+            if let Some(offset) = history.take_rewind() {
+                tracing::warn!(offset, "event history asked to index the event log again");
+                reader = log.reader(offset.max(log.start_offset()));
+                continue;
+            }
             let Some(&(last, _)) = batch.last() else {
                 continue;
             };

@@ -177,6 +177,8 @@ struct RecordPolicy {
     /// The key may send records claiming to be this server's own audit events.
     forward_audit: bool,
     server_accounts: ServerAccounts,
+    /// The server's clock: event times are accepted up to a day after it.
+    now: DateTime<Utc>,
 }
 
 /// Whether event history keeps `record` (management and Insights events), as
@@ -194,7 +196,9 @@ fn check_record<'a>(
     policy: &RecordPolicy,
 ) -> Result<RecordRef<'a>, (&'static str, String)> {
     let record = text.parse().map_err(|e| (e.code(), e.to_string()))?;
-    record.validate().map_err(|e| (e.code(), e.to_string()))?;
+    record
+        .validate_at(policy.now)
+        .map_err(|e| (e.code(), e.to_string()))?;
     let region = record.aws_region();
     if !policy.regions.contains(region) {
         return Err((
@@ -299,6 +303,7 @@ pub async fn handle(
             meta: Some(Arc::clone(&app.meta)),
             with_keys: OnceCell::new(),
         },
+        now: app.clock.now(),
     };
     // Keeping parsed records for event history only pays when history will read them
     // before they are evicted; a lagging history (bulk imports) parses them itself.
@@ -429,6 +434,7 @@ mod tests {
                 meta: None,
                 with_keys: OnceCell::new(),
             },
+            now: chrono::Utc::now(),
         };
         for keep_parsed in [true, false] {
             let (outcomes, accepted) =

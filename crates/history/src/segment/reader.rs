@@ -9,6 +9,7 @@ use crate::bloom::Bloom;
 use crate::cache::{Page, PageCache, PageId, PageKind};
 use crate::dictionary::Dictionary;
 use crate::error::HistoryError;
+use crate::files::OpenFiles;
 use crate::index_key::{fingerprint_bloom_hash, key_bloom_hash};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -18,7 +19,8 @@ use std::sync::Arc;
 pub(crate) struct Segment {
     id: u64,
     path: PathBuf,
-    file: File,
+    /// Where the segment's file is opened on demand (no descriptor is held per segment).
+    files: Arc<OpenFiles>,
     directory: Directory,
     bloom: Bloom,
     dictionary: Option<Arc<Dictionary>>,
@@ -40,9 +42,11 @@ impl Segment {
     pub(crate) fn open(
         path: &Path,
         id: u64,
+        files: &Arc<OpenFiles>,
         dictionary: impl Fn(u32) -> Option<Arc<Dictionary>>,
     ) -> Result<Self, HistoryError> {
         let corrupt = |reason: &str| HistoryError::corrupt(path, reason);
+        // Read once here and not kept open: a store can hold thousands of segments.
         let file = File::open(path).map_err(|error| HistoryError::io(path, error))?;
         let file_bytes = file
             .metadata()
@@ -92,7 +96,7 @@ impl Segment {
         Ok(Self {
             id,
             path: path.to_owned(),
-            file,
+            files: files.clone(),
             directory,
             bloom,
             dictionary,
@@ -152,7 +156,8 @@ impl Segment {
         dictionary: Option<&Dictionary>,
     ) -> Result<Vec<u8>, HistoryError> {
         let mut compressed = vec![0u8; extent.compressed_len as usize];
-        read_at(&self.file, &self.path, &mut compressed, extent.offset)?;
+        let file = self.files.get(self.id, &self.path)?;
+        read_at(&file, &self.path, &mut compressed, extent.offset)?;
         decompress(&compressed, extent.raw_len as usize, dictionary).map_err(|error| {
             HistoryError::corrupt(&self.path, format!("page at {}: {error}", extent.offset))
         })

@@ -103,7 +103,7 @@ impl Shared {
         }
         let summary = segment_writer.finish(postings)?;
         manifest.current_dictionary_records += u64::from(summary.events);
-        let merged = Arc::new(Segment::open(&path, id, |id| {
+        let merged = Arc::new(Segment::open(&path, id, &self.files, |id| {
             committer.dictionaries.get(&id).cloned()
         })?);
         sync_dir(path.parent().unwrap_or(&self.dir))?;
@@ -123,6 +123,7 @@ impl Shared {
         }
         for segment in &inputs {
             self.cache.forget_segment(segment.id());
+            self.files.forget(segment.id());
             remove_file(segment.path())?;
         }
         self.drop_unused_dictionaries(committer)?;

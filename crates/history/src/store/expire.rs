@@ -48,9 +48,15 @@ impl HistoryStore {
             };
             for segment in &removed {
                 shared.cache.forget_segment(segment.id());
+                shared.files.forget(segment.id());
             }
             for &day in &doomed {
-                remove_dir(&partition_dir(&shared.dir, day))?;
+                // Out of the manifest already: a directory left behind is removed at
+                // the next open and must not stop the store.
+                let partition = partition_dir(&shared.dir, day);
+                if let Err(error) = remove_dir(&partition) {
+                    tracing::warn!(%error, "could not remove an expired event history partition");
+                }
             }
             shared.drop_unused_dictionaries(&mut committer)
         })?;

@@ -11,9 +11,15 @@ use crate::fsutil::{create_dir, sync_dir};
 use crate::manifest::{Manifest, SegmentEntry};
 use crate::memtable::DayRun;
 use crate::segment::{Segment, SegmentWriter, WriteSettings};
+use crate::staging::{stage, StagedEvent, Staging};
 use crate::wal::Wal;
+use opentrail_model::EventRecord;
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// Failed day partitions of one flush logged one by one (the rest are summed up).
+const LOGGED_FAILED_DAYS: usize = 3;
 
 impl Shared {
     pub(super) fn write_settings(&self) -> WriteSettings {
@@ -62,8 +68,7 @@ impl Shared {
         manifest.applied_offset = applied_offset;
         manifest.store(&self.dir)?;
         committer.manifest = manifest;
-        self.flushed_offset
-            .fetch_max(applied_offset, std::sync::atomic::Ordering::AcqRel);
+        self.flushed_offset.store(applied_offset, Ordering::Release);
         Ok(())
     }
 
@@ -75,7 +80,14 @@ impl Shared {
             let Some(frozen) = self.read_state().frozen.front().cloned() else {
                 return Ok(());
             };
-            let touched = self.guarded(|| self.write_frozen(&mut committer, &frozen))?;
+            let Some(touched) = self.guarded(|| self.write_frozen(&mut committer, &frozen))? else {
+                // Not one day could be written (a full disk?): the memtable stays frozen and
+                // searched, inserts wait for it, and the flusher tries again.
+                return Err(HistoryError::io(
+                    &self.dir,
+                    std::io::Error::other("no day partition could be written; will retry"),
+                ));
+            };
             self.flushed.notify_all();
             for day in touched {
                 let crowded = self
@@ -86,18 +98,26 @@ impl Shared {
                         segments.len() > self.options.max_segments_per_partition
                     });
                 if crowded {
-                    self.guarded(|| self.merge_partition(&mut committer, day))?;
+                    // A failed merge leaves the partition as it was: report and go on.
+                    if let Err(error) = self.merge_partition(&mut committer, day) {
+                        self.merge_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(day, %error, "failed to merge an event history day partition");
+                        if let HistoryError::Corrupt { path, .. } = &error {
+                            self.note_damaged_path(path, error.to_string());
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Writes one frozen memtable's segments and commits them; returns the days touched.
+    /// Writes one frozen memtable's segments and commits them; returns the days touched,
+    /// or `None` (nothing changed) when days failed and none could be written.
     fn write_frozen(
         &self,
         committer: &mut Committer,
         frozen: &Frozen,
-    ) -> Result<BTreeSet<i32>, HistoryError> {
+    ) -> Result<Option<BTreeSet<i32>>, HistoryError> {
         let runs = frozen.memtable.day_runs();
         let mut manifest = committer.manifest.clone();
         self.refresh_dictionary(committer, &mut manifest, &runs)?;
@@ -108,54 +128,132 @@ impl Shared {
 
         let mut written = Vec::new();
         let mut touched = BTreeSet::new();
+        // Days whose segment could not be written: their events stay in memory.
+        let mut failed: Vec<&[u8]> = Vec::new();
+        let mut failed_days = 0usize;
         for run in runs {
             if manifest.expired_before_day.is_some_and(|day| run.day < day) {
                 continue;
             }
+            let DayRun {
+                day,
+                records,
+                postings,
+            } = run;
             let id = manifest.next_segment_id;
             manifest.next_segment_id += 1;
-            let path = segment_path(&self.dir, run.day, id);
-            create_dir(&partition_dir(&self.dir, run.day))?;
-            let mut writer = SegmentWriter::create(
-                &path,
-                run.day,
-                dictionary.as_deref(),
-                self.write_settings(),
-            )?;
-            for (stream, sort_key, json) in &run.records {
-                writer.push(stream, *sort_key, json)?;
+            let path = segment_path(&self.dir, day, id);
+            // One day's failure (its directory, its file) must not stop the others.
+            let segment = (|| {
+                let partition = partition_dir(&self.dir, day);
+                create_dir(&partition)?;
+                let mut writer = SegmentWriter::create(
+                    &path,
+                    day,
+                    dictionary.as_deref(),
+                    self.write_settings(),
+                )?;
+                for (stream, sort_key, json) in &records {
+                    writer.push(stream, *sort_key, json)?;
+                }
+                let summary = writer.finish(postings)?;
+                let segment = Segment::open(&path, id, &self.files, |id| {
+                    committer.dictionaries.get(&id).cloned()
+                })?;
+                sync_dir(&partition)?;
+                Ok::<_, HistoryError>((summary, segment))
+            })();
+            match segment {
+                Ok((summary, segment)) => {
+                    manifest.current_dictionary_records += u64::from(summary.events);
+                    manifest.segments.push(SegmentEntry { id, day });
+                    touched.insert(day);
+                    written.push((day, Arc::new(segment)));
+                }
+                Err(error) => {
+                    self.partition_write_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    failed_days += 1;
+                    // A few in detail; a full disk fails every day of a flush.
+                    if failed_days <= LOGGED_FAILED_DAYS {
+                        tracing::error!(
+                        partition = %partition_dir(&self.dir, day).display(),
+                        events = records.len(),
+                        %error,
+                        "failed to write an event history day partition; its events stay in memory and are written again at the next flush"
+                        );
+                    }
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_file(path.with_extension("tmp"));
+                    failed.extend(records.iter().map(|(_, _, json)| *json));
+                }
             }
-            let summary = writer.finish(run.postings)?;
-            manifest.current_dictionary_records += u64::from(summary.events);
-            let segment = Segment::open(&path, id, |id| committer.dictionaries.get(&id).cloned())?;
-            manifest.segments.push(SegmentEntry { id, day: run.day });
-            touched.insert(run.day);
-            written.push((run.day, Arc::new(segment)));
         }
-        for &day in &touched {
-            sync_dir(&partition_dir(&self.dir, day))?;
+        if failed_days > LOGGED_FAILED_DAYS {
+            tracing::error!(
+                failed_days,
+                written_days = written.len(),
+                "failed to write event history day partitions at this flush"
+            );
+        }
+        if written.is_empty() && !failed.is_empty() {
+            return Ok(None);
         }
         sync_dir(&self.dir)?;
 
-        manifest.applied_offset = frozen.applied_offset;
-        manifest.wal_floor = frozen.wal_floor;
+        // What the segments cover: nothing new while some day's events are only in memory
+        // (here, or retried from an earlier flush in a newer memtable: a reopened store
+        // then reads them from the log again), and never beyond a rewind asked for by a
+        // quarantine.
+        let (covered, retried_elsewhere) = {
+            let state = self.read_state();
+            let retried_elsewhere = state.active.holds_retried
+                || state
+                    .frozen
+                    .iter()
+                    .skip(1)
+                    .any(|later| later.memtable.holds_retried);
+            (
+                frozen.applied_offset.min(state.applied_offset),
+                retried_elsewhere,
+            )
+        };
+        if failed.is_empty() && !retried_elsewhere {
+            manifest.applied_offset = covered;
+            manifest.wal_floor = frozen.wal_floor;
+        }
         manifest.store(&self.dir)?;
         self.flushed_offset
-            .fetch_max(frozen.applied_offset, std::sync::atomic::Ordering::AcqRel);
+            .store(manifest.applied_offset, Ordering::Release);
+        let wal_floor = manifest.wal_floor;
         committer.manifest = manifest;
+        let retried: Vec<StagedEvent> = failed
+            .iter()
+            .filter_map(|json| EventRecord::from_slice(json).ok())
+            .filter_map(|record| match stage(&record) {
+                Staging::Staged(event) => Some(event),
+                _ => None,
+            })
+            .collect();
         {
             let mut state = self.write_state();
             for (day, segment) in written {
                 state.partitions.entry(day).or_default().push(segment);
             }
+            if !retried.is_empty() {
+                state.active.holds_retried = true;
+            }
+            for event in retried {
+                state.active.insert(event);
+            }
             state.frozen.pop_front();
         }
         for id in Wal::list(&self.dir)? {
-            if id < frozen.wal_floor {
+            if id < wal_floor {
                 Wal::remove(&self.dir, id)?;
             }
         }
-        Ok(touched)
+        Ok(Some(touched))
     }
 
     /// Trains a new dictionary when there is none yet or the current one has been used

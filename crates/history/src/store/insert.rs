@@ -4,9 +4,10 @@
 
 use super::{HistoryStore, Shared, State};
 use crate::error::HistoryError;
-use crate::staging::{is_same_event, stage, StagedEvent, Staging};
+use crate::staging::{compare, stage, Presence, StagedEvent, Staging};
 use opentrail_model::EventRecord;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 /// What happened to the events of one batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,11 +22,16 @@ pub struct InsertStats {
     pub invalid: usize,
     /// Older than the retention window already expired.
     pub expired: usize,
+    /// Of `inserted`: records whose eventID the store already held (for the account and
+    /// region) with different content; both are kept.
+    pub conflicts: usize,
 }
 
 impl HistoryStore {
-    /// Stores the history events of a batch read from the durable log. Idempotent: an
-    /// event whose eventID is already stored for its account and region is skipped.
+    /// Stores the history events of a batch read from the durable log. Idempotent: a
+    /// record already stored (same eventID in its account and region, same content) is
+    /// skipped; one whose eventID is stored with different content is kept as well and
+    /// counted as a conflict (see [`HistoryStore::health`]).
     /// Records the offset after the batch's last event as applied, durably with the
     /// events (the write-ahead log is synced before returning, unless
     /// [`crate::HistoryOptions::sync_writes`] or [`crate::HistoryOptions::write_ahead_log`]
@@ -39,10 +45,12 @@ impl HistoryStore {
         else {
             return Ok(InsertStats::default());
         };
-        shared.check_poisoned()?;
+        shared.check_backlog()?;
         let mut wal = shared.lock(&shared.log);
         let mut stats = InsertStats::default();
         let mut accepted: Vec<StagedEvent> = Vec::new();
+        let mut damaged = Vec::new();
+        let first_offset = events.iter().map(|(offset, _)| *offset).min().unwrap_or(0);
         let applied_offset = {
             let state = shared.read_state();
             let mut in_batch: HashMap<u32, Vec<&EventRecord>> = HashMap::new();
@@ -63,19 +71,31 @@ impl HistoryStore {
                     continue;
                 }
                 let twins = in_batch.entry(event.fingerprint()).or_default();
-                let repeated = twins.iter().any(|twin| {
-                    twin.event_id() == record.event_id()
-                        && twin.recipient_account_id() == record.recipient_account_id()
-                        && twin.aws_region() == record.aws_region()
-                });
-                if repeated || shared.is_stored(&state, &event, record)? {
-                    stats.duplicates += 1;
-                    continue;
+                let in_batch_presence = twins
+                    .iter()
+                    .map(|twin| compare(twin.as_bytes(), record))
+                    .fold(Presence::New, Presence::and);
+                let presence = match in_batch_presence {
+                    Presence::Stored => Presence::Stored,
+                    earlier => {
+                        earlier.and(shared.presence(&state, &event, record, &mut damaged)?)
+                    }
+                };
+                match presence {
+                    Presence::Stored => {
+                        stats.duplicates += 1;
+                        continue;
+                    }
+                    Presence::Conflict => {
+                        stats.conflicts += 1;
+                        shared.report_conflict(record);
+                    }
+                    Presence::New => {}
                 }
                 twins.push(record);
                 accepted.push(event);
             }
-            state.applied_offset.max(end_offset)
+            shared.next_applied_offset(&state, first_offset, end_offset)
         };
         stats.inserted = accepted.len();
 
@@ -91,11 +111,21 @@ impl HistoryStore {
             state.applied_offset = applied_offset;
             state.active.bytes() >= shared.options.memtable_bytes
         };
+        if !damaged.is_empty() {
+            drop(wal);
+            shared.note_damaged(damaged);
+            shared.process_quarantine();
+            if full {
+                let mut wal = shared.lock(&shared.log);
+                shared.freeze(&mut wal)?;
+            }
+        } else if full {
+            shared.freeze(&mut wal)?;
+            drop(wal);
+        }
         if !full {
             return Ok(stats);
         }
-        shared.freeze(&mut wal)?;
-        drop(wal);
         if self.flusher.is_some() {
             shared.flusher_wake.notify_all();
             shared.wait_for_flusher()?;
@@ -107,44 +137,81 @@ impl HistoryStore {
 }
 
 impl Shared {
-    /// Whether `event` (staged from `record`) is already in a memtable or in a segment
-    /// of its day partition. Redeliveries carry the same eventTime, so the day is the
-    /// only partition that can hold them.
-    pub(super) fn is_stored(
+    /// What the store holds of `event` (staged from `record`): in a memtable or in a
+    /// segment of its day partition. Redeliveries carry the same eventTime, so the day is
+    /// the only partition that can hold them. A damaged segment is skipped and added to
+    /// `damaged` (to be quarantined once no lock is held).
+    pub(super) fn presence(
         &self,
         state: &State,
         event: &StagedEvent,
         record: &EventRecord,
-    ) -> Result<bool, HistoryError> {
-        let (account, region, event_id) = (
-            record.recipient_account_id(),
-            record.aws_region(),
-            record.event_id(),
-        );
+        damaged: &mut Vec<(u64, HistoryError)>,
+    ) -> Result<Presence, HistoryError> {
         let fingerprint = event.fingerprint();
-        let in_memtable = state
+        let mut presence = state
             .memtables()
-            .any(|memtable| memtable.contains(fingerprint, account, region, event_id));
-        if in_memtable {
-            return Ok(true);
+            .map(|memtable| memtable.presence(fingerprint, record))
+            .fold(Presence::New, Presence::and);
+        if presence == Presence::Stored {
+            return Ok(presence);
         }
         let Some(segments) = state.partitions.get(&event.day) else {
-            return Ok(false);
+            return Ok(presence);
         };
         for segment in segments {
-            for ordinal in segment.fingerprint_ordinals(fingerprint, &self.cache)? {
-                let Some((block_index, within)) = segment.locate(ordinal) else {
-                    continue;
-                };
-                let block = segment.block(block_index, &self.cache)?;
-                if block
-                    .record(within)
-                    .is_some_and(|json| is_same_event(json, account, region, event_id))
-                {
-                    return Ok(true);
+            let in_segment = (|| -> Result<Presence, HistoryError> {
+                let mut found = Presence::New;
+                for ordinal in segment.fingerprint_ordinals(fingerprint, &self.cache)? {
+                    let Some((block_index, within)) = segment.locate(ordinal) else {
+                        continue;
+                    };
+                    let block = segment.block(block_index, &self.cache)?;
+                    if let Some(json) = block.record(within) {
+                        found = found.and(compare(json, record));
+                    }
                 }
+                Ok(found)
+            })();
+            match in_segment {
+                Ok(found) => presence = presence.and(found),
+                Err(error @ HistoryError::Corrupt { .. }) => damaged.push((segment.id(), error)),
+                Err(error) => return Err(error),
+            }
+            if presence == Presence::Stored {
+                break;
             }
         }
-        Ok(false)
+        Ok(presence)
     }
+
+    /// Counts and logs a record kept beside another with its eventID and other content.
+    /// The first 100 are logged, then one in each power of two, so that a flood of
+    /// conflicts cannot flood the log (the counter counts them all).
+    fn report_conflict(&self, record: &EventRecord) {
+        let total = self.event_id_conflicts.fetch_add(1, Ordering::Relaxed) + 1;
+        if total > 100 && !total.is_power_of_two() {
+            return;
+        }
+        tracing::warn!(
+            event_id = ?truncated(record.event_id()),
+            account = ?truncated(record.recipient_account_id()),
+            region = ?truncated(record.aws_region()),
+            total,
+            "eventID conflict: event history already holds a different record with this eventID; keeping both"
+        );
+    }
+}
+
+/// A caller-supplied value cut short for a log line.
+fn truncated(value: &str) -> &str {
+    const LIMIT: usize = 128;
+    if value.len() <= LIMIT {
+        return value;
+    }
+    let mut end = LIMIT;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
 }

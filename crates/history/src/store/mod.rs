@@ -13,10 +13,12 @@ mod expire;
 mod flush;
 mod insert;
 mod open;
+mod quarantine;
 
 use crate::cache::PageCache;
 use crate::dictionary::Dictionary;
 use crate::error::HistoryError;
+use crate::files::OpenFiles;
 use crate::lookup::{validate, LookupError, LookupRequest, LookupResponse, TokenKey};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
@@ -25,15 +27,18 @@ use crate::segment::Segment;
 use crate::wal::Wal;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use insert::InsertStats;
+pub use quarantine::HistoryHealth;
 
 /// Frozen memtables waiting for the flusher before inserts wait for it.
 const MAX_FROZEN: usize = 1;
+/// How long the flusher waits before trying again a flush that could write nothing.
+const FLUSH_RETRY: Duration = Duration::from_secs(1);
 
 /// A full memtable waiting to be written to segments.
 #[derive(Clone)]
@@ -74,6 +79,7 @@ pub(crate) struct Shared {
     options: HistoryOptions,
     tokens: TokenKey,
     cache: PageCache,
+    files: Arc<OpenFiles>,
     log: Mutex<Wal>,
     commit: Mutex<Committer>,
     state: RwLock<State>,
@@ -82,6 +88,16 @@ pub(crate) struct Shared {
     flushed_offset: AtomicU64,
     /// Set when a write failed half-way; the store must be reopened to recover.
     poisoned: Mutex<Option<String>>,
+    /// Damaged segments met by lookups, inserts or merges, waiting to be quarantined.
+    damaged: Mutex<Vec<(u64, HistoryError)>>,
+    /// Set by a quarantine: the offset the feed must read the log again from.
+    rewind: Mutex<Option<u64>>,
+    quarantined: AtomicU64,
+    partition_write_failures: AtomicU64,
+    merge_failures: AtomicU64,
+    event_id_conflicts: AtomicU64,
+    /// The flusher's last attempt could write nothing.
+    flush_failing: AtomicBool,
     /// Wakes the flusher (`true` = stop) and inserts waiting for it.
     flusher_control: Mutex<bool>,
     flusher_wake: Condvar,
@@ -104,6 +120,8 @@ pub struct HistoryStats {
     /// Of `segment_bytes`, the compressed record blocks.
     pub segment_record_bytes: u64,
     pub memtable_events: usize,
+    /// Segment files open now.
+    pub open_files: usize,
 }
 
 impl HistoryStore {
@@ -150,9 +168,14 @@ impl HistoryStore {
         let shared = &self.shared;
         let query = validate(request, shared.options.retention_days, &shared.tokens)?;
         let state = shared.read_state();
-        let page = crate::query::run(&query, &state, &shared.cache)
-            .map_err(|error| LookupError::Internal(error.to_string()))?;
+        let mut damaged = Vec::new();
+        let page = crate::query::run(&query, &state, &shared.cache, &mut damaged);
         drop(state);
+        if !damaged.is_empty() {
+            shared.note_damaged(damaged);
+            shared.process_quarantine();
+        }
+        let page = page.map_err(|error| LookupError::Internal(error.to_string()))?;
         Ok(LookupResponse {
             events: page.events,
             next_token: page
@@ -187,6 +210,7 @@ impl HistoryStore {
             segment_bytes: segments.clone().map(|segment| segment.file_bytes()).sum(),
             segment_record_bytes: segments.map(|segment| segment.record_bytes()).sum(),
             memtable_events: state.memtables().map(Memtable::len).sum(),
+            open_files: self.shared.files.open_count(),
         }
     }
 
@@ -266,16 +290,42 @@ impl Shared {
                     return;
                 }
             }
-            if self.check_poisoned().is_err() || self.flush_frozen().is_err() {
+            let flushed = self.flush_frozen();
+            self.process_quarantine();
+            if self.check_poisoned().is_err() {
                 return;
             }
+            self.flush_failing
+                .store(flushed.is_err(), Ordering::Release);
+            if flushed.is_err() {
+                // Reported where it failed; try again in a while (space may come back).
+                let stop = self.lock(&self.flusher_control);
+                if *stop {
+                    return;
+                }
+                let _ = self.flusher_wake.wait_timeout(stop, FLUSH_RETRY);
+            }
         }
+    }
+
+    /// Refuses inserts (the caller feeds them again later) while flushes fail and the
+    /// flusher is behind, so that memory stays bounded; otherwise like `check_poisoned`.
+    fn check_backlog(&self) -> Result<(), HistoryError> {
+        self.check_poisoned()?;
+        if self.flush_failing.load(Ordering::Acquire) && self.read_state().frozen.len() > MAX_FROZEN
+        {
+            return Err(HistoryError::io(
+                &self.dir,
+                std::io::Error::other("event history cannot write segments now; try again later"),
+            ));
+        }
+        Ok(())
     }
 
     /// Blocks an insert while the flusher is more than [`MAX_FROZEN`] memtables behind.
     fn wait_for_flusher(&self) -> Result<(), HistoryError> {
         loop {
-            self.check_poisoned()?;
+            self.check_backlog()?;
             if self.read_state().frozen.len() <= MAX_FROZEN {
                 return Ok(());
             }

@@ -1,23 +1,25 @@
 //! Opening a store: load the manifest, open its segments, remove leftovers of
 //! interrupted writes, and replay the write-ahead log into the memtable.
 
+use super::quarantine::move_to_quarantine;
 use super::{partition_dir, segment_path, Committer, Shared, State};
 use crate::cache::PageCache;
 use crate::dictionary::Dictionary;
 use crate::error::HistoryError;
+use crate::files::OpenFiles;
 use crate::fsutil::{create_dir, write_durably};
 use crate::lookup::TokenKey;
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::HistoryOptions;
 use crate::segment::Segment;
-use crate::staging::{stage, Staging};
+use crate::staging::{stage, Presence, Staging};
 use crate::wal::Wal;
 use opentrail_model::EventRecord;
 use rand::RngCore;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 const TOKEN_KEY_FILE: &str = "token.key";
@@ -25,27 +27,56 @@ const TOKEN_KEY_FILE: &str = "token.key";
 pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, HistoryError> {
     create_dir(dir)?;
     let tokens = load_or_create_token_key(dir)?;
-    let manifest = Manifest::load(dir)?;
+    let mut manifest = Manifest::load(dir)?;
 
     let mut dictionaries = HashMap::new();
     for (id, _) in dictionary_files(dir)? {
         dictionaries.insert(id, Dictionary::load(dir, id, options.compression_level)?);
     }
+    let files = Arc::new(OpenFiles::new(options.max_open_files));
     let mut partitions: BTreeMap<i32, Vec<Arc<Segment>>> = BTreeMap::new();
+    let mut damaged = Vec::new();
     for entry in &manifest.segments {
         let path = segment_path(dir, entry.day, entry.id);
-        let segment = Segment::open(&path, entry.id, |id| dictionaries.get(&id).cloned())?;
-        if segment.day() != entry.day {
-            return Err(HistoryError::corrupt(
-                &path,
-                "segment day does not match the manifest",
-            ));
+        let opened = Segment::open(&path, entry.id, &files, |id| dictionaries.get(&id).cloned())
+            .and_then(|segment| {
+                if segment.day() != entry.day {
+                    return Err(HistoryError::corrupt(
+                        &path,
+                        "segment day does not match the manifest",
+                    ));
+                }
+                Ok(segment)
+            });
+        match opened {
+            Ok(segment) => partitions
+                .entry(entry.day)
+                .or_default()
+                .push(Arc::new(segment)),
+            // Damaged or gone: out of service, the rest of the store opens (see quarantine.rs).
+            Err(error) if is_damage(&error) => damaged.push((entry.id, path, error)),
+            Err(error) => return Err(error),
         }
-        partitions
-            .entry(entry.day)
-            .or_default()
-            .push(Arc::new(segment));
     }
+    let quarantined = damaged.len() as u64;
+    let rewind = if damaged.is_empty() {
+        None
+    } else {
+        let ids: HashSet<u64> = damaged.iter().map(|(id, _, _)| *id).collect();
+        manifest.segments.retain(|entry| !ids.contains(&entry.id));
+        manifest.applied_offset = 0;
+        manifest.store(dir)?;
+        for (id, path, error) in &damaged {
+            let moved = move_to_quarantine(dir, path);
+            tracing::error!(
+                segment = id,
+                %error,
+                moved_to = ?moved.ok(),
+                "damaged event history segment quarantined at open; indexing the event log again from its start"
+            );
+        }
+        Some(0)
+    };
     remove_leftovers(dir, &manifest, &partitions, &mut dictionaries)?;
 
     let wal_ids = Wal::list(dir)?;
@@ -58,6 +89,7 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
     let shared = Shared {
         dir: dir.to_owned(),
         cache: PageCache::new(options.cache_bytes),
+        files,
         tokens,
         state: RwLock::new(State {
             active: Memtable::default(),
@@ -73,12 +105,23 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
             dictionaries,
         }),
         poisoned: Mutex::new(None),
+        damaged: Mutex::new(Vec::new()),
+        rewind: Mutex::new(rewind),
+        quarantined: AtomicU64::new(quarantined),
+        partition_write_failures: AtomicU64::new(0),
+        merge_failures: AtomicU64::new(0),
+        event_id_conflicts: AtomicU64::new(0),
+        flush_failing: AtomicBool::new(false),
         flusher_control: Mutex::new(false),
         flusher_wake: Condvar::new(),
         flushed: Condvar::new(),
         options,
     };
     shared.replay_wal(wal_ids.into_iter().filter(|&id| id < next_wal))?;
+    shared.process_quarantine();
+    // Whatever was quarantined while opening, `applied_offset` (0) already says where the
+    // caller resumes.
+    *shared.lock(&shared.rewind) = None;
     Ok(shared)
 }
 
@@ -95,6 +138,7 @@ impl Shared {
             }
             intact = Wal::replay(&self.dir, id, |batch| {
                 let mut accepted = Vec::new();
+                let mut damaged = Vec::new();
                 {
                     let state = self.read_state();
                     for json in &batch.records {
@@ -107,20 +151,37 @@ impl Shared {
                         if state.expired_before_day.is_some_and(|day| event.day < day) {
                             continue;
                         }
-                        if !self.is_stored(&state, &event, &record)? {
+                        let presence = self.presence(&state, &event, &record, &mut damaged)?;
+                        if presence != Presence::Stored {
                             accepted.push(event);
                         }
                     }
                 }
+                self.note_damaged(damaged);
                 let mut state = self.write_state();
                 for event in accepted {
                     state.active.insert(event);
                 }
-                state.applied_offset = state.applied_offset.max(batch.end_offset);
+                if self.lock(&self.rewind).is_none() {
+                    state.applied_offset = state.applied_offset.max(batch.end_offset);
+                }
                 Ok(())
             })?;
         }
         Ok(())
+    }
+}
+
+/// Whether a segment that failed to open is damaged (or gone) rather than unreadable
+/// for the moment (out of descriptors, permissions, ...), which must fail the open.
+fn is_damage(error: &HistoryError) -> bool {
+    match error {
+        HistoryError::Corrupt { .. } => true,
+        HistoryError::Io { source, .. } => {
+            source.kind() == std::io::ErrorKind::NotFound
+                || source.kind() == std::io::ErrorKind::UnexpectedEof
+        }
+        HistoryError::Poisoned(_) => false,
     }
 }
 
@@ -160,6 +221,21 @@ fn dictionary_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, HistoryError> {
     Ok(found)
 }
 
+fn remove_leftover_segments(
+    partition: &Path,
+    live_files: &HashSet<PathBuf>,
+) -> Result<(), HistoryError> {
+    for file in std::fs::read_dir(partition).map_err(|error| HistoryError::io(partition, error))? {
+        let file = file
+            .map_err(|error| HistoryError::io(partition, error))?
+            .path();
+        if !live_files.contains(&file) {
+            remove_file(&file)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes what an interrupted flush, merge or expiry left behind: segment files and
 /// partition directories the manifest does not name, temporary files, WAL files below
 /// the floor, and dictionaries nothing uses.
@@ -182,19 +258,21 @@ fn remove_leftovers(
         let entry = entry.map_err(|error| HistoryError::io(dir, error))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("p-") && path.is_dir() {
+        // A leftover that cannot be removed is harmless (nothing names it, and a later
+        // write of the same name replaces it): it must not keep the store from opening.
+        let removed = if name.starts_with("p-") && path.is_dir() {
             if !live_dirs.contains(&path) {
-                remove_dir(&path)?;
-                continue;
-            }
-            for file in std::fs::read_dir(&path).map_err(|error| HistoryError::io(&path, error))? {
-                let file = file.map_err(|error| HistoryError::io(&path, error))?.path();
-                if !live_files.contains(&file) {
-                    remove_file(&file)?;
-                }
+                remove_dir(&path)
+            } else {
+                remove_leftover_segments(&path, &live_files)
             }
         } else if name.ends_with(".tmp") {
-            remove_file(&path)?;
+            remove_file(&path)
+        } else {
+            Ok(())
+        };
+        if let Err(error) = removed {
+            tracing::warn!(%error, "could not remove a leftover event history file");
         }
     }
     for id in Wal::list(dir)? {

@@ -20,6 +20,14 @@ pub enum EventError {
     /// A log file or request holds more records than the limit.
     #[error("more than {limit} records")]
     TooManyRecords { limit: usize },
+    /// `eventTime` is well formed but outside the window ingest accepts (see
+    /// [`check_event_time`](crate::check_event_time)).
+    #[error("eventTime {time} is outside the accepted window {earliest} .. {latest} (CloudTrail's start .. 24 hours after the server's clock)")]
+    EventTimeOutOfRange {
+        time: String,
+        earliest: String,
+        latest: String,
+    },
 }
 
 impl EventError {
@@ -31,6 +39,7 @@ impl EventError {
             Self::InvalidField { .. } => "InvalidField",
             Self::RecordTooLarge { .. } => "RecordTooLarge",
             Self::TooManyRecords { .. } => "TooManyRecords",
+            Self::EventTimeOutOfRange { .. } => "EventTimeOutOfRange",
         }
     }
 
@@ -39,6 +48,7 @@ impl EventError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Self::MissingField { field } | Self::InvalidField { field, .. } => Some(field),
+            Self::EventTimeOutOfRange { .. } => Some("eventTime"),
             Self::MalformedJson { .. }
             | Self::RecordTooLarge { .. }
             | Self::TooManyRecords { .. } => None,

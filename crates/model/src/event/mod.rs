@@ -28,4 +28,6 @@ pub use log_file::{
     write_log_file,
 };
 pub use record::{EventRecord, RecordRef};
-pub use validate::MAX_RECORD_BYTES;
+pub use validate::{
+    check_event_time, EARLIEST_EVENT_TIME, MAX_EVENT_TIME_AHEAD_SECONDS, MAX_RECORD_BYTES,
+};

@@ -6,10 +6,19 @@ use super::parse::{Fields, ResourceEntry};
 use super::record::{EventRecord, RecordRef};
 use super::slot::{JsonKind, Slot, Source};
 use crate::{AccountId, Region};
+use chrono::{DateTime, Utc};
 
 /// The largest record accepted, in bytes of JSON text: 256 KB, the per-event limit of
 /// `PutAuditEvents`.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// The earliest `eventTime` accepted at ingest: CloudTrail began in November 2013, so no
+/// genuine record is older, and imports of old logs still pass.
+pub const EARLIEST_EVENT_TIME: &str = "2013-11-01T00:00:00Z";
+
+/// How far past the server's clock an `eventTime` may lie (clock skew between the
+/// producer and the server): 24 hours.
+pub const MAX_EVENT_TIME_AHEAD_SECONDS: i64 = 24 * 60 * 60;
 
 /// `eventType` of Insights events, which have their own required fields.
 const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
@@ -28,6 +37,36 @@ impl RecordRef<'_> {
     pub fn validate(&self) -> Result<(), EventError> {
         View::new(self.json(), self.fields()).validate()
     }
+
+    /// [`RecordRef::validate`], then [`check_event_time`] against the caller's `now`:
+    /// what ingest accepts.
+    pub fn validate_at(&self, now: DateTime<Utc>) -> Result<(), EventError> {
+        self.validate()?;
+        match self.fields().event_time {
+            Some(time) => check_event_time(time, now),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Checks that `time` (a record's `eventTime`) lies in the window ingest accepts: from
+/// [`EARLIEST_EVENT_TIME`] to `now` + [`MAX_EVENT_TIME_AHEAD_SECONDS`], both inclusive.
+/// `now` is the server's clock, passed in so that this crate stays free of clocks.
+pub fn check_event_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), EventError> {
+    let earliest = earliest_event_time();
+    let latest = now + chrono::Duration::seconds(MAX_EVENT_TIME_AHEAD_SECONDS);
+    if time < earliest || time > latest {
+        return Err(EventError::EventTimeOutOfRange {
+            time: crate::iso8601(time),
+            earliest: crate::iso8601(earliest),
+            latest: crate::iso8601(latest),
+        });
+    }
+    Ok(())
+}
+
+fn earliest_event_time() -> DateTime<Utc> {
+    super::event_time::parse_event_time(EARLIEST_EVENT_TIME).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
 /// A parsed record's text and fields, owned or not.
@@ -354,6 +393,35 @@ fn quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_time_window() {
+        let at = |text: &str| super::super::event_time::parse_event_time(text).unwrap();
+        let now = at("2026-12-02T12:00:00Z");
+        for good in [
+            EARLIEST_EVENT_TIME,
+            "2014-05-05T10:00:00Z",
+            "2026-12-02T12:00:00Z",
+            "2026-12-03T12:00:00Z",
+        ] {
+            assert_eq!(check_event_time(at(good), now), Ok(()), "{good}");
+        }
+        for bad in [
+            "2013-10-31T23:59:59Z",
+            "1970-01-01T00:00:00Z",
+            "2026-12-03T12:00:01Z",
+            "2117-01-01T00:00:00Z",
+        ] {
+            let error = check_event_time(at(bad), now).unwrap_err();
+            assert_eq!(error.code(), "EventTimeOutOfRange");
+            assert_eq!(error.field(), Some("eventTime"));
+            assert!(error.to_string().contains(bad), "{error}");
+            assert!(
+                error.to_string().contains("2026-12-03T12:00:00Z"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn event_versions() {

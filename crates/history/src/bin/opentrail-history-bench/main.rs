@@ -58,6 +58,9 @@ struct Args {
     /// Memtable size, MiB.
     #[arg(long, default_value_t = HistoryOptions::default().memtable_bytes >> 20)]
     memtable_mib: usize,
+    /// Segment files kept open at once.
+    #[arg(long, default_value_t = HistoryOptions::default().max_open_files)]
+    max_open_files: usize,
     /// Python with duckdb installed; runs the DuckDB comparison when given.
     #[arg(long, env = "OPENTRAIL_BENCH_DUCKDB_PYTHON")]
     duckdb_python: Option<PathBuf>,
@@ -79,6 +82,7 @@ fn options(args: &Args) -> HistoryOptions {
         block_bytes: args.block_kib * 1024,
         dictionary_bytes: args.dictionary_kib * 1024,
         memtable_bytes: args.memtable_mib << 20,
+        max_open_files: args.max_open_files,
         ..HistoryOptions::default()
     }
 }
