@@ -476,6 +476,7 @@ mod tests {
                     meta: None,
                     with_keys: OnceCell::new(),
                 },
+                now: chrono::Utc::now(),
             };
             let (outcomes, _) = check_body(&parts, &body, &policy, false, 1 << 20).unwrap();
             assert_eq!(
