@@ -95,6 +95,17 @@ def error_code(call: Callable, *args, **kwargs) -> str:
     pytest.fail(f"expected an AWS error, but the call succeeded with {result!r}")
 
 
+def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
+    """Polls `predicate` until it returns something truthy (returned) or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 # --------------------------------------------------------------------------- server
 
 

@@ -13,17 +13,8 @@ import time
 
 import pytest
 
-from conftest import AWS_CLI, OPENTRAIL_BIN, REGION, _child_env, trail_arn
+from conftest import AWS_CLI, OPENTRAIL_BIN, REGION, _child_env, trail_arn, wait_for
 
-
-def wait_for(predicate, timeout=30.0, interval=0.3, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def keys(s3, bucket, prefix=""):

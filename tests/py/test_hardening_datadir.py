@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import OPENTRAIL_BIN, _child_env, http_get
+from conftest import OPENTRAIL_BIN, _child_env, http_get, wait_for
 from test_ingest import post_events, valid_record
 
 BUCKET = "hardening-logs"
@@ -27,15 +27,6 @@ BUCKET = "hardening-logs"
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-def wait_for(predicate, timeout=60.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def ingest_ids(server, ids: list[str], event_name="HardeningLoad"):
@@ -92,14 +83,14 @@ def test_a_second_server_on_the_same_data_dir_exits_and_loses_nothing(start_serv
     for thread in threads:
         thread.start()
     try:
-        wait_for(lambda: len(acknowledged) >= 2000, what="2000 acknowledged events")
+        wait_for(lambda: len(acknowledged) >= 2000, timeout=60, what="2000 acknowledged events")
         # The common mistake, twice: the same data dir on another port, and on the same one.
         for extra in ([], ["--account-id", first.account_id]):
             second = run_second_serve(first.data_dir, *extra)
             assert second.returncode != 0, second.stderr
             assert "in use by another opentrail server" in second.stderr, second.stderr
             assert f"pid {first.proc.pid}" in second.stderr, second.stderr
-        wait_for(lambda: len(acknowledged) >= 4000, what="more events acknowledged after the second start")
+        wait_for(lambda: len(acknowledged) >= 4000, timeout=60, what="more events acknowledged after the second start")
     finally:
         stop.set()
         for thread in threads:
@@ -168,8 +159,8 @@ def test_every_file_in_the_data_dir_is_private(start_server):
     client.start_logging(Name="private")
     ids = [str(uuid.uuid4()) for _ in range(50)]
     assert ingest_ids(server, ids).status_code == 200
-    wait_for(lambda: any((server.data_dir / "buckets" / BUCKET).rglob("*.json.gz")), what="a delivered log file")
-    wait_for(lambda: any((server.data_dir / "buckets" / BUCKET).rglob("*Digest*.json.gz")), what="a digest")
+    wait_for(lambda: any((server.data_dir / "buckets" / BUCKET).rglob("*.json.gz")), timeout=60, what="a delivered log file")
+    wait_for(lambda: any((server.data_dir / "buckets" / BUCKET).rglob("*Digest*.json.gz")), timeout=60, what="a digest")
     assert_private(server.data_dir)
 
     # A second local user reads nothing: not the secret keys, not the signing keys.
@@ -227,7 +218,7 @@ def test_a_dead_stderr_kills_no_work(tmp_path):
         ids = [str(uuid.uuid4()) for _ in range(100)]
         server.account_id = client.get_trail(Name="quiet")["Trail"]["TrailARN"].split(":")[4]
         assert ingest_ids(server, ids).status_code == 200
-        wait_for(lambda: set(ids) <= set(looked_up_ids(server)), what="events in LookupEvents")
+        wait_for(lambda: set(ids) <= set(looked_up_ids(server)), timeout=60, what="events in LookupEvents")
 
         def delivered():
             found = set()
@@ -236,7 +227,7 @@ def test_a_dead_stderr_kills_no_work(tmp_path):
                 found.update(r["eventID"] for r in json.loads(gzip.decompress(path.read_bytes()))["Records"])
             return set(ids) <= found
 
-        wait_for(delivered, what="events delivered to the bucket")
+        wait_for(delivered, timeout=60, what="events delivered to the bucket")
         status, body = http_get(f"{endpoint}/health")
         assert status == 200 and json.loads(body)["status"] == "ok", body
         _, metrics = http_get(f"{endpoint}/metrics")
@@ -258,7 +249,7 @@ def test_a_dead_background_task_is_restarted_and_reported(start_server, monkeypa
         report = json.loads(body)
         return status == 200 and report["components"]["delivery"].get("restarts") == 1 and report
 
-    report = wait_for(restarted, what="/health to show the restarted delivery task")
+    report = wait_for(restarted, timeout=60, what="/health to show the restarted delivery task")
     assert "injected fault" in report["components"]["delivery"]["lastError"]
     assert 'opentrail_task_restarts_total{component="delivery"} 1' in server.metrics()
 
@@ -268,4 +259,4 @@ def test_a_dead_background_task_is_restarted_and_reported(start_server, monkeypa
     client.create_trail(Name="after-restart", S3BucketName=BUCKET)
     client.start_logging(Name="after-restart")
     assert ingest_ids(server, [str(uuid.uuid4())]).status_code == 200
-    wait_for(lambda: any((server.data_dir / "buckets" / BUCKET).rglob("*.json.gz")), what="a delivered log file")
+    wait_for(lambda: any((server.data_dir / "buckets" / BUCKET).rglob("*.json.gz")), timeout=60, what="a delivered log file")

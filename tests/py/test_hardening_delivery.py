@@ -14,17 +14,8 @@ import threading
 import time
 import uuid
 
-from conftest import OPENTRAIL_BIN, REGION, _child_env, error_code, trail_arn
+from conftest import OPENTRAIL_BIN, REGION, _child_env, error_code, trail_arn, wait_for
 
-
-def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def files_under(root):

@@ -116,12 +116,21 @@ async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
+/// One unlabelled Prometheus sample with its HELP and TYPE lines.
+fn push_sample(text: &mut String, kind: &str, name: &str, help: &str, value: u64) {
+    text.push_str(&format!(
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    ));
+}
+
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let mut text = app.metrics.render();
     app.event_log_failure();
     let history = app.history_store_state();
+    let log_health = app.log.health();
     text.push_str(&app.health.render_metrics());
-    for (name, help, value) in [
+    text.push_str(&crate::logging::render_metrics());
+    let counters = [
         (
             "opentrail_history_quarantined_segments_total",
             "Event history segments found damaged and quarantined (then indexed again from the event log).",
@@ -142,17 +151,6 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             "Records kept although event history held another record with their eventID and different content.",
             history.event_id_conflicts,
         ),
-    ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-        ));
-    }
-    text.push_str(&format!(
-        "# HELP opentrail_history_open_files Event history segment files open now.\n# TYPE opentrail_history_open_files gauge\nopentrail_history_open_files {}\n",
-        history.open_files
-    ));
-    let log_health = app.log.health();
-    for (name, help, value) in [
         (
             "opentrail_event_log_failures_total",
             "Event log write, fsync and roll failures since the server started.",
@@ -163,15 +161,10 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             "Unreadable consumer cursor files rewritten since the server started.",
             log_health.cursors_rewritten,
         ),
-    ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-        ));
-    }
-    text.push_str(&crate::logging::render_metrics());
+    ];
     // How far event history trails the durable log: equal offsets mean every
     // acknowledged event is searchable.
-    for (name, help, value) in [
+    let gauges = [
         (
             "opentrail_event_log_durable_end_offset",
             "Offset after the last durable event log record.",
@@ -182,10 +175,17 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             "Event log offset up to which event history has indexed events.",
             app.history.applied_offset(),
         ),
-    ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        ));
+        (
+            "opentrail_history_open_files",
+            "Event history segment files open now.",
+            history.open_files as u64,
+        ),
+    ];
+    for (name, help, value) in counters {
+        push_sample(&mut text, "counter", name, help, value);
+    }
+    for (name, help, value) in gauges {
+        push_sample(&mut text, "gauge", name, help, value);
     }
     (
         StatusCode::OK,
