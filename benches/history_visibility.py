@@ -7,7 +7,7 @@ POST /events at --rate events/s (records rewritten to the server's account, fres
 and the current eventTime, so they fall in the 90-day window), and for the first event of
 every request polls LookupEvents(EventId=...) from its ack until it is found.
 
-    python3 ../shared/bench/gen_cloudtrail.py --out /tmp/ct1m --events 1000000 --seed 42
+    python3 benches/gen_cloudtrail.py --out /tmp/ct1m --events 1000000 --seed 42
     cargo build --profile fast -p opentrail-server
     .venv/bin/python benches/history_visibility.py --input /tmp/ct1m --rate 50000 --duration 20
 """

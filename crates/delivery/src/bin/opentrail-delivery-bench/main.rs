@@ -2,7 +2,7 @@
 //! and reports throughput, gzip speed and compression against `gzip -6`.
 //!
 //! ```text
-//! python3 /work/shared/bench/gen_cloudtrail.py --out /tmp/ct1m --events 1000000 --seed 42
+//! python3 benches/gen_cloudtrail.py --out /tmp/ct1m --events 1000000 --seed 42
 //! cargo run --profile fast -p opentrail-delivery --bin opentrail-delivery-bench -- --input /tmp/ct1m
 //! ```
 
