@@ -368,6 +368,40 @@ fn audit_unavailable(why: &str) -> ApiError {
 
 /// Authenticates on the headers, only then reads the body (bounded in size and time),
 /// checks the body against the signature and hands the request to its endpoint.
+/// The largest body of a refused request that is read (and dropped) rather than left in
+/// the connection, and how long that may take.
+const DISCARD_LIMIT: usize = 64 * 1024;
+const DISCARD_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and drops the body of a request refused on its headers, never holding more than
+/// one chunk; false when it is (or announces to be) larger than [`DISCARD_LIMIT`] or slower
+/// than [`DISCARD_WITHIN`].
+async fn discard_small_body(parts: &http::request::Parts, body: Body) -> bool {
+    use http_body_util::BodyExt;
+    let announced =
+        header_str(&parts.headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if announced.is_none_or(|length| length > DISCARD_LIMIT as u64) {
+        return false;
+    }
+    let mut body = body;
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return false;
+            };
+            seen += frame.data_ref().map_or(0, |data| data.len());
+            if seen > DISCARD_LIMIT {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(DISCARD_WITHIN, drain)
+        .await
+        .unwrap_or(false)
+}
+
 async fn authenticate_and_handle(
     app: &App,
     parts: &http::request::Parts,
@@ -379,7 +413,16 @@ async fn authenticate_and_handle(
         Endpoint::CloudTrail => CLOUDTRAIL_SERVICE,
         Endpoint::Ingest => crate::ingest::INGEST_SERVICE,
     };
-    let pending = app.auth.begin(parts, service, app.clock.now())?;
+    let pending = match app.auth.begin(parts, service, app.clock.now()) {
+        Ok(pending) => pending,
+        Err(refused) => {
+            // A small body is read and dropped so that the answer arrives whole and the
+            // connection lives on; closing over unread bytes makes the kernel reset the
+            // connection, which can destroy the answer before the client reads it.
+            exchange.body_read = discard_small_body(parts, body).await;
+            return Err(refused);
+        }
+    };
     let read = tokio::time::timeout(
         app.body_read_timeout,
         axum::body::to_bytes(body, app.max_request_bytes),
