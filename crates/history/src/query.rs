@@ -234,6 +234,7 @@ fn materialize(
     let Some(json) = json else {
         return Ok(None);
     };
+    let (json, provenance) = crate::staging::split_stored(json);
     let Ok(record) = EventRecord::from_slice(json) else {
         return Ok(None);
     };
@@ -244,5 +245,9 @@ fn materialize(
     };
     let owner_matches =
         record.recipient_account_id() == query.account && record.aws_region() == query.region;
-    Ok((category_matches && id_matches && owner_matches).then(|| Event::from_record(&record)))
+    Ok((category_matches && id_matches && owner_matches).then(|| {
+        let mut event = Event::from_record(&record);
+        event.open_trail_provenance = provenance.and_then(opentrail_model::Provenance::from_json);
+        event
+    }))
 }

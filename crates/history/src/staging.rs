@@ -18,6 +18,9 @@ pub(crate) struct StagedEvent {
     pub(crate) day: i32,
     /// Index keys: the stream key, then one per attribute value.
     pub(crate) keys: KeyList,
+    /// What is stored when the record's provenance is known: the record's text, a NUL
+    /// byte (which no JSON text holds) and the provenance JSON; see [`split_stored`].
+    pub(crate) stored: Option<Box<[u8]>>,
 }
 
 /// Several index keys in one buffer (one allocation instead of one per key).
@@ -61,8 +64,22 @@ impl KeyList {
 }
 
 impl StagedEvent {
+    /// The bytes stored for the event: the record's text, with its provenance if known.
     pub(crate) fn json(&self) -> &[u8] {
-        self.record.as_bytes()
+        self.stored.as_deref().unwrap_or(self.record.as_bytes())
+    }
+
+    /// Stores `provenance` (JSON) beside the record.
+    pub(crate) fn with_provenance(mut self, provenance: Option<&[u8]>) -> Self {
+        self.stored = provenance.map(|provenance| {
+            let record = self.record.as_bytes();
+            let mut stored = Vec::with_capacity(record.len() + 1 + provenance.len());
+            stored.extend_from_slice(record);
+            stored.push(0);
+            stored.extend_from_slice(provenance);
+            stored.into_boxed_slice()
+        });
+        self
     }
 
     pub(crate) fn fingerprint(&self) -> u32 {
@@ -136,7 +153,16 @@ pub(crate) fn stage(record: &EventRecord) -> Staging {
         sort_key: sort_key(time, event_fingerprint(account, region, event_id)),
         day: day_of(i64::from(time)),
         keys,
+        stored: None,
     })
+}
+
+/// A stored event's record text and, when known, its provenance JSON.
+pub(crate) fn split_stored(stored: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match stored.iter().position(|&byte| byte == 0) {
+        Some(at) => (&stored[..at], Some(&stored[at + 1..])),
+        None => (stored, None),
+    }
 }
 
 /// What the store already holds of a record about to be inserted.
@@ -165,7 +191,8 @@ impl Presence {
 /// How stored record `json` relates to `record`: another event, the same record (byte
 /// for byte, or the same JSON value with members in another order or other spacing),
 /// or a different record under the same eventID, account and region.
-pub(crate) fn compare(json: &[u8], record: &EventRecord) -> Presence {
+pub(crate) fn compare(stored: &[u8], record: &EventRecord) -> Presence {
+    let (json, _) = split_stored(stored);
     let Ok(stored) = EventRecord::from_slice(json) else {
         return Presence::New;
     };

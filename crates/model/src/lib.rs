@@ -5,6 +5,7 @@ mod account;
 mod arn;
 mod clock;
 pub mod event;
+mod provenance;
 mod region;
 mod time_format;
 mod trail_name;
@@ -15,6 +16,9 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use event::{
     check_event_time, log_file_record_texts, log_file_record_texts_at_most, parse_log_file,
     parse_records_ndjson, write_log_file, EventError, EventRecord, RecordRef,
+};
+pub use provenance::{
+    is_provenance_marker, parse_provenance_marker, Provenance, PROVENANCE_MARKER,
 };
 pub use region::{KnownRegions, Region, AWS_CN_REGIONS, AWS_REGIONS, AWS_US_GOV_REGIONS};
 pub use time_format::{epoch_seconds, iso8601, iso8601_millis};

@@ -238,6 +238,8 @@ pub struct Exchange {
     /// its body arrived is answered with `Connection: close`, since the rest of the body
     /// still sits in the connection and no next request can be read after it.
     pub body_read: bool,
+    /// The address the request came from.
+    pub source_ip: String,
 }
 
 /// The APIs served by the one pipeline.
@@ -282,6 +284,7 @@ async fn run_pipeline(
         request_parameters: None,
         response_summary: None,
         body_read: false,
+        source_ip: peer.ip().to_string(),
     };
     if endpoint == Endpoint::Ingest {
         exchange.operation = Some("PutEvents".into());

@@ -25,6 +25,17 @@ pub struct Caller {
     pub forward_audit: bool,
 }
 
+impl Caller {
+    /// The caller's IAM principal ARN, as `userIdentity.arn` shows it.
+    pub fn principal_arn(&self) -> String {
+        if self.is_root {
+            format!("arn:aws:iam::{}:root", self.account)
+        } else {
+            format!("arn:aws:iam::{}:user/{}", self.account, self.user_name)
+        }
+    }
+}
+
 pub struct Authenticator {
     mode: AuthMode,
     meta: Arc<dyn MetaStore>,

@@ -2,6 +2,7 @@
 //! LookupEvents, resuming after a crash from the offset history last applied.
 
 use crate::parsed_records::ParsedRecords;
+use bytes::Bytes;
 use opentrail_history::HistoryStore;
 use opentrail_log::EventLog;
 use opentrail_model::Clock;
@@ -41,6 +42,7 @@ pub async fn run(
         let mut reader = log.reader(history.applied_offset().max(log.start_offset()));
         let mut last_expiry = std::time::Instant::now() - EXPIRY_PERIOD;
         let mut committed_cursor = u64::MAX;
+        let mut provenance = ProvenanceSpans::default();
         loop {
             if last_expiry.elapsed() >= EXPIRY_PERIOD {
                 last_expiry = std::time::Instant::now();
@@ -74,15 +76,18 @@ pub async fn run(
             if let Some(offset) = history.take_rewind() {
                 tracing::warn!(offset, "event history asked to index the event log again");
                 reader = log.reader(offset.max(log.start_offset()));
+                provenance = ProvenanceSpans::default();
                 continue;
             }
             let Some(&(last, _)) = batch.last() else {
                 continue;
             };
+            let spans = provenance.spans(&batch);
             let (store, parsed) = (Arc::clone(&history), Arc::clone(&parsed));
             let inserted = tokio::task::spawn_blocking(move || {
                 let events = parsed.parse_batch(batch);
-                let stats = store.insert_batch(&events)?;
+                let stats =
+                    store.insert_batch_with_provenance(&events, |offset| spans.of(offset))?;
                 tracing::debug!(
                     inserted = stats.inserted,
                     duplicates = stats.duplicates,
@@ -118,8 +123,47 @@ pub async fn run(
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     // Read again from what history has made durable.
                     reader = log.reader(history.applied_offset().max(log.start_offset()));
+                    provenance = ProvenanceSpans::default();
                 }
             }
         }
+    }
+}
+
+/// Which records came with which provenance: each marker record in the log covers the
+/// records right after it (see `opentrail_model::Provenance`); a span can reach into the
+/// next batch. A feed that resumes inside a span (after a restart) does not know it: those
+/// records are stored without provenance.
+#[derive(Default)]
+struct ProvenanceSpans {
+    /// `[start, end)` offsets and the provenance JSON of each span.
+    spans: Vec<(u64, u64, Bytes)>,
+}
+
+impl ProvenanceSpans {
+    /// The spans reaching into `batch`, keeping those that reach beyond it for the next.
+    fn spans(&mut self, batch: &[(u64, Bytes)]) -> ProvenanceSpans {
+        let first = batch.first().map_or(0, |(offset, _)| *offset);
+        self.spans.retain(|(_, end, _)| *end > first);
+        for (offset, bytes) in batch {
+            if let Some((count, json)) = opentrail_model::parse_provenance_marker(bytes) {
+                let start = offset + 1;
+                self.spans
+                    .push((start, start.saturating_add(count), bytes.slice_ref(json)));
+            }
+        }
+        let next = batch.last().map_or(first, |(offset, _)| offset + 1);
+        let now = ProvenanceSpans {
+            spans: self.spans.clone(),
+        };
+        self.spans.retain(|(_, end, _)| *end > next);
+        now
+    }
+
+    fn of(&self, offset: u64) -> Option<&[u8]> {
+        self.spans
+            .iter()
+            .find(|(start, end, _)| (*start..*end).contains(&offset))
+            .map(|(_, _, json)| &json[..])
     }
 }

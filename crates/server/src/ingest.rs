@@ -17,6 +17,9 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::Arc;
 
+/// The channel named in the provenance of records sent to `POST /events`.
+const PROVENANCE_CHANNEL: &str = "opentrail:PutEvents";
+
 /// The SigV4 service name of the ingest API.
 pub const INGEST_SERVICE: &str = "opentrail";
 /// Largest body after gzip decoding, as a multiple of `--max-request-bytes`, so a small
@@ -330,7 +333,18 @@ pub async fn handle(
             texts.push(text);
         }
         app.parsed.insert_all(parsed);
-        let appended = app.log.append(texts).await;
+        // Who sent them travels beside the records (which stay byte-identical): a marker
+        // record in the same append, right before them.
+        let provenance = opentrail_model::Provenance {
+            access_key_id: caller.access_key_id.clone(),
+            principal: caller.principal_arn(),
+            channel: PROVENANCE_CHANNEL.to_owned(),
+            source_ip_address: exchange.source_ip.clone(),
+        };
+        let mut appended_records = Vec::with_capacity(texts.len() + 1);
+        appended_records.push(Bytes::from(provenance.marker(texts.len() as u64)));
+        appended_records.extend(texts);
+        let appended = app.log.append(appended_records).await;
         app.health.observe_append(&appended);
         appended.map_err(|e| match e {
             // Temporary (a full disk, say): nothing was acknowledged; retrying is safe.

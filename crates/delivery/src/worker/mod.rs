@@ -599,6 +599,10 @@ fn route_records(
 ) -> Vec<(u64, EventRecord, Vec<Lane>)> {
     let mut routed = Vec::with_capacity(records.len());
     for (offset, bytes) in records {
+        if opentrail_model::is_provenance_marker(bytes) {
+            // Who sent the records after it: for event history, never delivered.
+            continue;
+        }
         let record = match EventRecord::from_slice(bytes) {
             Ok(record) => record,
             Err(failure) => {

@@ -37,6 +37,10 @@ pub struct Event {
     pub resources: Vec<Resource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_trail_event: Option<String>,
+    /// OpenTrail's extension (not in botocore's model, so AWS SDKs ignore it): who sent
+    /// the record to OpenTrail, for records that arrived through `POST /events`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_trail_provenance: Option<opentrail_model::Provenance>,
 }
 
 /// botocore `Resource`.
@@ -76,6 +80,7 @@ impl Event {
                 })
                 .collect(),
             cloud_trail_event: Some(record.json().to_owned()),
+            open_trail_provenance: None,
         }
     }
 }

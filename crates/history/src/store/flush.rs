@@ -11,7 +11,7 @@ use crate::fsutil::{create_dir, sync_dir};
 use crate::manifest::{Manifest, SegmentEntry};
 use crate::memtable::DayRun;
 use crate::segment::{Segment, SegmentWriter, WriteSettings};
-use crate::staging::{stage, StagedEvent, Staging};
+use crate::staging::{split_stored, stage, StagedEvent, Staging};
 use crate::wal::Wal;
 use opentrail_model::EventRecord;
 use std::collections::BTreeSet;
@@ -229,10 +229,13 @@ impl Shared {
         committer.manifest = manifest;
         let retried: Vec<StagedEvent> = failed
             .iter()
-            .filter_map(|json| EventRecord::from_slice(json).ok())
-            .filter_map(|record| match stage(&record) {
-                Staging::Staged(event) => Some(event),
-                _ => None,
+            .filter_map(|stored| {
+                let (json, provenance) = split_stored(stored);
+                let record = EventRecord::from_slice(json).ok()?;
+                match stage(&record) {
+                    Staging::Staged(event) => Some(event.with_provenance(provenance)),
+                    _ => None,
+                }
             })
             .collect();
         {

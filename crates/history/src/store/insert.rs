@@ -37,6 +37,17 @@ impl HistoryStore {
     /// [`crate::HistoryOptions::sync_writes`] or [`crate::HistoryOptions::write_ahead_log`]
     /// is off).
     pub fn insert_batch(&self, events: &[(u64, EventRecord)]) -> Result<InsertStats, HistoryError> {
+        self.insert_batch_with_provenance(events, |_| None)
+    }
+
+    /// [`HistoryStore::insert_batch`], storing beside each record the provenance JSON
+    /// (see `opentrail_model::Provenance`) that `provenance` gives for its log offset;
+    /// LookupEvents returns it as `OpenTrailProvenance`.
+    pub fn insert_batch_with_provenance<'p>(
+        &self,
+        events: &[(u64, EventRecord)],
+        provenance: impl Fn(u64) -> Option<&'p [u8]>,
+    ) -> Result<InsertStats, HistoryError> {
         let shared = &self.shared;
         let Some(end_offset) = events
             .iter()
@@ -54,9 +65,9 @@ impl HistoryStore {
         let applied_offset = {
             let state = shared.read_state();
             let mut in_batch: HashMap<u32, Vec<&EventRecord>> = HashMap::new();
-            for (_, record) in events {
+            for (offset, record) in events {
                 let event = match stage(record) {
-                    Staging::Staged(event) => event,
+                    Staging::Staged(event) => event.with_provenance(provenance(*offset)),
                     Staging::NotHistory => {
                         stats.not_history += 1;
                         continue;

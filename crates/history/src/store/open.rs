@@ -13,7 +13,7 @@ use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::HistoryOptions;
 use crate::segment::Segment;
-use crate::staging::{stage, Presence, Staging};
+use crate::staging::{split_stored, stage, Presence, Staging};
 use crate::wal::Wal;
 use opentrail_model::EventRecord;
 use rand::RngCore;
@@ -141,13 +141,15 @@ impl Shared {
                 let mut damaged = Vec::new();
                 {
                     let state = self.read_state();
-                    for json in &batch.records {
+                    for stored in &batch.records {
+                        let (json, provenance) = split_stored(stored);
                         let Ok(record) = EventRecord::from_slice(json) else {
                             continue;
                         };
                         let Staging::Staged(event) = stage(&record) else {
                             continue;
                         };
+                        let event = event.with_provenance(provenance);
                         if state.expired_before_day.is_some_and(|day| event.day < day) {
                             continue;
                         }
