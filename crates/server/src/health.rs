@@ -13,7 +13,7 @@ use tokio::sync::watch;
 /// The components `/health` lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Component {
-    /// Appends to the durable event log (ingest and self-audit).
+    /// Appends to the durable event log (ingest and self-audit), as the log reports them.
     EventLog,
     /// The task that indexes the event log into event history.
     History,
@@ -65,17 +65,6 @@ impl Health {
             state.last_failure = Some(why.clone());
             state.failure = Some(why);
         });
-    }
-
-    /// Keeps the event log's state current from the outcome of every append.
-    pub fn observe_append<T, E: std::fmt::Display>(&self, outcome: &Result<T, E>) {
-        match outcome {
-            Ok(_) => self.set_ok(Component::EventLog),
-            Err(e) => self.set_failed(
-                Component::EventLog,
-                format!("appending to the event log failed: {e}"),
-            ),
-        }
     }
 
     fn note_restart(&self, component: Component) {

@@ -344,17 +344,21 @@ pub async fn handle(
         let mut appended_records = Vec::with_capacity(texts.len() + 1);
         appended_records.push(Bytes::from(provenance.marker(texts.len() as u64)));
         appended_records.extend(texts);
-        let appended = app.log.append(appended_records).await;
-        app.health.observe_append(&appended);
-        appended.map_err(|e| match e {
-            // Temporary (a full disk, say): nothing was acknowledged; retrying is safe.
-            LogError::WriterFailed { .. } | LogError::Closed => ApiError::new(
-                "ServiceUnavailable",
-                format!("the events could not be made durable; none were stored, retry later: {e}"),
-            )
-            .with_status(503),
-            e => ApiError::internal(format!("failed to make events durable: {e}")).with_status(503),
-        })?;
+        app.log
+            .append(appended_records)
+            .await
+            .map_err(|e| match e {
+                // Temporary (a full disk, say): nothing was acknowledged; retrying is safe.
+                LogError::WriterFailed { .. } | LogError::Closed => ApiError::new(
+                    "ServiceUnavailable",
+                    format!(
+                        "the events could not be made durable; none were stored, retry later: {e}"
+                    ),
+                )
+                .with_status(503),
+                e => ApiError::internal(format!("failed to make events durable: {e}"))
+                    .with_status(503),
+            })?;
     }
     let mut successful = Vec::with_capacity(accepted_count);
     let mut failed = Vec::new();

@@ -2,7 +2,6 @@
 //! with eventSource cloudtrail.amazonaws.com, built here from the pipeline's audit record.
 
 use crate::audit::{AuditRecord, AuditSink, Durable};
-use crate::health::Health;
 use crate::metrics::AuditDrops;
 use crate::rate_limit::RateLimiter;
 use bytes::Bytes;
@@ -240,7 +239,6 @@ pub struct EventLogAuditSink {
     server_account: AccountId,
     unauthenticated: Option<RateLimiter>,
     drops: Arc<AuditDrops>,
-    health: Arc<Health>,
 }
 
 impl EventLogAuditSink {
@@ -251,14 +249,12 @@ impl EventLogAuditSink {
         server_account: AccountId,
         unauthenticated: Option<RateLimiter>,
         drops: Arc<AuditDrops>,
-        health: Arc<Health>,
     ) -> Self {
         Self {
             log,
             server_account,
             unauthenticated,
             drops,
-            health,
         }
     }
 }
@@ -282,11 +278,9 @@ impl AuditSink for EventLogAuditSink {
             error_code = record.error_code.as_deref().unwrap_or("-"),
             "api request"
         );
-        let (log, health) = (self.log.clone(), std::sync::Arc::clone(&self.health));
+        let log = self.log.clone();
         Box::pin(async move {
-            let appended = log.append(vec![event]).await;
-            health.observe_append(&appended);
-            appended.map(|_| ()).map_err(|e| {
+            log.append(vec![event]).await.map(|_| ()).map_err(|e| {
                 tracing::error!(error = %e, "failed to append self-audit event to the event log");
                 e.to_string()
             })

@@ -115,7 +115,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // further parses what it reads.
     let parsed = Arc::new(ParsedRecords::new(16 << 20));
     let health = Arc::new(Health::default());
-    health.set_ok(Component::EventLog);
     let history_feed = supervise(
         Component::History,
         Arc::clone(&health),
@@ -194,7 +193,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
         }),
         metrics.audit_drops(),
-        Arc::clone(&health),
     );
     let app = Arc::new(App {
         model: ServiceModel::cloudtrail(),
