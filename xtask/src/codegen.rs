@@ -193,16 +193,10 @@ impl Model {
                     let mut members = Vec::new();
                     if let Some(ms) = s.get("members").and_then(Value::as_object) {
                         for (mname, m) in ms {
-                            let location = match m.get("location").and_then(Value::as_str) {
-                                Some(loc) => Some((
-                                    loc.to_owned(),
-                                    m.get("locationName")
-                                        .and_then(Value::as_str)
-                                        .unwrap_or(mname)
-                                        .to_owned(),
-                                )),
-                                None => None,
-                            };
+                            let location = m.get("location").and_then(Value::as_str).map(|loc| {
+                                let wire = m.get("locationName").and_then(Value::as_str);
+                                (loc.to_owned(), wire.unwrap_or(mname).to_owned())
+                            });
                             members.push(Member {
                                 name: mname.clone(),
                                 shape: str_field(m, "shape", &ctx)?.to_owned(),
@@ -274,7 +268,10 @@ impl Model {
                 name: name.clone(),
                 method: str_field(http, "method", &ctx)?.to_owned(),
                 request_uri: str_field(http, "requestUri", &ctx)?.to_owned(),
-                input: o.get("input").map(|_| shape_ref(o, "input", &ctx)).transpose()?,
+                input: o
+                    .get("input")
+                    .map(|_| shape_ref(o, "input", &ctx))
+                    .transpose()?,
                 output: o
                     .get("output")
                     .map(|_| shape_ref(o, "output", &ctx))
@@ -303,11 +300,11 @@ impl Model {
 // Naming
 
 const KEYWORDS: &[&str] = &[
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do",
-    "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in",
-    "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
-    "return", "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized",
-    "use", "virtual", "where", "while", "yield",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use",
+    "virtual", "where", "while", "yield",
 ];
 
 /// `S3BucketName` → `s3_bucket_name`, `SnsTopicARN` → `sns_topic_arn`.
@@ -324,12 +321,11 @@ fn snake_case(name: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if (prev.is_ascii_lowercase() || prev.is_ascii_digit())
-                || (prev.is_ascii_uppercase() && next_lower)
-            {
-                if !out.is_empty() && !out.ends_with('_') {
-                    out.push('_');
-                }
+            let boundary = prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower);
+            if boundary && !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
             }
         }
         out.push(c.to_ascii_lowercase());
@@ -427,8 +423,10 @@ impl<'a> Generator<'a> {
         }
         if let Some(Shape::Structure { members, .. }) = self.shapes.get(from) {
             for m in members {
-                if matches!(self.shapes.get(m.shape.as_str()), Some(Shape::Structure { .. }))
-                    && self.inline_reaches(&m.shape, target, seen)
+                if matches!(
+                    self.shapes.get(m.shape.as_str()),
+                    Some(Shape::Structure { .. })
+                ) && self.inline_reaches(&m.shape, target, seen)
                 {
                     return true;
                 }
@@ -469,7 +467,16 @@ fn generate(models: &[Model]) -> Result<String> {
                 let compatible = *existing == shape
                     || matches!(
                         (existing, shape),
-                        (Shape::Structure { exception: true, .. }, Shape::Structure { exception: true, .. })
+                        (
+                            Shape::Structure {
+                                exception: true,
+                                ..
+                            },
+                            Shape::Structure {
+                                exception: true,
+                                ..
+                            }
+                        )
                     );
                 if !compatible {
                     return Err(format!(
@@ -520,7 +527,9 @@ fn generate(models: &[Model]) -> Result<String> {
         if RESERVED_NAMES.contains(&name.as_str()) {
             match generator.shape(name)? {
                 Shape::Structure { .. } => {
-                    return Err(format!("structure shape {name} collides with a runtime name"))
+                    return Err(format!(
+                        "structure shape {name} collides with a runtime name"
+                    ))
                 }
                 Shape::String { values } if !values.is_empty() => {
                     return Err(format!("enum shape {name} collides with a runtime name"))
@@ -552,7 +561,9 @@ fn gen_services(src: &mut String, models: &[Model]) {
             }
         }
     }
-    src.push_str("/// JSON 1.1 `X-Amz-Target` prefixes, longest first; the operation name follows.\n");
+    src.push_str(
+        "/// JSON 1.1 `X-Amz-Target` prefixes, longest first; the operation name follows.\n",
+    );
     src.push_str("pub const SERVICE_PREFIXES: &[&str] = &[");
     for p in &prefixes {
         write!(src, "{p:?},").unwrap();
@@ -581,11 +592,15 @@ fn gen_services(src: &mut String, models: &[Model]) {
         }
         src.push_str("}\n}\n\n");
     };
-    src.push_str("/// The model's `serviceId` without spaces.\npub fn name(self) -> &'static str {\n");
+    src.push_str(
+        "/// The model's `serviceId` without spaces.\npub fn name(self) -> &'static str {\n",
+    );
     arms(src, &|m| m.service.clone());
     src.push_str("/// SigV4 signing name, also the IAM action prefix.\npub fn signing_name(self) -> &'static str {\n");
     arms(src, &|m| m.signing_name.clone());
-    src.push_str("/// botocore protocol: `json` or `rest-json`.\npub fn protocol(self) -> &'static str {\n");
+    src.push_str(
+        "/// botocore protocol: `json` or `rest-json`.\npub fn protocol(self) -> &'static str {\n",
+    );
     arms(src, &|m| m.protocol.clone());
     src.push_str("/// The model's API version.\npub fn api_version(self) -> &'static str {\n");
     arms(src, &|m| m.api_version.clone());
@@ -626,18 +641,26 @@ fn gen_operations(src: &mut String, ops: &[(&Model, &Op)]) {
     src.push_str("/// The service the operation belongs to.\npub fn service(self) -> Service {\n");
     arms(src, &|m, _| format!("Service::{}", m.service));
     src.push_str("/// The IAM action, `<signing name>:<operation>`.\npub fn iam_action(self) -> &'static str {\n");
-    arms(src, &|m, op| format!("{:?}", format!("{}:{}", m.signing_name, op.name)));
+    arms(src, &|m, op| {
+        format!("{:?}", format!("{}:{}", m.signing_name, op.name))
+    });
     src.push_str("/// The modelled error shape names, sorted.\npub fn errors(self) -> &'static [&'static str] {\n");
     arms(src, &|_, op| {
         let names: Vec<String> = op.errors.iter().map(|e| format!("{e:?}")).collect();
         format!("&[{}]", names.join(", "))
     });
     src.push_str("/// HTTP method and request URI from the model.\npub fn http(self) -> (&'static str, &'static str) {\n");
-    arms(src, &|_, op| format!("({:?}, {:?})", op.method, op.request_uri));
+    arms(src, &|_, op| {
+        format!("({:?}, {:?})", op.method, op.request_uri)
+    });
     src.push_str("/// The input shape name (`Unit` when none is modelled).\npub fn input_shape(self) -> &'static str {\n");
-    arms(src, &|_, op| format!("{:?}", op.input.as_deref().unwrap_or("Unit")));
+    arms(src, &|_, op| {
+        format!("{:?}", op.input.as_deref().unwrap_or("Unit"))
+    });
     src.push_str("/// The output shape name (`Unit` when none is modelled).\npub fn output_shape(self) -> &'static str {\n");
-    arms(src, &|_, op| format!("{:?}", op.output.as_deref().unwrap_or("Unit")));
+    arms(src, &|_, op| {
+        format!("{:?}", op.output.as_deref().unwrap_or("Unit"))
+    });
     src.push_str("}\n\nimpl std::fmt::Display for Operation {\nfn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\nf.write_str(self.name())\n}\n}\n\n");
 }
 
@@ -745,7 +768,11 @@ fn gen_enum(src: &mut String, name: &str, values: &[String]) -> Result<()> {
     for (variant, value) in variants.iter().zip(values) {
         writeln!(src, "{name}::{variant} => {value:?},").unwrap();
     }
-    writeln!(src, "{name}::Unknown(value) => value.as_str(),\n}}\n}}\n}}\n").unwrap();
+    writeln!(
+        src,
+        "{name}::Unknown(value) => value.as_str(),\n}}\n}}\n}}\n"
+    )
+    .unwrap();
 
     writeln!(
         src,

@@ -1,6 +1,6 @@
 //! Typed CloudTrail and CloudTrail Data operation layer.
 //!
-//! Everything in [`generated`](crate) — the request/response structures, the
+//! Everything in `generated.rs` — the request/response structures, the
 //! string enums, [`Operation`], [`Service`] and the [`op`] marker types — is
 //! produced by `cargo xtask codegen` from the botocore models in `models/`.
 //! This file holds the hand-written runtime those types rely on:
