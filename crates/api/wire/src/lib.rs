@@ -5,7 +5,7 @@ mod error;
 mod model;
 mod target;
 
-pub use error::ApiError;
+pub use error::{ApiError, AwsError};
 pub use model::{ServiceModel, CLOUDTRAIL_MODEL_JSON};
 pub use target::{parse_target, CLOUDTRAIL_TARGET_PREFIXES};
 
