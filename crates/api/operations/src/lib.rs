@@ -14,7 +14,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 mod generated;
+mod policy;
 pub use generated::*;
+pub use policy::{AuditResource, RateClass, ResourceType};
 
 /// Static description of one operation: ties a marker type in [`op`] to its
 /// [`Operation`] and its input and output shapes.

@@ -7,7 +7,7 @@ mod target;
 
 pub use error::{ApiError, AwsError};
 pub use model::{ServiceModel, CLOUDTRAIL_MODEL_JSON};
-pub use target::{parse_target, CLOUDTRAIL_TARGET_PREFIXES};
+pub use target::parse_target;
 
 /// The content type of every JSON 1.1 request and response.
 pub const JSON_11_CONTENT_TYPE: &str = "application/x-amz-json-1.1";

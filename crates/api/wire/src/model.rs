@@ -4,6 +4,7 @@
 //! Value constraints with operation-specific errors (name rules, limits) are the services' job.
 
 use crate::ApiError;
+use opentrail_operations::Operation;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -90,12 +91,8 @@ impl ServiceModel {
             .unwrap_or_else(|e| unreachable!("the embedded botocore model must parse: {e}"))
     }
 
-    pub fn has_operation(&self, operation: &str) -> bool {
-        self.operations.contains_key(operation)
-    }
-
     /// Parses a request body (empty means `{}`) and checks it against the operation's input shape.
-    pub fn parse_input(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
+    pub fn parse_input(&self, operation: Operation, body: &[u8]) -> Result<Value, ApiError> {
         let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {
@@ -109,7 +106,7 @@ impl ServiceModel {
                 json_kind(&value)
             )));
         }
-        let Some(input_shape) = self.operations.get(operation) else {
+        let Some(input_shape) = self.operations.get(operation.name()) else {
             return Err(ApiError::new(
                 "UnknownOperationException",
                 format!("unknown operation {operation}"),
@@ -225,24 +222,27 @@ mod tests {
     #[test]
     fn accepts_well_typed_input() {
         let v = model()
-            .parse_input("CreateTrail", br#"{"Name":"abc","S3BucketName":"b","IsMultiRegionTrail":true,"TagsList":[{"Key":"k","Value":"v"}]}"#)
+            .parse_input(Operation::CreateTrail, br#"{"Name":"abc","S3BucketName":"b","IsMultiRegionTrail":true,"TagsList":[{"Key":"k","Value":"v"}]}"#)
             .unwrap();
         assert_eq!(v["Name"], "abc");
-        assert!(model().parse_input("DescribeTrails", b"").is_ok());
+        assert!(model().parse_input(Operation::DescribeTrails, b"").is_ok());
     }
 
     #[test]
     fn wrong_type_is_a_serialization_error() {
         let e = model()
             .parse_input(
-                "CreateTrail",
+                Operation::CreateTrail,
                 br#"{"Name":"abc","S3BucketName":"b","IsMultiRegionTrail":"yes"}"#,
             )
             .unwrap_err();
         assert_eq!(e.code, "SerializationException");
         assert!(e.message.contains("isMultiRegionTrail"), "{}", e.message);
         let e = model()
-            .parse_input("AddTags", br#"{"ResourceId":"x","TagsList":[{"Key":5}]}"#)
+            .parse_input(
+                Operation::AddTags,
+                br#"{"ResourceId":"x","TagsList":[{"Key":5}]}"#,
+            )
             .unwrap_err();
         assert_eq!(e.code, "SerializationException");
         assert!(e.message.contains("tagsList.1.member.key"), "{}", e.message);
@@ -251,13 +251,13 @@ mod tests {
     #[test]
     fn missing_required_member_is_a_validation_error() {
         let e = model()
-            .parse_input("CreateTrail", br#"{"Name":"abc"}"#)
+            .parse_input(Operation::CreateTrail, br#"{"Name":"abc"}"#)
             .unwrap_err();
         assert_eq!(e.code, "ValidationException");
         assert!(e.message.contains("'s3BucketName'"), "{}", e.message);
         let e = model()
             .parse_input(
-                "AddTags",
+                Operation::AddTags,
                 br#"{"ResourceId":"x","TagsList":[{"Value":"v"}]}"#,
             )
             .unwrap_err();
@@ -267,15 +267,24 @@ mod tests {
     #[test]
     fn malformed_json_and_unknown_operation() {
         assert_eq!(
-            model().parse_input("CreateTrail", b"{").unwrap_err().code,
+            model()
+                .parse_input(Operation::CreateTrail, b"{")
+                .unwrap_err()
+                .code,
             "SerializationException"
         );
         assert_eq!(
-            model().parse_input("CreateTrail", b"[]").unwrap_err().code,
+            model()
+                .parse_input(Operation::CreateTrail, b"[]")
+                .unwrap_err()
+                .code,
             "SerializationException"
         );
         assert_eq!(
-            model().parse_input("Nope", b"{}").unwrap_err().code,
+            model()
+                .parse_input(Operation::PutAuditEvents, b"{}")
+                .unwrap_err()
+                .code,
             "UnknownOperationException"
         );
     }

@@ -1,22 +1,19 @@
-//! `X-Amz-Target` parsing.
+//! `X-Amz-Target` parsing: the one place a request's operation is named.
 
 use crate::ApiError;
+use opentrail_operations::{Operation, Service, SERVICE_PREFIXES};
 
-/// The long form sent by the AWS CLI and boto3, and the short form sent by Smithy SDKs.
-pub const CLOUDTRAIL_TARGET_PREFIXES: [&str; 2] = [
-    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.",
-    "CloudTrail_20131101.",
-];
-
-/// Returns the operation name a target header names; the caller checks it exists.
-pub fn parse_target<'a>(target: Option<&'a str>, prefixes: &[&str]) -> Result<&'a str, ApiError> {
+/// The operation a JSON 1.1 request's target header names: the long form sent by the AWS
+/// CLI and boto3 or the short form sent by Smithy SDKs. Only CloudTrail's JSON 1.1
+/// operations are named this way (PutAuditEvents is rest-json).
+pub fn parse_target(target: Option<&str>) -> Result<Operation, ApiError> {
     let Some(target) = target else {
         return Err(ApiError::new(
             "UnknownOperationException",
             "missing X-Amz-Target header naming the operation",
         ));
     };
-    prefixes
+    let named = SERVICE_PREFIXES
         .iter()
         .find_map(|prefix| target.strip_prefix(prefix))
         .filter(|op| !op.is_empty())
@@ -24,6 +21,14 @@ pub fn parse_target<'a>(target: Option<&'a str>, prefixes: &[&str]) -> Result<&'
             ApiError::new(
                 "UnknownOperationException",
                 format!("unknown operation target {target}"),
+            )
+        })?;
+    Operation::from_name(named)
+        .filter(|op| op.service() == Service::CloudTrail)
+        .ok_or_else(|| {
+            ApiError::new(
+                "UnknownOperationException",
+                format!("unknown operation {named}"),
             )
         })
 }
@@ -34,20 +39,20 @@ mod tests {
 
     #[test]
     fn accepts_both_forms() {
-        let p = &CLOUDTRAIL_TARGET_PREFIXES;
         assert_eq!(
-            parse_target(
-                Some("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.CreateTrail"),
-                p
-            ),
-            Ok("CreateTrail")
+            parse_target(Some(
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.CreateTrail"
+            )),
+            Ok(Operation::CreateTrail)
         );
         assert_eq!(
-            parse_target(Some("CloudTrail_20131101.DescribeTrails"), p),
-            Ok("DescribeTrails")
+            parse_target(Some("CloudTrail_20131101.DescribeTrails")),
+            Ok(Operation::DescribeTrails)
         );
-        assert!(parse_target(Some("Kinesis_20131202.ListStreams"), p).is_err());
-        assert!(parse_target(Some("CloudTrail_20131101."), p).is_err());
-        assert!(parse_target(None, p).is_err());
+        assert!(parse_target(Some("Kinesis_20131202.ListStreams")).is_err());
+        assert!(parse_target(Some("CloudTrail_20131101.")).is_err());
+        assert!(parse_target(Some("CloudTrail_20131101.Nope")).is_err());
+        assert!(parse_target(Some("CloudTrail_20131101.PutAuditEvents")).is_err());
+        assert!(parse_target(None).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! parse → dispatch → respond, producing the request's audit record and metrics on the
 //! way out.
 
-use crate::audit::{is_read_only, AuditRecord, AuditSink};
+use crate::audit::{AuditRecord, AuditSink, Call};
 use crate::auth::{Authenticator, Caller};
 use crate::dispatch::dispatch;
 use crate::metrics::Metrics;
@@ -13,10 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use opentrail_model::Clock;
+use opentrail_operations::RateClass;
 use opentrail_trails::{RequestContext, TrailService};
-use opentrail_wire::{
-    parse_target, ApiError, ServiceModel, CLOUDTRAIL_TARGET_PREFIXES, JSON_11_CONTENT_TYPE,
-};
+use opentrail_wire::{parse_target, ApiError, ServiceModel, JSON_11_CONTENT_TYPE};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -228,7 +227,9 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// What the pipeline learned about a request, filled in as it goes.
 pub struct Exchange {
-    pub operation: Option<String>,
+    /// What the request called, once it named something this server knows; requests
+    /// naming nothing known are labelled `unknown` in metrics and `Unknown` in audit.
+    pub operation: Option<Call>,
     pub caller: Option<Caller>,
     pub request_parameters: Option<Value>,
     /// What the audit event records as `responseElements` instead of the whole answer
@@ -287,30 +288,28 @@ async fn run_pipeline(
         source_ip: peer.ip().to_string(),
     };
     if endpoint == Endpoint::Ingest {
-        exchange.operation = Some("PutEvents".into());
+        exchange.operation = Some(Call::PutEvents);
     }
     let result = authenticate_and_handle(&app, &parts, body, endpoint, &mut exchange).await;
 
-    let operation = exchange
-        .operation
-        .clone()
-        .unwrap_or_else(|| "Unknown".into());
+    // A bounded label set: the known calls and `unknown`, never request text.
+    let operation = exchange.operation.map_or("unknown", Call::name);
     let (status, body, error) = match &result {
         Ok(output) => (StatusCode::OK, output.to_string(), None),
         Err(e) => {
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
             if status.is_server_error() {
-                tracing::error!(operation, request_id, error = %e.message, "request failed");
+                tracing::error!(operation, request_id, error = %e.cause_chain(), "request failed");
             }
             (status, e.body(), Some(e))
         }
     };
     app.metrics.observe(
-        &operation,
+        operation,
         error.map_or("success", |e| e.code),
         started.elapsed(),
     );
-    let read_only = exchange.operation.as_deref().is_some_and(is_read_only);
+    let read_only = exchange.operation.is_some_and(Call::read_only);
     let body_read = exchange.body_read;
     // A call that changed state is acknowledged only once its audit event is durable.
     let changed_state = endpoint == Endpoint::CloudTrail && !read_only && result.is_ok();
@@ -481,18 +480,9 @@ async fn handle(
 ) -> Result<Value, ApiError> {
     let caller = authenticated_caller(exchange)?;
 
-    let operation = parse_target(
-        header_str(&parts.headers, "x-amz-target"),
-        &CLOUDTRAIL_TARGET_PREFIXES,
-    )?;
-    exchange.operation = Some(operation.to_owned());
-    if !app.model.has_operation(operation) {
-        return Err(ApiError::new(
-            "UnknownOperationException",
-            format!("unknown operation {operation}"),
-        ));
-    }
-    if operation == "LookupEvents" {
+    let operation = parse_target(header_str(&parts.headers, "x-amz-target"))?;
+    exchange.operation = Some(Call::Api(operation));
+    if operation.rate_class() == RateClass::EventHistory {
         let over_limit = app
             .lookup_rate_limit
             .as_ref()
@@ -501,7 +491,7 @@ async fn handle(
             return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
         }
     }
-    if !is_read_only(operation) {
+    if !operation.read_only() {
         // No effect without its audit record: refuse while the event log is known to fail
         // (the audit event of this refusal is the probe that sees it recover).
         if let Some(why) = app.event_log_failure() {

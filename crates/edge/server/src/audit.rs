@@ -3,14 +3,15 @@
 
 use crate::auth::Caller;
 use chrono::{DateTime, Utc};
+use opentrail_operations::Operation;
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct AuditRecord {
     pub request_id: String,
     pub event_time: DateTime<Utc>,
-    /// The operation named by X-Amz-Target, when there was one.
-    pub operation: Option<String>,
+    /// What the request called, once it named something this server knows.
+    pub operation: Option<Call>,
     pub read_only: bool,
     pub source_ip: String,
     pub user_agent: Option<String>,
@@ -37,9 +38,28 @@ pub trait AuditSink: Send + Sync + 'static {
     fn record(&self, record: AuditRecord) -> Durable;
 }
 
-/// Whether an operation only reads, as CloudTrail's `readOnly` field says.
-pub fn is_read_only(operation: &str) -> bool {
-    ["Get", "Describe", "List", "Lookup"]
-        .iter()
-        .any(|prefix| operation.starts_with(prefix))
+/// What a request called: a modelled operation, or OpenTrail's own ingest endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Api(Operation),
+    /// `POST /events`.
+    PutEvents,
+}
+
+impl Call {
+    /// The `eventName` of its audit event and its metrics label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Api(operation) => operation.name(),
+            Self::PutEvents => "PutEvents",
+        }
+    }
+
+    /// Whether it only reads, as CloudTrail's `readOnly` field says.
+    pub fn read_only(self) -> bool {
+        match self {
+            Self::Api(operation) => operation.read_only(),
+            Self::PutEvents => false,
+        }
+    }
 }

@@ -290,7 +290,7 @@ pub async fn handle(
     body: &Bytes,
     exchange: &mut Exchange,
 ) -> Result<Value, ApiError> {
-    exchange.operation = Some("PutEvents".into());
+    exchange.operation = Some(crate::audit::Call::PutEvents);
     let caller = crate::api::authenticated_caller(exchange)?;
     // Inflating and parsing a body takes milliseconds: off the runtime.
     let (head, owned_body) = (parts.clone(), body.clone());

@@ -33,23 +33,23 @@ impl AuditDrops {
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Keyed by static names only (the known calls, `unknown`, AWS error codes), so
+    /// no request can add a label value.
+    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    latency: Mutex<BTreeMap<&'static str, Histogram>>,
     audit_drops: Arc<AuditDrops>,
 }
 
 impl Metrics {
     /// `outcome` is `success` or the error code.
-    pub fn observe(&self, operation: &str, outcome: &str, elapsed: Duration) {
+    pub fn observe(&self, operation: &'static str, outcome: &'static str, elapsed: Duration) {
         {
             let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            *requests
-                .entry((operation.to_owned(), outcome.to_owned()))
-                .or_default() += 1;
+            *requests.entry((operation, outcome)).or_default() += 1;
         }
         let seconds = elapsed.as_secs_f64();
         let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let histogram = latency.entry(operation.to_owned()).or_default();
+        let histogram = latency.entry(operation).or_default();
         for (slot, bound) in histogram.counts.iter_mut().zip(BUCKETS_SECONDS) {
             if seconds <= bound {
                 *slot += 1;

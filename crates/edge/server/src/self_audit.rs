@@ -1,19 +1,19 @@
 //! CloudTrail records its own API: every request to OpenTrail becomes a management event
 //! with eventSource cloudtrail.amazonaws.com, built here from the pipeline's audit record.
 
-use crate::audit::{AuditRecord, AuditSink, Durable};
+use crate::audit::{AuditRecord, AuditSink, Call, Durable};
 use crate::metrics::AuditDrops;
 use crate::rate_limit::RateLimiter;
 use bytes::Bytes;
 use opentrail_log::EventLog;
 use opentrail_model::{iso8601, AccountId};
+use opentrail_operations::ResourceType;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
 
 const EVENT_VERSION: &str = "1.11";
 const API_VERSION: &str = "2013-11-01";
-const TRAIL_RESOURCE_TYPE: &str = "AWS::CloudTrail::Trail";
 
 /// Request members that must never reach an event record.
 const SECRET_MEMBERS: [&str; 3] = ["secretAccessKey", "password", "sessionToken"];
@@ -116,27 +116,39 @@ fn user_identity(record: &AuditRecord, server_account: &AccountId) -> Value {
     })
 }
 
-/// The trail a request concerns, as CloudTrail lists it in `resources`.
-fn trail_arn(record: &AuditRecord) -> Option<String> {
-    let from_response = record
-        .response_elements
-        .as_ref()
-        .and_then(|r| r.get("TrailARN"))
-        .and_then(Value::as_str);
-    if let Some(arn) = from_response {
-        return Some(arn.to_owned());
+/// The resource a request concerns, as CloudTrail lists it in `resources`: (type, ARN).
+/// Where to look is the operation's answer to `Operation::audit_resource`.
+fn audited_resource(record: &AuditRecord) -> Option<(&'static str, String)> {
+    let Some(Call::Api(operation)) = record.operation else {
+        return None;
+    };
+    let wanted = operation.audit_resource()?;
+    let member = |value: Option<&Value>, names: &[&str]| {
+        let value = value?;
+        names
+            .iter()
+            .find_map(|name| value.get(*name).and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    let named = member(record.response_elements.as_ref(), wanted.response_members)
+        .or_else(|| member(record.request_parameters.as_ref(), wanted.request_members))?;
+    if named.starts_with("arn:") {
+        let kind = wanted
+            .resource_type
+            .or_else(|| ResourceType::of_arn(&named))?;
+        return Some((kind.type_name(), named));
     }
-    let params = record.request_parameters.as_ref()?;
-    let named = ["Name", "TrailName", "ResourceId"]
-        .iter()
-        .find_map(|member| params.get(*member).and_then(Value::as_str))?;
-    if named.starts_with("arn:aws:cloudtrail:") {
-        return Some(named.to_owned());
-    }
+    // A bare name or id: trails are named; other resources by their ARN's last part.
+    let kind = wanted.resource_type.unwrap_or(ResourceType::Trail);
     let caller = record.caller.as_ref()?;
-    Some(format!(
-        "arn:aws:cloudtrail:{}:{}:trail/{named}",
-        caller.region, caller.account
+    Some((
+        kind.type_name(),
+        format!(
+            "arn:aws:cloudtrail:{}:{}:{}/{named}",
+            caller.region,
+            caller.account,
+            kind.arn_segment()
+        ),
     ))
 }
 
@@ -158,7 +170,7 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     event.insert("eventSource".into(), json!(source));
     event.insert(
         "eventName".into(),
-        json!(truncated(record.operation.as_deref().unwrap_or("Unknown"))),
+        json!(record.operation.map_or("Unknown", Call::name)),
     );
     event.insert(
         "awsRegion".into(),
@@ -192,10 +204,10 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     event.insert("requestID".into(), json!(record.request_id));
     event.insert("eventID".into(), json!(uuid::Uuid::new_v4().to_string()));
     event.insert("readOnly".into(), json!(record.read_only));
-    if let Some(arn) = trail_arn(record) {
+    if let Some((resource_type, arn)) = audited_resource(record) {
         event.insert(
             "resources".into(),
-            json!([{ "accountId": account, "type": TRAIL_RESOURCE_TYPE, "ARN": arn }]),
+            json!([{ "accountId": account, "type": resource_type, "ARN": arn }]),
         );
     }
     event.insert("eventType".into(), json!("AwsApiCall"));
@@ -274,7 +286,7 @@ impl AuditSink for EventLogAuditSink {
         let event = Bytes::from(api_call_event(&record, &self.server_account));
         tracing::debug!(
             request_id = %record.request_id,
-            operation = record.operation.as_deref().unwrap_or("-"),
+            operation = record.operation.map_or("-", Call::name),
             error_code = record.error_code.as_deref().unwrap_or("-"),
             "api request"
         );
@@ -293,12 +305,13 @@ mod tests {
     use super::*;
     use crate::auth::Caller;
     use opentrail_model::{EventRecord, Region};
+    use opentrail_operations::Operation;
 
     fn record(caller: Option<Caller>) -> AuditRecord {
         AuditRecord {
             request_id: "req-1".into(),
             event_time: chrono::Utc::now(),
-            operation: Some("CreateTrail".into()),
+            operation: Some(Call::Api(Operation::CreateTrail)),
             read_only: false,
             source_ip: "127.0.0.1".into(),
             user_agent: Some("aws-cli/1.0".into()),
@@ -381,7 +394,7 @@ mod tests {
             "p".repeat(5000)
         );
         failed.user_agent = Some("é".repeat(3000));
-        failed.operation = Some("X".repeat(5000));
+        failed.operation = None;
         failed.error_code = Some("IncompleteSignatureException".into());
         failed.error_message = Some(format!(
             "Authorization header requires 'SignedHeaders' parameter. Authorization={header}"
@@ -389,7 +402,7 @@ mod tests {
         let json = api_call_event(&failed, &server);
         let v: Value = serde_json::from_str(&json).unwrap();
         assert!(v["userAgent"].as_str().unwrap().len() <= MAX_UNTRUSTED_BYTES);
-        assert!(v["eventName"].as_str().unwrap().len() <= MAX_UNTRUSTED_BYTES);
+        assert_eq!(v["eventName"], "Unknown");
         let message = v["errorMessage"].as_str().unwrap();
         assert_eq!(
             message,

@@ -58,3 +58,13 @@ impl From<opentrail_meta::MetaError> for TrailError {
         Self::Internal(e.to_string())
     }
 }
+
+impl opentrail_wire::AwsError for TrailError {
+    fn code(&self) -> &'static str {
+        TrailError::code(self)
+    }
+
+    fn message(&self) -> String {
+        TrailError::message(self).to_owned()
+    }
+}
