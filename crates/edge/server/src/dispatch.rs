@@ -1,8 +1,7 @@
 //! Typed dispatch of CloudTrail operations to the services.
 
 use crate::api::App;
-use chrono::{DateTime, Utc};
-use opentrail_model::epoch_seconds;
+use opentrail_delivery::list_public_keys;
 use opentrail_operations::Operation;
 use opentrail_trails::{RequestContext, TrailNameInput};
 use opentrail_wire::ApiError;
@@ -32,7 +31,10 @@ pub async fn dispatch(
     use Operation::*;
     let trails = &app.trails;
     let result = match operation {
-        ListPublicKeys => return list_public_keys(app, ctx, typed(input)?),
+        ListPublicKeys => {
+            let keys = &app.keys;
+            return output(list_public_keys(keys, &ctx.region, app.clock.now(), typed(input)?)?);
+        }
         LookupEvents => return lookup_events(app, ctx, typed(input)?).await,
         CreateTrail => trails.create_trail(ctx, typed(input)?).await,
         UpdateTrail => trails.update_trail(ctx, typed(input)?).await,
@@ -128,85 +130,17 @@ pub async fn dispatch(
     Ok(result?)
 }
 
+/// An operation's typed answer as the JSON its response body carries.
+fn output(answer: impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(answer)
+        .map_err(|e| ApiError::internal(format!("failed to encode the response: {e}")))
+}
+
 fn unsupported(operation: Operation) -> ApiError {
     ApiError::new(
         "UnsupportedOperationException",
         format!("{operation} is not available on this OpenTrail server"),
     )
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListPublicKeysInput {
-    start_time: Option<Value>,
-    end_time: Option<Value>,
-    next_token: Option<String>,
-}
-
-/// JSON 1.1 timestamps are epoch seconds; accept ISO 8601 strings as well.
-fn timestamp(value: &Value, member: &str) -> Result<DateTime<Utc>, ApiError> {
-    let parsed = match value {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(|s| DateTime::from_timestamp_millis((s * 1000.0).round() as i64)),
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-            .or_else(|| {
-                s.parse::<f64>()
-                    .ok()
-                    .and_then(|s| DateTime::from_timestamp_millis((s * 1000.0) as i64))
-            }),
-        _ => None,
-    };
-    parsed.ok_or_else(|| ApiError::serialization(format!("{member} is not a valid timestamp")))
-}
-
-/// The digest signing keys of the request's region valid in [StartTime, EndTime].
-fn list_public_keys(
-    app: &App,
-    ctx: &RequestContext,
-    input: ListPublicKeysInput,
-) -> Result<Value, ApiError> {
-    if input.next_token.is_some() {
-        return Err(ApiError::new(
-            "InvalidTokenException",
-            "NextToken is not valid: ListPublicKeys returned every key in one page",
-        ));
-    }
-    let now = app.clock.now();
-    let start = input
-        .start_time
-        .as_ref()
-        .map(|v| timestamp(v, "StartTime"))
-        .transpose()?
-        .unwrap_or(now);
-    let end = input
-        .end_time
-        .as_ref()
-        .map(|v| timestamp(v, "EndTime"))
-        .transpose()?
-        .unwrap_or(now);
-    if start > end {
-        return Err(ApiError::new(
-            "InvalidTimeRangeException",
-            "StartTime must be earlier than or equal to EndTime",
-        ));
-    }
-    let keys: Vec<Value> = app
-        .keys
-        .public_keys(&ctx.region, start, end)
-        .into_iter()
-        .map(|key| {
-            serde_json::json!({
-                "Value": key.value_wire(),
-                "ValidityStartTime": epoch_seconds(key.validity_start),
-                "ValidityEndTime": epoch_seconds(key.validity_end),
-                "Fingerprint": key.fingerprint,
-            })
-        })
-        .collect();
-    Ok(serde_json::json!({ "PublicKeyList": keys }))
 }
 
 /// LookupEvents over the event history of the caller's account and region.

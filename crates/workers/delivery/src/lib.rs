@@ -18,6 +18,7 @@ mod intents;
 pub mod keys;
 pub mod log_file;
 pub mod object_keys;
+mod public_keys;
 pub mod routing;
 pub mod signing;
 mod spool;
@@ -28,6 +29,7 @@ pub use backoff::BackoffPolicy;
 pub use directory::{DeliveryOutcome, TrailDirectory};
 pub use error::{s3_error_code, DeliveryError};
 pub use keys::{KeyStore, PublicKeyInfo};
+pub use public_keys::{list_public_keys, PublicKeysError};
 pub use routing::{routes, TrailTarget};
 pub use worker::{
     DeliveryConfig, DeliveryDeps, DeliveryStats, DeliveryWorker, StartPosition, StepReport,
