@@ -2,6 +2,7 @@
 //! own (partial success, like PutAuditEvents) and the accepted ones are acknowledged only
 //! once the durable event log has fsynced them.
 
+use crate::accounts::AccountRegistry;
 use crate::api::{App, Exchange};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -11,7 +12,6 @@ use opentrail_model::{
 };
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
-use crate::accounts::AccountRegistry;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
