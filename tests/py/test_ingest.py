@@ -17,7 +17,7 @@ from botocore.credentials import Credentials as BotoCredentials
 
 from conftest import OPENTRAIL_BIN, REGION, _child_env
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "crates" / "model" / "tests" / "conformance"
+CONFORMANCE = Path(__file__).resolve().parents[2] / "crates" / "core" / "model" / "tests" / "conformance"
 CONFORMANCE_ACCOUNT = "123837392027"
 
 

@@ -7,6 +7,7 @@ mod clock;
 pub mod event;
 mod provenance;
 mod region;
+mod request;
 mod time_format;
 mod trail_name;
 
@@ -21,5 +22,6 @@ pub use provenance::{
     is_provenance_marker, parse_provenance_marker, Provenance, PROVENANCE_MARKER,
 };
 pub use region::{KnownRegions, Region, AWS_CN_REGIONS, AWS_REGIONS, AWS_US_GOV_REGIONS};
+pub use request::{Principal, PrincipalKind, RequestContext};
 pub use time_format::{epoch_seconds, iso8601, iso8601_millis};
 pub use trail_name::{TrailName, TrailNameError};

@@ -1,14 +1,70 @@
 //! Admin commands that work on the data dir directly (also while the server runs).
 
-use crate::config::{BucketsCommand, KeysCommand};
-use crate::datadir::{new_access_key, object_store, DataDir};
+use crate::config::{AccountsCommand, BucketsCommand, DataDirArgs, KeysCommand};
+use crate::datadir::{new_access_key, object_store, random_account_id, DataDir};
 use anyhow::bail;
+use opentrail_meta::{AccountOrigin, AccountRecord};
+use opentrail_model::{iso8601, AccountId};
+use opentrail_trails::BUCKET_OWNERS;
 use serde_json::json;
+
+pub fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
+    match command {
+        AccountsCommand::Create {
+            data_dir,
+            account_id,
+        } => {
+            let data = DataDir::open(&DataDirArgs {
+                data_dir,
+                account_id: None,
+            })?;
+            let account = match &account_id {
+                Some(id) => AccountId::parse(id)
+                    .map_err(|why| anyhow::anyhow!("invalid --account-id: {why}"))?,
+                None => AccountId::parse(&random_account_id()).map_err(anyhow::Error::msg)?,
+            };
+            let added = data.meta.register_account(&AccountRecord {
+                account_id: account.to_string(),
+                origin: AccountOrigin::Cli,
+                created_at: iso8601(chrono::Utc::now()),
+            })?;
+            if !added {
+                bail!("account {account} already exists on this server");
+            }
+            // The account's root key acts for it alone: unlike the bootstrap root key it may
+            // neither ingest other accounts' records nor forward this server's audit events.
+            let mut key = new_access_key(&account, "root", true, false);
+            key.forward_audit = false;
+            data.meta.put_access_key(&key)?;
+            println!(
+                "{}",
+                json!({
+                    "AccountId": key.account_id,
+                    "AccessKeyId": key.access_key_id,
+                    "SecretAccessKey": key.secret_access_key,
+                })
+            );
+        }
+        AccountsCommand::List { data } => {
+            let data = DataDir::open(&data)?;
+            for account in data.meta.list_accounts()? {
+                println!(
+                    "{}\t{}\t{}",
+                    account.account_id,
+                    account.origin.as_str(),
+                    account.created_at
+                );
+            }
+        }
+    }
+    Ok(())
+}
 
 pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create {
             data,
+            account,
             user,
             ingest_any_account,
             forward_audit,
@@ -21,7 +77,8 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 bail!("invalid user name {user:?}: use 1-64 letters, digits and +=,.@_-");
             }
             let data = DataDir::open(&data)?;
-            let mut key = new_access_key(&data.account, &user, false, ingest_any_account);
+            let account = data.account_or_bootstrap(account.as_deref())?;
+            let mut key = new_access_key(&account, &user, false, ingest_any_account);
             key.forward_audit = forward_audit;
             data.meta.put_access_key(&key)?;
             println!(
@@ -60,12 +117,40 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
 
 pub async fn buckets(command: BucketsCommand) -> anyhow::Result<()> {
     match command {
-        BucketsCommand::Create { data, s3, name } => {
+        BucketsCommand::Create {
+            data,
+            s3,
+            account,
+            name,
+        } => {
             opentrail_objstore::validate_bucket_name(&name)
                 .map_err(|why| anyhow::anyhow!("invalid bucket name {name}: {why}"))?;
+            // Embedded buckets have an owner account; buckets on an S3 server have none
+            // (every account may name them).
+            let owner = if s3.s3_endpoint.is_none() {
+                let dir = DataDir::open(&data)?;
+                let owner = dir.account_or_bootstrap(account.as_deref())?;
+                if let Some(current) = dir.meta.get_document(BUCKET_OWNERS, &name)? {
+                    if current != owner.as_str() {
+                        bail!("bucket {name} exists and belongs to account {current}");
+                    }
+                }
+                Some((dir, owner))
+            } else {
+                if account.is_some() {
+                    bail!("--account records the owner of an embedded bucket; buckets on an S3 server (--s3-endpoint) have no owner here");
+                }
+                None
+            };
             let store = object_store(&data.data_dir, &s3)?;
             store.create_bucket(&name).await?;
-            println!("created bucket {name}");
+            if let Some((dir, owner)) = owner {
+                dir.meta
+                    .put_document(BUCKET_OWNERS, &name, owner.as_str())?;
+                println!("created bucket {name} owned by account {owner}");
+            } else {
+                println!("created bucket {name}");
+            }
         }
         BucketsCommand::List { data, s3 } => {
             let store = object_store(&data.data_dir, &s3)?;
@@ -76,6 +161,11 @@ pub async fn buckets(command: BucketsCommand) -> anyhow::Result<()> {
         BucketsCommand::Delete { data, s3, name } => {
             let store = object_store(&data.data_dir, &s3)?;
             store.delete_bucket(&name).await?;
+            if s3.s3_endpoint.is_none() {
+                DataDir::open(&data)?
+                    .meta
+                    .delete_document(BUCKET_OWNERS, &name)?;
+            }
             println!("deleted bucket {name}");
         }
     }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use opentrail_model::Clock;
 use opentrail_operations::RateClass;
-use opentrail_trails::{RequestContext, TrailService};
+use opentrail_trails::TrailService;
 use opentrail_wire::{parse_target, ApiError, ServiceModel, JSON_11_CONTENT_TYPE};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -41,10 +41,11 @@ pub struct App {
     pub audit: Box<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
     pub max_request_bytes: usize,
-    /// The data dir's account, and the metadata store with every key's account: ingest
-    /// refuses records claiming to be their audit events unless the key may forward them.
+    /// The data dir's account, and every account this server hosts: ingest refuses
+    /// records claiming to be their audit events unless the key may forward them, and
+    /// registers the accounts of records it has not seen yet.
     pub account: opentrail_model::AccountId,
-    pub meta: Arc<dyn opentrail_meta::MetaStore>,
+    pub accounts: Arc<crate::accounts::AccountRegistry>,
     /// Days of event history kept, to tell ingest producers which records LookupEvents
     /// will never show.
     pub history_retention_days: u32,
@@ -500,10 +501,7 @@ async fn handle(
     }
     let input = app.model.parse_input(operation, body)?;
     exchange.request_parameters = Some(input.clone());
-    let ctx = RequestContext {
-        account: caller.account.clone(),
-        region: caller.region.clone(),
-    };
+    let ctx = caller.request_context();
     dispatch(app, &ctx, operation, input).await
 }
 

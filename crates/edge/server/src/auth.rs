@@ -3,7 +3,7 @@
 use crate::config::AuthMode;
 use chrono::{DateTime, Utc};
 use opentrail_meta::MetaStore;
-use opentrail_model::{AccountId, Region};
+use opentrail_model::{AccountId, Principal, PrincipalKind, Region, RequestContext};
 use opentrail_sigv4::{
     check_headers, check_payload, claimed_payload_hash, parse_authorization, sha256_hex,
     verify_signature, AuthError, RequestParts,
@@ -26,6 +26,24 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// What every service call gets: the account, the region and the principal.
+    pub fn request_context(&self) -> RequestContext {
+        RequestContext {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            principal: Principal {
+                access_key_id: self.access_key_id.clone(),
+                kind: if self.is_root {
+                    PrincipalKind::Root
+                } else {
+                    PrincipalKind::User {
+                        name: self.user_name.clone(),
+                    }
+                },
+            },
+        }
+    }
+
     /// The caller's IAM principal ARN, as `userIdentity.arn` shows it.
     pub fn principal_arn(&self) -> String {
         if self.is_root {

@@ -19,7 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the CloudTrail-compatible API server.
     Serve(ServeArgs),
-    /// Manage access keys of the account.
+    /// Manage the accounts this server hosts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage access keys of the accounts.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Manage the buckets trails deliver to.
@@ -334,11 +337,32 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account and a root access key for it; prints both as JSON.
+    Create {
+        /// Where OpenTrail keeps its state.
+        #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
+        data_dir: PathBuf,
+        /// The new account's 12-digit id; generated when absent.
+        #[arg(long)]
+        account_id: Option<String>,
+    },
+    /// List accounts: id, origin (bootstrap, cli, ingest) and creation time.
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create an access key for a named user of the account; prints it as JSON.
+    /// Create an access key for a named user of an account; prints it as JSON.
     Create {
         #[command(flatten)]
         data: DataDirArgs,
+        /// The account (default: the data dir's bootstrap account).
+        #[arg(long)]
+        account: Option<String>,
         #[arg(long)]
         user: String,
         /// Allow this key to ingest events recorded for other accounts (log forwarders).
@@ -371,6 +395,9 @@ pub enum TopicsCommand {
         data: DataDirArgs,
         #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
         region: String,
+        /// The account owning the topic (default: the data dir's bootstrap account).
+        #[arg(long)]
+        account: Option<String>,
         name: String,
     },
     /// List topics and their subscriptions (secrets are not shown).
@@ -425,6 +452,10 @@ pub enum BucketsCommand {
         data: DataDirArgs,
         #[command(flatten)]
         s3: S3Args,
+        /// The account owning an embedded bucket (default: the data dir's bootstrap
+        /// account); only it may name the bucket in a trail.
+        #[arg(long)]
+        account: Option<String>,
         name: String,
     },
     /// List buckets.

@@ -2,7 +2,7 @@
 
 use crate::config::{DataDirArgs, S3Args};
 use anyhow::{bail, Context};
-use opentrail_meta::{AccessKeyRecord, MetaStore, SqliteMetaStore};
+use opentrail_meta::{AccessKeyRecord, AccountOrigin, AccountRecord, MetaStore, SqliteMetaStore};
 use opentrail_model::{iso8601, AccountId};
 use opentrail_objstore::{LocalStore, ObjectStore, S3Config, S3Store};
 use rand::distributions::{Alphanumeric, Distribution, Uniform};
@@ -31,7 +31,7 @@ pub struct DataDir {
     pub new_bootstrap_key: Option<AccessKeyRecord>,
 }
 
-fn random_account_id() -> String {
+pub fn random_account_id() -> String {
     let digits = Uniform::from(0..10u8);
     let mut rng = rand::thread_rng();
     // Account ids do not start with 0 in practice; keep them 12 significant digits.
@@ -242,6 +242,7 @@ impl DataDir {
             meta.init_setting(BOOTSTRAP_SETTING, &key.access_key_id)?;
             new_bootstrap_key = Some(key);
         }
+        register_existing_accounts(&meta, &account)?;
         Ok(Self {
             path,
             meta: Arc::new(meta),
@@ -250,9 +251,47 @@ impl DataDir {
         })
     }
 
+    /// The account `--account ID` names (it must be registered), or the bootstrap account.
+    pub fn account_or_bootstrap(&self, requested: Option<&str>) -> anyhow::Result<AccountId> {
+        let Some(id) = requested else {
+            return Ok(self.account.clone());
+        };
+        let account = AccountId::parse(id).map_err(anyhow::Error::msg)?;
+        if self.meta.get_account(account.as_str())?.is_none() {
+            bail!(
+                "no account {account} on this server; see `opentrail accounts list`, or create it with `opentrail accounts create --account-id {account}`"
+            );
+        }
+        Ok(account)
+    }
+
     pub fn credentials_path(&self) -> PathBuf {
         self.path.join(CREDENTIALS_FILE)
     }
+}
+
+/// The accounts registry: the bootstrap account and the accounts of existing access keys
+/// (data dirs written before the registry existed have only those). Idempotent.
+fn register_existing_accounts(meta: &SqliteMetaStore, bootstrap: &AccountId) -> anyhow::Result<()> {
+    let keys = meta.list_access_keys()?;
+    // The bootstrap account dates from its first key (the bootstrap root key).
+    let created_at = keys
+        .iter()
+        .find(|key| key.account_id == bootstrap.as_str())
+        .map_or_else(|| iso8601(chrono::Utc::now()), |key| key.created_at.clone());
+    meta.register_account(&AccountRecord {
+        account_id: bootstrap.to_string(),
+        origin: AccountOrigin::Bootstrap,
+        created_at,
+    })?;
+    for key in keys {
+        meta.register_account(&AccountRecord {
+            account_id: key.account_id.clone(),
+            origin: AccountOrigin::Cli,
+            created_at: key.created_at.clone(),
+        })?;
+    }
+    Ok(())
 }
 
 /// The object store trails deliver to: bucket directories in the data dir, or an S3 server.

@@ -2,18 +2,18 @@
 //! own (partial success, like PutAuditEvents) and the accepted ones are acknowledged only
 //! once the durable event log has fsynced them.
 
+use crate::accounts::AccountRegistry;
 use crate::api::{App, Exchange};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use opentrail_log::LogError;
-use opentrail_meta::MetaStore;
 use opentrail_model::{
     log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
 };
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
-use std::cell::OnceCell;
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -139,33 +139,56 @@ fn claims_self_audit(record: &RecordRef<'_>) -> bool {
     record.event_type() == "AwsApiCall" && SELF_AUDIT_SOURCES.contains(&record.event_source())
 }
 
-/// The accounts this server records audit events for: the data dir's account and every
-/// account with an access key here. Keys are read once, when a record first needs it.
+/// The accounts this server records audit events for: every registered account (the
+/// bootstrap account, those made by `opentrail accounts create` and by ingest). Looked up
+/// once per account and request, in the registry's in-memory cache first.
 struct ServerAccounts {
     server: String,
-    meta: Option<Arc<dyn MetaStore>>,
-    /// `None` inside when the keys could not be read: then every account counts.
-    with_keys: OnceCell<Option<BTreeSet<String>>>,
+    registry: Option<Arc<AccountRegistry>>,
+    /// Per account seen in this request: registered (before this request), or `None` when
+    /// the registry could not be read.
+    seen: RefCell<HashMap<String, Option<bool>>>,
 }
 
 impl ServerAccounts {
-    fn contains(&self, account: &str) -> bool {
-        if account == self.server {
-            return true;
+    fn new(server: String, registry: Option<Arc<AccountRegistry>>) -> Self {
+        Self {
+            server,
+            registry,
+            seen: RefCell::new(HashMap::new()),
         }
-        let Some(meta) = &self.meta else {
-            return false;
+    }
+
+    fn lookup(&self, account: &str) -> Option<bool> {
+        if account == self.server {
+            return Some(true);
+        }
+        let Some(registry) = &self.registry else {
+            return Some(false);
         };
-        let loaded = self.with_keys.get_or_init(|| match meta.list_access_keys() {
-            Ok(keys) => Some(keys.into_iter().map(|key| key.account_id).collect()),
+        if let Some(known) = self.seen.borrow().get(account) {
+            return *known;
+        }
+        let known = match registry.is_registered(account) {
+            Ok(known) => Some(known),
             Err(e) => {
-                tracing::warn!(error = %e, "failed to list access keys; refusing records that claim to be this server's audit events");
+                tracing::warn!(error = %e, account, "failed to read the accounts registry; refusing records that claim to be this server's audit events");
                 None
             }
-        });
-        loaded
-            .as_ref()
-            .is_none_or(|accounts| accounts.contains(account))
+        };
+        self.seen.borrow_mut().insert(account.to_owned(), known);
+        known
+    }
+
+    /// Whether `account` is one of this server's (when unsure: yes).
+    fn contains(&self, account: &str) -> bool {
+        self.lookup(account).unwrap_or(true)
+    }
+
+    /// Whether `account` was unknown to this server before this request (when unsure: yes,
+    /// registering it again does no harm).
+    fn is_new(&self, account: &str) -> bool {
+        !self.lookup(account).unwrap_or(false)
     }
 }
 
@@ -249,6 +272,15 @@ fn check_record<'a>(
 /// event history will want it.
 type Accepted = (Bytes, Option<EventRecord>);
 
+/// What a request's records amount to: the outcome per record, the accepted records, and
+/// the accounts of accepted records this server did not know (keys that may ingest for
+/// any account register them).
+struct Checked {
+    outcomes: Vec<Outcome>,
+    accepted: Vec<Accepted>,
+    new_accounts: BTreeSet<String>,
+}
+
 /// Decodes the body and checks each record: the outcome per record, and the accepted
 /// records with their exact texts (slices of the decoded body), parsed records kept only
 /// when `keep_parsed`.
@@ -258,14 +290,22 @@ fn check_body(
     policy: &RecordPolicy,
     keep_parsed: bool,
     max_decoded: usize,
-) -> Result<(Vec<Outcome>, Vec<Accepted>), ApiError> {
+) -> Result<Checked, ApiError> {
     let decoded = decode_body(parts, body, max_decoded)?;
     let texts = split_records(&decoded)?;
     let mut outcomes = Vec::with_capacity(texts.len());
     let mut accepted = Vec::with_capacity(texts.len());
+    let mut new_accounts = BTreeSet::new();
     for text in texts {
         match check_record(&text, policy) {
             Ok(record) => {
+                let recipient = record.recipient_account_id();
+                if policy.any_account
+                    && recipient != policy.caller_account
+                    && policy.server_accounts.is_new(recipient)
+                {
+                    new_accounts.insert(recipient.to_owned());
+                }
                 let outside_retention = is_history_event(&record)
                     && record
                         .event_time()
@@ -281,7 +321,11 @@ fn check_body(
             Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
         }
     }
-    Ok((outcomes, accepted))
+    Ok(Checked {
+        outcomes,
+        accepted,
+        new_accounts,
+    })
 }
 
 pub async fn handle(
@@ -301,11 +345,10 @@ pub async fn handle(
         history_cutoff: app.clock.now()
             - chrono::Duration::days(i64::from(app.history_retention_days)),
         forward_audit: caller.forward_audit,
-        server_accounts: ServerAccounts {
-            server: app.account.to_string(),
-            meta: Some(Arc::clone(&app.meta)),
-            with_keys: OnceCell::new(),
-        },
+        server_accounts: ServerAccounts::new(
+            app.account.to_string(),
+            Some(Arc::clone(&app.accounts)),
+        ),
         now: app.clock.now(),
     };
     // Keeping parsed records for event history only pays when history will read them
@@ -316,8 +359,17 @@ pub async fn handle(
         .saturating_sub(app.history.applied_offset());
     let keep_parsed = app.parsed.reached_in_time(lag);
     let max_decoded = app.max_request_bytes.saturating_mul(MAX_DECODED_FACTOR);
+    let registry = Arc::clone(&app.accounts);
     let (outcomes, accepted) = tokio::task::spawn_blocking(move || {
-        check_body(&head, &owned_body, &policy, keep_parsed, max_decoded)
+        let checked = check_body(&head, &owned_body, &policy, keep_parsed, max_decoded)?;
+        // Records of accounts this server did not host yet create them (origin `ingest`),
+        // before the records are appended.
+        for account in &checked.new_accounts {
+            if let Err(e) = registry.register_from_ingest(account) {
+                tracing::warn!(error = %e, account, "failed to register an account of ingested records; its records are kept, create it with `opentrail accounts create --account-id`");
+            }
+        }
+        Ok::<_, ApiError>((checked.outcomes, checked.accepted))
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
@@ -447,16 +499,16 @@ mod tests {
             regions: KnownRegions::default(),
             history_cutoff: chrono::Utc::now() - chrono::Duration::days(90),
             forward_audit: false,
-            server_accounts: ServerAccounts {
-                server: "111122223333".into(),
-                meta: None,
-                with_keys: OnceCell::new(),
-            },
+            server_accounts: ServerAccounts::new("111122223333".into(), None),
             now: chrono::Utc::now(),
         };
         for keep_parsed in [true, false] {
-            let (outcomes, accepted) =
-                check_body(&parts, &body, &policy, keep_parsed, 1 << 20).unwrap();
+            let Checked {
+                outcomes,
+                accepted,
+                new_accounts,
+            } = check_body(&parts, &body, &policy, keep_parsed, 1 << 20).unwrap();
+            assert!(new_accounts.is_empty());
             assert_eq!(outcomes.len(), 3);
             assert!(
                 matches!(&outcomes[0], Outcome::Accepted { event_id, outside_retention: true } if event_id == "a")
@@ -489,14 +541,15 @@ mod tests {
                 regions: KnownRegions::default(),
                 history_cutoff: chrono::Utc::now(),
                 forward_audit,
-                server_accounts: ServerAccounts {
-                    server: "111122223333".into(),
-                    meta: None,
-                    with_keys: OnceCell::new(),
-                },
+                server_accounts: ServerAccounts::new("111122223333".into(), None),
                 now: chrono::Utc::now(),
             };
-            let (outcomes, _) = check_body(&parts, &body, &policy, false, 1 << 20).unwrap();
+            let checked = check_body(&parts, &body, &policy, false, 1 << 20).unwrap();
+            assert_eq!(
+                checked.new_accounts.into_iter().collect::<Vec<_>>(),
+                vec!["999988887777".to_owned()]
+            );
+            let outcomes = checked.outcomes;
             assert_eq!(
                 matches!(&outcomes[0], Outcome::Rejected { code, .. } if *code == "ForwardAuditDenied"),
                 !forward_audit

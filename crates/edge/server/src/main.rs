@@ -1,5 +1,6 @@
 //! The `opentrail` binary: `serve`, and the admin commands `keys` and `buckets`.
 
+mod accounts;
 mod admin;
 mod api;
 mod audit;
@@ -79,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::serve(args)),
+        Command::Accounts(command) => admin::accounts(command),
         Command::Keys(command) => admin::keys(command),
         Command::Buckets(command) => runtime.block_on(admin::buckets(command)),
         Command::Import(args) => runtime.block_on(import::import(args)),

@@ -210,7 +210,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         regions,
         history_retention_days: args.history_retention_days,
         account: data.account.clone(),
-        meta: data.meta.clone(),
+        accounts: Arc::new(crate::accounts::AccountRegistry::load(data.meta.clone())?),
         body_read_timeout: args.idle_timeout.0,
         lookup_rate_limit: (args.lookup_events_rate_limit > 0.0).then(|| {
             RateLimiter::new(

@@ -28,9 +28,15 @@ fn open(data: &DataDirArgs) -> anyhow::Result<(DataDir, TopicRegistry)> {
 
 pub fn topics(command: TopicsCommand) -> anyhow::Result<()> {
     match command {
-        TopicsCommand::Create { data, region, name } => {
+        TopicsCommand::Create {
+            data,
+            region,
+            account,
+            name,
+        } => {
             let (dir, registry) = open(&data)?;
-            let topic = registry.create_topic(dir.account.as_str(), &region, &name)?;
+            let account = dir.account_or_bootstrap(account.as_deref())?;
+            let topic = registry.create_topic(account.as_str(), &region, &name)?;
             println!("{}", topic.arn);
         }
         TopicsCommand::List { data } => {

@@ -31,6 +31,44 @@ pub struct AccessKeyRecord {
     pub created_at: String,
 }
 
+/// How an account came to exist on this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountOrigin {
+    /// The data dir's own account (setting `account_id`), made on first start.
+    Bootstrap,
+    /// `opentrail accounts create`.
+    Cli,
+    /// A record ingested (`POST /events`, `opentrail import`) for an account not known yet.
+    Ingest,
+}
+
+impl AccountOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountOrigin::Bootstrap => "bootstrap",
+            AccountOrigin::Cli => "cli",
+            AccountOrigin::Ingest => "ingest",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "bootstrap" => Some(AccountOrigin::Bootstrap),
+            "cli" => Some(AccountOrigin::Cli),
+            "ingest" => Some(AccountOrigin::Ingest),
+            _ => None,
+        }
+    }
+}
+
+/// An account this server hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub account_id: String,
+    pub origin: AccountOrigin,
+    pub created_at: String,
+}
+
 pub trait MetaStore: Send + Sync + 'static {
     fn get_setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores `value` unless the key already has one; returns what is stored afterwards.
@@ -41,6 +79,12 @@ pub trait MetaStore: Send + Sync + 'static {
     fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
     /// Returns whether a key was deleted.
     fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
+
+    /// Registers an account unless it exists; returns whether this call added it.
+    fn register_account(&self, account: &AccountRecord) -> Result<bool>;
+    fn get_account(&self, account_id: &str) -> Result<Option<AccountRecord>>;
+    /// Every account, oldest first.
+    fn list_accounts(&self) -> Result<Vec<AccountRecord>>;
 
     /// Documents are opaque values grouped in collections, ordered by key.
     fn put_document(&self, collection: &str, key: &str, value: &str) -> Result<()>;

@@ -1,6 +1,6 @@
 //! SQLite implementation of `MetaStore`.
 
-use crate::{AccessKeyRecord, MetaError, MetaStore, Result};
+use crate::{AccessKeyRecord, AccountOrigin, AccountRecord, MetaError, MetaStore, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -22,6 +22,11 @@ CREATE TABLE IF NOT EXISTS access_keys (
     user_name TEXT NOT NULL,
     account_id TEXT NOT NULL,
     is_root INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS documents (
@@ -106,6 +111,16 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
     })
 }
 
+fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
+    let origin: String = row.get(1)?;
+    Ok(AccountRecord {
+        account_id: row.get(0)?,
+        // An origin written by a later version reads as `cli` (made by an operator).
+        origin: AccountOrigin::parse(&origin).unwrap_or(AccountOrigin::Cli),
+        created_at: row.get(2)?,
+    })
+}
+
 const KEY_COLUMNS: &str =
     "access_key_id, secret_access_key, user_name, account_id, is_root, created_at, ingest_any_account, forward_audit";
 
@@ -180,6 +195,41 @@ impl MetaStore for SqliteMetaStore {
                 [access_key_id],
             )
             .map(|n| n > 0)
+        })
+    }
+
+    fn register_account(&self, account: &AccountRecord) -> Result<bool> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO accounts (account_id, origin, created_at) VALUES (?1, ?2, ?3)",
+                [
+                    account.account_id.as_str(),
+                    account.origin.as_str(),
+                    account.created_at.as_str(),
+                ],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn get_account(&self, account_id: &str) -> Result<Option<AccountRecord>> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT account_id, origin, created_at FROM accounts WHERE account_id = ?1",
+                [account_id],
+                account_from_row,
+            )
+            .optional()
+        })
+    }
+
+    fn list_accounts(&self) -> Result<Vec<AccountRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT account_id, origin, created_at FROM accounts ORDER BY created_at, account_id",
+            )?;
+            let rows = stmt.query_map([], account_from_row)?;
+            rows.collect()
         })
     }
 
@@ -310,6 +360,32 @@ mod tests {
         assert!(!store.delete_document("trails", "a").unwrap());
         assert!(store.delete_access_key("AKIA1").unwrap());
         assert!(store.list_access_keys().unwrap().is_empty());
+    }
+
+    #[test]
+    fn accounts_register_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("meta.db")).unwrap();
+        let record = |id: &str, origin| AccountRecord {
+            account_id: id.into(),
+            origin,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        assert!(store
+            .register_account(&record("111111111111", AccountOrigin::Bootstrap))
+            .unwrap());
+        assert!(!store
+            .register_account(&record("111111111111", AccountOrigin::Ingest))
+            .unwrap());
+        assert!(store
+            .register_account(&record("222222222222", AccountOrigin::Ingest))
+            .unwrap());
+        assert_eq!(
+            store.get_account("111111111111").unwrap().unwrap().origin,
+            AccountOrigin::Bootstrap
+        );
+        assert!(store.get_account("333333333333").unwrap().is_none());
+        assert_eq!(store.list_accounts().unwrap().len(), 2);
     }
 
     #[test]

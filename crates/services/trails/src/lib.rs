@@ -18,7 +18,7 @@ pub use selector_ops::{
 pub use tagging::{ListTagsInput, TagsInput};
 
 use opentrail_meta::MetaStore;
-use opentrail_model::{AccountId, Clock, Region, TrailArn, TrailName};
+use opentrail_model::{AccountId, Clock, TrailArn, TrailName};
 use opentrail_objstore::{ObjectStore, StoreError};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -28,13 +28,13 @@ pub const MAX_TRAILS_PER_REGION: usize = 5;
 
 const TRAILS: &str = "trails";
 
-/// Who is calling and from where: the account of the access key and the region of the
-/// SigV4 credential scope.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub account: AccountId,
-    pub region: Region,
-}
+/// Metadata documents naming the owner account of each embedded bucket (key: the bucket
+/// name, value: the account id), written by `opentrail buckets create`. A bucket without
+/// one (created before owners were recorded, or on an S3 server) is usable by every account.
+pub const BUCKET_OWNERS: &str = "bucket_owners";
+
+/// Who is calling and from where (lives in `opentrail-model`; re-exported for now).
+pub use opentrail_model::RequestContext;
 
 /// Requests that name one trail (`Name` is a trail name or ARN).
 #[derive(Debug, Deserialize)]
@@ -164,8 +164,31 @@ impl TrailService {
         Ok(trail)
     }
 
-    /// A trail that names a topic must name one that exists.
+    /// An embedded bucket another account owns may not receive this account's logs (as on
+    /// AWS, where its bucket policy would not let CloudTrail write for this account).
+    fn require_bucket_owner(&self, ctx: &RequestContext, bucket: &str) -> Result<(), TrailError> {
+        let owner = tokio::task::block_in_place(|| self.meta.get_document(BUCKET_OWNERS, bucket))?;
+        match owner {
+            Some(owner) if owner != ctx.account.as_str() => {
+                Err(TrailError::InsufficientS3BucketPolicy(format!(
+                    "Incorrect S3 bucket policy is detected for bucket: {bucket}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A trail that names a topic must name one of its own account that exists.
     fn require_topic(&self, trail: &TrailRecord) -> Result<(), TrailError> {
+        let foreign = trail.sns_topic_arn.as_deref().is_some_and(|arn| {
+            opentrail_model::Arn::parse(arn).is_ok_and(|arn| arn.account != trail.account.as_str())
+        });
+        if foreign {
+            return Err(TrailError::InvalidSnsTopicName(format!(
+                "SNS topic {} does not exist; create it with `opentrail topics create`",
+                trail.sns_topic_arn.as_deref().unwrap_or_default()
+            )));
+        }
         match &trail.sns_topic_arn {
             Some(arn) if !self.topics.topic_exists(arn) => Err(TrailError::InvalidSnsTopicName(
                 format!("SNS topic {arn} does not exist; create it with `opentrail topics create`"),
@@ -174,9 +197,9 @@ impl TrailService {
         }
     }
 
-    async fn require_bucket(&self, bucket: &str) -> Result<(), TrailError> {
+    async fn require_bucket(&self, ctx: &RequestContext, bucket: &str) -> Result<(), TrailError> {
         match self.buckets.bucket_exists(bucket).await {
-            Ok(true) => Ok(()),
+            Ok(true) => self.require_bucket_owner(ctx, bucket),
             Ok(false) => Err(TrailError::S3BucketDoesNotExist(format!(
                 "S3 bucket {bucket} does not exist"
             ))),

@@ -230,7 +230,7 @@ impl TrailService {
             trail.is_multi_region_trail,
         )?;
         check_capacity(&existing, &trail.home_region, trail.is_multi_region_trail)?;
-        self.require_bucket(&trail.s3_bucket_name).await?;
+        self.require_bucket(ctx, &trail.s3_bucket_name).await?;
         self.save(&trail)?;
         tracing::info!(trail = %trail.arn(), "created trail");
         Ok(json!(trail.to_write_response()))
@@ -281,7 +281,7 @@ impl TrailService {
             self.require_topic(&trail)?;
         }
         if trail.s3_bucket_name != before.s3_bucket_name {
-            self.require_bucket(&trail.s3_bucket_name).await?;
+            self.require_bucket(ctx, &trail.s3_bucket_name).await?;
         }
         self.save(&trail)?;
         tracing::info!(trail = %trail.arn(), "updated trail");
