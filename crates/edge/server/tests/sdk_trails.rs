@@ -110,7 +110,10 @@ async fn every_trail_operation_once_through_the_sdk() {
         .await
         .expect("GetTrailStatus");
     assert_eq!(started.is_logging(), Some(true));
-    let start_time = started.start_logging_time().expect("StartLoggingTime").secs();
+    let start_time = started
+        .start_logging_time()
+        .expect("StartLoggingTime")
+        .secs();
     assert!(start_time > 1_700_000_000, "StartLoggingTime {start_time}");
     assert!(started
         .time_logging_started()
@@ -163,7 +166,10 @@ async fn every_trail_operation_once_through_the_sdk() {
         .await
         .expect("PutEventSelectors");
     assert_eq!(put.trail_arn(), Some(arn.as_str()));
-    assert_eq!(put.advanced_event_selectors(), [selector.clone()]);
+    assert_eq!(
+        put.advanced_event_selectors(),
+        std::slice::from_ref(&selector)
+    );
     let got = client
         .get_event_selectors()
         .trail_name("smoke")
@@ -183,7 +189,7 @@ async fn every_trail_operation_once_through_the_sdk() {
         .send()
         .await
         .expect("PutInsightSelectors");
-    assert_eq!(put.insight_selectors(), [insight.clone()]);
+    assert_eq!(put.insight_selectors(), std::slice::from_ref(&insight));
     let got = client
         .get_insight_selectors()
         .trail_name(&arn)

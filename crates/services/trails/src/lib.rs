@@ -83,7 +83,9 @@ fn parse_trail_ref(value: &str) -> Result<TrailRef, TrailError> {
 /// request gave a name), then the caller's account.
 fn not_found(reference: &TrailRef, ctx: &RequestContext) -> TrailError {
     let arn = match reference {
-        TrailRef::Name(name) => TrailArn::new(ctx.region.clone(), ctx.account.clone(), name.clone()),
+        TrailRef::Name(name) => {
+            TrailArn::new(ctx.region.clone(), ctx.account.clone(), name.clone())
+        }
         TrailRef::Arn(arn) => arn.clone(),
     };
     TrailError::TrailNotFound(format!(
