@@ -36,6 +36,7 @@ trail_errors! {
     InvalidS3BucketName => "InvalidS3BucketNameException",
     InvalidS3Prefix => "InvalidS3PrefixException",
     InvalidSnsTopicName => "InvalidSnsTopicNameException",
+    InsufficientSnsTopicPolicy => "InsufficientSnsTopicPolicyException",
     InvalidKmsKeyId => "InvalidKmsKeyIdException",
     InvalidCloudWatchLogsLogGroupArn => "InvalidCloudWatchLogsLogGroupArnException",
     InvalidCloudWatchLogsRoleArn => "InvalidCloudWatchLogsRoleArnException",

@@ -79,8 +79,19 @@ fn parse_trail_ref(value: &str) -> Result<TrailRef, TrailError> {
         .map_err(|e| TrailError::InvalidTrailName(e.0))
 }
 
-fn not_found(name: &str, account: &AccountId) -> TrailError {
-    TrailError::TrailNotFound(format!("Unknown trail: {name} for the user: {account}"))
+/// AWS's text: the trail's ARN (built from the request's region and account when the
+/// request gave a name), then the caller's account.
+fn not_found(reference: &TrailRef, ctx: &RequestContext) -> TrailError {
+    let arn = match reference {
+        TrailRef::Name(name) => {
+            TrailArn::new(ctx.region.clone(), ctx.account.clone(), name.clone())
+        }
+        TrailRef::Arn(arn) => arn.clone(),
+    };
+    TrailError::TrailNotFound(format!(
+        "Unknown trail: {arn} for the user: {}",
+        ctx.account
+    ))
 }
 
 impl TrailService {
@@ -145,7 +156,7 @@ impl TrailService {
                 .into_iter()
                 .find(|t| t.name == arn.name && t.home_region == arn.region),
         };
-        found.ok_or_else(|| not_found(name_or_arn, &ctx.account))
+        found.ok_or_else(|| not_found(&reference, ctx))
     }
 
     /// Like `resolve`, for operations that change a trail: only its home region may.
@@ -190,9 +201,11 @@ impl TrailService {
             )));
         }
         match &trail.sns_topic_arn {
-            Some(arn) if !self.topics.topic_exists(arn) => Err(TrailError::InvalidSnsTopicName(
-                format!("SNS topic {arn} does not exist; create it with `opentrail topics create`"),
-            )),
+            Some(arn) if !self.topics.topic_exists(arn) => {
+                Err(TrailError::InsufficientSnsTopicPolicy(
+                    "SNS Topic does not exist or the topic policy is incorrect!".to_string(),
+                ))
+            }
             _ => Ok(()),
         }
     }

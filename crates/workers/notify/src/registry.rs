@@ -110,7 +110,7 @@ impl TopicRegistry {
         self.current().topics.get(arn).cloned()
     }
 
-    /// For `CreateTrail`/`UpdateTrail`: an unknown topic is `InvalidSnsTopicNameException`.
+    /// For `CreateTrail`/`UpdateTrail`: an unknown topic is `InsufficientSnsTopicPolicyException`.
     pub fn topic_exists(&self, arn: &str) -> bool {
         self.current().topics.contains_key(arn)
     }
