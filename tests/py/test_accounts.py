@@ -129,8 +129,8 @@ def test_accounts_are_isolated(server):
     topic = server.admin("topics", "create", "--account", other, "their-topic").stdout.strip()
     assert topic == f"arn:aws:sns:us-east-1:{other}:their-topic"
     theirs.update_trail(Name="trail-theirs", SnsTopicName="their-topic")
-    assert error(mine.update_trail, Name="trail-mine", SnsTopicName=topic)[0] == "InvalidSnsTopicNameException"
-    assert error(mine.update_trail, Name="trail-mine", SnsTopicName="their-topic")[0] == "InvalidSnsTopicNameException"
+    assert error(mine.update_trail, Name="trail-mine", SnsTopicName=topic)[0] == "InsufficientSnsTopicPolicyException"
+    assert error(mine.update_trail, Name="trail-mine", SnsTopicName="their-topic")[0] == "InsufficientSnsTopicPolicyException"
 
     # Keys list shows each key's account.
     listed = [line.split("\t") for line in server.admin("keys", "list").stdout.splitlines()]

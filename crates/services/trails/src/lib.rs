@@ -189,25 +189,21 @@ impl TrailService {
         }
     }
 
-    /// A trail that names a topic must name one of its own account that exists.
+    /// A trail that names a topic must name one of its own account that exists. AWS
+    /// cannot tell a missing topic from one whose policy keeps CloudTrail out, and answers
+    /// both alike; another account's topic is one whose policy we never grant.
     fn require_topic(&self, trail: &TrailRecord) -> Result<(), TrailError> {
-        let foreign = trail.sns_topic_arn.as_deref().is_some_and(|arn| {
-            opentrail_model::Arn::parse(arn).is_ok_and(|arn| arn.account != trail.account.as_str())
-        });
-        if foreign {
-            return Err(TrailError::InvalidSnsTopicName(format!(
-                "SNS topic {} does not exist; create it with `opentrail topics create`",
-                trail.sns_topic_arn.as_deref().unwrap_or_default()
-            )));
+        let Some(topic) = trail.sns_topic_arn.as_deref() else {
+            return Ok(());
+        };
+        let foreign = opentrail_model::Arn::parse(topic)
+            .is_ok_and(|arn| arn.account != trail.account.as_str());
+        if foreign || !self.topics.topic_exists(topic) {
+            return Err(TrailError::InsufficientSnsTopicPolicy(
+                "SNS Topic does not exist or the topic policy is incorrect!".to_string(),
+            ));
         }
-        match &trail.sns_topic_arn {
-            Some(arn) if !self.topics.topic_exists(arn) => {
-                Err(TrailError::InsufficientSnsTopicPolicy(
-                    "SNS Topic does not exist or the topic policy is incorrect!".to_string(),
-                ))
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     async fn require_bucket(&self, ctx: &RequestContext, bucket: &str) -> Result<(), TrailError> {
