@@ -3,10 +3,10 @@
 use crate::api::App;
 use chrono::{DateTime, Utc};
 use opentrail_model::epoch_seconds;
-use opentrail_trails::{RequestContext, TrailError, TrailNameInput};
+use opentrail_trails::RequestContext;
 use opentrail_wire::ApiError;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 fn typed<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
@@ -14,17 +14,9 @@ fn typed<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
         .map_err(|e| ApiError::serialization(format!("failed to read request: {e}")))
 }
 
-fn trail_error(e: TrailError) -> ApiError {
-    match e {
-        TrailError::Internal(message) => ApiError::internal(message),
-        other => ApiError::new(other.code(), other.message().to_owned()),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct TrailNameMember {
-    trail_name: String,
+fn output<T: Serialize>(output: T) -> Result<Value, ApiError> {
+    serde_json::to_value(output)
+        .map_err(|e| ApiError::internal(format!("failed to encode response: {e}")))
 }
 
 /// Runs one CloudTrail operation whose input already passed model validation.
@@ -35,63 +27,36 @@ pub async fn dispatch(
     input: Value,
 ) -> Result<Value, ApiError> {
     let trails = &app.trails;
-    let result = match operation {
-        "ListPublicKeys" => return list_public_keys(app, ctx, typed(input)?),
-        "LookupEvents" => return lookup_events(app, ctx, typed(input)?).await,
-        "CreateTrail" => trails.create_trail(ctx, typed(input)?).await,
-        "UpdateTrail" => trails.update_trail(ctx, typed(input)?).await,
-        "DeleteTrail" => {
-            trails
-                .delete_trail(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        "GetTrail" => {
-            trails
-                .get_trail(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        "DescribeTrails" => trails.describe_trails(ctx, typed(input)?).await,
-        "ListTrails" => trails.list_trails(ctx, typed(input)?).await,
-        "GetTrailStatus" => {
-            trails
-                .get_trail_status(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        "StartLogging" => {
-            trails
-                .start_logging(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        "StopLogging" => {
-            trails
-                .stop_logging(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        "AddTags" => trails.add_tags(ctx, typed(input)?).await,
-        "RemoveTags" => trails.remove_tags(ctx, typed(input)?).await,
-        "ListTags" => trails.list_tags(ctx, typed(input)?).await,
+    match operation {
+        "ListPublicKeys" => list_public_keys(app, ctx, typed(input)?),
+        "LookupEvents" => lookup_events(app, ctx, typed(input)?).await,
+        "CreateTrail" => output(trails.create_trail(ctx, typed(input)?).await?),
+        "UpdateTrail" => output(trails.update_trail(ctx, typed(input)?).await?),
+        "DeleteTrail" => output(trails.delete_trail(ctx, typed(input)?).await?),
+        "GetTrail" => output(trails.get_trail(ctx, typed(input)?).await?),
+        "DescribeTrails" => output(trails.describe_trails(ctx, typed(input)?).await?),
+        "ListTrails" => output(trails.list_trails(ctx, typed(input)?).await?),
+        "GetTrailStatus" => output(trails.get_trail_status(ctx, typed(input)?).await?),
+        "StartLogging" => output(trails.start_logging(ctx, typed(input)?).await?),
+        "StopLogging" => output(trails.stop_logging(ctx, typed(input)?).await?),
+        "AddTags" => output(trails.add_tags(ctx, typed(input)?).await?),
+        "RemoveTags" => output(trails.remove_tags(ctx, typed(input)?).await?),
+        "ListTags" => output(trails.list_tags(ctx, typed(input)?).await?),
         "PutEventSelectors" => {
-            // An unknown ReadWriteType fails while reading the selectors; AWS reports it
-            // as an invalid selector, not as a serialisation fault.
+            // A selector that cannot be read is an invalid selector, not a serialisation
+            // fault (unknown enum values are checked by the service and answer the same).
             let input = serde_json::from_value(input)
                 .map_err(|e| ApiError::new("InvalidEventSelectorsException", e.to_string()))?;
-            trails.put_event_selectors(ctx, input).await
+            output(trails.put_event_selectors(ctx, input).await?)
         }
-        "GetEventSelectors" => {
-            trails
-                .get_event_selectors(ctx, &typed::<TrailNameMember>(input)?.trail_name)
-                .await
-        }
-        "PutInsightSelectors" => trails.put_insight_selectors(ctx, typed(input)?).await,
-        "GetInsightSelectors" => trails.get_insight_selectors(ctx, typed(input)?).await,
-        other => {
-            return Err(ApiError::new(
-                "UnsupportedOperationException",
-                format!("{other} is not available on this OpenTrail server"),
-            ))
-        }
-    };
-    result.map_err(trail_error)
+        "GetEventSelectors" => output(trails.get_event_selectors(ctx, typed(input)?).await?),
+        "PutInsightSelectors" => output(trails.put_insight_selectors(ctx, typed(input)?).await?),
+        "GetInsightSelectors" => output(trails.get_insight_selectors(ctx, typed(input)?).await?),
+        other => Err(ApiError::new(
+            "UnsupportedOperationException",
+            format!("{other} is not available on this OpenTrail server"),
+        )),
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,7 @@
 //! Validation of trail settings, with the CloudTrail exception each rule raises.
 
 use crate::error::TrailError;
-use crate::record::Tag;
+use opentrail_operations::Tag;
 use opentrail_model::{AccountId, Arn, Region};
 
 pub const MAX_S3_KEY_PREFIX: usize = 200;
@@ -272,6 +272,7 @@ pub fn merge_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentrail_wire::AwsError;
 
     fn ctx() -> (Region, AccountId) {
         (
