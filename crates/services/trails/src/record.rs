@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, Region, TrailArn, TrailName};
-use opentrail_selectors::TrailSelectors;
 use opentrail_operations::{
     CreateTrailResponse, InsightSelector, InsightType, SourceEventCategory, Tag, Trail, TrailInfo,
     UpdateTrailResponse,
 };
+use opentrail_selectors::TrailSelectors;
 use serde::{Deserialize, Serialize};
 
 /// An insight selector as stored: the enum values as text, exactly as the request named them.

@@ -12,8 +12,8 @@ use opentrail_operations::{
     GetEventSelectorsRequest, GetEventSelectorsResponse, GetInsightSelectorsRequest,
     GetTrailRequest, GetTrailStatusRequest, GetTrailStatusResponse, InsightSelector, InsightType,
     ListTagsRequest, ListTrailsRequest, PutEventSelectorsRequest, PutInsightSelectorsRequest,
-    ReadWriteType, RemoveTagsRequest, SourceEventCategory, StartLoggingRequest,
-    StopLoggingRequest, Tag, Timestamp, Trail, TrailInfo, UpdateTrailRequest,
+    ReadWriteType, RemoveTagsRequest, SourceEventCategory, StartLoggingRequest, StopLoggingRequest,
+    Tag, Timestamp, Trail, TrailInfo, UpdateTrailRequest,
 };
 use opentrail_trails::{
     RequestContext, TopicDirectory, TrailError, TrailService, MAX_TRAILS_PER_REGION,
@@ -163,7 +163,10 @@ impl Harness {
             .await
             .unwrap();
         let [resource] = <[_; 1]>::try_from(response.resource_tag_list.unwrap()).unwrap();
-        assert_eq!(resource.resource_id.as_deref(), Some(arn(name, HOME).as_str()));
+        assert_eq!(
+            resource.resource_id.as_deref(),
+            Some(arn(name, HOME).as_str())
+        );
         resource.tags_list.expect("TagsList is always present")
     }
 }
@@ -285,7 +288,12 @@ async fn create_get_describe_list_update_delete_by_name_and_arn() {
     assert_eq!(
         code(
             h.trails
-                .delete_trail(&ctx(HOME), DeleteTrailRequest { name: "audit".into() })
+                .delete_trail(
+                    &ctx(HOME),
+                    DeleteTrailRequest {
+                        name: "audit".into()
+                    }
+                )
                 .await
         ),
         "TrailNotFoundException"
@@ -304,7 +312,10 @@ async fn create_get_describe_list_update_delete_by_name_and_arn() {
         )
         .await
         .unwrap();
-    assert!(h.describe(HOME, DescribeTrailsRequest::default()).await.is_empty());
+    assert!(h
+        .describe(HOME, DescribeTrailsRequest::default())
+        .await
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,7 +330,10 @@ async fn invalid_names_and_arns() {
         "CloudTrailARNInvalidException"
     );
     // The ARN of another account's trail is simply not found.
-    h.trails.create_trail(&ctx(HOME), create("mine")).await.unwrap();
+    h.trails
+        .create_trail(&ctx(HOME), create("mine"))
+        .await
+        .unwrap();
     assert_eq!(
         code(
             h.get(HOME, "arn:aws:cloudtrail:us-east-1:444455556666:trail/mine")
@@ -332,7 +346,10 @@ async fn invalid_names_and_arns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_names_are_rejected() {
     let h = harness().await;
-    h.trails.create_trail(&ctx(HOME), create("audit")).await.unwrap();
+    h.trails
+        .create_trail(&ctx(HOME), create("audit"))
+        .await
+        .unwrap();
     let err = h
         .trails
         .create_trail(&ctx(HOME), create("audit"))
@@ -344,9 +361,16 @@ async fn duplicate_names_are_rejected() {
         format!("Trail audit already exists for customer: {ACCOUNT}")
     );
     // Another region may reuse a single-region name, but not as a multi-region trail.
-    h.trails.create_trail(&ctx(OTHER), create("audit")).await.unwrap();
+    h.trails
+        .create_trail(&ctx(OTHER), create("audit"))
+        .await
+        .unwrap();
     assert_eq!(
-        code(h.trails.create_trail(&ctx("us-west-2"), multi_region("audit")).await),
+        code(
+            h.trails
+                .create_trail(&ctx("us-west-2"), multi_region("audit"))
+                .await
+        ),
         "TrailAlreadyExistsException"
     );
 }
@@ -376,9 +400,16 @@ async fn five_trails_per_region_counting_multi_region_trails() {
     );
     // eu-west-1 holds only the multi-region trail; a multi-region trail would also count
     // in the full us-east-1.
-    h.trails.create_trail(&ctx(OTHER), create("eu-only")).await.unwrap();
+    h.trails
+        .create_trail(&ctx(OTHER), create("eu-only"))
+        .await
+        .unwrap();
     assert_eq!(
-        code(h.trails.create_trail(&ctx(OTHER), multi_region("eu-everywhere")).await),
+        code(
+            h.trails
+                .create_trail(&ctx(OTHER), multi_region("eu-everywhere"))
+                .await
+        ),
         "MaximumNumberOfTrailsExceededException"
     );
     // Turning a single-region trail into a multi-region one counts too.
@@ -406,7 +437,10 @@ async fn shadow_trails_and_the_home_region_rule() {
         .create_trail(&ctx(HOME), multi_region("global"))
         .await
         .unwrap();
-    h.trails.create_trail(&ctx(HOME), create("local")).await.unwrap();
+    h.trails
+        .create_trail(&ctx(HOME), create("local"))
+        .await
+        .unwrap();
 
     // From another region the multi-region trail is a shadow trail; the other is invisible.
     let shadow = h.get(OTHER, "global").await.unwrap();
@@ -455,7 +489,12 @@ async fn shadow_trails_and_the_home_region_rule() {
     // Changes must come from the home region.
     let err = h
         .trails
-        .delete_trail(&ctx(OTHER), DeleteTrailRequest { name: "global".into() })
+        .delete_trail(
+            &ctx(OTHER),
+            DeleteTrailRequest {
+                name: "global".into(),
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "InvalidHomeRegionException");
@@ -480,7 +519,12 @@ async fn shadow_trails_and_the_home_region_rule() {
     assert_eq!(
         code(
             h.trails
-                .start_logging(&ctx(OTHER), StartLoggingRequest { name: "global".into() })
+                .start_logging(
+                    &ctx(OTHER),
+                    StartLoggingRequest {
+                        name: "global".into()
+                    }
+                )
                 .await
         ),
         "InvalidHomeRegionException"
@@ -505,7 +549,12 @@ async fn shadow_trails_and_the_home_region_rule() {
     );
     // Reading works from anywhere.
     h.trails
-        .get_trail_status(&ctx(OTHER), GetTrailStatusRequest { name: "global".into() })
+        .get_trail_status(
+            &ctx(OTHER),
+            GetTrailStatusRequest {
+                name: "global".into(),
+            },
+        )
         .await
         .unwrap();
 }
@@ -528,7 +577,10 @@ async fn the_bucket_must_exist() {
     assert_eq!(err.message(), "S3 bucket missing-bucket does not exist");
     assert_eq!(code(h.get(HOME, "audit").await), "TrailNotFoundException");
 
-    h.trails.create_trail(&ctx(HOME), create("audit")).await.unwrap();
+    h.trails
+        .create_trail(&ctx(HOME), create("audit"))
+        .await
+        .unwrap();
     assert_eq!(
         code(
             h.trails
@@ -652,11 +704,19 @@ async fn tags_keep_their_order_and_their_limit() {
         "CloudTrailARNInvalidException"
     );
     assert_eq!(
-        code(h.trails.list_tags(&ctx(HOME), list(&arn("gone", HOME))).await),
+        code(
+            h.trails
+                .list_tags(&ctx(HOME), list(&arn("gone", HOME)))
+                .await
+        ),
         "ResourceNotFoundException"
     );
     assert_eq!(
-        code(h.trails.list_tags(&ctx(HOME), list("arn:aws:s3:::bucket")).await),
+        code(
+            h.trails
+                .list_tags(&ctx(HOME), list("arn:aws:s3:::bucket"))
+                .await
+        ),
         "ResourceTypeNotSupportedException"
     );
 }
@@ -892,7 +952,10 @@ async fn insight_selectors() {
     assert_eq!(got.insight_selectors, Some(selectors.clone()));
     assert_eq!(got.event_data_store_arn, None);
     assert_eq!(
-        h.get(HOME, "insightful").await.unwrap().has_insight_selectors,
+        h.get(HOME, "insightful")
+            .await
+            .unwrap()
+            .has_insight_selectors,
         Some(true)
     );
 
@@ -974,7 +1037,10 @@ async fn insight_selectors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_and_stop_logging_with_the_test_clock() {
     let h = harness().await;
-    h.trails.create_trail(&ctx(HOME), create("logged")).await.unwrap();
+    h.trails
+        .create_trail(&ctx(HOME), create("logged"))
+        .await
+        .unwrap();
     let fresh = h.status("logged").await;
     assert_eq!(
         fresh,
@@ -1013,12 +1079,20 @@ async fn start_and_stop_logging_with_the_test_clock() {
     assert_eq!(record.status.logging_since_offset, Some(1234));
     // On the wire, timestamps are epoch seconds.
     let wire = serde_json::to_value(&started).unwrap();
-    assert_eq!(wire["StartLoggingTime"], serde_json::json!(t0.timestamp() as f64));
+    assert_eq!(
+        wire["StartLoggingTime"],
+        serde_json::json!(t0.timestamp() as f64)
+    );
 
     let t1 = t0 + Duration::milliseconds(90_500);
     h.clock.set(t1);
     h.trails
-        .stop_logging(&ctx(HOME), StopLoggingRequest { name: "logged".into() })
+        .stop_logging(
+            &ctx(HOME),
+            StopLoggingRequest {
+                name: "logged".into(),
+            },
+        )
         .await
         .unwrap();
     let stopped = h.status("logged").await;
@@ -1030,14 +1104,24 @@ async fn start_and_stop_logging_with_the_test_clock() {
     // Stopping again changes nothing.
     h.clock.advance(Duration::seconds(60));
     h.trails
-        .stop_logging(&ctx(HOME), StopLoggingRequest { name: "logged".into() })
+        .stop_logging(
+            &ctx(HOME),
+            StopLoggingRequest {
+                name: "logged".into(),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(h.status("logged").await, stopped);
 
     let t2 = h.clock_now();
     h.trails
-        .start_logging(&ctx(HOME), StartLoggingRequest { name: "logged".into() })
+        .start_logging(
+            &ctx(HOME),
+            StartLoggingRequest {
+                name: "logged".into(),
+            },
+        )
         .await
         .unwrap();
     let restarted = h.status("logged").await;
@@ -1066,7 +1150,10 @@ async fn list_trails_pages_with_next_token() {
         (OTHER, "delta"),
         ("us-west-2", "echo"),
     ] {
-        h.trails.create_trail(&ctx(region), create(name)).await.unwrap();
+        h.trails
+            .create_trail(&ctx(region), create(name))
+            .await
+            .unwrap();
         expected.push(arn(name, region));
     }
     expected.sort_by_key(|a| {
