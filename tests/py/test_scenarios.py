@@ -133,12 +133,19 @@ class Context:
             return
         if isinstance(expected, dict):
             assert isinstance(actual, dict), f"{path}: expected an object, got {actual!r}"
-            assert set(expected) == set(actual), (
-                f"{path}: members differ: missing {sorted(set(expected) - set(actual))}, "
-                f"unexpected {sorted(set(actual) - set(expected))}"
+            # "?Member": the member may be absent (state a background task may or may not
+            # have reached yet, such as a delivery); when present it must match.
+            optional = {key[1:]: value for key, value in expected.items() if key.startswith("?")}
+            required = {key: value for key, value in expected.items() if not key.startswith("?")}
+            present = set(actual) - set(optional)
+            assert set(required) == present, (
+                f"{path}: members differ: missing {sorted(set(required) - present)}, "
+                f"unexpected {sorted(present - set(required))}"
             )
-            for key in expected:
-                self.match(expected[key], actual[key], f"{path}.{key}")
+            for key in required:
+                self.match(required[key], actual[key], f"{path}.{key}")
+            for key in set(optional) & set(actual):
+                self.match(optional[key], actual[key], f"{path}.{key}")
             return
         if isinstance(expected, list):
             assert isinstance(actual, list), f"{path}: expected a list, got {actual!r}"

@@ -3,21 +3,14 @@
 use crate::api::App;
 use opentrail_delivery::list_public_keys;
 use opentrail_operations::Operation;
-use opentrail_trails::{RequestContext, TrailNameInput};
+use opentrail_trails::RequestContext;
 use opentrail_wire::ApiError;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::Value;
 
 fn typed<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
     serde_json::from_value(input)
         .map_err(|e| ApiError::serialization(format!("failed to read request: {e}")))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct TrailNameMember {
-    trail_name: String,
 }
 
 /// Runs one CloudTrail operation whose input already passed model validation: one arm
@@ -30,58 +23,39 @@ pub async fn dispatch(
 ) -> Result<Value, ApiError> {
     use Operation::*;
     let trails = &app.trails;
-    let result = match operation {
+    match operation {
         ListPublicKeys => {
             let keys = &app.keys;
-            return output(list_public_keys(keys, &ctx.region, app.clock.now(), typed(input)?)?);
+            output(list_public_keys(
+                keys,
+                &ctx.region,
+                app.clock.now(),
+                typed(input)?,
+            )?)
         }
-        LookupEvents => return lookup_events(app, ctx, typed(input)?).await,
-        CreateTrail => trails.create_trail(ctx, typed(input)?).await,
-        UpdateTrail => trails.update_trail(ctx, typed(input)?).await,
-        DeleteTrail => {
-            trails
-                .delete_trail(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        GetTrail => {
-            trails
-                .get_trail(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        DescribeTrails => trails.describe_trails(ctx, typed(input)?).await,
-        ListTrails => trails.list_trails(ctx, typed(input)?).await,
-        GetTrailStatus => {
-            trails
-                .get_trail_status(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        StartLogging => {
-            trails
-                .start_logging(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        StopLogging => {
-            trails
-                .stop_logging(ctx, &typed::<TrailNameInput>(input)?.name)
-                .await
-        }
-        AddTags => trails.add_tags(ctx, typed(input)?).await,
-        RemoveTags => trails.remove_tags(ctx, typed(input)?).await,
-        ListTags => trails.list_tags(ctx, typed(input)?).await,
+        LookupEvents => lookup_events(app, ctx, typed(input)?).await,
+        CreateTrail => output(trails.create_trail(ctx, typed(input)?).await?),
+        UpdateTrail => output(trails.update_trail(ctx, typed(input)?).await?),
+        DeleteTrail => output(trails.delete_trail(ctx, typed(input)?).await?),
+        GetTrail => output(trails.get_trail(ctx, typed(input)?).await?),
+        DescribeTrails => output(trails.describe_trails(ctx, typed(input)?).await?),
+        ListTrails => output(trails.list_trails(ctx, typed(input)?).await?),
+        GetTrailStatus => output(trails.get_trail_status(ctx, typed(input)?).await?),
+        StartLogging => output(trails.start_logging(ctx, typed(input)?).await?),
+        StopLogging => output(trails.stop_logging(ctx, typed(input)?).await?),
+        AddTags => output(trails.add_tags(ctx, typed(input)?).await?),
+        RemoveTags => output(trails.remove_tags(ctx, typed(input)?).await?),
+        ListTags => output(trails.list_tags(ctx, typed(input)?).await?),
         PutEventSelectors => {
-            // An unknown ReadWriteType fails while reading the selectors; AWS reports it
-            // as an invalid selector, not as a serialisation fault.
+            // A selector that cannot be read is an invalid selector, not a serialisation
+            // fault (unknown enum values are checked by the service and answer the same).
             let input = serde_json::from_value(input)
                 .map_err(|e| ApiError::new("InvalidEventSelectorsException", e.to_string()))?;
-            trails.put_event_selectors(ctx, input).await
+            output(trails.put_event_selectors(ctx, input).await?)
         }
-        GetEventSelectors => {
-            trails
-                .get_event_selectors(ctx, &typed::<TrailNameMember>(input)?.trail_name)
-                .await
-        }
-        PutInsightSelectors => trails.put_insight_selectors(ctx, typed(input)?).await,
-        GetInsightSelectors => trails.get_insight_selectors(ctx, typed(input)?).await,
+        GetEventSelectors => output(trails.get_event_selectors(ctx, typed(input)?).await?),
+        PutInsightSelectors => output(trails.put_insight_selectors(ctx, typed(input)?).await?),
+        GetInsightSelectors => output(trails.get_insight_selectors(ctx, typed(input)?).await?),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
         CancelQuery
         | CreateChannel
@@ -125,9 +99,8 @@ pub async fn dispatch(
         | StopImport
         | UpdateChannel
         | UpdateDashboard
-        | UpdateEventDataStore => return Err(unsupported(operation)),
-    };
-    Ok(result?)
+        | UpdateEventDataStore => Err(unsupported(operation)),
+    }
 }
 
 /// An operation's typed answer as the JSON its response body carries.

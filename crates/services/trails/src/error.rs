@@ -1,4 +1,5 @@
-//! Trail management errors; each variant is exactly one CloudTrail exception.
+//! Trail management errors; each variant is exactly one CloudTrail exception, and
+//! `AwsError` tells the wire layer its code, message and status (500 for `Internal`).
 
 macro_rules! trail_errors {
     ($($variant:ident => $code:literal),* $(,)?) => {
@@ -7,17 +8,17 @@ macro_rules! trail_errors {
             $(#[error("{0}")] $variant(String),)*
         }
 
-        impl TrailError {
+        impl opentrail_wire::AwsError for TrailError {
             /// The exception name botocore's model gives this error.
-            pub fn code(&self) -> &'static str {
+            fn code(&self) -> &'static str {
                 match self {
                     $(Self::$variant(_) => $code,)*
                 }
             }
 
-            pub fn message(&self) -> &str {
+            fn message(&self) -> String {
                 match self {
-                    $(Self::$variant(m) => m,)*
+                    $(Self::$variant(m) => m.clone(),)*
                 }
             }
         }
@@ -57,15 +58,5 @@ trail_errors! {
 impl From<opentrail_meta::MetaError> for TrailError {
     fn from(e: opentrail_meta::MetaError) -> Self {
         Self::Internal(e.to_string())
-    }
-}
-
-impl opentrail_wire::AwsError for TrailError {
-    fn code(&self) -> &'static str {
-        TrailError::code(self)
-    }
-
-    fn message(&self) -> String {
-        TrailError::message(self).to_owned()
     }
 }

@@ -1,5 +1,6 @@
 //! Trail management: the CloudTrail control-plane operations on trails, their selectors,
-//! tags and logging state. Operations take typed input and return typed output or a `TrailError`.
+//! tags and logging state. Each operation takes the generated request of `opentrail-operations`
+//! and returns its generated response, or a `TrailError` (an `opentrail_wire::AwsError`).
 
 mod error;
 mod lifecycle;
@@ -10,17 +11,11 @@ mod tagging;
 mod validate;
 
 pub use error::TrailError;
-pub use lifecycle::{CreateTrailInput, DescribeTrailsInput, ListTrailsInput, UpdateTrailInput};
-pub use record::{InsightSelector, Tag, TrailRecord, TrailShape, TrailStatus};
-pub use selector_ops::{
-    GetInsightSelectorsInput, PutEventSelectorsInput, PutInsightSelectorsInput,
-};
-pub use tagging::{ListTagsInput, TagsInput};
+pub use record::{StoredInsightSelector, TrailRecord, TrailStatus};
 
 use opentrail_meta::MetaStore;
 use opentrail_model::{AccountId, Clock, TrailArn, TrailName};
 use opentrail_objstore::{ObjectStore, StoreError};
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// The most trails one region may hold, counting multi-region trails in every region.
@@ -35,13 +30,6 @@ pub const BUCKET_OWNERS: &str = "bucket_owners";
 
 /// Who is calling and from where (lives in `opentrail-model`; re-exported for now).
 pub use opentrail_model::RequestContext;
-
-/// Requests that name one trail (`Name` is a trail name or ARN).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TrailNameInput {
-    pub name: String,
-}
 
 /// Which SNS topics exist (trails may only name existing topics).
 pub trait TopicDirectory: Send + Sync + 'static {

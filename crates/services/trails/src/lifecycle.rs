@@ -1,71 +1,20 @@
 //! CreateTrail, GetTrail, DescribeTrails, ListTrails, UpdateTrail, DeleteTrail.
 
-use crate::record::{Tag, TrailRecord, TrailShape, TrailStatus};
+use crate::record::{TrailRecord, TrailStatus};
 use crate::{
     parse_trail_ref, validate, RequestContext, TrailError, TrailRef, TrailService,
     MAX_TRAILS_PER_REGION,
 };
 use base64::Engine;
 use opentrail_model::{Region, TrailName};
+use opentrail_operations::{
+    CreateTrailRequest, CreateTrailResponse, DeleteTrailRequest, DeleteTrailResponse,
+    DescribeTrailsRequest, DescribeTrailsResponse, GetTrailRequest, GetTrailResponse,
+    ListTrailsRequest, ListTrailsResponse, Trail, UpdateTrailRequest, UpdateTrailResponse,
+};
 use opentrail_selectors::TrailSelectors;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateTrailInput {
-    pub name: String,
-    pub s3_bucket_name: String,
-    pub s3_key_prefix: Option<String>,
-    pub sns_topic_name: Option<String>,
-    pub include_global_service_events: Option<bool>,
-    pub is_multi_region_trail: Option<bool>,
-    pub enable_log_file_validation: Option<bool>,
-    pub cloud_watch_logs_log_group_arn: Option<String>,
-    pub cloud_watch_logs_role_arn: Option<String>,
-    pub kms_key_id: Option<String>,
-    pub is_organization_trail: Option<bool>,
-    pub tags_list: Option<Vec<Tag>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UpdateTrailInput {
-    pub name: String,
-    pub s3_bucket_name: Option<String>,
-    pub s3_key_prefix: Option<String>,
-    pub sns_topic_name: Option<String>,
-    pub include_global_service_events: Option<bool>,
-    pub is_multi_region_trail: Option<bool>,
-    pub enable_log_file_validation: Option<bool>,
-    pub cloud_watch_logs_log_group_arn: Option<String>,
-    pub cloud_watch_logs_role_arn: Option<String>,
-    pub kms_key_id: Option<String>,
-    pub is_organization_trail: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeTrailsInput {
-    pub trail_name_list: Option<Vec<String>>,
-    pub include_shadow_trails: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListTrailsInput {
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TrailInfo {
-    #[serde(rename = "TrailARN")]
-    trail_arn: String,
-    name: String,
-    home_region: String,
-}
 
 /// Settings shared by CreateTrail and UpdateTrail, validated in AWS's order.
 struct Settings<'a> {
@@ -181,8 +130,8 @@ impl TrailService {
     pub async fn create_trail(
         &self,
         ctx: &RequestContext,
-        input: CreateTrailInput,
-    ) -> Result<Value, TrailError> {
+        input: CreateTrailRequest,
+    ) -> Result<CreateTrailResponse, TrailError> {
         let name = TrailName::parse(&input.name).map_err(|e| TrailError::InvalidTrailName(e.0))?;
         validate::s3_bucket_name(&input.s3_bucket_name)?;
         let tags = input.tags_list.unwrap_or_default();
@@ -233,14 +182,14 @@ impl TrailService {
         self.require_bucket(ctx, &trail.s3_bucket_name).await?;
         self.save(&trail)?;
         tracing::info!(trail = %trail.arn(), "created trail");
-        Ok(json!(trail.to_write_response()))
+        Ok(trail.to_create_response())
     }
 
     pub async fn update_trail(
         &self,
         ctx: &RequestContext,
-        input: UpdateTrailInput,
-    ) -> Result<Value, TrailError> {
+        input: UpdateTrailRequest,
+    ) -> Result<UpdateTrailResponse, TrailError> {
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_for_write(ctx, &input.name)?;
         let before = trail.clone();
@@ -285,44 +234,52 @@ impl TrailService {
         }
         self.save(&trail)?;
         tracing::info!(trail = %trail.arn(), "updated trail");
-        Ok(json!(trail.to_write_response()))
+        Ok(trail.to_update_response())
     }
 
     pub async fn delete_trail(
         &self,
         ctx: &RequestContext,
-        name: &str,
-    ) -> Result<Value, TrailError> {
+        input: DeleteTrailRequest,
+    ) -> Result<DeleteTrailResponse, TrailError> {
         let _guard = self.write_lock.lock().await;
-        let trail = self.resolve_for_write(ctx, name)?;
+        let trail = self.resolve_for_write(ctx, &input.name)?;
         self.remove(&trail)?;
         tracing::info!(trail = %trail.arn(), "deleted trail");
-        Ok(json!({}))
+        Ok(DeleteTrailResponse {})
     }
 
-    pub async fn get_trail(&self, ctx: &RequestContext, name: &str) -> Result<Value, TrailError> {
-        let trail = self.resolve(ctx, name)?;
-        Ok(json!({ "Trail": trail.to_trail_shape() }))
+    pub async fn get_trail(
+        &self,
+        ctx: &RequestContext,
+        input: GetTrailRequest,
+    ) -> Result<GetTrailResponse, TrailError> {
+        let trail = self.resolve(ctx, &input.name)?;
+        Ok(GetTrailResponse {
+            trail: Some(trail.to_trail()),
+        })
     }
 
     pub async fn describe_trails(
         &self,
         ctx: &RequestContext,
-        input: DescribeTrailsInput,
-    ) -> Result<Value, TrailError> {
+        input: DescribeTrailsRequest,
+    ) -> Result<DescribeTrailsResponse, TrailError> {
         let include_shadows = input.include_shadow_trails.unwrap_or(true);
         let visible = self.visible_trails(ctx)?;
         let wanted = |t: &TrailRecord| include_shadows || t.home_region == ctx.region;
         let names = input.trail_name_list.unwrap_or_default();
-        let mut selected: Vec<TrailShape> = Vec::new();
+        let mut selected: Vec<Trail> = Vec::new();
         if names.is_empty() {
             selected.extend(
                 visible
                     .iter()
                     .filter(|t| wanted(t))
-                    .map(TrailRecord::to_trail_shape),
+                    .map(TrailRecord::to_trail),
             );
-            return Ok(json!({ "trailList": selected }));
+            return Ok(DescribeTrailsResponse {
+                trail_list: Some(selected),
+            });
         }
         // A trail of another region is reachable by its ARN (AWS: "To return information
         // about a trail in another Region, you must specify its trail ARN").
@@ -337,20 +294,22 @@ impl TrailService {
             let Some(trail) = found else {
                 continue;
             };
-            let shape = trail.to_trail_shape();
+            let shape = trail.to_trail();
             if !selected.iter().any(|s| s.trail_arn == shape.trail_arn) {
                 selected.push(shape);
             }
         }
-        Ok(json!({ "trailList": selected }))
+        Ok(DescribeTrailsResponse {
+            trail_list: Some(selected),
+        })
     }
 
     /// Every trail of the account, in every region, a page at a time.
     pub async fn list_trails(
         &self,
         ctx: &RequestContext,
-        input: ListTrailsInput,
-    ) -> Result<Value, TrailError> {
+        input: ListTrailsRequest,
+    ) -> Result<ListTrailsResponse, TrailError> {
         let trails = self.account_trails(&ctx.account)?;
         let start_after = match input.next_token.as_deref() {
             None => None,
@@ -369,20 +328,18 @@ impl TrailService {
                     .is_none_or(|after| t.storage_key().as_str() > after)
             })
             .collect();
-        let page: Vec<TrailInfo> = remaining
+        let page = remaining
             .iter()
             .take(self.list_trails_page_size)
-            .map(|t| TrailInfo {
-                trail_arn: t.arn().to_string(),
-                name: t.name.to_string(),
-                home_region: t.home_region.to_string(),
-            })
+            .map(|t| t.to_trail_info())
             .collect();
-        let mut response = json!({ "Trails": page });
-        if remaining.len() > self.list_trails_page_size {
+        let next_token = (remaining.len() > self.list_trails_page_size).then(|| {
             let last = remaining[self.list_trails_page_size - 1].storage_key();
-            response["NextToken"] = json!(encode_token(&json!({ "after": last })));
-        }
-        Ok(response)
+            encode_token(&json!({ "after": last }))
+        });
+        Ok(ListTrailsResponse {
+            next_token,
+            trails: Some(page),
+        })
     }
 }

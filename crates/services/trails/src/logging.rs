@@ -2,98 +2,64 @@
 
 use crate::{RequestContext, TrailError, TrailService};
 use chrono::{DateTime, Utc};
-use opentrail_model::{epoch_seconds, iso8601};
-use serde_json::{json, Map, Value};
+use opentrail_model::iso8601;
+use opentrail_operations::{
+    GetTrailStatusRequest, GetTrailStatusResponse, StartLoggingRequest, StartLoggingResponse,
+    StopLoggingRequest, StopLoggingResponse, Timestamp,
+};
 
-fn put_epoch(out: &mut Map<String, Value>, key: &str, time: Option<DateTime<Utc>>) {
-    if let Some(time) = time {
-        out.insert(key.into(), json!(epoch_seconds(time)));
-    }
-}
-
-fn put_text(out: &mut Map<String, Value>, key: &str, text: &Option<String>) {
-    if let Some(text) = text {
-        out.insert(key.into(), json!(text));
-    }
+/// AWS sends the `*AttemptTime`/`*Succeeded`/`TimeLogging*` members as ISO 8601 strings,
+/// empty when nothing happened yet.
+fn iso_or_empty(time: Option<DateTime<Utc>>) -> Option<String> {
+    Some(time.map(iso8601).unwrap_or_default())
 }
 
 impl TrailService {
     pub async fn get_trail_status(
         &self,
         ctx: &RequestContext,
-        name: &str,
-    ) -> Result<Value, TrailError> {
-        let trail = self.resolve(ctx, name)?;
+        input: GetTrailStatusRequest,
+    ) -> Result<GetTrailStatusResponse, TrailError> {
+        let trail = self.resolve(ctx, &input.name)?;
         let s = &trail.status;
-        let mut out = Map::new();
-        out.insert("IsLogging".into(), json!(s.is_logging));
-        put_text(&mut out, "LatestDeliveryError", &s.latest_delivery_error);
-        put_text(
-            &mut out,
-            "LatestNotificationError",
-            &s.latest_notification_error,
-        );
-        put_epoch(&mut out, "LatestDeliveryTime", s.latest_delivery_time);
-        put_epoch(
-            &mut out,
-            "LatestNotificationTime",
-            s.latest_notification_time,
-        );
-        put_epoch(&mut out, "StartLoggingTime", s.start_logging_time);
-        put_epoch(&mut out, "StopLoggingTime", s.stop_logging_time);
-        put_epoch(
-            &mut out,
-            "LatestDigestDeliveryTime",
-            s.latest_digest_delivery_time,
-        );
-        put_text(
-            &mut out,
-            "LatestDigestDeliveryError",
-            &s.latest_digest_delivery_error,
-        );
-        // AWS sends these as strings, empty when nothing happened yet.
-        let iso_or_empty = |t: Option<DateTime<Utc>>| json!(t.map(iso8601).unwrap_or_default());
-        out.insert(
-            "LatestDeliveryAttemptTime".into(),
-            iso_or_empty(s.latest_delivery_attempt_time),
-        );
-        out.insert(
-            "LatestNotificationAttemptTime".into(),
-            iso_or_empty(s.latest_notification_attempt_time),
-        );
-        out.insert(
-            "LatestNotificationAttemptSucceeded".into(),
-            iso_or_empty(s.latest_notification_attempt_succeeded),
-        );
-        out.insert(
-            "LatestDeliveryAttemptSucceeded".into(),
-            iso_or_empty(s.latest_delivery_attempt_succeeded),
-        );
-        out.insert(
-            "TimeLoggingStarted".into(),
-            iso_or_empty(s.start_logging_time),
-        );
-        out.insert(
-            "TimeLoggingStopped".into(),
-            iso_or_empty(s.stop_logging_time),
-        );
-        Ok(Value::Object(out))
+        Ok(GetTrailStatusResponse {
+            is_logging: Some(s.is_logging),
+            latest_delivery_error: s.latest_delivery_error.clone(),
+            latest_notification_error: s.latest_notification_error.clone(),
+            latest_delivery_time: s.latest_delivery_time.map(Timestamp),
+            latest_notification_time: s.latest_notification_time.map(Timestamp),
+            start_logging_time: s.start_logging_time.map(Timestamp),
+            stop_logging_time: s.stop_logging_time.map(Timestamp),
+            latest_digest_delivery_time: s.latest_digest_delivery_time.map(Timestamp),
+            latest_digest_delivery_error: s.latest_digest_delivery_error.clone(),
+            latest_delivery_attempt_time: iso_or_empty(s.latest_delivery_attempt_time),
+            latest_notification_attempt_time: iso_or_empty(s.latest_notification_attempt_time),
+            latest_notification_attempt_succeeded: iso_or_empty(
+                s.latest_notification_attempt_succeeded,
+            ),
+            latest_delivery_attempt_succeeded: iso_or_empty(s.latest_delivery_attempt_succeeded),
+            time_logging_started: iso_or_empty(s.start_logging_time),
+            time_logging_stopped: iso_or_empty(s.stop_logging_time),
+            ..GetTrailStatusResponse::default()
+        })
     }
 
     pub async fn start_logging(
         &self,
         ctx: &RequestContext,
-        name: &str,
-    ) -> Result<Value, TrailError> {
-        self.set_logging(ctx, name, true).await
+        input: StartLoggingRequest,
+    ) -> Result<StartLoggingResponse, TrailError> {
+        self.set_logging(ctx, &input.name, true).await?;
+        Ok(StartLoggingResponse {})
     }
 
     pub async fn stop_logging(
         &self,
         ctx: &RequestContext,
-        name: &str,
-    ) -> Result<Value, TrailError> {
-        self.set_logging(ctx, name, false).await
+        input: StopLoggingRequest,
+    ) -> Result<StopLoggingResponse, TrailError> {
+        self.set_logging(ctx, &input.name, false).await?;
+        Ok(StopLoggingResponse {})
     }
 
     async fn set_logging(
@@ -101,11 +67,11 @@ impl TrailService {
         ctx: &RequestContext,
         name: &str,
         logging: bool,
-    ) -> Result<Value, TrailError> {
+    ) -> Result<(), TrailError> {
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_for_write(ctx, name)?;
         if trail.status.is_logging == logging {
-            return Ok(json!({}));
+            return Ok(());
         }
         let now = self.clock.now();
         trail.status.is_logging = logging;
@@ -117,6 +83,6 @@ impl TrailService {
         }
         self.save(&trail)?;
         tracing::info!(trail = %trail.arn(), logging, "changed logging state");
-        Ok(json!({}))
+        Ok(())
     }
 }

@@ -1,25 +1,45 @@
-//! What we persist for a trail, and the wire shapes derived from it.
+//! What we persist for a trail, and the generated wire shapes derived from it.
 
 use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, Region, TrailArn, TrailName};
+use opentrail_operations::{
+    CreateTrailResponse, InsightSelector, InsightType, SourceEventCategory, Tag, Trail, TrailInfo,
+    UpdateTrailResponse,
+};
 use opentrail_selectors::TrailSelectors;
 use serde::{Deserialize, Serialize};
 
+/// An insight selector as stored: the enum values as text, exactly as the request named them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct InsightSelector {
+pub struct StoredInsightSelector {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub insight_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_categories: Option<Vec<String>>,
+}
+
+impl From<InsightSelector> for StoredInsightSelector {
+    fn from(selector: InsightSelector) -> Self {
+        Self {
+            insight_type: selector.insight_type.map(|t| t.as_str().to_owned()),
+            event_categories: selector
+                .event_categories
+                .map(|c| c.iter().map(|c| c.as_str().to_owned()).collect()),
+        }
+    }
+}
+
+impl From<&StoredInsightSelector> for InsightSelector {
+    fn from(stored: &StoredInsightSelector) -> Self {
+        Self {
+            insight_type: stored.insight_type.clone().map(InsightType::from),
+            event_categories: stored
+                .event_categories
+                .as_ref()
+                .map(|c| c.iter().cloned().map(SourceEventCategory::from).collect()),
+        }
+    }
 }
 
 /// Logging and delivery state, as `GetTrailStatus` reports it.
@@ -60,7 +80,7 @@ pub struct TrailRecord {
     /// Always a full KMS key or alias ARN.
     pub kms_key_id: Option<String>,
     pub selectors: TrailSelectors,
-    pub insight_selectors: Vec<InsightSelector>,
+    pub insight_selectors: Vec<StoredInsightSelector>,
     pub tags: Vec<Tag>,
     pub status: TrailStatus,
     pub created_at: DateTime<Utc>,
@@ -92,102 +112,76 @@ impl TrailRecord {
             .map(str::to_owned)
     }
 
-    pub fn to_trail_shape(&self) -> TrailShape {
-        TrailShape {
-            name: self.name.to_string(),
-            s3_bucket_name: self.s3_bucket_name.clone(),
+    /// botocore's `Trail`, as GetTrail and DescribeTrails return it.
+    pub fn to_trail(&self) -> Trail {
+        Trail {
+            name: Some(self.name.to_string()),
+            s3_bucket_name: Some(self.s3_bucket_name.clone()),
             s3_key_prefix: self.s3_key_prefix.clone(),
             sns_topic_name: self.sns_topic_name(),
             sns_topic_arn: self.sns_topic_arn.clone(),
-            include_global_service_events: self.include_global_service_events,
-            is_multi_region_trail: self.is_multi_region_trail,
-            home_region: self.home_region.to_string(),
-            trail_arn: self.arn().to_string(),
-            log_file_validation_enabled: self.log_file_validation_enabled,
+            include_global_service_events: Some(self.include_global_service_events),
+            is_multi_region_trail: Some(self.is_multi_region_trail),
+            home_region: Some(self.home_region.to_string()),
+            trail_arn: Some(self.arn().to_string()),
+            log_file_validation_enabled: Some(self.log_file_validation_enabled),
             cloud_watch_logs_log_group_arn: self.cloud_watch_logs_log_group_arn.clone(),
             cloud_watch_logs_role_arn: self.cloud_watch_logs_role_arn.clone(),
             kms_key_id: self.kms_key_id.clone(),
-            has_custom_event_selectors: self.selectors.has_custom_event_selectors(),
-            has_insight_selectors: !self.insight_selectors.is_empty(),
-            is_organization_trail: false,
+            has_custom_event_selectors: Some(self.selectors.has_custom_event_selectors()),
+            has_insight_selectors: Some(!self.insight_selectors.is_empty()),
+            is_organization_trail: Some(false),
+            ..Trail::default()
         }
     }
 
-    /// The body of `CreateTrail` and `UpdateTrail` responses.
-    pub fn to_write_response(&self) -> TrailWriteResponse {
-        TrailWriteResponse {
-            name: self.name.to_string(),
-            s3_bucket_name: self.s3_bucket_name.clone(),
-            s3_key_prefix: self.s3_key_prefix.clone(),
-            sns_topic_name: self.sns_topic_name(),
-            sns_topic_arn: self.sns_topic_arn.clone(),
-            include_global_service_events: self.include_global_service_events,
-            is_multi_region_trail: self.is_multi_region_trail,
-            trail_arn: self.arn().to_string(),
-            log_file_validation_enabled: self.log_file_validation_enabled,
-            cloud_watch_logs_log_group_arn: self.cloud_watch_logs_log_group_arn.clone(),
-            cloud_watch_logs_role_arn: self.cloud_watch_logs_role_arn.clone(),
-            kms_key_id: self.kms_key_id.clone(),
-            is_organization_trail: false,
+    /// botocore's `TrailInfo`, as ListTrails returns it.
+    pub fn to_trail_info(&self) -> TrailInfo {
+        TrailInfo {
+            trail_arn: Some(self.arn().to_string()),
+            name: Some(self.name.to_string()),
+            home_region: Some(self.home_region.to_string()),
         }
     }
+
+    /// The insight selectors in botocore's shape.
+    pub fn insight_selectors(&self) -> Vec<InsightSelector> {
+        self.insight_selectors
+            .iter()
+            .map(InsightSelector::from)
+            .collect()
+    }
 }
+
+/// `CreateTrailResponse` and `UpdateTrailResponse` have the same members.
+macro_rules! write_response {
+    ($name:ident, $response:ident) => {
+        impl TrailRecord {
+            pub fn $name(&self) -> $response {
+                $response {
+                    name: Some(self.name.to_string()),
+                    s3_bucket_name: Some(self.s3_bucket_name.clone()),
+                    s3_key_prefix: self.s3_key_prefix.clone(),
+                    sns_topic_name: self.sns_topic_name(),
+                    sns_topic_arn: self.sns_topic_arn.clone(),
+                    include_global_service_events: Some(self.include_global_service_events),
+                    is_multi_region_trail: Some(self.is_multi_region_trail),
+                    trail_arn: Some(self.arn().to_string()),
+                    log_file_validation_enabled: Some(self.log_file_validation_enabled),
+                    cloud_watch_logs_log_group_arn: self.cloud_watch_logs_log_group_arn.clone(),
+                    cloud_watch_logs_role_arn: self.cloud_watch_logs_role_arn.clone(),
+                    kms_key_id: self.kms_key_id.clone(),
+                    is_organization_trail: Some(false),
+                    ..$response::default()
+                }
+            }
+        }
+    };
+}
+
+write_response!(to_create_response, CreateTrailResponse);
+write_response!(to_update_response, UpdateTrailResponse);
 
 pub fn storage_key(account: &AccountId, home_region: &Region, name: &TrailName) -> String {
     format!("{account}/{home_region}/{name}")
-}
-
-/// botocore's `Trail` structure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TrailShape {
-    pub name: String,
-    pub s3_bucket_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub s3_key_prefix: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sns_topic_name: Option<String>,
-    #[serde(rename = "SnsTopicARN", skip_serializing_if = "Option::is_none")]
-    pub sns_topic_arn: Option<String>,
-    pub include_global_service_events: bool,
-    pub is_multi_region_trail: bool,
-    pub home_region: String,
-    #[serde(rename = "TrailARN")]
-    pub trail_arn: String,
-    pub log_file_validation_enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cloud_watch_logs_log_group_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cloud_watch_logs_role_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kms_key_id: Option<String>,
-    pub has_custom_event_selectors: bool,
-    pub has_insight_selectors: bool,
-    pub is_organization_trail: bool,
-}
-
-/// botocore's `CreateTrailResponse` / `UpdateTrailResponse`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TrailWriteResponse {
-    pub name: String,
-    pub s3_bucket_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub s3_key_prefix: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sns_topic_name: Option<String>,
-    #[serde(rename = "SnsTopicARN", skip_serializing_if = "Option::is_none")]
-    pub sns_topic_arn: Option<String>,
-    pub include_global_service_events: bool,
-    pub is_multi_region_trail: bool,
-    #[serde(rename = "TrailARN")]
-    pub trail_arn: String,
-    pub log_file_validation_enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cloud_watch_logs_log_group_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cloud_watch_logs_role_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kms_key_id: Option<String>,
-    pub is_organization_trail: bool,
 }

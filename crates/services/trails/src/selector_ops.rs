@@ -1,50 +1,121 @@
 //! PutEventSelectors, GetEventSelectors, PutInsightSelectors, GetInsightSelectors.
 
-use crate::record::InsightSelector;
+use crate::record::StoredInsightSelector;
 use crate::{RequestContext, TrailError, TrailService};
+use opentrail_operations as wire;
+use opentrail_operations::{
+    GetEventSelectorsRequest, GetEventSelectorsResponse, GetInsightSelectorsRequest,
+    GetInsightSelectorsResponse, PutEventSelectorsRequest, PutEventSelectorsResponse,
+    PutInsightSelectorsRequest, PutInsightSelectorsResponse,
+};
 use opentrail_selectors::{
     validate_advanced_event_selectors, validate_event_selectors, AdvancedEventSelector,
-    EventSelector, TrailSelectors,
+    AdvancedFieldSelector, DataResource, EventSelector, ReadWriteType, TrailSelectors,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PutEventSelectorsInput {
-    pub trail_name: String,
-    pub event_selectors: Option<Vec<EventSelector>>,
-    pub advanced_event_selectors: Option<Vec<AdvancedEventSelector>>,
+/// A generated `EventSelector` as the selectors domain type; a `ReadWriteType` the model does
+/// not list is an InvalidEventSelectorsException naming the value.
+fn event_selector_from_wire(selector: wire::EventSelector) -> Result<EventSelector, TrailError> {
+    let read_write_type = selector
+        .read_write_type
+        .map(|t| t.as_str().parse::<ReadWriteType>())
+        .transpose()
+        .map_err(|e| TrailError::InvalidEventSelectors(e.to_string()))?;
+    Ok(EventSelector {
+        read_write_type,
+        include_management_events: selector.include_management_events,
+        data_resources: selector.data_resources.map(|resources| {
+            resources
+                .into_iter()
+                .map(|r| DataResource {
+                    r#type: r.r#type,
+                    values: r.values,
+                })
+                .collect()
+        }),
+        exclude_management_event_sources: selector.exclude_management_event_sources,
+    })
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PutInsightSelectorsInput {
-    pub trail_name: Option<String>,
-    pub insight_selectors: Vec<InsightSelector>,
-    pub event_data_store: Option<String>,
-    pub insights_destination: Option<String>,
+fn event_selector_to_wire(selector: &EventSelector) -> wire::EventSelector {
+    wire::EventSelector {
+        read_write_type: selector
+            .read_write_type
+            .map(|t| wire::ReadWriteType::from(t.as_str())),
+        include_management_events: selector.include_management_events,
+        data_resources: selector.data_resources.as_ref().map(|resources| {
+            resources
+                .iter()
+                .map(|r| wire::DataResource {
+                    r#type: r.r#type.clone(),
+                    values: r.values.clone(),
+                })
+                .collect()
+        }),
+        exclude_management_event_sources: selector.exclude_management_event_sources.clone(),
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetInsightSelectorsInput {
-    pub trail_name: Option<String>,
-    pub event_data_store: Option<String>,
+fn advanced_selector_from_wire(selector: wire::AdvancedEventSelector) -> AdvancedEventSelector {
+    AdvancedEventSelector {
+        name: selector.name,
+        field_selectors: selector
+            .field_selectors
+            .into_iter()
+            .map(|f| AdvancedFieldSelector {
+                field: f.field,
+                equals: f.equals,
+                starts_with: f.starts_with,
+                ends_with: f.ends_with,
+                not_equals: f.not_equals,
+                not_starts_with: f.not_starts_with,
+                not_ends_with: f.not_ends_with,
+            })
+            .collect(),
+    }
+}
+
+fn advanced_selector_to_wire(selector: &AdvancedEventSelector) -> wire::AdvancedEventSelector {
+    wire::AdvancedEventSelector {
+        name: selector.name.clone(),
+        field_selectors: selector
+            .field_selectors
+            .iter()
+            .map(|f| wire::AdvancedFieldSelector {
+                field: f.field.clone(),
+                equals: f.equals.clone(),
+                starts_with: f.starts_with.clone(),
+                ends_with: f.ends_with.clone(),
+                not_equals: f.not_equals.clone(),
+                not_starts_with: f.not_starts_with.clone(),
+                not_ends_with: f.not_ends_with.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The trail's selectors in botocore's shapes: exactly one of the two lists is present.
+type WireSelectors = (
+    Option<Vec<wire::EventSelector>>,
+    Option<Vec<wire::AdvancedEventSelector>>,
+);
+
+fn selectors_to_wire(selectors: &TrailSelectors) -> WireSelectors {
+    match selectors {
+        TrailSelectors::Basic(basic) => (
+            Some(basic.iter().map(event_selector_to_wire).collect()),
+            None,
+        ),
+        TrailSelectors::Advanced(advanced) => (
+            None,
+            Some(advanced.iter().map(advanced_selector_to_wire).collect()),
+        ),
+    }
 }
 
 const INSIGHT_TYPES: [&str; 2] = ["ApiCallRateInsight", "ApiErrorRateInsight"];
 
-fn selectors_response(trail_arn: String, selectors: &TrailSelectors) -> Value {
-    match selectors {
-        TrailSelectors::Basic(basic) => json!({ "TrailARN": trail_arn, "EventSelectors": basic }),
-        TrailSelectors::Advanced(advanced) => {
-            json!({ "TrailARN": trail_arn, "AdvancedEventSelectors": advanced })
-        }
-    }
-}
-
-fn validate_insight_selectors(selectors: &[InsightSelector]) -> Result<(), TrailError> {
+fn validate_insight_selectors(selectors: &[StoredInsightSelector]) -> Result<(), TrailError> {
     let mut seen = Vec::new();
     for selector in selectors {
         let Some(kind) = selector.insight_type.as_deref() else {
@@ -96,9 +167,25 @@ impl TrailService {
     pub async fn put_event_selectors(
         &self,
         ctx: &RequestContext,
-        input: PutEventSelectorsInput,
-    ) -> Result<Value, TrailError> {
-        let selectors = match (input.event_selectors, input.advanced_event_selectors) {
+        input: PutEventSelectorsRequest,
+    ) -> Result<PutEventSelectorsResponse, TrailError> {
+        // Unknown enum values first: they used to fail while reading the request.
+        let basic = input
+            .event_selectors
+            .map(|selectors| {
+                selectors
+                    .into_iter()
+                    .map(event_selector_from_wire)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let advanced = input.advanced_event_selectors.map(|selectors| {
+            selectors
+                .into_iter()
+                .map(advanced_selector_from_wire)
+                .collect::<Vec<_>>()
+        });
+        let selectors = match (basic, advanced) {
             (Some(_), Some(_)) => {
                 return Err(TrailError::InvalidEventSelectors(
                     "You can use EventSelectors or AdvancedEventSelectors in a PutEventSelectors request, but not both".into(),
@@ -117,29 +204,33 @@ impl TrailService {
         let mut trail = self.resolve_for_write(ctx, &input.trail_name)?;
         trail.selectors = selectors;
         self.save(&trail)?;
-        Ok(selectors_response(
-            trail.arn().to_string(),
-            &trail.selectors,
-        ))
+        let (event_selectors, advanced_event_selectors) = selectors_to_wire(&trail.selectors);
+        Ok(PutEventSelectorsResponse {
+            trail_arn: Some(trail.arn().to_string()),
+            event_selectors,
+            advanced_event_selectors,
+        })
     }
 
     pub async fn get_event_selectors(
         &self,
         ctx: &RequestContext,
-        name: &str,
-    ) -> Result<Value, TrailError> {
-        let trail = self.resolve(ctx, name)?;
-        Ok(selectors_response(
-            trail.arn().to_string(),
-            &trail.selectors,
-        ))
+        input: GetEventSelectorsRequest,
+    ) -> Result<GetEventSelectorsResponse, TrailError> {
+        let trail = self.resolve(ctx, &input.trail_name)?;
+        let (event_selectors, advanced_event_selectors) = selectors_to_wire(&trail.selectors);
+        Ok(GetEventSelectorsResponse {
+            trail_arn: Some(trail.arn().to_string()),
+            event_selectors,
+            advanced_event_selectors,
+        })
     }
 
     pub async fn put_insight_selectors(
         &self,
         ctx: &RequestContext,
-        input: PutInsightSelectorsInput,
-    ) -> Result<Value, TrailError> {
+        input: PutInsightSelectorsRequest,
+    ) -> Result<PutInsightSelectorsResponse, TrailError> {
         let name = trail_name_required(
             input.trail_name.as_deref(),
             input.event_data_store.as_deref(),
@@ -149,21 +240,28 @@ impl TrailService {
                 "InsightsDestination applies to event data stores, not trails".into(),
             ));
         }
-        validate_insight_selectors(&input.insight_selectors)?;
+        let selectors: Vec<StoredInsightSelector> = input
+            .insight_selectors
+            .into_iter()
+            .map(StoredInsightSelector::from)
+            .collect();
+        validate_insight_selectors(&selectors)?;
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_for_write(ctx, &name)?;
-        trail.insight_selectors = input.insight_selectors;
+        trail.insight_selectors = selectors;
         self.save(&trail)?;
-        Ok(
-            json!({ "TrailARN": trail.arn().to_string(), "InsightSelectors": trail.insight_selectors }),
-        )
+        Ok(PutInsightSelectorsResponse {
+            trail_arn: Some(trail.arn().to_string()),
+            insight_selectors: Some(trail.insight_selectors()),
+            ..PutInsightSelectorsResponse::default()
+        })
     }
 
     pub async fn get_insight_selectors(
         &self,
         ctx: &RequestContext,
-        input: GetInsightSelectorsInput,
-    ) -> Result<Value, TrailError> {
+        input: GetInsightSelectorsRequest,
+    ) -> Result<GetInsightSelectorsResponse, TrailError> {
         let name = trail_name_required(
             input.trail_name.as_deref(),
             input.event_data_store.as_deref(),
@@ -175,8 +273,10 @@ impl TrailService {
                 trail.arn()
             )));
         }
-        Ok(
-            json!({ "TrailARN": trail.arn().to_string(), "InsightSelectors": trail.insight_selectors }),
-        )
+        Ok(GetInsightSelectorsResponse {
+            trail_arn: Some(trail.arn().to_string()),
+            insight_selectors: Some(trail.insight_selectors()),
+            ..GetInsightSelectorsResponse::default()
+        })
     }
 }

@@ -1,24 +1,12 @@
 //! AddTags, RemoveTags, ListTags on trails.
 
-use crate::record::{Tag, TrailRecord};
+use crate::record::TrailRecord;
 use crate::{validate, RequestContext, TrailError, TrailService};
 use opentrail_model::{Arn, TrailArn};
-use serde::Deserialize;
-use serde_json::{json, Value};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TagsInput {
-    pub resource_id: String,
-    pub tags_list: Vec<Tag>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListTagsInput {
-    pub resource_id_list: Vec<String>,
-    pub next_token: Option<String>,
-}
+use opentrail_operations::{
+    AddTagsRequest, AddTagsResponse, ListTagsRequest, ListTagsResponse, RemoveTagsRequest,
+    RemoveTagsResponse, ResourceTag,
+};
 
 impl TrailService {
     /// Finds the trail a tagging request's `ResourceId` (always an ARN) names.
@@ -56,21 +44,21 @@ impl TrailService {
     pub async fn add_tags(
         &self,
         ctx: &RequestContext,
-        input: TagsInput,
-    ) -> Result<Value, TrailError> {
+        input: AddTagsRequest,
+    ) -> Result<AddTagsResponse, TrailError> {
         validate::tags(&input.tags_list)?;
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
         validate::merge_tags(&mut trail.tags, input.tags_list, &input.resource_id)?;
         self.save(&trail)?;
-        Ok(json!({}))
+        Ok(AddTagsResponse {})
     }
 
     pub async fn remove_tags(
         &self,
         ctx: &RequestContext,
-        input: TagsInput,
-    ) -> Result<Value, TrailError> {
+        input: RemoveTagsRequest,
+    ) -> Result<RemoveTagsResponse, TrailError> {
         validate::tags(&input.tags_list)?;
         let _guard = self.write_lock.lock().await;
         let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
@@ -78,19 +66,25 @@ impl TrailService {
             .tags
             .retain(|tag| !input.tags_list.iter().any(|removed| removed.key == tag.key));
         self.save(&trail)?;
-        Ok(json!({}))
+        Ok(RemoveTagsResponse {})
     }
 
     pub async fn list_tags(
         &self,
         ctx: &RequestContext,
-        input: ListTagsInput,
-    ) -> Result<Value, TrailError> {
+        input: ListTagsRequest,
+    ) -> Result<ListTagsResponse, TrailError> {
         let mut resources = Vec::with_capacity(input.resource_id_list.len());
         for resource_id in &input.resource_id_list {
             let trail = self.resolve_tag_resource(ctx, resource_id)?;
-            resources.push(json!({ "ResourceId": resource_id, "TagsList": trail.tags }));
+            resources.push(ResourceTag {
+                resource_id: Some(resource_id.clone()),
+                tags_list: Some(trail.tags),
+            });
         }
-        Ok(json!({ "ResourceTagList": resources }))
+        Ok(ListTagsResponse {
+            resource_tag_list: Some(resources),
+            next_token: None,
+        })
     }
 }

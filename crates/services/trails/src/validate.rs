@@ -1,8 +1,8 @@
 //! Validation of trail settings, with the CloudTrail exception each rule raises.
 
 use crate::error::TrailError;
-use crate::record::Tag;
 use opentrail_model::{AccountId, Arn, Region};
+use opentrail_operations::Tag;
 
 pub const MAX_S3_KEY_PREFIX: usize = 200;
 pub const MAX_TAGS_PER_RESOURCE: usize = 50;
@@ -272,6 +272,7 @@ pub fn merge_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentrail_wire::AwsError;
 
     fn ctx() -> (Region, AccountId) {
         (
