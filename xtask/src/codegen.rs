@@ -137,9 +137,7 @@ fn apply_extensions(file: &str, model: &mut Value, overlay: &Value) -> Result<()
                 continue;
             }
             if shapes.contains_key(name) {
-                return Err(format!(
-                    "{ctx}: shape {name} is already defined by {file}"
-                ));
+                return Err(format!("{ctx}: shape {name} is already defined by {file}"));
             }
             shapes.insert(name.clone(), shape.clone());
         }
@@ -173,9 +171,7 @@ fn apply_extensions(file: &str, model: &mut Value, overlay: &Value) -> Result<()
                     continue;
                 }
                 if existing.contains_key(member) {
-                    return Err(format!(
-                        "{ctx}: {shape_name} already has a member {member}"
-                    ));
+                    return Err(format!("{ctx}: {shape_name} already has a member {member}"));
                 }
                 let mut definition = definition.clone();
                 definition
