@@ -50,3 +50,40 @@ pub(crate) fn event(record: &EventRecord, provenance: Option<&[u8]>) -> Event {
             }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_is_the_extension_member() {
+        let record = EventRecord::from_json(
+            r#"{"eventVersion":"1.09","eventTime":"2024-03-30T12:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"us-east-1","eventID":"e1","eventType":"AwsApiCall","recipientAccountId":"123456789012"}"#,
+        )
+        .unwrap();
+        let provenance = Provenance {
+            access_key_id: "AKIAEXAMPLE".into(),
+            principal: "arn:aws:iam::123456789012:user/alice".into(),
+            channel: "opentrail:PutEvents".into(),
+            source_ip_address: "10.0.0.7".into(),
+        };
+        let json = serde_json::to_vec(&provenance).unwrap();
+        let value = serde_json::to_value(event(&record, Some(&json))).unwrap();
+        assert_eq!(
+            value["OpenTrailProvenance"],
+            serde_json::json!({
+                "AccessKeyId": "AKIAEXAMPLE",
+                "Principal": "arn:aws:iam::123456789012:user/alice",
+                "Channel": "opentrail:PutEvents",
+                "SourceIPAddress": "10.0.0.7",
+            })
+        );
+        assert_eq!(value["EventTime"], serde_json::json!(1_711_800_000));
+        assert_eq!(value["Resources"], serde_json::json!([]));
+
+        let without = serde_json::to_value(event(&record, None)).unwrap();
+        assert!(without.get("OpenTrailProvenance").is_none());
+        let invalid = serde_json::to_value(event(&record, Some(b"{}"))).unwrap();
+        assert!(invalid.get("OpenTrailProvenance").is_none());
+    }
+}
