@@ -278,7 +278,7 @@ fn background_flushes_keep_every_event_across_reopens() {
         let found = store
             .lookup(&request(now(), by_attribute("EventId", last)))
             .unwrap();
-        assert_eq!(ids(&found.events()), [last]);
+        assert_eq!(ids(found.events()), [last]);
     }
     assert_eq!(stored_ids(&store), sorted_ids(&records));
     drop(store);

@@ -33,7 +33,7 @@ fn accounts_and_regions_are_isolated() {
         let mine = store
             .lookup(&request(now(), LookupEventsRequest::default()))
             .unwrap();
-        assert_eq!(ids(&mine.events()), ["same-id"]);
+        assert_eq!(ids(mine.events()), ["same-id"]);
         assert_eq!(
             mine.events()[0].cloud_trail_event.as_deref(),
             Some(records[0].json())
@@ -41,7 +41,7 @@ fn accounts_and_regions_are_isolated() {
 
         let mut europe = request(now(), LookupEventsRequest::default());
         europe.region = "eu-west-1".into();
-        let mut found = ids(&store.lookup(&europe).unwrap().events());
+        let mut found = ids(store.lookup(&europe).unwrap().events());
         found.sort();
         assert_eq!(found, ["other-region-only", "same-id"]);
 

@@ -162,7 +162,7 @@ fn synthetic_attributes_and_event_shape() {
     );
 
     let only = |key: &str, value: &str| {
-        ids(&store
+        ids(store
             .lookup(&request(now(), by_attribute(key, value)))
             .unwrap()
             .events())
@@ -236,11 +236,11 @@ fn insights_are_only_returned_for_the_insight_category() {
         let management = store
             .lookup(&request(now(), LookupEventsRequest::default()))
             .unwrap();
-        assert_eq!(ids(&management.events()), ["management-1"]);
+        assert_eq!(ids(management.events()), ["management-1"]);
         let mut input = by_attribute("EventSource", "s3.amazonaws.com");
         input.event_category = Some("insight".into());
         let insights = store.lookup(&request(now(), input)).unwrap();
-        assert_eq!(ids(&insights.events()), ["insight-1"]);
+        assert_eq!(ids(insights.events()), ["insight-1"]);
         assert_eq!(
             insights.events()[0].event_name.as_deref(),
             Some("PutObject")
@@ -248,7 +248,7 @@ fn insights_are_only_returned_for_the_insight_category() {
         let mut input = by_attribute("EventName", "PutObject");
         input.event_category = Some("insight".into());
         assert_eq!(
-            ids(&store.lookup(&request(now(), input)).unwrap().events()),
+            ids(store.lookup(&request(now(), input)).unwrap().events()),
             ["insight-1"]
         );
         let mut input = by_attribute("EventId", "management-1");

@@ -135,11 +135,11 @@ fn paging_is_stable_while_new_events_arrive() {
     insert(&store, 130, &records[..10]);
     store.flush().unwrap();
 
-    let mut seen = ids(&first.events());
+    let mut seen = ids(first.events());
     input.next_token = first.next_token;
     while input.next_token.is_some() {
         let page = store.lookup(&request(now(), input.clone())).unwrap();
-        seen.extend(ids(&page.events()));
+        seen.extend(ids(page.events()));
         input.next_token = page.next_token;
     }
     let mut expected: Vec<String> = records

@@ -44,7 +44,7 @@ fn expiry_drops_whole_partitions_older_than_the_window() {
     // Before expiry, an old lookup (with its own "now") still finds day 35.
     let old_now = now() - Duration::days(34);
     let old = |store: &opentrail_history::HistoryStore| {
-        ids(&store
+        ids(store
             .lookup(&request(old_now, by_attribute("EventId", "day-35")))
             .unwrap()
             .events())
