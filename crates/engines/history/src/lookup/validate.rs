@@ -214,7 +214,7 @@ fn binding(
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use opentrail_operations::{LookupAttribute, LookupEventsRequest as LookupEventsInput};
+    use opentrail_operations::{LookupAttribute, LookupEventsRequest};
     use opentrail_wire::AwsError;
 
     fn attribute(key: &str, value: &str) -> LookupAttribute {
@@ -228,7 +228,7 @@ mod tests {
         Timestamp::from_epoch_seconds(time)
     }
 
-    fn request(input: LookupEventsInput) -> LookupRequest {
+    fn request(input: LookupEventsRequest) -> LookupRequest {
         LookupRequest {
             account: "123456789012".into(),
             region: "us-east-1".into(),
@@ -237,12 +237,12 @@ mod tests {
         }
     }
 
-    fn check(input: LookupEventsInput) -> Result<Query, LookupError> {
+    fn check(input: LookupEventsRequest) -> Result<Query, LookupError> {
         validate(&request(input), 90, &TokenKey::new([1; 32]))
     }
 
-    fn with_attribute(key: &str, value: &str) -> LookupEventsInput {
-        LookupEventsInput {
+    fn with_attribute(key: &str, value: &str) -> LookupEventsRequest {
+        LookupEventsRequest {
             lookup_attributes: Some(vec![attribute(key, value)]),
             ..Default::default()
         }
@@ -250,8 +250,8 @@ mod tests {
 
     #[test]
     fn defaults_are_fifty_results_over_the_retention_window() {
-        let query = check(LookupEventsInput::default()).unwrap();
-        let now = request(LookupEventsInput::default()).now.timestamp();
+        let query = check(LookupEventsRequest::default()).unwrap();
+        let now = request(LookupEventsRequest::default()).now.timestamp();
         assert_eq!(query.limit, 50);
         assert_eq!(query.end, now);
         assert_eq!(query.start, now - 90 * 86_400);
@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn attribute_rules() {
-        let two = LookupEventsInput {
+        let two = LookupEventsRequest {
             lookup_attributes: Some(vec![
                 attribute("EventName", "a"),
                 attribute("EventName", "b"),
@@ -298,7 +298,7 @@ mod tests {
         let mut input = with_attribute("EventSource", "s3.amazonaws.com");
         input.event_category = Some(EventCategory::Insight);
         assert_eq!(check(input).unwrap().category, HistoryCategory::Insight);
-        let input = LookupEventsInput {
+        let input = LookupEventsRequest {
             event_category: Some("Insight".into()),
             ..Default::default()
         };
@@ -310,8 +310,8 @@ mod tests {
 
     #[test]
     fn time_range_rules() {
-        let now = request(LookupEventsInput::default()).now.timestamp() as f64;
-        let range = |start: Option<f64>, end: Option<f64>| LookupEventsInput {
+        let now = request(LookupEventsRequest::default()).now.timestamp() as f64;
+        let range = |start: Option<f64>, end: Option<f64>| LookupEventsRequest {
             start_time: start.and_then(seconds),
             end_time: end.and_then(seconds),
             ..Default::default()
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn max_results_range() {
         for (value, ok) in [(0, false), (1, true), (50, true), (51, false), (-1, false)] {
-            let input = LookupEventsInput {
+            let input = LookupEventsRequest {
                 max_results: Some(value),
                 ..Default::default()
             };
