@@ -16,6 +16,13 @@ const MODELS: &[&str] = &[
 
 const OUTPUT: &str = "crates/api/operations/src/generated.rs";
 
+/// OpenTrail's additions to the botocore models (see [`apply_extensions`]).
+const EXTENSIONS: &str = "models/opentrail-extensions.json";
+
+/// The key [`apply_extensions`] sets on a member it added, so the generated field
+/// says it is an extension.
+const EXTENSION_MARK: &str = "opentrailExtension";
+
 /// Names the hand-written runtime and the generated fixed items use; a model
 /// shape with one of these names would collide.
 const RESERVED_NAMES: &[&str] = &[
@@ -36,13 +43,11 @@ const RESERVED_NAMES: &[&str] = &[
 type Result<T> = std::result::Result<T, String>;
 
 pub fn run(root: &Path, check: bool) -> Result<()> {
+    let extensions = read_json(root, EXTENSIONS)?;
     let mut models = Vec::new();
     for rel in MODELS {
-        let path = root.join(rel);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let json: Value =
-            serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
+        let mut json = read_json(root, rel)?;
+        apply_extensions(rel, &mut json, &extensions)?;
         models.push(Model::load(rel, &json)?);
     }
     let raw = generate(&models)?;
@@ -63,6 +68,119 @@ pub fn run(root: &Path, check: bool) -> Result<()> {
         eprintln!("xtask: wrote {OUTPUT}");
     } else {
         eprintln!("xtask: {OUTPUT} is up to date");
+    }
+    Ok(())
+}
+
+fn read_json(root: &Path, rel: &str) -> Result<Value> {
+    let path = root.join(rel);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+}
+
+/// Merges OpenTrail's overlay ([`EXTENSIONS`]) into the botocore model `file` before
+/// it is loaded. The overlay is a JSON object:
+///
+/// - `"models"`: an object from a model path (as in [`MODELS`]) to its additions;
+/// - each addition may hold `"shapes"` — new shapes in botocore syntax, whose names the
+///   model must not already define — and `"members"` — an object from an existing
+///   structure shape to new members in botocore syntax (`{"shape": ...}`), which that
+///   structure must not already have. An added member is always optional (the
+///   structure's `required` list is left alone): clients that follow the botocore model
+///   never send it, and ignore it when they receive it.
+///
+/// Keys starting with `_` (such as `"_documentation"`) are comments. Anything else is
+/// refused, so a typo cannot silently drop an extension.
+fn apply_extensions(file: &str, model: &mut Value, overlay: &Value) -> Result<()> {
+    let ctx = EXTENSIONS;
+    let root = overlay
+        .as_object()
+        .ok_or_else(|| format!("{ctx}: not a JSON object"))?;
+    for key in root.keys() {
+        if !key.starts_with('_') && key != "models" {
+            return Err(format!("{ctx}: unknown key {key:?}"));
+        }
+    }
+    let Some(models) = root.get("models") else {
+        return Ok(());
+    };
+    let models = models
+        .as_object()
+        .ok_or_else(|| format!("{ctx}: \"models\" is not an object"))?;
+    for name in models.keys() {
+        if !name.starts_with('_') && !MODELS.contains(&name.as_str()) {
+            return Err(format!("{ctx}: {name} is not one of the models"));
+        }
+    }
+    let Some(additions) = models.get(file) else {
+        return Ok(());
+    };
+    let additions = additions
+        .as_object()
+        .ok_or_else(|| format!("{ctx}: {file}: not an object"))?;
+    for key in additions.keys() {
+        if !key.starts_with('_') && key != "shapes" && key != "members" {
+            return Err(format!("{ctx}: {file}: unknown key {key:?}"));
+        }
+    }
+    let shapes = model
+        .get_mut("shapes")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| format!("{file}: no shapes"))?;
+    if let Some(new_shapes) = additions.get("shapes") {
+        let new_shapes = new_shapes
+            .as_object()
+            .ok_or_else(|| format!("{ctx}: {file}: \"shapes\" is not an object"))?;
+        for (name, shape) in new_shapes {
+            if name.starts_with('_') {
+                continue;
+            }
+            if shapes.contains_key(name) {
+                return Err(format!("{ctx}: shape {name} is already defined by {file}"));
+            }
+            shapes.insert(name.clone(), shape.clone());
+        }
+    }
+    if let Some(new_members) = additions.get("members") {
+        let new_members = new_members
+            .as_object()
+            .ok_or_else(|| format!("{ctx}: {file}: \"members\" is not an object"))?;
+        for (shape_name, members) in new_members {
+            if shape_name.starts_with('_') {
+                continue;
+            }
+            let members = members
+                .as_object()
+                .ok_or_else(|| format!("{ctx}: members of {shape_name}: not an object"))?;
+            let shape = shapes
+                .get_mut(shape_name)
+                .ok_or_else(|| format!("{ctx}: {file} has no shape {shape_name}"))?;
+            if shape.get("type").and_then(Value::as_str) != Some("structure") {
+                return Err(format!("{ctx}: shape {shape_name} is not a structure"));
+            }
+            let existing = shape
+                .as_object_mut()
+                .ok_or_else(|| format!("{file}: shape {shape_name} is not an object"))?
+                .entry("members")
+                .or_insert_with(|| Value::Object(Default::default()))
+                .as_object_mut()
+                .ok_or_else(|| format!("{file}: members of {shape_name}: not an object"))?;
+            for (member, definition) in members {
+                if member.starts_with('_') {
+                    continue;
+                }
+                if existing.contains_key(member) {
+                    return Err(format!("{ctx}: {shape_name} already has a member {member}"));
+                }
+                let mut definition = definition.clone();
+                definition
+                    .as_object_mut()
+                    .ok_or_else(|| format!("{ctx}: {shape_name}.{member}: not an object"))?
+                    .insert(EXTENSION_MARK.to_owned(), Value::Bool(true));
+                existing.insert(member.clone(), definition);
+            }
+        }
     }
     Ok(())
 }
@@ -127,6 +245,8 @@ struct Member {
     shape: String,
     required: bool,
     location: Option<(String, String)>,
+    /// Added by OpenTrail's overlay, not in botocore's model.
+    extension: bool,
 }
 
 struct Op {
@@ -202,6 +322,8 @@ impl Model {
                                 shape: str_field(m, "shape", &ctx)?.to_owned(),
                                 required: required.contains(mname.as_str()),
                                 location,
+                                extension: m.get(EXTENSION_MARK).and_then(Value::as_bool)
+                                    == Some(true),
                             });
                         }
                     }
@@ -512,7 +634,7 @@ fn generate(models: &[Model]) -> Result<String> {
     let files: Vec<&str> = models.iter().map(|m| m.file.as_str()).collect();
     writeln!(
         src,
-        "// @generated by `cargo xtask codegen` from {}; do not edit.",
+        "// @generated by `cargo xtask codegen` from {} with {EXTENSIONS}; do not edit.",
         files.join(" and ")
     )
     .unwrap();
@@ -710,6 +832,13 @@ fn gen_struct(
         {
             ty = format!("Box<{ty}>");
         }
+        if m.extension {
+            writeln!(
+                src,
+                "/// OpenTrail extension ({EXTENSIONS}): not in botocore's model, so AWS SDKs ignore it."
+            )
+            .unwrap();
+        }
         if let Some((location, location_name)) = &m.location {
             writeln!(src, "/// Bound to {location} `{location_name}`.").unwrap();
             bindings.push((
@@ -850,6 +979,44 @@ mod tests {
         assert_eq!(snake_case("EventDataStoreARN"), "event_data_store_arn");
         assert_eq!(field_ident("Type"), "r#type");
         assert_eq!(field_ident("Self"), "self_");
+    }
+
+    #[test]
+    fn extensions_add_shapes_and_members() {
+        let file = MODELS[0];
+        let model = || {
+            serde_json::json!({"shapes": {
+                "Event": {"type": "structure", "members": {"EventId": {"shape": "String"}}},
+                "String": {"type": "string"},
+            }})
+        };
+        let overlay = serde_json::json!({"_documentation": "x", "models": {file: {
+            "shapes": {"Extra": {"type": "structure", "members": {"A": {"shape": "String"}}}},
+            "members": {"Event": {"Extra": {"shape": "Extra"}}},
+        }}});
+        let mut merged = model();
+        apply_extensions(file, &mut merged, &overlay).unwrap();
+        assert!(merged["shapes"]["Extra"].is_object());
+        assert_eq!(
+            merged["shapes"]["Event"]["members"]["Extra"][EXTENSION_MARK],
+            Value::Bool(true)
+        );
+        // Other models are left alone.
+        let mut other = model();
+        apply_extensions(MODELS[1], &mut other, &overlay).unwrap();
+        assert_eq!(other, model());
+
+        for bad in [
+            serde_json::json!({"model": {}}),
+            serde_json::json!({"models": {"models/nope.json": {}}}),
+            serde_json::json!({"models": {file: {"shape": {}}}}),
+            serde_json::json!({"models": {file: {"shapes": {"String": {"type": "string"}}}}}),
+            serde_json::json!({"models": {file: {"members": {"Nope": {"A": {"shape": "String"}}}}}}),
+            serde_json::json!({"models": {file: {"members": {"String": {"A": {"shape": "String"}}}}}}),
+            serde_json::json!({"models": {file: {"members": {"Event": {"EventId": {"shape": "String"}}}}}}),
+        ] {
+            assert!(apply_extensions(file, &mut model(), &bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

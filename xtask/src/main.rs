@@ -1,8 +1,10 @@
 //! Repository automation.
 //!
 //! `cargo xtask codegen` regenerates `crates/api/operations/src/generated.rs`
-//! from the botocore models in `models/`; `cargo xtask codegen --check` only
-//! compares and exits 1 when the committed file is stale.
+//! from the botocore models in `models/`, after merging OpenTrail's overlay
+//! `models/opentrail-extensions.json` into them (extra shapes and extra members of
+//! botocore shapes, such as `Event.OpenTrailProvenance`; see `codegen::apply_extensions`);
+//! `cargo xtask codegen --check` only compares and exits 1 when the committed file is stale.
 
 mod codegen;
 

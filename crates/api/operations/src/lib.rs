@@ -47,7 +47,8 @@ pub struct HttpBinding {
 ///
 /// Accepted on input as a JSON number of epoch seconds (fractional allowed,
 /// rounded to the millisecond), or a string holding RFC 3339 or epoch seconds.
-/// Written as a JSON number of epoch seconds with millisecond precision.
+/// Written as a JSON number of epoch seconds with millisecond precision: an integer
+/// when the time is a whole second (`1688989503`), else a fraction (`1688989503.123`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(pub DateTime<Utc>);
 
@@ -93,7 +94,12 @@ impl From<Timestamp> for DateTime<Utc> {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.epoch_seconds())
+        let millis = self.0.timestamp_millis();
+        if millis % 1000 == 0 {
+            serializer.serialize_i64(millis / 1000)
+        } else {
+            serializer.serialize_f64(self.epoch_seconds())
+        }
     }
 }
 

@@ -180,6 +180,10 @@ fn timestamps_accept_numbers_and_strings() {
     let from_integer: Timestamp = serde_json::from_str("1688989503").unwrap();
     assert_eq!(from_integer, from_numeric_string);
     assert_eq!(serde_json::to_string(&expected).unwrap(), "1688989503.123");
+    // Whole seconds are written as an integer.
+    assert_eq!(serde_json::to_string(&from_integer).unwrap(), "1688989503");
+    let before_epoch = Timestamp(Utc.timestamp_opt(-5, 0).unwrap());
+    assert_eq!(serde_json::to_string(&before_epoch).unwrap(), "-5");
     assert_eq!(expected.epoch_seconds(), 1688989503.123);
     // Sub-millisecond input is rounded.
     let rounded: Timestamp = serde_json::from_str("1688989503.1226").unwrap();

@@ -120,7 +120,7 @@ fn unsupported(operation: Operation) -> ApiError {
 async fn lookup_events(
     app: &App,
     ctx: &RequestContext,
-    input: opentrail_history::LookupEventsInput,
+    input: opentrail_operations::LookupEventsRequest,
 ) -> Result<Value, ApiError> {
     let request = opentrail_history::LookupRequest {
         account: ctx.account.to_string(),
@@ -131,12 +131,7 @@ async fn lookup_events(
     let history = std::sync::Arc::clone(&app.history);
     let response = tokio::task::spawn_blocking(move || history.lookup(&request))
         .await
-        .map_err(|e| ApiError::internal(format!("event history lookup failed: {e}")))?;
-    match response {
-        Ok(response) => serde_json::to_value(response).map_err(|e| {
-            ApiError::internal(format!("failed to encode LookupEvents response: {e}"))
-        }),
-        Err(e) if e.code() == "InternalFailure" => Err(ApiError::internal(e.message().to_owned())),
-        Err(e) => Err(ApiError::new(e.code(), e.message().to_owned())),
-    }
+        .map_err(|e| ApiError::internal(format!("event history lookup failed: {e}")))??;
+    serde_json::to_value(response)
+        .map_err(|e| ApiError::internal(format!("failed to encode LookupEvents response: {e}")))
 }

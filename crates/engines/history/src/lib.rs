@@ -6,6 +6,10 @@
 //! (account, region) stream and newest first, plus per-attribute indexes; recent events
 //! live in a memtable backed by a write-ahead log and are flushed in the background.
 //! Retention drops whole partitions. See `README.md` for the design and the benchmark.
+//!
+//! [`HistoryStore::lookup`] takes the generated `opentrail_operations::LookupEventsRequest`
+//! (in a [`LookupRequest`] with the caller's account, region and clock) and answers the
+//! generated `LookupEventsResponse`; [`LookupError`] implements `opentrail_wire::AwsError`.
 
 mod attributes;
 mod bloom;
@@ -30,8 +34,6 @@ mod wal;
 
 pub use attributes::{EventSummary, HistoryCategory, LookupAttributeKey, ResourceSummary};
 pub use error::HistoryError;
-pub use lookup::{
-    Event, LookupAttribute, LookupError, LookupEventsInput, LookupRequest, LookupResponse, Resource,
-};
+pub use lookup::{LookupError, LookupRequest};
 pub use options::HistoryOptions;
 pub use store::{HistoryHealth, HistoryStats, HistoryStore, InsertStats};

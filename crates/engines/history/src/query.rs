@@ -1,18 +1,30 @@
 //! Runs a validated LookupEvents query: gathers the newest candidates from the memtables
 //! and, day partition by day partition from the newest, from each segment; keeps the
 //! best `limit + 1` by sort key; then reads and checks only the records it returns.
+//!
+//! It reads plain data the store hands it (its memtables and day partitions), and does
+//! not know the store: `store` depends on `query`, never the other way round.
 
 use crate::attributes::HistoryCategory;
 use crate::cache::PageCache;
 use crate::error::HistoryError;
 use crate::index_key::{index_key, KeyKind};
-use crate::lookup::{Event, Filter, Query};
+use crate::lookup::{Filter, Query};
 use crate::memtable::{Memtable, Selector};
 use crate::segment::{sort_key, Segment};
 use crate::staging::{day_of, SECONDS_PER_DAY};
-use crate::store::State;
 use opentrail_model::EventRecord;
+use opentrail_operations::Event;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// What a query reads: a snapshot of the store's searchable data.
+pub(crate) struct Sources<'s> {
+    /// The memtables still searched (active and frozen), in any order.
+    pub(crate) memtables: Vec<&'s Memtable>,
+    /// Day (days since the epoch) → its segments.
+    pub(crate) partitions: &'s BTreeMap<i32, Vec<Arc<Segment>>>,
+}
 
 /// One page of results and, when more remain, the sort key to continue below.
 pub(crate) struct Page {
@@ -53,7 +65,7 @@ fn keep_best(candidates: &mut Vec<Candidate<'_>>, want: usize) {
 /// skipped — the answer comes from everything readable — and listed in `damaged`.
 pub(crate) fn run(
     query: &Query,
-    state: &State,
+    sources: &Sources<'_>,
     cache: &PageCache,
     damaged: &mut Vec<(u64, HistoryError)>,
 ) -> Result<Page, HistoryError> {
@@ -98,7 +110,7 @@ pub(crate) fn run(
     let want = query.limit + 1;
 
     let mut found: Vec<Candidate<'_>> = Vec::new();
-    for memtable in state.memtables() {
+    for &memtable in &sources.memtables {
         found.extend(
             memtable
                 .candidates(&stream, selector, low, high, want)
@@ -113,7 +125,7 @@ pub(crate) fn run(
 
     let first_day = day_of(i64::from(crate::segment::key_time(low)));
     let last_day = day_of(i64::from(crate::segment::key_time(high)));
-    for (&day, segments) in state.partitions.range(first_day..=last_day).rev() {
+    for (&day, segments) in sources.partitions.range(first_day..=last_day).rev() {
         let day_end = sort_key(
             u32::try_from((i64::from(day) + 1) * SECONDS_PER_DAY).unwrap_or(u32::MAX),
             0,
@@ -245,9 +257,6 @@ fn materialize(
     };
     let owner_matches =
         record.recipient_account_id() == query.account && record.aws_region() == query.region;
-    Ok((category_matches && id_matches && owner_matches).then(|| {
-        let mut event = Event::from_record(&record);
-        event.open_trail_provenance = provenance.and_then(opentrail_model::Provenance::from_json);
-        event
-    }))
+    Ok((category_matches && id_matches && owner_matches)
+        .then(|| crate::lookup::event(&record, provenance)))
 }

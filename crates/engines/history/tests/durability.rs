@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
-use opentrail_history::{HistoryOptions, HistoryStore, LookupEventsInput};
+use opentrail_history::{HistoryOptions, HistoryStore};
 use opentrail_model::EventRecord;
+use opentrail_operations::LookupEventsRequest;
 use std::path::Path;
 
 fn events(prefix: &str, count: usize) -> Vec<EventRecord> {
@@ -20,7 +21,7 @@ fn events(prefix: &str, count: usize) -> Vec<EventRecord> {
 fn stored_ids(store: &HistoryStore) -> Vec<String> {
     let mut found = ids(&all_pages(
         store,
-        &request(now(), LookupEventsInput::default()),
+        &request(now(), LookupEventsRequest::default()),
     ));
     found.sort();
     found
@@ -277,7 +278,7 @@ fn background_flushes_keep_every_event_across_reopens() {
         let found = store
             .lookup(&request(now(), by_attribute("EventId", last)))
             .unwrap();
-        assert_eq!(ids(&found.events), [last]);
+        assert_eq!(ids(found.events()), [last]);
     }
     assert_eq!(stored_ids(&store), sorted_ids(&records));
     drop(store);

@@ -3,9 +3,11 @@
 mod common;
 
 use common::*;
-use opentrail_history::{LookupAttribute, LookupError, LookupEventsInput};
+use opentrail_history::LookupError;
+use opentrail_operations::{EventCategory, LookupEventsRequest, Timestamp};
+use opentrail_wire::AwsError;
 
-fn code(input: LookupEventsInput) -> &'static str {
+fn code(input: LookupEventsRequest) -> &'static str {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), small_options());
     let error: LookupError = store.lookup(&request(now(), input)).unwrap_err();
@@ -16,10 +18,10 @@ fn code(input: LookupEventsInput) -> &'static str {
 
 #[test]
 fn invalid_lookup_attributes() {
-    let two = LookupEventsInput {
+    let two = LookupEventsRequest {
         lookup_attributes: Some(vec![
-            LookupAttribute::new("EventName", "A"),
-            LookupAttribute::new("Username", "B"),
+            attribute("EventName", "A"),
+            attribute("Username", "B"),
         ]),
         ..Default::default()
     };
@@ -33,7 +35,7 @@ fn invalid_lookup_attributes() {
         assert_eq!(code(input), "InvalidLookupAttributesException");
     }
     let mut insight_username = by_attribute("Username", "root");
-    insight_username.event_category = Some("insight".into());
+    insight_username.event_category = Some(EventCategory::Insight);
     assert_eq!(code(insight_username), "InvalidLookupAttributesException");
 }
 
@@ -45,9 +47,9 @@ fn invalid_time_range() {
         (Some(now_seconds + 3_600.0), None),
         (None, Some(now_seconds - 91.0 * 86_400.0)),
     ] {
-        let input = LookupEventsInput {
-            start_time: start,
-            end_time: end,
+        let input = LookupEventsRequest {
+            start_time: start.and_then(seconds),
+            end_time: end.and_then(seconds),
             ..Default::default()
         };
         assert_eq!(code(input), "InvalidTimeRangeException");
@@ -57,7 +59,7 @@ fn invalid_time_range() {
 #[test]
 fn invalid_max_results() {
     for max in [0, 51, -5] {
-        let input = LookupEventsInput {
+        let input = LookupEventsRequest {
             max_results: Some(max),
             ..Default::default()
         };
@@ -68,7 +70,7 @@ fn invalid_max_results() {
 #[test]
 fn invalid_next_token() {
     for token in ["garbage", "AAAA", &"A".repeat(55)] {
-        let input = LookupEventsInput {
+        let input = LookupEventsRequest {
             next_token: Some(token.to_owned()),
             ..Default::default()
         };
@@ -79,8 +81,8 @@ fn invalid_next_token() {
 #[test]
 fn invalid_event_category() {
     for category in ["Insight", "management", "data", ""] {
-        let input = LookupEventsInput {
-            event_category: Some(category.to_owned()),
+        let input = LookupEventsRequest {
+            event_category: Some(category.into()),
             ..Default::default()
         };
         assert_eq!(code(input), "InvalidEventCategoryException");
@@ -89,15 +91,19 @@ fn invalid_event_category() {
 
 #[test]
 fn wire_names_parse() {
-    let input: LookupEventsInput = serde_json::from_str(
+    let input: LookupEventsRequest = serde_json::from_str(
         r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"RunInstances"}],
             "StartTime":1711843200.5,"EndTime":1711846800,"EventCategory":"insight","MaxResults":5,"NextToken":"t"}"#,
     )
     .unwrap();
     assert_eq!(input.max_results, Some(5));
-    assert_eq!(input.start_time, Some(1_711_843_200.5));
+    assert_eq!(
+        input.start_time,
+        Timestamp::from_epoch_seconds(1_711_843_200.5)
+    );
+    assert_eq!(input.event_category, Some(EventCategory::Insight));
     assert_eq!(
         input.lookup_attributes.unwrap()[0],
-        LookupAttribute::new("EventName", "RunInstances")
+        attribute("EventName", "RunInstances")
     );
 }

@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
-use opentrail_history::{HistoryOptions, HistoryStore, LookupEventsInput};
+use opentrail_history::{HistoryOptions, HistoryStore};
 use opentrail_model::EventRecord;
+use opentrail_operations::LookupEventsRequest;
 use serde_json::json;
 
 const DAY: i64 = 86_400;
@@ -13,7 +14,7 @@ const DAY: i64 = 86_400;
 fn stored_ids(store: &HistoryStore) -> Vec<String> {
     let mut found = ids(&all_pages(
         store,
-        &request(now(), LookupEventsInput::default()),
+        &request(now(), LookupEventsRequest::default()),
     ));
     found.sort();
     found
@@ -161,7 +162,7 @@ fn a_different_record_under_a_stored_event_id_is_kept_and_counted() {
     let found = store
         .lookup(&request(now(), by_attribute("EventId", "shared-id")))
         .unwrap();
-    assert_eq!(found.events.len(), 2);
+    assert_eq!(found.events().len(), 2);
     assert_eq!(store.health().event_id_conflicts, 1);
     // Reordered members are the same record.
     let value: serde_json::Value = serde_json::from_slice(genuine.as_bytes()).unwrap();
@@ -177,7 +178,7 @@ fn a_different_record_under_a_stored_event_id_is_kept_and_counted() {
     let found = store
         .lookup(&request(now(), by_attribute("EventId", "shared-id")))
         .unwrap();
-    assert_eq!(found.events.len(), 2);
+    assert_eq!(found.events().len(), 2);
 }
 
 #[test]

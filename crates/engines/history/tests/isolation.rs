@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use opentrail_history::LookupEventsInput;
+use opentrail_operations::LookupEventsRequest;
 
 #[test]
 fn accounts_and_regions_are_isolated() {
@@ -31,39 +31,39 @@ fn accounts_and_regions_are_isolated() {
             store.flush().unwrap();
         }
         let mine = store
-            .lookup(&request(now(), LookupEventsInput::default()))
+            .lookup(&request(now(), LookupEventsRequest::default()))
             .unwrap();
-        assert_eq!(ids(&mine.events), ["same-id"]);
+        assert_eq!(ids(mine.events()), ["same-id"]);
         assert_eq!(
-            mine.events[0].cloud_trail_event.as_deref(),
+            mine.events()[0].cloud_trail_event.as_deref(),
             Some(records[0].json())
         );
 
-        let mut europe = request(now(), LookupEventsInput::default());
+        let mut europe = request(now(), LookupEventsRequest::default());
         europe.region = "eu-west-1".into();
-        let mut found = ids(&store.lookup(&europe).unwrap().events);
+        let mut found = ids(store.lookup(&europe).unwrap().events());
         found.sort();
         assert_eq!(found, ["other-region-only", "same-id"]);
 
         let mut other = request(now(), by_attribute("EventId", "same-id"));
         other.account = "210987654321".into();
         let page = store.lookup(&other).unwrap();
-        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.events().len(), 1);
         assert_eq!(
-            page.events[0].cloud_trail_event.as_deref(),
+            page.events()[0].cloud_trail_event.as_deref(),
             Some(records[2].json())
         );
 
         let mut stranger = request(now(), by_attribute("EventId", "other-account-only"));
         stranger.account = "999999999999".into();
-        assert!(store.lookup(&stranger).unwrap().events.is_empty());
+        assert!(store.lookup(&stranger).unwrap().events().is_empty());
         assert!(store
             .lookup(&request(
                 now(),
                 by_attribute("EventId", "other-account-only")
             ))
             .unwrap()
-            .events
+            .events()
             .is_empty());
     }
 }
@@ -93,6 +93,6 @@ fn data_events_and_invalid_records_are_not_kept() {
     assert!(store
         .lookup(&request(now(), by_attribute("EventId", "data")))
         .unwrap()
-        .events
+        .events()
         .is_empty());
 }

@@ -5,10 +5,9 @@ mod common;
 
 use chrono::{TimeZone, Utc};
 use common::*;
-use opentrail_history::{
-    EventSummary, HistoryCategory, LookupAttributeKey, LookupEventsInput, LookupRequest,
-};
+use opentrail_history::{EventSummary, HistoryCategory, LookupAttributeKey, LookupRequest};
 use opentrail_model::EventRecord;
+use opentrail_operations::LookupEventsRequest;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -16,7 +15,7 @@ use std::collections::BTreeSet;
 /// bucket owner's account).
 const CONFORMANCE_ACCOUNT: &str = "123837392027";
 
-fn conformance_request(account: &str, input: LookupEventsInput) -> LookupRequest {
+fn conformance_request(account: &str, input: LookupEventsRequest) -> LookupRequest {
     LookupRequest {
         account: account.into(),
         region: "us-east-1".into(),
@@ -84,9 +83,9 @@ fn conformance_records_are_found_by_every_attribute() {
     // Time-range-only lookups see exactly the window.
     let start = Utc.with_ymd_and_hms(2023, 7, 10, 12, 10, 0).unwrap();
     let end = Utc.with_ymd_and_hms(2023, 7, 10, 12, 20, 0).unwrap();
-    let input = LookupEventsInput {
-        start_time: Some(start.timestamp() as f64),
-        end_time: Some(end.timestamp() as f64),
+    let input = LookupEventsRequest {
+        start_time: seconds(start.timestamp() as f64),
+        end_time: seconds(end.timestamp() as f64),
         ..Default::default()
     };
     let events = all_pages(&store, &conformance_request(CONFORMANCE_ACCOUNT, input));
@@ -120,11 +119,11 @@ fn conformance_events_keep_their_original_json() {
                 by_attribute("EventId", record.event_id()),
             ))
             .unwrap();
-        assert_eq!(page.events.len(), 1);
-        let event = &page.events[0];
+        assert_eq!(page.events().len(), 1);
+        let event = &page.events()[0];
         assert_eq!(event.cloud_trail_event.as_deref(), Some(record.json()));
         assert_eq!(
-            event.event_time,
+            event_seconds(event),
             record.event_time().map(|time| time.timestamp())
         );
         assert_eq!(event.event_name.as_deref(), Some(record.event_name()));
@@ -163,10 +162,10 @@ fn synthetic_attributes_and_event_shape() {
     );
 
     let only = |key: &str, value: &str| {
-        ids(&store
+        ids(store
             .lookup(&request(now(), by_attribute(key, value)))
             .unwrap()
-            .events)
+            .events())
     };
     assert_eq!(only("Username", "build-42"), ["assumed"]);
     assert_eq!(only("Username", "Deployer"), Vec::<String>::new());
@@ -235,18 +234,21 @@ fn insights_are_only_returned_for_the_insight_category() {
             store.flush().unwrap();
         }
         let management = store
-            .lookup(&request(now(), LookupEventsInput::default()))
+            .lookup(&request(now(), LookupEventsRequest::default()))
             .unwrap();
-        assert_eq!(ids(&management.events), ["management-1"]);
+        assert_eq!(ids(management.events()), ["management-1"]);
         let mut input = by_attribute("EventSource", "s3.amazonaws.com");
         input.event_category = Some("insight".into());
         let insights = store.lookup(&request(now(), input)).unwrap();
-        assert_eq!(ids(&insights.events), ["insight-1"]);
-        assert_eq!(insights.events[0].event_name.as_deref(), Some("PutObject"));
+        assert_eq!(ids(insights.events()), ["insight-1"]);
+        assert_eq!(
+            insights.events()[0].event_name.as_deref(),
+            Some("PutObject")
+        );
         let mut input = by_attribute("EventName", "PutObject");
         input.event_category = Some("insight".into());
         assert_eq!(
-            ids(&store.lookup(&request(now(), input)).unwrap().events),
+            ids(store.lookup(&request(now(), input)).unwrap().events()),
             ["insight-1"]
         );
         let mut input = by_attribute("EventId", "management-1");
@@ -254,7 +256,7 @@ fn insights_are_only_returned_for_the_insight_category() {
         assert!(store
             .lookup(&request(now(), input))
             .unwrap()
-            .events
+            .events()
             .is_empty());
     }
 }

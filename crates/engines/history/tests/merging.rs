@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use opentrail_history::{HistoryOptions, LookupEventsInput};
+use opentrail_history::HistoryOptions;
+use opentrail_operations::LookupEventsRequest;
 
 #[test]
 fn merged_partitions_answer_the_same() {
@@ -34,7 +35,7 @@ fn merged_partitions_answer_the_same() {
     let answers = |store: &opentrail_history::HistoryStore| {
         let mut answers = Vec::new();
         for input in [
-            LookupEventsInput::default(),
+            LookupEventsRequest::default(),
             by_attribute("EventName", "C"),
             by_attribute("EventId", "e-1234"),
         ] {
@@ -100,7 +101,7 @@ fn interleaved_streams_stay_exact_through_flushes_and_merges() {
     let check = |store: &opentrail_history::HistoryStore| {
         for (stream, (account, region)) in streams.iter().enumerate() {
             for (input, read_only) in [
-                (LookupEventsInput::default(), None),
+                (LookupEventsRequest::default(), None),
                 (by_attribute("ReadOnly", "true"), Some(true)),
             ] {
                 let mut input = input;

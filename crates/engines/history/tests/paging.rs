@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use opentrail_history::{HistoryOptions, LookupEventsInput};
+use opentrail_history::HistoryOptions;
+use opentrail_operations::LookupEventsRequest;
+use opentrail_wire::AwsError;
 use std::collections::BTreeSet;
 
 /// 3,000 events over five days, three names, five per second; the last 100 stay in
@@ -38,8 +40,8 @@ fn populate(store: &opentrail_history::HistoryStore) -> Vec<(String, i64, &'stat
 
 fn traverse(
     store: &opentrail_history::HistoryStore,
-    mut input: LookupEventsInput,
-    page: i64,
+    mut input: LookupEventsRequest,
+    page: i32,
 ) -> Vec<String> {
     input.max_results = Some(page);
     let events = all_pages(store, &request(now(), input));
@@ -67,12 +69,12 @@ fn every_page_size_gives_the_same_traversal() {
     assert!(stats.segments > 3 && stats.memtable_events > 0, "{stats:?}");
 
     for input in [
-        LookupEventsInput::default(),
+        LookupEventsRequest::default(),
         by_attribute("EventName", "CreateTags"),
         by_attribute("ReadOnly", "true"),
-        LookupEventsInput {
-            start_time: Some((now().timestamp() - 4 * 86_400) as f64),
-            end_time: Some((now().timestamp() - 2 * 86_400 - 17) as f64),
+        LookupEventsRequest {
+            start_time: seconds((now().timestamp() - 4 * 86_400) as f64),
+            end_time: seconds((now().timestamp() - 2 * 86_400 - 17) as f64),
             ..Default::default()
         },
     ] {
@@ -81,15 +83,17 @@ fn every_page_size_gives_the_same_traversal() {
             .iter()
             .filter(|(_, time, name)| {
                 let wanted_name = match input.lookup_attributes.as_deref() {
-                    Some([attribute])
-                        if attribute.attribute_key.as_deref() == Some("EventName") =>
-                    {
-                        attribute.attribute_value.as_deref() == Some(*name)
+                    Some([attribute]) if attribute.attribute_key.as_str() == "EventName" => {
+                        attribute.attribute_value == *name
                     }
                     _ => true,
                 };
-                let after = input.start_time.is_none_or(|start| *time as f64 >= start);
-                let before = input.end_time.is_none_or(|end| *time as f64 <= end);
+                let after = input
+                    .start_time
+                    .is_none_or(|start| *time as f64 >= start.epoch_seconds());
+                let before = input
+                    .end_time
+                    .is_none_or(|end| *time as f64 <= end.epoch_seconds());
                 wanted_name && after && before
             })
             .map(|(id, _, _)| id.clone())
@@ -118,7 +122,7 @@ fn paging_is_stable_while_new_events_arrive() {
         .collect();
     insert(&store, 0, &records);
 
-    let mut input = LookupEventsInput {
+    let mut input = LookupEventsRequest {
         max_results: Some(25),
         ..Default::default()
     };
@@ -131,11 +135,11 @@ fn paging_is_stable_while_new_events_arrive() {
     insert(&store, 130, &records[..10]);
     store.flush().unwrap();
 
-    let mut seen = ids(&first.events);
+    let mut seen = ids(first.events());
     input.next_token = first.next_token;
     while input.next_token.is_some() {
         let page = store.lookup(&request(now(), input.clone())).unwrap();
-        seen.extend(ids(&page.events));
+        seen.extend(ids(page.events()));
         input.next_token = page.next_token;
     }
     let mut expected: Vec<String> = records
@@ -162,12 +166,12 @@ fn tokens_only_continue_their_own_query() {
     resumed.next_token = Some(token.clone());
     resumed.max_results = Some(10);
     let second = store.lookup(&request(now(), resumed)).unwrap();
-    assert_eq!(second.events.len(), 10);
+    assert_eq!(second.events().len(), 10);
 
     let mut other_value = by_attribute("EventName", "RunInstances");
     other_value.next_token = Some(token.clone());
     let mut other_time = input.clone();
-    other_time.start_time = Some(0.0);
+    other_time.start_time = seconds(0.0);
     other_time.next_token = Some(token.clone());
     let mut other_category = input.clone();
     other_category.event_category = Some("insight".into());
@@ -198,14 +202,18 @@ fn tokens_only_continue_their_own_query() {
     let mut resumed = input;
     resumed.next_token = token;
     assert_eq!(
-        store.lookup(&request(now(), resumed)).unwrap().events.len(),
+        store
+            .lookup(&request(now(), resumed))
+            .unwrap()
+            .events()
+            .len(),
         5
     );
 }
 
 fn first_token(
     store: &opentrail_history::HistoryStore,
-    input: &LookupEventsInput,
+    input: &LookupEventsRequest,
 ) -> Option<String> {
     store
         .lookup(&request(now(), input.clone()))

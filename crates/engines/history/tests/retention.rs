@@ -4,7 +4,8 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use opentrail_history::{HistoryOptions, LookupEventsInput};
+use opentrail_history::HistoryOptions;
+use opentrail_operations::LookupEventsRequest;
 
 fn partition_dirs(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -36,17 +37,17 @@ fn expiry_drops_whole_partitions_older_than_the_window() {
     assert_eq!(partition_dirs(dir.path()).len(), 40);
 
     // Lookups never reach past the window, expired or not.
-    let visible = all_pages(&store, &request(now(), LookupEventsInput::default()));
+    let visible = all_pages(&store, &request(now(), LookupEventsRequest::default()));
     assert_eq!(visible.len(), 30);
     assert_eq!(visible.last().unwrap().event_id.as_deref(), Some("day-30"));
 
     // Before expiry, an old lookup (with its own "now") still finds day 35.
     let old_now = now() - Duration::days(34);
     let old = |store: &opentrail_history::HistoryStore| {
-        ids(&store
+        ids(store
             .lookup(&request(old_now, by_attribute("EventId", "day-35")))
             .unwrap()
-            .events)
+            .events())
     };
     assert_eq!(old(&store), ["day-35"]);
 
@@ -69,7 +70,7 @@ fn expiry_drops_whole_partitions_older_than_the_window() {
     assert_eq!(store.insert_batch(&[(101, late)]).unwrap().expired, 1);
     assert!(old(&store).is_empty());
     assert_eq!(
-        all_pages(&store, &request(now(), LookupEventsInput::default())).len(),
+        all_pages(&store, &request(now(), LookupEventsRequest::default())).len(),
         30
     );
 

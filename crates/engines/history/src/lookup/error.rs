@@ -1,7 +1,9 @@
 //! LookupEvents failures, one variant per botocore exception.
 
+use opentrail_wire::AwsError;
+
 /// Why a LookupEvents call was refused. Each variant maps to exactly one botocore
-/// exception name ([`LookupError::code`]).
+/// exception name ([`AwsError::code`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
     #[error("{0}")]
@@ -19,9 +21,9 @@ pub enum LookupError {
     Internal(String),
 }
 
-impl LookupError {
+impl AwsError for LookupError {
     /// The botocore exception name (`__type` on the wire).
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
             Self::InvalidLookupAttributes(_) => "InvalidLookupAttributesException",
             Self::InvalidTimeRange(_) => "InvalidTimeRangeException",
@@ -32,18 +34,21 @@ impl LookupError {
         }
     }
 
-    /// The human-readable message (`message` on the wire).
-    pub fn message(&self) -> &str {
+    /// The human-readable message (`message` on the wire). The status is the trait's
+    /// default: 500 for `InternalFailure`, else 400.
+    fn message(&self) -> String {
         match self {
             Self::InvalidLookupAttributes(message)
             | Self::InvalidTimeRange(message)
             | Self::InvalidMaxResults(message)
             | Self::InvalidNextToken(message)
             | Self::InvalidEventCategory(message)
-            | Self::Internal(message) => message,
+            | Self::Internal(message) => message.clone(),
         }
     }
+}
 
+impl LookupError {
     /// Whether the caller sent a bad request (HTTP 400) rather than the service failing.
     pub fn is_client_error(&self) -> bool {
         !matches!(self, Self::Internal(_))

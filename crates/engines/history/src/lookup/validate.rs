@@ -3,12 +3,13 @@
 //! attribute allowed, attribute value lengths, the time range and the category.
 
 use super::error::LookupError;
-use super::input::LookupRequest;
+use super::request::LookupRequest;
 use super::token::{Binding, TokenKey};
 use crate::attributes::{HistoryCategory, LookupAttributeKey};
+use opentrail_operations::{EventCategory, Timestamp};
 use sha2::{Digest, Sha256};
 
-pub(crate) const MAX_RESULTS: i64 = 50;
+pub(crate) const MAX_RESULTS: i32 = 50;
 const MAX_ATTRIBUTE_VALUE: usize = 2000;
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -43,10 +44,10 @@ pub(crate) fn validate(
     tokens: &TokenKey,
 ) -> Result<Query, LookupError> {
     let input = &request.input;
-    let category = match input.event_category.as_deref() {
+    let category = match &input.event_category {
         None => HistoryCategory::Management,
-        Some("insight") => HistoryCategory::Insight,
-        Some(other) => {
+        Some(EventCategory::Insight) => HistoryCategory::Insight,
+        Some(EventCategory::Unknown(other)) => {
             return Err(LookupError::InvalidEventCategory(format!(
                 "invalid EventCategory {other}: the only valid value is insight"
             )))
@@ -55,14 +56,8 @@ pub(crate) fn validate(
     let filter = filter(request, category)?;
 
     let now = request.now.timestamp();
-    let given_start = input
-        .start_time
-        .map(|time| whole_seconds(time, f64::ceil))
-        .transpose()?;
-    let given_end = input
-        .end_time
-        .map(|time| whole_seconds(time, f64::floor))
-        .transpose()?;
+    let given_start = input.start_time.map(|time| whole_seconds(time, Round::Up));
+    let given_end = input.end_time.map(|time| whole_seconds(time, Round::Down));
     let oldest = now - i64::from(retention_days) * SECONDS_PER_DAY;
     let start = given_start.unwrap_or(oldest);
     let end = given_end.unwrap_or(now);
@@ -117,15 +112,13 @@ fn filter(request: &LookupRequest, category: HistoryCategory) -> Result<Filter, 
         }
     };
     let invalid = |message: String| Err(LookupError::InvalidLookupAttributes(message));
-    let Some(name) = attribute.attribute_key.as_deref() else {
-        return invalid("AttributeKey is required".to_owned());
-    };
+    // Both members are required by the model, which the wire layer checks before a
+    // request gets here; the generated type cannot lack them.
+    let name = attribute.attribute_key.as_str();
     let Some(key) = LookupAttributeKey::parse(name) else {
         return invalid(format!("invalid AttributeKey {name}"));
     };
-    let Some(value) = attribute.attribute_value.as_deref() else {
-        return invalid("AttributeValue is required".to_owned());
-    };
+    let value = attribute.attribute_value.as_str();
     let length = weighted_length(value);
     if !(1..=MAX_ATTRIBUTE_VALUE).contains(&length) {
         return invalid(format!(
@@ -160,16 +153,20 @@ fn weighted_length(value: &str) -> usize {
         .sum()
 }
 
-fn whole_seconds(time: f64, round: fn(f64) -> f64) -> Result<i64, LookupError> {
-    // Beyond ±2^53 seconds the value is not a date anyone means.
-    const LIMIT: f64 = 9_007_199_254_740_992.0;
-    let rounded = round(time);
-    if !rounded.is_finite() || rounded.abs() > LIMIT {
-        return Err(LookupError::InvalidTimeRange(format!(
-            "{time} is not a valid time"
-        )));
+#[derive(Clone, Copy)]
+enum Round {
+    Up,
+    Down,
+}
+
+/// Whole epoch seconds of a (millisecond-precision) timestamp: `StartTime` rounds up and
+/// `EndTime` down, so the range holds only whole seconds inside the one asked for.
+fn whole_seconds(time: Timestamp, round: Round) -> i64 {
+    let millis = time.0.timestamp_millis();
+    match round {
+        Round::Down => millis.div_euclid(1000),
+        Round::Up => -(-millis).div_euclid(1000),
     }
-    Ok(rounded as i64)
 }
 
 /// The digest a NextToken is bound to: every parameter that decides the result set.
@@ -216,10 +213,22 @@ fn binding(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::input::{LookupAttribute, LookupEventsInput};
     use chrono::{TimeZone, Utc};
+    use opentrail_operations::{LookupAttribute, LookupEventsRequest};
+    use opentrail_wire::AwsError;
 
-    fn request(input: LookupEventsInput) -> LookupRequest {
+    fn attribute(key: &str, value: &str) -> LookupAttribute {
+        LookupAttribute {
+            attribute_key: key.into(),
+            attribute_value: value.into(),
+        }
+    }
+
+    fn seconds(time: f64) -> Option<Timestamp> {
+        Timestamp::from_epoch_seconds(time)
+    }
+
+    fn request(input: LookupEventsRequest) -> LookupRequest {
         LookupRequest {
             account: "123456789012".into(),
             region: "us-east-1".into(),
@@ -228,21 +237,21 @@ mod tests {
         }
     }
 
-    fn check(input: LookupEventsInput) -> Result<Query, LookupError> {
+    fn check(input: LookupEventsRequest) -> Result<Query, LookupError> {
         validate(&request(input), 90, &TokenKey::new([1; 32]))
     }
 
-    fn with_attribute(key: &str, value: &str) -> LookupEventsInput {
-        LookupEventsInput {
-            lookup_attributes: Some(vec![LookupAttribute::new(key, value)]),
+    fn with_attribute(key: &str, value: &str) -> LookupEventsRequest {
+        LookupEventsRequest {
+            lookup_attributes: Some(vec![attribute(key, value)]),
             ..Default::default()
         }
     }
 
     #[test]
     fn defaults_are_fifty_results_over_the_retention_window() {
-        let query = check(LookupEventsInput::default()).unwrap();
-        let now = request(LookupEventsInput::default()).now.timestamp();
+        let query = check(LookupEventsRequest::default()).unwrap();
+        let now = request(LookupEventsRequest::default()).now.timestamp();
         assert_eq!(query.limit, 50);
         assert_eq!(query.end, now);
         assert_eq!(query.start, now - 90 * 86_400);
@@ -252,10 +261,10 @@ mod tests {
 
     #[test]
     fn attribute_rules() {
-        let two = LookupEventsInput {
+        let two = LookupEventsRequest {
             lookup_attributes: Some(vec![
-                LookupAttribute::new("EventName", "a"),
-                LookupAttribute::new("EventName", "b"),
+                attribute("EventName", "a"),
+                attribute("EventName", "b"),
             ]),
             ..Default::default()
         };
@@ -272,14 +281,6 @@ mod tests {
         }
         assert!(check(with_attribute("EventName", &"_".repeat(1000))).is_ok());
         assert!(check(with_attribute("EventName", &"a".repeat(2000))).is_ok());
-        let missing_value = LookupEventsInput {
-            lookup_attributes: Some(vec![LookupAttribute {
-                attribute_key: Some("EventName".into()),
-                attribute_value: None,
-            }]),
-            ..Default::default()
-        };
-        assert!(check(missing_value).is_err());
         assert_eq!(
             check(with_attribute("EventId", "x")).unwrap().filter,
             Filter::EventId("x".into())
@@ -289,15 +290,15 @@ mod tests {
     #[test]
     fn insight_lookups_allow_three_attributes() {
         let mut input = with_attribute("Username", "root");
-        input.event_category = Some("insight".into());
+        input.event_category = Some(EventCategory::Insight);
         assert_eq!(
             check(input).unwrap_err().code(),
             "InvalidLookupAttributesException"
         );
         let mut input = with_attribute("EventSource", "s3.amazonaws.com");
-        input.event_category = Some("insight".into());
+        input.event_category = Some(EventCategory::Insight);
         assert_eq!(check(input).unwrap().category, HistoryCategory::Insight);
-        let input = LookupEventsInput {
+        let input = LookupEventsRequest {
             event_category: Some("Insight".into()),
             ..Default::default()
         };
@@ -309,10 +310,10 @@ mod tests {
 
     #[test]
     fn time_range_rules() {
-        let now = request(LookupEventsInput::default()).now.timestamp() as f64;
-        let range = |start: Option<f64>, end: Option<f64>| LookupEventsInput {
-            start_time: start,
-            end_time: end,
+        let now = request(LookupEventsRequest::default()).now.timestamp() as f64;
+        let range = |start: Option<f64>, end: Option<f64>| LookupEventsRequest {
+            start_time: start.and_then(seconds),
+            end_time: end.and_then(seconds),
             ..Default::default()
         };
         let code = |input| check(input).unwrap_err().code();
@@ -328,10 +329,6 @@ mod tests {
             code(range(None, Some(now - 91.0 * 86_400.0))),
             "InvalidTimeRangeException"
         );
-        assert_eq!(
-            code(range(Some(f64::NAN), None)),
-            "InvalidTimeRangeException"
-        );
         let clamped = check(range(Some(0.0), Some(now))).unwrap();
         assert_eq!(clamped.start, now as i64 - 90 * 86_400);
         let fractional = check(range(Some(now - 10.5), Some(now - 0.5))).unwrap();
@@ -345,7 +342,7 @@ mod tests {
     #[test]
     fn max_results_range() {
         for (value, ok) in [(0, false), (1, true), (50, true), (51, false), (-1, false)] {
-            let input = LookupEventsInput {
+            let input = LookupEventsRequest {
                 max_results: Some(value),
                 ..Default::default()
             };

@@ -19,12 +19,14 @@ use crate::cache::PageCache;
 use crate::dictionary::Dictionary;
 use crate::error::HistoryError;
 use crate::files::OpenFiles;
-use crate::lookup::{validate, LookupError, LookupRequest, LookupResponse, TokenKey};
+use crate::lookup::{validate, LookupError, LookupRequest, TokenKey};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::HistoryOptions;
+use crate::query::Sources;
 use crate::segment::Segment;
 use crate::wal::Wal;
+use opentrail_operations::LookupEventsResponse;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -163,21 +165,27 @@ impl HistoryStore {
         self.shared.flushed_offset.load(Ordering::Acquire)
     }
 
-    /// Answers LookupEvents for the request's account and region.
-    pub fn lookup(&self, request: &LookupRequest) -> Result<LookupResponse, LookupError> {
+    /// Answers LookupEvents for the request's account and region. `Events` is always
+    /// present (possibly empty); `NextToken` only when more events remain.
+    pub fn lookup(&self, request: &LookupRequest) -> Result<LookupEventsResponse, LookupError> {
         let shared = &self.shared;
         let query = validate(request, shared.options.retention_days, &shared.tokens)?;
         let state = shared.read_state();
         let mut damaged = Vec::new();
-        let page = crate::query::run(&query, &state, &shared.cache, &mut damaged);
+        let sources = Sources {
+            memtables: state.memtables().collect(),
+            partitions: &state.partitions,
+        };
+        let page = crate::query::run(&query, &sources, &shared.cache, &mut damaged);
+        drop(sources);
         drop(state);
         if !damaged.is_empty() {
             shared.note_damaged(damaged);
             shared.process_quarantine();
         }
         let page = page.map_err(|error| LookupError::Internal(error.to_string()))?;
-        Ok(LookupResponse {
-            events: page.events,
+        Ok(LookupEventsResponse {
+            events: Some(page.events),
             next_token: page
                 .next_below
                 .map(|position| shared.tokens.encode(position, &query.binding)),

@@ -2,11 +2,11 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use opentrail_history::{
-    Event, HistoryOptions, HistoryStore, LookupAttribute, LookupError, LookupEventsInput,
-    LookupRequest, LookupResponse,
-};
+use opentrail_history::{HistoryOptions, HistoryStore, LookupError, LookupRequest};
 use opentrail_model::EventRecord;
+use opentrail_operations::{
+    Event, LookupAttribute, LookupEventsRequest, LookupEventsResponse, Timestamp,
+};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -146,7 +146,7 @@ pub fn insert(store: &HistoryStore, first_offset: u64, records: &[EventRecord]) 
     store.insert_batch(&batch).unwrap();
 }
 
-pub fn request(now: DateTime<Utc>, input: LookupEventsInput) -> LookupRequest {
+pub fn request(now: DateTime<Utc>, input: LookupEventsRequest) -> LookupRequest {
     LookupRequest {
         account: ACCOUNT.into(),
         region: REGION.into(),
@@ -155,17 +155,45 @@ pub fn request(now: DateTime<Utc>, input: LookupEventsInput) -> LookupRequest {
     }
 }
 
-pub fn by_attribute(key: &str, value: &str) -> LookupEventsInput {
-    LookupEventsInput {
-        lookup_attributes: Some(vec![LookupAttribute::new(key, value)]),
+pub fn attribute(key: &str, value: &str) -> LookupAttribute {
+    LookupAttribute {
+        attribute_key: key.into(),
+        attribute_value: value.into(),
+    }
+}
+
+pub fn by_attribute(key: &str, value: &str) -> LookupEventsRequest {
+    LookupEventsRequest {
+        lookup_attributes: Some(vec![attribute(key, value)]),
         ..Default::default()
+    }
+}
+
+/// A wire timestamp of `seconds` since the epoch.
+pub fn seconds(seconds: f64) -> Option<Timestamp> {
+    Timestamp::from_epoch_seconds(seconds)
+}
+
+/// An Event's `EventTime` in whole epoch seconds.
+pub fn event_seconds(event: &Event) -> Option<i64> {
+    event.event_time.map(|time| time.0.timestamp())
+}
+
+/// The events of a page (the store always answers `Events`, possibly empty).
+pub trait Events {
+    fn events(&self) -> &[Event];
+}
+
+impl Events for LookupEventsResponse {
+    fn events(&self) -> &[Event] {
+        self.events.as_deref().expect("Events is always present")
     }
 }
 
 pub fn lookup(
     store: &HistoryStore,
     request: &LookupRequest,
-) -> Result<LookupResponse, LookupError> {
+) -> Result<LookupEventsResponse, LookupError> {
     store.lookup(request)
 }
 
@@ -175,7 +203,7 @@ pub fn all_pages(store: &HistoryStore, request: &LookupRequest) -> Vec<Event> {
     let mut events = Vec::new();
     for _ in 0..100_000 {
         let page = store.lookup(&request).unwrap();
-        events.extend(page.events);
+        events.extend(page.events.expect("Events is always present"));
         match page.next_token {
             Some(token) => request.input.next_token = Some(token),
             None => return events,

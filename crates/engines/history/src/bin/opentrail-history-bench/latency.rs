@@ -3,7 +3,9 @@
 
 use crate::workload::QuerySpec;
 use chrono::{DateTime, Utc};
-use opentrail_history::{HistoryStore, LookupEventsInput, LookupRequest};
+use opentrail_history::{HistoryStore, LookupRequest};
+use opentrail_operations::LookupEventsRequest;
+use opentrail_wire::AwsError;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -31,7 +33,7 @@ pub fn summarize(mut millis: Vec<f64>, events: usize) -> Summary {
     }
 }
 
-fn request(spec: &QuerySpec, now: DateTime<Utc>, input: LookupEventsInput) -> LookupRequest {
+fn request(spec: &QuerySpec, now: DateTime<Utc>, input: LookupEventsRequest) -> LookupRequest {
     LookupRequest {
         account: spec.account.clone(),
         region: spec.region.clone(),
@@ -53,7 +55,7 @@ fn timed_lookup(
     let body = serde_json::to_vec(&response)?;
     let elapsed = started.elapsed();
     std::hint::black_box(body);
-    Ok((response.events.len(), elapsed))
+    Ok((response.events.as_ref().map_or(0, Vec::len), elapsed))
 }
 
 /// Latency per query kind, queries run one after another.
@@ -123,7 +125,7 @@ pub fn page_through(
             .lookup(&request(spec, now, input.clone()))
             .map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))?;
         std::hint::black_box(serde_json::to_vec(&response)?);
-        events += response.events.len();
+        events += response.events.as_ref().map_or(0, Vec::len);
         pages += 1;
         match response.next_token {
             Some(token) if events < limit => input.next_token = Some(token),

@@ -2,10 +2,9 @@
 //! stored records (so common values are asked for as often as they occur), and random
 //! one-hour time windows; each in the record's own account and region.
 
-use opentrail_history::{
-    EventSummary, HistoryCategory, LookupAttribute, LookupAttributeKey, LookupEventsInput,
-};
+use opentrail_history::{EventSummary, HistoryCategory, LookupAttributeKey};
 use opentrail_model::EventRecord;
+use opentrail_operations::{LookupAttribute, LookupEventsRequest, Timestamp};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -25,14 +24,16 @@ pub struct QuerySpec {
 }
 
 impl QuerySpec {
-    pub fn input(&self) -> LookupEventsInput {
-        LookupEventsInput {
-            lookup_attributes: self
-                .value
-                .as_ref()
-                .map(|value| vec![LookupAttribute::new(self.kind.clone(), value.clone())]),
-            start_time: Some(self.start as f64),
-            end_time: Some(self.end as f64),
+    pub fn input(&self) -> LookupEventsRequest {
+        LookupEventsRequest {
+            lookup_attributes: self.value.as_ref().map(|value| {
+                vec![LookupAttribute {
+                    attribute_key: self.kind.as_str().into(),
+                    attribute_value: value.clone(),
+                }]
+            }),
+            start_time: chrono::DateTime::from_timestamp(self.start, 0).map(Timestamp),
+            end_time: chrono::DateTime::from_timestamp(self.end, 0).map(Timestamp),
             ..Default::default()
         }
     }
