@@ -132,6 +132,5 @@ async fn lookup_events(
     let response = tokio::task::spawn_blocking(move || history.lookup(&request))
         .await
         .map_err(|e| ApiError::internal(format!("event history lookup failed: {e}")))??;
-    serde_json::to_value(response)
-        .map_err(|e| ApiError::internal(format!("failed to encode LookupEvents response: {e}")))
+    output(response)
 }
