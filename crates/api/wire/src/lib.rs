@@ -2,6 +2,7 @@
 //! whether its body fits the botocore model, and how errors look on the wire.
 
 mod error;
+pub mod ingest;
 mod model;
 mod target;
 

@@ -4,6 +4,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use opentrail_cli::args::{DataDirArgs, EventsCommand, ImportArgs, S3Args, ValidateArgs};
+pub use opentrail_http::AuthMode;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "opentrail",
@@ -57,165 +60,6 @@ pub enum LogCommand {
     },
 }
 
-/// How CLI commands reach a running server.
-#[derive(Debug, Clone, Args)]
-pub struct ClientArgs {
-    /// The OpenTrail endpoint.
-    #[arg(
-        long,
-        env = "OPENTRAIL_ENDPOINT",
-        default_value = "http://127.0.0.1:7420"
-    )]
-    pub endpoint: String,
-    /// Region of the requests (the SigV4 credential scope).
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
-    /// The data dir whose `credentials` file holds the key to use (when no key is given).
-    #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
-    pub data_dir: PathBuf,
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
-    pub access_key_id: Option<String>,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub secret_access_key: Option<String>,
-    /// PEM certificates to trust for an https endpoint (e.g. a self-signed
-    /// `serve --tls-cert`), in addition to the public roots.
-    #[arg(long, env = "OPENTRAIL_CA_BUNDLE")]
-    pub ca_bundle: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ImportArgs {
-    #[command(flatten)]
-    pub client: ClientArgs,
-    #[command(flatten)]
-    pub s3: S3Args,
-    /// A file, a directory (searched recursively for .json and .json.gz) or s3://bucket/prefix.
-    pub path: String,
-    /// Where progress is kept so an interrupted import resumes; default under the data dir.
-    #[arg(long)]
-    pub state_file: Option<PathBuf>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
-    /// Largest request body sent, in bytes.
-    #[arg(long, default_value_t = 1024 * 1024)]
-    pub batch_bytes: usize,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ValidateArgs {
-    #[command(flatten)]
-    pub client: ClientArgs,
-    /// Where the trail's bucket lives (same flags as `serve`).
-    #[command(flatten)]
-    pub s3: S3Args,
-    #[arg(long)]
-    pub trail_arn: String,
-    /// RFC 3339 time or epoch seconds.
-    #[arg(long)]
-    pub start_time: String,
-    /// Default: now.
-    #[arg(long)]
-    pub end_time: Option<String>,
-    /// Validate files in this bucket instead of the trail's.
-    #[arg(long)]
-    pub s3_bucket: Option<String>,
-    /// Validate files under this prefix instead of the trail's.
-    #[arg(long)]
-    pub s3_prefix: Option<String>,
-    /// The account whose logs are validated (default: the trail's).
-    #[arg(long)]
-    pub account_id: Option<String>,
-    /// Print every file, not only the invalid ones.
-    #[arg(long)]
-    pub verbose: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-    Csv,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    Json,
-    Csv,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct LookupFilter {
-    /// One lookup attribute as Key=Value (EventId, EventName, ReadOnly, Username,
-    /// ResourceType, ResourceName, EventSource, AccessKeyId).
-    #[arg(long)]
-    pub attribute: Option<String>,
-    /// RFC 3339 time or epoch seconds.
-    #[arg(long)]
-    pub start_time: Option<String>,
-    #[arg(long)]
-    pub end_time: Option<String>,
-    /// `insight` for Insights events.
-    #[arg(long)]
-    pub event_category: Option<String>,
-    /// Stop after this many events (all by default).
-    #[arg(long)]
-    pub max_items: Option<usize>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EventsCommand {
-    /// Look up events (newest first), paging automatically.
-    Lookup {
-        #[command(flatten)]
-        client: ClientArgs,
-        #[command(flatten)]
-        filter: LookupFilter,
-        #[arg(long, value_enum, default_value = "table")]
-        output: OutputFormat,
-    },
-    /// Download event history to a file, as the console's download does.
-    Export {
-        #[command(flatten)]
-        client: ClientArgs,
-        #[command(flatten)]
-        filter: LookupFilter,
-        #[arg(long, value_enum, default_value = "json")]
-        format: ExportFormat,
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DataDirArgs {
-    /// Where OpenTrail keeps its state.
-    #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
-    pub data_dir: PathBuf,
-    /// The account id of this data dir; chosen at random on first start when absent.
-    #[arg(long, env = "OPENTRAIL_ACCOUNT_ID")]
-    pub account_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct S3Args {
-    /// Keep buckets in this S3-compatible server instead of DATA_DIR/buckets.
-    #[arg(long, env = "OPENTRAIL_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-    #[arg(long, env = "OPENTRAIL_S3_ACCESS_KEY", hide_env_values = true)]
-    pub s3_access_key: Option<String>,
-    #[arg(long, env = "OPENTRAIL_S3_SECRET_KEY", hide_env_values = true)]
-    pub s3_secret_key: Option<String>,
-    #[arg(long, env = "OPENTRAIL_S3_REGION", default_value = "us-east-1")]
-    pub s3_region: String,
-    /// Address buckets as http://endpoint/bucket (most self-hosted servers need this).
-    #[arg(long, env = "OPENTRAIL_S3_PATH_STYLE", default_value_t = true, action = clap::ArgAction::Set)]
-    pub s3_path_style: bool,
-}
-
 /// A duration written as seconds with an optional unit: `90`, `90s`, `5m`, `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interval(pub std::time::Duration);
@@ -247,12 +91,22 @@ fn region_name(text: &str) -> Result<String, String> {
     opentrail_model::Region::parse(text.trim()).map(String::from)
 }
 
+/// `--auth`: how requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AuthMode {
+pub enum AuthArg {
     /// Verify SigV4 signatures against the data dir's access keys.
     Sigv4,
     /// Development only: accept any well-formed SigV4 request without checking the signature.
     Open,
+}
+
+impl From<AuthArg> for AuthMode {
+    fn from(arg: AuthArg) -> Self {
+        match arg {
+            AuthArg::Sigv4 => AuthMode::Sigv4,
+            AuthArg::Open => AuthMode::Open,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -265,7 +119,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENTRAIL_LISTEN", default_value = "127.0.0.1:7420")]
     pub listen: SocketAddr,
     #[arg(long, env = "OPENTRAIL_AUTH", value_enum, default_value = "sigv4")]
-    pub auth: AuthMode,
+    pub auth: AuthArg,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "OPENTRAIL_MAX_REQUEST_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_request_bytes: usize,

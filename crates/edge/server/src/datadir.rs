@@ -1,10 +1,9 @@
 //! The data dir: the metadata store, the account it belongs to and its bootstrap key.
 
-use crate::config::{DataDirArgs, S3Args};
+use crate::config::DataDirArgs;
 use anyhow::{bail, Context};
 use opentrail_meta::{AccessKeyRecord, AccountOrigin, AccountRecord, MetaStore, SqliteMetaStore};
 use opentrail_model::{iso8601, AccountId};
-use opentrail_objstore::{LocalStore, ObjectStore, S3Config, S3Store};
 use rand::distributions::{Alphanumeric, Distribution, Uniform};
 use rand::Rng;
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -15,7 +14,7 @@ use std::sync::Arc;
 
 const ACCOUNT_SETTING: &str = "account_id";
 const BOOTSTRAP_SETTING: &str = "bootstrap_key_created";
-pub const CREDENTIALS_FILE: &str = "credentials";
+pub use opentrail_cli::store::{object_store, CREDENTIALS_FILE};
 const META_FILE: &str = "meta.db";
 /// Held (flock, exclusive) by the one `opentrail serve` of a data dir; holds its PID.
 const LOCK_FILE: &str = "serve.lock";
@@ -292,26 +291,4 @@ fn register_existing_accounts(meta: &SqliteMetaStore, bootstrap: &AccountId) -> 
         })?;
     }
     Ok(())
-}
-
-/// The object store trails deliver to: bucket directories in the data dir, or an S3 server.
-pub fn object_store(data_dir: &Path, s3: &S3Args) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    let Some(endpoint) = &s3.s3_endpoint else {
-        let root = data_dir.join("buckets");
-        std::fs::create_dir_all(&root)
-            .with_context(|| format!("failed to create {}", root.display()))?;
-        return Ok(Arc::new(LocalStore::new(root)));
-    };
-    let (Some(access_key), Some(secret_key)) = (&s3.s3_access_key, &s3.s3_secret_key) else {
-        bail!("--s3-endpoint needs --s3-access-key and --s3-secret-key (or OPENTRAIL_S3_ACCESS_KEY / OPENTRAIL_S3_SECRET_KEY)");
-    };
-    let store = S3Store::new(S3Config {
-        endpoint: endpoint.clone(),
-        access_key: access_key.clone(),
-        secret_key: secret_key.clone(),
-        region: s3.s3_region.clone(),
-        path_style: s3.s3_path_style,
-    })
-    .map_err(|e| anyhow::anyhow!("failed to configure S3 endpoint {endpoint}: {e}"))?;
-    Ok(Arc::new(store))
 }

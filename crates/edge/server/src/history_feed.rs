@@ -1,9 +1,9 @@
 //! Feeds event history from the durable event log: every durable event is indexed for
 //! LookupEvents, resuming after a crash from the offset history last applied.
 
-use crate::parsed_records::ParsedRecords;
 use bytes::Bytes;
 use opentrail_history::HistoryStore;
+use opentrail_http::parsed_records::ParsedRecords;
 use opentrail_log::EventLog;
 use opentrail_model::Clock;
 use std::sync::Arc;

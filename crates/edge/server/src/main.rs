@@ -1,30 +1,13 @@
 //! The `opentrail` binary: `serve`, and the admin commands `keys` and `buckets`.
 
-mod accounts;
 mod admin;
-mod api;
-mod audit;
-mod auth;
-mod client;
 mod config;
 mod datadir;
-mod dispatch;
-mod events_cli;
-mod health;
 mod history_feed;
-mod import;
-mod ingest;
-mod listener;
 mod log_cli;
-mod logging;
-mod metrics;
-mod parsed_records;
-mod rate_limit;
-mod self_audit;
 mod serve;
 mod topics;
 mod trail_directory;
-mod validate_cli;
 
 use clap::Parser;
 
@@ -74,7 +57,7 @@ fn main() -> anyhow::Result<()> {
     private_files();
     let cli = Cli::parse();
     reexec_with_allocator_settings(&cli);
-    logging::init();
+    opentrail_http::logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -83,10 +66,10 @@ fn main() -> anyhow::Result<()> {
         Command::Accounts(command) => admin::accounts(command),
         Command::Keys(command) => admin::keys(command),
         Command::Buckets(command) => runtime.block_on(admin::buckets(command)),
-        Command::Import(args) => runtime.block_on(import::import(args)),
-        Command::Events(command) => runtime.block_on(events_cli::events(command)),
+        Command::Import(args) => runtime.block_on(opentrail_cli::import::import(args)),
+        Command::Events(command) => runtime.block_on(opentrail_cli::events_cli::events(command)),
         Command::Topics(command) => topics::topics(command),
-        Command::Validate(args) => runtime.block_on(validate_cli::validate(args)),
+        Command::Validate(args) => runtime.block_on(opentrail_cli::validate_cli::validate(args)),
         Command::Log(command) => log_cli::log(command),
     }
 }

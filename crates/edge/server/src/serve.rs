@@ -1,20 +1,21 @@
 //! `opentrail serve`: wire the services together and run the HTTP server.
 
-use crate::api::{router, App};
-use crate::auth::Authenticator;
 use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir, DataDirLock};
-use crate::health::{supervise, Component, Health};
 use crate::history_feed;
-use crate::metrics::Metrics;
-use crate::parsed_records::ParsedRecords;
-use crate::rate_limit::RateLimiter;
-use crate::self_audit::EventLogAuditSink;
 use crate::topics::{topics_path, Topics};
 use crate::trail_directory::{record_notification, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
 use opentrail_delivery::{DeliveryConfig, DeliveryDeps, DeliveryWorker, KeyStore};
 use opentrail_history::{HistoryOptions, HistoryStore};
+use opentrail_http::api::router;
+use opentrail_http::auth::Authenticator;
+use opentrail_http::health::{supervise, Component, Health};
+use opentrail_http::metrics::Metrics;
+use opentrail_http::parsed_records::ParsedRecords;
+use opentrail_http::rate_limit::RateLimiter;
+use opentrail_http::self_audit::EventLogAuditSink;
+use opentrail_http::App;
 use opentrail_log::{EventLog, LogOptions};
 use opentrail_model::SystemClock;
 use opentrail_notify::{Notifier, TopicRegistry};
@@ -53,7 +54,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--extra-regions: {e}"))?;
     // A bad certificate fails before the log is recovered or anything else is opened.
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::listener::tls_acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(opentrail_http::listener::tls_acceptor(cert, key)?),
         _ => None,
     };
     let data = DataDir::open(&args.data)?;
@@ -65,7 +66,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..LogOptions::default()
     };
     let log = tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??;
-    if args.auth == AuthMode::Open {
+    if AuthMode::from(args.auth) == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
     let registry = Arc::new(TopicRegistry::open(&topics_path(&data.path))?);
@@ -196,7 +197,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let app = Arc::new(App {
         model: ServiceModel::cloudtrail(),
-        auth: Authenticator::new(args.auth, data.meta.clone(), data.account.clone()),
+        auth: Authenticator::new(args.auth.into(), data.meta.clone(), data.account.clone()),
         trails,
         history,
         parsed,
@@ -210,7 +211,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         regions,
         history_retention_days: args.history_retention_days,
         account: data.account.clone(),
-        accounts: Arc::new(crate::accounts::AccountRegistry::load(data.meta.clone())?),
+        accounts: Arc::new(opentrail_http::accounts::AccountRegistry::load(
+            data.meta.clone(),
+        )?),
         body_read_timeout: args.idle_timeout.0,
         lookup_rate_limit: (args.lookup_events_rate_limit > 0.0).then(|| {
             RateLimiter::new(
@@ -243,10 +246,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         writeln!(out, "listening on {scheme}://{local}")?;
         out.flush()?;
     }
-    crate::listener::serve(
+    opentrail_http::listener::serve(
         listener,
         router(app),
-        crate::listener::ListenerOptions {
+        opentrail_http::listener::ListenerOptions {
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout.0,
             idle_timeout: args.idle_timeout.0,

@@ -77,6 +77,10 @@ fn ctx(region: &str) -> RequestContext {
     RequestContext {
         account: AccountId::parse(ACCOUNT).unwrap(),
         region: Region::parse(region).unwrap(),
+        principal: opentrail_model::Principal {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            kind: opentrail_model::PrincipalKind::Root,
+        },
     }
 }
 

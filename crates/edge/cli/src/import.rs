@@ -3,9 +3,9 @@
 //! interrupted import resumes; event history ignores events it already holds (by eventID),
 //! so re-importing adds no duplicates.
 
+use crate::args::ImportArgs;
 use crate::client::ApiClient;
-use crate::config::ImportArgs;
-use crate::datadir::object_store;
+use crate::store::object_store;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use opentrail_objstore::ObjectStore;
@@ -144,7 +144,7 @@ fn batches(name: &str, text: &[u8], limit: usize) -> anyhow::Result<Vec<Bytes>> 
     let mut in_body = 0;
     for record in file.records {
         let json = record.get().as_bytes();
-        let full = in_body == crate::ingest::MAX_RECORDS_PER_REQUEST;
+        let full = in_body == opentrail_wire::ingest::MAX_RECORDS_PER_REQUEST;
         if !body.is_empty() && (full || body.len() + json.len() + 3 > limit) {
             in_body = 0;
             body.extend_from_slice(b"]}");

@@ -3,13 +3,15 @@
 //! once the durable event log has fsynced them.
 
 use crate::accounts::AccountRegistry;
-use crate::api::{App, Exchange};
+use crate::app::App;
+use crate::exchange::Exchange;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use opentrail_log::LogError;
 use opentrail_model::{
     log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
 };
+pub use opentrail_wire::ingest::{INGEST_SERVICE, MAX_RECORDS_PER_REQUEST};
 use opentrail_wire::ApiError;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -20,14 +22,9 @@ use std::sync::Arc;
 /// The channel named in the provenance of records sent to `POST /events`.
 const PROVENANCE_CHANNEL: &str = "opentrail:PutEvents";
 
-/// The SigV4 service name of the ingest API.
-pub const INGEST_SERVICE: &str = "opentrail";
 /// Largest body after gzip decoding, as a multiple of `--max-request-bytes`, so a small
 /// compressed body cannot expand without bound (CloudTrail log files compress ~10:1).
 pub const MAX_DECODED_FACTOR: usize = 8;
-/// Most records one request may carry (AWS's PutAuditEvents takes 100); more are refused
-/// as a whole before any is checked, so that the answer stays small.
-pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
 
 fn too_many_records() -> ApiError {
     ApiError::validation(format!(
@@ -335,7 +332,7 @@ pub async fn handle(
     exchange: &mut Exchange,
 ) -> Result<Value, ApiError> {
     exchange.operation = Some(crate::audit::Call::PutEvents);
-    let caller = crate::api::authenticated_caller(exchange)?;
+    let caller = crate::exchange::authenticated_caller(exchange)?;
     // Inflating and parsing a body takes milliseconds: off the runtime.
     let (head, owned_body) = (parts.clone(), body.clone());
     let policy = RecordPolicy {

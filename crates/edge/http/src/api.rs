@@ -2,20 +2,19 @@
 //! parse → dispatch → respond, producing the request's audit record and metrics on the
 //! way out.
 
-use crate::audit::{AuditRecord, AuditSink, Call};
-use crate::auth::{Authenticator, Caller};
+use crate::app::App;
+use crate::audit::{AuditRecord, Call};
+use crate::auth::Caller;
 use crate::dispatch::dispatch;
-use crate::metrics::Metrics;
+use crate::exchange::Exchange;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use opentrail_model::Clock;
 use opentrail_operations::RateClass;
-use opentrail_trails::TrailService;
-use opentrail_wire::{parse_target, ApiError, ServiceModel, JSON_11_CONTENT_TYPE};
+use opentrail_wire::{parse_target, ApiError, JSON_11_CONTENT_TYPE};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,72 +22,6 @@ use std::time::Instant;
 
 /// The SigV4 service name of the CloudTrail API.
 const CLOUDTRAIL_SERVICE: &str = "cloudtrail";
-
-pub struct App {
-    pub model: ServiceModel,
-    pub log: opentrail_log::EventLog,
-    pub auth: Authenticator,
-    pub trails: Arc<TrailService>,
-    /// The 90-day event history behind LookupEvents.
-    pub history: Arc<opentrail_history::HistoryStore>,
-    /// Records ingest parsed, for the history feed to reuse.
-    pub parsed: Arc<crate::parsed_records::ParsedRecords>,
-    /// Digest signing keys, for ListPublicKeys.
-    pub keys: Arc<opentrail_delivery::KeyStore>,
-    pub metrics: Metrics,
-    /// What `/health` reports.
-    pub health: Arc<crate::health::Health>,
-    pub audit: Box<dyn AuditSink>,
-    pub clock: Arc<dyn Clock>,
-    pub max_request_bytes: usize,
-    /// The data dir's account, and every account this server hosts: ingest refuses
-    /// records claiming to be their audit events unless the key may forward them, and
-    /// registers the accounts of records it has not seen yet.
-    pub account: opentrail_model::AccountId,
-    pub accounts: Arc<crate::accounts::AccountRegistry>,
-    /// Days of event history kept, to tell ingest producers which records LookupEvents
-    /// will never show.
-    pub history_retention_days: u32,
-    /// The regions requests may be signed for and ingested records may name.
-    pub regions: opentrail_model::KnownRegions,
-    /// How long an authenticated request's body may take to arrive.
-    pub body_read_timeout: std::time::Duration,
-    /// Per-account limit on LookupEvents calls, when configured.
-    pub lookup_rate_limit: Option<crate::rate_limit::RateLimiter>,
-}
-
-impl App {
-    /// Reports event history's files in `/health`; returns their counters for `/metrics`.
-    fn history_store_state(&self) -> opentrail_history::HistoryHealth {
-        let history = self.history.health();
-        if history.flush_failing {
-            self.health.set_failed(
-                crate::health::Component::HistoryStore,
-                "event history cannot write its segments (is the disk full?); new events stay in memory and are written once it can",
-            );
-        } else {
-            self.health.set_ok(crate::health::Component::HistoryStore);
-        }
-        history
-    }
-
-    /// Why the event log cannot take appends now (`None` when it can), as the log itself
-    /// reports it; `/health` shows the same.
-    pub fn event_log_failure(&self) -> Option<String> {
-        let log = self.log.health();
-        if log.writable {
-            self.health.set_ok(crate::health::Component::EventLog);
-            None
-        } else {
-            let why = log
-                .last_error
-                .unwrap_or_else(|| "the event log cannot be written".to_owned());
-            self.health
-                .set_failed(crate::health::Component::EventLog, why.clone());
-            Some(why)
-        }
-    }
-}
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -224,24 +157,6 @@ pub fn check_region(app: &App, caller: &Caller) -> Result<(), ApiError> {
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// What the pipeline learned about a request, filled in as it goes.
-pub struct Exchange {
-    /// What the request called, once it named something this server knows; requests
-    /// naming nothing known are labelled `unknown` in metrics and `Unknown` in audit.
-    pub operation: Option<Call>,
-    pub caller: Option<Caller>,
-    pub request_parameters: Option<Value>,
-    /// What the audit event records as `responseElements` instead of the whole answer
-    /// (an ingest answer lists every record).
-    pub response_summary: Option<Value>,
-    /// Whether the request's body was read whole; a request refused before (or while)
-    /// its body arrived is answered with `Connection: close`, since the rest of the body
-    /// still sits in the connection and no next request can be read after it.
-    pub body_read: bool,
-    /// The address the request came from.
-    pub source_ip: String,
 }
 
 /// The APIs served by the one pipeline.
@@ -465,21 +380,13 @@ async fn authenticate_and_handle(
     }
 }
 
-/// The caller [`authenticate_and_handle`] authenticated.
-pub fn authenticated_caller(exchange: &Exchange) -> Result<Caller, ApiError> {
-    exchange
-        .caller
-        .clone()
-        .ok_or_else(|| ApiError::internal("request reached its handler unauthenticated"))
-}
-
 async fn handle(
     app: &App,
     parts: &http::request::Parts,
     body: &[u8],
     exchange: &mut Exchange,
 ) -> Result<Value, ApiError> {
-    let caller = authenticated_caller(exchange)?;
+    let caller = crate::exchange::authenticated_caller(exchange)?;
 
     let operation = parse_target(header_str(&parts.headers, "x-amz-target"))?;
     exchange.operation = Some(Call::Api(operation));

@@ -1,8 +1,8 @@
 //! `opentrail events lookup|export`: event history from a running server, through
 //! LookupEvents with automatic paging. Export writes what the console's download writes.
 
+use crate::args::{EventsCommand, ExportFormat, LookupFilter, OutputFormat};
 use crate::client::{parse_time_arg, ApiClient};
-use crate::config::{EventsCommand, ExportFormat, LookupFilter, OutputFormat};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::io::Write;

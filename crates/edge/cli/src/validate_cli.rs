@@ -2,9 +2,9 @@
 //! server for the trail (DescribeTrails) and its region's public keys (ListPublicKeys),
 //! then checks every digest and log file in the bucket itself.
 
+use crate::args::ValidateArgs;
 use crate::client::{parse_time_arg as parse_time, ApiClient};
-use crate::config::ValidateArgs;
-use crate::datadir::object_store;
+use crate::store::object_store;
 use anyhow::{anyhow, bail, Context};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};

@@ -1,6 +1,6 @@
 //! Typed dispatch of CloudTrail operations to the services.
 
-use crate::api::App;
+use crate::app::App;
 use opentrail_delivery::list_public_keys;
 use opentrail_operations::Operation;
 use opentrail_trails::RequestContext;

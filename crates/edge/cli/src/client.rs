@@ -1,7 +1,7 @@
 //! A small signed client of OpenTrail's own API, for the CLI commands that talk to a
 //! running server (`import`, `events lookup`, `events export`).
 
-use crate::config::ClientArgs;
+use crate::args::ClientArgs;
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use opentrail_sigv4::{sign, PayloadHash, SigningParams};
@@ -69,7 +69,7 @@ impl ApiClient {
         let (access_key_id, secret_access_key) =
             match (&args.access_key_id, &args.secret_access_key) {
                 (Some(k), Some(s)) => (k.clone(), s.clone()),
-                _ => read_credentials_file(&args.data_dir.join(crate::datadir::CREDENTIALS_FILE))?,
+                _ => read_credentials_file(&args.data_dir.join(crate::store::CREDENTIALS_FILE))?,
             };
         let mut http = reqwest::Client::builder().pool_max_idle_per_host(16);
         if let Some(path) = &args.ca_bundle {
@@ -174,7 +174,12 @@ impl ApiClient {
             );
         }
         let (status, body) = self
-            .post("/events", crate::ingest::INGEST_SERVICE, headers, body)
+            .post(
+                "/events",
+                opentrail_wire::ingest::INGEST_SERVICE,
+                headers,
+                body,
+            )
             .await?;
         json_answer("ingest", status, &body)
     }

@@ -1,0 +1,9 @@
+//! The client-side commands of the `opentrail` binary: `import`, `events` and `validate`,
+//! which talk to a running server (or read a bucket), and their arguments.
+
+pub mod args;
+pub mod client;
+pub mod events_cli;
+pub mod import;
+pub mod store;
+pub mod validate_cli;

@@ -1,0 +1,22 @@
+//! The HTTP edge of OpenTrail: one request pipeline (authenticate on the headers, read
+//! the body, parse the operation, dispatch it to a service, answer, audit, measure), the
+//! ingest endpoint, the listener, `/health` and `/metrics`.
+
+pub mod accounts;
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+mod dispatch;
+pub mod exchange;
+pub mod health;
+pub mod ingest;
+pub mod listener;
+pub mod logging;
+pub mod metrics;
+pub mod parsed_records;
+pub mod rate_limit;
+pub mod self_audit;
+
+pub use app::App;
+pub use auth::AuthMode;
