@@ -127,7 +127,10 @@ pub async fn buckets(command: BucketsCommand) -> anyhow::Result<()> {
                 .map_err(|why| anyhow::anyhow!("invalid bucket name {name}: {why}"))?;
             // Embedded buckets have an owner account; buckets on an S3 server have none
             // (every account may name them).
-            let owner = if s3.s3_endpoint.is_none() {
+            // A data dir not yet set up (no server has run on it, no --account given)
+            // gets an unowned bucket rather than an account chosen at random here.
+            let fresh = account.is_none() && !crate::datadir::is_set_up(&data.data_dir);
+            let owner = if s3.s3_endpoint.is_none() && !fresh {
                 let dir = DataDir::open(&data)?;
                 let owner = dir.account_or_bootstrap(account.as_deref())?;
                 if let Some(current) = dir.meta.get_document(BUCKET_OWNERS, &name)? {

@@ -22,6 +22,11 @@ const LOCK_FILE: &str = "serve.lock";
 /// store was lost, not never created.
 const DATA_ENTRIES: [&str; 5] = ["log", "history", "delivery", "keys", CREDENTIALS_FILE];
 
+/// Whether a data dir holds a metadata store (a server or an admin command set it up).
+pub fn is_set_up(path: &Path) -> bool {
+    path.join(META_FILE).exists()
+}
+
 pub struct DataDir {
     pub path: PathBuf,
     pub meta: Arc<dyn MetaStore>,

@@ -1081,12 +1081,9 @@ async fn start_and_stop_logging_with_the_test_clock() {
     // Delivery starts at the end of the event log as it was when logging started.
     let record = h.trails.all_trails().unwrap().remove(0);
     assert_eq!(record.status.logging_since_offset, Some(1234));
-    // On the wire, timestamps are epoch seconds.
+    // On the wire, timestamps are epoch seconds (whole seconds written as an integer).
     let wire = serde_json::to_value(&started).unwrap();
-    assert_eq!(
-        wire["StartLoggingTime"],
-        serde_json::json!(t0.timestamp() as f64)
-    );
+    assert_eq!(wire["StartLoggingTime"], serde_json::json!(t0.timestamp()));
 
     let t1 = t0 + Duration::milliseconds(90_500);
     h.clock.set(t1);
