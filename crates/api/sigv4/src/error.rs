@@ -57,6 +57,12 @@ impl AuthError {
     }
 }
 
+impl opentrail_wire::AwsError for AuthError {
+    fn code(&self) -> &'static str {
+        AuthError::code(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

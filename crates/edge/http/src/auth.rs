@@ -68,9 +68,6 @@ pub struct Authenticator {
     default_account: AccountId,
 }
 
-fn auth_error(e: AuthError) -> ApiError {
-    ApiError::new(e.code(), e.message())
-}
 
 impl Authenticator {
     pub fn new(mode: AuthMode, meta: Arc<dyn MetaStore>, default_account: AccountId) -> Self {
@@ -97,7 +94,7 @@ impl Authenticator {
             headers: &parts.headers,
             body: &[],
         };
-        let auth = parse_authorization(&request).map_err(auth_error)?;
+        let auth = parse_authorization(&request)?;
         let region = Region::parse(&auth.region).map_err(|_| {
             ApiError::new(
                 "InvalidSignatureException",
@@ -141,9 +138,9 @@ impl Authenticator {
             });
         }
         let Some(key) = key else {
-            return Err(auth_error(AuthError::UnrecognizedClient));
+            return Err(AuthError::UnrecognizedClient.into());
         };
-        check_headers(&parts.headers, &auth, service, now).map_err(auth_error)?;
+        check_headers(&parts.headers, &auth, service, now)?;
         let account = AccountId::parse(&key.account_id)
             .map_err(|e| ApiError::internal(format!("stored access key has a bad account: {e}")))?;
         let check = match claimed_payload_hash(&parts.headers) {
@@ -156,7 +153,7 @@ impl Authenticator {
                     &key.secret_access_key,
                     &claimed,
                 )
-                .map_err(auth_error)?;
+                ?;
                 BodyCheck::Hash
             }
             None => BodyCheck::Signature {
@@ -189,7 +186,7 @@ impl Authenticator {
         match &pending.check {
             BodyCheck::None => {}
             BodyCheck::Hash => {
-                check_payload(&parts.headers, &sha256_hex(body)).map_err(auth_error)?;
+                check_payload(&parts.headers, &sha256_hex(body))?;
             }
             BodyCheck::Signature {
                 auth,
@@ -202,7 +199,7 @@ impl Authenticator {
                 secret_access_key,
                 &sha256_hex(body),
             )
-            .map_err(auth_error)?,
+            ?,
         }
         Ok(pending.caller)
     }
