@@ -86,13 +86,6 @@ impl S3Store {
         })
     }
 
-    /// The `object_store` view of one bucket, for readers that speak
-    /// `object_store` (DataFusion).
-    pub fn bucket_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, StoreError> {
-        check_bucket_name(bucket)?;
-        Ok(self.objects.bucket(bucket)?)
-    }
-
     /// A 404 from an object request means a missing key or a missing bucket;
     /// only asking for the bucket tells which.
     async fn missing_key_or_bucket<T>(&self, bucket: &str, missing_key: T) -> Result<T, StoreError> {
@@ -294,10 +287,14 @@ impl ObjectStore for S3Store {
             .await;
         let listed = match listed {
             Ok(listed) => listed,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(StoreError::NoSuchBucket(bucket.to_owned()))
+            // `object_store` reports a listing's 404 (NoSuchBucket) as a
+            // generic error, so ask for the bucket before blaming anything else.
+            Err(e) => {
+                return Err(match self.bucket_exists(bucket).await? {
+                    false => StoreError::NoSuchBucket(bucket.to_owned()),
+                    true => store_error("ListObjectsV2", bucket, e),
+                })
             }
-            Err(e) => return Err(store_error("ListObjectsV2", bucket, e)),
         };
         let mut objects: Vec<ObjectInfo> = listed
             .into_iter()
@@ -310,6 +307,14 @@ impl ObjectStore for S3Store {
             .collect();
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)
+    }
+
+    fn bucket_store(
+        &self,
+        bucket: &str,
+    ) -> Result<Arc<dyn object_store::ObjectStore>, StoreError> {
+        check_bucket_name(bucket)?;
+        Ok(self.objects.bucket(bucket)?)
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
