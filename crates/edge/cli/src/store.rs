@@ -59,7 +59,10 @@ fn s3_store(s3: &S3Args) -> anyhow::Result<Arc<dyn ObjectStore>> {
         endpoint: endpoint.clone(),
         access_key: access_key.clone(),
         secret_key: secret_key.clone(),
-        region: s3.s3_region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
+        region: s3
+            .s3_region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_owned()),
         path_style: s3.s3_path_style.unwrap_or(true),
     })
     .map_err(|e| anyhow::anyhow!("failed to configure S3 endpoint {endpoint}: {e}"))?;

@@ -71,6 +71,5 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// One bucket as an `object_store` store (paths are object keys), for
     /// readers that speak `object_store`. Write through [`ObjectStore::put_object`]:
     /// only it keeps the local backend's durability and metadata rules.
-    fn bucket_store(&self, bucket: &str)
-        -> Result<Arc<dyn object_store::ObjectStore>, StoreError>;
+    fn bucket_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, StoreError>;
 }

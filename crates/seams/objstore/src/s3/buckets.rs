@@ -235,7 +235,9 @@ mod tests {
     #[test]
     fn path_style_urls() {
         let s3 = client("http://127.0.0.1:9000", true);
-        let url = s3.url(&bucket("logs"), &[("continuation-token", "a b")]).unwrap();
+        let url = s3
+            .url(&bucket("logs"), &[("continuation-token", "a b")])
+            .unwrap();
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:9000/logs?continuation-token=a%20b"

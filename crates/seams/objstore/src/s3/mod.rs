@@ -88,7 +88,11 @@ impl S3Store {
 
     /// A 404 from an object request means a missing key or a missing bucket;
     /// only asking for the bucket tells which.
-    async fn missing_key_or_bucket<T>(&self, bucket: &str, missing_key: T) -> Result<T, StoreError> {
+    async fn missing_key_or_bucket<T>(
+        &self,
+        bucket: &str,
+        missing_key: T,
+    ) -> Result<T, StoreError> {
         match self.bucket_exists(bucket).await? {
             true => Ok(missing_key),
             false => Err(StoreError::NoSuchBucket(bucket.to_owned())),
@@ -103,7 +107,10 @@ impl S3Store {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Bytes, StoreError> {
-        let response = self.admin.send(method, target, query, headers, body).await?;
+        let response = self
+            .admin
+            .send(method, target, query, headers, body)
+            .await?;
         if !response.status().is_success() {
             return Err(error_from_response(target, response).await);
         }
@@ -123,7 +130,10 @@ fn create_bucket_configuration(region: &str) -> Bytes {
 /// `object_store` lists whole path segments; our prefixes are plain string
 /// prefixes, so list below the prefix's last `/` and filter.
 fn listing_dir(prefix: &str) -> Option<&str> {
-    prefix.rfind('/').map(|slash| &prefix[..slash]).filter(|dir| !dir.is_empty())
+    prefix
+        .rfind('/')
+        .map(|slash| &prefix[..slash])
+        .filter(|dir| !dir.is_empty())
 }
 
 #[async_trait::async_trait]
@@ -309,10 +319,7 @@ impl ObjectStore for S3Store {
         Ok(objects)
     }
 
-    fn bucket_store(
-        &self,
-        bucket: &str,
-    ) -> Result<Arc<dyn object_store::ObjectStore>, StoreError> {
+    fn bucket_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, StoreError> {
         check_bucket_name(bucket)?;
         Ok(self.objects.bucket(bucket)?)
     }

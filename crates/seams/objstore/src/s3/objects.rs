@@ -103,7 +103,12 @@ fn bucket_endpoint(endpoint: &str, bucket: &str, path_style: bool) -> Result<Str
 pub(crate) fn attributes(metadata: Vec<(String, String)>) -> Attributes {
     metadata
         .into_iter()
-        .map(|(name, value)| (Attribute::Metadata(name.into()), AttributeValue::from(value)))
+        .map(|(name, value)| {
+            (
+                Attribute::Metadata(name.into()),
+                AttributeValue::from(value),
+            )
+        })
         .collect()
 }
 

@@ -343,7 +343,11 @@ pub async fn object_store_readers_see_objects(store: Store) {
 
     let bucket = "lake-files";
     store.create_bucket(bucket).await.expect("create");
-    for key in ["tables/events/part-0.parquet", "tables/events/part-1.parquet", "other/x"] {
+    for key in [
+        "tables/events/part-0.parquet",
+        "tables/events/part-1.parquet",
+        "other/x",
+    ] {
         store
             .put_object(bucket, key, Bytes::from(key.to_owned()), &[])
             .await
@@ -351,7 +355,13 @@ pub async fn object_store_readers_see_objects(store: Store) {
     }
     let reader = store.bucket_store(bucket).expect("bucket store");
     let path = Path::parse("tables/events/part-1.parquet").unwrap();
-    let body = reader.get(&path).await.expect("get").bytes().await.expect("body");
+    let body = reader
+        .get(&path)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
     assert_eq!(body, Bytes::from_static(b"tables/events/part-1.parquet"));
     let prefix = Path::parse("tables/events").unwrap();
     let mut listed: Vec<String> = reader
@@ -363,7 +373,10 @@ pub async fn object_store_readers_see_objects(store: Store) {
     listed.sort();
     assert_eq!(
         listed,
-        ["tables/events/part-0.parquet", "tables/events/part-1.parquet"]
+        [
+            "tables/events/part-0.parquet",
+            "tables/events/part-1.parquet"
+        ]
     );
     assert!(matches!(
         store.bucket_store("Not_A_Bucket"),
