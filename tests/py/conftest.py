@@ -439,6 +439,7 @@ class MotoServer:
 
     def opentrail_args(self) -> list[str]:
         return [
+            "--object-store", "s3",
             "--s3-endpoint", self.endpoint,
             "--s3-access-key", self.access_key,
             "--s3-secret-key", self.secret_key,

@@ -443,6 +443,18 @@ def test_trail_buckets_in_an_s3_compatible_server(start_server, moto_server):
     assert "cli-moto-logs" in listed and "cli-moto-missing" not in listed
 
 
+def test_the_object_store_is_an_explicit_choice(server, moto_server):
+    """S3 settings without `--object-store s3` (or s3 without an endpoint) fail and say the fix."""
+    s3_settings = moto_server.opentrail_args()[2:]  # the --s3-* flags without --object-store s3
+    result = server.admin("buckets", "list", *s3_settings, check=False)
+    assert result.returncode != 0
+    assert "--s3-endpoint" in result.stderr and "add --object-store s3" in result.stderr, result.stderr
+    result = server.admin("buckets", "list", "--object-store", "file", "--s3-region", "eu-west-1", check=False)
+    assert result.returncode != 0 and "--s3-region given with --object-store file" in result.stderr, result.stderr
+    result = server.admin("buckets", "list", "--object-store", "s3", check=False)
+    assert result.returncode != 0 and "--object-store s3 needs --s3-endpoint" in result.stderr, result.stderr
+
+
 # ----------------------------------------------------------------- authentication
 
 

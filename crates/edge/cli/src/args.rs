@@ -147,18 +147,31 @@ pub struct DataDirArgs {
     pub account_id: Option<String>,
 }
 
+/// Where trail buckets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectStoreKind {
+    /// Directories in DATA_DIR/buckets.
+    File,
+    /// An S3-compatible server (`--s3-endpoint` and its keys).
+    S3,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct S3Args {
-    /// Keep buckets in this S3-compatible server instead of DATA_DIR/buckets.
+    /// Where trail buckets live: `file` (DATA_DIR/buckets) or `s3` (the `--s3-*` server).
+    #[arg(long = "object-store", env = "OPENTRAIL_OBJECT_STORE", value_enum, default_value_t = ObjectStoreKind::File)]
+    pub object_store: ObjectStoreKind,
+    /// The S3-compatible server of `--object-store s3`.
     #[arg(long, env = "OPENTRAIL_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
     #[arg(long, env = "OPENTRAIL_S3_ACCESS_KEY", hide_env_values = true)]
     pub s3_access_key: Option<String>,
     #[arg(long, env = "OPENTRAIL_S3_SECRET_KEY", hide_env_values = true)]
     pub s3_secret_key: Option<String>,
-    #[arg(long, env = "OPENTRAIL_S3_REGION", default_value = "us-east-1")]
-    pub s3_region: String,
-    /// Address buckets as http://endpoint/bucket (most self-hosted servers need this).
-    #[arg(long, env = "OPENTRAIL_S3_PATH_STYLE", default_value_t = true, action = clap::ArgAction::Set)]
-    pub s3_path_style: bool,
+    /// The signing region [default: us-east-1].
+    #[arg(long, env = "OPENTRAIL_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Address buckets as http://endpoint/bucket (most self-hosted servers need this) [default: true].
+    #[arg(long, env = "OPENTRAIL_S3_PATH_STYLE", action = clap::ArgAction::Set)]
+    pub s3_path_style: Option<bool>,
 }

@@ -1,6 +1,6 @@
 //! Admin commands that work on the data dir directly (also while the server runs).
 
-use crate::config::{AccountsCommand, BucketsCommand, DataDirArgs, KeysCommand};
+use crate::config::{AccountsCommand, BucketsCommand, DataDirArgs, KeysCommand, ObjectStoreKind};
 use crate::datadir::{new_access_key, object_store, random_account_id, DataDir};
 use anyhow::bail;
 use opentrail_meta::{AccountOrigin, AccountRecord};
@@ -130,7 +130,7 @@ pub async fn buckets(command: BucketsCommand) -> anyhow::Result<()> {
             // A data dir not yet set up (no server has run on it, no --account given)
             // gets an unowned bucket rather than an account chosen at random here.
             let fresh = account.is_none() && !crate::datadir::is_set_up(&data.data_dir);
-            let owner = if s3.s3_endpoint.is_none() && !fresh {
+            let owner = if s3.object_store == ObjectStoreKind::File && !fresh {
                 let dir = DataDir::open(&data)?;
                 let owner = dir.account_or_bootstrap(account.as_deref())?;
                 if let Some(current) = dir.meta.get_document(BUCKET_OWNERS, &name)? {
@@ -141,7 +141,7 @@ pub async fn buckets(command: BucketsCommand) -> anyhow::Result<()> {
                 Some((dir, owner))
             } else {
                 if account.is_some() {
-                    bail!("--account records the owner of an embedded bucket; buckets on an S3 server (--s3-endpoint) have no owner here");
+                    bail!("--account records the owner of an embedded bucket; buckets on an S3 server (--object-store s3) have no owner here");
                 }
                 None
             };
@@ -164,7 +164,7 @@ pub async fn buckets(command: BucketsCommand) -> anyhow::Result<()> {
         BucketsCommand::Delete { data, s3, name } => {
             let store = object_store(&data.data_dir, &s3)?;
             store.delete_bucket(&name).await?;
-            if s3.s3_endpoint.is_none() {
+            if s3.object_store == ObjectStoreKind::File {
                 DataDir::open(&data)?
                     .meta
                     .delete_document(BUCKET_OWNERS, &name)?;

@@ -4,7 +4,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use opentrail_cli::args::{DataDirArgs, EventsCommand, ImportArgs, S3Args, ValidateArgs};
+pub use opentrail_cli::args::{
+    DataDirArgs, EventsCommand, ImportArgs, ObjectStoreKind, S3Args, ValidateArgs,
+};
 pub use opentrail_http::AuthMode;
 
 #[derive(Debug, Parser)]

@@ -1,6 +1,9 @@
 //! The object store seam behind trail buckets: [`LocalStore`] keeps buckets
 //! as directories (the embedded default), [`S3Store`] talks to any
-//! S3-compatible server. Both behave the same through [`ObjectStore`].
+//! S3-compatible server through the `object_store` crate. Both behave the same
+//! through [`ObjectStore`], which adds what `object_store` lacks (buckets,
+//! durable local writes with user metadata) and hands out each bucket as an
+//! `object_store::ObjectStore` for readers that speak it (DataFusion).
 
 mod bucket_name;
 mod error;
@@ -8,6 +11,8 @@ mod local;
 mod metadata;
 mod object_key;
 mod s3;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -63,4 +68,8 @@ pub trait ObjectStore: Send + Sync + 'static {
         -> Result<Vec<ObjectInfo>, StoreError>;
     /// Deleting a missing key succeeds, as in S3.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError>;
+    /// One bucket as an `object_store` store (paths are object keys), for
+    /// readers that speak `object_store`. Write through [`ObjectStore::put_object`]:
+    /// only it keeps the local backend's durability and metadata rules.
+    fn bucket_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, StoreError>;
 }

@@ -44,6 +44,12 @@ async fn lists_every_page() {
 }
 
 #[tokio::test]
+async fn object_store_readers_see_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    behaviour::object_store_readers_see_objects(Arc::new(store_in(dir.path()))).await;
+}
+
+#[tokio::test]
 async fn objects_are_plain_files_and_metadata_is_hidden() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());

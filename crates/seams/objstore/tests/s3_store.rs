@@ -44,6 +44,12 @@ async fn lists_every_page() {
     behaviour::lists_every_page(Arc::new(moto.store()), 1100).await;
 }
 
+#[tokio::test]
+async fn object_store_readers_see_objects() {
+    let moto = Moto::start().await;
+    behaviour::object_store_readers_see_objects(Arc::new(moto.store())).await;
+}
+
 /// Outside us-east-1 the bucket is created with a LocationConstraint (moto
 /// rejects the request without one) and requests are signed for that region.
 #[tokio::test]

@@ -53,6 +53,8 @@ impl MotoServer {
     /// The `opentrail serve` / `opentrail validate` flags that put buckets in this server.
     pub fn opentrail_args(&self) -> Vec<String> {
         [
+            "--object-store",
+            "s3",
             "--s3-endpoint",
             &self.endpoint,
             "--s3-access-key",

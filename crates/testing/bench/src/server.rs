@@ -159,7 +159,7 @@ impl BenchServer {
         self.data_dir.path().join("credentials")
     }
 
-    /// Where the embedded store keeps `bucket` (when no `--s3-endpoint` is given).
+    /// Where the embedded store keeps `bucket` (with `--object-store file`, the default).
     pub fn local_buckets_root(&self) -> PathBuf {
         self.data_dir.path().join("buckets")
     }

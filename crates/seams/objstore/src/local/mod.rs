@@ -309,4 +309,18 @@ impl ObjectStore for LocalStore {
         self.blocking(move |store| store.delete_object_now(&bucket, &key))
             .await
     }
+
+    /// `object_store`'s `LocalFileSystem` rooted at the bucket directory
+    /// (which must exist). It also lists the hidden `.opentrail-meta/` tree;
+    /// readers register the prefixes they read.
+    fn bucket_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, StoreError> {
+        let dir = self.existing_bucket_dir(bucket)?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&dir.path)
+            .map_err(|e| io_error_text("open bucket directory", &dir.path, &e))?;
+        Ok(Arc::new(store))
+    }
+}
+
+fn io_error_text(what: &str, path: &Path, err: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("failed to {what} {}: {err}", path.display()))
 }

@@ -1,19 +1,24 @@
 //! [`ObjectStore`] on any S3-compatible server (AWS S3, MinIO, Ceph RGW,
-//! Garage, moto), over plain HTTP(S) with our own SigV4 signer.
+//! Garage, moto): objects through `object_store::aws::AmazonS3`, bucket
+//! administration through a small signed request helper.
 
-mod client;
+mod buckets;
+mod objects;
 mod xml;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use futures_util::TryStreamExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use object_store::path::Path;
+use object_store::{ObjectStore as _, ObjectStoreExt as _, PutOptions, PutPayload};
 
 use crate::object_key::{invalid_key, validate_object_key};
 use crate::{metadata, validate_bucket_name, Object, ObjectInfo, ObjectStore, StoreError};
-use client::{error_from_response, read_failure, transport_error, Failure, S3Client, Target};
-
-const USER_METADATA_PREFIX: &str = "x-amz-meta-";
+use buckets::{error_from_response, BucketAdmin, Failure, Target};
+use objects::{attributes, store_error, user_metadata, BucketClients};
 
 /// Where and how to reach the S3-compatible server.
 #[derive(Clone)]
@@ -42,7 +47,8 @@ impl std::fmt::Debug for S3Config {
 }
 
 pub struct S3Store {
-    client: S3Client,
+    admin: BucketAdmin,
+    objects: BucketClients,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -75,45 +81,43 @@ impl S3Store {
         request_timeout: Duration,
     ) -> Result<S3Store, StoreError> {
         Ok(S3Store {
-            client: S3Client::new(config, connect_timeout, request_timeout)?,
+            admin: BucketAdmin::new(config.clone(), connect_timeout, request_timeout)?,
+            objects: BucketClients::new(config, connect_timeout, request_timeout),
         })
     }
 
-    async fn expect_success(
+    /// A 404 from an object request means a missing key or a missing bucket;
+    /// only asking for the bucket tells which.
+    async fn missing_key_or_bucket<T>(
+        &self,
+        bucket: &str,
+        missing_key: T,
+    ) -> Result<T, StoreError> {
+        match self.bucket_exists(bucket).await? {
+            true => Ok(missing_key),
+            false => Err(StoreError::NoSuchBucket(bucket.to_owned())),
+        }
+    }
+
+    async fn send_admin(
+        &self,
+        method: Method,
         target: &Target<'_>,
-        response: reqwest::Response,
+        query: &[(&str, &str)],
+        headers: HeaderMap,
+        body: Bytes,
     ) -> Result<Bytes, StoreError> {
+        let response = self
+            .admin
+            .send(method, target, query, headers, body)
+            .await?;
         if !response.status().is_success() {
             return Err(error_from_response(target, response).await);
         }
         response
             .bytes()
             .await
-            .map_err(|e| transport_error(target, &e))
-    }
-
-    async fn list_objects_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        continuation: Option<&str>,
-    ) -> Result<xml::ObjectsPage, StoreError> {
-        let target = Target {
-            operation: "ListObjectsV2",
-            bucket: Some(bucket),
-            key: None,
-        };
-        let mut query = vec![("list-type", "2"), ("prefix", prefix)];
-        if let Some(token) = continuation {
-            query.push(("continuation-token", token));
-        }
-        let response = self
-            .client
-            .send(Method::GET, &target, &query, HeaderMap::new(), Bytes::new())
-            .await?;
-        let body = S3Store::expect_success(&target, response).await?;
-        xml::parse_list_objects_v2(&String::from_utf8_lossy(&body))
-            .map_err(|e| StoreError::Other(format!("{target}: unreadable response: {e}")))
+            .map_err(|e| buckets::transport_error(target, &e))
     }
 }
 
@@ -123,19 +127,13 @@ fn create_bucket_configuration(region: &str) -> Bytes {
     ))
 }
 
-fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
-    let mut metadata: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(name, value)| {
-            let name = name.as_str().strip_prefix(USER_METADATA_PREFIX)?;
-            Some((
-                name.to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            ))
-        })
-        .collect();
-    metadata.sort();
-    metadata
+/// `object_store` lists whole path segments; our prefixes are plain string
+/// prefixes, so list below the prefix's last `/` and filter.
+fn listing_dir(prefix: &str) -> Option<&str> {
+    prefix
+        .rfind('/')
+        .map(|slash| &prefix[..slash])
+        .filter(|dir| !dir.is_empty())
 }
 
 #[async_trait::async_trait]
@@ -145,10 +143,9 @@ impl ObjectStore for S3Store {
         let target = Target {
             operation: "HeadBucket",
             bucket: Some(bucket),
-            key: None,
         };
         let response = self
-            .client
+            .admin
             .send(Method::HEAD, &target, &[], HeaderMap::new(), Bytes::new())
             .await?;
         // A HEAD response has no body, so only the status tells.
@@ -174,9 +171,8 @@ impl ObjectStore for S3Store {
         let target = Target {
             operation: "CreateBucket",
             bucket: Some(bucket),
-            key: None,
         };
-        let region = self.client.region();
+        let region = self.admin.region();
         let (headers, body) = if region == "us-east-1" {
             (HeaderMap::new(), Bytes::new())
         } else {
@@ -187,11 +183,9 @@ impl ObjectStore for S3Store {
             );
             (headers, create_bucket_configuration(region))
         };
-        let response = self
-            .client
-            .send(Method::PUT, &target, &[], headers, body)
-            .await?;
-        S3Store::expect_success(&target, response).await.map(drop)
+        self.send_admin(Method::PUT, &target, &[], headers, body)
+            .await
+            .map(drop)
     }
 
     async fn delete_bucket(&self, bucket: &str) -> Result<(), StoreError> {
@@ -199,20 +193,16 @@ impl ObjectStore for S3Store {
         let target = Target {
             operation: "DeleteBucket",
             bucket: Some(bucket),
-            key: None,
         };
-        let response = self
-            .client
-            .send(Method::DELETE, &target, &[], HeaderMap::new(), Bytes::new())
-            .await?;
-        S3Store::expect_success(&target, response).await.map(drop)
+        self.send_admin(Method::DELETE, &target, &[], HeaderMap::new(), Bytes::new())
+            .await
+            .map(drop)
     }
 
     async fn list_buckets(&self) -> Result<Vec<String>, StoreError> {
         let target = Target {
             operation: "ListBuckets",
             bucket: None,
-            key: None,
         };
         let mut buckets = Vec::new();
         let mut continuation: Option<String> = None;
@@ -221,11 +211,9 @@ impl ObjectStore for S3Store {
                 .as_deref()
                 .map(|token| vec![("continuation-token", token)])
                 .unwrap_or_default();
-            let response = self
-                .client
-                .send(Method::GET, &target, &query, HeaderMap::new(), Bytes::new())
+            let body = self
+                .send_admin(Method::GET, &target, &query, HeaderMap::new(), Bytes::new())
                 .await?;
-            let body = S3Store::expect_success(&target, response).await?;
             let (names, next) = xml::parse_list_buckets(&String::from_utf8_lossy(&body))
                 .map_err(|e| StoreError::Other(format!("{target}: unreadable response: {e}")))?;
             buckets.extend(names);
@@ -248,55 +236,44 @@ impl ObjectStore for S3Store {
     ) -> Result<(), StoreError> {
         check_bucket_name(bucket)?;
         validate_object_key(key).map_err(|why| invalid_key(key, &why))?;
-        let mut headers = HeaderMap::new();
-        for (name, value) in metadata::normalize(metadata)? {
-            let name =
-                HeaderName::from_bytes(format!("{USER_METADATA_PREFIX}{name}").as_bytes())
-                    .map_err(|e| StoreError::Other(format!("invalid metadata name {name}: {e}")))?;
-            let value = HeaderValue::from_str(&value).map_err(|e| {
-                StoreError::Other(format!("invalid value for metadata {name}: {e}"))
-            })?;
-            headers.insert(name, value);
-        }
-        let target = Target {
-            operation: "PutObject",
-            bucket: Some(bucket),
-            key: Some(key),
+        let path = Path::parse(key).map_err(|e| invalid_key(key, &e.to_string()))?;
+        let options = PutOptions {
+            attributes: attributes(metadata::normalize(metadata)?),
+            ..PutOptions::default()
         };
-        let response = self
-            .client
-            .send(Method::PUT, &target, &[], headers, body)
-            .await?;
-        S3Store::expect_success(&target, response).await.map(drop)
+        let result = self
+            .objects
+            .bucket(bucket)?
+            .put_opts(&path, PutPayload::from_bytes(body), options)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StoreError::NoSuchBucket(bucket.to_owned()))
+            }
+            Err(e) => Err(store_error("PutObject", bucket, e)),
+        }
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Object>, StoreError> {
         check_bucket_name(bucket)?;
-        let target = Target {
-            operation: "GetObject",
-            bucket: Some(bucket),
-            key: Some(key),
-        };
-        if validate_object_key(key).is_err() {
+        let path = match validate_object_key(key).map(|()| Path::parse(key)) {
+            Ok(Ok(path)) => path,
             // No store accepts such a key, but the bucket must still exist.
-            return match self.bucket_exists(bucket).await? {
-                true => Ok(None),
-                false => Err(StoreError::NoSuchBucket(bucket.to_owned())),
-            };
-        }
-        let response = self
-            .client
-            .send(Method::GET, &target, &[], HeaderMap::new(), Bytes::new())
-            .await?;
-        if !response.status().is_success() {
-            let failure = read_failure(&target, response).await?;
-            if failure.code == "NoSuchKey" {
-                return Ok(None);
+            _ => return self.missing_key_or_bucket(bucket, None).await,
+        };
+        let result = match self.objects.bucket(bucket)?.get(&path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                return self.missing_key_or_bucket(bucket, None).await
             }
-            return Err(failure.into_error(&target));
-        }
-        let metadata = user_metadata(response.headers());
-        let body = S3Store::expect_success(&target, response).await?;
+            Err(e) => return Err(store_error("GetObject", bucket, e)),
+        };
+        let metadata = user_metadata(&result.attributes);
+        let body = result
+            .bytes()
+            .await
+            .map_err(|e| store_error("GetObject", bucket, e))?;
         Ok(Some(Object { body, metadata }))
     }
 
@@ -306,51 +283,72 @@ impl ObjectStore for S3Store {
         prefix: &str,
     ) -> Result<Vec<ObjectInfo>, StoreError> {
         check_bucket_name(bucket)?;
-        let mut objects = Vec::new();
-        let mut continuation: Option<String> = None;
-        loop {
-            let page = self
-                .list_objects_page(bucket, prefix, continuation.as_deref())
-                .await?;
-            objects.extend(page.objects);
-            if !page.is_truncated {
-                break;
+        let dir = match listing_dir(prefix).map(Path::parse) {
+            None => None,
+            Some(Ok(dir)) => Some(dir),
+            // No stored key lies below a prefix that is not a path.
+            Some(Err(_)) => return self.missing_key_or_bucket(bucket, Vec::new()).await,
+        };
+        let listed: Result<Vec<_>, _> = self
+            .objects
+            .bucket(bucket)?
+            .list(dir.as_ref())
+            .try_collect()
+            .await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            // `object_store` reports a listing's 404 (NoSuchBucket) as a
+            // generic error, so ask for the bucket before blaming anything else.
+            Err(e) => {
+                return Err(match self.bucket_exists(bucket).await? {
+                    false => StoreError::NoSuchBucket(bucket.to_owned()),
+                    true => store_error("ListObjectsV2", bucket, e),
+                })
             }
-            let Some(next) = page.next_continuation_token else {
-                return Err(StoreError::Other(format!(
-                    "ListObjectsV2 {bucket}: truncated page without a continuation token"
-                )));
-            };
-            continuation = Some(next);
-        }
+        };
+        let mut objects: Vec<ObjectInfo> = listed
+            .into_iter()
+            .filter(|meta| meta.location.as_ref().starts_with(prefix))
+            .map(|meta| ObjectInfo {
+                key: meta.location.to_string(),
+                size: meta.size,
+                last_modified: meta.last_modified,
+            })
+            .collect();
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)
     }
 
+    fn bucket_store(&self, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, StoreError> {
+        check_bucket_name(bucket)?;
+        Ok(self.objects.bucket(bucket)?)
+    }
+
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         check_bucket_name(bucket)?;
-        if validate_object_key(key).is_err() {
-            return match self.bucket_exists(bucket).await? {
-                true => Ok(()),
-                false => Err(StoreError::NoSuchBucket(bucket.to_owned())),
-            };
-        }
-        let target = Target {
-            operation: "DeleteObject",
-            bucket: Some(bucket),
-            key: Some(key),
+        let path = match validate_object_key(key).map(|()| Path::parse(key)) {
+            Ok(Ok(path)) => path,
+            _ => return self.missing_key_or_bucket(bucket, ()).await,
         };
-        let response = self
-            .client
-            .send(Method::DELETE, &target, &[], HeaderMap::new(), Bytes::new())
-            .await?;
-        if !response.status().is_success() {
-            let failure = read_failure(&target, response).await?;
-            if failure.code == "NoSuchKey" {
-                return Ok(());
+        match self.objects.bucket(bucket)?.delete(&path).await {
+            Ok(()) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {
+                self.missing_key_or_bucket(bucket, ()).await
             }
-            return Err(failure.into_error(&target));
+            Err(e) => Err(store_error("DeleteObject", bucket, e)),
         }
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_below_the_last_slash() {
+        assert_eq!(listing_dir(""), None);
+        assert_eq!(listing_dir("AWSLogs"), None);
+        assert_eq!(listing_dir("AWSLogs/1/"), Some("AWSLogs/1"));
+        assert_eq!(listing_dir("AWSLogs/1/Cloud"), Some("AWSLogs/1"));
     }
 }

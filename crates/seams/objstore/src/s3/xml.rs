@@ -1,12 +1,8 @@
-//! The few S3 XML documents the client reads: error bodies, ListBuckets and
-//! ListObjectsV2 pages. Elements are matched by local name, ignoring
-//! namespaces.
+//! The two S3 XML documents bucket administration reads: error bodies and
+//! ListBuckets pages. Elements are matched by local name, ignoring namespaces.
 
-use chrono::{DateTime, Utc};
 use quick_xml::events::Event;
 use quick_xml::Reader;
-
-use crate::ObjectInfo;
 
 /// Calls `on_element(path, text)` for every element as it closes, with the
 /// local names from the root down to it and its unescaped text.
@@ -98,64 +94,6 @@ pub(crate) fn parse_list_buckets(xml: &str) -> Result<(Vec<String>, Option<Strin
     Ok((names, token))
 }
 
-/// One ListObjectsV2 page.
-#[derive(Debug, Default)]
-pub(crate) struct ObjectsPage {
-    pub(crate) objects: Vec<ObjectInfo>,
-    pub(crate) is_truncated: bool,
-    pub(crate) next_continuation_token: Option<String>,
-}
-
-#[derive(Default)]
-struct PartialObject {
-    key: Option<String>,
-    size: Option<u64>,
-    last_modified: Option<DateTime<Utc>>,
-}
-
-pub(crate) fn parse_list_objects_v2(xml: &str) -> Result<ObjectsPage, String> {
-    const CONTENTS: [&str; 2] = ["ListBucketResult", "Contents"];
-    let mut page = ObjectsPage::default();
-    let mut current = PartialObject::default();
-    let mut problem = None;
-    walk_elements(xml, |path, text| {
-        let in_contents = path.len() == 3 && is_path(&path[..2], &CONTENTS);
-        match path.last().map(String::as_str) {
-            Some("Key") if in_contents => current.key = Some(text.to_owned()),
-            Some("Size") if in_contents => current.size = text.trim().parse().ok(),
-            Some("LastModified") if in_contents => {
-                current.last_modified = DateTime::parse_from_rfc3339(text.trim())
-                    .ok()
-                    .map(|time| time.with_timezone(&Utc));
-            }
-            Some("Contents") if is_path(path, &CONTENTS) => match std::mem::take(&mut current) {
-                PartialObject {
-                    key: Some(key),
-                    size: Some(size),
-                    last_modified: Some(last_modified),
-                } => page.objects.push(ObjectInfo {
-                    key,
-                    size,
-                    last_modified,
-                }),
-                _ => {
-                    problem =
-                        Some("a Contents entry lacks a valid Key, Size or LastModified".to_owned())
-                }
-            },
-            Some("IsTruncated") if path.len() == 2 => page.is_truncated = text.trim() == "true",
-            Some("NextContinuationToken") if path.len() == 2 && !text.is_empty() => {
-                page.next_continuation_token = Some(text.to_owned());
-            }
-            _ => {}
-        }
-    })?;
-    match problem {
-        Some(problem) => Err(problem),
-        None => Ok(page),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,32 +125,5 @@ mod tests {
                 Some("t1".to_owned())
             )
         );
-    }
-
-    #[test]
-    fn reads_an_objects_page() {
-        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>a/</Prefix><KeyCount>2</KeyCount>
-<MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>next/+=</NextContinuationToken>
-<Contents><Key>a/x &amp; y.json</Key><LastModified>2024-05-17T09:30:12.000Z</LastModified><ETag>"e"</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>
-<Contents><Key>a/z</Key><LastModified>2024-05-17T09:30:13Z</LastModified><Size>0</Size></Contents>
-</ListBucketResult>"#;
-        let page = parse_list_objects_v2(xml).unwrap();
-        assert!(page.is_truncated);
-        assert_eq!(page.next_continuation_token.as_deref(), Some("next/+="));
-        assert_eq!(page.objects.len(), 2);
-        assert_eq!(page.objects[0].key, "a/x & y.json");
-        assert_eq!(page.objects[0].size, 12);
-        assert_eq!(
-            page.objects[0].last_modified.to_rfc3339(),
-            "2024-05-17T09:30:12+00:00"
-        );
-        assert_eq!(page.objects[1].key, "a/z");
-    }
-
-    #[test]
-    fn rejects_an_incomplete_entry() {
-        let xml = "<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>";
-        assert!(parse_list_objects_v2(xml).is_err());
     }
 }

@@ -1,51 +1,49 @@
-//! Sending one signed S3 request: URL building (path or virtual-host style),
-//! SigV4 signing with `x-amz-content-sha256`, and turning transport failures
-//! and S3 error bodies into [`StoreError`].
+//! Bucket administration (HeadBucket, CreateBucket, DeleteBucket,
+//! ListBuckets), which the `object_store` crate does not do: one small signed
+//! request helper (path or virtual-host style, SigV4 with
+//! `x-amz-content-sha256`) that turns S3 error bodies into [`StoreError`].
+//! Objects never go through here; they go through `object_store::aws`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
-use opentrail_sigv4::{encode_pairs, sha256_hex, sign, uri_encode, PayloadHash, SigningParams};
+use opentrail_sigv4::{encode_pairs, sha256_hex, sign, PayloadHash, SigningParams};
 
 use super::xml;
 use super::S3Config;
 use crate::StoreError;
 
-/// Bodies larger than this are hashed off the async runtime.
-const INLINE_HASH_LIMIT: usize = 64 * 1024;
-
 /// What a request is about, for addressing it and for error messages.
 pub(crate) struct Target<'a> {
-    /// The S3 operation name, e.g. `PutObject`.
+    /// The S3 operation name, e.g. `CreateBucket`.
     pub(crate) operation: &'static str,
+    /// `None` for service-level requests (ListBuckets).
     pub(crate) bucket: Option<&'a str>,
-    pub(crate) key: Option<&'a str>,
 }
 
 impl std::fmt::Display for Target<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.operation)?;
-        match (self.bucket, self.key) {
-            (Some(bucket), Some(key)) => write!(f, " {bucket}/{key}"),
-            (Some(bucket), None) => write!(f, " {bucket}"),
-            _ => Ok(()),
+        match self.bucket {
+            Some(bucket) => write!(f, " {bucket}"),
+            None => Ok(()),
         }
     }
 }
 
-pub(crate) struct S3Client {
+pub(crate) struct BucketAdmin {
     config: S3Config,
     endpoint: reqwest::Url,
     http: reqwest::Client,
 }
 
-impl S3Client {
+impl BucketAdmin {
     pub(crate) fn new(
         config: S3Config,
         connect_timeout: Duration,
         request_timeout: Duration,
-    ) -> Result<S3Client, StoreError> {
+    ) -> Result<BucketAdmin, StoreError> {
         let endpoint = reqwest::Url::parse(&config.endpoint).map_err(|e| {
             StoreError::Other(format!("invalid S3 endpoint {}: {e}", config.endpoint))
         })?;
@@ -61,7 +59,7 @@ impl S3Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| StoreError::Other(format!("failed to build HTTP client: {e}")))?;
-        Ok(S3Client {
+        Ok(BucketAdmin {
             config,
             endpoint,
             http,
@@ -72,17 +70,11 @@ impl S3Client {
         &self.config.region
     }
 
-    /// The URL of a bucket or object, with every key byte outside the RFC
-    /// 3986 unreserved set percent-encoded (`/` kept).
+    /// The URL of the service or of a bucket.
     fn url(&self, target: &Target, query: &[(&str, &str)]) -> Result<reqwest::Url, StoreError> {
         let mut url = self.endpoint.clone();
         let base_path = url.path().trim_end_matches('/').to_owned();
-        let key = target
-            .key
-            .map(|key| uri_encode(key.as_bytes(), true))
-            .unwrap_or_default();
         let path = match (target.bucket, self.config.path_style) {
-            (Some(bucket), true) if target.key.is_some() => format!("{base_path}/{bucket}/{key}"),
             (Some(bucket), true) => format!("{base_path}/{bucket}"),
             (Some(bucket), false) => {
                 let host = url.host_str().unwrap_or_default().to_owned();
@@ -90,7 +82,7 @@ impl S3Client {
                     .map_err(|e| {
                         StoreError::Other(format!("cannot address bucket {bucket} on {host}: {e}"))
                     })?;
-                format!("{base_path}/{key}")
+                format!("{base_path}/")
             }
             (None, _) => format!("{base_path}/"),
         };
@@ -114,7 +106,7 @@ impl S3Client {
             .as_str()
             .parse()
             .map_err(|e| StoreError::Other(format!("{target}: invalid request URI: {e}")))?;
-        let payload_hash = payload_hash(&body).await?;
+        let payload_hash = sha256_hex(&body);
         let params = SigningParams {
             access_key_id: &self.config.access_key,
             secret_access_key: &self.config.secret_key,
@@ -131,7 +123,7 @@ impl S3Client {
         for (name, value) in signed {
             headers.insert(name, value);
         }
-        tracing::debug!(operation = target.operation, bucket = ?target.bucket, key = ?target.key, "sending S3 request");
+        tracing::debug!(operation = target.operation, bucket = ?target.bucket, "sending S3 request");
         self.http
             .request(method, url)
             .headers(headers)
@@ -140,16 +132,6 @@ impl S3Client {
             .await
             .map_err(|e| transport_error(target, &e))
     }
-}
-
-async fn payload_hash(body: &Bytes) -> Result<String, StoreError> {
-    if body.len() <= INLINE_HASH_LIMIT {
-        return Ok(sha256_hex(body));
-    }
-    let body = body.clone();
-    tokio::task::spawn_blocking(move || sha256_hex(&body))
-        .await
-        .map_err(|e| StoreError::Other(format!("hashing task failed: {e}")))
 }
 
 /// A failure to talk to the endpoint at all (refused, reset, timed out).
@@ -175,7 +157,7 @@ pub(crate) struct Failure {
 }
 
 /// Reads the body of a failed response; fails only if the body cannot be read.
-pub(crate) async fn read_failure(
+async fn read_failure(
     target: &Target<'_>,
     response: reqwest::Response,
 ) -> Result<Failure, StoreError> {
@@ -232,7 +214,7 @@ impl Failure {
 mod tests {
     use super::*;
 
-    fn client(endpoint: &str, path_style: bool) -> S3Client {
+    fn client(endpoint: &str, path_style: bool) -> BucketAdmin {
         let config = S3Config {
             endpoint: endpoint.to_owned(),
             access_key: "AKID".to_owned(),
@@ -240,14 +222,13 @@ mod tests {
             region: "us-east-1".to_owned(),
             path_style,
         };
-        S3Client::new(config, Duration::from_secs(1), Duration::from_secs(1)).unwrap()
+        BucketAdmin::new(config, Duration::from_secs(1), Duration::from_secs(1)).unwrap()
     }
 
-    fn object<'a>(bucket: &'a str, key: &'a str) -> Target<'a> {
+    fn bucket(bucket: &str) -> Target<'_> {
         Target {
-            operation: "GetObject",
+            operation: "HeadBucket",
             bucket: Some(bucket),
-            key: Some(key),
         }
     }
 
@@ -255,28 +236,15 @@ mod tests {
     fn path_style_urls() {
         let s3 = client("http://127.0.0.1:9000", true);
         let url = s3
-            .url(&object("logs", "AWSLogs/1/a b+ü~.json"), &[])
+            .url(&bucket("logs"), &[("continuation-token", "a b")])
             .unwrap();
         assert_eq!(
             url.as_str(),
-            "http://127.0.0.1:9000/logs/AWSLogs/1/a%20b%2B%C3%BC~.json"
-        );
-        let bucket = Target {
-            operation: "ListObjectsV2",
-            bucket: Some("logs"),
-            key: None,
-        };
-        let url = s3
-            .url(&bucket, &[("list-type", "2"), ("prefix", "a/b c")])
-            .unwrap();
-        assert_eq!(
-            url.as_str(),
-            "http://127.0.0.1:9000/logs?list-type=2&prefix=a%2Fb%20c"
+            "http://127.0.0.1:9000/logs?continuation-token=a%20b"
         );
         let service = Target {
             operation: "ListBuckets",
             bucket: None,
-            key: None,
         };
         assert_eq!(
             s3.url(&service, &[]).unwrap().as_str(),
@@ -287,8 +255,8 @@ mod tests {
     #[test]
     fn virtual_host_urls_keep_a_base_path() {
         let s3 = client("https://s3.example.com/base/", false);
-        let url = s3.url(&object("logs", "k"), &[]).unwrap();
-        assert_eq!(url.as_str(), "https://logs.s3.example.com/base/k");
+        let url = s3.url(&bucket("logs"), &[]).unwrap();
+        assert_eq!(url.as_str(), "https://logs.s3.example.com/base/");
     }
 
     #[test]
@@ -300,7 +268,7 @@ mod tests {
             region: "us-east-1".to_owned(),
             path_style: true,
         };
-        assert!(S3Client::new(config, Duration::from_secs(1), Duration::from_secs(1)).is_err());
+        assert!(BucketAdmin::new(config, Duration::from_secs(1), Duration::from_secs(1)).is_err());
     }
 
     #[test]
@@ -308,7 +276,6 @@ mod tests {
         let target = Target {
             operation: "DeleteBucket",
             bucket: Some("logs"),
-            key: None,
         };
         let map = |status: u16, code: &str| {
             Failure {
