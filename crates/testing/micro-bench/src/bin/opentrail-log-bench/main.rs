@@ -2,7 +2,7 @@
 //! batches (like ingest requests), optional readers tail the log meanwhile, then one reader
 //! reads everything back.
 //!
-//! `cargo run --profile fast -p opentrail-log --bin opentrail-log-bench -- --help`
+//! `cargo run --profile fast -p opentrail-micro-bench --bin opentrail-log-bench -- --help`
 
 mod latency;
 mod records;

@@ -2,7 +2,7 @@
 //! bytes per event, RSS, LookupEvents latency per attribute and for time ranges,
 //! throughput, paging rate — and the same lookups in DuckDB for comparison.
 //!
-//! `cargo run --profile fast -p opentrail-history --bin opentrail-history-bench -- --data /tmp/ct1m`
+//! `cargo run --profile fast -p opentrail-micro-bench --bin opentrail-history-bench -- --data /tmp/ct1m`
 
 mod dataset;
 mod duckdb;

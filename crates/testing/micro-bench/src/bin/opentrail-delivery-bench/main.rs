@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! python3 benches/gen_cloudtrail.py --out /tmp/ct1m --events 1000000 --seed 42
-//! cargo run --profile fast -p opentrail-delivery --bin opentrail-delivery-bench -- --input /tmp/ct1m
+//! cargo run --profile fast -p opentrail-micro-bench --bin opentrail-delivery-bench -- --input /tmp/ct1m
 //! ```
 
 mod compare;
