@@ -41,7 +41,7 @@ REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
 
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
+STOP_TIMEOUT = 30.0  # --shutdown-grace (10 s) + the bounded flush (5 s) + a margin
 CLI_TIMEOUT = 120.0
 
 # Variables the tests themselves read; everything else named AWS_* or OPENTRAIL_* is
