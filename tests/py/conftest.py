@@ -106,6 +106,14 @@ def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def wait_for_digest_chains_closed(server, timeout: float = 120.0) -> None:
+    """After StopLogging (or DeleteTrail) of every trail with validation on: waits until
+    delivery has written the trails' last log files and final digests, which it does
+    before it forgets a chain's state file. Only then are a bucket's files final."""
+    chains = server.data_dir / "delivery" / "chains"
+    wait_for(lambda: not any(chains.glob("*.json")), timeout=timeout, what="digest chains to close")
+
+
 # --------------------------------------------------------------------------- server
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import AWS_CLI, OPENTRAIL_BIN, REGION, _child_env, trail_arn, wait_for
+from conftest import AWS_CLI, OPENTRAIL_BIN, REGION, _child_env, trail_arn, wait_for, wait_for_digest_chains_closed
 
 
 
@@ -289,8 +289,7 @@ def test_digest_chain_across_windows_validates(start_server, moto_server):
     # StopLogging closes the chain with a final digest after the trail's last log files;
     # the chain's state file is removed once that digest is written. Only then are the
     # log files and digests final (comparing earlier races with delivery).
-    chains = server.data_dir / "delivery" / "chains"
-    wait_for(lambda: not any(chains.glob("*.json")), timeout=120, what="the digest chain to close")
+    wait_for_digest_chains_closed(server)
     digests = keys(s3, bucket, digest_prefix)
     assert len(digests) >= 3, digests
     bodies = [json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in digests]
