@@ -308,6 +308,18 @@ class Server:
         assert status == 200
         return body
 
+    def metric(self, name: str) -> float:
+        match = re.search(rf"(?m)^{re.escape(name)} (\S+)$", self.metrics())
+        assert match, f"no metric {name}"
+        return float(match.group(1))
+
+    def wait_for_history_caught_up(self, timeout: float = 90.0) -> None:
+        """Waits until event history has applied every record durable in the event log
+        now: what LookupEvents will show of them, it shows from then on."""
+        end = self.metric("opentrail_event_log_durable_end_offset")
+        wait_for(lambda: self.metric("opentrail_history_applied_offset") >= end, timeout=timeout,
+                 what="event history to apply the event log")
+
     # ---- clients
 
     def client(
