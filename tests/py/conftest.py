@@ -95,8 +95,10 @@ def error_code(call: Callable, *args, **kwargs) -> str:
     pytest.fail(f"expected an AWS error, but the call succeeded with {result!r}")
 
 
-def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
-    """Polls `predicate` until it returns something truthy (returned) or `timeout` passes."""
+def wait_for(predicate, timeout=90.0, interval=0.2, what="condition"):
+    """Polls `predicate` until it returns something truthy (returned) or `timeout` passes.
+    The default deadline is generous: on a busy machine a debug build needs tens of seconds
+    for what takes milliseconds when idle (a first digest generates an RSA key)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
