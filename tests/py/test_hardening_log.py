@@ -253,13 +253,13 @@ def test_a_full_disk_answers_503_and_ingest_recovers_without_a_restart(small_dis
         acknowledged.extend(ids)
         return status == 200
 
-    wait_for(ingest_recovered, timeout=60, interval=0.3, what=f"ingest to recover once space returned: {recovered}")
+    wait_for(ingest_recovered, timeout=60, interval=0.3, what="ingest to recover once space returned")
     assert set(recovered) <= {200, 503}, recovered
     acknowledged.extend(send(server, 30))
 
     server.stop()
     server.start()
-    seen = wait_for_history(server, acknowledged, timeout=60)
+    seen = wait_for_history(server, acknowledged)
     missing = set(acknowledged) - seen
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged events are missing from LookupEvents"
 
