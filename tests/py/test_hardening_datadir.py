@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import OPENTRAIL_BIN, _child_env, http_get, wait_for
+from conftest import OPENTRAIL_BIN, STOP_TIMEOUT, _child_env, http_get, wait_for
 from test_ingest import post_events, valid_record
 
 BUCKET = "hardening-logs"
@@ -236,7 +236,7 @@ def test_a_dead_stderr_kills_no_work(tmp_path):
         assert proc.poll() is None
     finally:
         proc.terminate()
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=STOP_TIMEOUT) == 0
 
 
 def test_a_dead_background_task_is_restarted_and_reported(start_server, monkeypatch):
