@@ -266,6 +266,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await;
     let _ = stop_tasks.send(true);
+    let stopping_since = tokio::time::Instant::now();
     let stop_history = async {
         if let Err(e) = history_feed.await {
             tracing::error!(error = %e, "event history supervisor failed");
@@ -276,11 +277,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Ok(Err(e)) => tracing::error!(error = %e, "failed to flush event history"),
             Err(e) => tracing::error!(error = %e, "event history flush task failed"),
         }
+        let elapsed_ms = stopping_since.elapsed().as_millis();
+        tracing::info!(elapsed_ms, "event history stopped and flushed");
     };
     let stop_delivery = async {
         if let Err(e) = delivery.await {
             tracing::error!(error = %e, "trail delivery supervisor failed");
         }
+        let elapsed_ms = stopping_since.elapsed().as_millis();
+        tracing::info!(elapsed_ms, "trail delivery stopped");
     };
     let stopping = async { tokio::join!(stop_history, stop_delivery) };
     if tokio::time::timeout(SHUTDOWN_FLUSH_LIMIT, stopping)
