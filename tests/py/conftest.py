@@ -41,7 +41,7 @@ REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
 
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
+STOP_TIMEOUT = 30.0  # --shutdown-grace (10 s) + the bounded flush (5 s) + a margin
 CLI_TIMEOUT = 120.0
 
 # Variables the tests themselves read; everything else named AWS_* or OPENTRAIL_* is
@@ -95,8 +95,10 @@ def error_code(call: Callable, *args, **kwargs) -> str:
     pytest.fail(f"expected an AWS error, but the call succeeded with {result!r}")
 
 
-def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
-    """Polls `predicate` until it returns something truthy (returned) or `timeout` passes."""
+def wait_for(predicate, timeout=90.0, interval=0.2, what="condition"):
+    """Polls `predicate` until it returns something truthy (returned) or `timeout` passes.
+    The default deadline is generous: on a busy machine a debug build needs tens of seconds
+    for what takes milliseconds when idle (a first digest generates an RSA key)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -104,6 +106,14 @@ def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_for_digest_chains_closed(server, timeout: float = 120.0) -> None:
+    """After StopLogging (or DeleteTrail) of every trail with validation on: waits until
+    delivery has written the trails' last log files and final digests, which it does
+    before it forgets a chain's state file. Only then are a bucket's files final."""
+    chains = server.data_dir / "delivery" / "chains"
+    wait_for(lambda: not any(chains.glob("*.json")), timeout=timeout, what="digest chains to close")
 
 
 # --------------------------------------------------------------------------- server
@@ -299,6 +309,18 @@ class Server:
         status, body = http_get(f"{self.endpoint}/metrics")
         assert status == 200
         return body
+
+    def metric(self, name: str) -> float:
+        match = re.search(rf"(?m)^{re.escape(name)} (\S+)$", self.metrics())
+        assert match, f"no metric {name}"
+        return float(match.group(1))
+
+    def wait_for_history_caught_up(self, timeout: float = 90.0) -> None:
+        """Waits until event history has applied every record durable in the event log
+        now: what LookupEvents will show of them, it shows from then on."""
+        end = self.metric("opentrail_event_log_durable_end_offset")
+        wait_for(lambda: self.metric("opentrail_history_applied_offset") >= end, timeout=timeout,
+                 what="event history to apply the event log")
 
     # ---- clients
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import AWS_CLI, OPENTRAIL_BIN, REGION, _child_env, trail_arn, wait_for
+from conftest import AWS_CLI, OPENTRAIL_BIN, REGION, _child_env, trail_arn, wait_for, wait_for_digest_chains_closed
 
 
 
@@ -278,17 +278,21 @@ def test_digest_chain_across_windows_validates(start_server, moto_server):
     start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     client.create_trail(Name="chained", S3BucketName=bucket, EnableLogFileValidation=True)
     client.start_logging(Name="chained")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        client.describe_trails()
-        time.sleep(0.5)
-    client.stop_logging(Name="chained")
     digest_prefix = f"AWSLogs/{server.account_id}/CloudTrail-Digest/{REGION}/"
     log_prefix = f"AWSLogs/{server.account_id}/CloudTrail/{REGION}/"
-    # The final digest is written once StopLogging is seen; it has no later digest.
-    time.sleep(3)
-    digests = wait_for(lambda: (d := keys(s3, bucket, digest_prefix)) and len(d) >= 3 and d,
-                       what="three digests")
+
+    def three_digests_while_busy():
+        client.describe_trails()  # events for the windows' log files
+        return len(keys(s3, bucket, digest_prefix)) >= 3
+
+    wait_for(three_digests_while_busy, timeout=120, interval=0.5, what="three digests")
+    client.stop_logging(Name="chained")
+    # StopLogging closes the chain with a final digest after the trail's last log files;
+    # the chain's state file is removed once that digest is written. Only then are the
+    # log files and digests final (comparing earlier races with delivery).
+    wait_for_digest_chains_closed(server)
+    digests = keys(s3, bucket, digest_prefix)
+    assert len(digests) >= 3, digests
     bodies = [json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in digests]
     bodies.sort(key=lambda d: d["digestEndTime"])
     assert bodies[0]["previousDigestSignature"] is None

@@ -128,6 +128,10 @@ def test_stop_and_start_logging_boundaries(start_server):
     client = server.client()
     account = server.account_id
     client.create_trail(Name="boundary", S3BucketName=BUCKET)
+    # A witness that logs throughout: once it has delivered an event, delivery has read
+    # (and routed, or not) every record before it.
+    client.create_trail(Name="witness", S3BucketName=BUCKET, S3KeyPrefix="witness")
+    client.start_logging(Name="witness")
     bucket_dir = server.data_dir / "buckets" / BUCKET
 
     before = event(account, "ec2.amazonaws.com", "RunInstances", REGION, read_only=False)
@@ -140,7 +144,10 @@ def test_stop_and_start_logging_boundaries(start_server):
     client.stop_logging(Name="boundary")
     after = event(account, "ec2.amazonaws.com", "TerminateInstances", REGION, read_only=False)
     post_events(server, json.dumps(after).encode())
-    time.sleep(3)  # three delivery intervals
+    marker = event(account, "ec2.amazonaws.com", "DescribeInstances", REGION, read_only=False)
+    post_events(server, json.dumps(marker).encode())
+    wait_for(lambda: marker["eventID"] in delivered(bucket_dir, "witness", account), timeout=60,
+             what="delivery to read past the event after StopLogging")
     found = delivered(bucket_dir, "", account)
     assert during["eventID"] in found
     assert before["eventID"] not in found, "an event from before StartLogging was delivered"

@@ -100,7 +100,7 @@ def test_state_survives_a_restart(start_server):
         stderr=subprocess.PIPE,
     )
     try:
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()

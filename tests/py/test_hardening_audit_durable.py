@@ -91,7 +91,7 @@ def test_a_full_disk_refuses_unaudited_changes_and_recovers(start_server, small_
             fill_more(filler)
             return http_get(f"{server.endpoint}/health")[0] == 503
 
-        wait_for(refused_and_degraded, timeout=20, what="/health to report the event log degraded")
+        wait_for(refused_and_degraded, timeout=90, what="/health to report the event log degraded")
         status, body = http_get(f"{server.endpoint}/health")
         assert status == 503, body
         assert json.loads(body)["components"]["eventLog"]["status"] == "degraded"
@@ -114,8 +114,8 @@ def test_a_full_disk_refuses_unaudited_changes_and_recovers(start_server, small_
         except Exception:  # noqa: BLE001
             return False
 
-    wait_for(accepts, timeout=30, what="POST /events to be accepted again")
-    wait_for(lambda: http_get(f"{server.endpoint}/health")[0] == 200, timeout=30, what="/health ok")
+    wait_for(accepts, timeout=90, what="POST /events to be accepted again")
+    wait_for(lambda: http_get(f"{server.endpoint}/health")[0] == 200, timeout=90, what="/health ok")
     client.stop_logging(Name="guarded")
     assert client.get_trail_status(Name="guarded")["IsLogging"] is False
 

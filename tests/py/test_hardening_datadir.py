@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import OPENTRAIL_BIN, _child_env, http_get, wait_for
+from conftest import OPENTRAIL_BIN, STOP_TIMEOUT, _child_env, http_get, wait_for
 from test_ingest import post_events, valid_record
 
 BUCKET = "hardening-logs"
@@ -99,9 +99,19 @@ def test_a_second_server_on_the_same_data_dir_exits_and_loses_nothing(start_serv
     first.stop_cleanly()
 
     restarted = start_server(data_dir=first.data_dir)
-    found = set(looked_up_ids(restarted))
-    missing = acknowledged - found
-    assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged events lost"
+    # History indexes again from the event log what the first server had not flushed
+    # within its bounded shutdown: wait for it rather than look once.
+    missing: set[str] = set()
+
+    def none_missing() -> bool:
+        missing.clear()
+        missing.update(acknowledged - set(looked_up_ids(restarted)))
+        return not missing
+
+    try:
+        wait_for(none_missing, interval=1.0, what="every acknowledged event in LookupEvents")
+    except AssertionError:
+        pytest.fail(f"{len(missing)} of {len(acknowledged)} acknowledged events lost")
 
 
 def test_the_lock_is_released_by_kill_9(start_server):
@@ -236,7 +246,7 @@ def test_a_dead_stderr_kills_no_work(tmp_path):
         assert proc.poll() is None
     finally:
         proc.terminate()
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=STOP_TIMEOUT) == 0
 
 
 def test_a_dead_background_task_is_restarted_and_reported(start_server, monkeypatch):

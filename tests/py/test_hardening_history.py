@@ -255,7 +255,7 @@ def test_an_event_id_sent_first_by_someone_else_does_not_hide_the_genuine_record
             LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": event_id}])["Events"]
         return sorted(e["EventName"] for e in events)
 
-    wait_for(lambda: by_id() == ["CreateBucket", "DeleteBucket"], timeout=30,
+    wait_for(lambda: by_id() == ["CreateBucket", "DeleteBucket"], timeout=90,
              what="both records under the squatted eventID")
     # The genuine record is what a search for it finds.
     assert event_id in ingested_ids(server, now - dt.timedelta(hours=1), now)
@@ -285,7 +285,7 @@ def test_reimporting_the_same_records_stays_idempotent(server):
         {"AttributeKey": "EventName", "AttributeValue": "CreateBucket"}])) >= 30, timeout=30, what="indexed")
     marker = record(server, now)
     post(server, [marker])
-    wait_for(lambda: marker["eventID"] in ingested_ids(server, window[0], utc_now()), timeout=30, what="marker")
+    wait_for(lambda: marker["eventID"] in ingested_ids(server, window[0], utc_now()), timeout=90, what="marker")
     ids = lookup_ids(server, window[0], utc_now(), LookupAttributes=[
         {"AttributeKey": "EventName", "AttributeValue": "CreateBucket"}])
     assert sorted(ids) == sorted({r["eventID"] for r in records} | {marker["eventID"]})

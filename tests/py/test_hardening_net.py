@@ -262,24 +262,27 @@ def test_header_read_timeout(start_server):
     ) as slow:
         started = time.monotonic()
         slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-        assert closed_by_server(silent, within=6)
-        assert closed_by_server(slow, within=6)
-        assert 1.5 < time.monotonic() - started < 6
+        # Generous deadlines for a busy machine; never before the timeout (the silent
+        # connection was opened a moment before `started`).
+        assert closed_by_server(silent, within=60)
+        assert closed_by_server(slow, within=60)
+        assert time.monotonic() - started > 1.0
     assert server.client().describe_trails()["trailList"] == []
 
 
 def test_idle_timeout(start_server):
-    server = start_server("--idle-timeout", "2s")
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    server = start_server("--idle-timeout", "5s")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     connection.request("GET", "/health")
     assert json.loads(connection.getresponse().read())["status"] == "ok"
-    # The same keep-alive connection, reused within the idle timeout, is still open.
+    # The same keep-alive connection, reused well within the idle timeout, is still open.
     time.sleep(1)
     connection.request("GET", "/health")
     assert connection.getresponse().status == 200
     started = time.monotonic()
-    assert closed_by_server(connection.sock, within=6)
-    assert 1.5 < time.monotonic() - started < 6
+    assert closed_by_server(connection.sock, within=60)
+    # Not before the timeout (less the moment the answer took to reach us).
+    assert time.monotonic() - started > 3
     connection.close()
 
 
@@ -293,9 +296,10 @@ def test_connection_limit(start_server):
         # A fifth connection waits for a slot: the idle ones are cut off after 3 s.
         with socket.create_connection(("127.0.0.1", server.port)) as waiting:
             waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = read_response(waiting, timeout=15)
+            answer = read_response(waiting, timeout=60)
         assert answer.startswith(b"HTTP/1.1 200"), answer
-        assert time.monotonic() - started > 2
+        # Only once a held connection was cut (3 s after it opened, a moment before `started`).
+        assert time.monotonic() - started > 1.5
     finally:
         for sock in held:
             sock.close()
@@ -311,9 +315,11 @@ def test_sigterm_with_open_connections_exits_promptly(server):
     body = socket.create_connection(("127.0.0.1", server.port))
     body.sendall(unauthenticated_head(server, 1000)[:-4] + b"\r\n\r\n" + b"x" * 10)
     try:
-        started = time.monotonic()
         server.stop_cleanly()
-        assert time.monotonic() - started < 5
+        # Nothing was in flight: the server closed every connection at once instead of
+        # waiting out --shutdown-grace for them.
+        log = server.log_text()
+        assert "all connections closed" in log and "shutdown grace ended" not in log, log
     finally:
         for sock in (slow, body):
             sock.close()

@@ -65,7 +65,7 @@ def test_imported_events_round_trip_byte_identically(imported):
     # Re-importing (a fresh state file) adds no duplicates.
     again = run_import(imported, conformance_files()[0].parent, "--state-file", str(imported.data_dir / "other.done"))
     assert again.returncode == 0, again.stderr
-    time.sleep(2)
+    imported.wait_for_history_caught_up()
     assert len(all_events(client, StartTime=JULY_2023[0], EndTime=JULY_2023[1])) == len(wanted)
 
 

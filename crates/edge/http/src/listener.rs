@@ -2,8 +2,9 @@
 //! the kernel's listen backlog), each closed when its client takes longer than the
 //! header-read timeout to send a request's headers (counted from the connection or
 //! from the first byte of the next request; a TLS handshake counts too) or stays idle
-//! longer than the idle timeout between requests. On shutdown idle connections and
-//! requests still arriving close at once; requests in flight get a few seconds to finish.
+//! longer than the idle timeout between requests. On shutdown the listener stops
+//! accepting, idle connections and requests still arriving close at once, and requests
+//! in flight get `shutdown_grace` to finish; then their connections are cut.
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -26,15 +27,27 @@ use tokio::time::Instant;
 use tokio_rustls::rustls;
 use tower_service::Service;
 
-/// How long requests in flight may take to finish once shutdown began.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+/// How long cut connections may take to notice it and give their permits back.
+const CUT_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct ListenerOptions {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long requests in flight may take to finish once shutdown began.
+    pub shutdown_grace: Duration,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// What the listener tells its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Serving,
+    /// Finish the request in flight, then close; close at once when idle.
+    Draining,
+    /// The grace is over: close now, whatever is in flight.
+    Cut,
 }
 
 /// Reads a PEM certificate chain and private key into a TLS acceptor (TLS 1.2 and
@@ -63,8 +76,10 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::Tls
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then waits (a few seconds
-/// at most) for the connections to finish.
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets
+/// requests in flight finish for at most `options.shutdown_grace` and cuts the
+/// connections still open. Returns once every connection has ended (or, should a cut one
+/// not notice in time, shortly after).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -73,7 +88,7 @@ pub async fn serve(
 ) {
     let max_connections = options.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(max_connections));
-    let (stop, stopping) = watch::channel(false);
+    let (stage, stages) = watch::channel(Stage::Serving);
     let options = Arc::new(options);
     tokio::pin!(shutdown);
     loop {
@@ -100,27 +115,41 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let (app, options, stopping) = (app.clone(), Arc::clone(&options), stopping.clone());
+        let (app, options, stages) = (app.clone(), Arc::clone(&options), stages.clone());
         tokio::spawn(async move {
-            connection(stream, peer, app, &options, stopping).await;
+            connection(stream, peer, app, &options, stages).await;
             drop(permit);
         });
     }
+    // No new connections from here on: the kernel refuses them.
     drop(listener);
-    let _ = stop.send(true);
+    let _ = stage.send(Stage::Draining);
     // Every connection gives its permit back when it ends.
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let started = Instant::now();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
-    match drained {
-        Ok(_) => tracing::info!(
+    let grace = options.shutdown_grace;
+    if tokio::time::timeout(grace, permits.acquire_many(all))
+        .await
+        .is_ok()
+    {
+        tracing::info!(
             elapsed_ms = started.elapsed().as_millis(),
             "all connections closed"
-        ),
-        Err(_) => tracing::warn!(
-            "requests still in flight {}s after shutdown began; closing their connections",
-            SHUTDOWN_GRACE.as_secs()
-        ),
+        );
+        return;
+    }
+    let in_flight = max_connections - permits.available_permits();
+    tracing::warn!(
+        in_flight,
+        grace_ms = grace.as_millis(),
+        "requests still in flight when the shutdown grace ended; cutting their connections"
+    );
+    let _ = stage.send(Stage::Cut);
+    if tokio::time::timeout(CUT_WAIT, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after being cut; leaving them to the exit");
     }
 }
 
@@ -132,7 +161,7 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     options: &ListenerOptions,
-    mut stopping: watch::Receiver<bool>,
+    mut stages: watch::Receiver<Stage>,
 ) {
     let activity = Arc::new(Activity::new());
     let io: Box<dyn Stream> = match &options.tls {
@@ -141,7 +170,7 @@ async fn connection(
             let handshake =
                 tokio::time::timeout(options.header_read_timeout, acceptor.accept(stream));
             tokio::select! {
-                _ = stopping.changed() => return,
+                _ = stages.changed() => return,
                 done = handshake => match done {
                     Ok(Ok(stream)) => Box::new(stream),
                     Ok(Err(e)) => {
@@ -177,6 +206,16 @@ async fn connection(
     tokio::pin!(conn);
     let mut shutting_down = false;
     loop {
+        let stage = *stages.borrow_and_update();
+        if stage == Stage::Cut {
+            tracing::debug!(%peer, "cutting a connection at the end of the shutdown grace");
+            return;
+        }
+        if stage == Stage::Draining && !shutting_down {
+            shutting_down = true;
+            // hyper closes an idle connection now, and a busy one after its answer.
+            conn.as_mut().graceful_shutdown();
+        }
         // Once shutting down, a request still arriving is not waited for.
         if shutting_down && activity.phase.load(Ordering::Acquire) == READING_HEAD {
             return;
@@ -190,9 +229,12 @@ async fn connection(
                 }
                 return;
             }
-            _ = stopping.changed(), if !shutting_down => {
-                shutting_down = true;
-                conn.as_mut().graceful_shutdown();
+            // The loop's head reads the new stage.
+            changed = stages.changed() => {
+                if changed.is_err() {
+                    // The listener is gone: nothing will cut this connection later.
+                    return;
+                }
             }
             // A new phase has a new deadline.
             _ = activity.changed.notified() => {}
@@ -341,6 +383,7 @@ mod tests {
             max_connections: 1,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
             tls: None,
         }
     }

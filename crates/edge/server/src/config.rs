@@ -136,6 +136,11 @@ pub struct ServeArgs {
     /// longest an authenticated request's body may take to arrive.
     #[arg(long, env = "OPENTRAIL_IDLE_TIMEOUT", default_value = "60s")]
     pub idle_timeout: Interval,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish (new
+    /// connections are refused and idle ones closed at once); then they are cut and the
+    /// server flushes event history and delivery state and exits.
+    #[arg(long, env = "OPENTRAIL_SHUTDOWN_GRACE", default_value = "10s")]
+    pub shutdown_grace: Interval,
     /// PEM certificate chain to serve HTTPS with (needs --tls-key).
     #[arg(long, env = "OPENTRAIL_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -47,6 +47,9 @@ fn reexec_with_allocator_settings(cli: &Cli) {
     );
 }
 
+/// How long the runtime waits for tasks `serve` left running when it returned.
+const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Everything OpenTrail writes (metadata with secret keys, signing keys, events, spooled
 /// log files) is for the owner only, from the first byte of each file.
 fn private_files() {
@@ -62,7 +65,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::serve(args)),
+        Command::Serve(args) => {
+            let served = runtime.block_on(serve::serve(args));
+            // serve bounds its own shutdown; a blocking task it gave up on (a history flush,
+            // a cut request's fsync) must not hold the exit.
+            runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
+            served
+        }
         Command::Accounts(command) => admin::accounts(command),
         Command::Keys(command) => admin::keys(command),
         Command::Buckets(command) => runtime.block_on(admin::buckets(command)),

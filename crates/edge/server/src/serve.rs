@@ -23,6 +23,12 @@ use opentrail_trails::TrailService;
 use opentrail_wire::ServiceModel;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long, after the requests, event history and delivery may take to stop and flush
+/// on shutdown. Neither holds anything acknowledged that the event log does not: what is
+/// not flushed by then is indexed or delivered again after the restart.
+const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -253,23 +259,44 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout.0,
             idle_timeout: args.idle_timeout.0,
+            shutdown_grace: args.shutdown_grace.0,
             tls,
         },
         shutdown_signal(),
     )
     .await;
     let _ = stop_tasks.send(true);
-    if let Err(e) = history_feed.await {
-        tracing::error!(error = %e, "event history supervisor failed");
+    let stopping_since = tokio::time::Instant::now();
+    let stop_history = async {
+        if let Err(e) = history_feed.await {
+            tracing::error!(error = %e, "event history supervisor failed");
+        }
+        // So that a restart does not index again what the feed already did.
+        match tokio::task::spawn_blocking(move || history_at_shutdown.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "failed to flush event history"),
+            Err(e) => tracing::error!(error = %e, "event history flush task failed"),
+        }
+        let elapsed_ms = stopping_since.elapsed().as_millis();
+        tracing::info!(elapsed_ms, "event history stopped and flushed");
+    };
+    let stop_delivery = async {
+        if let Err(e) = delivery.await {
+            tracing::error!(error = %e, "trail delivery supervisor failed");
+        }
+        let elapsed_ms = stopping_since.elapsed().as_millis();
+        tracing::info!(elapsed_ms, "trail delivery stopped");
+    };
+    let stopping = async { tokio::join!(stop_history, stop_delivery) };
+    if tokio::time::timeout(SHUTDOWN_FLUSH_LIMIT, stopping)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            limit_ms = SHUTDOWN_FLUSH_LIMIT.as_millis(),
+            "event history or delivery did not stop in time; exiting without waiting (both resume from the event log on restart)"
+        );
     }
-    // So that a restart does not index again what the feed already did.
-    match tokio::task::spawn_blocking(move || history_at_shutdown.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "failed to flush event history"),
-        Err(e) => tracing::error!(error = %e, "event history flush task failed"),
-    }
-    if let Err(e) = delivery.await {
-        tracing::error!(error = %e, "trail delivery supervisor failed");
-    }
+    tracing::info!("stopped");
     Ok(())
 }

@@ -459,14 +459,14 @@ async fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
     }
 
     // Let the burst get going, then kill the server while requests are in flight.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while acked.load(Ordering::Relaxed) < KILL_AFTER_ACKS && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let acked_at_kill = acked.load(Ordering::Relaxed);
     assert!(
         acked_at_kill >= KILL_AFTER_ACKS,
-        "the burst was too slow to test anything: {acked_at_kill} writes in 30s"
+        "the burst was too slow to test anything: {acked_at_kill} writes in 120s"
     );
     server.kill9();
     stop.store(true, Ordering::Relaxed);

@@ -21,7 +21,8 @@ pub const ACCOUNT_ID: &str = "111122223333";
 pub const BUCKET: &str = "opentrail-test-logs";
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// `--shutdown-grace` (10 s) + the bounded flush (5 s) + a margin for a busy machine.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn opentrail_bin() -> &'static str {
     env!("CARGO_BIN_EXE_opentrail")
