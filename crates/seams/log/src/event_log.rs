@@ -12,6 +12,7 @@ use crate::cursor::CursorStore;
 use crate::error::{IoContext, LogError, Result};
 use crate::options::LogOptions;
 use crate::reader::LogReader;
+use crate::record::LogRecord;
 use crate::recovery::recover;
 use crate::segment::sync_dir;
 use crate::shared::{LogHealth, Shared};
@@ -161,6 +162,13 @@ impl EventLog {
     /// Appends `records` as one batch with consecutive offsets; resolves once they are
     /// fsynced. Dropping the future does not withdraw a batch already queued.
     pub async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        self.append_records(records.into_iter().map(LogRecord::from_bytes).collect())
+            .await
+    }
+
+    /// [`Self::append`] of records that may carry their parsed events: readers of the
+    /// in-memory tail get them with the bytes.
+    pub async fn append_records(&self, records: Vec<LogRecord>) -> Result<AppendAck> {
         let (request, ack) = self.prepare(records)?;
         self.queue()?
             .send(request)
@@ -171,6 +179,7 @@ impl EventLog {
 
     /// [`Self::append`] for threads outside an async runtime (panics inside one).
     pub fn append_blocking(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        let records = records.into_iter().map(LogRecord::from_bytes).collect();
         let (request, ack) = self.prepare(records)?;
         self.queue()?
             .blocking_send(request)
@@ -180,7 +189,7 @@ impl EventLog {
 
     fn prepare(
         &self,
-        records: Vec<Bytes>,
+        records: Vec<LogRecord>,
     ) -> Result<(AppendRequest, oneshot::Receiver<Result<AppendAck>>)> {
         if records.is_empty() {
             return Err(LogError::EmptyBatch);
@@ -217,6 +226,12 @@ impl EventLog {
             cursors_rewritten: self.inner.cursors.rewritten(),
             ..self.inner.shared.health()
         }
+    }
+
+    /// The capacity of the in-memory tail (`LogOptions::tail_cache_bytes`): readers that
+    /// far behind the end get the producers' records, parsed events included, from memory.
+    pub fn tail_cache_bytes(&self) -> usize {
+        self.inner.shared.tail_cache.capacity_bytes()
     }
 
     /// The offset after the last durable record: readers can read everything below it.
