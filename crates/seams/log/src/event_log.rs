@@ -335,6 +335,43 @@ mod tests {
         }
     }
 
+    fn event(id: u64) -> opentrail_model::EventRecord {
+        opentrail_model::EventRecord::from_json(&format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"e{id}","eventType":"AwsApiCall","recipientAccountId":"123456789012"}}"#
+        ))
+        .expect("event")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_of_the_tail_get_the_appended_events_and_files_give_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = || LogOptions {
+            tail_cache_bytes: 1 << 20,
+            ..LogOptions::default()
+        };
+        let log = EventLog::open(dir.path(), options()).expect("open");
+        let appended = vec![
+            LogRecord::from_bytes(record(0)),
+            LogRecord::from_event(event(1)),
+            LogRecord::from_event(event(2)),
+        ];
+        log.append_records(appended.clone()).await.expect("append");
+        let read = log.reader(0).next_records(10).await.expect("read");
+        assert_eq!(read.len(), 3);
+        assert!(read[0].1.event().is_none());
+        for ((offset, got), sent) in read.iter().zip(&appended).skip(1) {
+            assert_eq!(got.event(), sent.event(), "offset {offset}");
+            assert_eq!(got.bytes(), sent.bytes());
+        }
+        drop((read, log));
+        // After a reopen the tail is empty: the same records come from the files, unparsed,
+        // and parse to the same events.
+        let log = EventLog::open(dir.path(), options()).expect("reopen");
+        let read = log.reader(0).next_records(10).await.expect("read");
+        assert!(read.iter().all(|(_, record)| record.event().is_none()));
+        assert_eq!(read[2].1.to_event().expect("parse"), event(2));
+    }
+
     #[test]
     fn after_a_failed_fsync_appends_fail_then_continue_in_a_fresh_segment() {
         for direct_io in [true, false] {
