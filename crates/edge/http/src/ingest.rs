@@ -513,7 +513,10 @@ mod tests {
             assert!(matches!(&outcomes[2], Outcome::Rejected { .. }));
             assert_eq!(accepted.len(), 1);
             let appended = &accepted[0];
-            assert_eq!(&appended.bytes()[..], record("a", "111122223333").as_bytes());
+            assert_eq!(
+                &appended.bytes()[..],
+                record("a", "111122223333").as_bytes()
+            );
             assert_eq!(appended.event().is_some(), keep_parsed);
             if let Some(parsed) = appended.event() {
                 assert_eq!(parsed.as_bytes(), &appended.bytes()[..]);

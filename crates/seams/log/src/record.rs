@@ -78,7 +78,11 @@ mod tests {
         let event = EventRecord::from_json(RECORD).unwrap();
         let record = LogRecord::from_event(event.clone());
         assert_eq!(&record.bytes()[..], RECORD.as_bytes());
-        assert_eq!(record.bytes().as_ptr(), event.as_bytes().as_ptr(), "not copied");
+        assert_eq!(
+            record.bytes().as_ptr(),
+            event.as_bytes().as_ptr(),
+            "not copied"
+        );
         assert_eq!(record.to_event().unwrap(), event);
     }
 
