@@ -10,13 +10,12 @@ use std::sync::Arc;
 
 pub struct App {
     pub model: ServiceModel,
-    pub log: opentrail_log::EventLog,
+    /// The durable event log (the embedded segment log by default).
+    pub log: Arc<dyn opentrail_log::DurableLog>,
     pub auth: Authenticator,
     pub trails: Arc<TrailService>,
     /// The 90-day event history behind LookupEvents.
-    pub history: Arc<opentrail_history::HistoryStore>,
-    /// Records ingest parsed, for the history feed to reuse.
-    pub parsed: Arc<crate::parsed_records::ParsedRecords>,
+    pub history: Arc<dyn opentrail_history::EventIndex>,
     /// Digest signing keys, for ListPublicKeys.
     pub keys: Arc<opentrail_delivery::KeyStore>,
     pub metrics: Metrics,

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::exchange::Exchange;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use opentrail_log::LogError;
+use opentrail_log::{LogError, LogRecord};
 use opentrail_model::{
     log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
 };
@@ -265,9 +265,9 @@ fn check_record<'a>(
     Ok(record)
 }
 
-/// An accepted record: its exact text, to append to the log, and its parsed form when
-/// event history will want it.
-type Accepted = (Bytes, Option<EventRecord>);
+/// An accepted record as appended to the log: its exact text, with its parsed form when
+/// the log's readers will get it in time.
+type Accepted = LogRecord;
 
 /// What a request's records amount to: the outcome per record, the accepted records, and
 /// the accounts of accepted records this server did not know (keys that may ingest for
@@ -279,8 +279,8 @@ struct Checked {
 }
 
 /// Decodes the body and checks each record: the outcome per record, and the accepted
-/// records with their exact texts (slices of the decoded body), parsed records kept only
-/// when `keep_parsed`.
+/// records: parsed events (whose text is the record's exact text) when `keep_parsed`, else
+/// the exact texts alone (slices of the decoded body).
 fn check_body(
     parts: &http::request::Parts,
     body: &Bytes,
@@ -311,9 +311,12 @@ fn check_body(
                     event_id: record.event_id().to_owned(),
                     outside_retention,
                 });
-                // The record's exact text is a slice of the (decoded) body: share, don't copy.
-                let exact = decoded.slice_ref(record.json().as_bytes());
-                accepted.push((exact, keep_parsed.then(|| record.to_record())));
+                accepted.push(if keep_parsed {
+                    LogRecord::from_event(record.to_record())
+                } else {
+                    // A slice of the (decoded) body: share, don't copy.
+                    LogRecord::from_bytes(decoded.slice_ref(record.json().as_bytes()))
+                });
             }
             Err((code, message)) => outcomes.push(Outcome::Rejected { code, message }),
         }
@@ -348,13 +351,14 @@ pub async fn handle(
         ),
         now: app.clock.now(),
     };
-    // Keeping parsed records for event history only pays when history will read them
-    // before they are evicted; a lagging history (bulk imports) parses them itself.
+    // Handing the log parsed records only pays when event history will read them from its
+    // in-memory tail, before they are evicted (assuming records of at least 1 KiB); a
+    // lagging history (bulk imports) parses them itself.
     let lag = app
         .log
         .durable_end()
         .saturating_sub(app.history.applied_offset());
-    let keep_parsed = app.parsed.reached_in_time(lag);
+    let keep_parsed = lag.saturating_mul(1024) < app.log.parsed_tail_bytes() as u64;
     let max_decoded = app.max_request_bytes.saturating_mul(MAX_DECODED_FACTOR);
     let registry = Arc::clone(&app.accounts);
     let (outcomes, accepted) = tokio::task::spawn_blocking(move || {
@@ -373,15 +377,6 @@ pub async fn handle(
     let accepted_count = accepted.len();
     exchange.request_parameters = Some(json!({ "recordCount": outcomes.len() }));
     if !accepted.is_empty() {
-        let mut texts = Vec::with_capacity(accepted.len());
-        let mut parsed = Vec::new();
-        for (text, record) in accepted {
-            if let Some(record) = record {
-                parsed.push((text.clone(), record));
-            }
-            texts.push(text);
-        }
-        app.parsed.insert_all(parsed);
         // Who sent them travels beside the records (which stay byte-identical): a marker
         // record in the same append, right before them.
         let provenance = opentrail_model::Provenance {
@@ -390,11 +385,13 @@ pub async fn handle(
             channel: PROVENANCE_CHANNEL.to_owned(),
             source_ip_address: exchange.source_ip.clone(),
         };
-        let mut appended_records = Vec::with_capacity(texts.len() + 1);
-        appended_records.push(Bytes::from(provenance.marker(texts.len() as u64)));
-        appended_records.extend(texts);
+        let mut appended_records = Vec::with_capacity(accepted.len() + 1);
+        appended_records.push(LogRecord::from_bytes(Bytes::from(
+            provenance.marker(accepted.len() as u64),
+        )));
+        appended_records.extend(accepted);
         app.log
-            .append(appended_records)
+            .append_records(appended_records)
             .await
             .map_err(|e| match e {
                 // Temporary (a full disk, say): nothing was acknowledged; retrying is safe.
@@ -515,11 +512,14 @@ mod tests {
             );
             assert!(matches!(&outcomes[2], Outcome::Rejected { .. }));
             assert_eq!(accepted.len(), 1);
-            let (text, parsed) = &accepted[0];
-            assert_eq!(&text[..], record("a", "111122223333").as_bytes());
-            assert_eq!(parsed.is_some(), keep_parsed);
-            if let Some(parsed) = parsed {
-                assert_eq!(parsed.as_bytes(), &text[..]);
+            let appended = &accepted[0];
+            assert_eq!(
+                &appended.bytes()[..],
+                record("a", "111122223333").as_bytes()
+            );
+            assert_eq!(appended.event().is_some(), keep_parsed);
+            if let Some(parsed) = appended.event() {
+                assert_eq!(parsed.as_bytes(), &appended.bytes()[..]);
             }
         }
     }

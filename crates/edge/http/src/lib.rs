@@ -14,7 +14,6 @@ pub mod ingest;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
-pub mod parsed_records;
 pub mod rate_limit;
 pub mod self_audit;
 

@@ -5,7 +5,7 @@ use crate::audit::{AuditRecord, AuditSink, Call, Durable};
 use crate::metrics::AuditDrops;
 use crate::rate_limit::RateLimiter;
 use bytes::Bytes;
-use opentrail_log::EventLog;
+use opentrail_log::DurableLog;
 use opentrail_model::{iso8601, AccountId};
 use opentrail_operations::ResourceType;
 use serde_json::{json, Map, Value};
@@ -247,7 +247,7 @@ pub const DROPPED_UNAUTHENTICATED: &str = "unauthenticated_rate_limit";
 /// Requests without an authenticated caller are recorded at most at a per-source-address
 /// rate; the rest are counted in `opentrail_audit_records_dropped_total`.
 pub struct EventLogAuditSink {
-    log: EventLog,
+    log: Arc<dyn DurableLog>,
     server_account: AccountId,
     unauthenticated: Option<RateLimiter>,
     drops: Arc<AuditDrops>,
@@ -257,7 +257,7 @@ impl EventLogAuditSink {
     /// `unauthenticated`: the limit on records of unauthenticated requests per source
     /// address, or none for no limit.
     pub fn new(
-        log: EventLog,
+        log: Arc<dyn DurableLog>,
         server_account: AccountId,
         unauthenticated: Option<RateLimiter>,
         drops: Arc<AuditDrops>,
@@ -290,7 +290,7 @@ impl AuditSink for EventLogAuditSink {
             error_code = record.error_code.as_deref().unwrap_or("-"),
             "api request"
         );
-        let log = self.log.clone();
+        let log = Arc::clone(&self.log);
         Box::pin(async move {
             log.append(vec![event]).await.map(|_| ()).map_err(|e| {
                 tracing::error!(error = %e, "failed to append self-audit event to the event log");

@@ -2,10 +2,9 @@
 //! LookupEvents, resuming after a crash from the offset history last applied.
 
 use bytes::Bytes;
-use opentrail_history::HistoryStore;
-use opentrail_http::parsed_records::ParsedRecords;
-use opentrail_log::EventLog;
-use opentrail_model::Clock;
+use opentrail_history::EventIndex;
+use opentrail_log::{DurableLog, LogRecord};
+use opentrail_model::{Clock, EventRecord};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -19,7 +18,7 @@ const REWIND_CHECK: Duration = Duration::from_secs(1);
 
 /// Refuses to feed history from a log that ends before what history has applied: new
 /// events would take offsets history believes it has seen, and it would skip them.
-pub fn check_resume(log: &EventLog, history: &HistoryStore) -> anyhow::Result<()> {
+pub fn check_resume(log: &dyn DurableLog, history: &dyn EventIndex) -> anyhow::Result<()> {
     let (applied, end) = (history.applied_offset(), log.durable_end());
     if applied > end {
         anyhow::bail!(
@@ -32,9 +31,8 @@ pub fn check_resume(log: &EventLog, history: &HistoryStore) -> anyhow::Result<()
 /// Indexes the log into history until `stop` turns true (run under a supervisor, which
 /// starts it again if it dies).
 pub async fn run(
-    log: EventLog,
-    history: Arc<HistoryStore>,
-    parsed: Arc<ParsedRecords>,
+    log: Arc<dyn DurableLog>,
+    history: Arc<dyn EventIndex>,
     clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -57,7 +55,7 @@ pub async fn run(
                 }
             }
             let batch = tokio::select! {
-                batch = reader.next_batch(BATCH) => batch,
+                batch = reader.next_records(BATCH) => batch,
                 _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
                 // An idle feed still notices a rewind (next_batch is cancel-safe).
                 _ = tokio::time::sleep(REWIND_CHECK) => Ok(Vec::new()),
@@ -83,11 +81,10 @@ pub async fn run(
                 continue;
             };
             let spans = provenance.spans(&batch);
-            let (store, parsed) = (Arc::clone(&history), Arc::clone(&parsed));
+            let store = Arc::clone(&history);
             let inserted = tokio::task::spawn_blocking(move || {
-                let events = parsed.parse_batch(batch);
-                let stats =
-                    store.insert_batch_with_provenance(&events, |offset| spans.of(offset))?;
+                let events = events_of(batch);
+                let stats = store.insert_batch(&events, &|offset| spans.of(offset))?;
                 tracing::debug!(
                     inserted = stats.inserted,
                     duplicates = stats.duplicates,
@@ -108,9 +105,7 @@ pub async fn run(
                     // Only as far as history would keep after a crash (its last flush).
                     let durable = history.durable_offset().min(last + 1);
                     if durable != committed_cursor {
-                        let committed =
-                            tokio::task::block_in_place(|| log.commit_cursor(CONSUMER, durable));
-                        match committed {
+                        match log.commit_cursor(CONSUMER, durable).await {
                             Ok(()) => committed_cursor = durable,
                             Err(e) => {
                                 tracing::warn!(error = %e, "failed to commit the event history cursor")
@@ -130,6 +125,16 @@ pub async fn run(
     }
 }
 
+/// The events of a batch read from the log, by offset: the parse ingest handed the log
+/// when it is still there, else parsed now. Records that are not events (provenance
+/// markers, damage) are left out.
+fn events_of(batch: Vec<(u64, LogRecord)>) -> Vec<(u64, EventRecord)> {
+    batch
+        .into_iter()
+        .filter_map(|(offset, record)| record.to_event().ok().map(|event| (offset, event)))
+        .collect()
+}
+
 /// Which records came with which provenance: each marker record in the log covers the
 /// records right after it (see `opentrail_model::Provenance`); a span can reach into the
 /// next batch. A feed that resumes inside a span (after a restart) does not know it: those
@@ -142,10 +147,11 @@ struct ProvenanceSpans {
 
 impl ProvenanceSpans {
     /// The spans reaching into `batch`, keeping those that reach beyond it for the next.
-    fn spans(&mut self, batch: &[(u64, Bytes)]) -> ProvenanceSpans {
+    fn spans(&mut self, batch: &[(u64, LogRecord)]) -> ProvenanceSpans {
         let first = batch.first().map_or(0, |(offset, _)| *offset);
         self.spans.retain(|(_, end, _)| *end > first);
-        for (offset, bytes) in batch {
+        for (offset, record) in batch {
+            let bytes = record.bytes();
             if let Some((count, json)) = opentrail_model::parse_provenance_marker(bytes) {
                 let start = offset + 1;
                 self.spans

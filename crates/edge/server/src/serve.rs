@@ -7,16 +7,15 @@ use crate::topics::{topics_path, Topics};
 use crate::trail_directory::{record_notification, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
 use opentrail_delivery::{DeliveryConfig, DeliveryDeps, DeliveryWorker, KeyStore};
-use opentrail_history::{HistoryOptions, HistoryStore};
+use opentrail_history::{EventIndex, HistoryOptions, HistoryStore};
 use opentrail_http::api::router;
 use opentrail_http::auth::Authenticator;
 use opentrail_http::health::{supervise, Component, Health};
 use opentrail_http::metrics::Metrics;
-use opentrail_http::parsed_records::ParsedRecords;
 use opentrail_http::rate_limit::RateLimiter;
 use opentrail_http::self_audit::EventLogAuditSink;
 use opentrail_http::App;
-use opentrail_log::{EventLog, LogOptions};
+use opentrail_log::{DurableLog, EventLog, LogOptions};
 use opentrail_model::SystemClock;
 use opentrail_notify::{Notifier, TopicRegistry};
 use opentrail_trails::TrailService;
@@ -71,7 +70,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         direct_io: args.log_direct_io,
         ..LogOptions::default()
     };
-    let log = tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??;
+    // The embedded segment log; everything past this line sees only the seam.
+    let log: Arc<dyn DurableLog> = Arc::new(
+        tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??,
+    );
     if AuthMode::from(args.auth) == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
@@ -82,7 +84,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(Topics(Arc::clone(&registry))),
         clock.clone(),
         {
-            let log = log.clone();
+            let log = Arc::clone(&log);
             Arc::new(move || log.durable_end())
         },
         args.list_trails_page_size,
@@ -111,34 +113,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         write_ahead_log: false,
         ..HistoryOptions::default()
     };
-    let history = Arc::new(
+    let history: Arc<dyn EventIndex> = Arc::new(
         tokio::task::spawn_blocking(move || HistoryStore::open(&history_dir, history_options))
             .await??,
     );
-    history_feed::check_resume(&log, &history)?;
+    history_feed::check_resume(log.as_ref(), history.as_ref())?;
     let history_at_shutdown = Arc::clone(&history);
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
-    // Enough for the feed, which reads right behind the log's writer; a feed that lags
-    // further parses what it reads.
-    let parsed = Arc::new(ParsedRecords::new(16 << 20));
     let health = Arc::new(Health::default());
     let history_feed = supervise(
         Component::History,
         Arc::clone(&health),
         tasks_stopped.clone(),
         {
-            let (log, history, parsed, clock, stopped) = (
-                log.clone(),
+            let (log, history, clock, stopped) = (
+                Arc::clone(&log),
                 Arc::clone(&history),
-                Arc::clone(&parsed),
                 clock.clone(),
                 tasks_stopped.clone(),
             );
             move || {
                 history_feed::run(
-                    log.clone(),
+                    Arc::clone(&log),
                     Arc::clone(&history),
-                    Arc::clone(&parsed),
                     clock.clone(),
                     stopped.clone(),
                 )
@@ -151,7 +148,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tasks_stopped.clone(),
         {
             let (log, buckets, trails, notifier, keys, clock, stopped) = (
-                log.clone(),
+                Arc::clone(&log),
                 buckets,
                 Arc::clone(&trails),
                 Arc::clone(&notifier),
@@ -166,7 +163,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             move || {
                 let panic_now = std::mem::take(&mut inject_panic);
                 let deps = DeliveryDeps {
-                    log: Arc::new(log.clone()),
+                    log: Arc::clone(&log),
                     store: Arc::clone(&buckets),
                     directory: Arc::new(TrailsDirectory::new(
                         Arc::clone(&trails),
@@ -191,7 +188,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let metrics = Metrics::default();
     let audit = EventLogAuditSink::new(
-        log.clone(),
+        Arc::clone(&log),
         data.account.clone(),
         (args.unauthenticated_audit_rate_limit > 0.0).then(|| {
             RateLimiter::new(
@@ -206,7 +203,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Authenticator::new(args.auth.into(), data.meta.clone(), data.account.clone()),
         trails,
         history,
-        parsed,
         keys,
         metrics,
         health: Arc::clone(&health),

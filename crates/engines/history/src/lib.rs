@@ -7,6 +7,8 @@
 //! live in a memtable backed by a write-ahead log and are flushed in the background.
 //! Retention drops whole partitions. See `README.md` for the design and the benchmark.
 //!
+//! [`EventIndex`] is the seam the server holds; [`HistoryStore`] is its embedded backend.
+//!
 //! [`HistoryStore::lookup`] takes the generated `opentrail_operations::LookupEventsRequest`
 //! (in a [`LookupRequest`] with the caller's account, region and clock) and answers the
 //! generated `LookupEventsResponse`; [`LookupError`] implements `opentrail_wire::AwsError`.
@@ -16,6 +18,7 @@ mod bloom;
 mod cache;
 mod dictionary;
 mod error;
+mod event_index;
 mod fast_hash;
 mod files;
 mod fsutil;
@@ -34,6 +37,7 @@ mod wal;
 
 pub use attributes::{EventSummary, HistoryCategory, LookupAttributeKey, ResourceSummary};
 pub use error::HistoryError;
+pub use event_index::EventIndex;
 pub use lookup::{LookupError, LookupRequest};
 pub use options::HistoryOptions;
 pub use store::{HistoryHealth, HistoryStats, HistoryStore, InsertStats};

@@ -6,17 +6,37 @@ use bytes::Bytes;
 
 use crate::error::{LogError, Result};
 use crate::event_log::{AppendAck, EventLog};
-use crate::reader::LogReader;
+use crate::reader::{only_bytes, LogReader};
+use crate::record::LogRecord;
+use crate::shared::LogHealth;
 
 /// A totally ordered, durable log of opaque records with named consumer cursors.
 ///
 /// Contract every backend keeps: `append` resolves only once its records are durable; a
 /// batch gets consecutive offsets; offsets only grow; readers see only durable records, in
-/// offset order; a committed cursor survives a crash; consumers are at-least-once.
+/// offset order; a committed cursor survives a crash; consumers are at-least-once. A record
+/// appended with its parsed event may be read back with it ([`LogRecord::event`]) or as
+/// bytes only; never with another record's event.
 #[async_trait]
 pub trait DurableLog: Send + Sync + 'static {
     /// Appends one batch; resolves with its offsets once durable.
-    async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck>;
+    async fn append_records(&self, records: Vec<LogRecord>) -> Result<AppendAck>;
+
+    /// [`Self::append_records`] of records known only as bytes.
+    async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        self.append_records(records.into_iter().map(LogRecord::from_bytes).collect())
+            .await
+    }
+
+    /// Whether appends can succeed now, and the last failure, for `/health` and metrics.
+    fn health(&self) -> LogHealth;
+
+    /// About how many bytes of the newest records readers get with the events their
+    /// producers parsed (0: never, e.g. a remote log); a producer further ahead of its
+    /// readers need not hand parsed events over.
+    fn parsed_tail_bytes(&self) -> usize {
+        0
+    }
 
     /// The offset after the last durable record.
     fn durable_end(&self) -> u64;
@@ -42,10 +62,20 @@ pub trait DurableLog: Send + Sync + 'static {
 #[async_trait]
 pub trait DurableLogReader: Send {
     /// Up to `max` records, waiting until at least one is durable.
-    async fn next_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>>;
+    async fn next_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>>;
 
     /// Up to `max` records that are durable now; empty when caught up.
-    fn poll_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>>;
+    fn poll_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>>;
+
+    /// [`Self::next_records`] as bytes only.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
+        Ok(only_bytes(self.next_records(max).await?))
+    }
+
+    /// [`Self::poll_records`] as bytes only.
+    fn poll_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
+        Ok(only_bytes(self.poll_records(max)?))
+    }
 
     /// The offset of the next record to be returned.
     fn position(&self) -> u64;
@@ -53,8 +83,20 @@ pub trait DurableLogReader: Send {
 
 #[async_trait]
 impl DurableLog for EventLog {
+    async fn append_records(&self, records: Vec<LogRecord>) -> Result<AppendAck> {
+        EventLog::append_records(self, records).await
+    }
+
     async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck> {
         EventLog::append(self, records).await
+    }
+
+    fn health(&self) -> LogHealth {
+        EventLog::health(self)
+    }
+
+    fn parsed_tail_bytes(&self) -> usize {
+        self.tail_cache_bytes()
     }
 
     fn durable_end(&self) -> u64 {
@@ -98,12 +140,12 @@ async fn run_blocking<T: Send + 'static>(
 
 #[async_trait]
 impl DurableLogReader for LogReader {
-    async fn next_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
-        LogReader::next_batch(self, max).await
+    async fn next_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>> {
+        LogReader::next_records(self, max).await
     }
 
-    fn poll_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
-        LogReader::poll_batch(self, max)
+    fn poll_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>> {
+        LogReader::poll_records(self, max)
     }
 
     fn position(&self) -> u64 {

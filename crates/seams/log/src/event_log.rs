@@ -12,6 +12,7 @@ use crate::cursor::CursorStore;
 use crate::error::{IoContext, LogError, Result};
 use crate::options::LogOptions;
 use crate::reader::LogReader;
+use crate::record::LogRecord;
 use crate::recovery::recover;
 use crate::segment::sync_dir;
 use crate::shared::{LogHealth, Shared};
@@ -161,6 +162,13 @@ impl EventLog {
     /// Appends `records` as one batch with consecutive offsets; resolves once they are
     /// fsynced. Dropping the future does not withdraw a batch already queued.
     pub async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        self.append_records(records.into_iter().map(LogRecord::from_bytes).collect())
+            .await
+    }
+
+    /// [`Self::append`] of records that may carry their parsed events: readers of the
+    /// in-memory tail get them with the bytes.
+    pub async fn append_records(&self, records: Vec<LogRecord>) -> Result<AppendAck> {
         let (request, ack) = self.prepare(records)?;
         self.queue()?
             .send(request)
@@ -171,6 +179,7 @@ impl EventLog {
 
     /// [`Self::append`] for threads outside an async runtime (panics inside one).
     pub fn append_blocking(&self, records: Vec<Bytes>) -> Result<AppendAck> {
+        let records = records.into_iter().map(LogRecord::from_bytes).collect();
         let (request, ack) = self.prepare(records)?;
         self.queue()?
             .blocking_send(request)
@@ -180,7 +189,7 @@ impl EventLog {
 
     fn prepare(
         &self,
-        records: Vec<Bytes>,
+        records: Vec<LogRecord>,
     ) -> Result<(AppendRequest, oneshot::Receiver<Result<AppendAck>>)> {
         if records.is_empty() {
             return Err(LogError::EmptyBatch);
@@ -217,6 +226,12 @@ impl EventLog {
             cursors_rewritten: self.inner.cursors.rewritten(),
             ..self.inner.shared.health()
         }
+    }
+
+    /// The capacity of the in-memory tail (`LogOptions::tail_cache_bytes`): readers that
+    /// far behind the end get the producers' records, parsed events included, from memory.
+    pub fn tail_cache_bytes(&self) -> usize {
+        self.inner.shared.tail_cache.capacity_bytes()
     }
 
     /// The offset after the last durable record: readers can read everything below it.
@@ -318,6 +333,43 @@ mod tests {
             }
             all.extend(batch);
         }
+    }
+
+    fn event(id: u64) -> opentrail_model::EventRecord {
+        opentrail_model::EventRecord::from_json(&format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"e{id}","eventType":"AwsApiCall","recipientAccountId":"123456789012"}}"#
+        ))
+        .expect("event")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_of_the_tail_get_the_appended_events_and_files_give_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = || LogOptions {
+            tail_cache_bytes: 1 << 20,
+            ..LogOptions::default()
+        };
+        let log = EventLog::open(dir.path(), options()).expect("open");
+        let appended = vec![
+            LogRecord::from_bytes(record(0)),
+            LogRecord::from_event(event(1)),
+            LogRecord::from_event(event(2)),
+        ];
+        log.append_records(appended.clone()).await.expect("append");
+        let read = log.reader(0).next_records(10).await.expect("read");
+        assert_eq!(read.len(), 3);
+        assert!(read[0].1.event().is_none());
+        for ((offset, got), sent) in read.iter().zip(&appended).skip(1) {
+            assert_eq!(got.event(), sent.event(), "offset {offset}");
+            assert_eq!(got.bytes(), sent.bytes());
+        }
+        drop((read, log));
+        // After a reopen the tail is empty: the same records come from the files, unparsed,
+        // and parse to the same events.
+        let log = EventLog::open(dir.path(), options()).expect("reopen");
+        let read = log.reader(0).next_records(10).await.expect("read");
+        assert!(read.iter().all(|(_, record)| record.event().is_none()));
+        assert_eq!(read[2].1.to_event().expect("parse"), event(2));
     }
 
     #[test]

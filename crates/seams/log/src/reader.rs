@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::direct::{open_for_direct_reads, read_direct, read_full_at};
 use crate::error::{IoContext, LogError, Result};
 use crate::frame::{frame_len, FrameError, FrameHeader, FRAME_HEADER_LEN};
+use crate::record::LogRecord;
 use crate::shared::Shared;
 
 const READ_CHUNK_BYTES: usize = 1024 * 1024;
@@ -70,6 +71,11 @@ impl LogReader {
     /// reader has caught up. Reads segment files on the calling thread when the records are
     /// no longer in the in-memory tail.
     pub fn poll_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
+        Ok(only_bytes(self.poll_records(max)?))
+    }
+
+    /// [`Self::poll_batch`] with each record's parse where the producer gave one.
+    pub fn poll_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>> {
         let end = self.shared.durable_end();
         self.position.read_until(&self.shared, end, max)
     }
@@ -79,6 +85,12 @@ impl LogReader {
     /// files runs on tokio's blocking pool. Fails with [`LogError::Closed`] once the log is
     /// closed and fully read. Cancel-safe: a dropped call does not advance the reader.
     pub async fn next_batch(&mut self, max: usize) -> Result<Vec<(u64, Bytes)>> {
+        Ok(only_bytes(self.next_records(max).await?))
+    }
+
+    /// [`Self::next_batch`] with each record's parse where the producer gave one (records
+    /// still in the in-memory tail that were appended as events).
+    pub async fn next_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>> {
         loop {
             let end = *self.durable_rx.borrow_and_update();
             let batch = self.read_off_runtime(end, max).await?;
@@ -96,7 +108,7 @@ impl LogReader {
         }
     }
 
-    async fn read_off_runtime(&mut self, end: u64, max: usize) -> Result<Vec<(u64, Bytes)>> {
+    async fn read_off_runtime(&mut self, end: u64, max: usize) -> Result<Vec<(u64, LogRecord)>> {
         let next = self.position.next_offset;
         let in_memory = self
             .shared
@@ -127,8 +139,21 @@ impl LogReader {
     }
 }
 
+/// Drops the parses of records for readers that want bytes only.
+pub(crate) fn only_bytes(records: Vec<(u64, LogRecord)>) -> Vec<(u64, Bytes)> {
+    records
+        .into_iter()
+        .map(|(offset, record)| (offset, record.into_bytes()))
+        .collect()
+}
+
 impl ReadPosition {
-    fn read_until(&mut self, shared: &Shared, end: u64, max: usize) -> Result<Vec<(u64, Bytes)>> {
+    fn read_until(
+        &mut self,
+        shared: &Shared,
+        end: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, LogRecord)>> {
         if self.next_offset > end {
             return Err(LogError::OffsetBeyondEnd {
                 requested: self.next_offset,
@@ -254,14 +279,14 @@ impl OpenSegment {
         &mut self,
         limit: u64,
         max: usize,
-        batch: &mut Vec<(u64, Bytes)>,
+        batch: &mut Vec<(u64, LogRecord)>,
     ) -> Result<()> {
         while batch.len() < max && self.next_offset < limit {
             let offset = self.next_offset;
             let payload = self.read_record()?;
             // An empty frame holds the place of a record lost to damage (`repair`).
             if !payload.is_empty() {
-                batch.push((offset, payload));
+                batch.push((offset, LogRecord::from_bytes(payload)));
             }
         }
         Ok(())

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use crate::record::LogRecord;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{LogError, Result};
@@ -21,7 +21,7 @@ pub(crate) struct SyncJob {
     /// Bytes of the segment once this job's group is in it.
     pub(crate) end_len: u64,
     /// The group's records in offset order, for the tail cache.
-    pub(crate) records: Vec<Bytes>,
+    pub(crate) records: Vec<LogRecord>,
     pub(crate) replies: Vec<PendingAck>,
     /// Told once this job is durable (or dropped if it never will be): the writer waits on it
     /// before sealing a segment, so only the last segment can ever have a torn tail.

@@ -1,17 +1,18 @@
 //! The most recently committed records, kept in memory so consumers that keep up with the
 //! writer (the normal case) read without a syscall, a copy or a checksum: they get clones of
-//! the very `Bytes` the producers appended. Lagging readers fall back to the segment files.
+//! the very records the producers appended, with the events the producers parsed. Lagging
+//! readers fall back to the segment files (bytes only).
 
 use std::collections::VecDeque;
 use std::sync::{PoisonError, RwLock};
 
-use bytes::Bytes;
+use crate::record::LogRecord;
 
 /// The records of one committed group, with consecutive offsets.
 #[derive(Debug)]
 struct Run {
     first_offset: u64,
-    records: Vec<Bytes>,
+    records: Vec<LogRecord>,
     bytes: usize,
 }
 
@@ -43,8 +44,8 @@ impl TailCache {
 
     /// Adds a committed group starting at `first_offset`, evicting the oldest groups beyond
     /// the capacity. Groups must arrive in offset order without gaps.
-    pub(crate) fn push(&self, first_offset: u64, records: Vec<Bytes>) {
-        let bytes: usize = records.iter().map(Bytes::len).sum();
+    pub(crate) fn push(&self, first_offset: u64, records: Vec<LogRecord>) {
+        let bytes: usize = records.iter().map(LogRecord::len).sum();
         if self.capacity_bytes == 0 || records.is_empty() {
             return;
         }
@@ -67,6 +68,10 @@ impl TailCache {
         }
     }
 
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.capacity_bytes
+    }
+
     /// The first cached offset, if any.
     pub(crate) fn first_offset(&self) -> Option<u64> {
         let runs = self.runs.read().unwrap_or_else(PoisonError::into_inner);
@@ -80,7 +85,7 @@ impl TailCache {
         from: u64,
         limit: u64,
         max: usize,
-        out: &mut Vec<(u64, Bytes)>,
+        out: &mut Vec<(u64, LogRecord)>,
     ) -> u64 {
         let runs = self.runs.read().unwrap_or_else(PoisonError::into_inner);
         let start_run = runs.runs.partition_point(|run| run.end_offset() <= from);
@@ -105,10 +110,11 @@ impl TailCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
-    fn run(first: u64, len: u64) -> Vec<Bytes> {
+    fn run(first: u64, len: u64) -> Vec<LogRecord> {
         (first..first + len)
-            .map(|i| Bytes::from(vec![i as u8; 10]))
+            .map(|i| LogRecord::from_bytes(Bytes::from(vec![i as u8; 10])))
             .collect()
     }
 
@@ -123,7 +129,7 @@ mod tests {
             out.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
             vec![6, 7, 8, 9, 10]
         );
-        assert_eq!(out[0].1, Bytes::from(vec![6u8; 10]));
+        assert_eq!(out[0].1.bytes(), &Bytes::from(vec![6u8; 10]));
         out.clear();
         assert_eq!(cache.read(7, 100, 2, &mut out), 2);
         assert_eq!(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use crate::record::LogRecord;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::direct::{DirectFile, GroupBuffer};
@@ -35,7 +35,7 @@ const RECOVERY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One caller's batch, acknowledged as a whole once durable.
 pub(crate) struct AppendRequest {
-    pub(crate) records: Vec<Bytes>,
+    pub(crate) records: Vec<LogRecord>,
     pub(crate) ack: oneshot::Sender<Result<AppendAck>>,
 }
 
@@ -365,7 +365,7 @@ impl Writer {
         &mut self,
         group: Vec<AppendRequest>,
         group_bytes: usize,
-    ) -> (Vec<Bytes>, Vec<PendingAck>) {
+    ) -> (Vec<LogRecord>, Vec<PendingAck>) {
         let tail = self.direct.as_ref().map_or(&[][..], DirectFile::tail);
         self.buf.reset(tail, group_bytes);
         self.index_entries.clear();
@@ -377,7 +377,7 @@ impl Writer {
             for record in &request.records {
                 self.index_entries
                     .push((offset, self.segment_len + self.buf.frames().len() as u64));
-                encode_frame(record, self.buf.frames_mut());
+                encode_frame(record.bytes(), self.buf.frames_mut());
                 offset += 1;
             }
             debug_assert!(

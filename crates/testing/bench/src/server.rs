@@ -78,7 +78,18 @@ impl BenchServer {
             .to_str()
             .context("temp dir path is not UTF-8")?;
         if !options.no_local_bucket {
-            run_admin(&bin, &["buckets", "create", "--data-dir", data, BUCKET])?;
+            run_admin(
+                &bin,
+                &[
+                    "buckets",
+                    "create",
+                    "--data-dir",
+                    data,
+                    "--account-id",
+                    ACCOUNT_ID,
+                    BUCKET,
+                ],
+            )?;
         }
         let log = std::fs::File::create(data_dir.path().join("server.stderr.log"))?;
         let mut child = Command::new(&bin)
@@ -107,7 +118,8 @@ impl BenchServer {
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        // Generous: a debug build on a loaded machine takes tens of seconds to start.
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
             Ok(addr) => addr
                 .parse()
                 .with_context(|| format!("bad listen address {addr}"))?,

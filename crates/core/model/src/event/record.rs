@@ -459,6 +459,13 @@ impl Hash for EventRecord {
     }
 }
 
+/// The record's exact JSON text, e.g. to share it as `Bytes` without copying.
+impl AsRef<[u8]> for EventRecord {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 impl fmt::Debug for EventRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventRecord")

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use opentrail_log::{DurableLog, DurableLogReader};
+use opentrail_log::{DurableLog, DurableLogReader, LogRecord};
 use opentrail_model::{Clock, EventRecord, TrailArn};
 use opentrail_objstore::ObjectStore;
 use tracing::{error, warn};
@@ -548,11 +548,11 @@ async fn read_and_route(
 ) -> Result<(usize, Vec<Vec<(u64, EventRecord, Vec<Lane>)>>, Duration), DeliveryError> {
     let started = Instant::now();
     let records = match wait {
-        // `next_batch` reads segment files off the runtime; it returns at once when
+        // `next_records` reads segment files off the runtime; it returns at once when
         // records are durable, so only call it then.
-        None if reader.position() < log.durable_end() => reader.next_batch(max).await?,
+        None if reader.position() < log.durable_end() => reader.next_records(max).await?,
         None => Vec::new(),
-        Some(wait) => match tokio::time::timeout(wait, reader.next_batch(max)).await {
+        Some(wait) => match tokio::time::timeout(wait, reader.next_records(max)).await {
             Ok(records) => records?,
             Err(_elapsed) => Vec::new(),
         },
@@ -564,7 +564,7 @@ async fn read_and_route(
 
 /// Parses and routes `records` on the blocking pool, in parallel chunks.
 async fn route_parallel(
-    records: Vec<(u64, bytes::Bytes)>,
+    records: Vec<(u64, LogRecord)>,
     trails: Arc<Vec<(TrailArn, TrailTarget)>>,
 ) -> Result<Vec<Vec<(u64, EventRecord, Vec<Lane>)>>, DeliveryError> {
     if records.is_empty() || trails.is_empty() {
@@ -592,18 +592,19 @@ async fn route_parallel(
     Ok(routed)
 }
 
-/// Parses each record and finds the lanes it goes to; records routed nowhere are left out.
+/// Parses each record (unless ingest's parse came with it) and finds the lanes it goes
+/// to; records routed nowhere are left out.
 fn route_records(
-    records: &[(u64, bytes::Bytes)],
+    records: &[(u64, LogRecord)],
     trails: &[(TrailArn, TrailTarget)],
 ) -> Vec<(u64, EventRecord, Vec<Lane>)> {
     let mut routed = Vec::with_capacity(records.len());
-    for (offset, bytes) in records {
-        if opentrail_model::is_provenance_marker(bytes) {
+    for (offset, logged) in records {
+        if opentrail_model::is_provenance_marker(logged.bytes()) {
             // Who sent the records after it: for event history, never delivered.
             continue;
         }
-        let record = match EventRecord::from_slice(bytes) {
+        let record = match logged.to_event() {
             Ok(record) => record,
             Err(failure) => {
                 warn!(offset, error = %failure, "skipping an event log record that is not an event");

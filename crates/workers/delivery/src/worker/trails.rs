@@ -35,7 +35,7 @@ impl DeliveryWorker {
         let trails = Arc::new(started);
         let mut reader = self.deps.log.reader(from);
         while reader.position() < end {
-            let mut records = reader.next_batch(self.config.read_batch_records).await?;
+            let mut records = reader.next_records(self.config.read_batch_records).await?;
             records.retain(|(offset, _)| *offset < end);
             if records.is_empty() {
                 break;
