@@ -4,7 +4,7 @@ use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir, DataDirLock};
 use crate::history_feed;
 use crate::topics::{topics_path, Topics};
-use crate::trail_directory::{record_notification, TrailsDirectory};
+use crate::trail_directory::{record_notification, Incarnations, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
 use opentrail_delivery::{DeliveryConfig, DeliveryDeps, DeliveryWorker, KeyStore};
 use opentrail_history::{HistoryOptions, HistoryStore};
@@ -85,10 +85,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let status_trails = Arc::clone(&trails);
+    let incarnations = Arc::new(Incarnations::default());
+    let notified = Arc::clone(&incarnations);
     let notifier = Arc::new(Notifier::new(
         registry,
         http,
-        Arc::new(move |outcome| record_notification(&status_trails, outcome)),
+        Arc::new(move |outcome| record_notification(&status_trails, &notified, outcome)),
     ));
     let keys_dir = data.path.join("keys");
     let keys = Arc::new(
@@ -165,6 +167,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     directory: Arc::new(TrailsDirectory::new(
                         Arc::clone(&trails),
                         Arc::clone(&notifier),
+                        Arc::clone(&incarnations),
                     )),
                     keys: Arc::clone(&keys),
                     clock: clock.clone(),
