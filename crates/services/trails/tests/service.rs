@@ -1085,7 +1085,7 @@ async fn start_and_stop_logging_with_the_test_clock() {
     let wire = serde_json::to_value(&started).unwrap();
     assert_eq!(
         wire["StartLoggingTime"],
-        serde_json::json!(t0.timestamp() as f64)
+        serde_json::json!(t0.timestamp())
     );
 
     let t1 = t0 + Duration::milliseconds(90_500);
