@@ -69,7 +69,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if AuthMode::from(args.auth) == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
-    let registry = Arc::new(TopicRegistry::open(&topics_path(&data.path))?);
+    let registry = Arc::new(TopicRegistry::open(
+        data.meta.clone(),
+        &topics_path(&data.path),
+    )?);
     let trails = Arc::new(TrailService::new(
         data.meta.clone(),
         buckets.clone(),
