@@ -97,7 +97,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let keys_dir = data.path.join("keys");
     let keys = Arc::new(
-        tokio::task::spawn_blocking(move || KeyStore::open(keys_dir, DEFAULT_ROTATION)).await??,
+        tokio::task::spawn_blocking({
+            let meta = data.meta.clone();
+            move || KeyStore::open(meta, keys_dir, DEFAULT_ROTATION)
+        })
+        .await??,
     );
     let mut delivery_config = DeliveryConfig::new(data.path.join("delivery"));
     delivery_config.delivery_interval = args.delivery_interval.0;

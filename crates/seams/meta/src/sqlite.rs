@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS documents (
 
 impl SqliteMetaStore {
     pub fn open(path: &Path) -> Result<Self> {
+        create_owner_only(path).map_err(|e| MetaError::Storage(e.to_string()))?;
         let conn = Connection::open(path).map_err(storage)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(storage)?;
@@ -60,6 +61,29 @@ impl SqliteMetaStore {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn).map_err(storage)
     }
+}
+
+/// The store holds secrets (access keys, signing keys, webhook secrets): a new database
+/// file is 0600 from its first byte, whatever the umask (SQLite gives its WAL and shared
+/// memory files the database file's mode).
+#[cfg(unix)]
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_owner_only(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Brings stores made by older versions up to the current schema.
