@@ -4,8 +4,8 @@
 //! is another handle (for SQLite another connection, as a second process would have).
 
 use opentrail_meta::{
-    AccessKeyRecord, AccountOrigin, AccountRecord, MetaError, MetaStore,
-    SqliteMetaStore, Transactions,
+    AccessKeyRecord, AccountOrigin, AccountRecord, MetaError, MetaStore, SqliteMetaStore,
+    Transactions,
 };
 use std::sync::{Arc, Barrier};
 
@@ -95,7 +95,10 @@ pub fn documents_crud(backing: &Backing) {
     store.put_document("c", "a", "1").unwrap();
     store.put_document("other", "a", "x").unwrap();
     store.put_document("c", "a", "one").unwrap();
-    assert_eq!(store.get_document("c", "a").unwrap().as_deref(), Some("one"));
+    assert_eq!(
+        store.get_document("c", "a").unwrap().as_deref(),
+        Some("one")
+    );
     assert_eq!(
         store.list_documents("c").unwrap(),
         vec![("a".into(), "one".into()), ("b".into(), "2".into())]
@@ -244,7 +247,9 @@ pub fn no_lost_updates(backing: &Backing) {
 pub fn one_writer_wins_a_trail_name(backing: &Backing) {
     for round in 0..5 {
         let name = format!("trail-{round}");
-        let results = race(backing, 8, |store, _| create_trail(store, "us-east-1", &name));
+        let results = race(backing, 8, |store, _| {
+            create_trail(store, "us-east-1", &name)
+        });
         let won = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "round {round}: {results:?}");
         assert!(results
@@ -313,4 +318,3 @@ fn sqlite() -> Backing {
 }
 
 conformance_tests!(sqlite_store, sqlite);
-

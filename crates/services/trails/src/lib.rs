@@ -329,7 +329,9 @@ fn decode_trail(key: &str, value: &str) -> Result<TrailRecord, TrailError> {
 
 fn decode_status(incarnation: &str, value: &str) -> Result<TrailStatus, TrailError> {
     serde_json::from_str(value).map_err(|e| {
-        TrailError::Internal(format!("stored status of trail {incarnation} is unreadable: {e}"))
+        TrailError::Internal(format!(
+            "stored status of trail {incarnation} is unreadable: {e}"
+        ))
     })
 }
 
@@ -362,7 +364,10 @@ fn write_status(
     trail: &TrailRecord,
     status: &TrailStatus,
 ) -> Result<(), TrailError> {
-    debug_assert!(!trail.incarnation.is_empty(), "status of a trail without incarnation");
+    debug_assert!(
+        !trail.incarnation.is_empty(),
+        "status of a trail without incarnation"
+    );
     let value = serde_json::to_string(status)
         .map_err(|e| TrailError::Internal(format!("failed to encode trail status: {e}")))?;
     docs.put_document(TRAIL_STATUS, &trail.incarnation, &value)?;

@@ -1083,10 +1083,7 @@ async fn start_and_stop_logging_with_the_test_clock() {
     assert_eq!(record.status.logging_since_offset, Some(1234));
     // On the wire, timestamps are epoch seconds.
     let wire = serde_json::to_value(&started).unwrap();
-    assert_eq!(
-        wire["StartLoggingTime"],
-        serde_json::json!(t0.timestamp())
-    );
+    assert_eq!(wire["StartLoggingTime"], serde_json::json!(t0.timestamp()));
 
     let t1 = t0 + Duration::milliseconds(90_500);
     h.clock.set(t1);

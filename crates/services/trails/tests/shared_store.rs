@@ -10,10 +10,10 @@ use opentrail_operations::{
     AddTagsRequest, CreateTrailRequest, DeleteTrailRequest, GetTrailStatusRequest,
     GetTrailStatusResponse, StartLoggingRequest, Tag, Timestamp,
 };
-use opentrail_wire::AwsError;
 use opentrail_trails::{
     RequestContext, TopicDirectory, TrailError, TrailService, MAX_TRAILS_PER_REGION,
 };
+use opentrail_wire::AwsError;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -150,7 +150,12 @@ async fn a_late_status_update_of_a_deleted_trail_misses_its_successor() {
     let delivered = Utc.with_ymd_and_hms(2024, 3, 1, 12, 5, 0).unwrap();
     trails.create_trail(&ctx(), create("twice")).await.unwrap();
     trails
-        .start_logging(&ctx(), StartLoggingRequest { name: "twice".into() })
+        .start_logging(
+            &ctx(),
+            StartLoggingRequest {
+                name: "twice".into(),
+            },
+        )
         .await
         .unwrap();
     let old = trails.all_trails().unwrap().remove(0).incarnation;
@@ -166,7 +171,12 @@ async fn a_late_status_update_of_a_deleted_trail_misses_its_successor() {
     );
 
     trails
-        .delete_trail(&ctx(), DeleteTrailRequest { name: "twice".into() })
+        .delete_trail(
+            &ctx(),
+            DeleteTrailRequest {
+                name: "twice".into(),
+            },
+        )
         .await
         .unwrap();
     trails.create_trail(&ctx(), create("twice")).await.unwrap();

@@ -436,15 +436,16 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-            std::fs::set_permissions(&region_dir, std::fs::Permissions::from_mode(0o755))
-                .unwrap();
+            std::fs::set_permissions(&region_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let store = open(dir.path(), Duration::days(10));
         let listed = store.public_keys(&us, t0, t0);
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].fingerprint, test_key(1).fingerprint());
         assert!(!dir.path().join("keys").exists());
-        let kept = dir.path().join("keys.migrated/us-east-1/20240101T000000Z.pem");
+        let kept = dir
+            .path()
+            .join("keys.migrated/us-east-1/20240101T000000Z.pem");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -454,7 +455,12 @@ mod tests {
             assert_eq!(mode(&dir.path().join("keys.migrated")), 0o700);
         }
         // Imported once: a reopened store has the key, from the metadata store.
-        assert_eq!(open(dir.path(), Duration::days(10)).public_keys(&us, t0, t0).len(), 1);
+        assert_eq!(
+            open(dir.path(), Duration::days(10))
+                .public_keys(&us, t0, t0)
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -92,7 +92,9 @@ impl TopicRegistry {
             let mut migrated = legacy_file.as_os_str().to_owned();
             migrated.push(".migrated");
             match std::fs::rename(legacy_file, PathBuf::from(migrated)) {
-                Ok(()) => tracing::info!(file = %legacy_file.display(), topics = file.topics.len(), "imported topic registry file into the metadata store"),
+                Ok(()) => {
+                    tracing::info!(file = %legacy_file.display(), topics = file.topics.len(), "imported topic registry file into the metadata store")
+                }
                 // Another process (server or admin command) imported it at the same time.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(storage_error(legacy_file, e)),
