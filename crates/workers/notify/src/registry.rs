@@ -146,13 +146,29 @@ impl TopicRegistry {
         self.current().into_values().collect()
     }
 
+    /// One topic, read by its key (the notifier asks for every delivered log file).
     pub fn topic(&self, arn: &str) -> Option<Topic> {
-        self.current().remove(arn)
+        let read = self
+            .meta
+            .get_document(TOPICS, arn)
+            .map_err(NotifyError::from)
+            .and_then(|value| value.map(|v| decode_topic(arn, &v)).transpose());
+        match read {
+            Ok(topic) => topic,
+            Err(error) => {
+                tracing::warn!(%error, topic = arn, "failed to read topic, using the last good state");
+                self.last_good
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(arn)
+                    .cloned()
+            }
+        }
     }
 
     /// For `CreateTrail`/`UpdateTrail`: an unknown topic is `InsufficientSnsTopicPolicyException`.
     pub fn topic_exists(&self, arn: &str) -> bool {
-        self.current().contains_key(arn)
+        self.topic(arn).is_some()
     }
 
     /// Adds an HTTP(S) webhook. Without `secret` a random one (64 hex digits) is generated;
