@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import sqlite3
 import os
 import stat
 import subprocess
@@ -26,21 +27,21 @@ def files_under(root):
 
 
 def test_digest_signing_keys_are_never_readable_by_others_even_with_umask_000(start_server):
-    """The server runs with umask 000: every directory and file of the key store must
-    still be owner-only, and no key file (or its temporary) is ever seen with more."""
+    """The server runs with umask 000: the signing keys live in the metadata store, whose
+    files must still be owner-only, and are never seen with more."""
     old_umask = os.umask(0)
     try:
         server = start_server("--delivery-interval", "1s")
     finally:
         os.umask(old_umask)
-    keys_dir = server.data_dir / "keys"
+    store_files = [server.data_dir / name for name in ("meta.db", "meta.db-wal", "meta.db-shm")]
     seen_open = []
     stop = threading.Event()
 
     def watch():
-        # A local user polling the key directory while keys are written.
+        # A local user polling the store's files while keys are written.
         while not stop.is_set():
-            for path in [keys_dir, *keys_dir.rglob("*")] if keys_dir.exists() else []:
+            for path in [server.data_dir, *store_files]:
                 try:
                     mode = stat.S_IMODE(path.lstat().st_mode)
                 except FileNotFoundError:
@@ -48,6 +49,14 @@ def test_digest_signing_keys_are_never_readable_by_others_even_with_umask_000(st
                 if mode & 0o077:
                     seen_open.append((str(path), oct(mode)))
             time.sleep(0.002)
+
+    def signing_keys():
+        db = sqlite3.connect(server.data_dir / "meta.db")
+        try:
+            return [row[0] for row in
+                    db.execute("SELECT key FROM documents WHERE collection = 'signing_keys'")]
+        finally:
+            db.close()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -62,19 +71,21 @@ def test_digest_signing_keys_are_never_readable_by_others_even_with_umask_000(st
         wait_for(lambda: client.get_trail_status(Name="signed").get("LatestDeliveryTime"), timeout=60,
                  what="a delivered log file")
         client.stop_logging(Name="signed")
-        pems = wait_for(lambda: [p for p in files_under(keys_dir) if p.suffix == ".pem"], timeout=120,
+        keys = wait_for(signing_keys, timeout=120,
                         what="a signing key (RSA key generation is slow in debug builds)")
         wait_for(lambda: files_under(server.data_dir / "buckets" / "keys-bucket" / "AWSLogs" / server.account_id
                                      / "CloudTrail-Digest"), timeout=60, what="the digest")
     finally:
         stop.set()
         watcher.join()
-    assert pems and all(p.parent.name == REGION for p in pems)
-    for path in [keys_dir, *keys_dir.rglob("*")]:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        expected = 0o700 if path.is_dir() else 0o600
-        assert mode == expected, f"{path} is {oct(mode)}"
-    assert not seen_open, f"key store paths seen readable by others: {seen_open[:5]}"
+    assert keys and all(key.startswith(REGION + "/") for key in keys), keys
+    assert not (server.data_dir / "keys").exists(), "no key files"
+    for path in [server.data_dir, *store_files]:
+        if path.exists():
+            mode = stat.S_IMODE(path.stat().st_mode)
+            expected = 0o700 if path.is_dir() else 0o600
+            assert mode == expected, f"{path} is {oct(mode)}"
+    assert not seen_open, f"store paths seen readable by others: {seen_open[:5]}"
 
 
 # --------------------------------------------------------------------------- item 7
@@ -289,16 +300,21 @@ def test_a_webhook_host_is_checked_again_before_each_notification(start_server, 
     topic_arn = server.admin("topics", "create", "rebound").stdout.strip()
     server.admin("topics", "subscribe", topic_arn, "--webhook", "http://127.0.0.1:9/hook", "--allow-private-targets")
     # The registry as an older version (or a host that resolved elsewhere) left it:
-    # a loopback name without the allowance.
-    registry = server.data_dir / "notify" / "topics.json"
-    text = registry.read_text()
-    assert '"allow_private_targets":true' in text.replace(" ", ""), text
-    data = json.loads(text)
-    for topic in data["topics"] if isinstance(data.get("topics"), list) else data["topics"].values():
+    # a loopback name without the allowance. Topics live in the metadata store, which
+    # other processes may change while the server runs.
+    db = sqlite3.connect(server.data_dir / "meta.db")
+    rows = db.execute("SELECT key, value FROM documents WHERE collection = 'sns_topics'").fetchall()
+    assert rows, "the topic is in the metadata store"
+    for key, value in rows:
+        assert '"allow_private_targets":true' in value.replace(" ", ""), value
+        topic = json.loads(value)
         for subscription in topic["subscriptions"]:
             subscription["endpoint"].pop("allow_private_targets", None)
             subscription["endpoint"]["url"] = "http://localhost:9/hook"
-    registry.write_text(json.dumps(data))
+        db.execute("UPDATE documents SET value = ? WHERE collection = 'sns_topics' AND key = ?",
+                   (json.dumps(topic), key))
+    db.commit()
+    db.close()
     server.create_bucket("rebound-bucket")
     client = server.client()
     client.create_trail(Name="rebound", S3BucketName="rebound-bucket", SnsTopicName="rebound")

@@ -4,7 +4,7 @@ use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir, DataDirLock};
 use crate::history_feed;
 use crate::topics::{topics_path, Topics};
-use crate::trail_directory::{record_notification, TrailsDirectory};
+use crate::trail_directory::{record_notification, Incarnations, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
 use opentrail_delivery::{DeliveryConfig, DeliveryDeps, DeliveryWorker, KeyStore};
 use opentrail_history::{EventIndex, HistoryOptions, HistoryStore};
@@ -77,7 +77,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if AuthMode::from(args.auth) == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
-    let registry = Arc::new(TopicRegistry::open(&topics_path(&data.path))?);
+    let registry = Arc::new(TopicRegistry::open(
+        data.meta.clone(),
+        &topics_path(&data.path),
+    )?);
     let trails = Arc::new(TrailService::new(
         data.meta.clone(),
         buckets.clone(),
@@ -93,14 +96,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let status_trails = Arc::clone(&trails);
+    let incarnations = Arc::new(Incarnations::default());
+    let notified = Arc::clone(&incarnations);
     let notifier = Arc::new(Notifier::new(
         registry,
         http,
-        Arc::new(move |outcome| record_notification(&status_trails, outcome)),
+        Arc::new(move |outcome| record_notification(&status_trails, &notified, outcome)),
     ));
     let keys_dir = data.path.join("keys");
     let keys = Arc::new(
-        tokio::task::spawn_blocking(move || KeyStore::open(keys_dir, DEFAULT_ROTATION)).await??,
+        tokio::task::spawn_blocking({
+            let meta = data.meta.clone();
+            move || KeyStore::open(meta, keys_dir, DEFAULT_ROTATION)
+        })
+        .await??,
     );
     let mut delivery_config = DeliveryConfig::new(data.path.join("delivery"));
     delivery_config.delivery_interval = args.delivery_interval.0;
@@ -168,6 +177,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     directory: Arc::new(TrailsDirectory::new(
                         Arc::clone(&trails),
                         Arc::clone(&notifier),
+                        Arc::clone(&incarnations),
                     )),
                     keys: Arc::clone(&keys),
                     clock: clock.clone(),

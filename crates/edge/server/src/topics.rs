@@ -7,6 +7,8 @@ use opentrail_trails::TopicDirectory;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The registry file of versions that kept topics outside the metadata store (imported on
+/// open).
 pub fn topics_path(data_dir: &Path) -> PathBuf {
     data_dir.join("notify").join("topics.json")
 }
@@ -22,7 +24,7 @@ impl TopicDirectory for Topics {
 
 fn open(data: &DataDirArgs) -> anyhow::Result<(DataDir, TopicRegistry)> {
     let dir = DataDir::open(data)?;
-    let registry = TopicRegistry::open(&topics_path(&dir.path))?;
+    let registry = TopicRegistry::open(dir.meta.clone(), &topics_path(&dir.path))?;
     Ok((dir, registry))
 }
 

@@ -8,9 +8,34 @@ use opentrail_trails::{TrailRecord, TrailService, TrailStatus};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// Each trail's incarnation (`TrailRecord::incarnation`) as of the last read of the trails,
+/// by ARN: an outcome is recorded on the incarnation current when it was reported, so a
+/// late outcome of a deleted trail never lands on a new trail of the same name.
+#[derive(Default)]
+pub struct Incarnations(Mutex<HashMap<String, String>>);
+
+impl Incarnations {
+    fn get(&self, arn: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(arn)
+            .cloned()
+    }
+
+    /// Kept for trails that disappear: their last files are still delivered and reported.
+    fn update(&self, trails: &[TrailRecord]) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for trail in trails {
+            known.insert(trail.arn().to_string(), trail.incarnation.clone());
+        }
+    }
+}
+
 pub struct TrailsDirectory {
     trails: Arc<TrailService>,
     notifier: Arc<Notifier>,
+    incarnations: Arc<Incarnations>,
     /// Each trail's SNS topic, as of the last read of the trails.
     topics: Mutex<HashMap<String, String>>,
     /// The last list read successfully: a failed metadata read must not look like
@@ -19,10 +44,15 @@ pub struct TrailsDirectory {
 }
 
 impl TrailsDirectory {
-    pub fn new(trails: Arc<TrailService>, notifier: Arc<Notifier>) -> Self {
+    pub fn new(
+        trails: Arc<TrailService>,
+        notifier: Arc<Notifier>,
+        incarnations: Arc<Incarnations>,
+    ) -> Self {
         Self {
             trails,
             notifier,
+            incarnations,
             topics: Mutex::new(HashMap::new()),
             last_good: Mutex::new(Vec::new()),
         }
@@ -83,6 +113,7 @@ impl TrailDirectory for TrailsDirectory {
                     .filter_map(|t| Some((t.arn().to_string(), t.sns_topic_arn.clone()?)))
                     .collect();
                 *self.topics.lock().unwrap_or_else(|e| e.into_inner()) = topics;
+                self.incarnations.update(&trails);
                 *last_good = trails.into_iter().map(target).collect();
             }
             Err(e) => {
@@ -105,10 +136,13 @@ impl TrailDirectory for TrailsDirectory {
                 self.notifier.log_file_delivered(&arn, &topic, bucket, key);
             }
         }
+        let Some(incarnation) = self.incarnations.get(&trail.to_string()) else {
+            return;
+        };
         let (trails, arn) = (Arc::clone(&self.trails), trail.clone());
         tokio::spawn(async move {
             let updated = trails
-                .update_status(&arn, |status| apply(status, &outcome))
+                .update_status(&arn, &incarnation, |status| apply(status, &outcome))
                 .await;
             if let Err(e) = updated {
                 tracing::warn!(trail = %arn, error = %e, "failed to record delivery status");
@@ -137,10 +171,17 @@ fn apply_notification(status: &mut TrailStatus, outcome: &NotificationOutcome) {
 }
 
 /// Records a notification outcome in the trail's status (GetTrailStatus).
-pub fn record_notification(trails: &Arc<TrailService>, outcome: NotificationOutcome) {
+pub fn record_notification(
+    trails: &Arc<TrailService>,
+    incarnations: &Incarnations,
+    outcome: NotificationOutcome,
+) {
     let (NotificationOutcome::Delivered { trail_arn, .. }
     | NotificationOutcome::Failed { trail_arn, .. }) = &outcome;
     let Ok(arn) = TrailArn::parse(trail_arn) else {
+        return;
+    };
+    let Some(incarnation) = incarnations.get(trail_arn) else {
         return;
     };
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -149,7 +190,9 @@ pub fn record_notification(trails: &Arc<TrailService>, outcome: NotificationOutc
     let trails = Arc::clone(trails);
     handle.spawn(async move {
         let updated = trails
-            .update_status(&arn, |status| apply_notification(status, &outcome))
+            .update_status(&arn, &incarnation, |status| {
+                apply_notification(status, &outcome)
+            })
             .await;
         if let Err(e) = updated {
             tracing::warn!(trail = %arn, error = %e, "failed to record notification status");

@@ -1,7 +1,10 @@
 //! SQLite implementation of `MetaStore`.
 
-use crate::{AccessKeyRecord, AccountOrigin, AccountRecord, MetaError, MetaStore, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::{
+    AccessKeyRecord, AccountOrigin, AccountRecord, Documents, MetaError, MetaStore, Result,
+    TransactionBody,
+};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -39,6 +42,7 @@ CREATE TABLE IF NOT EXISTS documents (
 
 impl SqliteMetaStore {
     pub fn open(path: &Path) -> Result<Self> {
+        create_owner_only(path).map_err(|e| MetaError::Storage(e.to_string()))?;
         let conn = Connection::open(path).map_err(storage)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(storage)?;
@@ -57,6 +61,29 @@ impl SqliteMetaStore {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn).map_err(storage)
     }
+}
+
+/// The store holds secrets (access keys, signing keys, webhook secrets): a new database
+/// file is 0600 from its first byte, whatever the umask (SQLite gives its WAL and shared
+/// memory files the database file's mode).
+#[cfg(unix)]
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_owner_only(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Brings stores made by older versions up to the current schema.
@@ -234,45 +261,105 @@ impl MetaStore for SqliteMetaStore {
     }
 
     fn put_document(&self, collection: &str, key: &str, value: &str) -> Result<()> {
-        self.with_conn(|c| {
-            c.execute(
-                "INSERT INTO documents (collection, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value",
-                [collection, key, value],
-            )
-            .map(|_| ())
-        })
+        self.with_conn(|c| put_document(c, collection, key, value))
     }
 
     fn get_document(&self, collection: &str, key: &str) -> Result<Option<String>> {
-        self.with_conn(|c| {
-            c.query_row(
-                "SELECT value FROM documents WHERE collection = ?1 AND key = ?2",
-                [collection, key],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        self.with_conn(|c| get_document(c, collection, key))
     }
 
     fn list_documents(&self, collection: &str) -> Result<Vec<(String, String)>> {
-        self.with_conn(|c| {
-            let mut stmt =
-                c.prepare("SELECT key, value FROM documents WHERE collection = ?1 ORDER BY key")?;
-            let rows = stmt.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
-        })
+        self.with_conn(|c| list_documents(c, collection))
     }
 
     fn delete_document(&self, collection: &str, key: &str) -> Result<bool> {
-        self.with_conn(|c| {
-            c.execute(
-                "DELETE FROM documents WHERE collection = ?1 AND key = ?2",
-                [collection, key],
-            )
-            .map(|n| n > 0)
-        })
+        self.with_conn(|c| delete_document(c, collection, key))
     }
+
+    fn run_transaction(&self, body: &mut TransactionBody<'_>) -> Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        // BEGIN IMMEDIATE takes the database's write lock before the first read, so no
+        // other writer (thread, instance or process) can commit between the body's reads
+        // and its writes; the busy timeout waits for the current writer.
+        let tx = begin_immediate(&conn)?;
+        body(&SqliteTransaction { conn: &tx })?;
+        tx.commit().map_err(storage)
+        // Dropping an uncommitted `tx` (error or panic in `body`) rolls it back.
+    }
+}
+
+/// How often BEGIN IMMEDIATE is tried when the busy timeout ran out (a long writer).
+const BEGIN_ATTEMPTS: u32 = 5;
+
+fn begin_immediate(conn: &Connection) -> Result<rusqlite::Transaction<'_>> {
+    let mut attempt = 1;
+    loop {
+        match rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
+            Ok(tx) => return Ok(tx),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::DatabaseBusy && attempt < BEGIN_ATTEMPTS =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+            }
+            Err(e) => return Err(storage(e)),
+        }
+    }
+}
+
+struct SqliteTransaction<'a> {
+    conn: &'a Connection,
+}
+
+impl Documents for SqliteTransaction<'_> {
+    fn get_document(&self, collection: &str, key: &str) -> Result<Option<String>> {
+        get_document(self.conn, collection, key).map_err(storage)
+    }
+
+    fn list_documents(&self, collection: &str) -> Result<Vec<(String, String)>> {
+        list_documents(self.conn, collection).map_err(storage)
+    }
+
+    fn put_document(&self, collection: &str, key: &str, value: &str) -> Result<()> {
+        put_document(self.conn, collection, key, value).map_err(storage)
+    }
+
+    fn delete_document(&self, collection: &str, key: &str) -> Result<bool> {
+        delete_document(self.conn, collection, key).map_err(storage)
+    }
+}
+
+fn put_document(c: &Connection, collection: &str, key: &str, value: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO documents (collection, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value",
+        [collection, key, value],
+    )
+    .map(|_| ())
+}
+
+fn get_document(c: &Connection, collection: &str, key: &str) -> rusqlite::Result<Option<String>> {
+    c.query_row(
+        "SELECT value FROM documents WHERE collection = ?1 AND key = ?2",
+        [collection, key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+fn list_documents(c: &Connection, collection: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        c.prepare_cached("SELECT key, value FROM documents WHERE collection = ?1 ORDER BY key")?;
+    let rows = stmt.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+fn delete_document(c: &Connection, collection: &str, key: &str) -> rusqlite::Result<bool> {
+    c.execute(
+        "DELETE FROM documents WHERE collection = ?1 AND key = ?2",
+        [collection, key],
+    )
+    .map(|n| n > 0)
 }
 
 #[cfg(test)]

@@ -13,15 +13,22 @@ mod validate;
 pub use error::TrailError;
 pub use record::{StoredInsightSelector, TrailRecord, TrailStatus};
 
-use opentrail_meta::MetaStore;
+use opentrail_meta::{Documents, MetaStore, Transactions};
 use opentrail_model::{AccountId, Clock, TrailArn, TrailName};
 use opentrail_objstore::{ObjectStore, StoreError};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The most trails one region may hold, counting multi-region trails in every region.
 pub const MAX_TRAILS_PER_REGION: usize = 5;
 
+/// Trail configuration documents, keyed by `TrailRecord::storage_key`.
 const TRAILS: &str = "trails";
+
+/// Trail runtime status (`TrailStatus`) documents, keyed by the trail's incarnation: a trail
+/// deleted and created again under the same name has a new incarnation, so outcomes
+/// reported late for the old one never reach the new one's status.
+const TRAIL_STATUS: &str = "trail_status";
 
 /// Metadata documents naming the owner account of each embedded bucket (key: the bucket
 /// name, value: the account id), written by `opentrail buckets create`. A bucket without
@@ -45,8 +52,6 @@ pub struct TrailService {
     buckets: Arc<dyn ObjectStore>,
     topics: Arc<dyn TopicDirectory>,
     clock: Arc<dyn Clock>,
-    /// Serialises read-check-write sequences (name uniqueness, per-region limits).
-    write_lock: tokio::sync::Mutex<()>,
     list_trails_page_size: usize,
 }
 
@@ -97,50 +102,67 @@ impl TrailService {
             buckets,
             topics,
             clock,
-            write_lock: tokio::sync::Mutex::new(()),
             list_trails_page_size: list_trails_page_size.max(1),
         }
     }
 
+    /// Reads outside a transaction (each read sees the latest commit).
+    fn direct(&self) -> Direct<'_> {
+        Direct(self.meta.as_ref())
+    }
+
+    /// Runs `body` in one metadata transaction (see `MetaStore::run_transaction`): the
+    /// checks it makes (a name is free, a region has room) hold when it writes, across
+    /// threads, processes and nodes sharing the store.
+    fn write<T>(
+        &self,
+        body: impl FnMut(&dyn Documents) -> Result<T, TrailError>,
+    ) -> Result<T, TrailError> {
+        tokio::task::block_in_place(|| self.meta.transaction(body))
+    }
+
     /// Every trail of the account, in all regions, ordered by home region and name.
-    fn account_trails(&self, account: &AccountId) -> Result<Vec<TrailRecord>, TrailError> {
-        let mut trails = self.all_trails()?;
+    fn account_trails(
+        &self,
+        docs: &dyn Documents,
+        account: &AccountId,
+    ) -> Result<Vec<TrailRecord>, TrailError> {
+        let mut trails = read_trails(docs)?;
         trails.retain(|t| &t.account == account);
         Ok(trails)
     }
 
     /// The trails visible from the request's region.
-    fn visible_trails(&self, ctx: &RequestContext) -> Result<Vec<TrailRecord>, TrailError> {
-        let mut trails = self.account_trails(&ctx.account)?;
+    fn visible_trails(
+        &self,
+        docs: &dyn Documents,
+        ctx: &RequestContext,
+    ) -> Result<Vec<TrailRecord>, TrailError> {
+        let mut trails = self.account_trails(docs, &ctx.account)?;
         trails.retain(|t| t.visible_in(&ctx.region));
         Ok(trails)
     }
 
-    fn save(&self, trail: &TrailRecord) -> Result<(), TrailError> {
-        let value = serde_json::to_string(trail)
-            .map_err(|e| TrailError::Internal(format!("failed to encode trail: {e}")))?;
-        tokio::task::block_in_place(|| {
-            self.meta.put_document(TRAILS, &trail.storage_key(), &value)
-        })?;
-        Ok(())
-    }
-
-    fn remove(&self, trail: &TrailRecord) -> Result<(), TrailError> {
-        tokio::task::block_in_place(|| self.meta.delete_document(TRAILS, &trail.storage_key()))?;
-        Ok(())
-    }
-
     /// Finds the trail a name or ARN refers to, as seen from the request's region.
     fn resolve(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<TrailRecord, TrailError> {
+        self.resolve_in(&self.direct(), ctx, name_or_arn)
+    }
+
+    fn resolve_in(
+        &self,
+        docs: &dyn Documents,
+        ctx: &RequestContext,
+        name_or_arn: &str,
+    ) -> Result<TrailRecord, TrailError> {
         let reference = parse_trail_ref(name_or_arn)?;
         let found = match &reference {
             TrailRef::Name(name) => self
-                .visible_trails(ctx)?
+                .visible_trails(docs, ctx)?
                 .into_iter()
                 .find(|t| &t.name == name),
             TrailRef::Arn(arn) if arn.account != ctx.account => None,
             TrailRef::Arn(arn) => self
-                .visible_trails(ctx)?
+                .visible_trails(docs, ctx)?
                 .into_iter()
                 .find(|t| t.name == arn.name && t.home_region == arn.region),
         };
@@ -154,12 +176,21 @@ impl TrailService {
         name_or_arn: &str,
     ) -> Result<TrailRecord, TrailError> {
         let trail = self.resolve(ctx, name_or_arn)?;
-        if trail.home_region != ctx.region {
-            return Err(TrailError::InvalidHomeRegion(format!(
-                "This operation must be called from the trail's home region, {}. The request was made in {}",
-                trail.home_region, ctx.region
-            )));
-        }
+        require_home_region(&trail, ctx)?;
+        Ok(trail)
+    }
+
+    /// `resolve_for_write` inside a transaction, ready to be changed and saved with
+    /// `save_in` (a trail stored by an older version gets its incarnation here).
+    fn resolve_for_write_in(
+        &self,
+        tx: &dyn Documents,
+        ctx: &RequestContext,
+        name_or_arn: &str,
+    ) -> Result<TrailRecord, TrailError> {
+        let mut trail = self.resolve_in(tx, ctx, name_or_arn)?;
+        require_home_region(&trail, ctx)?;
+        adopt_legacy_status(tx, &mut trail)?;
         Ok(trail)
     }
 
@@ -211,35 +242,164 @@ impl TrailService {
 }
 
 impl TrailService {
-    /// Every trail of every account, for background workers (delivery, digests).
+    /// Every trail of every account with its status, for background workers (delivery,
+    /// digests).
     pub fn all_trails(&self) -> Result<Vec<TrailRecord>, TrailError> {
-        let documents = tokio::task::block_in_place(|| self.meta.list_documents(TRAILS))?;
-        documents
-            .into_iter()
-            .map(|(key, value)| {
-                serde_json::from_str(&value).map_err(|e| {
-                    TrailError::Internal(format!("stored trail {key} is unreadable: {e}"))
-                })
-            })
-            .collect()
+        let docs = self.direct();
+        let mut trails = read_trails(&docs)?;
+        let statuses: HashMap<String, String> =
+            tokio::task::block_in_place(|| docs.list_documents(TRAIL_STATUS))?
+                .into_iter()
+                .collect();
+        for trail in &mut trails {
+            // No incarnation: stored by an older version, status still in the document.
+            if trail.incarnation.is_empty() {
+                continue;
+            }
+            trail.status = match statuses.get(&trail.incarnation) {
+                Some(value) => decode_status(&trail.incarnation, value)?,
+                None => TrailStatus::default(),
+            };
+        }
+        Ok(trails)
     }
 
-    /// Applies `change` to the status of the trail `arn` names; false when it no longer exists.
+    /// Applies `change` to the status of the trail `arn` names, if it is still the
+    /// incarnation `incarnation` (`TrailRecord::incarnation` as read when the outcome
+    /// began); false when that trail no longer exists.
     pub async fn update_status(
         &self,
         arn: &TrailArn,
-        change: impl FnOnce(&mut TrailStatus),
+        incarnation: &str,
+        change: impl Fn(&mut TrailStatus),
     ) -> Result<bool, TrailError> {
-        let _guard = self.write_lock.lock().await;
         let key = record::storage_key(&arn.account, &arn.region, &arn.name);
-        let Some(value) = tokio::task::block_in_place(|| self.meta.get_document(TRAILS, &key))?
-        else {
-            return Ok(false);
-        };
-        let mut trail: TrailRecord = serde_json::from_str(&value)
-            .map_err(|e| TrailError::Internal(format!("stored trail {key} is unreadable: {e}")))?;
-        change(&mut trail.status);
-        self.save(&trail)?;
-        Ok(true)
+        self.write(|tx| {
+            let Some(value) = tx.get_document(TRAILS, &key)? else {
+                return Ok(false);
+            };
+            let mut trail = decode_trail(&key, &value)?;
+            if trail.incarnation != incarnation {
+                return Ok(false);
+            }
+            adopt_legacy_status(tx, &mut trail)?;
+            let mut status = read_status(tx, &trail)?;
+            change(&mut status);
+            write_status(tx, &trail, &status)?;
+            Ok(true)
+        })
     }
+}
+
+fn require_home_region(trail: &TrailRecord, ctx: &RequestContext) -> Result<(), TrailError> {
+    if trail.home_region != ctx.region {
+        return Err(TrailError::InvalidHomeRegion(format!(
+            "This operation must be called from the trail's home region, {}. The request was made in {}",
+            trail.home_region, ctx.region
+        )));
+    }
+    Ok(())
+}
+
+/// Documents read outside a transaction.
+struct Direct<'a>(&'a dyn MetaStore);
+
+impl Documents for Direct<'_> {
+    fn get_document(&self, collection: &str, key: &str) -> opentrail_meta::Result<Option<String>> {
+        tokio::task::block_in_place(|| self.0.get_document(collection, key))
+    }
+
+    fn list_documents(&self, collection: &str) -> opentrail_meta::Result<Vec<(String, String)>> {
+        tokio::task::block_in_place(|| self.0.list_documents(collection))
+    }
+
+    fn put_document(&self, collection: &str, key: &str, value: &str) -> opentrail_meta::Result<()> {
+        tokio::task::block_in_place(|| self.0.put_document(collection, key, value))
+    }
+
+    fn delete_document(&self, collection: &str, key: &str) -> opentrail_meta::Result<bool> {
+        tokio::task::block_in_place(|| self.0.delete_document(collection, key))
+    }
+}
+
+fn decode_trail(key: &str, value: &str) -> Result<TrailRecord, TrailError> {
+    serde_json::from_str(value)
+        .map_err(|e| TrailError::Internal(format!("stored trail {key} is unreadable: {e}")))
+}
+
+fn decode_status(incarnation: &str, value: &str) -> Result<TrailStatus, TrailError> {
+    serde_json::from_str(value).map_err(|e| {
+        TrailError::Internal(format!(
+            "stored status of trail {incarnation} is unreadable: {e}"
+        ))
+    })
+}
+
+/// Every stored trail (status not read), ordered by storage key.
+fn read_trails(docs: &dyn Documents) -> Result<Vec<TrailRecord>, TrailError> {
+    docs.list_documents(TRAILS)?
+        .into_iter()
+        .map(|(key, value)| decode_trail(&key, &value))
+        .collect()
+}
+
+/// A new trail incarnation id.
+fn new_incarnation() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The trail's status as stored.
+fn read_status(docs: &dyn Documents, trail: &TrailRecord) -> Result<TrailStatus, TrailError> {
+    if trail.incarnation.is_empty() {
+        return Ok(trail.status.clone());
+    }
+    match docs.get_document(TRAIL_STATUS, &trail.incarnation)? {
+        Some(value) => decode_status(&trail.incarnation, &value),
+        None => Ok(TrailStatus::default()),
+    }
+}
+
+fn write_status(
+    docs: &dyn Documents,
+    trail: &TrailRecord,
+    status: &TrailStatus,
+) -> Result<(), TrailError> {
+    debug_assert!(
+        !trail.incarnation.is_empty(),
+        "status of a trail without incarnation"
+    );
+    let value = serde_json::to_string(status)
+        .map_err(|e| TrailError::Internal(format!("failed to encode trail status: {e}")))?;
+    docs.put_document(TRAIL_STATUS, &trail.incarnation, &value)?;
+    Ok(())
+}
+
+/// A trail stored by an older version has its status inside its document and no
+/// incarnation: give it one and move its status to its own record (in the caller's
+/// transaction, which then saves the trail).
+fn adopt_legacy_status(docs: &dyn Documents, trail: &mut TrailRecord) -> Result<(), TrailError> {
+    if !trail.incarnation.is_empty() {
+        return Ok(());
+    }
+    trail.incarnation = new_incarnation();
+    write_status(docs, trail, &trail.status)?;
+    save_in(docs, trail)
+}
+
+/// Writes the trail's configuration (its status lives in its own record).
+fn save_in(docs: &dyn Documents, trail: &TrailRecord) -> Result<(), TrailError> {
+    debug_assert!(!trail.incarnation.is_empty(), "trail without incarnation");
+    let value = serde_json::to_string(trail)
+        .map_err(|e| TrailError::Internal(format!("failed to encode trail: {e}")))?;
+    docs.put_document(TRAILS, &trail.storage_key(), &value)?;
+    Ok(())
+}
+
+/// Deletes the trail and its status.
+fn remove_in(docs: &dyn Documents, trail: &TrailRecord) -> Result<(), TrailError> {
+    docs.delete_document(TRAILS, &trail.storage_key())?;
+    if !trail.incarnation.is_empty() {
+        docs.delete_document(TRAIL_STATUS, &trail.incarnation)?;
+    }
+    Ok(())
 }

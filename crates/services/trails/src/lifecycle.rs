@@ -2,8 +2,8 @@
 
 use crate::record::{TrailRecord, TrailStatus};
 use crate::{
-    parse_trail_ref, validate, RequestContext, TrailError, TrailRef, TrailService,
-    MAX_TRAILS_PER_REGION,
+    new_incarnation, parse_trail_ref, remove_in, save_in, validate, RequestContext, TrailError,
+    TrailRef, TrailService, MAX_TRAILS_PER_REGION,
 };
 use base64::Engine;
 use opentrail_model::{Region, TrailName};
@@ -154,6 +154,7 @@ impl TrailService {
             tags: Vec::new(),
             status: TrailStatus::default(),
             created_at: self.clock.now(),
+            incarnation: new_incarnation(),
         };
         let arn = trail.arn().to_string();
         validate::merge_tags(&mut trail.tags, tags, &arn)?;
@@ -170,17 +171,23 @@ impl TrailService {
         )?;
 
         self.require_topic(&trail)?;
-        let _guard = self.write_lock.lock().await;
-        let existing = self.account_trails(&ctx.account)?;
-        check_name_free(
-            &existing,
-            &trail.name,
-            &trail.home_region,
-            trail.is_multi_region_trail,
-        )?;
-        check_capacity(&existing, &trail.home_region, trail.is_multi_region_trail)?;
+        // Checked here for AWS's order of errors (name and capacity before the bucket),
+        // and again in the transaction that writes, where they hold.
+        let check = |existing: &[TrailRecord]| {
+            check_name_free(
+                existing,
+                &trail.name,
+                &trail.home_region,
+                trail.is_multi_region_trail,
+            )?;
+            check_capacity(existing, &trail.home_region, trail.is_multi_region_trail)
+        };
+        check(&self.account_trails(&self.direct(), &ctx.account)?)?;
         self.require_bucket(ctx, &trail.s3_bucket_name).await?;
-        self.save(&trail)?;
+        self.write(|tx| {
+            check(&self.account_trails(tx, &ctx.account)?)?;
+            save_in(tx, &trail)
+        })?;
         tracing::info!(trail = %trail.arn(), "created trail");
         Ok(trail.to_create_response())
     }
@@ -190,9 +197,50 @@ impl TrailService {
         ctx: &RequestContext,
         input: UpdateTrailRequest,
     ) -> Result<UpdateTrailResponse, TrailError> {
-        let _guard = self.write_lock.lock().await;
-        let mut trail = self.resolve_for_write(ctx, &input.name)?;
-        let before = trail.clone();
+        let before = self.resolve_for_write(ctx, &input.name)?;
+        // Validated on the trail as read (AWS's order of errors, and the topic and bucket
+        // checks, which may wait on I/O), then applied again in the transaction that writes.
+        let mut trail = before.clone();
+        self.apply_update(&self.direct(), ctx, &mut trail, &input)?;
+        if trail.sns_topic_arn != before.sns_topic_arn {
+            self.require_topic(&trail)?;
+        }
+        if trail.s3_bucket_name != before.s3_bucket_name {
+            self.require_bucket(ctx, &trail.s3_bucket_name).await?;
+        }
+        let trail = self.write(|tx| {
+            let mut trail = self.resolve_for_write_in(tx, ctx, &input.name)?;
+            self.apply_update(tx, ctx, &mut trail, &input)?;
+            save_in(tx, &trail)?;
+            Ok(trail)
+        })?;
+        tracing::info!(trail = %trail.arn(), "updated trail");
+        Ok(trail.to_update_response())
+    }
+
+    pub async fn delete_trail(
+        &self,
+        ctx: &RequestContext,
+        input: DeleteTrailRequest,
+    ) -> Result<DeleteTrailResponse, TrailError> {
+        let trail = self.write(|tx| {
+            let trail = self.resolve_for_write_in(tx, ctx, &input.name)?;
+            remove_in(tx, &trail)?;
+            Ok(trail)
+        })?;
+        tracing::info!(trail = %trail.arn(), "deleted trail");
+        Ok(DeleteTrailResponse {})
+    }
+
+    /// UpdateTrail's changes to `trail`, with the checks that depend on other trails.
+    fn apply_update(
+        &self,
+        docs: &dyn opentrail_meta::Documents,
+        ctx: &RequestContext,
+        trail: &mut TrailRecord,
+        input: &UpdateTrailRequest,
+    ) -> Result<(), TrailError> {
+        let was_multi_region = trail.is_multi_region_trail;
         if let Some(bucket) = &input.s3_bucket_name {
             validate::s3_bucket_name(bucket)?;
             trail.s3_bucket_name = bucket.clone();
@@ -207,7 +255,7 @@ impl TrailService {
             trail.log_file_validation_enabled = validation;
         }
         apply_settings(
-            &mut trail,
+            trail,
             Settings {
                 s3_key_prefix: input.s3_key_prefix.as_deref(),
                 sns_topic_name: input.sns_topic_name.as_deref(),
@@ -217,36 +265,16 @@ impl TrailService {
                 is_organization_trail: input.is_organization_trail,
             },
         )?;
-        if trail.is_multi_region_trail && !before.is_multi_region_trail {
+        if trail.is_multi_region_trail && !was_multi_region {
             let others: Vec<TrailRecord> = self
-                .account_trails(&ctx.account)?
+                .account_trails(docs, &ctx.account)?
                 .into_iter()
                 .filter(|t| t.storage_key() != trail.storage_key())
                 .collect();
             check_name_free(&others, &trail.name, &trail.home_region, true)?;
             check_capacity(&others, &trail.home_region, true)?;
         }
-        if trail.sns_topic_arn != before.sns_topic_arn {
-            self.require_topic(&trail)?;
-        }
-        if trail.s3_bucket_name != before.s3_bucket_name {
-            self.require_bucket(ctx, &trail.s3_bucket_name).await?;
-        }
-        self.save(&trail)?;
-        tracing::info!(trail = %trail.arn(), "updated trail");
-        Ok(trail.to_update_response())
-    }
-
-    pub async fn delete_trail(
-        &self,
-        ctx: &RequestContext,
-        input: DeleteTrailRequest,
-    ) -> Result<DeleteTrailResponse, TrailError> {
-        let _guard = self.write_lock.lock().await;
-        let trail = self.resolve_for_write(ctx, &input.name)?;
-        self.remove(&trail)?;
-        tracing::info!(trail = %trail.arn(), "deleted trail");
-        Ok(DeleteTrailResponse {})
+        Ok(())
     }
 
     pub async fn get_trail(
@@ -266,7 +294,7 @@ impl TrailService {
         input: DescribeTrailsRequest,
     ) -> Result<DescribeTrailsResponse, TrailError> {
         let include_shadows = input.include_shadow_trails.unwrap_or(true);
-        let visible = self.visible_trails(ctx)?;
+        let visible = self.visible_trails(&self.direct(), ctx)?;
         let wanted = |t: &TrailRecord| include_shadows || t.home_region == ctx.region;
         let names = input.trail_name_list.unwrap_or_default();
         let mut selected: Vec<Trail> = Vec::new();
@@ -283,7 +311,7 @@ impl TrailService {
         }
         // A trail of another region is reachable by its ARN (AWS: "To return information
         // about a trail in another Region, you must specify its trail ARN").
-        let all = self.account_trails(&ctx.account)?;
+        let all = self.account_trails(&self.direct(), &ctx.account)?;
         for requested in &names {
             let found = match parse_trail_ref(requested)? {
                 TrailRef::Name(name) => visible.iter().find(|t| t.name == name && wanted(t)),
@@ -310,7 +338,7 @@ impl TrailService {
         ctx: &RequestContext,
         input: ListTrailsRequest,
     ) -> Result<ListTrailsResponse, TrailError> {
-        let trails = self.account_trails(&ctx.account)?;
+        let trails = self.account_trails(&self.direct(), &ctx.account)?;
         let start_after = match input.next_token.as_deref() {
             None => None,
             Some(token) => {

@@ -1,6 +1,6 @@
 //! GetTrailStatus, StartLogging, StopLogging.
 
-use crate::{RequestContext, TrailError, TrailService};
+use crate::{read_status, write_status, RequestContext, TrailError, TrailService};
 use chrono::{DateTime, Utc};
 use opentrail_model::iso8601;
 use opentrail_operations::{
@@ -21,7 +21,8 @@ impl TrailService {
         input: GetTrailStatusRequest,
     ) -> Result<GetTrailStatusResponse, TrailError> {
         let trail = self.resolve(ctx, &input.name)?;
-        let s = &trail.status;
+        let status = read_status(&self.direct(), &trail)?;
+        let s = &status;
         Ok(GetTrailStatusResponse {
             is_logging: Some(s.is_logging),
             latest_delivery_error: s.latest_delivery_error.clone(),
@@ -68,20 +69,26 @@ impl TrailService {
         name: &str,
         logging: bool,
     ) -> Result<(), TrailError> {
-        let _guard = self.write_lock.lock().await;
-        let mut trail = self.resolve_for_write(ctx, name)?;
-        if trail.status.is_logging == logging {
-            return Ok(());
-        }
         let now = self.clock.now();
-        trail.status.is_logging = logging;
-        if logging {
-            trail.status.start_logging_time = Some(now);
-            trail.status.logging_since_offset = Some((self.log_position)());
-        } else {
-            trail.status.stop_logging_time = Some(now);
-        }
-        self.save(&trail)?;
+        let changed = self.write(|tx| {
+            let trail = self.resolve_for_write_in(tx, ctx, name)?;
+            let mut status = read_status(tx, &trail)?;
+            if status.is_logging == logging {
+                return Ok(None);
+            }
+            status.is_logging = logging;
+            if logging {
+                status.start_logging_time = Some(now);
+                status.logging_since_offset = Some((self.log_position)());
+            } else {
+                status.stop_logging_time = Some(now);
+            }
+            write_status(tx, &trail, &status)?;
+            Ok(Some(trail))
+        })?;
+        let Some(trail) = changed else {
+            return Ok(());
+        };
         tracing::info!(trail = %trail.arn(), logging, "changed logging state");
         Ok(())
     }

@@ -82,8 +82,16 @@ pub struct TrailRecord {
     pub selectors: TrailSelectors,
     pub insight_selectors: Vec<StoredInsightSelector>,
     pub tags: Vec<Tag>,
+    /// Runtime state, stored in its own record keyed by `incarnation` and filled in when
+    /// read (`TrailService::all_trails`); never written into the trail's document. Older
+    /// versions wrote it there: such a document (without incarnation) is read with it.
+    #[serde(default, skip_serializing)]
     pub status: TrailStatus,
     pub created_at: DateTime<Utc>,
+    /// Unique to this trail's life: a trail deleted and created again under the same name
+    /// gets a new one. Empty in documents written by older versions, until next written.
+    #[serde(default)]
+    pub incarnation: String,
 }
 
 impl TrailRecord {

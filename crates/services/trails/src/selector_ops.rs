@@ -1,7 +1,7 @@
 //! PutEventSelectors, GetEventSelectors, PutInsightSelectors, GetInsightSelectors.
 
 use crate::record::StoredInsightSelector;
-use crate::{RequestContext, TrailError, TrailService};
+use crate::{save_in, RequestContext, TrailError, TrailService};
 use opentrail_operations as wire;
 use opentrail_operations::{
     GetEventSelectorsRequest, GetEventSelectorsResponse, GetInsightSelectorsRequest,
@@ -200,10 +200,12 @@ impl TrailService {
             }
         }
         .map_err(|e| TrailError::InvalidEventSelectors(e.to_string()))?;
-        let _guard = self.write_lock.lock().await;
-        let mut trail = self.resolve_for_write(ctx, &input.trail_name)?;
-        trail.selectors = selectors;
-        self.save(&trail)?;
+        let trail = self.write(|tx| {
+            let mut trail = self.resolve_for_write_in(tx, ctx, &input.trail_name)?;
+            trail.selectors = selectors.clone();
+            save_in(tx, &trail)?;
+            Ok(trail)
+        })?;
         let (event_selectors, advanced_event_selectors) = selectors_to_wire(&trail.selectors);
         Ok(PutEventSelectorsResponse {
             trail_arn: Some(trail.arn().to_string()),
@@ -246,10 +248,12 @@ impl TrailService {
             .map(StoredInsightSelector::from)
             .collect();
         validate_insight_selectors(&selectors)?;
-        let _guard = self.write_lock.lock().await;
-        let mut trail = self.resolve_for_write(ctx, &name)?;
-        trail.insight_selectors = selectors;
-        self.save(&trail)?;
+        let trail = self.write(|tx| {
+            let mut trail = self.resolve_for_write_in(tx, ctx, &name)?;
+            trail.insight_selectors = selectors.clone();
+            save_in(tx, &trail)?;
+            Ok(trail)
+        })?;
         Ok(PutInsightSelectorsResponse {
             trail_arn: Some(trail.arn().to_string()),
             insight_selectors: Some(trail.insight_selectors()),

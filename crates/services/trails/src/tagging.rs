@@ -1,7 +1,8 @@
 //! AddTags, RemoveTags, ListTags on trails.
 
 use crate::record::TrailRecord;
-use crate::{validate, RequestContext, TrailError, TrailService};
+use crate::{adopt_legacy_status, save_in, validate, RequestContext, TrailError, TrailService};
+use opentrail_meta::Documents;
 use opentrail_model::{Arn, TrailArn};
 use opentrail_operations::{
     AddTagsRequest, AddTagsResponse, ListTagsRequest, ListTagsResponse, RemoveTagsRequest,
@@ -12,6 +13,7 @@ impl TrailService {
     /// Finds the trail a tagging request's `ResourceId` (always an ARN) names.
     fn resolve_tag_resource(
         &self,
+        docs: &dyn Documents,
         ctx: &RequestContext,
         resource_id: &str,
     ) -> Result<TrailRecord, TrailError> {
@@ -35,7 +37,7 @@ impl TrailService {
         if trail_arn.account != ctx.account {
             return Err(missing());
         }
-        self.visible_trails(ctx)?
+        self.visible_trails(docs, ctx)?
             .into_iter()
             .find(|t| t.name == trail_arn.name && t.home_region == trail_arn.region)
             .ok_or_else(missing)
@@ -47,10 +49,12 @@ impl TrailService {
         input: AddTagsRequest,
     ) -> Result<AddTagsResponse, TrailError> {
         validate::tags(&input.tags_list)?;
-        let _guard = self.write_lock.lock().await;
-        let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
-        validate::merge_tags(&mut trail.tags, input.tags_list, &input.resource_id)?;
-        self.save(&trail)?;
+        self.write(|tx| {
+            let mut trail = self.resolve_tag_resource(tx, ctx, &input.resource_id)?;
+            adopt_legacy_status(tx, &mut trail)?;
+            validate::merge_tags(&mut trail.tags, input.tags_list.clone(), &input.resource_id)?;
+            save_in(tx, &trail)
+        })?;
         Ok(AddTagsResponse {})
     }
 
@@ -60,12 +64,14 @@ impl TrailService {
         input: RemoveTagsRequest,
     ) -> Result<RemoveTagsResponse, TrailError> {
         validate::tags(&input.tags_list)?;
-        let _guard = self.write_lock.lock().await;
-        let mut trail = self.resolve_tag_resource(ctx, &input.resource_id)?;
-        trail
-            .tags
-            .retain(|tag| !input.tags_list.iter().any(|removed| removed.key == tag.key));
-        self.save(&trail)?;
+        self.write(|tx| {
+            let mut trail = self.resolve_tag_resource(tx, ctx, &input.resource_id)?;
+            adopt_legacy_status(tx, &mut trail)?;
+            trail
+                .tags
+                .retain(|tag| !input.tags_list.iter().any(|removed| removed.key == tag.key));
+            save_in(tx, &trail)
+        })?;
         Ok(RemoveTagsResponse {})
     }
 
@@ -76,7 +82,7 @@ impl TrailService {
     ) -> Result<ListTagsResponse, TrailError> {
         let mut resources = Vec::with_capacity(input.resource_id_list.len());
         for resource_id in &input.resource_id_list {
-            let trail = self.resolve_tag_resource(ctx, resource_id)?;
+            let trail = self.resolve_tag_resource(&self.direct(), ctx, resource_id)?;
             resources.push(ResourceTag {
                 resource_id: Some(resource_id.clone()),
                 tags_list: Some(trail.tags),

@@ -1,7 +1,7 @@
 //! SNS-style notifications of delivered CloudTrail log files.
 //!
-//! A trail with `SnsTopicName` names a topic in the [`TopicRegistry`] (a JSON file in the
-//! data dir, edited by admin commands). After each delivered log file the server calls
+//! A trail with `SnsTopicName` names a topic in the [`TopicRegistry`] (documents in the
+//! metadata store, edited by admin commands). After each delivered log file the server calls
 //! [`Notifier::log_file_delivered`]; the notifier sends CloudTrail's message
 //! `{"s3Bucket":"...","s3ObjectKey":["..."]}` to every subscriber of the topic, retrying
 //! each, and reports a [`NotificationOutcome`] for `GetTrailStatus`.
@@ -11,7 +11,6 @@
 //! SNS-compatible services, published to with the SNS Query API and SigV4. The README
 //! documents the wire format for receivers.
 
-mod durable_file;
 mod error;
 mod message;
 mod notifier;
@@ -28,7 +27,7 @@ pub use message::{
     NOTIFICATION_TYPE, SIGNATURE_HEADER, SIGNATURE_VERSION,
 };
 pub use notifier::{NotificationOutcome, Notifier, NotifierConfig, OutcomeReport};
-pub use registry::TopicRegistry;
+pub use registry::{TopicRegistry, TOPICS};
 pub use retry::RetryPolicy;
 pub use targets::non_public_reason;
 pub use topic::{is_valid_topic_name, Endpoint, SnsTarget, Subscription, Topic};

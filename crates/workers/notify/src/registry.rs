@@ -1,72 +1,112 @@
-//! The topic registry: topics and their subscriptions in one JSON file in the data dir.
+//! The topic registry: topics and their subscriptions, one metadata document per topic
+//! (collection `sns_topics`, key: the topic ARN).
 //!
-//! Admin commands edit the file while the server runs, so every call first reloads the
-//! file when it changed on disk. Writes are read-modify-write under an in-process lock,
-//! crash-safe (temporary file, fsync, rename); two admin processes writing at the very
-//! same moment can lose one of the two changes, which is acceptable for hand-run commands.
+//! Admin commands (`opentrail topics`) change it while the server runs: every change is
+//! one metadata transaction (read, change, write), so concurrent changes from any number
+//! of processes never lose one another; every read sees the latest commit. A registry file
+//! written by an older version (`notify/topics.json`) is imported on open, once.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
 
+use opentrail_meta::{Documents, MetaError, MetaStore, Transactions};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::durable_file::write_atomically;
 use crate::topic::{parse_http_url, SnsTarget, TopicArn};
 use crate::{Endpoint, NotifyError, Subscription, Topic};
+
+/// Metadata documents: one topic (with its subscriptions) each, keyed by ARN.
+pub const TOPICS: &str = "sns_topics";
 
 const FILE_VERSION: u32 = 1;
 const MIN_SECRET_LEN: usize = 16;
 const MAX_SECRET_LEN: usize = 1024;
 
+/// The registry file of older versions.
 #[derive(Serialize, Deserialize)]
 struct RegistryFile {
     version: u32,
     topics: Vec<Topic>,
 }
 
-/// Identifies one version of the file: a rename gives a new inode, a write a new mtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: u64,
-}
-
-struct Loaded {
-    topics: BTreeMap<String, Topic>,
-    /// `None` when the file does not exist.
-    stamp: Option<FileStamp>,
-}
-
-/// Topics and subscribers, persisted as a JSON file (mode 0600: it holds secrets).
-/// Methods that write do blocking file I/O with fsync: call them from admin commands or
-/// `spawn_blocking`, not from an async task. Reads only stat the file.
+/// Topics and subscribers, in the metadata store (they hold secrets: the store is the data
+/// dir's, readable by its owner only). Methods do blocking metadata I/O: call the ones
+/// that write from admin commands or `spawn_blocking`, not from an async task.
 pub struct TopicRegistry {
-    path: PathBuf,
-    state: Mutex<Loaded>,
+    meta: Arc<dyn MetaStore>,
+    /// The last topics read successfully: a failed read keeps notifications flowing.
+    last_good: Mutex<BTreeMap<String, Topic>>,
 }
 
 impl std::fmt::Debug for TopicRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TopicRegistry")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("TopicRegistry").finish_non_exhaustive()
     }
 }
 
+impl From<MetaError> for NotifyError {
+    fn from(e: MetaError) -> Self {
+        metadata_error(e)
+    }
+}
+
+fn metadata_error(error: impl std::fmt::Display) -> NotifyError {
+    NotifyError::Storage {
+        path: "metadata store".to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+fn decode_topic(key: &str, value: &str) -> Result<Topic, NotifyError> {
+    serde_json::from_str(value)
+        .map_err(|e| metadata_error(format!("stored topic {key} is unreadable: {e}")))
+}
+
+fn encode_topic(topic: &Topic) -> Result<String, NotifyError> {
+    serde_json::to_string(topic).map_err(metadata_error)
+}
+
+fn read_topics(docs: &dyn Documents) -> Result<BTreeMap<String, Topic>, NotifyError> {
+    docs.list_documents(TOPICS)?
+        .into_iter()
+        .map(|(key, value)| Ok((key.clone(), decode_topic(&key, &value)?)))
+        .collect()
+}
+
 impl TopicRegistry {
-    /// Reads the registry at `path`; a missing file is an empty registry (created on the
-    /// first change).
-    pub fn open(path: &Path) -> Result<Self, NotifyError> {
-        let loaded = read_file(path)?;
-        Ok(TopicRegistry {
-            path: path.to_owned(),
-            state: Mutex::new(loaded),
-        })
+    /// The registry in `meta`. A registry file of an older version at `legacy_file` is
+    /// imported first (topics already in the store win) and renamed `<file>.migrated`; a
+    /// file that cannot be read fails the open.
+    pub fn open(meta: Arc<dyn MetaStore>, legacy_file: &Path) -> Result<Self, NotifyError> {
+        if let Some(file) = read_legacy_file(legacy_file)? {
+            meta.transaction(|tx| {
+                for topic in &file.topics {
+                    if tx.get_document(TOPICS, &topic.arn)?.is_none() {
+                        tx.put_document(TOPICS, &topic.arn, &encode_topic(topic)?)?;
+                    }
+                }
+                Ok::<_, NotifyError>(())
+            })?;
+            let mut migrated = legacy_file.as_os_str().to_owned();
+            migrated.push(".migrated");
+            match std::fs::rename(legacy_file, PathBuf::from(migrated)) {
+                Ok(()) => {
+                    tracing::info!(file = %legacy_file.display(), topics = file.topics.len(), "imported topic registry file into the metadata store")
+                }
+                // Another process (server or admin command) imported it at the same time.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(storage_error(legacy_file, e)),
+            }
+        }
+        let registry = TopicRegistry {
+            meta,
+            last_good: Mutex::new(BTreeMap::new()),
+        };
+        let topics = read_topics(&Direct(registry.meta.as_ref()))?;
+        *registry.last_good.lock().unwrap_or_else(|e| e.into_inner()) = topics;
+        Ok(registry)
     }
 
     /// Creates `arn:aws:sns:<region>:<account>:<name>`. Like SNS `CreateTopic`, creating
@@ -103,16 +143,32 @@ impl TopicRegistry {
 
     /// Every topic, sorted by ARN.
     pub fn list_topics(&self) -> Vec<Topic> {
-        self.current().topics.values().cloned().collect()
+        self.current().into_values().collect()
     }
 
+    /// One topic, read by its key (the notifier asks for every delivered log file).
     pub fn topic(&self, arn: &str) -> Option<Topic> {
-        self.current().topics.get(arn).cloned()
+        let read = self
+            .meta
+            .get_document(TOPICS, arn)
+            .map_err(NotifyError::from)
+            .and_then(|value| value.map(|v| decode_topic(arn, &v)).transpose());
+        match read {
+            Ok(topic) => topic,
+            Err(error) => {
+                tracing::warn!(%error, topic = arn, "failed to read topic, using the last good state");
+                self.last_good
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(arn)
+                    .cloned()
+            }
+        }
     }
 
     /// For `CreateTrail`/`UpdateTrail`: an unknown topic is `InsufficientSnsTopicPolicyException`.
     pub fn topic_exists(&self, arn: &str) -> bool {
-        self.current().topics.contains_key(arn)
+        self.topic(arn).is_some()
     }
 
     /// Adds an HTTP(S) webhook. Without `secret` a random one (64 hex digits) is generated;
@@ -216,56 +272,67 @@ impl TopicRegistry {
             let subscription = Subscription {
                 arn: format!("{topic_arn}:{}", uuid::Uuid::new_v4()),
                 topic_arn: topic_arn.to_owned(),
-                endpoint,
+                endpoint: endpoint.clone(),
             };
             topic.subscriptions.push(subscription.clone());
             Ok(subscription)
         })
     }
 
-    /// The registry as it is on disk now; a file that cannot be read keeps the last good
-    /// state (with a warning) so notifications keep flowing.
-    fn current(&self) -> MutexGuard<'_, Loaded> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(error) = self.reload_if_changed(&mut state) {
-            tracing::warn!(%error, "failed to reload topic registry, keeping the last good state");
+    /// The registry as committed now; when the store cannot be read, the last good state
+    /// (with a warning) so notifications keep flowing.
+    fn current(&self) -> BTreeMap<String, Topic> {
+        let mut last_good = self.last_good.lock().unwrap_or_else(|e| e.into_inner());
+        match read_topics(&Direct(self.meta.as_ref())) {
+            Ok(topics) => *last_good = topics,
+            Err(error) => {
+                tracing::warn!(%error, "failed to read topics, keeping the last good state")
+            }
         }
-        state
+        last_good.clone()
     }
 
-    fn reload_if_changed(&self, state: &mut Loaded) -> Result<(), NotifyError> {
-        let stamp = stamp_of(&self.path).map_err(|e| storage_error(&self.path, e))?;
-        if stamp == state.stamp {
-            return Ok(());
-        }
-        *state = read_file(&self.path)?;
-        Ok(())
-    }
-
-    /// Applies `change` to the current topics and persists the result; nothing changes
-    /// (in memory or on disk) when `change` or the write fails.
+    /// Applies `change` to the current topics and writes what changed, in one metadata
+    /// transaction; nothing changes when `change` or the write fails.
     fn modify<T>(
         &self,
-        change: impl FnOnce(&mut BTreeMap<String, Topic>) -> Result<T, NotifyError>,
+        mut change: impl FnMut(&mut BTreeMap<String, Topic>) -> Result<T, NotifyError>,
     ) -> Result<T, NotifyError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.reload_if_changed(&mut state)?;
-        let mut topics = state.topics.clone();
-        let result = change(&mut topics)?;
-        if topics == state.topics {
-            return Ok(result);
-        }
-        let file = RegistryFile {
-            version: FILE_VERSION,
-            topics: topics.values().cloned().collect(),
-        };
-        let mut bytes = serde_json::to_vec_pretty(&file)
-            .map_err(|e| storage_error(&self.path, io::Error::other(e)))?;
-        bytes.push(b'\n');
-        write_atomically(&self.path, &bytes).map_err(|e| storage_error(&self.path, e))?;
-        state.topics = topics;
-        state.stamp = stamp_of(&self.path).map_err(|e| storage_error(&self.path, e))?;
-        Ok(result)
+        self.meta.transaction(|tx| {
+            let before = read_topics(tx)?;
+            let mut topics = before.clone();
+            let result = change(&mut topics)?;
+            for (arn, topic) in &topics {
+                if before.get(arn) != Some(topic) {
+                    tx.put_document(TOPICS, arn, &encode_topic(topic)?)?;
+                }
+            }
+            for arn in before.keys().filter(|arn| !topics.contains_key(*arn)) {
+                tx.delete_document(TOPICS, arn)?;
+            }
+            Ok(result)
+        })
+    }
+}
+
+/// Reads outside a transaction.
+struct Direct<'a>(&'a dyn MetaStore);
+
+impl Documents for Direct<'_> {
+    fn get_document(&self, collection: &str, key: &str) -> opentrail_meta::Result<Option<String>> {
+        self.0.get_document(collection, key)
+    }
+
+    fn list_documents(&self, collection: &str) -> opentrail_meta::Result<Vec<(String, String)>> {
+        self.0.list_documents(collection)
+    }
+
+    fn put_document(&self, collection: &str, key: &str, value: &str) -> opentrail_meta::Result<()> {
+        self.0.put_document(collection, key, value)
+    }
+
+    fn delete_document(&self, collection: &str, key: &str) -> opentrail_meta::Result<bool> {
+        self.0.delete_document(collection, key)
     }
 }
 
@@ -303,40 +370,13 @@ fn storage_error(path: &Path, error: impl std::fmt::Display) -> NotifyError {
     }
 }
 
-fn stamp_of(path: &Path) -> io::Result<Option<FileStamp>> {
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error),
+/// The registry file of an older version, if there is one.
+fn read_legacy_file(path: &Path) -> Result<Option<RegistryFile>, NotifyError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(storage_error(path, e)),
     };
-    Ok(Some(FileStamp {
-        len: metadata.len(),
-        modified: metadata.modified().ok(),
-        inode: inode(&metadata),
-    }))
-}
-
-#[cfg(unix)]
-fn inode(metadata: &std::fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(metadata)
-}
-
-#[cfg(not(unix))]
-fn inode(_: &std::fs::Metadata) -> u64 {
-    0
-}
-
-/// The stamp is taken before reading: if the file changes in between, the next call sees
-/// a different stamp and reads it again.
-fn read_file(path: &Path) -> Result<Loaded, NotifyError> {
-    let stamp = stamp_of(path).map_err(|e| storage_error(path, e))?;
-    if stamp.is_none() {
-        return Ok(Loaded {
-            topics: BTreeMap::new(),
-            stamp,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| storage_error(path, e))?;
     let file: RegistryFile = serde_json::from_slice(&bytes)
         .map_err(|e| storage_error(path, format!("not a topic registry: {e}")))?;
     if file.version != FILE_VERSION {
@@ -345,10 +385,5 @@ fn read_file(path: &Path) -> Result<Loaded, NotifyError> {
             format!("unsupported registry version {}", file.version),
         ));
     }
-    let topics = file
-        .topics
-        .into_iter()
-        .map(|topic| (topic.arn.clone(), topic))
-        .collect();
-    Ok(Loaded { topics, stamp })
+    Ok(Some(file))
 }

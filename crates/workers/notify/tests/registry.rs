@@ -1,11 +1,28 @@
-//! The topic registry: names and ARNs, subscriptions, and persistence in its file.
+//! The topic registry: names and ARNs, subscriptions, and persistence in the metadata
+//! store (shared by processes; a registry file of an older version is imported).
 
+use opentrail_meta::{MetaStore, SqliteMetaStore};
 use opentrail_notify::{Endpoint, NotifyError, TopicRegistry};
+use std::path::Path;
+use std::sync::Arc;
 
 const ACCOUNT: &str = "123456789012";
 
+/// Another store instance on the data dir's database, as another process has.
+fn meta(dir: &Path) -> Arc<dyn MetaStore> {
+    Arc::new(SqliteMetaStore::open(&dir.join("meta.sqlite")).unwrap())
+}
+
+fn legacy_file(dir: &Path) -> std::path::PathBuf {
+    dir.join("notify/topics.json")
+}
+
+fn try_open(dir: &Path) -> Result<TopicRegistry, NotifyError> {
+    TopicRegistry::open(meta(dir), &legacy_file(dir))
+}
+
 fn open(dir: &tempfile::TempDir) -> TopicRegistry {
-    TopicRegistry::open(&dir.path().join("notify/topics.json")).unwrap()
+    try_open(dir.path()).unwrap()
 }
 
 #[test]
@@ -214,13 +231,11 @@ fn subscriptions_are_validated_and_removable() {
 #[test]
 fn the_registry_survives_reopening_and_sees_changes_by_other_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notify/topics.json");
-    let server = TopicRegistry::open(&path).unwrap();
+    let server = open(&dir);
     assert!(server.list_topics().is_empty());
-    assert!(!path.exists(), "nothing written before the first change");
 
-    // An admin command edits the file while the server holds it open.
-    let admin = TopicRegistry::open(&path).unwrap();
+    // An admin command changes the registry while the server holds it open.
+    let admin = open(&dir);
     let topic = admin.create_topic(ACCOUNT, "us-east-1", "alerts").unwrap();
     let subscription = admin
         .subscribe_webhook(&topic.arn, "https://hooks.example.com/", None, false)
@@ -234,38 +249,64 @@ fn the_registry_survives_reopening_and_sees_changes_by_other_processes() {
     // And the server's own changes build on the admin's.
     server.create_topic(ACCOUNT, "us-east-1", "second").unwrap();
     admin.unsubscribe(&subscription.arn).unwrap();
-    let reopened = TopicRegistry::open(&path).unwrap();
+    let reopened = open(&dir);
     let names: Vec<String> = reopened.list_topics().into_iter().map(|t| t.name).collect();
     assert_eq!(names, ["alerts", "second"]);
     assert!(reopened.topic(&topic.arn).unwrap().subscriptions.is_empty());
+}
 
-    let text = std::fs::read_to_string(&path).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["version"], 1);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "the file holds secrets");
-    }
+#[test]
+fn concurrent_changes_from_several_processes_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = open(&dir)
+        .create_topic(ACCOUNT, "us-east-1", "alerts")
+        .unwrap();
+    let admins: Vec<TopicRegistry> = (0..4).map(|_| open(&dir)).collect();
+    std::thread::scope(|scope| {
+        for (i, admin) in admins.iter().enumerate() {
+            let arn = topic.arn.clone();
+            scope.spawn(move || {
+                for j in 0..5 {
+                    let url = format!("https://hooks{i}.example.com/{j}");
+                    admin.subscribe_webhook(&arn, &url, None, false).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(
+        open(&dir).topic(&topic.arn).unwrap().subscriptions.len(),
+        20
+    );
+}
 
-    // A damaged file: opening fails loudly, a running registry keeps its last good state.
-    std::fs::write(&path, b"{ not json").unwrap();
+#[test]
+fn a_registry_file_of_an_older_version_is_imported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = legacy_file(dir.path());
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let arn = format!("arn:aws:sns:us-east-1:{ACCOUNT}:alerts");
+    let legacy = serde_json::json!({"version": 1, "topics": [{
+        "arn": arn, "name": "alerts", "account": ACCOUNT, "region": "us-east-1",
+        "subscriptions": []
+    }]});
+    std::fs::write(&file, legacy.to_string()).unwrap();
+    let registry = try_open(dir.path()).unwrap();
+    assert!(registry.topic_exists(&arn));
+    assert!(!file.exists());
+    assert!(dir.path().join("notify/topics.json.migrated").exists());
+    registry.delete_topic(&arn).unwrap();
+    // Not imported again.
+    assert!(!open(&dir).topic_exists(&arn));
+
+    // A damaged file: opening fails loudly.
+    std::fs::write(&file, b"{ not json").unwrap();
     assert!(matches!(
-        TopicRegistry::open(&path),
+        try_open(dir.path()),
         Err(NotifyError::Storage { reason, .. }) if reason.contains("not a topic registry")
     ));
-    assert!(server.topic_exists(&topic.arn));
-    assert!(
-        matches!(
-            server.create_topic(ACCOUNT, "us-east-1", "third"),
-            Err(NotifyError::Storage { .. })
-        ),
-        "no change is written over a file that cannot be read"
-    );
-    std::fs::write(&path, br#"{"version":2,"topics":[]}"#).unwrap();
+    std::fs::write(&file, br#"{"version":2,"topics":[]}"#).unwrap();
     assert!(matches!(
-        TopicRegistry::open(&path),
+        try_open(dir.path()),
         Err(NotifyError::Storage { reason, .. }) if reason.contains("version 2")
     ));
 }

@@ -60,7 +60,15 @@ async fn notifications_are_published_to_an_sns_compatible_service() {
     .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let registry = Arc::new(TopicRegistry::open(&dir.path().join("topics.json")).unwrap());
+    let registry = Arc::new(
+        TopicRegistry::open(
+            Arc::new(
+                opentrail_meta::SqliteMetaStore::open(&dir.path().join("meta.sqlite")).unwrap(),
+            ),
+            &dir.path().join("topics.json"),
+        )
+        .unwrap(),
+    );
     let topic = registry
         .create_topic(ACCOUNT, "us-east-1", "alerts")
         .unwrap();
@@ -127,7 +135,15 @@ async fn rejected_publishes_are_reported_with_the_sns_error() {
     let moto_topic = element(&created, "TopicArn");
 
     let dir = tempfile::tempdir().unwrap();
-    let registry = Arc::new(TopicRegistry::open(&dir.path().join("topics.json")).unwrap());
+    let registry = Arc::new(
+        TopicRegistry::open(
+            Arc::new(
+                opentrail_meta::SqliteMetaStore::open(&dir.path().join("meta.sqlite")).unwrap(),
+            ),
+            &dir.path().join("topics.json"),
+        )
+        .unwrap(),
+    );
     let wrong_key = registry
         .create_topic(ACCOUNT, "us-east-1", "wrong-key")
         .unwrap();

@@ -25,7 +25,15 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Arc::new(TopicRegistry::open(&dir.path().join("topics.json")).unwrap());
+    let registry = Arc::new(
+        TopicRegistry::open(
+            Arc::new(
+                opentrail_meta::SqliteMetaStore::open(&dir.path().join("meta.sqlite")).unwrap(),
+            ),
+            &dir.path().join("topics.json"),
+        )
+        .unwrap(),
+    );
     let topic = registry
         .create_topic(ACCOUNT, "us-east-1", "trail-alerts")
         .unwrap();

@@ -205,8 +205,15 @@ impl Harness {
 
     pub fn with_store(dir: tempfile::TempDir, store: Arc<dyn ObjectStore>) -> Harness {
         let log = EventLog::open(dir.path().join("log"), LogOptions::default()).unwrap();
-        let keys =
-            Arc::new(KeyStore::open(dir.path().join("keys"), chrono::Duration::days(30)).unwrap());
+        let meta = opentrail_meta::SqliteMetaStore::open(&dir.path().join("meta.sqlite")).unwrap();
+        let keys = Arc::new(
+            KeyStore::open(
+                Arc::new(meta),
+                dir.path().join("keys"),
+                chrono::Duration::days(30),
+            )
+            .unwrap(),
+        );
         // Fixed keys: generating RSA keys in a debug build takes too long.
         for (index, name) in ["us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2"]
             .iter()

@@ -142,6 +142,9 @@ async fn main() -> anyhow::Result<()> {
     config.max_file_bytes = args.max_file_mib * 1024 * 1024;
     config.read_batch_records = 8192;
     let keys = Arc::new(KeyStore::open(
+        Arc::new(opentrail_meta::SqliteMetaStore::open(
+            &work.join("meta.sqlite"),
+        )?),
         work.join("keys"),
         opentrail_delivery::keys::DEFAULT_ROTATION,
     )?);
