@@ -68,7 +68,6 @@ pub struct Authenticator {
     default_account: AccountId,
 }
 
-
 impl Authenticator {
     pub fn new(mode: AuthMode, meta: Arc<dyn MetaStore>, default_account: AccountId) -> Self {
         Self {
@@ -152,8 +151,7 @@ impl Authenticator {
                     &auth,
                     &key.secret_access_key,
                     &claimed,
-                )
-                ?;
+                )?;
                 BodyCheck::Hash
             }
             None => BodyCheck::Signature {
@@ -198,8 +196,7 @@ impl Authenticator {
                 auth,
                 secret_access_key,
                 &sha256_hex(body),
-            )
-            ?,
+            )?,
         }
         Ok(pending.caller)
     }
