@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub struct App {
     pub model: ServiceModel,
     pub log: opentrail_log::EventLog,
+    /// The event log's disk use and consumers as of the last retention pass, for `/metrics`.
+    pub log_retention: Arc<opentrail_log::RetentionStatus>,
     pub auth: Authenticator,
     pub trails: Arc<TrailService>,
     /// The 90-day event history behind LookupEvents.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The log consumer name; its cursor lets log retention know what history has applied.
-const CONSUMER: &str = "event-history";
+pub const CONSUMER: &str = "event-history";
 const BATCH: usize = 4096;
 const EXPIRY_PERIOD: Duration = Duration::from_secs(600);
 /// How often an idle feed checks whether history asked for the log again.

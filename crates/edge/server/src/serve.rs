@@ -3,6 +3,7 @@
 use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir, DataDirLock};
 use crate::history_feed;
+use crate::log_retention;
 use crate::topics::{topics_path, Topics};
 use crate::trail_directory::{record_notification, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
@@ -16,7 +17,7 @@ use opentrail_http::parsed_records::ParsedRecords;
 use opentrail_http::rate_limit::RateLimiter;
 use opentrail_http::self_audit::EventLogAuditSink;
 use opentrail_http::App;
-use opentrail_log::{EventLog, LogOptions};
+use opentrail_log::{EventLog, LogOptions, RetentionStatus};
 use opentrail_model::SystemClock;
 use opentrail_notify::{Notifier, TopicRegistry};
 use opentrail_trails::TrailService;
@@ -63,6 +64,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_dir = data.path.join("log");
     let log_options = LogOptions {
         direct_io: args.log_direct_io,
+        segment_bytes: args.event_log_segment_bytes,
         ..LogOptions::default()
     };
     let log = tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??;
@@ -110,6 +112,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await??,
     );
     history_feed::check_resume(&log, &history)?;
+    // Every consumer registers before the first retention pass, so that none of the
+    // records it resumes from can be deleted.
+    {
+        let (log, history, delivery) = (
+            log.clone(),
+            Arc::clone(&history),
+            delivery_config.consumer.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let history_from = history.applied_offset().max(log.start_offset());
+            log.register_consumer(history_feed::CONSUMER, history_from)?;
+            // Delivery starts at the oldest record when it never committed a cursor.
+            log.register_consumer(&delivery, log.start_offset())
+        })
+        .await??;
+    }
     let history_at_shutdown = Arc::clone(&history);
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     // Enough for the feed, which reads right behind the log's writer; a feed that lags
@@ -183,6 +201,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         },
     );
+    let retention_status = Arc::new(RetentionStatus::default());
+    let retention = tokio::spawn(log_retention::run(
+        log.clone(),
+        args.event_log_retention.0,
+        Arc::clone(&retention_status),
+        tasks_stopped.clone(),
+    ));
     let metrics = Metrics::default();
     let audit = EventLogAuditSink::new(
         log.clone(),
@@ -206,6 +231,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         health: Arc::clone(&health),
         audit: Box::new(audit),
         log,
+        log_retention: retention_status,
         clock,
         max_request_bytes: args.max_request_bytes,
         regions,
@@ -270,6 +296,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Err(e) = delivery.await {
         tracing::error!(error = %e, "trail delivery supervisor failed");
+    }
+    if let Err(e) = retention.await {
+        tracing::error!(error = %e, "event log retention task failed");
     }
     Ok(())
 }
