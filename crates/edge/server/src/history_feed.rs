@@ -30,15 +30,20 @@ pub fn check_resume(log: &EventLog, history: &HistoryStore) -> anyhow::Result<()
 }
 
 /// Indexes the log into history until `stop` turns true (run under a supervisor, which
-/// starts it again if it dies).
+/// starts it again if it dies). History's cursor (what the log must keep for it) advances
+/// only when history flushes, which it does by size; when its flushed offset has not moved
+/// for `idle_flush` the feed flushes it, so that a quiet server's log retention is not held
+/// back by a memtable that takes days to fill.
 pub async fn run(
     log: EventLog,
     history: Arc<HistoryStore>,
     parsed: Arc<ParsedRecords>,
     clock: Arc<dyn Clock>,
+    idle_flush: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     {
+        let mut last_flush_check = (std::time::Instant::now(), history.durable_offset());
         let mut reader = log.reader(history.applied_offset().max(log.start_offset()));
         let mut last_expiry = std::time::Instant::now() - EXPIRY_PERIOD;
         let mut committed_cursor = u64::MAX;
@@ -55,6 +60,25 @@ pub async fn run(
                     Ok(Err(e)) => tracing::warn!(error = %e, "failed to expire event history"),
                     Err(e) => tracing::warn!(error = %e, "event history expiry task failed"),
                 }
+            }
+            if last_flush_check.0.elapsed() >= idle_flush {
+                let durable = history.durable_offset();
+                if durable == last_flush_check.1 && durable < history.applied_offset() {
+                    let store = Arc::clone(&history);
+                    match tokio::task::spawn_blocking(move || store.flush()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "failed to flush event history"),
+                        Err(e) => tracing::warn!(error = %e, "event history flush task failed"),
+                    }
+                    let durable = history.durable_offset();
+                    if durable != committed_cursor
+                        && tokio::task::block_in_place(|| log.commit_cursor(CONSUMER, durable))
+                            .is_ok()
+                    {
+                        committed_cursor = durable;
+                    }
+                }
+                last_flush_check = (std::time::Instant::now(), history.durable_offset());
             }
             let batch = tokio::select! {
                 batch = reader.next_batch(BATCH) => batch,

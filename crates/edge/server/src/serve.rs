@@ -24,6 +24,7 @@ use opentrail_trails::TrailService;
 use opentrail_wire::ServiceModel;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -134,6 +135,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // further parses what it reads.
     let parsed = Arc::new(ParsedRecords::new(16 << 20));
     let health = Arc::new(Health::default());
+    // History flushes by size; on a quiet server the feed flushes it after half the log's
+    // retention so that history's cursor, and so retention, moves on.
+    let history_idle_flush = (args.event_log_retention.0 / 2)
+        .clamp(Duration::from_secs(1), Duration::from_secs(600));
     let history_feed = supervise(
         Component::History,
         Arc::clone(&health),
@@ -152,6 +157,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Arc::clone(&history),
                     Arc::clone(&parsed),
                     clock.clone(),
+                    history_idle_flush,
                     stopped.clone(),
                 )
             }
