@@ -2,7 +2,7 @@
 //! keeps their figures for `/metrics`; says so, rate-limited, when a lagging consumer keeps
 //! segments that retention would otherwise delete.
 
-use opentrail_log::{EventLog, LogStats, RetentionStatus};
+use opentrail_log::{EventLog, LogStats, RetentionPolicy, RetentionStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
@@ -17,6 +17,14 @@ pub fn pass_period(retention: Duration) -> Duration {
     (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(10))
 }
 
+/// A consumer keeping segments this much older than the retention is lagging (warned about
+/// and flagged in `/metrics`): as long as the retention itself, at least 10 s (consumers
+/// that keep up commit their cursors within seconds: history when it flushes, delivery
+/// when it writes a file) and at most 10 minutes.
+pub fn lagging_after(retention: Duration) -> Duration {
+    retention.clamp(Duration::from_secs(10), Duration::from_secs(600))
+}
+
 /// Runs retention passes until `stop` turns true.
 pub async fn run(
     log: EventLog,
@@ -25,11 +33,15 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let period = pass_period(retention);
+    let policy = RetentionPolicy {
+        min_age: retention,
+        lagging_after: lagging_after(retention),
+    };
     let mut last_warning: Option<Instant> = None;
     loop {
         let pass_log = log.clone();
         let pass = tokio::task::spawn_blocking(move || {
-            pass_log.apply_retention(retention, SystemTime::now())
+            pass_log.apply_retention(policy, SystemTime::now())
         })
         .await;
         match pass {
@@ -96,5 +108,12 @@ mod tests {
         assert_eq!(pass_period(Duration::from_secs(2)), Duration::from_secs(1));
         assert_eq!(pass_period(Duration::from_secs(20)), Duration::from_secs(5));
         assert_eq!(pass_period(Duration::from_secs(86_400)), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn consumers_lag_once_they_hold_segments_a_retention_past_it_within_bounds() {
+        assert_eq!(lagging_after(Duration::from_secs(2)), Duration::from_secs(10));
+        assert_eq!(lagging_after(Duration::from_secs(30)), Duration::from_secs(30));
+        assert_eq!(lagging_after(Duration::from_secs(86_400)), Duration::from_secs(600));
     }
 }

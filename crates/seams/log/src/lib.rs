@@ -32,5 +32,7 @@ pub use event_log::{AppendAck, EventLog};
 pub use options::LogOptions;
 pub use reader::LogReader;
 pub use repair::{repair, RepairReport};
-pub use retention::{ConsumerLag, LogStats, RetentionStatus, MAX_REPORTED_CONSUMERS};
+pub use retention::{
+    ConsumerLag, LogStats, RetentionPolicy, RetentionStatus, MAX_REPORTED_CONSUMERS,
+};
 pub use shared::LogHealth;

@@ -25,8 +25,8 @@ pub struct ConsumerLag {
     pub cursor: Option<u64>,
     /// Registered by this process; `false` for a cursor file an earlier run left.
     pub registered: bool,
-    /// Segments older than the retention age are kept only because of this consumer (or
-    /// it and others).
+    /// Lagging: the oldest segment is older than the retention age plus the policy's
+    /// `lagging_after` and kept only because of this consumer (or it and others).
     pub holding_back: bool,
 }
 
@@ -36,6 +36,18 @@ impl ConsumerLag {
     pub fn lag_records(&self, start_offset: u64, durable_end: u64) -> u64 {
         durable_end.saturating_sub(self.cursor.unwrap_or(start_offset))
     }
+}
+
+/// When segments go, and when a consumer that keeps them counts as lagging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// A sealed segment goes once every consumer passed it and its file was last written
+    /// at least this long ago.
+    pub min_age: Duration,
+    /// A consumer keeping a segment older than `min_age + lagging_after` is reported as
+    /// holding retention back (consumers that keep up hold recent segments briefly; that is
+    /// not worth a warning).
+    pub lagging_after: Duration,
 }
 
 /// What one retention pass found and did.
@@ -123,10 +135,11 @@ impl EventLog {
     }
 
     /// One retention pass: deletes, oldest first, the sealed segments that every consumer's
-    /// cursor has passed and whose file was last written at least `min_age` before `now`
-    /// (the active segment never), and reports the log's disk use and consumers. Blocking
-    /// (lists the cursors, stats and deletes files).
-    pub fn apply_retention(&self, min_age: Duration, now: SystemTime) -> Result<LogStats> {
+    /// cursor has passed and whose file was last written at least `policy.min_age` before
+    /// `now` (the active segment never), and reports the log's disk use and consumers.
+    /// Blocking (lists the cursors, stats and deletes files).
+    pub fn apply_retention(&self, policy: RetentionPolicy, now: SystemTime) -> Result<LogStats> {
+        let min_age = policy.min_age;
         let _serialized = self.retention_lock();
         let start_offset = self.start_offset();
         let mut consumers: Vec<ConsumerLag> = self
@@ -152,9 +165,9 @@ impl EventLog {
         let mut delete_below = start_offset;
         let mut deleted_bytes = 0;
         let mut held_bytes = 0;
-        // End offset of the oldest segment kept although old enough: who is before it holds
-        // retention back.
-        let mut first_held_end = None;
+        // End offset of the oldest segment kept although old enough, if it is old enough
+        // that whoever has not passed it is lagging.
+        let mut first_held: Option<Option<u64>> = None;
         let mut deleting = true;
         for sealed in self.shared().segments.sealed() {
             let Some(end) = sealed.end_offset else {
@@ -163,7 +176,8 @@ impl EventLog {
             let Some((size, modified)) = size_and_mtime(&sealed.segment.path)? else {
                 continue;
             };
-            let old_enough = now.duration_since(modified).unwrap_or_default() >= min_age;
+            let age = now.duration_since(modified).unwrap_or_default();
+            let old_enough = age >= min_age;
             if !old_enough {
                 // Deletion stays contiguous from the oldest segment.
                 break;
@@ -174,7 +188,7 @@ impl EventLog {
                 continue;
             }
             deleting = false;
-            first_held_end.get_or_insert(end);
+            first_held.get_or_insert((age >= min_age + policy.lagging_after).then_some(end));
             held_bytes += size;
         }
         let deleted_segments = if delete_below > start_offset {
@@ -182,7 +196,7 @@ impl EventLog {
         } else {
             0
         };
-        if let Some(held_end) = first_held_end {
+        if let Some(Some(held_end)) = first_held {
             for consumer in &mut consumers {
                 consumer.holding_back = consumer.cursor.unwrap_or(start_offset) < held_end;
             }
@@ -215,6 +229,13 @@ mod tests {
     use bytes::Bytes;
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    fn older_than(min_age: Duration) -> RetentionPolicy {
+        RetentionPolicy {
+            min_age,
+            lagging_after: Duration::ZERO,
+        }
+    }
 
     fn record(i: u64) -> Bytes {
         Bytes::from(format!("event-{i:06}-{}", "p".repeat(200)))
@@ -270,7 +291,7 @@ mod tests {
         log.commit_cursor("delivery", 90).expect("commit");
         let later = SystemTime::now() + HOUR;
 
-        let stats = log.apply_retention(HOUR / 2, later).expect("retention");
+        let stats = log.apply_retention(older_than(HOUR / 2), later).expect("retention");
         assert!(stats.deleted_segments > 0);
         assert!(log.start_offset() <= 90, "delivery's records are kept");
         assert_eq!(read_from(&log, 90).first(), Some(&90));
@@ -282,9 +303,18 @@ mod tests {
         assert!(stats.held_bytes > 0);
         assert_eq!(stats.holding_back().count(), 1);
 
+        // Kept but not for long enough to count as lagging.
+        let patient = RetentionPolicy {
+            min_age: HOUR / 2,
+            lagging_after: HOUR,
+        };
+        let stats = log.apply_retention(patient, later).expect("retention");
+        assert_eq!((stats.deleted_segments, stats.holding_back().count()), (0, 0));
+        assert!(stats.held_bytes > 0);
+
         // Everyone caught up: every sealed segment goes, the active one stays.
         log.commit_cursor("delivery", 200).expect("commit");
-        let stats = log.apply_retention(HOUR / 2, later).expect("retention");
+        let stats = log.apply_retention(older_than(HOUR / 2), later).expect("retention");
         assert_eq!(segment_files(&log).len(), 1);
         assert_eq!(stats.segments, 1);
         assert_eq!(stats.holding_back().count(), 0);
@@ -299,7 +329,7 @@ mod tests {
         log.register_consumer("history", 100).expect("register");
         let before = segment_files(&log);
         let stats = log
-            .apply_retention(HOUR, SystemTime::now())
+            .apply_retention(older_than(HOUR), SystemTime::now())
             .expect("retention");
         assert_eq!(stats.deleted_segments, 0);
         assert_eq!(segment_files(&log), before);
@@ -323,7 +353,7 @@ mod tests {
         assert_eq!(log.register_consumer("history", 40).expect("register"), 40);
         // A second registration resumes from the committed cursor, not the new hint.
         assert_eq!(log.register_consumer("history", 99).expect("register"), 40);
-        log.apply_retention(Duration::ZERO, SystemTime::now() + HOUR)
+        log.apply_retention(older_than(Duration::ZERO), SystemTime::now() + HOUR)
             .expect("retention");
         assert!(log.start_offset() <= 40 && log.start_offset() > 0);
         assert_eq!(read_from(&log, 40).len(), 60);
@@ -338,7 +368,7 @@ mod tests {
         // A cursor file created but never committed (a crash right after creating it).
         std::fs::write(log.dir().join("cursors/never.cursor"), b"").expect("write");
         let later = SystemTime::now() + HOUR;
-        let stats = log.apply_retention(Duration::ZERO, later).expect("retention");
+        let stats = log.apply_retention(older_than(Duration::ZERO), later).expect("retention");
         assert_eq!(stats.deleted_segments, 0);
         let never = stats
             .consumers
@@ -347,7 +377,7 @@ mod tests {
             .expect("reported");
         assert!(never.holding_back && never.cursor.is_none() && !never.registered);
         std::fs::remove_file(log.dir().join("cursors/never.cursor")).expect("remove");
-        let stats = log.apply_retention(Duration::ZERO, later).expect("retention");
+        let stats = log.apply_retention(older_than(Duration::ZERO), later).expect("retention");
         assert!(stats.deleted_segments > 0);
         assert!(log.start_offset() <= 40);
         let old = &stats.consumers[0];
@@ -372,7 +402,7 @@ mod tests {
         assert_eq!(read_from(&log, start).last(), Some(&199));
         // The next pass finishes the job from there.
         let stats = log
-            .apply_retention(Duration::ZERO, SystemTime::now() + HOUR)
+            .apply_retention(older_than(Duration::ZERO), SystemTime::now() + HOUR)
             .expect("retention");
         assert!(stats.deleted_segments > 0);
         assert!(log.start_offset() <= 150);
