@@ -173,7 +173,8 @@ pub async fn run(args: LogRetentionArgs) -> anyhow::Result<()> {
         &args.opentrail_bin,
         &ServeOptions {
             serve_args,
-            ..ServeOptions::default()
+            // No trail: delivery skips every record, event history is the consumer.
+            no_local_bucket: true,
         },
     )?;
     eprintln!(
