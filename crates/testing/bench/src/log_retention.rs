@@ -271,21 +271,23 @@ pub async fn run(args: LogRetentionArgs) -> anyhow::Result<()> {
 /// Peak log size per quarter of the ingest: flat quarters mean the log plateaued.
 fn summarize(samples: &[Sample], total: u64, ingest_seconds: f64) {
     let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-    let peak = samples.iter().map(|s| s.segments_bytes).max().unwrap_or(0);
+    let peak = samples.iter().max_by_key(|s| s.segments_bytes);
     let last = samples.last().map_or(0, |s| s.segments_bytes);
+    // What the log would hold without retention: its bytes per record at the peak times
+    // every record appended.
+    let unbounded = peak
+        .zip(samples.last().and_then(|s| s.durable_end))
+        .and_then(|(peak, end)| {
+            let kept = peak.durable_end?.saturating_sub(peak.start_offset?);
+            (kept > 0).then(|| peak.segments_bytes as f64 / kept as f64 * end as f64)
+        })
+        .unwrap_or(f64::NAN);
     eprintln!(
         "ingested {total} events in {ingest_seconds:.1}s ({:.0} events/s); log peak {:.1} MiB, at the end {:.1} MiB (without retention: ~{:.1} MiB)",
         total as f64 / ingest_seconds.max(f64::EPSILON),
-        mib(peak),
+        mib(peak.map_or(0, |s| s.segments_bytes)),
         mib(last),
-        samples
-            .iter()
-            .filter_map(|s| s.durable_end.map(|end| (end, s.segments_bytes, s.start_offset)))
-            .next_back()
-            .map_or(0.0, |(end, bytes, start)| {
-                let kept = end.saturating_sub(start.unwrap_or(0)).max(1);
-                mib(bytes) * end as f64 / kept as f64
-            })
+        unbounded / (1u64 << 20) as f64
     );
     let during: Vec<&Sample> = samples
         .iter()
