@@ -107,13 +107,25 @@ mod tests {
     fn passes_run_between_every_second_and_every_ten_seconds() {
         assert_eq!(pass_period(Duration::from_secs(2)), Duration::from_secs(1));
         assert_eq!(pass_period(Duration::from_secs(20)), Duration::from_secs(5));
-        assert_eq!(pass_period(Duration::from_secs(86_400)), Duration::from_secs(10));
+        assert_eq!(
+            pass_period(Duration::from_secs(86_400)),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]
     fn consumers_lag_once_they_hold_segments_a_retention_past_it_within_bounds() {
-        assert_eq!(lagging_after(Duration::from_secs(2)), Duration::from_secs(10));
-        assert_eq!(lagging_after(Duration::from_secs(30)), Duration::from_secs(30));
-        assert_eq!(lagging_after(Duration::from_secs(86_400)), Duration::from_secs(600));
+        assert_eq!(
+            lagging_after(Duration::from_secs(2)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            lagging_after(Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            lagging_after(Duration::from_secs(86_400)),
+            Duration::from_secs(600)
+        );
     }
 }

@@ -137,8 +137,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let health = Arc::new(Health::default());
     // History flushes by size; on a quiet server the feed flushes it after half the log's
     // retention so that history's cursor, and so retention, moves on.
-    let history_idle_flush = (args.event_log_retention.0 / 2)
-        .clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let history_idle_flush =
+        (args.event_log_retention.0 / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
     let history_feed = supervise(
         Component::History,
         Arc::clone(&health),

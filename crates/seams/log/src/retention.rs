@@ -291,7 +291,9 @@ mod tests {
         log.commit_cursor("delivery", 90).expect("commit");
         let later = SystemTime::now() + HOUR;
 
-        let stats = log.apply_retention(older_than(HOUR / 2), later).expect("retention");
+        let stats = log
+            .apply_retention(older_than(HOUR / 2), later)
+            .expect("retention");
         assert!(stats.deleted_segments > 0);
         assert!(log.start_offset() <= 90, "delivery's records are kept");
         assert_eq!(read_from(&log, 90).first(), Some(&90));
@@ -309,12 +311,17 @@ mod tests {
             lagging_after: HOUR,
         };
         let stats = log.apply_retention(patient, later).expect("retention");
-        assert_eq!((stats.deleted_segments, stats.holding_back().count()), (0, 0));
+        assert_eq!(
+            (stats.deleted_segments, stats.holding_back().count()),
+            (0, 0)
+        );
         assert!(stats.held_bytes > 0);
 
         // Everyone caught up: every sealed segment goes, the active one stays.
         log.commit_cursor("delivery", 200).expect("commit");
-        let stats = log.apply_retention(older_than(HOUR / 2), later).expect("retention");
+        let stats = log
+            .apply_retention(older_than(HOUR / 2), later)
+            .expect("retention");
         assert_eq!(segment_files(&log).len(), 1);
         assert_eq!(stats.segments, 1);
         assert_eq!(stats.holding_back().count(), 0);
@@ -333,15 +340,21 @@ mod tests {
             .expect("retention");
         assert_eq!(stats.deleted_segments, 0);
         assert_eq!(segment_files(&log), before);
-        assert_eq!(stats.holding_back().count(), 0, "nobody holds young segments");
+        assert_eq!(
+            stats.holding_back().count(),
+            0,
+            "nobody holds young segments"
+        );
         assert_eq!(stats.start_offset, 0);
         assert_eq!(
             stats.bytes_on_disk,
             before
                 .iter()
-                .map(|name| std::fs::metadata(log.dir().join("segments").join(name))
-                    .expect("stat")
-                    .len())
+                .map(
+                    |name| std::fs::metadata(log.dir().join("segments").join(name))
+                        .expect("stat")
+                        .len()
+                )
                 .sum::<u64>()
         );
     }
@@ -368,7 +381,9 @@ mod tests {
         // A cursor file created but never committed (a crash right after creating it).
         std::fs::write(log.dir().join("cursors/never.cursor"), b"").expect("write");
         let later = SystemTime::now() + HOUR;
-        let stats = log.apply_retention(older_than(Duration::ZERO), later).expect("retention");
+        let stats = log
+            .apply_retention(older_than(Duration::ZERO), later)
+            .expect("retention");
         assert_eq!(stats.deleted_segments, 0);
         let never = stats
             .consumers
@@ -377,11 +392,16 @@ mod tests {
             .expect("reported");
         assert!(never.holding_back && never.cursor.is_none() && !never.registered);
         std::fs::remove_file(log.dir().join("cursors/never.cursor")).expect("remove");
-        let stats = log.apply_retention(older_than(Duration::ZERO), later).expect("retention");
+        let stats = log
+            .apply_retention(older_than(Duration::ZERO), later)
+            .expect("retention");
         assert!(stats.deleted_segments > 0);
         assert!(log.start_offset() <= 40);
         let old = &stats.consumers[0];
-        assert_eq!((old.consumer.as_str(), old.registered), ("old-consumer", false));
+        assert_eq!(
+            (old.consumer.as_str(), old.registered),
+            ("old-consumer", false)
+        );
     }
 
     #[test]
