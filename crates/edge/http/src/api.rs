@@ -120,11 +120,82 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     for (name, help, value) in gauges {
         push_sample(&mut text, "gauge", name, help, value);
     }
+    render_log_retention(&mut text, &app.log_retention, app.log.durable_end());
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         text,
     )
+}
+
+/// The event log's disk use, oldest offset and consumers' lag as of the last retention
+/// pass (nothing before the first). Consumer labels are cursor names, at most
+/// [`opentrail_log::MAX_REPORTED_CONSUMERS`] of them.
+fn render_log_retention(
+    text: &mut String,
+    status: &opentrail_log::RetentionStatus,
+    durable_end: u64,
+) {
+    let (deleted_segments, deleted_bytes) = status.deleted_totals();
+    push_sample(
+        text,
+        "counter",
+        "opentrail_event_log_segments_deleted_total",
+        "Event log segments deleted by retention since the server started.",
+        deleted_segments,
+    );
+    push_sample(
+        text,
+        "counter",
+        "opentrail_event_log_deleted_bytes_total",
+        "Bytes of event log segments deleted by retention since the server started.",
+        deleted_bytes,
+    );
+    let Some(stats) = status.latest() else {
+        return;
+    };
+    let gauges = [
+        (
+            "opentrail_event_log_disk_bytes",
+            "Bytes of event log segment files on disk (as of the last retention pass).",
+            stats.bytes_on_disk,
+        ),
+        (
+            "opentrail_event_log_segments",
+            "Event log segment files on disk, the active one included.",
+            stats.segments as u64,
+        ),
+        (
+            "opentrail_event_log_start_offset",
+            "Oldest event log offset still stored.",
+            stats.start_offset,
+        ),
+        (
+            "opentrail_event_log_retention_held_bytes",
+            "Bytes of event log segments older than the retention kept because a consumer has not processed them.",
+            stats.held_bytes,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        push_sample(text, "gauge", name, help, value);
+    }
+    let end = durable_end.max(stats.durable_end);
+    text.push_str("# HELP opentrail_event_log_consumer_lag_records Records of the event log a consumer has not processed yet (durable end minus its committed cursor).\n# TYPE opentrail_event_log_consumer_lag_records gauge\n");
+    for consumer in &stats.consumers {
+        text.push_str(&format!(
+            "opentrail_event_log_consumer_lag_records{{consumer=\"{}\"}} {}\n",
+            consumer.consumer,
+            consumer.lag_records(stats.start_offset, end)
+        ));
+    }
+    text.push_str("# HELP opentrail_event_log_consumer_holding_retention 1 while a consumer keeps event log segments older than the retention.\n# TYPE opentrail_event_log_consumer_holding_retention gauge\n");
+    for consumer in &stats.consumers {
+        text.push_str(&format!(
+            "opentrail_event_log_consumer_holding_retention{{consumer=\"{}\"}} {}\n",
+            consumer.consumer,
+            u8::from(consumer.holding_back)
+        ));
+    }
 }
 
 /// `responseElements` of a request's audit event: none for read-only calls and failures,

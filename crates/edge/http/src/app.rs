@@ -12,6 +12,8 @@ pub struct App {
     pub model: ServiceModel,
     /// The durable event log (the embedded segment log by default).
     pub log: Arc<dyn opentrail_log::DurableLog>,
+    /// The event log's disk use and consumers as of the last retention pass, for `/metrics`.
+    pub log_retention: Arc<opentrail_log::RetentionStatus>,
     pub auth: Authenticator,
     pub trails: Arc<TrailService>,
     /// The 90-day event history behind LookupEvents.

@@ -179,6 +179,21 @@ pub struct ServeArgs {
     /// the page cache. Acknowledgements wait for fdatasync either way.
     #[arg(long, env = "OPENTRAIL_LOG_DIRECT_IO", default_value_t = true, action = clap::ArgAction::Set)]
     pub log_direct_io: bool,
+    /// How long the event log keeps records every consumer has processed (delivery,
+    /// event history ...), for replay: `24h`, `30m`, `90s`. Records a consumer still needs
+    /// are kept however old.
+    #[arg(long, env = "OPENTRAIL_EVENT_LOG_RETENTION", default_value = "24h")]
+    pub event_log_retention: Interval,
+    /// Size at which an event log segment is sealed; retention deletes whole segments.
+    /// Smaller only for tests and demos.
+    #[arg(
+        long,
+        env = "OPENTRAIL_EVENT_LOG_SEGMENT_BYTES",
+        default_value_t = 128 * 1024 * 1024,
+        value_parser = clap::value_parser!(u64).range(4096..),
+        hide = true
+    )]
+    pub event_log_segment_bytes: u64,
     /// Digest cadence (hourly as AWS); shorter only for tests and demos.
     #[arg(
         long,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The log consumer name; its cursor lets log retention know what history has applied.
-const CONSUMER: &str = "event-history";
+pub const CONSUMER: &str = "event-history";
 const BATCH: usize = 4096;
 const EXPIRY_PERIOD: Duration = Duration::from_secs(600);
 /// How often an idle feed checks whether history asked for the log again.
@@ -29,14 +29,19 @@ pub fn check_resume(log: &dyn DurableLog, history: &dyn EventIndex) -> anyhow::R
 }
 
 /// Indexes the log into history until `stop` turns true (run under a supervisor, which
-/// starts it again if it dies).
+/// starts it again if it dies). History's cursor (what the log must keep for it) advances
+/// only when history flushes, which it does by size; when its flushed offset has not moved
+/// for `idle_flush` the feed flushes it, so that a quiet server's log retention is not held
+/// back by a memtable that takes days to fill.
 pub async fn run(
     log: Arc<dyn DurableLog>,
     history: Arc<dyn EventIndex>,
     clock: Arc<dyn Clock>,
+    idle_flush: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     {
+        let mut last_flush_check = (std::time::Instant::now(), history.durable_offset());
         let mut reader = log.reader(history.applied_offset().max(log.start_offset()));
         let mut last_expiry = std::time::Instant::now() - EXPIRY_PERIOD;
         let mut committed_cursor = u64::MAX;
@@ -53,6 +58,24 @@ pub async fn run(
                     Ok(Err(e)) => tracing::warn!(error = %e, "failed to expire event history"),
                     Err(e) => tracing::warn!(error = %e, "event history expiry task failed"),
                 }
+            }
+            if last_flush_check.0.elapsed() >= idle_flush {
+                let durable = history.durable_offset();
+                if durable == last_flush_check.1 && durable < history.applied_offset() {
+                    let store = Arc::clone(&history);
+                    match tokio::task::spawn_blocking(move || store.flush()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "failed to flush event history"),
+                        Err(e) => tracing::warn!(error = %e, "event history flush task failed"),
+                    }
+                    let durable = history.durable_offset();
+                    if durable != committed_cursor
+                        && log.commit_cursor(CONSUMER, durable).await.is_ok()
+                    {
+                        committed_cursor = durable;
+                    }
+                }
+                last_flush_check = (std::time::Instant::now(), history.durable_offset());
             }
             let batch = tokio::select! {
                 batch = reader.next_records(BATCH) => batch,

@@ -5,6 +5,7 @@ mod config;
 mod datadir;
 mod history_feed;
 mod log_cli;
+mod log_retention;
 mod serve;
 mod topics;
 mod trail_directory;

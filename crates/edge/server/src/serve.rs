@@ -3,6 +3,7 @@
 use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir, DataDirLock};
 use crate::history_feed;
+use crate::log_retention;
 use crate::topics::{topics_path, Topics};
 use crate::trail_directory::{record_notification, Incarnations, TrailsDirectory};
 use opentrail_delivery::keys::DEFAULT_ROTATION;
@@ -15,7 +16,7 @@ use opentrail_http::metrics::Metrics;
 use opentrail_http::rate_limit::RateLimiter;
 use opentrail_http::self_audit::EventLogAuditSink;
 use opentrail_http::App;
-use opentrail_log::{DurableLog, EventLog, LogOptions};
+use opentrail_log::{DurableLog, EventLog, LogOptions, RetentionStatus};
 use opentrail_model::SystemClock;
 use opentrail_notify::{Notifier, TopicRegistry};
 use opentrail_trails::TrailService;
@@ -68,12 +69,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_dir = data.path.join("log");
     let log_options = LogOptions {
         direct_io: args.log_direct_io,
+        segment_bytes: args.event_log_segment_bytes,
         ..LogOptions::default()
     };
-    // The embedded segment log; everything past this line sees only the seam.
-    let log: Arc<dyn DurableLog> = Arc::new(
-        tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??,
-    );
+    // The embedded segment log. Past this point only its retention (segment files and
+    // consumer registration, which belong to this implementation) sees the concrete type;
+    // everything else sees the seam.
+    let event_log =
+        tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??;
+    let log: Arc<dyn DurableLog> = Arc::new(event_log.clone());
     if AuthMode::from(args.auth) == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");
     }
@@ -127,9 +131,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await??,
     );
     history_feed::check_resume(log.as_ref(), history.as_ref())?;
+    // Every consumer registers before the first retention pass, so that none of the
+    // records it resumes from can be deleted.
+    {
+        let (log, history, delivery) = (
+            event_log.clone(),
+            Arc::clone(&history),
+            delivery_config.consumer.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let history_from = history.applied_offset().max(log.start_offset());
+            log.register_consumer(history_feed::CONSUMER, history_from)?;
+            // Delivery starts at the oldest record when it never committed a cursor.
+            log.register_consumer(&delivery, log.start_offset())
+        })
+        .await??;
+    }
     let history_at_shutdown = Arc::clone(&history);
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     let health = Arc::new(Health::default());
+    // History flushes by size; on a quiet server the feed flushes it after half the log's
+    // retention so that history's cursor, and so retention, moves on.
+    let history_idle_flush =
+        (args.event_log_retention.0 / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
     let history_feed = supervise(
         Component::History,
         Arc::clone(&health),
@@ -146,6 +170,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Arc::clone(&log),
                     Arc::clone(&history),
                     clock.clone(),
+                    history_idle_flush,
                     stopped.clone(),
                 )
             }
@@ -196,6 +221,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         },
     );
+    let retention_status = Arc::new(RetentionStatus::default());
+    let retention = tokio::spawn(log_retention::run(
+        event_log.clone(),
+        args.event_log_retention.0,
+        Arc::clone(&retention_status),
+        tasks_stopped.clone(),
+    ));
     let metrics = Metrics::default();
     let audit = EventLogAuditSink::new(
         Arc::clone(&log),
@@ -218,6 +250,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         health: Arc::clone(&health),
         audit: Box::new(audit),
         log,
+        log_retention: retention_status,
         clock,
         max_request_bytes: args.max_request_bytes,
         regions,
@@ -302,6 +335,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             limit_ms = SHUTDOWN_FLUSH_LIMIT.as_millis(),
             "event history or delivery did not stop in time; exiting without waiting (both resume from the event log on restart)"
         );
+    }
+    if let Err(e) = retention.await {
+        tracing::error!(error = %e, "event log retention task failed");
     }
     tracing::info!("stopped");
     Ok(())

@@ -102,6 +102,8 @@ pub(crate) struct CursorStore {
     open: Mutex<HashMap<String, OpenCursor>>,
     /// Cursor files found with no valid slot and rewritten.
     rewritten: AtomicU64,
+    /// Consumers this process registered (the others are cursor files left by earlier runs).
+    registered: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A cursor file found in the cursors directory.
@@ -118,7 +120,26 @@ impl CursorStore {
             dir,
             open: Mutex::new(HashMap::new()),
             rewritten: AtomicU64::new(0),
+            registered: Mutex::new(std::collections::BTreeSet::new()),
         }
+    }
+
+    /// Notes that a consumer of this process uses the cursor `name`.
+    pub(crate) fn register(&self, name: &str) -> Result<()> {
+        validate_consumer_name(name)?;
+        self.registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_string());
+        Ok(())
+    }
+
+    /// Whether a consumer of this process registered `name`.
+    pub(crate) fn is_registered(&self, name: &str) -> bool {
+        self.registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(name)
     }
 
     /// Every cursor file in the directory with what it holds. Files that are not cursors

@@ -159,6 +159,14 @@ impl EventLog {
         &self.inner.dir
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    pub(crate) fn cursors(&self) -> &CursorStore {
+        &self.inner.cursors
+    }
+
     /// Appends `records` as one batch with consecutive offsets; resolves once they are
     /// fsynced. Dropping the future does not withdraw a batch already queued.
     pub async fn append(&self, records: Vec<Bytes>) -> Result<AppendAck> {
@@ -278,11 +286,24 @@ impl EventLog {
     /// committed cursor of all consumers) and returns the new start offset. The active
     /// segment is never deleted. Blocking (deletes files, fsyncs the directory).
     pub fn truncate_before(&self, offset: u64) -> Result<u64> {
-        let _serialized = self
-            .inner
+        let _serialized = self.retention_lock();
+        self.delete_segments_below(offset)?;
+        Ok(self.start_offset())
+    }
+
+    /// Serializes retention passes, `truncate_before` and consumer registration, so that a
+    /// consumer registering at an offset never sees it deleted under its feet.
+    pub(crate) fn retention_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
             .retention
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Deletes the sealed segments whose records all lie below `offset` (never past the
+    /// durable end, never the active segment); returns how many. Call with
+    /// [`Self::retention_lock`] held.
+    pub(crate) fn delete_segments_below(&self, offset: u64) -> Result<usize> {
         let shared = &self.inner.shared;
         let removed = shared
             .segments
@@ -298,7 +319,7 @@ impl EventLog {
             sync_dir(&shared.segments_dir)?;
             tracing::info!(segment = ?segment.path, "deleted log segment below retention offset");
         }
-        Ok(shared.segments.start_offset())
+        Ok(removed.len())
     }
 
     /// Reads and verifies every frame of every sealed segment (open checks only the last

@@ -19,6 +19,7 @@ mod reader;
 mod record;
 mod recovery;
 mod repair;
+mod retention;
 mod segment;
 mod segment_set;
 mod shared;
@@ -33,4 +34,7 @@ pub use options::LogOptions;
 pub use reader::LogReader;
 pub use record::LogRecord;
 pub use repair::{repair, RepairReport};
+pub use retention::{
+    ConsumerLag, LogStats, RetentionPolicy, RetentionStatus, MAX_REPORTED_CONSUMERS,
+};
 pub use shared::LogHealth;

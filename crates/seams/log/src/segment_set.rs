@@ -136,6 +136,14 @@ impl SegmentSet {
         })
     }
 
+    /// The paths of every segment, the active one last.
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        self.read()
+            .values()
+            .map(|segment| segment.path.clone())
+            .collect()
+    }
+
     /// Every sealed segment with its end offset, ascending.
     pub(crate) fn sealed(&self) -> Vec<Located> {
         let map = self.read();

@@ -8,6 +8,7 @@ mod delivery_latency;
 mod events;
 mod ingest;
 mod latency;
+mod log_retention;
 mod moto;
 mod server;
 mod trail_run;
@@ -40,6 +41,9 @@ enum Command {
     Delivery(delivery::DeliveryArgs),
     /// Time from an event's ack to its log file in the bucket, at a steady event rate.
     DeliveryLatency(delivery_latency::DeliveryLatencyArgs),
+    /// Event log disk use over time while ingesting N events with a short
+    /// `--event-log-retention`: it must plateau.
+    LogRetention(log_retention::LogRetentionArgs),
     /// `opentrail validate` against `aws cloudtrail validate-logs` on a moto_server bucket.
     Validate(validate::ValidateArgs),
 }
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Import(args) => runtime.block_on(ingest::run_import(args)),
         Command::Delivery(args) => runtime.block_on(delivery::run(args)),
         Command::DeliveryLatency(args) => runtime.block_on(delivery_latency::run(args)),
+        Command::LogRetention(args) => runtime.block_on(log_retention::run(args)),
         Command::Validate(args) => runtime.block_on(validate::run(args)),
     }
 }
