@@ -253,8 +253,11 @@ def test_outage_across_a_crash_loses_nothing(delivering):
     wait_for(lambda: client.get_trail_status(Name="outage").get("LatestDeliveryError") == "NoSuchBucket",
              what="LatestDeliveryError after the restart")
     # Event history indexes in the background: wait until it shows all 20 calls.
-    expected = wait_for(lambda: (ids := looked_up_event_ids(client, "GetTrail")) if len(ids) == 20 else None,
-                        timeout=60, what="the 20 GetTrail events in event history")
+    def all_twenty():
+        ids = looked_up_event_ids(client, "GetTrail")
+        return ids if len(ids) == 20 else None
+
+    expected = wait_for(all_twenty, timeout=60, what="the 20 GetTrail events in event history")
     s3.create_bucket(Bucket=bucket)
     prefix = f"AWSLogs/{server.account_id}/CloudTrail/{REGION}/"
 
