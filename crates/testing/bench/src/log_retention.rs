@@ -39,6 +39,12 @@ pub struct LogRetentionArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Events per second to send at most (0: as fast as the server acks). Event history
+    /// indexes more slowly than the log appends, and its cursor holds retention back: below
+    /// history's rate the log reaches a steady state (the plateau) instead of growing with
+    /// history's backlog.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Print the samples as CSV instead of a table.
     #[arg(long)]
     csv: bool,
@@ -178,9 +184,10 @@ pub async fn run(args: LogRetentionArgs) -> anyhow::Result<()> {
         },
     )?;
     eprintln!(
-        "ingesting {} events ({} a cycle over the input) with --event-log-retention {}; data dir {}",
+        "ingesting {} events ({} a cycle over the input{}) with --event-log-retention {}; data dir {}",
         args.events,
         per_cycle,
+        if args.rate > 0 { format!(", at most {} events/s", args.rate) } else { String::new() },
         args.retention,
         server.data_dir().display()
     );
@@ -189,16 +196,20 @@ pub async fn run(args: LogRetentionArgs) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    // Events scheduled so far, for `--rate`: a body is sent no earlier than
+    // `started + scheduled / rate`.
+    let scheduled = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut senders = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency.max(1) {
-        let (bodies, next, acked, client) = (
+        let (bodies, next, acked, client, scheduled) = (
             Arc::clone(&bodies),
             Arc::clone(&next),
             Arc::clone(&acked),
             Arc::clone(&client),
+            Arc::clone(&scheduled),
         );
-        let target = args.events;
+        let (target, rate) = (args.events, args.rate);
         senders.spawn(async move {
             loop {
                 // Claim a body; stop once enough events are claimed.
@@ -207,6 +218,11 @@ pub async fn run(args: LogRetentionArgs) -> anyhow::Result<()> {
                 let claimed_before: u64 = acked.load(Ordering::Relaxed);
                 if claimed_before >= target {
                     return Ok::<(), anyhow::Error>(());
+                }
+                if rate > 0 {
+                    let at = scheduled.fetch_add(body.records as u64, Ordering::Relaxed);
+                    let due = started + Duration::from_secs_f64(at as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 // Signed when sent: a SigV4 signature is valid for 15 minutes only.
                 let request = client.sign(Body {
