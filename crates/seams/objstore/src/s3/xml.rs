@@ -1,11 +1,13 @@
 //! The two S3 XML documents bucket administration reads: error bodies and
 //! ListBuckets pages. Elements are matched by local name, ignoring namespaces.
 
-use quick_xml::events::Event;
+use quick_xml::escape::resolve_xml_entity;
+use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 
 /// Calls `on_element(path, text)` for every element as it closes, with the
-/// local names from the root down to it and its unescaped text.
+/// local names from the root down to it and its text, entity and character
+/// references decoded.
 fn walk_elements(xml: &str, mut on_element: impl FnMut(&[String], &str)) -> Result<(), String> {
     let mut reader = Reader::from_str(xml);
     let mut path: Vec<String> = Vec::new();
@@ -24,17 +26,28 @@ fn walk_elements(xml: &str, mut on_element: impl FnMut(&[String], &str)) -> Resu
                 on_element(&path, "");
                 path.pop();
             }
+            // Since quick-xml 0.38 a text event stops at `&`: each reference
+            // (`&amp;`, `&#38;`) arrives as its own event, decoded here.
             Event::Text(text) => {
                 let text = text
-                    .unescape()
+                    .xml10_content()
                     .map_err(|e| format!("malformed XML text: {e}"))?;
                 if let Some(current) = texts.last_mut() {
                     current.push_str(&text);
                 }
             }
-            Event::CData(data) => {
+            Event::GeneralRef(reference) => {
+                let decoded = decode_reference(&reference)?;
                 if let Some(current) = texts.last_mut() {
-                    current.push_str(&String::from_utf8_lossy(&data));
+                    current.push(decoded);
+                }
+            }
+            Event::CData(data) => {
+                let data = data
+                    .xml10_content()
+                    .map_err(|e| format!("malformed XML CDATA: {e}"))?;
+                if let Some(current) = texts.last_mut() {
+                    current.push_str(&data);
                 }
             }
             Event::End(_) => {
@@ -46,6 +59,24 @@ fn walk_elements(xml: &str, mut on_element: impl FnMut(&[String], &str)) -> Resu
             _ => {}
         }
     }
+}
+
+/// The character a reference stands for: a character reference (`&#38;`,
+/// `&#x26;`) or one of XML's five predefined entities, each one character
+/// (S3 declares no others).
+fn decode_reference(reference: &BytesRef<'_>) -> Result<char, String> {
+    let name = reference
+        .decode()
+        .map_err(|e| format!("malformed XML reference: {e}"))?;
+    if let Some(ch) = reference
+        .resolve_char_ref()
+        .map_err(|e| format!("malformed XML character reference &{name};: {e}"))?
+    {
+        return Ok(ch);
+    }
+    resolve_xml_entity(&name)
+        .and_then(|text| text.chars().next())
+        .ok_or_else(|| format!("malformed XML: unknown entity &{name};"))
 }
 
 fn is_path(path: &[String], expected: &[&str]) -> bool {
@@ -111,6 +142,45 @@ mod tests {
         );
         assert_eq!(parse_error("not xml <"), S3ErrorBody::default());
         assert_eq!(parse_error(""), S3ErrorBody::default());
+    }
+
+    /// quick-xml (0.38 on) hands entity and character references over as
+    /// separate events; messages and tokens must still come out decoded.
+    #[test]
+    fn decodes_references_in_an_error_message() {
+        let xml = "<Error><Code>InvalidArgument</Code><Message>key &quot;a&amp;b&lt;c&gt;&apos;d&apos;&quot; \
+                   has &#233;&#x20AC; and <![CDATA[raw &amp;]]></Message></Error>";
+        assert_eq!(
+            parse_error(xml),
+            S3ErrorBody {
+                code: "InvalidArgument".into(),
+                message: "key \"a&b<c>'d'\" has \u{e9}\u{20ac} and raw &amp;".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_entity_or_a_bad_character_reference_is_malformed() {
+        let unknown = "<Error><Code>X</Code><Message>a &nbsp; b</Message></Error>";
+        assert_eq!(parse_error(unknown), S3ErrorBody::default());
+        let error = parse_list_buckets(
+            "<ListAllMyBucketsResult><ContinuationToken>&#0;</ContinuationToken></ListAllMyBucketsResult>",
+        )
+        .unwrap_err();
+        assert!(error.contains("&#0;"), "{error}");
+        let error = parse_list_buckets("<ListAllMyBucketsResult>&bogus;</ListAllMyBucketsResult>")
+            .unwrap_err();
+        assert!(error.contains("&bogus;"), "{error}");
+    }
+
+    #[test]
+    fn decodes_references_in_a_continuation_token() {
+        let xml = r#"<ListAllMyBucketsResult><Buckets><Bucket><Name>logs</Name></Bucket></Buckets>
+<ContinuationToken>a+b/c&#61;&amp;d</ContinuationToken></ListAllMyBucketsResult>"#;
+        assert_eq!(
+            parse_list_buckets(xml).unwrap(),
+            (vec!["logs".to_owned()], Some("a+b/c=&d".to_owned()))
+        );
     }
 
     #[test]
