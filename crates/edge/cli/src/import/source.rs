@@ -76,6 +76,24 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `keys` (sorted) without the empty "folder" objects consoles create: a key ending in
+/// `/`, or (as the object store lists it) one that other keys lie under.
+fn without_folder_markers(keys: Vec<String>) -> Vec<String> {
+    let is_folder = |key: &String| {
+        let under = format!("{}/", key.trim_end_matches('/'));
+        let first_at_or_after = keys.partition_point(|k| k.as_str() < under.as_str());
+        key.ends_with('/')
+            || keys
+                .get(first_at_or_after)
+                .is_some_and(|k| k.starts_with(&under))
+    };
+    let folders: Vec<bool> = keys.iter().map(is_folder).collect();
+    keys.into_iter()
+        .zip(folders)
+        .filter_map(|(key, folder)| (!folder).then_some(key))
+        .collect()
+}
+
 pub async fn find_source(args: &ImportArgs) -> anyhow::Result<Source> {
     if let Some(rest) = args.path.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -86,9 +104,9 @@ pub async fn find_source(args: &ImportArgs) -> anyhow::Result<Source> {
             .with_context(|| format!("failed to list s3://{bucket}/{prefix}"))?
             .into_iter()
             .map(|o| o.key)
-            .filter(|k| !k.ends_with('/'))
             .collect();
         keys.sort();
+        let keys = without_folder_markers(keys);
         return Ok(Source::Bucket {
             store,
             bucket: bucket.to_owned(),
@@ -109,4 +127,20 @@ pub async fn find_source(args: &ImportArgs) -> anyhow::Result<Source> {
     walk(&path, &mut files)?;
     files.sort();
     Ok(Source::Tree(files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_markers_are_dropped() {
+        let keys = ["a/x", "a/x-y.json", "a/x/f.json.gz", "b/", "b/g.json", "c"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            without_folder_markers(keys),
+            ["a/x-y.json", "a/x/f.json.gz", "b/g.json", "c"].map(String::from)
+        );
+    }
 }
