@@ -130,7 +130,9 @@ mod tests {
             FileKind::Log
         );
         assert_eq!(
-            classify("111122223333_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json.gz"),
+            classify(
+                "111122223333_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json.gz"
+            ),
             FileKind::Digest
         );
         assert_eq!(
@@ -141,13 +143,22 @@ mod tests {
 
     #[test]
     fn other_files_are_sniffed_or_foreign() {
-        assert_eq!(classify("AWSLogs/111122223333/CloudTrail/README.txt"), FileKind::Foreign);
-        assert_eq!(classify("AWSLogs/111122223333/CloudTrail/notes.json"), FileKind::Unknown);
+        assert_eq!(
+            classify("AWSLogs/111122223333/CloudTrail/README.txt"),
+            FileKind::Foreign
+        );
+        assert_eq!(
+            classify("AWSLogs/111122223333/CloudTrail/notes.json"),
+            FileKind::Unknown
+        );
         assert_eq!(classify("exported.json.gz"), FileKind::Unknown);
         assert_eq!(classify("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/07/111122223333_CloudTrail_us-east-1_x.txt"), FileKind::Foreign);
         assert_eq!(classify("AWSLogs/111122223333/Config/us-east-1/2024/05/07/ConfigHistory/111122223333_Config_us-east-1_ConfigHistory_x.json.gz"), FileKind::Unknown);
         assert_eq!(classify("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/05/07/111122223333_CloudTrail_us-east-1_20240507T0903Z_a.json.gz"), FileKind::Unknown, "a log name in the digest directory");
-        assert_eq!(classify("123_CloudTrail_us-east-1_x.json"), FileKind::Unknown);
+        assert_eq!(
+            classify("123_CloudTrail_us-east-1_x.json"),
+            FileKind::Unknown
+        );
     }
 
     #[test]

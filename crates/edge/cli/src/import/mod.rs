@@ -14,8 +14,8 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use layout::FileKind;
 use serde::Deserialize;
-use source::{find_source, Source};
 use serde_json::value::RawValue;
+use source::{find_source, Source};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -294,7 +294,9 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         ));
     }
     if digest_problems > 0 {
-        failures.push(format!("digest validation found {digest_problems} problems"));
+        failures.push(format!(
+            "digest validation found {digest_problems} problems"
+        ));
     }
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
