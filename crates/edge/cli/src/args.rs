@@ -36,7 +36,10 @@ pub struct ImportArgs {
     pub client: ClientArgs,
     #[command(flatten)]
     pub s3: S3Args,
-    /// A file, a directory (searched recursively for .json and .json.gz) or s3://bucket/prefix.
+    /// A file, a directory or s3://bucket/prefix. Log files (`AWSLogs/.../CloudTrail/...`,
+    /// `<account>_CloudTrail_...`) and Insights files (`CloudTrail-Insight`) are imported,
+    /// digest files (`CloudTrail-Digest`) skipped, other `.json`/`.json.gz` files imported
+    /// when they hold `{"Records":[...]}`, and the rest skipped with a warning.
     pub path: String,
     /// Where progress is kept so an interrupted import resumes; default under the data dir.
     #[arg(long)]
@@ -50,6 +53,11 @@ pub struct ImportArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Check the hash of every log file each digest file lists against the copy being
+    /// imported (not the digests' signatures); a mismatch or a listed file missing fails
+    /// the command after the import.
+    #[arg(long)]
+    pub validate_digests: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,122 +1,26 @@
-//! `opentrail import`: reads CloudTrail log files and sends their records to a running
-//! server's ingest API. Files already imported (per the state file) are skipped, so an
-//! interrupted import resumes; event history ignores events it already holds (by eventID),
-//! so re-importing adds no duplicates.
+//! `opentrail import`: reads CloudTrail log and Insights files and sends their records to a
+//! running server's ingest API; digest files are skipped (or checked, `--validate-digests`)
+//! and other files skipped with a warning. Files already imported (per the state file) are
+//! skipped, so an interrupted import resumes; event history ignores events it already holds
+//! (by eventID), so re-importing adds no duplicates.
+
+mod digests;
+pub mod layout;
+mod source;
 
 use crate::args::ImportArgs;
 use crate::client::ApiClient;
-use crate::store::object_store;
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use opentrail_objstore::ObjectStore;
+use layout::FileKind;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use source::{find_source, Source};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
-
-/// Where the log files come from.
-enum Source {
-    Files(Vec<PathBuf>),
-    Bucket {
-        store: Arc<dyn ObjectStore>,
-        bucket: String,
-        keys: Vec<String>,
-    },
-}
-
-impl Source {
-    fn names(&self) -> Vec<String> {
-        match self {
-            Source::Files(files) => files.iter().map(|f| f.display().to_string()).collect(),
-            Source::Bucket { bucket, keys, .. } => {
-                keys.iter().map(|k| format!("s3://{bucket}/{k}")).collect()
-            }
-        }
-    }
-}
-
-fn is_log_file(name: &str) -> bool {
-    name.ends_with(".json") || name.ends_with(".json.gz")
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("failed to read {}", dir.display()))?
-    {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(is_log_file)
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-async fn find_source(args: &ImportArgs) -> anyhow::Result<Source> {
-    if let Some(rest) = args.path.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let store = object_store(&args.client.data_dir, &args.s3)?;
-        let mut keys: Vec<String> = store
-            .list_objects(bucket, prefix)
-            .await
-            .with_context(|| format!("failed to list s3://{bucket}/{prefix}"))?
-            .into_iter()
-            .map(|o| o.key)
-            .filter(|k| is_log_file(k))
-            .collect();
-        keys.sort();
-        return Ok(Source::Bucket {
-            store,
-            bucket: bucket.to_owned(),
-            keys,
-        });
-    }
-    let path = PathBuf::from(&args.path);
-    let mut files = Vec::new();
-    if path.is_dir() {
-        walk(&path, &mut files)?;
-    } else if path.is_file() {
-        files.push(path);
-    } else {
-        bail!(
-            "{} is neither a file, a directory nor s3://bucket/prefix",
-            args.path
-        );
-    }
-    files.sort();
-    Ok(Source::Files(files))
-}
-
-async fn read_file(source: &Source, index: usize) -> anyhow::Result<Vec<u8>> {
-    match source {
-        Source::Files(files) => {
-            let path = files[index].clone();
-            tokio::fs::read(&path)
-                .await
-                .with_context(|| format!("failed to read {}", path.display()))
-        }
-        Source::Bucket {
-            store,
-            bucket,
-            keys,
-        } => {
-            let key = &keys[index];
-            let object = store
-                .get_object(bucket, key)
-                .await?
-                .with_context(|| format!("s3://{bucket}/{key} disappeared"))?;
-            Ok(object.body.to_vec())
-        }
-    }
-}
 
 fn decompress(name: &str, bytes: Bytes) -> anyhow::Result<Vec<u8>> {
     if !name.ends_with(".gz") {
@@ -181,17 +85,81 @@ fn load_done(path: &Path) -> anyhow::Result<BTreeSet<String>> {
     }
 }
 
+/// What one file came to.
+enum FileOutcome {
+    /// Its records were sent: how many the server accepted and rejected, and the first
+    /// reasons.
+    Sent {
+        accepted: u64,
+        rejected: u64,
+        errors: Vec<String>,
+    },
+    /// A file outside the layout that is not a log file: skipped, with the reason.
+    NotALog(String),
+    /// A log or Insights file that could not be read or is not a log file.
+    Unreadable(String),
+}
+
+/// Files and records of one run.
 #[derive(Default)]
 struct Totals {
+    log_files: u64,
+    insight_files: u64,
+    digests_skipped: u64,
+    foreign_skipped: u64,
+    unreadable: u64,
     accepted: u64,
     rejected: u64,
     first_errors: Vec<String>,
+}
+
+impl Totals {
+    fn add(&mut self, kind: FileKind, name: &str, outcome: FileOutcome) {
+        match outcome {
+            FileOutcome::Sent {
+                accepted,
+                rejected,
+                errors,
+            } => {
+                if kind == FileKind::Insight {
+                    self.insight_files += 1;
+                } else {
+                    self.log_files += 1;
+                }
+                self.accepted += accepted;
+                self.rejected += rejected;
+                let room = 5 - self.first_errors.len().min(5);
+                self.first_errors.extend(errors.into_iter().take(room));
+            }
+            FileOutcome::NotALog(why) => {
+                self.foreign_skipped += 1;
+                eprintln!("warning: skipped {name}: {why}");
+            }
+            FileOutcome::Unreadable(why) => {
+                self.unreadable += 1;
+                eprintln!("error: {name}: {why}");
+            }
+        }
+    }
+}
+
+/// What a file is, by its name (see [`layout::classify`]); the one file named on the
+/// command line is a log file unless its name says it is a digest or Insights file.
+fn kinds(source: &Source, names: &[String]) -> Vec<FileKind> {
+    names
+        .iter()
+        .map(|name| match layout::classify(name) {
+            FileKind::Unknown | FileKind::Foreign if source.is_single_file() => FileKind::Log,
+            kind => kind,
+        })
+        .collect()
 }
 
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let client = ApiClient::new(&args.client)?;
     let source = Arc::new(find_source(&args).await?);
     let names = source.names();
+    let kinds = kinds(&source, &names);
     let state_file = args
         .state_file
         .clone()
@@ -200,13 +168,34 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let done = load_done(&state_file)?;
-    let pending: Vec<usize> = (0..names.len())
+    let mut totals = Totals::default();
+    let mut digests = Vec::new();
+    let mut candidates = Vec::new();
+    for (index, kind) in kinds.iter().enumerate() {
+        match kind {
+            FileKind::Digest => {
+                totals.digests_skipped += 1;
+                digests.push(index);
+            }
+            FileKind::Foreign => {
+                totals.foreign_skipped += 1;
+                eprintln!(
+                    "warning: skipped {}: not a CloudTrail log, Insights or digest file",
+                    names[index]
+                );
+            }
+            FileKind::Log | FileKind::Insight | FileKind::Unknown => candidates.push(index),
+        }
+    }
+    let pending: Vec<usize> = candidates
+        .iter()
+        .copied()
         .filter(|i| !done.contains(&names[*i]))
         .collect();
     eprintln!(
         "importing {} files ({} already imported) from {}",
         pending.len(),
-        names.len() - pending.len(),
+        candidates.len() - pending.len(),
         args.path
     );
     let progress = if args.quiet {
@@ -227,7 +216,6 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("failed to open {}", state_file.display()))?;
     let started = std::time::Instant::now();
     let in_flight = Arc::new(Semaphore::new(args.concurrency.max(1)));
-    let mut totals = Totals::default();
     let mut files = tokio::task::JoinSet::new();
     let mut next = pending.into_iter();
     // Read ahead a few files while their batches are in flight.
@@ -238,25 +226,28 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
             let (client, source, in_flight) =
                 (client.clone(), Arc::clone(&source), Arc::clone(&in_flight));
             let name = names[index].clone();
+            let kind = kinds[index];
             let limit = args.batch_bytes;
             files.spawn(async move {
-                let outcome = import_file(&client, &source, index, &name, limit, in_flight).await;
-                (name, outcome)
+                let file = FileToSend {
+                    index,
+                    name: &name,
+                    kind,
+                    limit,
+                };
+                let outcome = import_file(&client, &source, file, in_flight).await;
+                (name, kind, outcome)
             });
         }
         let Some(joined) = files.join_next().await else {
             break;
         };
-        let (name, outcome) = joined?;
-        let (accepted, rejected, errors) = outcome?;
-        totals.accepted += accepted;
-        totals.rejected += rejected;
-        totals.first_errors.extend(
-            errors
-                .into_iter()
-                .take(5 - totals.first_errors.len().min(5)),
-        );
-        writeln!(state, "{name}")?;
+        let (name, kind, outcome) = joined?;
+        let outcome = outcome?;
+        if matches!(outcome, FileOutcome::Sent { .. }) {
+            writeln!(state, "{name}")?;
+        }
+        progress.suspend(|| totals.add(kind, &name, outcome));
         progress.inc(1);
         progress.set_message(format!("{} events", totals.accepted));
     }
@@ -268,45 +259,106 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         totals.accepted as f64 / elapsed.max(1e-9),
         totals.rejected
     );
+    eprintln!(
+        "files: {} log files and {} Insights files imported, {} digest files skipped, {} other files skipped, {} log files unreadable",
+        totals.log_files,
+        totals.insight_files,
+        totals.digests_skipped,
+        totals.foreign_skipped,
+        totals.unreadable
+    );
     for error in &totals.first_errors {
         eprintln!("  rejected: {error}");
     }
+    let digest_problems = if args.validate_digests {
+        let check = digests::check_digests(&source, &names, &digests).await;
+        for problem in &check.problems {
+            eprintln!("  {problem}");
+        }
+        eprintln!(
+            "digests: {} digest files checked, {}/{} listed log files valid",
+            check.digests, check.valid, check.listed
+        );
+        check.problems.len()
+    } else {
+        0
+    };
+    let mut failures = Vec::new();
     if totals.rejected > 0 {
-        bail!("{} records were rejected", totals.rejected);
+        failures.push(format!("{} records were rejected", totals.rejected));
+    }
+    if totals.unreadable > 0 {
+        failures.push(format!(
+            "{} log files could not be imported",
+            totals.unreadable
+        ));
+    }
+    if digest_problems > 0 {
+        failures.push(format!(
+            "digest validation found {digest_problems} problems"
+        ));
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
     }
     Ok(())
 }
 
-type FileOutcome = anyhow::Result<(u64, u64, Vec<String>)>;
+/// One file to import.
+struct FileToSend<'a> {
+    index: usize,
+    name: &'a str,
+    kind: FileKind,
+    /// The largest request body.
+    limit: usize,
+}
 
+/// Sends the records of one file. An error is a failure to talk to the server, which ends
+/// the import; problems of the file itself are outcomes.
 async fn import_file(
     client: &ApiClient,
     source: &Source,
-    index: usize,
-    name: &str,
-    limit: usize,
+    file: FileToSend<'_>,
     in_flight: Arc<Semaphore>,
-) -> FileOutcome {
-    let raw = Bytes::from(read_file(source, index).await?);
+) -> anyhow::Result<FileOutcome> {
+    let FileToSend {
+        index,
+        name,
+        kind,
+        limit,
+    } = file;
+    let raw = match source.read(index).await {
+        Ok(raw) => Bytes::from(raw),
+        Err(error) => return Ok(FileOutcome::Unreadable(format!("{error:#}"))),
+    };
     // A gzipped log file that fits in one request goes as it is: the server inflates
     // it once, and neither side hashes or copies the inflated text for the signature.
-    // One that inflates beyond what the server takes is split like any other.
-    if name.ends_with(".gz") && raw.len() <= limit {
+    // One that inflates beyond what the server takes is split like any other, and one
+    // the server refuses is looked at here, to say what is wrong with it. A file outside
+    // the layout is looked at first: it may not be a log file.
+    if kind != FileKind::Unknown && name.ends_with(".gz") && raw.len() <= limit {
         let permit = Arc::clone(&in_flight).acquire_owned().await?;
         let answer = client.ingest_gzip(raw.clone()).await;
         drop(permit);
         match answer {
-            Ok(answer) => return tally(name, vec![answer]),
-            Err(failure) if is_too_large(&failure) => {}
+            Ok(answer) => return Ok(tally(name, vec![answer])),
+            Err(failure) if failure.is::<crate::client::ApiError>() => {}
             Err(failure) => return Err(failure),
         }
     }
     let owned_name = name.to_owned();
-    let bodies = tokio::task::spawn_blocking(move || {
+    let parsed = tokio::task::spawn_blocking(move || {
         let text = decompress(&owned_name, raw)?;
         batches(&owned_name, &text, limit)
     })
-    .await??;
+    .await?;
+    let bodies = match parsed {
+        Ok(bodies) => bodies,
+        Err(why) if kind == FileKind::Unknown => {
+            return Ok(FileOutcome::NotALog(format!("{why:#}")))
+        }
+        Err(why) => return Ok(FileOutcome::Unreadable(format!("{why:#}"))),
+    };
     let mut sends = tokio::task::JoinSet::new();
     for body in bodies {
         let permit = Arc::clone(&in_flight).acquire_owned().await?;
@@ -321,16 +373,7 @@ async fn import_file(
     while let Some(answer) = sends.join_next().await {
         answers.push(answer??);
     }
-    tally(name, answers)
-}
-
-fn is_too_large(failure: &anyhow::Error) -> bool {
-    failure
-        .downcast_ref::<crate::client::ApiError>()
-        .is_some_and(|e| {
-            e.code == "RequestEntityTooLargeException"
-                || (e.code == "ValidationException" && e.message.contains("records per request"))
-        })
+    Ok(tally(name, answers))
 }
 
 /// Events accepted and rejected by the answers for file `name`, and the first reasons.
@@ -349,7 +392,11 @@ fn tally(name: &str, answers: Vec<serde_json::Value>) -> FileOutcome {
             }
         }
     }
-    Ok((accepted, rejected, errors))
+    FileOutcome::Sent {
+        accepted,
+        rejected,
+        errors,
+    }
 }
 
 #[cfg(test)]
