@@ -133,7 +133,12 @@ const ARN_KINDS: &[ArnKind] = &[
         "AWS::Lambda::Function",
         NameIn::UntilColon,
     ),
-    kind("logs", "log-group", "AWS::Logs::LogGroup", NameIn::UntilColon),
+    kind(
+        "logs",
+        "log-group",
+        "AWS::Logs::LogGroup",
+        NameIn::UntilColon,
+    ),
     kind(
         "organizations",
         "account",
@@ -185,12 +190,7 @@ const ARN_KINDS: &[ArnKind] = &[
         NameIn::Rest,
     ),
     kind("sns", "", "AWS::SNS::Topic", NameIn::Rest),
-    kind(
-        "ssm",
-        "association",
-        "AWS::SSM::Association",
-        NameIn::Rest,
-    ),
+    kind("ssm", "association", "AWS::SSM::Association", NameIn::Rest),
     kind("ssm", "document", "AWS::SSM::Document", NameIn::Rest),
     kind(
         "ssm",

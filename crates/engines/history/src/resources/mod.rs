@@ -345,10 +345,7 @@ mod tests {
                "requestParameters":{"bucketName":"b"},
                "resources":[{"type":"AWS::X::Y","ARN":"arn:aws:x:r:1:y/z"}]}"#,
         );
-        assert_eq!(
-            shown(&event),
-            pairs(&[("AWS::X::Y", "arn:aws:x:r:1:y/z")])
-        );
+        assert_eq!(shown(&event), pairs(&[("AWS::X::Y", "arn:aws:x:r:1:y/z")]));
         let names: Vec<String> = resources_of(&event)[0]
             .lookup_names()
             .map(str::to_owned)

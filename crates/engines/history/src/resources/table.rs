@@ -196,8 +196,14 @@ const SOURCES: &[SourceRules] = &[
             resp("accessKey.accessKeyId", "AWS::IAM::AccessKey"),
             req("serialNumber", "AWS::IAM::MfaDevice"),
             resp("virtualMFADevice.serialNumber", "AWS::IAM::MfaDevice"),
-            req("openIDConnectProviderArn", "AWS::IAM::OpenIDConnectProvider"),
-            resp("openIDConnectProviderArn", "AWS::IAM::OpenIDConnectProvider"),
+            req(
+                "openIDConnectProviderArn",
+                "AWS::IAM::OpenIDConnectProvider",
+            ),
+            resp(
+                "openIDConnectProviderArn",
+                "AWS::IAM::OpenIDConnectProvider",
+            ),
             req("sAMLProviderArn", "AWS::IAM::SamlProvider"),
             resp("sAMLProviderArn", "AWS::IAM::SamlProvider"),
             req("serverCertificateName", "AWS::IAM::ServerCertificate"),
@@ -227,7 +233,10 @@ const SOURCES: &[SourceRules] = &[
             req("vpcId", "AWS::EC2::VPC"),
             req("vpcSet.items.vpcId", "AWS::EC2::VPC"),
             req("vpcSet.item.vpcId", "AWS::EC2::VPC"),
-            req("DescribeVpcClassicLinkDnsSupportRequest.VpcIds", "AWS::EC2::VPC"),
+            req(
+                "DescribeVpcClassicLinkDnsSupportRequest.VpcIds",
+                "AWS::EC2::VPC",
+            ),
             resp("vpc.vpcId", "AWS::EC2::VPC"),
             req("subnetId", "AWS::EC2::Subnet"),
             req("subnetSet.items.subnetId", "AWS::EC2::Subnet"),
@@ -238,10 +247,8 @@ const SOURCES: &[SourceRules] = &[
             resp("groupId", "AWS::EC2::SecurityGroup"),
             req("routeTableId", "AWS::EC2::RouteTable"),
             resp("routeTable.routeTableId", "AWS::EC2::RouteTable"),
-            req("associationId", "AWS::EC2::SubnetRouteTableAssociation").only(&[
-                "DisassociateRouteTable",
-                "ReplaceRouteTableAssociation",
-            ]),
+            req("associationId", "AWS::EC2::SubnetRouteTableAssociation")
+                .only(&["DisassociateRouteTable", "ReplaceRouteTableAssociation"]),
             resp("associationId", "AWS::EC2::SubnetRouteTableAssociation")
                 .only(&["AssociateRouteTable"]),
             req("internetGatewayId", "AWS::EC2::InternetGateway"),
@@ -279,8 +286,14 @@ const SOURCES: &[SourceRules] = &[
             req("CreateNatGatewayRequest.AllocationId", "AWS::EC2::EIP"),
             resp("allocationId", "AWS::EC2::EIP"),
             req("natGatewayId", "AWS::EC2::NatGateway"),
-            req("DeleteNatGatewayRequest.NatGatewayId", "AWS::EC2::NatGateway"),
-            req("DescribeNatGatewaysRequest.NatGatewayId", "AWS::EC2::NatGateway"),
+            req(
+                "DeleteNatGatewayRequest.NatGatewayId",
+                "AWS::EC2::NatGateway",
+            ),
+            req(
+                "DescribeNatGatewaysRequest.NatGatewayId",
+                "AWS::EC2::NatGateway",
+            ),
             resp(
                 "CreateNatGatewayResponse.natGateway.natGatewayId",
                 "AWS::EC2::NatGateway",
@@ -296,7 +309,10 @@ const SOURCES: &[SourceRules] = &[
             req("dhcpOptionsId", "AWS::EC2::DHCPOptions"),
             req("DescribeFlowLogsRequest.FlowLogId", "AWS::EC2::FlowLog"),
             req("DeleteFlowLogsRequest.FlowLogId", "AWS::EC2::FlowLog"),
-            resp("CreateFlowLogsResponse.flowLogIdSet.item", "AWS::EC2::FlowLog"),
+            resp(
+                "CreateFlowLogsResponse.flowLogIdSet.item",
+                "AWS::EC2::FlowLog",
+            ),
             req_typed("CreateFlowLogsRequest.ResourceId", TypeOf::Ec2Id),
             req_typed("resourcesSet.items.resourceId", TypeOf::Ec2Id),
         ],
@@ -331,7 +347,10 @@ const SOURCES: &[SourceRules] = &[
         source: "organizations.amazonaws.com",
         rules: &[
             req("accountId", "AWS::Organizations::Account"),
-            resp("createAccountStatus.accountId", "AWS::Organizations::Account"),
+            resp(
+                "createAccountStatus.accountId",
+                "AWS::Organizations::Account",
+            ),
             req(
                 "organizationalUnitId",
                 "AWS::Organizations::OrganizationalUnit",
@@ -348,8 +367,7 @@ const SOURCES: &[SourceRules] = &[
         source: "ssm.amazonaws.com",
         rules: &[
             req("name", "AWS::SSM::Parameter").only(SSM_PARAMETER),
-            req("names", "AWS::SSM::Parameter")
-                .only(&["GetParameters", "DeleteParameters"]),
+            req("names", "AWS::SSM::Parameter").only(&["GetParameters", "DeleteParameters"]),
             req("name", "AWS::SSM::Document").only(SSM_DOCUMENT),
             req("documentName", "AWS::SSM::Document"),
             req("associationId", "AWS::SSM::Association"),
@@ -452,11 +470,13 @@ const SOURCES: &[SourceRules] = &[
         source: "rolesanywhere.amazonaws.com",
         rules: &[
             req("profileId", "AWS::RolesAnywhere::Profile"),
-            resp("profile.profileId", "AWS::RolesAnywhere::Profile")
-                .only(&["CreateProfile"]),
+            resp("profile.profileId", "AWS::RolesAnywhere::Profile").only(&["CreateProfile"]),
             req("trustAnchorId", "AWS::RolesAnywhere::TrustAnchor"),
-            resp("trustAnchor.trustAnchorId", "AWS::RolesAnywhere::TrustAnchor")
-                .only(&["CreateTrustAnchor"]),
+            resp(
+                "trustAnchor.trustAnchorId",
+                "AWS::RolesAnywhere::TrustAnchor",
+            )
+            .only(&["CreateTrustAnchor"]),
         ],
     },
 ];
@@ -515,7 +535,9 @@ mod tests {
     fn every_source_is_listed_once_and_every_type_is_an_aws_type() {
         for (at, entry) in SOURCES.iter().enumerate() {
             assert!(
-                SOURCES[..at].iter().all(|other| other.source != entry.source),
+                SOURCES[..at]
+                    .iter()
+                    .all(|other| other.source != entry.source),
                 "{} listed twice",
                 entry.source
             );
