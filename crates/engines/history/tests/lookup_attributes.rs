@@ -267,14 +267,6 @@ fn insights_are_only_returned_for_the_insight_category() {
     }
 }
 
-/// The conformance record with this `eventID`.
-fn conformance_record<'a>(records: &'a [EventRecord], event_id: &str) -> &'a EventRecord {
-    records
-        .iter()
-        .find(|record| record.event_id() == event_id)
-        .unwrap_or_else(|| panic!("no conformance record {event_id}"))
-}
-
 /// The (type, name) pairs of an Event's `Resources`.
 fn resource_pairs(event: &opentrail_operations::Event) -> Vec<(String, String)> {
     event
