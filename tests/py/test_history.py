@@ -12,7 +12,7 @@ import pytest
 
 from conftest import OPENTRAIL_BIN, REGION, _child_env, error_code
 from test_delivery import wait_for
-from test_ingest import CONFORMANCE_ACCOUNT, conformance_files, run_import
+from test_ingest import CONFORMANCE_ACCOUNT, conformance_files, post_events, run_import, valid_record
 from test_protocol import raw_call
 
 LONG_RETENTION = ("--history-retention-days", "3650")
@@ -128,6 +128,96 @@ def test_lookup_errors(imported):
                       NextToken=page["NextToken"],
                       LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "x"}]) == "InvalidNextTokenException"
     assert error_code(client.lookup_events, EventCategory="bogus") in ("InvalidEventCategoryException", "ValidationException")
+
+
+def lookup_ids(client, key, value, **kwargs):
+    return {e["EventId"] for e in all_events(client, LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}],
+                                             **kwargs)}
+
+
+def test_resources_are_found_by_name_id_and_arn(imported):
+    """ResourceName finds an event by the resource's name or ID (what event history shows) and
+    still by its ARN; Resources lists what the request and response name."""
+    client = imported.client()
+    # The AWS documentation's example: a role looked up by its name.
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    role = "CloudTrail_CloudWatchLogs_Role"
+    create_role = valid_record(
+        CONFORMANCE_ACCOUNT, "create-cloudwatch-logs-role",
+        eventTime=now.strftime("%Y-%m-%dT%H:%M:%SZ"), eventSource="iam.amazonaws.com", eventName="CreateRole",
+        userIdentity={"type": "IAMUser", "accountId": CONFORMANCE_ACCOUNT, "userName": "alice",
+                      "arn": f"arn:aws:iam::{CONFORMANCE_ACCOUNT}:user/alice", "principalId": "AIDAEXAMPLE"},
+        requestParameters={"roleName": role, "path": "/", "assumeRolePolicyDocument": "{}"},
+        responseElements={"role": {"roleName": role, "roleId": "AROAEXAMPLE",
+                                   "arn": f"arn:aws:iam::{CONFORMANCE_ACCOUNT}:role/{role}"}},
+        managementEvent=True, eventCategory="Management", readOnly=False)
+    response = post_events(imported, json.dumps({"Records": [create_role]}).encode())
+    assert response.status_code == 200 and response.json()["failed"] == [], response.text
+    recent = {"StartTime": now - dt.timedelta(hours=1)}
+    found = wait_for(lambda: client.lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": role}], **recent)["Events"],
+        what="role by name")
+    assert [e["EventId"] for e in found] == ["create-cloudwatch-logs-role"]
+    assert found[0]["Resources"] == [{"ResourceType": "AWS::IAM::Role", "ResourceName": role}]
+    assert [e["EventId"] for e in client.lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceType", "AttributeValue": "AWS::IAM::Role"}], **recent)["Events"]] \
+        == ["create-cloudwatch-logs-role"]
+
+    july = {"StartTime": JULY_2023[0], "EndTime": JULY_2023[1]}
+    # A role of the imported AWS logs: by name (CreateRole, GetRole, ... and AssumeRole, which
+    # names it by ARN) and by ARN (AssumeRole's roleArn and resources[]).
+    role = "stratus-red-team-ec2-get-password-data-role"
+    role_arn = f"arn:aws:iam::{CONFORMANCE_ACCOUNT}:role/{role}"
+    by_name, by_arn = lookup_ids(client, "ResourceName", role, **july), lookup_ids(client, "ResourceName", role_arn, **july)
+    assert {"ff709962-49b6-494d-8198-cdf0f7e8e666", "4bd2a6f6-dddc-49e6-ba7d-08f73e809e64"} <= by_name
+    assert "4bd2a6f6-dddc-49e6-ba7d-08f73e809e64" in by_arn and by_arn <= by_name
+    assume = client.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventId", "AttributeValue": "4bd2a6f6-dddc-49e6-ba7d-08f73e809e64"}], **july)["Events"][0]
+    assert {"ResourceType": "AWS::IAM::Role", "ResourceName": role_arn} in assume["Resources"]
+    assert {"ResourceType": "AWS::IAM::AccessKey", "ResourceName": "ASIATFQR7NSC7E2ZIBM2"} in assume["Resources"]
+
+    # A bucket: by name (CreateBucket records no resources[]) and by ARN.
+    bucket = "stratus-red-team-ctlr-bucket-zqfsvooxqj"
+    by_name = lookup_ids(client, "ResourceName", bucket, **july)
+    by_arn = lookup_ids(client, "ResourceName", f"arn:aws:s3:::{bucket}", **july)
+    create_bucket = {r["eventID"] for _, records in original_records() for r in records
+                     if r["eventName"] == "CreateBucket" and r["requestParameters"]["bucketName"] == bucket}
+    assert create_bucket and create_bucket <= by_name
+    assert by_arn and by_arn <= by_name and not create_bucket & by_arn
+    one = client.lookup_events(LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": sorted(by_arn)[0]}],
+                               **july)["Events"][0]
+    assert one["Resources"] == [{"ResourceType": "AWS::S3::Bucket", "ResourceName": bucket}]
+
+    # An instance by its ID, through the AWS CLI.
+    instance = "i-0dbc91f429e48eeed"
+    cli = imported.aws("cloudtrail", "lookup-events", "--start-time", "2023-07-01T00:00:00Z",
+                       "--end-time", "2023-07-31T00:00:00Z",
+                       "--lookup-attributes", f"AttributeKey=ResourceName,AttributeValue={instance}")
+    names = {e["EventName"] for e in cli["Events"]}
+    assert {"TerminateInstances", "SendCommand", "DescribeInstances"} <= names, names
+    terminate = next(e for e in cli["Events"] if e["EventName"] == "TerminateInstances")
+    assert terminate["Resources"] == [{"ResourceType": "AWS::EC2::Instance", "ResourceName": instance}]
+    assert lookup_ids(client, "ResourceName", f"arn:aws:ec2:us-east-1:{CONFORMANCE_ACCOUNT}:instance/{instance}",
+                      **july) <= {e["EventId"] for e in cli["Events"]}
+
+
+def test_service_identities_have_the_invoking_service_as_username(imported):
+    client = imported.client()
+    july = {"StartTime": JULY_2023[0], "EndTime": JULY_2023[1]}
+    expected = {r["eventID"] for _, records in original_records() for r in records
+                if r["userIdentity"].get("type") == "AWSService"
+                and r["userIdentity"].get("invokedBy") == "cloudtrail.amazonaws.com"}
+    assert len(expected) == 8
+    events = all_events(client, LookupAttributes=[
+        {"AttributeKey": "Username", "AttributeValue": "cloudtrail.amazonaws.com"}], **july)
+    assert {e["EventId"] for e in events} == expected
+    assert {e["Username"] for e in events} == {"cloudtrail.amazonaws.com"}
+    # An identity of only {accountId, invokedBy} (Secrets Manager deleting secret versions).
+    cli = imported.aws("cloudtrail", "lookup-events", "--start-time", "2023-07-01T00:00:00Z",
+                       "--end-time", "2023-07-31T00:00:00Z", "--lookup-attributes",
+                       "AttributeKey=Username,AttributeValue=secretsmanager.amazonaws.com")
+    assert len(cli["Events"]) == 40
+    assert {e["EventName"] for e in cli["Events"]} == {"StartSecretVersionDelete", "EndSecretVersionDelete"}
 
 
 def test_self_audit_events_for_every_operation(start_server):

@@ -1,6 +1,7 @@
 //! What LookupEvents knows about one record: its history category, the eight lookup
 //! attributes, and the `Username`/`Resources` values AWS derives for the Event shape.
 
+use crate::resources::{resources_of, ResourceSummary};
 use opentrail_model::event::{UserIdentity, UserIdentityType};
 use opentrail_model::EventRecord;
 use serde::Deserialize;
@@ -94,13 +95,6 @@ pub struct EventSummary<'a> {
     pub resources: Vec<ResourceSummary<'a>>,
 }
 
-/// One element of the Event shape's `Resources`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceSummary<'a> {
-    pub resource_type: Option<&'a str>,
-    pub resource_name: Option<&'a str>,
-}
-
 impl<'a> EventSummary<'a> {
     pub fn of(record: &'a EventRecord) -> Self {
         let identity = record.user_identity();
@@ -112,16 +106,7 @@ impl<'a> EventSummary<'a> {
             read_only: record.read_only(),
             username: username(&identity),
             access_key_id: identity.access_key_id.filter(|key| !key.is_empty()),
-            resources: record
-                .resources()
-                .map(|resource| ResourceSummary {
-                    resource_type: resource.resource_type.filter(|value| !value.is_empty()),
-                    resource_name: resource
-                        .arn
-                        .or(resource.arn_prefix)
-                        .filter(|value| !value.is_empty()),
-                })
-                .collect(),
+            resources: resources_of(record),
         }
     }
 
@@ -152,7 +137,7 @@ impl<'a> EventSummary<'a> {
             LookupAttributeKey::ResourceName => {
                 self.resources
                     .iter()
-                    .filter_map(|resource| resource.resource_name)
+                    .flat_map(ResourceSummary::lookup_names)
                     .for_each(visit);
                 return;
             }
@@ -175,7 +160,9 @@ pub fn read_only_text(read_only: bool) -> &'static str {
 /// The user name event history shows: the IAM user name; `root` for the root user; the
 /// session name for an assumed role (the last part of
 /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`); the federated user's name;
-/// otherwise `userIdentity.userName` when recorded. Service principals have none.
+/// the invoking service (`invokedBy`, e.g. `cloudtrail.amazonaws.com`) for an
+/// `AWSService` identity and for an identity that records only `accountId` and
+/// `invokedBy`; otherwise `userIdentity.userName` when recorded.
 pub fn username<'a>(identity: &UserIdentity<'a>) -> Option<Cow<'a, str>> {
     let recorded = identity.user_name.filter(|name| !name.is_empty());
     let derived = match identity.kind() {
@@ -190,12 +177,23 @@ pub fn username<'a>(identity: &UserIdentity<'a>) -> Option<Cow<'a, str>> {
             .arn
             .and_then(|arn| arn_suffix(arn, "federated-user/"))
             .or_else(|| principal_session(identity)),
+        Some(UserIdentityType::AwsService) => identity.invoked_by,
+        None if only_invoked_by(identity) => identity.invoked_by,
         _ => None,
     };
     derived
         .filter(|name| !name.is_empty())
         .or(recorded)
         .map(Cow::Borrowed)
+}
+
+/// An identity without a type that names no principal, only the service that acted
+/// (`{"accountId": ..., "invokedBy": "secretsmanager.amazonaws.com"}`).
+fn only_invoked_by(identity: &UserIdentity<'_>) -> bool {
+    identity.arn.is_none()
+        && identity.principal_id.is_none()
+        && identity.user_name.is_none()
+        && identity.invoked_by.is_some()
 }
 
 fn arn_suffix<'a>(arn: &'a str, marker: &str) -> Option<&'a str> {
@@ -289,6 +287,21 @@ mod tests {
         );
         assert_eq!(
             username_of(r#"{"type":"AWSService","invokedBy":"s3.amazonaws.com"}"#),
+            Some("s3.amazonaws.com".into())
+        );
+        assert_eq!(
+            username_of(r#"{"accountId":"1","invokedBy":"secretsmanager.amazonaws.com"}"#),
+            Some("secretsmanager.amazonaws.com".into())
+        );
+        assert_eq!(username_of(r#"{"type":"AWSService"}"#), None);
+        assert_eq!(
+            username_of(
+                r#"{"type":"AWSAccount","principalId":"AIDAX","accountId":"2","invokedBy":"x.amazonaws.com"}"#
+            ),
+            None
+        );
+        assert_eq!(
+            username_of(r#"{"principalId":"AIDAX","invokedBy":"x.amazonaws.com"}"#),
             None
         );
     }
@@ -340,7 +353,7 @@ mod tests {
         );
         assert_eq!(
             summary.values(LookupAttributeKey::ResourceName),
-            vec!["arn:aws:iam::1:role/r", "arn:x"]
+            vec!["arn:aws:iam::1:role/r", "r", "arn:x"]
         );
         for key in LookupAttributeKey::ALL {
             assert_eq!(LookupAttributeKey::parse(key.as_str()), Some(key));

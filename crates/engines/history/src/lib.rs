@@ -29,15 +29,17 @@ mod manifest;
 mod memtable;
 mod options;
 mod query;
+mod resources;
 mod segment;
 mod staging;
 mod store;
 mod varint;
 mod wal;
 
-pub use attributes::{EventSummary, HistoryCategory, LookupAttributeKey, ResourceSummary};
+pub use attributes::{EventSummary, HistoryCategory, LookupAttributeKey};
 pub use error::HistoryError;
 pub use event_index::EventIndex;
 pub use lookup::{LookupError, LookupRequest};
 pub use options::HistoryOptions;
+pub use resources::{ResourceSummary, MAX_DERIVED_RESOURCES};
 pub use store::{HistoryHealth, HistoryStats, HistoryStore, InsertStats};

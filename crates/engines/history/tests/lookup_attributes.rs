@@ -177,7 +177,13 @@ fn synthetic_attributes_and_event_shape() {
     assert_eq!(only("ReadOnly", "true"), ["plain", "root"]);
     assert_eq!(only("ResourceType", "AWS::S3::Bucket"), ["assumed"]);
     assert_eq!(only("ResourceName", "arn:aws:s3:::logs"), ["assumed"]);
-    assert_eq!(only("ResourceName", "logs"), Vec::<String>::new());
+    // The name or ID inside a recorded ARN finds the event too.
+    assert_eq!(only("ResourceName", "logs"), ["assumed"]);
+    assert_eq!(only("ResourceName", "Target"), ["assumed"]);
+    assert_eq!(
+        only("ResourceName", "arn:aws:s3:::log"),
+        Vec::<String>::new()
+    );
     assert_eq!(only("EventSource", "sts.amazonaws.com"), ["assumed"]);
     assert_eq!(only("EventName", "DescribeInstances"), ["plain", "root"]);
     assert_eq!(only("EventName", "describeinstances"), Vec::<String>::new());
@@ -259,4 +265,193 @@ fn insights_are_only_returned_for_the_insight_category() {
             .events()
             .is_empty());
     }
+}
+
+/// The (type, name) pairs of an Event's `Resources`.
+fn resource_pairs(event: &opentrail_operations::Event) -> Vec<(String, String)> {
+    event
+        .resources
+        .iter()
+        .flatten()
+        .map(|resource| {
+            (
+                resource.resource_type.clone().unwrap_or_default(),
+                resource.resource_name.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn conformance_resources_are_found_by_name_id_and_arn() {
+    let records = conformance_records();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), small_options());
+    insert(&store, 0, &records);
+    store.flush().unwrap();
+    let found = |key: &str, value: &str| -> BTreeSet<String> {
+        all_pages(
+            &store,
+            &conformance_request(CONFORMANCE_ACCOUNT, by_attribute(key, value)),
+        )
+        .iter()
+        .map(|event| event.event_id.clone().unwrap())
+        .collect()
+    };
+    let event_of = |event_id: &str| {
+        let page = store
+            .lookup(&conformance_request(
+                CONFORMANCE_ACCOUNT,
+                by_attribute("EventId", event_id),
+            ))
+            .unwrap();
+        page.events()[0].clone()
+    };
+
+    // An IAM role by its name: CreateRole names it in requestParameters.roleName.
+    let role = "stratus-red-team-ec2-get-password-data-role";
+    let create_role = "ff709962-49b6-494d-8198-cdf0f7e8e666";
+    let by_role = found("ResourceName", role);
+    assert!(by_role.contains(create_role), "{by_role:?}");
+    // ... and AssumeRole, which names it by ARN (requestParameters.roleArn, resources[]).
+    let assume_role = "4bd2a6f6-dddc-49e6-ba7d-08f73e809e64";
+    assert!(by_role.contains(assume_role), "{by_role:?}");
+    let role_arn = format!("arn:aws:iam::{CONFORMANCE_ACCOUNT}:role/{role}");
+    let by_role_arn = found("ResourceName", &role_arn);
+    assert!(by_role_arn.contains(assume_role), "{by_role_arn:?}");
+    assert!(by_role_arn.is_subset(&by_role));
+    assert_eq!(
+        resource_pairs(&event_of(assume_role)),
+        [
+            ("AWS::IAM::AccessKey", "ASIATFQR7NSC7E2ZIBM2"),
+            (
+                "AWS::STS::AssumedRole",
+                "arn:aws:sts::123837392027:assumed-role/stratus-red-team-ec2-get-password-data-role/aws-go-sdk-1688990082523310002"
+            ),
+            (
+                "AWS::STS::AssumedRole",
+                "AROATFQR7NSCWWVLB7BES:aws-go-sdk-1688990082523310002"
+            ),
+            ("AWS::STS::AssumedRole", "aws-go-sdk-1688990082523310002"),
+            ("AWS::IAM::Role", role_arn.as_str()),
+        ]
+        .map(|(resource_type, name)| (resource_type.to_owned(), name.to_owned()))
+    );
+    assert_eq!(
+        resource_pairs(&event_of(create_role)),
+        [("AWS::IAM::Role".to_owned(), role.to_owned())]
+    );
+
+    // An S3 bucket by its name (CreateBucket records no resources[]) and by its ARN
+    // (GetBucket* records list it in resources[]).
+    let bucket = "stratus-red-team-ctlr-bucket-zqfsvooxqj";
+    let by_bucket = found("ResourceName", bucket);
+    let create_bucket: Vec<&EventRecord> = records
+        .iter()
+        .filter(|record| record.event_name() == "CreateBucket")
+        .filter(|record| {
+            record
+                .request_parameters_json()
+                .is_some_and(|json| json.contains(bucket))
+        })
+        .collect();
+    assert!(!create_bucket.is_empty());
+    for record in &create_bucket {
+        assert!(by_bucket.contains(record.event_id()), "{by_bucket:?}");
+    }
+    let by_bucket_arn = found("ResourceName", &format!("arn:aws:s3:::{bucket}"));
+    assert!(!by_bucket_arn.is_empty());
+    assert!(by_bucket_arn.is_subset(&by_bucket));
+    assert!(by_bucket.len() > by_bucket_arn.len());
+    let with_arn = by_bucket_arn.iter().next().unwrap();
+    assert_eq!(
+        resource_pairs(&event_of(with_arn)),
+        [("AWS::S3::Bucket".to_owned(), bucket.to_owned())]
+    );
+
+    // An EC2 instance by its ID, from request parameters of EC2 and SSM calls and the
+    // typeless instance ARNs SSM records in resources[].
+    let instance = "i-0dbc91f429e48eeed";
+    let by_instance = found("ResourceName", instance);
+    let names: BTreeSet<&str> = records
+        .iter()
+        .filter(|record| by_instance.contains(record.event_id()))
+        .map(|record| record.event_name())
+        .collect();
+    for expected in [
+        "DescribeInstances",
+        "TerminateInstances",
+        "SendCommand",
+        "UpdateInstanceInformation",
+        "ListInstanceAssociations",
+    ] {
+        assert!(names.contains(expected), "{expected} not in {names:?}");
+    }
+    let instance_arn = format!("arn:aws:ec2:us-east-1:{CONFORMANCE_ACCOUNT}:instance/{instance}");
+    let by_instance_arn = found("ResourceName", &instance_arn);
+    assert!(!by_instance_arn.is_empty());
+    assert!(by_instance_arn.is_subset(&by_instance));
+    let by_type = found("ResourceType", "AWS::EC2::Instance");
+    // The rest name a session after the instance: EC2 assumes the instance profile's
+    // role with the instance ID as session name (an `AWS::STS::AssumedRole`).
+    let sessions: BTreeSet<&str> = records
+        .iter()
+        .filter(|record| {
+            by_instance
+                .difference(&by_type)
+                .any(|id| id == record.event_id())
+        })
+        .map(|record| record.event_name())
+        .collect();
+    assert_eq!(sessions, BTreeSet::from(["AssumeRole"]));
+
+    // A KMS key keeps its ARN as shown; its ID finds the same events.
+    let key_arn = "arn:aws:kms:us-east-1:123837392027:key/dad21b23-9915-42bd-981b-2a9f3c8f20c8";
+    let by_key_arn = found("ResourceName", key_arn);
+    assert!(!by_key_arn.is_empty());
+    assert_eq!(
+        found("ResourceName", "dad21b23-9915-42bd-981b-2a9f3c8f20c8"),
+        by_key_arn
+    );
+}
+
+#[test]
+fn service_identities_are_found_by_the_invoking_service() {
+    let records = conformance_records();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), small_options());
+    insert(&store, 0, &records);
+    let found = |value: &str| -> BTreeSet<String> {
+        all_pages(
+            &store,
+            &conformance_request(CONFORMANCE_ACCOUNT, by_attribute("Username", value)),
+        )
+        .iter()
+        .map(|event| {
+            assert_eq!(event.username.as_deref(), Some(value));
+            event.event_id.clone().unwrap()
+        })
+        .collect()
+    };
+    let by_service = |service: &str| -> BTreeSet<String> {
+        records
+            .iter()
+            .filter(|record| record.user_identity().invoked_by == Some(service))
+            .filter(|record| {
+                let identity = record.user_identity();
+                identity.identity_type == Some("AWSService") || identity.arn.is_none()
+            })
+            .map(|record| record.event_id().to_owned())
+            .collect()
+    };
+    // `{"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}` (GetBucketAcl).
+    let cloudtrail = by_service("cloudtrail.amazonaws.com");
+    assert_eq!(cloudtrail.len(), 8);
+    assert_eq!(found("cloudtrail.amazonaws.com"), cloudtrail);
+    // `{"accountId": ..., "invokedBy": "secretsmanager.amazonaws.com"}`, no type.
+    let secretsmanager = by_service("secretsmanager.amazonaws.com");
+    assert_eq!(secretsmanager.len(), 40);
+    assert_eq!(found("secretsmanager.amazonaws.com"), secretsmanager);
+    // An IAM user acting through a service keeps the user's name.
+    assert!(found("bert-jan").len() > 100);
 }

@@ -35,7 +35,7 @@ pub(crate) fn event(record: &EventRecord, provenance: Option<&[u8]>) -> Event {
                 .iter()
                 .map(|resource| Resource {
                     resource_type: resource.resource_type.map(str::to_owned),
-                    resource_name: resource.resource_name.map(str::to_owned),
+                    resource_name: resource.resource_name.as_deref().map(str::to_owned),
                 })
                 .collect(),
         ),
