@@ -80,7 +80,11 @@ fn each_version_requires_exactly_what_it_had() {
             let error = record(&without(&original, &[field]))
                 .validate()
                 .expect_err(field);
-            assert_eq!(error.code(), "MissingField", "{field} at 1.{minor}: {error}");
+            assert_eq!(
+                error.code(),
+                "MissingField",
+                "{field} at 1.{minor}: {error}"
+            );
             assert_eq!(error.field(), Some(field));
         }
         for field in ["eventID", "eventType", "recipientAccountId"] {

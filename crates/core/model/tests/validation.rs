@@ -129,7 +129,10 @@ fn missing_required_fields() {
 
 #[test]
 fn a_missing_recipient_is_taken_from_the_identity_or_missing() {
-    for absent in [without("recipientAccountId"), with(&["recipientAccountId"], Value::Null)] {
+    for absent in [
+        without("recipientAccountId"),
+        with(&["recipientAccountId"], Value::Null),
+    ] {
         let event = record(&absent);
         assert_eq!(event.validate(), Ok(()));
         assert_eq!(event.recipient_account_id(), "111122223333");

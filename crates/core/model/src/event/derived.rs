@@ -169,7 +169,10 @@ mod tests {
             [8, 4, 4, 4, 12]
         );
         assert!(groups[2].starts_with('8'), "{id}");
-        assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'), "{id}");
+        assert!(
+            matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+            "{id}"
+        );
         assert!(id
             .bytes()
             .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));

@@ -182,7 +182,10 @@ impl<'a> View<'a> {
         }
         if let Some(account) = recipient {
             if account.is_empty() {
-                return Err(EventError::invalid("recipientAccountId", "must not be empty"));
+                return Err(EventError::invalid(
+                    "recipientAccountId",
+                    "must not be empty",
+                ));
             }
             if AccountId::parse(account).is_err() {
                 return Err(EventError::invalid(
