@@ -293,6 +293,66 @@ proptest! {
     }
 }
 
+/// `text` (a valid record) as an eventVersion 1.0 record: without `eventID`, `eventType`
+/// and `recipientAccountId`, with `userIdentity.accountId` set to `account`.
+fn as_version_1_0(text: &str, account: &str) -> serde_json::Value {
+    let mut value: serde_json::Value = serde_json::from_str(text).expect("json");
+    let object = value.as_object_mut().expect("object");
+    for key in ["eventID", "eventType", "recipientAccountId"] {
+        object.shift_remove(key);
+    }
+    object.insert("eventVersion".to_owned(), "1.0".into());
+    object["userIdentity"]["accountId"] = account.into();
+    value
+}
+
+fn is_uuid_of_version_8(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
+        && groups[2].starts_with('8')
+        && groups[3].starts_with(['8', '9', 'a', 'b'])
+        && id
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The eventID derived for a record that predates the field is a UUID, the same for
+    /// every spelling of the same JSON value (compact, pretty, members reordered), and
+    /// another for another value.
+    #[test]
+    fn derived_event_ids_are_deterministic_and_stable((text, req) in record_text()) {
+        let value = as_version_1_0(&text, &req.account);
+        let compact = EventRecord::from_json(&value.to_string()).expect("parses");
+        prop_assert_eq!(compact.validate(), Ok(()));
+        prop_assert_eq!(compact.recorded_event_id(), None);
+        let id = compact.event_id().to_owned();
+        prop_assert!(is_uuid_of_version_8(&id), "{}", id);
+        prop_assert_eq!(compact.recipient_account_id(), req.account.as_str());
+        prop_assert_eq!(compact.event_type(), "AwsApiCall");
+
+        let again = EventRecord::from_json(compact.json()).expect("parses");
+        prop_assert_eq!(again.event_id(), id.as_str());
+        let pretty = serde_json::to_string_pretty(&value).expect("pretty");
+        let pretty = EventRecord::from_json(&pretty).expect("parses");
+        prop_assert_eq!(pretty.event_id(), id.as_str());
+        let mut reversed = serde_json::Map::new();
+        for (key, member) in value.as_object().expect("object").iter().rev() {
+            reversed.insert(key.clone(), member.clone());
+        }
+        let reversed = serde_json::Value::Object(reversed).to_string();
+        let reversed = EventRecord::from_json(&reversed).expect("parses");
+        prop_assert_eq!(reversed.event_id(), id.as_str());
+
+        let mut other = value.clone();
+        other["eventName"] = format!("{}x", req.event_name).into();
+        let other = EventRecord::from_json(&other.to_string()).expect("parses");
+        prop_assert_ne!(other.event_id(), id.as_str());
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 

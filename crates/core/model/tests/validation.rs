@@ -116,7 +116,6 @@ fn missing_required_fields() {
         "awsRegion",
         "eventID",
         "eventType",
-        "recipientAccountId",
     ] {
         assert_error(error_of(&without(field)), "MissingField", field);
         // `null` is the same as absent.
@@ -125,6 +124,24 @@ fn missing_required_fields() {
             "MissingField",
             field,
         );
+    }
+}
+
+#[test]
+fn a_missing_recipient_is_taken_from_the_identity_or_missing() {
+    for absent in [
+        without("recipientAccountId"),
+        with(&["recipientAccountId"], Value::Null),
+    ] {
+        let event = record(&absent);
+        assert_eq!(event.validate(), Ok(()));
+        assert_eq!(event.recipient_account_id(), "111122223333");
+        let mut anonymous = absent.clone();
+        anonymous["userIdentity"]
+            .as_object_mut()
+            .expect("identity")
+            .remove("accountId");
+        assert_error(error_of(&anonymous), "MissingField", "recipientAccountId");
     }
 }
 
@@ -150,6 +167,7 @@ fn required_fields_with_bad_values() {
         ("eventID", json!("")),
         ("eventID", json!(42)),
         ("eventType", json!(true)),
+        ("recipientAccountId", json!("")),
         ("recipientAccountId", json!("12345")),
         ("recipientAccountId", json!("11112222333a")),
         ("recipientAccountId", json!(111122223333u64)),

@@ -214,14 +214,25 @@ fn is_history_event(record: &RecordRef<'_>) -> bool {
     }
 }
 
+/// Why a record without a recipient account cannot be stored.
+const NO_RECIPIENT: &str = "missing required field recipientAccountId: event history and trails file each record under its recipient account, and this record names none (neither recipientAccountId nor a userIdentity.accountId of the account's own identity, which OpenTrail takes when recipientAccountId is absent)";
+
+/// A record's validation error as an outcome: its code and message.
+fn rejection(error: EventError) -> (&'static str, String) {
+    match error {
+        EventError::MissingField {
+            field: "recipientAccountId",
+        } => ("MissingField", NO_RECIPIENT.to_owned()),
+        error => (error.code(), error.to_string()),
+    }
+}
+
 fn check_record<'a>(
     text: &RecordText<'a>,
     policy: &RecordPolicy,
 ) -> Result<RecordRef<'a>, (&'static str, String)> {
-    let record = text.parse().map_err(|e| (e.code(), e.to_string()))?;
-    record
-        .validate_at(policy.now)
-        .map_err(|e| (e.code(), e.to_string()))?;
+    let record = text.parse().map_err(rejection)?;
+    record.validate_at(policy.now).map_err(rejection)?;
     let region = record.aws_region();
     if !policy.regions.contains(region) {
         return Err((
@@ -236,10 +247,7 @@ fn check_record<'a>(
     if recipient.is_empty() {
         // Insights records may lack it, but trails and event history file every record
         // under its recipient account: one without cannot be stored.
-        return Err((
-            "MissingField",
-            "missing required field recipientAccountId: event history and trails file each record under its recipient account".to_owned(),
-        ));
+        return Err(("MissingField", NO_RECIPIENT.to_owned()));
     }
     if !policy.any_account && recipient != caller_account {
         return Err((
@@ -522,6 +530,64 @@ mod tests {
                 assert_eq!(parsed.as_bytes(), &appended.bytes()[..]);
             }
         }
+    }
+
+    fn record_1_0(identity: &str, source: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.0","userIdentity":{identity},"eventTime":"2024-01-01T00:00:00Z","eventSource":"{source}","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","requestParameters":null,"responseElements":null}}"#
+        )
+    }
+
+    #[test]
+    fn old_records_are_checked_with_their_derived_values() {
+        let own = r#"{"type":"IAMUser","accountId":"111122223333","userName":"alice"}"#;
+        let other = r#"{"type":"IAMUser","accountId":"999988887777","userName":"bob"}"#;
+        let cross = r#"{"type":"AWSAccount","accountId":"111122223333"}"#;
+        let body = [
+            record_1_0(own, "s3.amazonaws.com"),
+            record_1_0(other, "s3.amazonaws.com"),
+            record_1_0(cross, "s3.amazonaws.com"),
+            record_1_0(own, "cloudtrail.amazonaws.com"),
+        ]
+        .join("\n");
+        let (parts, _) = http::Request::new(()).into_parts();
+        let policy = RecordPolicy {
+            caller_account: "111122223333".into(),
+            any_account: false,
+            regions: KnownRegions::default(),
+            history_cutoff: chrono::Utc::now() - chrono::Duration::days(90_000),
+            forward_audit: false,
+            server_accounts: ServerAccounts::new("111122223333".into(), None),
+            now: chrono::Utc::now(),
+        };
+        let checked =
+            check_body(&parts, &Bytes::from(body.clone()), &policy, false, 1 << 20).unwrap();
+        let expected_id = EventRecord::from_json(&record_1_0(own, "s3.amazonaws.com"))
+            .unwrap()
+            .event_id()
+            .to_owned();
+        assert_eq!(expected_id.len(), 36);
+        let outcomes = &checked.outcomes;
+        assert!(
+            matches!(&outcomes[0], Outcome::Accepted { event_id, .. } if *event_id == expected_id)
+        );
+        assert!(
+            matches!(&outcomes[1], Outcome::Rejected { code, .. } if *code == "AccountMismatch")
+        );
+        assert!(
+            matches!(&outcomes[2], Outcome::Rejected { code, message } if *code == "MissingField" && message.contains("userIdentity.accountId"))
+        );
+        // A 1.0 record of the CloudTrail API is an AwsApiCall: it may not pose as this
+        // server's own audit event either.
+        assert!(
+            matches!(&outcomes[3], Outcome::Rejected { code, .. } if *code == "ForwardAuditDenied")
+        );
+        // Stored as sent, byte for byte.
+        assert_eq!(checked.accepted.len(), 1);
+        assert_eq!(
+            &checked.accepted[0].bytes()[..],
+            record_1_0(own, "s3.amazonaws.com").as_bytes()
+        );
     }
 
     #[test]

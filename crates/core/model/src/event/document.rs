@@ -65,7 +65,8 @@ pub struct EventDocument {
     pub additional_event_data: Option<Box<RawValue>>,
     #[serde(rename = "requestID", default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    #[serde(rename = "eventID")]
+    /// Empty (and then not written) only in records before eventVersion 1.01.
+    #[serde(rename = "eventID", default, skip_serializing_if = "String::is_empty")]
     pub event_id: String,
     /// Read from a boolean or the string `"true"`/`"false"`; written as a boolean.
     #[serde(
@@ -76,6 +77,8 @@ pub struct EventDocument {
     pub read_only: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<ResourceDocument>>,
+    /// Empty (and then not written) only in records before eventVersion 1.02.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub event_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
@@ -86,7 +89,7 @@ pub struct EventDocument {
         deserialize_with = "flexible_bool"
     )]
     pub management_event: Option<bool>,
-    /// Empty (and then not written) only in Insights events.
+    /// Empty (and then not written) in Insights events and records without one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub recipient_account_id: String,
     #[serde(

@@ -5,6 +5,7 @@
 //! with borrowed raw JSON values; no `serde_json::Value` tree is built and nothing is
 //! re-serialised. The full schema as owned values is [`EventDocument`].
 
+mod derived;
 mod document;
 mod error;
 mod event_time;
@@ -15,6 +16,7 @@ mod record;
 mod scan;
 mod slot;
 mod validate;
+mod version;
 
 pub use document::{
     Addendum, EventDocument, OnBehalfOf, ResourceDocument, SessionAttributes, SessionContext,

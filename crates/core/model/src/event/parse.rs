@@ -9,6 +9,7 @@ use super::error::EventError;
 use super::event_time::parse_event_time;
 use super::scan::{ScanError, ScanResult, Scanner};
 use super::slot::{JsonKind, Slot, Source};
+use super::version::minor_version;
 use chrono::{DateTime, Utc};
 
 /// Declares the slots of one JSON object, so the list of keys is written once.
@@ -138,6 +139,11 @@ pub(crate) struct Fields {
     pub(crate) event_time: Option<DateTime<Utc>>,
     /// Strings with escapes, decoded; slots refer to them by index.
     pub(crate) decoded: Vec<Box<str>>,
+    /// The minor version of `eventVersion`, when it is `1.<minor>`.
+    pub(crate) minor_version: Option<u32>,
+    /// The eventID derived for a record before eventVersion 1.01 that has none (see
+    /// [`derived_event_id`](super::derived::derived_event_id)).
+    pub(crate) derived_event_id: Option<Box<str>>,
 }
 
 impl Fields {
@@ -156,6 +162,12 @@ impl Fields {
             .event_time
             .as_str(fields.source(record))
             .and_then(parse_event_time);
+        fields.minor_version = fields
+            .top
+            .event_version
+            .as_str(fields.source(record))
+            .and_then(minor_version);
+        fields.derived_event_id = fields.derive_event_id(record);
         Ok(fields)
     }
 

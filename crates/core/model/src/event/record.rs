@@ -19,9 +19,10 @@ use std::sync::Arc;
 /// escapes are all kept). Typed accessors read an index built at parse time; strings
 /// without escapes are not copied. Cloning is cheap (a reference count).
 ///
-/// Accessors for fields every valid record has (`eventID`, `eventSource`, ...) return
-/// `""` when the field is absent or not a string; [`EventRecord::validate`] rejects such
-/// records. Accessors for optional fields return `None` when the field is absent, `null`
+/// Accessors for fields every valid record has (`eventSource`, ...) return `""` when the
+/// field is absent or not a string; [`EventRecord::validate`] rejects such records.
+/// `eventID`, `eventType` and `recipientAccountId`, which records of early eventVersions
+/// lack, are derived for them (see each accessor). Accessors for optional fields return `None` when the field is absent, `null`
 /// or of the wrong type.
 #[derive(Clone)]
 pub struct EventRecord {
@@ -65,14 +66,14 @@ impl<'a> RecordRef<'a> {
         slot.as_str(self.fields.source(self.json)).unwrap_or("")
     }
 
-    /// `eventID` (`""` when absent or not a string).
+    /// [`EventRecord::event_id`] of this record.
     pub fn event_id(&self) -> &str {
-        self.text(&self.fields.top.event_id)
+        self.fields.event_id(self.json)
     }
 
-    /// `recipientAccountId` (`""` when absent or not a string).
+    /// [`EventRecord::recipient_account_id`] of this record.
     pub fn recipient_account_id(&self) -> &str {
-        self.text(&self.fields.top.recipient_account_id)
+        self.fields.recipient_account_id(self.json)
     }
 
     /// `awsRegion` (`""` when absent or not a string).
@@ -85,9 +86,9 @@ impl<'a> RecordRef<'a> {
         self.text(&self.fields.top.event_source)
     }
 
-    /// `eventType` (`""` when absent or not a string).
+    /// [`EventRecord::event_type`] of this record.
     pub fn event_type(&self) -> &str {
-        self.text(&self.fields.top.event_type)
+        self.fields.event_type(self.json)
     }
 
     /// `eventTime`, when it has CloudTrail's `YYYY-MM-DDTHH:MM:SSZ` form.
@@ -317,9 +318,16 @@ impl EventRecord {
         self.text(&self.fields().top.request_id)
     }
 
-    /// `eventID`, the GUID that identifies the event (duplicates are redeliveries).
+    /// `eventID`, the GUID that identifies the event (duplicates are redeliveries). A
+    /// record before eventVersion 1.01 has none: its id is derived from its JSON value
+    /// (the same for every copy of the record), a UUID of version 8.
     pub fn event_id(&self) -> &str {
-        self.required_text(&self.fields().top.event_id)
+        self.fields().event_id(self.json())
+    }
+
+    /// `eventID` as recorded, `None` when the record has none (or not a string).
+    pub fn recorded_event_id(&self) -> Option<&str> {
+        self.text(&self.fields().top.event_id)
     }
 
     /// `readOnly`, written by most services as a boolean and by some as the string
@@ -344,9 +352,10 @@ impl EventRecord {
             })
     }
 
-    /// `eventType`, e.g. `"AwsApiCall"`.
+    /// `eventType`, e.g. `"AwsApiCall"`. Records before eventVersion 1.02 predate it:
+    /// theirs is `AwsConsoleSignIn` for events of `signin.amazonaws.com`, else `AwsApiCall`.
     pub fn event_type(&self) -> &str {
-        self.required_text(&self.fields().top.event_type)
+        self.fields().event_type(self.json())
     }
 
     /// `apiVersion`.
@@ -368,9 +377,16 @@ impl EventRecord {
         }
     }
 
-    /// `recipientAccountId`, the account that receives the event.
+    /// `recipientAccountId`, the account that receives the event. When the record has none
+    /// (optional at every eventVersion), `userIdentity.accountId` of an identity of the
+    /// account itself (not of type `AWSAccount` or `AWSService`); else `""`.
     pub fn recipient_account_id(&self) -> &str {
-        self.required_text(&self.fields().top.recipient_account_id)
+        self.fields().recipient_account_id(self.json())
+    }
+
+    /// `recipientAccountId` as recorded, `None` when absent (or not a string).
+    pub fn recorded_recipient_account_id(&self) -> Option<&str> {
+        self.text(&self.fields().top.recipient_account_id)
     }
 
     /// `sharedEventID`, common to the copies of an event delivered to several accounts.

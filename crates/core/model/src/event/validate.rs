@@ -5,6 +5,7 @@ use super::error::EventError;
 use super::parse::{Fields, ResourceEntry};
 use super::record::{EventRecord, RecordRef};
 use super::slot::{JsonKind, Slot, Source};
+use super::version::{minor_version, EVENT_ID_SINCE, EVENT_TYPE_SINCE};
 use crate::{AccountId, Region};
 use chrono::{DateTime, Utc};
 
@@ -105,12 +106,15 @@ impl<'a> View<'a> {
     /// checks run in this order: size; required fields in CloudTrail's field order;
     /// then the types of the optional fields.
     ///
-    /// Required: `eventVersion` (`1.<minor>`), `userIdentity` (an object), `eventTime`
-    /// (`YYYY-MM-DDTHH:MM:SSZ`), `eventSource`, `eventName`, `awsRegion` (a region
-    /// name), `eventID`, `eventType` (non-empty strings) and `recipientAccountId`
-    /// (12 digits). Insights events (`eventType` `AwsCloudTrailInsight`) have no
-    /// `userIdentity`, `eventSource` or `eventName` and an optional
-    /// `recipientAccountId`, but require `sharedEventID` and `insightDetails`.
+    /// Required, as the record reference has them since eventVersion 1.0: `eventVersion`
+    /// (`1.<minor>`), `userIdentity` (an object), `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`),
+    /// `eventSource`, `eventName` and `awsRegion` (a region name); since 1.01 `eventID`
+    /// and since 1.02 `eventType` (non-empty strings; derived for earlier records).
+    /// `recipientAccountId` (12 digits) is optional at every version, but then
+    /// `userIdentity` must name the account it is derived from (see
+    /// [`EventRecord::recipient_account_id`]). Insights events (`eventType`
+    /// `AwsCloudTrailInsight`) have no `userIdentity`, `eventSource` or `eventName` and
+    /// may lack `recipientAccountId`, but require `sharedEventID` and `insightDetails`.
     pub fn validate(&self) -> Result<(), EventError> {
         let size = self.byte_len();
         if size > MAX_RECORD_BYTES {
@@ -126,12 +130,12 @@ impl<'a> View<'a> {
         let insight = self.event_type() == INSIGHT_EVENT_TYPE;
 
         let version = check.required_str(&top.event_version, "eventVersion")?;
-        if !is_event_version(version) {
+        let Some(minor) = minor_version(version) else {
             return Err(EventError::invalid(
                 "eventVersion",
                 format!("must be 1.<minor>, got {}", quoted(version)),
             ));
-        }
+        };
         if insight {
             check.optional_object(&top.user_identity, "userIdentity")?;
         } else {
@@ -158,14 +162,31 @@ impl<'a> View<'a> {
                 format!("must be a region name, got {}", quoted(region)),
             ));
         }
-        check.required_str(&top.event_id, "eventID")?;
-        check.required_str(&top.event_type, "eventType")?;
-        let recipient = if insight {
-            check.optional_str(&top.recipient_account_id, "recipientAccountId")?
-        } else {
-            Some(check.required_str(&top.recipient_account_id, "recipientAccountId")?)
-        };
+        check.required_since(minor, EVENT_ID_SINCE, &top.event_id, "eventID")?;
+        if self.fields().event_id(self.json()).is_empty() {
+            // A record before 1.01 whose id cannot be derived (serde_json cannot hold
+            // one of its numbers, say): nothing could tell its copies apart.
+            return Err(EventError::MissingField { field: "eventID" });
+        }
+        check.required_since(minor, EVENT_TYPE_SINCE, &top.event_type, "eventType")?;
+        let recipient = check.optional_str(&top.recipient_account_id, "recipientAccountId")?;
+        if recipient.is_none()
+            && !insight
+            && self.fields().recipient_account_id(self.json()).is_empty()
+        {
+            // Optional in the record reference, but trails and event history file every
+            // event under its recipient, which is then taken from userIdentity.
+            return Err(EventError::MissingField {
+                field: "recipientAccountId",
+            });
+        }
         if let Some(account) = recipient {
+            if account.is_empty() {
+                return Err(EventError::invalid(
+                    "recipientAccountId",
+                    "must not be empty",
+                ));
+            }
             if AccountId::parse(account).is_err() {
                 return Err(EventError::invalid(
                     "recipientAccountId",
@@ -337,6 +358,24 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// [`Self::required_str`] in records of eventVersion `1.<since>` and later (`minor`
+    /// is the record's); before, a non-empty string when present.
+    fn required_since(
+        &self,
+        minor: u32,
+        since: u32,
+        slot: &'a Slot,
+        field: &'static str,
+    ) -> Result<(), EventError> {
+        if minor >= since {
+            return self.required_str(slot, field).map(drop);
+        }
+        match self.optional_str(slot, field)? {
+            Some("") => Err(EventError::invalid(field, "must not be empty")),
+            _ => Ok(()),
+        }
+    }
+
     fn required_object(&self, slot: &Slot, field: &'static str) -> Result<(), EventError> {
         if slot.is_absent() {
             return Err(EventError::MissingField { field });
@@ -366,15 +405,6 @@ impl<'a> Checker<'a> {
 
 fn wrong_type(field: &'static str, expected: &str, kind: JsonKind) -> EventError {
     EventError::invalid(field, format!("must be {expected}, got {}", kind.name()))
-}
-
-/// `1.<minor>`: CloudTrail's major version 1 with a decimal minor version (`1.0` to `1.11`
-/// and later minor versions, which only add fields).
-fn is_event_version(version: &str) -> bool {
-    let Some(minor) = version.strip_prefix("1.") else {
-        return false;
-    };
-    (1..=4).contains(&minor.len()) && minor.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 /// A value for an error message, cut short so a huge field cannot bloat the message.
@@ -420,16 +450,6 @@ mod tests {
                 error.to_string().contains("2026-12-03T12:00:00Z"),
                 "{error}"
             );
-        }
-    }
-
-    #[test]
-    fn event_versions() {
-        for good in ["1.0", "1.01", "1.05", "1.08", "1.11", "1.12"] {
-            assert!(is_event_version(good), "{good}");
-        }
-        for bad in ["", "1", "1.", "2.0", "1.x", "01.08", "1.08 ", "1.12345"] {
-            assert!(!is_event_version(bad), "{bad}");
         }
     }
 
