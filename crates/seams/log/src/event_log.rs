@@ -164,7 +164,7 @@ impl EventLog {
                         cursor = location,
                         %error,
                         restart_from = start_offset,
-                        "CURSOR FILE UNREADABLE: rewriting it so that the consumer re-reads the log from its oldest retained offset"
+                        "CURSOR UNREADABLE: rewriting it so that the consumer re-reads the log from its oldest retained offset"
                     );
                     replace.push((cursor.consumer.clone(), start_offset));
                     rewritten += 1;
