@@ -51,17 +51,14 @@ pub fn log(command: LogCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        LogCommand::RemoveCursor {
-            data_dir,
-            consumer,
-        } => {
+        LogCommand::RemoveCursor { data_dir, consumer } => {
             let _lock = crate::datadir::DataDirLock::acquire(&data_dir)?;
-            let meta = crate::datadir::open_existing_meta(&data_dir)?.with_context(|| {
-                format!("{} holds no metadata store", data_dir.display())
-            })?;
+            let meta = crate::datadir::open_existing_meta(&data_dir)?
+                .with_context(|| format!("{} holds no metadata store", data_dir.display()))?;
             let cursors = crate::datadir::log_cursors(&data_dir, meta);
-            let removed = opentrail_log::remove_cursor(data_dir.join("log"), &consumer, &cursors)
-                .with_context(|| format!("removing the cursor of consumer {consumer:?}"))?;
+            let removed =
+                opentrail_log::remove_cursor(data_dir.join("log"), &consumer, &cursors)
+                    .with_context(|| format!("removing the cursor of consumer {consumer:?}"))?;
             println!("{}", json!({ "Consumer": consumer, "Removed": removed }));
             Ok(())
         }

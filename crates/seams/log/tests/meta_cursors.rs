@@ -160,7 +160,10 @@ fn a_cursor_beyond_the_end_refuses_to_open_moving_nothing_until_repaired() {
         "{refused}"
     );
     assert!(refused.to_string().contains("trail-delivery.cursor"));
-    assert_eq!(setup.cursor_files(), vec!["trail-delivery.cursor".to_string()]);
+    assert_eq!(
+        setup.cursor_files(),
+        vec!["trail-delivery.cursor".to_string()]
+    );
     assert!(setup
         .meta
         .list_documents(CURSOR_COLLECTION)
@@ -239,13 +242,19 @@ fn retention_keeps_what_a_consumer_in_the_store_has_not_passed_and_removing_it_r
         assert!(log.start_offset() > 0 && log.start_offset() <= 40);
         let retired = &stats.consumers[0];
         assert_eq!(
-            (retired.consumer.as_str(), retired.cursor, retired.registered),
+            (
+                retired.consumer.as_str(),
+                retired.cursor,
+                retired.registered
+            ),
             ("retired", Some(40), false)
         );
     }
     // With the log closed, the operator removes the consumer it no longer runs.
-    assert!(opentrail_log::remove_cursor(&setup.log_dir, "retired", setup.store().as_ref())
-        .expect("remove"));
+    assert!(
+        opentrail_log::remove_cursor(&setup.log_dir, "retired", setup.store().as_ref())
+            .expect("remove")
+    );
     assert!(
         !opentrail_log::remove_cursor(&setup.log_dir, "retired", setup.store().as_ref())
             .expect("remove again")
