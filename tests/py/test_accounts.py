@@ -224,8 +224,17 @@ def test_a_data_dir_of_the_previous_version_opens_with_all_its_data(start_server
             "SELECT access_key_id, secret_access_key FROM access_keys WHERE user_name = 'alice'"
         ).fetchone()
     # The fixture's events are from 2026-11-25: keep them in history whenever this runs.
+    assert sorted(p.name for p in (data_dir / "log" / "cursors").iterdir()) == [
+        "event-history.cursor",
+        "trail-delivery.cursor",
+    ]
     server = start_server("--history-retention-days", "36500", data_dir=data_dir)
     assert accounts(server) == {ACCOUNT_ID: ("bootstrap", accounts(server)[ACCOUNT_ID][1])}
+    # The event log's cursor files moved into the metadata store.
+    assert not (data_dir / "log" / "cursors").exists()
+    with sqlite3.connect(data_dir / "meta.db") as db:
+        moved = dict(db.execute("SELECT key, value FROM documents WHERE collection = 'log_cursors'"))
+    assert set(moved) == {"event-history", "trail-delivery"} and all(v.isdigit() for v in moved.values()), moved
     listed = server.admin("keys", "list").stdout
     assert alice_id in listed and "\troot\t" in listed
     for credentials in (server.root, Credentials(alice_id, alice_secret)):

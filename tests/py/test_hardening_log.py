@@ -1,14 +1,14 @@
 """Issue 9, the event log: damage that is not a torn tail and cursors beyond the log's end
 refuse to start (and `opentrail log repair` gets the server going again without reusing an
-offset), a full disk answers 503 and recovers without a restart, and a garbage cursor file
-is rewritten instead of failing every commit."""
+offset), a full disk answers 503 and recovers without a restart, and a garbage consumer
+cursor is rewritten instead of failing every commit. The consumers' cursors live in the
+metadata store (`meta.db`, documents of collection `log_cursors`)."""
 
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 import os
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -81,6 +81,22 @@ def serve_must_refuse(data_dir: Path) -> str:
     return stderr
 
 
+def stored_cursors(data_dir: Path) -> dict[str, str]:
+    """The event log's consumer cursors in the metadata store, as stored (offsets in decimal)."""
+    with sqlite3.connect(data_dir / "meta.db") as db:
+        rows = db.execute("SELECT key, value FROM documents WHERE collection = 'log_cursors'").fetchall()
+    return dict(rows)
+
+
+def set_stored_cursors(data_dir: Path, value: str | None) -> None:
+    """Sets every stored cursor to `value`, or deletes them all (None)."""
+    with sqlite3.connect(data_dir / "meta.db") as db:
+        if value is None:
+            db.execute("DELETE FROM documents WHERE collection = 'log_cursors'")
+        else:
+            db.execute("UPDATE documents SET value = ? WHERE collection = 'log_cursors'", (value,))
+
+
 def repair(data_dir: Path) -> dict:
     result = subprocess.run(
         [str(OPENTRAIL_BIN), "log", "repair", "--data-dir", str(data_dir)],
@@ -132,8 +148,8 @@ def test_a_cursor_beyond_the_log_end_refuses_to_start(start_server):
     ids = send(server, 200)
     assert set(ids) <= wait_for_history(server, ids)
     server.stop_cleanly()
-    cursors = list((server.data_dir / "log" / "cursors").glob("*.cursor"))
-    assert cursors, "event history commits a cursor"
+    assert "event-history" in stored_cursors(server.data_dir), "event history commits a cursor"
+    assert not (server.data_dir / "log" / "cursors").exists(), "no cursor files any more"
     [segment] = segments(server.data_dir)
     # A cut that looks like a torn tail (nothing valid after it), yet consumers read past it.
     with open(segment, "r+b") as f:
@@ -141,7 +157,7 @@ def test_a_cursor_beyond_the_log_end_refuses_to_start(start_server):
     size = segment.stat().st_size
 
     stderr = serve_must_refuse(server.data_dir)
-    assert "beyond" in stderr and "reuse" in stderr, stderr[-4000:]
+    assert "beyond" in stderr and "reuse" in stderr and "log_cursors" in stderr, stderr[-4000:]
     assert segment.stat().st_size == size, "a refused start must change nothing"
 
     report = repair(server.data_dir)
@@ -154,14 +170,13 @@ def test_a_cursor_beyond_the_log_end_refuses_to_start(start_server):
 
 
 def test_event_history_beyond_the_log_end_refuses_to_start(start_server):
-    # Without any cursor file, event history's own position still tells that the log lost
+    # Without any cursor, event history's own position still tells that the log lost
     # records it had read.
     server = start_server()
     ids = send(server, 200)
     assert set(ids) <= wait_for_history(server, ids)
     server.stop_cleanly()
-    for cursor in (server.data_dir / "log" / "cursors").glob("*.cursor"):
-        cursor.unlink()
+    set_stored_cursors(server.data_dir, None)
     [segment] = segments(server.data_dir)
     with open(segment, "r+b") as f:
         f.truncate(segment.stat().st_size // 2)
@@ -267,49 +282,64 @@ def test_a_full_disk_answers_503_and_ingest_recovers_without_a_restart(small_dis
 # ------------------------------------------------------------------ item 9: garbage cursors
 
 
-def cursor_offset(path: Path) -> int | None:
-    """The committed offset of a cursor file (two slots: b"OTC1", sequence, offset, crc32)."""
-    data = path.read_bytes()
-    best = None
-    for position in (0, 512):
-        slot = data[position : position + 24]
-        if len(slot) < 24 or slot[:4] != b"OTC1":
-            continue
-        if zlib.crc32(slot[:20]).to_bytes(4, "little") != slot[20:]:
-            continue
-        sequence, offset = struct.unpack("<QQ", slot[4:20])
-        if best is None or sequence > best[0]:
-            best = (sequence, offset)
-    return None if best is None else best[1]
-
-
-def test_a_garbage_cursor_file_is_rewritten_and_events_keep_flowing(start_server):
+def test_a_garbage_cursor_is_rewritten_and_events_keep_flowing(start_server):
     server = start_server()
     ids = send(server, 50)
     assert set(ids) <= wait_for_history(server, ids)
     server.stop_cleanly()
-    cursors = sorted((server.data_dir / "log" / "cursors").glob("*.cursor"))
-    assert {c.name for c in cursors} >= {"event-history.cursor"}, cursors
-    for cursor in cursors:
-        assert cursor_offset(cursor) is not None
-        cursor.write_bytes(b"\xab" * 1024)  # both slots invalid
+    cursors = stored_cursors(server.data_dir)
+    assert set(cursors) >= {"event-history"}, cursors
+    assert all(value.isdigit() for value in cursors.values()), cursors
+    set_stored_cursors(server.data_dir, "\xab garbage")
 
     server.start()
-    assert "CURSOR FILE UNREADABLE" in server.log_text()
-    for cursor in cursors:
-        # Rewritten (to re-read from the oldest retained offset: nothing is skipped), and
-        # committed again by its consumer.
-        assert cursor_offset(cursor) is not None, cursor
+    assert "CURSOR UNREADABLE" in server.log_text()
+    # Rewritten (to re-read from the oldest retained offset: nothing is skipped), and
+    # committed again by its consumer.
+    rewritten = stored_cursors(server.data_dir)
+    assert set(rewritten) == set(cursors) and all(v.isdigit() for v in rewritten.values()), rewritten
     later = send(server, 50)
     seen = wait_for_history(server, later)
     assert set(ids + later) <= seen
     server.stop_cleanly()
     server.start()
-    assert "CURSOR FILE UNREADABLE" not in server.log_text()
+    assert "CURSOR UNREADABLE" not in server.log_text()
     assert set(ids + later) <= wait_for_history(server, ids + later)
     # Commits work again: event history's cursor moves past the rewritten position.
     deadline = time.monotonic() + 90
-    while cursor_offset(server.data_dir / "log" / "cursors" / "event-history.cursor") == 0:
+    while stored_cursors(server.data_dir)["event-history"] == "0":
         assert time.monotonic() < deadline, "event history never committed its cursor again"
         send(server, 10)
         time.sleep(0.5)
+
+
+def remove_cursor(data_dir: Path, consumer: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(OPENTRAIL_BIN), "log", "remove-cursor", "--data-dir", str(data_dir), consumer],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_child_env(),
+    )
+
+
+def test_log_remove_cursor_forgets_a_consumer_the_server_no_longer_runs(start_server):
+    server = start_server()
+    send(server, 10)
+    server.stop_cleanly()
+    with sqlite3.connect(server.data_dir / "meta.db") as db:
+        db.execute("INSERT INTO documents (collection, key, value) VALUES ('log_cursors', 'retired', '0')")
+    result = remove_cursor(server.data_dir, "retired")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"Consumer": "retired", "Removed": True}
+    assert "retired" not in stored_cursors(server.data_dir)
+    assert "event-history" in stored_cursors(server.data_dir)
+    result = remove_cursor(server.data_dir, "retired")
+    assert json.loads(result.stdout) == {"Consumer": "retired", "Removed": False}
+    result = remove_cursor(server.data_dir, "../meta")
+    assert result.returncode != 0 and "invalid consumer name" in result.stderr, result.stderr
+    # Never under the feet of a running server.
+    server.start()
+    result = remove_cursor(server.data_dir, "event-history")
+    assert result.returncode != 0, result.stdout
+    assert "event-history" in stored_cursors(server.data_dir)

@@ -60,6 +60,16 @@ pub enum LogCommand {
         #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
         data_dir: PathBuf,
     },
+    /// Delete the event log cursor of a consumer this server no longer runs (retention
+    /// named it `(not used by this server)`), so that it stops holding log segments. Run
+    /// it with the server stopped; prints `{"Consumer": NAME, "Removed": true|false}`.
+    RemoveCursor {
+        /// Where OpenTrail keeps its state.
+        #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
+        data_dir: PathBuf,
+        /// The consumer (cursor) name, as `/metrics` and the retention warning show it.
+        consumer: String,
+    },
 }
 
 /// A duration written as seconds with an optional unit: `90`, `90s`, `5m`, `1h`.

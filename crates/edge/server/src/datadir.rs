@@ -27,6 +27,21 @@ pub fn is_set_up(path: &Path) -> bool {
     path.join(META_FILE).exists()
 }
 
+/// The event log's consumer cursors in the data dir's metadata store `meta`.
+pub fn log_cursors(path: &Path, meta: Arc<dyn MetaStore>) -> opentrail_log::MetaCursorStore {
+    opentrail_log::MetaCursorStore::new(meta, path.join(META_FILE).display().to_string())
+}
+
+/// Opens the metadata store of a data dir that has one, without setting anything up.
+pub fn open_existing_meta(path: &Path) -> anyhow::Result<Option<Arc<dyn MetaStore>>> {
+    if !is_set_up(path) {
+        return Ok(None);
+    }
+    let meta = SqliteMetaStore::open(&path.join(META_FILE))
+        .with_context(|| format!("failed to open metadata store in {}", path.display()))?;
+    Ok(Some(Arc::new(meta)))
+}
+
 pub struct DataDir {
     pub path: PathBuf,
     pub meta: Arc<dyn MetaStore>,

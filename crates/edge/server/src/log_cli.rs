@@ -23,8 +23,16 @@ pub fn log(command: LogCommand) -> anyhow::Result<()> {
             } else {
                 0
             };
-            let report = opentrail_log::repair(&log_dir, history_end)
-                .with_context(|| format!("repairing the event log in {}", log_dir.display()))?;
+            // The consumers' cursors are in the metadata store (or, before the first start
+            // of this version, in `log/cursors/`).
+            let report = match crate::datadir::open_existing_meta(&data_dir)? {
+                Some(meta) => {
+                    let cursors = crate::datadir::log_cursors(&data_dir, meta);
+                    opentrail_log::repair_with_cursors(&log_dir, history_end, &cursors)
+                }
+                None => opentrail_log::repair(&log_dir, history_end),
+            }
+            .with_context(|| format!("repairing the event log in {}", log_dir.display()))?;
             let spans: Vec<_> = report
                 .damaged_spans
                 .iter()
@@ -41,6 +49,17 @@ pub fn log(command: LogCommand) -> anyhow::Result<()> {
                     "EndOffset": report.durable_end,
                 })
             );
+            Ok(())
+        }
+        LogCommand::RemoveCursor { data_dir, consumer } => {
+            let _lock = crate::datadir::DataDirLock::acquire(&data_dir)?;
+            let meta = crate::datadir::open_existing_meta(&data_dir)?
+                .with_context(|| format!("{} holds no metadata store", data_dir.display()))?;
+            let cursors = crate::datadir::log_cursors(&data_dir, meta);
+            let removed =
+                opentrail_log::remove_cursor(data_dir.join("log"), &consumer, &cursors)
+                    .with_context(|| format!("removing the cursor of consumer {consumer:?}"))?;
+            println!("{}", json!({ "Consumer": consumer, "Removed": removed }));
             Ok(())
         }
     }

@@ -95,7 +95,7 @@ fn report(stats: &LogStats, retention: Duration, last_warning: &mut Option<Insta
         held_bytes = stats.held_bytes,
         bytes_on_disk = stats.bytes_on_disk,
         retention_seconds = retention.as_secs(),
-        "event log retention held back: lagging consumers keep segments older than the retention (kept, not dropped; a cursor file not used by this server can be removed from log/cursors/ with the server stopped)"
+        "event log retention held back: lagging consumers keep segments older than the retention (kept, not dropped; a cursor not used by this server can be removed with `opentrail log remove-cursor --data-dir DIR NAME` with the server stopped)"
     );
 }
 

@@ -75,8 +75,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The embedded segment log. Past this point only its retention (segment files and
     // consumer registration, which belong to this implementation) sees the concrete type;
     // everything else sees the seam.
-    let event_log =
-        tokio::task::spawn_blocking(move || EventLog::open(&log_dir, log_options)).await??;
+    // Its consumer cursors live in the metadata store (cursor files of an earlier version
+    // move there on this open).
+    let cursors = Arc::new(crate::datadir::log_cursors(&data.path, data.meta.clone()));
+    let event_log = tokio::task::spawn_blocking(move || {
+        EventLog::open_with_cursors(&log_dir, log_options, cursors)
+    })
+    .await??;
     let log: Arc<dyn DurableLog> = Arc::new(event_log.clone());
     if AuthMode::from(args.auth) == AuthMode::Open {
         tracing::warn!("AUTH IS OPEN: any well-formed SigV4 request is accepted without checking its signature; never use --auth open outside development");

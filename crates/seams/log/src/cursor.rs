@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use crate::cursor_store::{CursorStore, StoredCursor};
 use crate::error::{IoContext, LogError, Result};
 use crate::segment::sync_dir;
 
@@ -21,8 +22,8 @@ const SLOT_MAGIC: [u8; 4] = *b"OTC1";
 const CURSOR_SUFFIX: &str = ".cursor";
 const MAX_CONSUMER_NAME_LEN: usize = 64;
 
-/// A consumer name that is safe as a file name.
-fn validate_consumer_name(name: &str) -> Result<()> {
+/// A consumer name that is safe as a file name (every store takes the same names).
+pub(crate) fn validate_consumer_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= MAX_CONSUMER_NAME_LEN
         && !name.starts_with('.')
@@ -94,89 +95,42 @@ struct OpenCursor {
     last: Option<Slot>,
 }
 
-/// The cursors of every consumer of one log.
+/// The cursors of every consumer of one log as files in one directory: the embedded
+/// log's own store ([`crate::EventLog::open`]), and what earlier versions kept, which
+/// [`crate::EventLog::open_with_cursors`] moves into its store.
 #[derive(Debug)]
-pub(crate) struct CursorStore {
+pub(crate) struct FileCursorStore {
     dir: PathBuf,
     /// Open cursor files by consumer name; the lock also serializes commits.
     open: Mutex<HashMap<String, OpenCursor>>,
-    /// Cursor files found with no valid slot and rewritten.
-    rewritten: AtomicU64,
-    /// Consumers this process registered (the others are cursor files left by earlier runs).
-    registered: Mutex<std::collections::BTreeSet<String>>,
+    /// Cursor files damaged while the log was open and overwritten by a commit.
+    overwritten: AtomicU64,
 }
 
-/// A cursor file found in the cursors directory.
-pub(crate) struct StoredCursor {
-    pub(crate) consumer: String,
-    pub(crate) path: PathBuf,
-    /// The committed offset (`None`: never committed), or why the file cannot be read.
-    pub(crate) offset: Result<Option<u64>>,
-}
-
-impl CursorStore {
+impl FileCursorStore {
     pub(crate) fn new(dir: PathBuf) -> Self {
         Self {
             dir,
             open: Mutex::new(HashMap::new()),
-            rewritten: AtomicU64::new(0),
-            registered: Mutex::new(std::collections::BTreeSet::new()),
+            overwritten: AtomicU64::new(0),
         }
     }
 
-    /// Notes that a consumer of this process uses the cursor `name`.
-    pub(crate) fn register(&self, name: &str) -> Result<()> {
-        validate_consumer_name(name)?;
-        self.registered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_string());
-        Ok(())
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// Whether a consumer of this process registered `name`.
-    pub(crate) fn is_registered(&self, name: &str) -> bool {
-        self.registered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(name)
-    }
-
-    /// Every cursor file in the directory with what it holds. Files that are not cursors
-    /// are ignored.
-    pub(crate) fn list(&self) -> Result<Vec<StoredCursor>> {
-        let mut found = Vec::new();
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
-            Err(error) => return Err(error).at(&self.dir),
-        };
-        for entry in entries {
-            let entry = entry.at(&self.dir)?;
-            let name = entry.file_name();
-            let Some(consumer) = name
-                .to_str()
-                .and_then(|name| name.strip_suffix(CURSOR_SUFFIX))
-                .filter(|consumer| validate_consumer_name(consumer).is_ok())
-            else {
-                continue;
-            };
-            found.push(StoredCursor {
-                consumer: consumer.to_string(),
-                path: entry.path(),
-                offset: self.get(consumer),
-            });
-        }
-        found.sort_by(|a, b| a.consumer.cmp(&b.consumer));
-        Ok(found)
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}{CURSOR_SUFFIX}"))
     }
 
     /// Replaces the cursor file of `name`, whatever it holds, with one committed `offset`.
-    pub(crate) fn rewrite(&self, name: &str, offset: u64) -> Result<()> {
+    fn rewrite(&self, name: &str, offset: u64) -> Result<()> {
         validate_consumer_name(name)?;
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.remove(name);
         let path = self.path(name);
+        let existed = path.exists();
         let mut bytes = vec![0u8; SLOT_POSITIONS[1] as usize + SLOT_LEN];
         bytes[..SLOT_LEN].copy_from_slice(
             &Slot {
@@ -195,54 +149,64 @@ impl CursorStore {
             .and_then(|()| file.set_len(bytes.len() as u64))
             .and_then(|()| file.sync_all())
             .at(&path)?;
-        self.rewritten.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Cursor files found with no valid slot and rewritten since the log was opened.
-    pub(crate) fn rewritten(&self) -> u64 {
-        self.rewritten.load(Ordering::Relaxed)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}{CURSOR_SUFFIX}"))
-    }
-
-    /// The last committed cursor of `name`, or `None` if it never committed one.
-    pub(crate) fn get(&self, name: &str) -> Result<Option<u64>> {
-        validate_consumer_name(name)?;
-        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cursor) = open.get(name) {
-            return Ok(cursor.last.map(|slot| slot.offset));
+        if !existed {
+            sync_dir(&self.dir)?;
         }
-        let path = self.path(name);
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(mut file) => file.read_to_end(&mut bytes).at(&path)?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error).at(&path),
-        };
-        Ok(current_slot(&path, &bytes)?.map(|slot| slot.offset))
+        Ok(())
     }
 
-    /// Durably records `offset` as the cursor of `name`.
-    pub(crate) fn commit(&self, name: &str, offset: u64) -> Result<()> {
-        validate_consumer_name(name)?;
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let cursor = match open.entry(name.to_string()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(self.open_cursor(name)?),
+    /// The cursor files in the directory, by consumer name (files that are not cursors are
+    /// ignored; a missing directory holds none).
+    fn consumers(&self) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(error) => return Err(error).at(&self.dir),
         };
-        let sequence = cursor.last.map_or(0, |slot| slot.sequence + 1);
-        let slot = Slot { sequence, offset };
-        let position = SLOT_POSITIONS[(sequence % 2) as usize];
-        cursor
-            .file
-            .write_all_at(&slot.encode(), position)
-            .and_then(|()| cursor.file.sync_data())
-            .at(&cursor.path)?;
-        cursor.last = Some(slot);
-        Ok(())
+        for entry in entries {
+            let entry = entry.at(&self.dir)?;
+            let name = entry.file_name();
+            if let Some(consumer) = name
+                .to_str()
+                .and_then(|name| name.strip_suffix(CURSOR_SUFFIX))
+                .filter(|consumer| validate_consumer_name(consumer).is_ok())
+            {
+                found.push(consumer.to_string());
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Deletes every cursor file and then the directory, durably: the cursors moved to
+    /// another store.
+    pub(crate) fn remove_all(&self) -> Result<()> {
+        for consumer in self.consumers()? {
+            let path = self.path(&consumer);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error).at(&path),
+            }
+        }
+        if !self.dir.is_dir() {
+            return Ok(());
+        }
+        sync_dir(&self.dir)?;
+        // Anything else left in it (not a cursor) keeps the directory.
+        match std::fs::remove_dir(&self.dir) {
+            Ok(()) => {
+                if let Some(parent) = self.dir.parent() {
+                    sync_dir(parent)?;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(dir = ?self.dir, %error, "the old cursors directory holds other files; left in place");
+                Ok(())
+            }
+        }
     }
 
     fn open_cursor(&self, name: &str) -> Result<OpenCursor> {
@@ -262,7 +226,7 @@ impl CursorStore {
             Err(error) => {
                 // Damaged since the log was opened: this commit overwrites it.
                 tracing::error!(consumer = name, %error, "cursor file has no valid slot; overwriting it with the consumer's new position");
-                self.rewritten.fetch_add(1, Ordering::Relaxed);
+                self.overwritten.fetch_add(1, Ordering::Relaxed);
                 None
             }
         };
@@ -272,6 +236,85 @@ impl CursorStore {
             sync_dir(&self.dir)?;
         }
         Ok(OpenCursor { file, path, last })
+    }
+}
+
+impl CursorStore for FileCursorStore {
+    fn load_all(&self) -> Result<Vec<StoredCursor>> {
+        Ok(self
+            .consumers()?
+            .into_iter()
+            .map(|consumer| StoredCursor {
+                offset: self.load(&consumer),
+                consumer,
+            })
+            .collect())
+    }
+
+    fn load(&self, name: &str) -> Result<Option<u64>> {
+        validate_consumer_name(name)?;
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cursor) = open.get(name) {
+            return Ok(cursor.last.map(|slot| slot.offset));
+        }
+        let path = self.path(name);
+        let mut bytes = Vec::new();
+        match File::open(&path) {
+            Ok(mut file) => file.read_to_end(&mut bytes).at(&path)?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error).at(&path),
+        };
+        Ok(current_slot(&path, &bytes)?.map(|slot| slot.offset))
+    }
+
+    fn commit(&self, name: &str, offset: u64) -> Result<()> {
+        validate_consumer_name(name)?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let cursor = match open.entry(name.to_string()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(self.open_cursor(name)?),
+        };
+        let sequence = cursor.last.map_or(0, |slot| slot.sequence + 1);
+        let slot = Slot { sequence, offset };
+        let position = SLOT_POSITIONS[(sequence % 2) as usize];
+        cursor
+            .file
+            .write_all_at(&slot.encode(), position)
+            .and_then(|()| cursor.file.sync_data())
+            .at(&cursor.path)?;
+        cursor.last = Some(slot);
+        Ok(())
+    }
+
+    /// One file at a time, each replaced atomically (files share no transaction).
+    fn replace_all(&self, cursors: &[(String, u64)]) -> Result<()> {
+        for (name, offset) in cursors {
+            self.rewrite(name, *offset)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> Result<bool> {
+        validate_consumer_name(name)?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.remove(name);
+        let path = self.path(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                sync_dir(&self.dir)?;
+                Ok(true)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(error).at(&path),
+        }
+    }
+
+    fn location(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    fn damaged_overwritten(&self) -> u64 {
+        self.overwritten.load(Ordering::Relaxed)
     }
 }
 

@@ -43,13 +43,18 @@ pub enum LogError {
     /// A consumer's committed cursor lies past the recovered end of the log: records it has
     /// already read are gone (damaged or deleted segment files). Opening refuses, before
     /// changing anything, so that new appends never take offsets a consumer has passed.
-    #[error("the cursor of consumer {consumer:?} ({path}) is at offset {cursor}, beyond the event log's end {durable_end}: records it already read are missing from the log; refusing to open it so that new events never reuse their offsets (nothing was changed; see \"Repairing the event log\" in the README: `opentrail log repair`)")]
+    #[error("the cursor of consumer {consumer:?} ({location}) is at offset {cursor}, beyond the event log's end {durable_end}: records it already read are missing from the log; refusing to open it so that new events never reuse their offsets (nothing was changed; see \"Repairing the event log\" in the README: `opentrail log repair`)")]
     CursorBeyondEnd {
         consumer: String,
-        path: PathBuf,
+        /// Where the cursor is kept ([`crate::CursorStore::location`]).
+        location: String,
         cursor: u64,
         durable_end: u64,
     },
+
+    /// The cursor store failed, or holds a value that is not a cursor.
+    #[error("consumer cursor store failed at {location}: {reason}")]
+    CursorStore { location: String, reason: String },
 
     #[error("invalid consumer name {name:?}: use 1 to 64 characters from [A-Za-z0-9_.-], not starting with '.'")]
     InvalidConsumerName { name: String },

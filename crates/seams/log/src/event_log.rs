@@ -8,7 +8,8 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::cursor::CursorStore;
+use crate::cursor::FileCursorStore;
+use crate::cursor_store::{CursorStore, Cursors, StoredCursor};
 use crate::error::{IoContext, LogError, Result};
 use crate::options::LogOptions;
 use crate::reader::LogReader;
@@ -48,7 +49,7 @@ struct Inner {
     requests: Option<mpsc::Sender<AppendRequest>>,
     writer: Option<JoinHandle<()>>,
     durable_rx: watch::Receiver<u64>,
-    cursors: CursorStore,
+    cursors: Cursors,
     /// Serializes `truncate_before` calls.
     retention: Mutex<()>,
 }
@@ -70,52 +71,119 @@ impl EventLog {
     /// the last segment (damage with nothing valid after it) is cut off, never reported as an
     /// error. Damage followed by valid frames ([`LogError::Corrupt`]) and a consumer cursor
     /// beyond the recovered end ([`LogError::CursorBeyondEnd`]) refuse to open, changing
-    /// nothing; [`crate::repair`] fixes both. A cursor file with no valid slot is rewritten to
-    /// the oldest retained offset (logged, counted in [`Self::health`]). Blocking (it reads
-    /// the last segment and fsyncs); call it from `spawn_blocking` inside a runtime if that
-    /// matters.
+    /// nothing; [`crate::repair`] fixes both. Consumer cursors are files in `DIR/cursors/`;
+    /// one with no valid slot is rewritten to the oldest retained offset (logged, counted in
+    /// [`Self::health`]). Blocking (it reads the last segment and fsyncs); call it from
+    /// `spawn_blocking` inside a runtime if that matters.
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        let files = Arc::new(FileCursorStore::new(dir.join(CURSORS_DIR)));
+        Self::open_inner(dir, options, files, None)
+    }
+
+    /// [`Self::open`] with the consumer cursors kept in `cursors` (the server's metadata
+    /// store, [`crate::MetaCursorStore`]). Cursor files an earlier version left in
+    /// `DIR/cursors/` are moved into `cursors` once the log has recovered: in one
+    /// [`CursorStore::replace_all`], then deleted durably (a cursor already in `cursors` is
+    /// newer than its file and kept). A refused open moves nothing.
+    pub fn open_with_cursors(
+        dir: impl AsRef<Path>,
+        options: LogOptions,
+        cursors: Arc<dyn CursorStore>,
+    ) -> Result<Self> {
+        let dir = dir.as_ref();
+        let legacy = FileCursorStore::new(dir.join(CURSORS_DIR));
+        Self::open_inner(dir, options, cursors, Some(legacy))
+    }
+
+    fn open_inner(
+        dir: &Path,
+        options: LogOptions,
+        store: Arc<dyn CursorStore>,
+        legacy: Option<FileCursorStore>,
+    ) -> Result<Self> {
         options.validate()?;
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.to_path_buf();
         let segments_dir = dir.join(SEGMENTS_DIR);
-        let cursors_dir = dir.join(CURSORS_DIR);
-        for sub in [&segments_dir, &cursors_dir] {
-            std::fs::create_dir_all(sub).at(sub)?;
+        std::fs::create_dir_all(&segments_dir).at(&segments_dir)?;
+        if legacy.is_none() {
+            let cursors_dir = dir.join(CURSORS_DIR);
+            std::fs::create_dir_all(&cursors_dir).at(&cursors_dir)?;
         }
         sync_dir(&dir)?;
-        let cursors = CursorStore::new(cursors_dir);
-        let stored = cursors.list()?;
-        let furthest = stored
+        // Every cursor with where it is kept and whether it is a file to move into `store`:
+        // those in the store, then files an earlier version left for consumers the store
+        // does not know yet (a file of a consumer the store knows is older than it).
+        let mut found: Vec<(StoredCursor, String, bool)> = store
+            .load_all()?
+            .into_iter()
+            .map(|stored| {
+                let location = store.location(&stored.consumer);
+                (stored, location, false)
+            })
+            .collect();
+        if let Some(legacy) = &legacy {
+            for file in legacy.load_all()? {
+                if !found.iter().any(|(s, _, _)| s.consumer == file.consumer) {
+                    let location = legacy.location(&file.consumer);
+                    found.push((file, location, true));
+                }
+            }
+        }
+        let furthest = found
             .iter()
-            .filter_map(|stored| match &stored.offset {
-                Ok(Some(offset)) => Some((*offset, stored)),
+            .filter_map(|(stored, location, _)| match &stored.offset {
+                Ok(Some(offset)) => Some((*offset, stored, location)),
                 _ => None,
             })
-            .max_by_key(|&(offset, _)| offset);
+            .max_by_key(|&(offset, _, _)| offset);
         let check_end = |durable_end: u64| match furthest {
-            Some((cursor, stored)) if cursor > durable_end => Err(LogError::CursorBeyondEnd {
-                consumer: stored.consumer.clone(),
-                path: stored.path.clone(),
-                cursor,
-                durable_end,
-            }),
+            Some((cursor, stored, location)) if cursor > durable_end => {
+                Err(LogError::CursorBeyondEnd {
+                    consumer: stored.consumer.clone(),
+                    location: location.clone(),
+                    cursor,
+                    durable_end,
+                })
+            }
             _ => Ok(()),
         };
         let recovered = recover(&segments_dir, &check_end)?;
         let start_offset = recovered.segments.start_offset();
-        for stored in &stored {
-            if let Err(error) = &stored.offset {
-                // Re-reading is safe (consumers tolerate duplicates); skipping is not.
-                tracing::error!(
-                    consumer = stored.consumer,
-                    cursor = ?stored.path,
-                    %error,
-                    restart_from = start_offset,
-                    "CURSOR FILE UNREADABLE: rewriting it so that the consumer re-reads the log from its oldest retained offset"
-                );
-                cursors.rewrite(&stored.consumer, start_offset)?;
+        let mut replace = Vec::new();
+        let mut rewritten = 0;
+        for (cursor, location, moving) in &found {
+            match &cursor.offset {
+                Ok(Some(offset)) if *moving => replace.push((cursor.consumer.clone(), *offset)),
+                // Created but never committed: the consumer starts where it registers.
+                Ok(_) => {}
+                Err(error) => {
+                    // Re-reading is safe (consumers tolerate duplicates); skipping is not.
+                    tracing::error!(
+                        consumer = cursor.consumer,
+                        cursor = location,
+                        %error,
+                        restart_from = start_offset,
+                        "CURSOR UNREADABLE: rewriting it so that the consumer re-reads the log from its oldest retained offset"
+                    );
+                    replace.push((cursor.consumer.clone(), start_offset));
+                    rewritten += 1;
+                }
             }
         }
+        store.replace_all(&replace)?;
+        if let Some(legacy) = &legacy {
+            let moved = found.iter().filter(|(_, _, moving)| *moving).count();
+            if moved > 0 {
+                tracing::info!(
+                    from = ?legacy.dir(),
+                    cursors = moved,
+                    "moved the consumer cursor files of an earlier version into the cursor store"
+                );
+            }
+            legacy.remove_all()?;
+        }
+        let cursors = Cursors::new(store, rewritten);
         tracing::info!(
             dir = ?dir,
             start_offset = recovered.segments.start_offset(),
@@ -163,7 +231,7 @@ impl EventLog {
         &self.inner.shared
     }
 
-    pub(crate) fn cursors(&self) -> &CursorStore {
+    pub(crate) fn cursors(&self) -> &Cursors {
         &self.inner.cursors
     }
 

@@ -12,7 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cursor::CursorStore;
+use crate::cursor::FileCursorStore;
+use crate::cursor_store::CursorStore;
 use crate::error::{IoContext, LogError, Result};
 use crate::event_log::{CURSORS_DIR, SEGMENTS_DIR};
 use crate::frame::{decode_frame, encode_frame, find_frame, FRAME_HEADER_LEN};
@@ -38,11 +39,42 @@ pub struct RepairReport {
     pub durable_end: u64,
 }
 
-/// Repairs the log in `dir` so that it opens; a healthy log is left as it is. The log is
-/// also extended with empty frames up to `min_end`, for consumers that keep their position
-/// outside the log's cursors. Run it only while no process has the log open.
+/// Repairs the log in `dir` whose cursors are files (opened with [`crate::EventLog::open`])
+/// so that it opens; a healthy log is left as it is. The log is also extended with empty
+/// frames up to `min_end`, for consumers that keep their position outside the log's
+/// cursors. Run it only while no process has the log open.
 pub fn repair(dir: impl AsRef<Path>, min_end: u64) -> Result<RepairReport> {
     let dir = dir.as_ref();
+    let files = FileCursorStore::new(dir.join(CURSORS_DIR));
+    repair_up_to(dir, furthest_cursor(&files)?.max(min_end))
+}
+
+/// [`repair`] of a log opened with [`crate::EventLog::open_with_cursors`]: the log is
+/// extended up to the furthest cursor in `cursors`, or in cursor files of an earlier
+/// version not moved into it yet.
+pub fn repair_with_cursors(
+    dir: impl AsRef<Path>,
+    min_end: u64,
+    cursors: &dyn CursorStore,
+) -> Result<RepairReport> {
+    let dir = dir.as_ref();
+    let files = FileCursorStore::new(dir.join(CURSORS_DIR));
+    let furthest = furthest_cursor(cursors)?.max(furthest_cursor(&files)?);
+    repair_up_to(dir, furthest.max(min_end))
+}
+
+/// The furthest readable committed cursor (0 when there is none).
+fn furthest_cursor(cursors: &dyn CursorStore) -> Result<u64> {
+    Ok(cursors
+        .load_all()?
+        .into_iter()
+        .filter_map(|stored| stored.offset.ok().flatten())
+        .max()
+        .unwrap_or(0))
+}
+
+/// Rebuilds the last segment with placeholders for damage, extended up to `furthest`.
+fn repair_up_to(dir: &Path, furthest: u64) -> Result<RepairReport> {
     let segments_dir = dir.join(SEGMENTS_DIR);
     let mut report = RepairReport::default();
     // No segment at all (a deleted log) is an empty segment 0 that may need extending.
@@ -81,14 +113,6 @@ pub fn repair(dir: impl AsRef<Path>, min_end: u64) -> Result<RepairReport> {
         report.damaged_spans.push((position as u64, next as u64));
         position = next;
     }
-    let cursors = CursorStore::new(dir.join(CURSORS_DIR));
-    let furthest = cursors
-        .list()?
-        .into_iter()
-        .filter_map(|stored| stored.offset.ok().flatten())
-        .max()
-        .unwrap_or(0)
-        .max(min_end);
     let end = last_first + records;
     if furthest > end {
         for _ in end..furthest {
@@ -144,4 +168,19 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .at(path)
+}
+
+/// Deletes the cursor of `consumer` from `cursors`, and its file if an earlier version left
+/// one in `dir/cursors/`, so that a consumer no longer run stops holding segments back;
+/// returns whether there was one. Run it only while no process has the log open.
+pub fn remove_cursor(
+    dir: impl AsRef<Path>,
+    consumer: &str,
+    cursors: &dyn CursorStore,
+) -> Result<bool> {
+    crate::cursor::validate_consumer_name(consumer)?;
+    let files = FileCursorStore::new(dir.as_ref().join(CURSORS_DIR));
+    let in_store = cursors.remove(consumer)?;
+    let file = files.remove(consumer)?;
+    Ok(in_store || file)
 }

@@ -73,10 +73,21 @@ fn parse_record(offset: u64, record: &[u8]) -> (u32, u64) {
 
 /// Runs the writer, kills it `kill_after` after its first acknowledgement, returns the acks.
 fn run_writer_and_kill(dir: &std::path::Path, kill_after: Duration) -> Vec<Acked> {
+    run_writer_and_kill_with(dir, kill_after, None).0
+}
+
+/// [`run_writer_and_kill`], with the cursors in the metadata store `meta` if given; also
+/// returns the cursors the writer committed, in order.
+fn run_writer_and_kill_with(
+    dir: &std::path::Path,
+    kill_after: Duration,
+    meta: Option<&std::path::Path>,
+) -> (Vec<Acked>, Vec<u64>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_opentrail-log-crash-writer"))
         .arg(dir)
         .arg(PRODUCERS.to_string())
         .arg(SEGMENT_BYTES.to_string())
+        .args(meta)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -86,6 +97,7 @@ fn run_writer_and_kill(dir: &std::path::Path, kill_after: Duration) -> Vec<Acked
     let collector = std::thread::spawn(move || {
         let mut stdout = BufReader::new(stdout);
         let mut acks = Vec::new();
+        let mut cursors = Vec::new();
         let mut line = String::new();
         loop {
             line.clear();
@@ -97,12 +109,16 @@ fn run_writer_and_kill(dir: &std::path::Path, kill_after: Duration) -> Vec<Acked
             let Some(complete) = line.strip_suffix('\n') else {
                 break;
             };
+            if let Some(cursor) = complete.strip_prefix("cursor ") {
+                cursors.push(cursor.parse().expect("cursor offset"));
+                continue;
+            }
             if acks.is_empty() {
                 let _ = first_ack_tx.send(());
             }
             acks.push(parse_ack(complete));
         }
-        acks
+        (acks, cursors)
     });
     first_ack_rx
         .recv_timeout(Duration::from_secs(60))
@@ -213,4 +229,30 @@ fn kill_9_under_load_loses_and_duplicates_no_acknowledged_record() {
         let acks = run_writer_and_kill(dir.path(), Duration::from_millis(kill_after_ms));
         check_recovered_log(dir.path(), &acks);
     }
+}
+
+#[test]
+fn kill_9_keeps_every_cursor_committed_to_the_metadata_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta_path = dir.path().join("meta.db");
+    let log_dir = dir.path().join("log");
+    let (acks, cursors) =
+        run_writer_and_kill_with(&log_dir, Duration::from_millis(1000), Some(&meta_path));
+    let last = *cursors.last().expect("the writer committed no cursor");
+    assert!(cursors.len() >= 5, "only {} cursor commits", cursors.len());
+    let meta = opentrail_meta::SqliteMetaStore::open(&meta_path).expect("open meta");
+    let store = std::sync::Arc::new(opentrail_log::MetaCursorStore::new(
+        std::sync::Arc::new(meta),
+        meta_path.display().to_string(),
+    ));
+    let log = EventLog::open_with_cursors(&log_dir, LogOptions::default(), store)
+        .expect("reopen: no cursor lies beyond the recovered end");
+    let cursor = log
+        .cursor("crash-consumer")
+        .expect("read cursor")
+        .expect("a committed cursor");
+    // A commit that returned survived; a later one may have too.
+    assert!(cursor >= last, "cursor {cursor} < last committed {last}");
+    assert!(cursor <= log.durable_end());
+    assert!(!acks.is_empty());
 }

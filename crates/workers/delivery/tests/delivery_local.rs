@@ -503,3 +503,35 @@ async fn a_trail_gets_the_records_read_before_it_was_listed() {
     assert_eq!(delivered, ["after-1", "after-2", "after-3"]);
     assert_eq!(worker.committed_offset(), 4);
 }
+
+/// Each cursor commit is a durable metadata transaction: a step commits at most once per
+/// `cursor_commit_interval`; `flush_all` and the end of `run` commit what is left.
+#[tokio::test]
+async fn cursor_commits_are_throttled_and_a_flush_commits_what_is_left() {
+    let h = Harness::local().await;
+    let mut config = h.config();
+    config.cursor_commit_interval = Duration::from_secs(3600);
+    let mut worker = h.worker_with(config.clone()).await;
+    let ev = |id: &str| Ev::new(id, "us-east-1", "ec2.amazonaws.com", "RunInstances");
+    // No trail logs: every record read is passed at once.
+    h.append(&[ev("a")]).await;
+    assert_eq!(worker.step(None).await.unwrap().committed_offset, 1);
+    h.append(&[ev("b"), ev("c")]).await;
+    worker.step(None).await.unwrap();
+    assert_eq!(worker.read_position(), 3);
+    assert_eq!(worker.committed_offset(), 1, "within the interval");
+    assert_eq!(h.log.cursor("trail-delivery").unwrap(), Some(1));
+    worker.flush_all().await.unwrap();
+    assert_eq!(h.log.cursor("trail-delivery").unwrap(), Some(3));
+
+    h.append(&[ev("d")]).await;
+    let mut worker = h.worker_with(config).await;
+    worker.step(None).await.unwrap();
+    h.append(&[ev("e")]).await;
+    worker.step(None).await.unwrap();
+    assert_eq!(h.log.cursor("trail-delivery").unwrap(), Some(4));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    stop.send(true).unwrap();
+    worker.run(stopped).await.unwrap();
+    assert_eq!(h.log.cursor("trail-delivery").unwrap(), Some(5));
+}

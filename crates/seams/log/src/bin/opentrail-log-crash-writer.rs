@@ -2,14 +2,39 @@
 //! several threads as fast as it can and prints every acknowledged batch, one flushed line
 //! each: `ack <producer> <first seq> <first offset> <last offset>`.
 //!
-//! Usage: `opentrail-log-crash-writer <dir> <producers> <segment bytes>`. Even producers use
-//! `append_blocking`, odd ones the async `append`. Runs until killed.
+//! Usage: `opentrail-log-crash-writer <dir> <producers> <segment bytes> [<meta.db>]`. Even
+//! producers use `append_blocking`, odd ones the async `append`. Runs until killed. With a
+//! metadata store path the log keeps its cursors there, and one more thread commits the
+//! cursor of consumer `crash-consumer` to the durable end over and over, printing
+//! `cursor <offset>` after each commit returned.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use opentrail_log::{EventLog, LogOptions};
+use opentrail_log::{EventLog, LogOptions, MetaCursorStore};
+use opentrail_meta::SqliteMetaStore;
+
+/// The consumer whose cursor the committer thread moves.
+const CONSUMER: &str = "crash-consumer";
+
+fn run_committer(log: EventLog) -> Result<(), String> {
+    let mut committed = 0;
+    loop {
+        let end = log.durable_end();
+        if end == committed {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        log.commit_cursor(CONSUMER, end)
+            .map_err(|e| format!("cursor commit failed: {e}"))?;
+        committed = end;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "cursor {end}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("failed to write cursor: {e}"))?;
+    }
+}
 
 /// Record `seq` of `producer`: `p<producer>:s<seq>:` then a padding whose bytes depend on
 /// `seq`, 40 to ~1.5 KB in all. `tests/crash_kill9.rs` checks the same layout.
@@ -55,9 +80,15 @@ fn run_producer(log: EventLog, producer: u32) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [dir, producers, segment_bytes] = &args[..] else {
-        eprintln!("usage: opentrail-log-crash-writer <dir> <producers> <segment bytes>");
-        return ExitCode::FAILURE;
+    let (dir, producers, segment_bytes, meta) = match &args[..] {
+        [dir, producers, segment_bytes] => (dir, producers, segment_bytes, None),
+        [dir, producers, segment_bytes, meta] => (dir, producers, segment_bytes, Some(meta)),
+        _ => {
+            eprintln!(
+                "usage: opentrail-log-crash-writer <dir> <producers> <segment bytes> [<meta.db>]"
+            );
+            return ExitCode::FAILURE;
+        }
     };
     let (Ok(producers), Ok(segment_bytes)) =
         (producers.parse::<u32>(), segment_bytes.parse::<u64>())
@@ -69,20 +100,38 @@ fn main() -> ExitCode {
         segment_bytes,
         ..LogOptions::default()
     };
-    let log = match EventLog::open(dir, options) {
+    let opened = match meta {
+        None => EventLog::open(dir, options),
+        Some(meta) => match SqliteMetaStore::open(std::path::Path::new(meta)) {
+            Ok(store) => EventLog::open_with_cursors(
+                dir,
+                options,
+                std::sync::Arc::new(MetaCursorStore::new(std::sync::Arc::new(store), meta)),
+            ),
+            Err(e) => {
+                eprintln!("failed to open metadata store {meta}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let log = match opened {
         Ok(log) => log,
         Err(e) => {
             eprintln!("failed to open log in {dir}: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let committer = meta.is_some().then(|| {
+        let log = log.clone();
+        std::thread::spawn(move || run_committer(log))
+    });
     let handles: Vec<_> = (0..producers)
         .map(|producer| {
             let log = log.clone();
             std::thread::spawn(move || run_producer(log, producer))
         })
         .collect();
-    for handle in handles {
+    for handle in handles.into_iter().chain(committer) {
         match handle.join() {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {

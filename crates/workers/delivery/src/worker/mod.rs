@@ -62,6 +62,10 @@ pub struct DeliveryConfig {
     pub start_position: StartPosition,
     /// How long `run` waits for new records when idle.
     pub idle_wait: Duration,
+    /// A step commits the log cursor at most this often (default 1 s): each commit is a
+    /// durable metadata transaction (an fsync), and a step can read as few as one batch.
+    /// `flush_all` and the end of `run` commit regardless. Zero commits every step.
+    pub cursor_commit_interval: Duration,
 }
 
 impl DeliveryConfig {
@@ -77,6 +81,7 @@ impl DeliveryConfig {
             attempt_timeout: Duration::from_secs(60),
             start_position: StartPosition::Oldest,
             idle_wait: Duration::from_millis(250),
+            cursor_commit_interval: Duration::from_secs(1),
         }
     }
 }
@@ -152,6 +157,8 @@ pub struct DeliveryWorker {
     /// on, oldest first; they are written in this order.
     sealing: VecDeque<Sealing>,
     committed: u64,
+    /// When the cursor was last committed (`None`: not yet by this worker).
+    last_commit: Option<Instant>,
     stats: DeliveryStats,
     /// Files named before their write: after a crash their records make the same file
     /// again, or are skipped once it is known written.
@@ -254,6 +261,7 @@ impl DeliveryWorker {
             digest_backoff: HashMap::new(),
             sealing: VecDeque::new(),
             committed,
+            last_commit: None,
             stats: DeliveryStats::default(),
             intents,
             replaying: BTreeMap::new(),
@@ -321,7 +329,12 @@ impl DeliveryWorker {
         self.retry_spooled().await?;
         self.write_digests().await?;
         let written = started.elapsed();
-        self.commit().await?;
+        let commit_due = self
+            .last_commit
+            .is_none_or(|last| last.elapsed() >= self.config.cursor_commit_interval);
+        if commit_due {
+            self.commit().await?;
+        }
         let committed = started.elapsed();
         self.stats.read_nanos += read.as_nanos() as u64;
         self.stats.route_nanos += routed_at.saturating_sub(read).as_nanos() as u64;
@@ -369,6 +382,11 @@ impl DeliveryWorker {
                     }
                 }
             }
+        }
+        // What the last steps delivered but did not commit (commits are throttled); if
+        // this fails, the next start reads those records again (and skips what it wrote).
+        if let Err(failure) = self.commit().await {
+            warn!(consumer = %self.config.consumer, error = %failure, "failed to commit the delivery cursor at shutdown");
         }
         Ok(())
     }
@@ -505,6 +523,7 @@ impl DeliveryWorker {
             .commit_cursor(&self.config.consumer, low)
             .await?;
         self.committed = low;
+        self.last_commit = Some(Instant::now());
         if self.intents.forget_below(low) {
             self.persist_intents().await?;
         }

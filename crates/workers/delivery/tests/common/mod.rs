@@ -239,6 +239,8 @@ impl Harness {
         config.retry.initial = Duration::from_secs(10);
         config.retry.max = Duration::from_secs(60);
         config.attempt_timeout = Duration::from_secs(10);
+        // Every step commits, so that the tests see each step's cursor.
+        config.cursor_commit_interval = Duration::ZERO;
         config
     }
 
