@@ -320,7 +320,8 @@ def test_quiet_regions_of_a_multi_region_trail_get_chained_digests(start_server,
     """A multi-region trail with validation has a digest chain in every region of its
     partition from StartLogging on: a region without any event gets a digest per window
     with an empty logFiles list, each linked to the one before (as CloudTrail delivers
-    digests "even when there has been no API activity"), and the real CLI validates it."""
+    digests "even when there has been no API activity"), across a kill -9 too, and the real
+    CLI validates it."""
     server = start_server(*moto_server.opentrail_args(), "--delivery-interval", "1s", "--digest-interval", "3s")
     s3 = moto_server.s3()
     bucket = "quiet-regions"
@@ -338,6 +339,13 @@ def test_quiet_regions_of_a_multi_region_trail_get_chained_digests(start_server,
         return len(keys(s3, bucket, f"{digest_root}{quiet}/")) >= 2
 
     wait_for(two_quiet_digests_while_busy, timeout=120, interval=0.5, what=f"two {quiet} digests")
+    # A crash mid-chain: every region's chain goes on from the metadata store, unbroken.
+    server.kill()
+    server.start()
+    client = server.client()
+    before = len(keys(s3, bucket, f"{digest_root}{quiet}/"))
+    wait_for(lambda: len(keys(s3, bucket, f"{digest_root}{quiet}/")) >= before + 2, timeout=120, interval=0.5,
+             what=f"two more {quiet} digests after the restart")
     client.stop_logging(Name="everywhere")
     wait_for_digest_chains_closed(server)
 
@@ -351,7 +359,7 @@ def test_quiet_regions_of_a_multi_region_trail_get_chained_digests(start_server,
     assert all(d["logFiles"] == [] for d in bodies)
     assert all(d["awsAccountId"] == server.account_id for d in bodies)
     assert bodies[0]["previousDigestSignature"] is None
-    for older, newer in zip(bodies, bodies[1:]):
+    for older, newer in zip(bodies, bodies[1:]):  # one chain, across the crash too
         older_meta = s3.head_object(Bucket=bucket, Key=older["digestS3Object"])["Metadata"]
         assert newer["previousDigestSignature"] == older_meta["signature"]
         assert newer["digestStartTime"] == older["digestEndTime"]

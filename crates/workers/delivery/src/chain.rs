@@ -293,7 +293,7 @@ impl Chains {
 
     /// The final windows of `trail`'s open chains, except the one in `keep`, ending at
     /// `now` (none for a chain whose window just ended at `now` without new files).
-    /// Marks the chains closed.
+    /// Marks the chains closed; one with nothing left to sign or write is forgotten.
     pub(crate) fn close_chains(
         &mut self,
         trail: &TrailArn,
@@ -319,6 +319,9 @@ impl Chains {
                 // The last window just ended now: a one-second final window keeps the
                 // files in a digest and its key distinct from the last digest's.
                 finals.push(chain.window(now + Duration::seconds(1), true));
+            } else if chain.pending.is_empty() {
+                // Its last window was just signed and written: nothing more will come.
+                self.chains.remove(id);
             }
             self.open.remove(&lane);
         }

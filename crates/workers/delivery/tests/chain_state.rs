@@ -183,3 +183,26 @@ async fn a_pending_digest_of_an_older_version_is_written_as_signed() {
         "the digest signed before the upgrade, not a new one"
     );
 }
+
+#[tokio::test]
+async fn chains_stopped_right_at_the_end_of_a_written_window_are_forgotten() {
+    let h = Harness::local().await;
+    let mut target = validating();
+    target.is_multi_region = true;
+    h.directory.set(vec![target.clone()]);
+    let mut worker = h.worker().await;
+    worker.step(None).await.unwrap();
+    let regions = opentrail_model::AWS_REGIONS.len();
+    assert_eq!(h.meta.list_documents(DIGEST_CHAINS).unwrap().len(), regions);
+    h.advance(3600);
+    worker.step(None).await.unwrap();
+    assert_eq!(h.digest_keys("trail-bucket").await.len(), regions);
+
+    // Stopped in the very second the written window ended: no final digest to make (its
+    // window would be empty), and nothing may stay behind in the store.
+    target.is_logging = false;
+    h.directory.set(vec![target]);
+    worker.step(None).await.unwrap();
+    assert_eq!(h.digest_keys("trail-bucket").await.len(), regions);
+    assert!(h.meta.list_documents(DIGEST_CHAINS).unwrap().is_empty());
+}
