@@ -186,7 +186,9 @@ mod tests {
         let aws = names("us-east-1");
         assert_eq!(aws.len(), AWS_REGIONS.len() + 1);
         assert!(aws.iter().any(|n| n == "local-dev-1"));
-        assert!(!aws.iter().any(|n| n == "cn-north-1" || n == "us-gov-west-1"));
+        assert!(!aws
+            .iter()
+            .any(|n| n == "cn-north-1" || n == "us-gov-west-1"));
         assert_eq!(names("local-dev-1"), aws);
         assert_eq!(names("cn-northwest-1"), AWS_CN_REGIONS);
         assert_eq!(names("us-gov-east-1"), AWS_US_GOV_REGIONS);

@@ -165,11 +165,7 @@ impl Chains {
             }
             chains.insert(key, chain);
         }
-        Ok(Chains {
-            meta,
-            chains,
-            open,
-        })
+        Ok(Chains { meta, chains, open })
     }
 
     /// Starts a chain for `lane` at `now` unless an open one exists; follows the trail's
@@ -338,7 +334,10 @@ impl Chains {
         let mut changed = Vec::with_capacity(signed.len());
         for (window, digest) in signed {
             let chain = self.chains.get_mut(&window.chain).ok_or_else(|| {
-                DeliveryError::Meta(format!("digest chain {} vanished while signing", window.chain))
+                DeliveryError::Meta(format!(
+                    "digest chain {} vanished while signing",
+                    window.chain
+                ))
             })?;
             let digested: HashSet<&str> = window
                 .log_files

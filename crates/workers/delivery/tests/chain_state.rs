@@ -19,7 +19,12 @@ fn validating() -> TrailTarget {
 }
 
 async fn digest(h: &Harness, key: &str) -> (DigestFile, Vec<u8>, Vec<(String, String)>) {
-    let object = h.store.get_object("trail-bucket", key).await.unwrap().unwrap();
+    let object = h
+        .store
+        .get_object("trail-bucket", key)
+        .await
+        .unwrap()
+        .unwrap();
     let json = gunzip_single_member(&object.body).unwrap();
     (
         serde_json::from_slice(&json).unwrap(),
@@ -57,7 +62,11 @@ async fn chain_state_lives_in_the_metadata_store() {
     let mut worker = h.worker().await;
     worker.step(None).await.unwrap();
     let chains = h.meta.list_documents(DIGEST_CHAINS).unwrap();
-    assert_eq!(chains.len(), 1, "the home region's chain starts with logging");
+    assert_eq!(
+        chains.len(),
+        1,
+        "the home region's chain starts with logging"
+    );
     assert!(chains[0].0.starts_with(&target.arn().to_string()));
     assert!(!h.dir.path().join("state").join("chains").exists());
 
@@ -80,9 +89,11 @@ async fn chain_files_of_an_older_version_move_into_the_metadata_store() {
     worker.step(None).await.unwrap();
     // Hour 1: a log file and the hour's digest; hour 2: a log file listed in the chain.
     for (hour, id) in [(0, "one"), (1, "two")] {
-        h.append(&[Ev::new(id, "us-east-1", "ec2.amazonaws.com", "RunInstances")
-            .at(t0() + Duration::hours(hour) + Duration::minutes(1))])
-            .await;
+        h.append(&[
+            Ev::new(id, "us-east-1", "ec2.amazonaws.com", "RunInstances")
+                .at(t0() + Duration::hours(hour) + Duration::minutes(1)),
+        ])
+        .await;
         worker.step(None).await.unwrap();
         h.advance(60);
         worker.step(None).await.unwrap();

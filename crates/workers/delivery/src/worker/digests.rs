@@ -29,6 +29,15 @@ const SIGNING_BATCH: usize = 64;
 /// Digests written to the object store at once.
 const CONCURRENT_DIGEST_WRITES: usize = 8;
 
+/// What one pass of digest writes did for a trail: reported once, not per region.
+struct TrailDigestOutcome {
+    trail: TrailArn,
+    /// When the last of its digests was written in the pass.
+    delivered: Option<DateTime<Utc>>,
+    /// The error of its failed write.
+    error: Option<String>,
+}
+
 impl DeliveryWorker {
     pub(super) async fn write_digests(&mut self) -> Result<(), DeliveryError> {
         let interval = chrono_duration(self.config.digest_interval);
@@ -121,20 +130,24 @@ impl DeliveryWorker {
             let results = futures_util::future::join_all(puts).await;
             let attempted_at = self.deps.clock.now();
             let mut written = Vec::new();
-            let mut outcomes: BTreeMap<String, (TrailArn, Option<DateTime<Utc>>, Option<String>)> =
-                BTreeMap::new();
+            let mut outcomes: BTreeMap<String, TrailDigestOutcome> = BTreeMap::new();
             for (pending, result) in batch.into_iter().zip(results) {
                 let trail_key = pending.trail.to_string();
-                let outcome = outcomes
-                    .entry(trail_key.clone())
-                    .or_insert_with(|| (pending.trail.clone(), None, None));
+                let outcome =
+                    outcomes
+                        .entry(trail_key.clone())
+                        .or_insert_with(|| TrailDigestOutcome {
+                            trail: pending.trail.clone(),
+                            delivered: None,
+                            error: None,
+                        });
                 match result {
                     Ok(()) => {
                         self.stats.digests_written += 1;
                         if let Some(backoff) = self.digest_backoff.get_mut(&trail_key) {
                             backoff.record_success();
                         }
-                        outcome.1 = Some(attempted_at);
+                        outcome.delivered = Some(attempted_at);
                         written.push((pending.chain, pending.digest.key));
                     }
                     Err(failure) => {
@@ -147,12 +160,17 @@ impl DeliveryWorker {
                                 .or_default()
                                 .record_failure(&self.config.retry, attempted_at);
                         }
-                        outcome.2 = Some(s3_error_code(&failure).to_owned());
+                        outcome.error = Some(s3_error_code(&failure).to_owned());
                     }
                 }
             }
             // One status update per trail and outcome, not one per region's digest.
-            for (trail, delivered, error) in outcomes.into_values() {
+            for TrailDigestOutcome {
+                trail,
+                delivered,
+                error,
+            } in outcomes.into_values()
+            {
                 if let Some(at) = delivered {
                     self.deps
                         .directory
@@ -168,8 +186,7 @@ impl DeliveryWorker {
                     );
                 }
             }
-            on_blocking_pool(&self.chains, move |chains| chains.digests_written(&written))
-                .await?;
+            on_blocking_pool(&self.chains, move |chains| chains.digests_written(&written)).await?;
         }
     }
 }

@@ -154,8 +154,11 @@ impl DeliveryWorker {
     /// files, as in CloudTrail), pointed at its current bucket and prefix. Only trails
     /// that are new or changed since the last call are looked at.
     async fn ensure_chains(&mut self, now: DateTime<Utc>) -> Result<(), DeliveryError> {
-        self.chains_ensured
-            .retain(|key, _| self.trails.get(key).is_some_and(|(_, t)| t.log_file_validation));
+        self.chains_ensured.retain(|key, _| {
+            self.trails
+                .get(key)
+                .is_some_and(|(_, t)| t.log_file_validation)
+        });
         let changed: Vec<(TrailArn, TrailTarget, Vec<Region>)> = self
             .trails
             .iter()

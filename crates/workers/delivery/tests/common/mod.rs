@@ -223,7 +223,8 @@ impl Harness {
         );
         // Fixed keys for every region a multi-region trail covers (digests start in all of
         // them), stored in one transaction: generating 34 RSA keys per test is slow.
-        let valid_from = opentrail_delivery::object_keys::compact_time(t0() - chrono::Duration::days(1));
+        let valid_from =
+            opentrail_delivery::object_keys::compact_time(t0() - chrono::Duration::days(1));
         meta.transaction(|tx| {
             for (index, name) in opentrail_model::AWS_REGIONS.iter().enumerate() {
                 let pem = TEST_KEYS[test_key_index(name, index)];

@@ -141,9 +141,9 @@ async fn main() -> anyhow::Result<()> {
     let mut config = DeliveryConfig::new(work.join("state"));
     config.max_file_bytes = args.max_file_mib * 1024 * 1024;
     config.read_batch_records = 8192;
-    let meta: Arc<dyn opentrail_meta::MetaStore> = Arc::new(
-        opentrail_meta::SqliteMetaStore::open(&work.join("meta.sqlite"))?,
-    );
+    let meta: Arc<dyn opentrail_meta::MetaStore> = Arc::new(opentrail_meta::SqliteMetaStore::open(
+        &work.join("meta.sqlite"),
+    )?);
     let keys = Arc::new(KeyStore::open(
         Arc::clone(&meta),
         work.join("keys"),
