@@ -7,12 +7,14 @@ SIGTERM at teardown; a server that does not exit cleanly fails the test that use
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import queue
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -108,12 +110,19 @@ def wait_for(predicate, timeout=90.0, interval=0.2, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def digest_chain_ids(server) -> list[str]:
+    """The digest chains delivery keeps, as stored in the data dir's metadata store
+    (collection `digest_chains`), read with a second SQLite connection as an operator would."""
+    with contextlib.closing(sqlite3.connect(server.data_dir / "meta.db", timeout=30)) as db:
+        rows = db.execute("SELECT key FROM documents WHERE collection = 'digest_chains' ORDER BY key").fetchall()
+    return [key for (key,) in rows]
+
+
 def wait_for_digest_chains_closed(server, timeout: float = 120.0) -> None:
     """After StopLogging (or DeleteTrail) of every trail with validation on: waits until
     delivery has written the trails' last log files and final digests, which it does
-    before it forgets a chain's state file. Only then are a bucket's files final."""
-    chains = server.data_dir / "delivery" / "chains"
-    wait_for(lambda: not any(chains.glob("*.json")), timeout=timeout, what="digest chains to close")
+    before it forgets a chain's state. Only then are a bucket's files final."""
+    wait_for(lambda: not digest_chain_ids(server), timeout=timeout, what="digest chains to close")
 
 
 # --------------------------------------------------------------------------- server

@@ -22,7 +22,7 @@ def keys(s3, bucket, prefix=""):
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-def aws_validate_logs(server, moto, arn, start):
+def aws_validate_logs(server, moto, arn, start, region=REGION):
     env = _child_env(
         {
             "AWS_SHARED_CREDENTIALS_FILE": str(server.credentials_path),
@@ -32,16 +32,17 @@ def aws_validate_logs(server, moto, arn, start):
         }
     )
     return subprocess.run(
-        [str(AWS_CLI), "cloudtrail", "validate-logs", "--endpoint-url", server.endpoint, "--region", REGION,
+        [str(AWS_CLI), "cloudtrail", "validate-logs", "--endpoint-url", server.endpoint, "--region", region,
          "--trail-arn", arn, "--start-time", start, "--verbose"],
         capture_output=True, text=True, timeout=120, env=env,
     )
 
 
-def opentrail_validate(server, moto, arn, start):
+def opentrail_validate(server, moto, arn, start, region=REGION):
     return subprocess.run(
-        [str(OPENTRAIL_BIN), "validate", "--endpoint", server.endpoint, "--data-dir", str(server.data_dir),
-         *moto.opentrail_args(), "--trail-arn", arn, "--start-time", start, "--verbose"],
+        [str(OPENTRAIL_BIN), "validate", "--endpoint", server.endpoint, "--region", region,
+         "--data-dir", str(server.data_dir), *moto.opentrail_args(), "--trail-arn", arn, "--start-time", start,
+         "--verbose"],
         capture_output=True, text=True, timeout=120, env=_child_env(),
     )
 
@@ -314,3 +315,64 @@ def test_digest_chain_across_windows_validates(start_server, moto_server):
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"{len(digests)}/{len(digests)} digest files valid" in result.stdout, result.stdout
         assert f"{len(logs)}/{len(logs)} log files valid" in result.stdout, result.stdout
+
+
+def test_quiet_regions_of_a_multi_region_trail_get_chained_digests(start_server, moto_server):
+    """A multi-region trail with validation has a digest chain in every region of its
+    partition from StartLogging on: a region without any event gets a digest per window
+    with an empty logFiles list, each linked to the one before (as CloudTrail delivers
+    digests "even when there has been no API activity"), across a kill -9 too, and the real
+    CLI validates it."""
+    server = start_server(*moto_server.opentrail_args(), "--delivery-interval", "1s", "--digest-interval", "3s")
+    s3 = moto_server.s3()
+    bucket = "quiet-regions"
+    s3.create_bucket(Bucket=bucket)
+    client = server.client()
+    start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client.create_trail(Name="everywhere", S3BucketName=bucket, IsMultiRegionTrail=True,
+                        EnableLogFileValidation=True)
+    client.start_logging(Name="everywhere")
+    quiet = "eu-central-1"
+    digest_root = f"AWSLogs/{server.account_id}/CloudTrail-Digest/"
+
+    def two_quiet_digests_while_busy():
+        client.describe_trails()  # events, all in the home region
+        return len(keys(s3, bucket, f"{digest_root}{quiet}/")) >= 2
+
+    wait_for(two_quiet_digests_while_busy, timeout=120, interval=0.5, what=f"two {quiet} digests")
+    # A crash mid-chain: every region's chain goes on from the metadata store, unbroken.
+    server.kill()
+    server.start()
+    client = server.client()
+    before = len(keys(s3, bucket, f"{digest_root}{quiet}/"))
+    wait_for(lambda: len(keys(s3, bucket, f"{digest_root}{quiet}/")) >= before + 2, timeout=120, interval=0.5,
+             what=f"two more {quiet} digests after the restart")
+    client.stop_logging(Name="everywhere")
+    wait_for_digest_chains_closed(server)
+
+    regions = {key[len(digest_root):].split("/")[0] for key in keys(s3, bucket, digest_root)}
+    assert {REGION, quiet, "ap-southeast-2", "sa-east-1", "us-west-2"} <= regions, regions
+    assert not any(r.startswith(("cn-", "us-gov-")) for r in regions), "other partitions are not covered"
+    assert keys(s3, bucket, f"AWSLogs/{server.account_id}/CloudTrail/{quiet}/") == []
+    quiet_digests = keys(s3, bucket, f"{digest_root}{quiet}/")
+    bodies = [json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in quiet_digests]
+    bodies.sort(key=lambda d: d["digestEndTime"])
+    assert all(d["logFiles"] == [] for d in bodies)
+    assert all(d["awsAccountId"] == server.account_id for d in bodies)
+    assert bodies[0]["previousDigestSignature"] is None
+    for older, newer in zip(bodies, bodies[1:]):  # one chain, across the crash too
+        older_meta = s3.head_object(Bucket=bucket, Key=older["digestS3Object"])["Metadata"]
+        assert newer["previousDigestSignature"] == older_meta["signature"]
+        assert newer["digestStartTime"] == older["digestEndTime"]
+
+    arn = trail_arn("everywhere", account=server.account_id)
+    n = len(quiet_digests)
+    for result in (aws_validate_logs(server, moto_server, arn, start, region=quiet),
+                   opentrail_validate(server, moto_server, arn, start, region=quiet)):
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"{n}/{n} digest files valid" in result.stdout, result.stdout
+        assert "/0 log files valid" in result.stdout or "log files valid" not in result.stdout, result.stdout
+    home_logs = keys(s3, bucket, f"AWSLogs/{server.account_id}/CloudTrail/{REGION}/")
+    home = aws_validate_logs(server, moto_server, arn, start)
+    assert home.returncode == 0, home.stdout + home.stderr
+    assert f"{len(home_logs)}/{len(home_logs)} log files valid" in home.stdout, home.stdout

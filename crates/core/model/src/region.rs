@@ -78,6 +78,26 @@ impl KnownRegions {
             .any(|partition| partition.binary_search(&name).is_ok())
             || self.extra.contains(name)
     }
+
+    /// The regions a multi-region trail whose home is `home` covers: every known region of
+    /// its partition (`aws-cn`, `aws-us-gov`, otherwise `aws`), sorted. The extra regions
+    /// count as `aws` (OpenTrail's ARNs all say `arn:aws`). `home` is always among them.
+    pub fn multi_region_trail_regions(&self, home: &Region) -> Vec<Region> {
+        let name = home.as_str();
+        let mut names: BTreeSet<&str> = if AWS_CN_REGIONS.contains(&name) {
+            AWS_CN_REGIONS.iter().copied().collect()
+        } else if AWS_US_GOV_REGIONS.contains(&name) {
+            AWS_US_GOV_REGIONS.iter().copied().collect()
+        } else {
+            AWS_REGIONS
+                .iter()
+                .copied()
+                .chain(self.extra.iter().map(String::as_str))
+                .collect()
+        };
+        names.insert(name);
+        names.into_iter().map(|n| Region(n.to_owned())).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -151,5 +171,32 @@ mod tests {
         }
         assert!(KnownRegions::with_extra(["Bad Region"]).is_err());
         assert!(!KnownRegions::default().contains("local-dev-1"));
+    }
+
+    #[test]
+    fn a_multi_region_trail_covers_its_partition() {
+        let known = KnownRegions::with_extra(["local-dev-1"]).unwrap();
+        let names = |home: &str| -> Vec<String> {
+            known
+                .multi_region_trail_regions(&Region::parse(home).unwrap())
+                .into_iter()
+                .map(String::from)
+                .collect()
+        };
+        let aws = names("us-east-1");
+        assert_eq!(aws.len(), AWS_REGIONS.len() + 1);
+        assert!(aws.iter().any(|n| n == "local-dev-1"));
+        assert!(!aws
+            .iter()
+            .any(|n| n == "cn-north-1" || n == "us-gov-west-1"));
+        assert_eq!(names("local-dev-1"), aws);
+        assert_eq!(names("cn-northwest-1"), AWS_CN_REGIONS);
+        assert_eq!(names("us-gov-east-1"), AWS_US_GOV_REGIONS);
+        assert_eq!(
+            KnownRegions::default()
+                .multi_region_trail_regions(&Region::parse("zz-odd-1").unwrap())
+                .len(),
+            AWS_REGIONS.len() + 1
+        );
     }
 }

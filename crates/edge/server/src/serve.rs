@@ -123,6 +123,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut delivery_config = DeliveryConfig::new(data.path.join("delivery"));
     delivery_config.delivery_interval = args.delivery_interval.0;
     delivery_config.digest_interval = args.digest_interval.0;
+    delivery_config.regions = regions.clone();
     let history_dir = data.path.join("history");
     // The event log is history's write-ahead log: after a crash the feed indexes again
     // what history had not flushed.
@@ -186,12 +187,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&health),
         tasks_stopped.clone(),
         {
-            let (log, buckets, trails, notifier, keys, clock, stopped) = (
+            let (log, buckets, trails, notifier, keys, meta, clock, stopped) = (
                 Arc::clone(&log),
                 buckets,
                 Arc::clone(&trails),
                 Arc::clone(&notifier),
                 Arc::clone(&keys),
+                data.meta.clone(),
                 clock.clone(),
                 tasks_stopped.clone(),
             );
@@ -210,6 +212,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         Arc::clone(&incarnations),
                     )),
                     keys: Arc::clone(&keys),
+                    meta: meta.clone(),
                     clock: clock.clone(),
                 };
                 let (config, stopped) = (delivery_config.clone(), stopped.clone());

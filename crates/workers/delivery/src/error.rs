@@ -14,6 +14,9 @@ pub enum DeliveryError {
     State { path: PathBuf, reason: String },
     #[error("signing keys: {0}")]
     Keys(String),
+    /// The metadata store (digest chains) failed.
+    #[error("delivery metadata: {0}")]
+    Meta(String),
     #[error("object store: {0}")]
     Store(#[from] StoreError),
     #[error("delivery worker task failed: {0}")]

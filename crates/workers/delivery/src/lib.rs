@@ -3,8 +3,11 @@
 //! validate-logs` (and [`validate`]) can check.
 //!
 //! The server implements [`TrailDirectory`], gives a [`DeliveryWorker`] the event log, an
-//! object store, a [`KeyStore`] and a clock, and answers `ListPublicKeys` from the same
-//! [`KeyStore`].
+//! object store, a [`KeyStore`], the metadata store and a clock, and answers
+//! `ListPublicKeys` from the same [`KeyStore`]. Digest chains (one per trail and covered
+//! region) and signing keys live in the metadata store (collections `digest_chains` and
+//! `signing_keys`); the worker's state directory holds the spool of unwritten log files and
+//! the names of files being written (see the crate's README).
 
 mod backoff;
 mod batcher;
@@ -26,6 +29,7 @@ pub mod validate;
 mod worker;
 
 pub use backoff::BackoffPolicy;
+pub use chain::DIGEST_CHAINS;
 pub use directory::{DeliveryOutcome, TrailDirectory};
 pub use error::{s3_error_code, DeliveryError};
 pub use keys::{KeyStore, PublicKeyInfo};

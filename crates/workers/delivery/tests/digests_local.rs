@@ -529,3 +529,71 @@ async fn a_trail_that_becomes_single_region_closes_its_other_chains() {
     assert!(validate(&h, &target, "eu-west-1", 4).await.is_valid());
     assert!(validate(&h, &target, "us-east-1", 4).await.is_valid());
 }
+
+#[tokio::test]
+async fn quiet_regions_of_a_multi_region_trail_get_empty_chained_digests() {
+    let h = Harness::local().await;
+    let mut target = validating("everywhere");
+    target.is_multi_region = true;
+    h.directory.set(vec![target.clone()]);
+    let mut worker = h.worker().await;
+    worker.step(None).await.unwrap();
+    h.append(&[Ev::new(
+        "us",
+        "us-east-1",
+        "ec2.amazonaws.com",
+        "RunInstances",
+    )])
+    .await;
+    worker.step(None).await.unwrap();
+    h.advance(60);
+    worker.step(None).await.unwrap();
+    h.advance(2 * 3600);
+    worker.step(None).await.unwrap();
+
+    let digests = h.digest_keys("trail-bucket").await;
+    let regions = opentrail_model::AWS_REGIONS;
+    assert_eq!(digests.len(), 2 * regions.len(), "{digests:?}");
+    for name in regions {
+        let of_region: Vec<&String> = digests
+            .iter()
+            .filter(|k| k.contains(&format!("/CloudTrail-Digest/{name}/")))
+            .collect();
+        assert_eq!(of_region.len(), 2, "{name}: {digests:?}");
+    }
+    // A quiet region: two digests of whole hours from the start of logging, no log files,
+    // the second linked to the first.
+    let quiet: Vec<&String> = digests
+        .iter()
+        .filter(|k| k.contains("/eu-central-1/"))
+        .collect();
+    let (first, _, first_meta) = digest(&h, "trail-bucket", quiet[0]).await;
+    let (second, _, _) = digest(&h, "trail-bucket", quiet[1]).await;
+    assert!(first.log_files.is_empty() && second.log_files.is_empty());
+    assert_eq!(first.digest_start_time, "2024-05-07T09:00:00Z");
+    assert_eq!(first.previous_digest_signature, None);
+    let signature = first_meta
+        .iter()
+        .find(|(name, _)| name == "signature")
+        .map(|(_, value)| value.clone());
+    assert_eq!(second.previous_digest_signature, signature);
+    assert_eq!(second.digest_start_time, first.digest_end_time);
+    for region_name in ["eu-central-1", "us-east-1"] {
+        let report = validate(&h, &target, region_name, 3).await;
+        assert!(report.is_valid(), "{region_name}: {report:#?}");
+        assert_eq!(report.valid_digests(), 2);
+        assert!(report.gaps.is_empty());
+    }
+    // One status update per trail for the whole batch of regions' digests.
+    let digest_outcomes = h
+        .directory
+        .outcomes()
+        .into_iter()
+        .filter(|(_, o)| matches!(o, DeliveryOutcome::DigestDelivered { .. }))
+        .count();
+    assert!(
+        digest_outcomes < digests.len() / 2,
+        "{digest_outcomes} status updates for {} digests",
+        digests.len()
+    );
+}

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use opentrail_log::{DurableLog, DurableLogReader, LogRecord};
-use opentrail_model::{Clock, EventRecord, TrailArn};
+use opentrail_meta::MetaStore;
+use opentrail_model::{Clock, EventRecord, KnownRegions, TrailArn};
 use opentrail_objstore::ObjectStore;
 use tracing::{error, warn};
 
@@ -44,7 +45,8 @@ pub enum StartPosition {
 pub struct DeliveryConfig {
     /// The worker's cursor name in the event log.
     pub consumer: String,
-    /// Spool of undelivered files and digest chains (`spool/`, `chains/`).
+    /// Spool of undelivered files (`spool/`) and named files (`files.json`); digest chains
+    /// live in the metadata store (older versions kept them in `chains/`).
     pub state_dir: PathBuf,
     /// A log file per trail and region at least this often when it has events
     /// (default 5 minutes, at least [`MIN_DELIVERY_INTERVAL`]).
@@ -53,6 +55,10 @@ pub struct DeliveryConfig {
     pub max_file_bytes: usize,
     /// Digest window length (one hour in CloudTrail).
     pub digest_interval: Duration,
+    /// The regions a multi-region trail covers (those of its home region's partition):
+    /// each gets a digest chain, and a digest per window, from the moment the trail logs
+    /// with validation on, also when it has no log file.
+    pub regions: KnownRegions,
     /// Records read per step.
     pub read_batch_records: usize,
     /// Wait between attempts at a failing bucket.
@@ -76,6 +82,7 @@ impl DeliveryConfig {
             delivery_interval: Duration::from_secs(300),
             max_file_bytes: 8 * 1024 * 1024,
             digest_interval: Duration::from_secs(3600),
+            regions: KnownRegions::default(),
             read_batch_records: 4096,
             retry: BackoffPolicy::default(),
             attempt_timeout: Duration::from_secs(60),
@@ -131,6 +138,8 @@ pub struct DeliveryDeps {
     pub store: Arc<dyn ObjectStore>,
     pub directory: Arc<dyn TrailDirectory>,
     pub keys: Arc<KeyStore>,
+    /// Where digest chains are kept (collection `digest_chains`).
+    pub meta: Arc<dyn MetaStore>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -151,6 +160,9 @@ pub struct DeliveryWorker {
     trails_listed: bool,
     /// Every trail listed since the worker started.
     seen_trails: std::collections::BTreeSet<String>,
+    /// The validating trails whose chains were last made sure of, as they were then:
+    /// only new or changed trails are looked at again.
+    chains_ensured: BTreeMap<String, TrailTarget>,
     log_backoff: HashMap<String, Backoff>,
     digest_backoff: HashMap<String, Backoff>,
     /// Log files being gzipped on the blocking pool while the worker reads and routes
@@ -209,9 +221,10 @@ impl DeliveryWorker {
     ) -> Result<DeliveryWorker, DeliveryError> {
         config.delivery_interval = config.delivery_interval.max(MIN_DELIVERY_INTERVAL);
         let state_dir = config.state_dir.clone();
+        let meta = Arc::clone(&deps.meta);
         let (spool, chains, intents) = tokio::task::spawn_blocking(move || {
             let spool = Spool::open(state_dir.join("spool"))?;
-            let chains = Chains::open(state_dir.join("chains"))?;
+            let chains = Chains::open(meta, &state_dir.join("chains"))?;
             let mut intents = Intents::open(state_dir.join("files.json"))?;
             // A file whose write was recorded (in a digest chain or the spool) but not
             // yet marked written when the process stopped.
@@ -257,6 +270,7 @@ impl DeliveryWorker {
             retired: BTreeMap::new(),
             trails_listed: false,
             seen_trails: std::collections::BTreeSet::new(),
+            chains_ensured: BTreeMap::new(),
             log_backoff: HashMap::new(),
             digest_backoff: HashMap::new(),
             sealing: VecDeque::new(),

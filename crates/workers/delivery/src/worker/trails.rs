@@ -10,7 +10,6 @@ use opentrail_model::{Region, TrailArn};
 use tracing::warn;
 
 use super::{lock, on_blocking_pool, DeliveryWorker};
-use crate::batcher::Lane;
 use crate::error::DeliveryError;
 use crate::routing::TrailTarget;
 
@@ -54,14 +53,12 @@ impl DeliveryWorker {
         now: DateTime<Utc>,
     ) -> Result<(), DeliveryError> {
         let (trail, keep) = (trail.clone(), keep.cloned());
+        self.chains_ensured.remove(&trail.to_string());
         let finals = on_blocking_pool(&self.chains, move |chains| {
             chains.close_chains(&trail, keep.as_ref(), now)
         })
         .await?;
-        for window in finals {
-            self.sign_window(window).await?;
-        }
-        Ok(())
+        self.sign_windows(finals).await
     }
 
     /// Forgets the spooled files of trails that no longer exist (DeleteTrail): they would
@@ -149,26 +146,50 @@ impl DeliveryWorker {
         self.trails_listed = true;
         self.drop_spool_of_deleted_trails(listed).await?;
         self.catch_up_started_trails(started).await?;
-        let validating: Vec<_> = self
+        self.ensure_chains(now).await
+    }
+
+    /// Every validating trail has an open chain in each region it covers, from the moment
+    /// it logs with validation on (a region without events gets digests with no log
+    /// files, as in CloudTrail), pointed at its current bucket and prefix. Only trails
+    /// that are new or changed since the last call are looked at.
+    async fn ensure_chains(&mut self, now: DateTime<Utc>) -> Result<(), DeliveryError> {
+        self.chains_ensured.retain(|key, _| {
+            self.trails
+                .get(key)
+                .is_some_and(|(_, t)| t.log_file_validation)
+        });
+        let changed: Vec<(TrailArn, TrailTarget, Vec<Region>)> = self
             .trails
-            .values()
-            .filter(|(_, target)| target.log_file_validation)
-            .cloned()
+            .iter()
+            .filter(|(_, (_, target))| target.log_file_validation)
+            .filter(|(key, (_, target))| self.chains_ensured.get(*key) != Some(target))
+            .map(|(_, (arn, target))| {
+                let regions = if target.is_multi_region {
+                    self.config
+                        .regions
+                        .multi_region_trail_regions(&target.home_region)
+                } else {
+                    vec![target.home_region.clone()]
+                };
+                (arn.clone(), target.clone(), regions)
+            })
             .collect();
-        if validating.is_empty() {
+        if changed.is_empty() {
             return Ok(());
         }
+        let ensured: Vec<(String, TrailTarget)> = changed
+            .iter()
+            .map(|(arn, target, _)| (arn.to_string(), target.clone()))
+            .collect();
         on_blocking_pool(&self.chains, move |chains| {
-            for (arn, target) in validating {
-                let home = Lane {
-                    trail: arn.clone(),
-                    region: target.home_region.clone(),
-                };
-                chains.ensure(&home, &target, now)?;
-                chains.follow_target(&arn, &target)?;
+            for (arn, target, regions) in changed {
+                chains.ensure_trail(&arn, &target, &regions, now)?;
             }
             Ok(())
         })
-        .await
+        .await?;
+        self.chains_ensured.extend(ensured);
+        Ok(())
     }
 }

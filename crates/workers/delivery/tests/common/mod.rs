@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
-use opentrail_delivery::signing::DigestSigningKey;
+use opentrail_delivery::keys::SIGNING_KEYS;
 use opentrail_delivery::{
     DeliveryConfig, DeliveryDeps, DeliveryOutcome, DeliveryWorker, KeyStore, TrailDirectory,
     TrailTarget,
 };
 use opentrail_log::{EventLog, LogOptions};
+use opentrail_meta::{MetaStore, Transactions};
 use opentrail_model::{
     iso8601, parse_log_file, AccountId, EventRecord, Region, TestClock, TrailArn, TrailName,
 };
@@ -191,7 +192,19 @@ pub struct Harness {
     pub store: Arc<dyn ObjectStore>,
     pub directory: Arc<TestDirectory>,
     pub keys: Arc<KeyStore>,
+    pub meta: Arc<dyn MetaStore>,
     pub clock: TestClock,
+}
+
+/// Which of the first two test keys signs `name`'s digests: us-east-1 and ap-southeast-2
+/// the first, eu-west-1 and us-west-2 the second (as the tests expect), the others by
+/// position.
+fn test_key_index(name: &str, index: usize) -> usize {
+    match name {
+        "us-east-1" | "ap-southeast-2" => 0,
+        "eu-west-1" | "us-west-2" => 1,
+        _ => index % 2,
+    }
 }
 
 impl Harness {
@@ -205,30 +218,36 @@ impl Harness {
 
     pub fn with_store(dir: tempfile::TempDir, store: Arc<dyn ObjectStore>) -> Harness {
         let log = EventLog::open(dir.path().join("log"), LogOptions::default()).unwrap();
-        let meta = opentrail_meta::SqliteMetaStore::open(&dir.path().join("meta.sqlite")).unwrap();
+        let meta: Arc<dyn MetaStore> = Arc::new(
+            opentrail_meta::SqliteMetaStore::open(&dir.path().join("meta.sqlite")).unwrap(),
+        );
+        // Fixed keys for every region a multi-region trail covers (digests start in all of
+        // them), stored in one transaction: generating 34 RSA keys per test is slow.
+        let valid_from =
+            opentrail_delivery::object_keys::compact_time(t0() - chrono::Duration::days(1));
+        meta.transaction(|tx| {
+            for (index, name) in opentrail_model::AWS_REGIONS.iter().enumerate() {
+                let pem = TEST_KEYS[test_key_index(name, index)];
+                tx.put_document(SIGNING_KEYS, &format!("{name}/{valid_from}"), pem)?;
+            }
+            Ok::<_, opentrail_meta::MetaError>(())
+        })
+        .unwrap();
         let keys = Arc::new(
             KeyStore::open(
-                Arc::new(meta),
+                Arc::clone(&meta),
                 dir.path().join("keys"),
                 chrono::Duration::days(30),
             )
             .unwrap(),
         );
-        // Fixed keys: generating RSA keys in a debug build takes too long.
-        for (index, name) in ["us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2"]
-            .iter()
-            .enumerate()
-        {
-            let key = DigestSigningKey::from_pkcs1_pem(TEST_KEYS[index % 2]).unwrap();
-            keys.import_key(&region(name), t0() - chrono::Duration::days(1), key)
-                .unwrap();
-        }
         Harness {
             dir,
             log,
             store,
             directory: Arc::new(TestDirectory::default()),
             keys,
+            meta,
             clock: TestClock::new(t0()),
         }
     }
@@ -256,6 +275,7 @@ impl Harness {
                 store: Arc::clone(&self.store),
                 directory: self.directory.clone(),
                 keys: Arc::clone(&self.keys),
+                meta: Arc::clone(&self.meta),
                 clock: Arc::new(self.clock.clone()),
             },
         )

@@ -141,10 +141,11 @@ async fn main() -> anyhow::Result<()> {
     let mut config = DeliveryConfig::new(work.join("state"));
     config.max_file_bytes = args.max_file_mib * 1024 * 1024;
     config.read_batch_records = 8192;
+    let meta: Arc<dyn opentrail_meta::MetaStore> = Arc::new(opentrail_meta::SqliteMetaStore::open(
+        &work.join("meta.sqlite"),
+    )?);
     let keys = Arc::new(KeyStore::open(
-        Arc::new(opentrail_meta::SqliteMetaStore::open(
-            &work.join("meta.sqlite"),
-        )?),
+        Arc::clone(&meta),
         work.join("keys"),
         opentrail_delivery::keys::DEFAULT_ROTATION,
     )?);
@@ -156,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
             store: Arc::clone(&store),
             directory: Arc::new(BenchDirectory { trails }),
             keys,
+            meta,
             clock: Arc::new(SystemClock),
         },
     )
