@@ -202,6 +202,15 @@ pub struct ServeArgs {
         hide = true
     )]
     pub digest_interval: Interval,
+    /// How long a deleted event data store stays PENDING_DELETION (restorable) before it
+    /// is purged (AWS: 7 days); shorter only for tests and demos.
+    #[arg(
+        long,
+        env = "OPENTRAIL_EVENT_DATA_STORE_PENDING_DELETION",
+        default_value = "168h",
+        hide = true
+    )]
+    pub event_data_store_pending_deletion: Interval,
     /// Trails per ListTrails page.
     #[arg(
         long,

@@ -41,6 +41,7 @@ store_errors! {
     TagsLimitExceeded => "TagsLimitExceededException",
     ResourceNotFound => "ResourceNotFoundException",
     InvalidNextToken => "InvalidNextTokenException",
+    InvalidMaxResults => "InvalidMaxResultsException",
     OrganizationsNotInUse => "OrganizationsNotInUseException",
     Internal => "InternalFailure",
 }

@@ -73,6 +73,7 @@ impl StoreService {
         ctx: &RequestContext,
         input: CreateEventDataStoreRequest,
     ) -> Result<CreateEventDataStoreResponse, StoreError> {
+        validate::name(&input.name)?;
         let selectors = match input.advanced_event_selectors {
             Some(given) => selectors(given)?,
             None => default_selectors(),
@@ -145,9 +146,10 @@ impl StoreService {
         ctx: &RequestContext,
         input: ListEventDataStoresRequest,
     ) -> Result<ListEventDataStoresResponse, StoreError> {
-        let page_size = input
-            .max_results
-            .map_or(DEFAULT_PAGE_SIZE, |n| usize::try_from(n).unwrap_or(1).max(1));
+        let page_size = match input.max_results {
+            Some(n) => validate::max_results(n)?,
+            None => DEFAULT_PAGE_SIZE,
+        };
         let stores = self.stores_in(&crate::Direct(self.meta.as_ref()), &ctx.account, &ctx.region)?;
         let start = match input.next_token.as_deref() {
             None => 0,
@@ -195,6 +197,9 @@ impl StoreService {
                 "UpdateEventDataStore needs at least one setting to change besides EventDataStore"
                     .into(),
             ));
+        }
+        if let Some(name) = &input.name {
+            validate::name(name)?;
         }
         let new_selectors = input
             .advanced_event_selectors

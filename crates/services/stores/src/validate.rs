@@ -11,6 +11,35 @@ pub const MAX_TAGS_PER_RESOURCE: usize = 50;
 const MAX_TAG_KEY: usize = 128;
 const MAX_TAG_VALUE: usize = 256;
 
+/// botocore `EventDataStoreName`: 3 to 128 of letters, digits, `.`, `_` and `-`.
+pub fn name(name: &str) -> Result<(), StoreError> {
+    let len = name.chars().count();
+    if !(3..=128).contains(&len) {
+        return Err(StoreError::InvalidParameter(format!(
+            "Event data store name {name} is {len} characters long; names must be 3 to 128 characters"
+        )));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(StoreError::InvalidParameter(format!(
+            "Event data store name {name} is not valid; use only letters, digits, periods, underscores and hyphens"
+        )));
+    }
+    Ok(())
+}
+
+/// ListEventDataStores' `MaxResults`: 1 to 1000.
+pub fn max_results(value: i32) -> Result<usize, StoreError> {
+    if !(1..=1000).contains(&value) {
+        return Err(StoreError::InvalidMaxResults(format!(
+            "MaxResults {value} is not valid; specify 1 to 1000"
+        )));
+    }
+    Ok(usize::try_from(value).unwrap_or(1000))
+}
+
 /// 7 days up to the billing mode's maximum (the model checks 7..=3653 already).
 pub fn retention(days: i32, mode: &BillingMode) -> Result<(), StoreError> {
     let max = max_retention(mode);
