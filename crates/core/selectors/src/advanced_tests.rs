@@ -482,7 +482,10 @@ fn event_data_store_management_selectors_accept_the_extra_fields() {
     let message = validate_advanced_event_selectors(vec![selector])
         .unwrap_err()
         .message;
-    assert!(message.contains("field 'eventName' is not supported for Management events on a trail"), "{message}");
+    assert!(
+        message.contains("field 'eventName' is not supported for Management events on a trail"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -499,10 +502,7 @@ fn event_data_store_kinds_from_their_category() {
         );
     }
     assert_eq!(
-        validate_event_data_store_selectors(&[
-            management_selector(vec![]),
-            data_selector(vec![]),
-        ]),
+        validate_event_data_store_selectors(&[management_selector(vec![]), data_selector(vec![]),]),
         Ok(EventDataStoreKind::CloudTrailEvents)
     );
 }
@@ -545,5 +545,8 @@ fn event_data_store_selector_count_and_unknown_category() {
         store_error(vec![unnamed(vec![category("Logs")])]),
         "Advanced event selector 1: value 'Logs' is not valid for field 'eventCategory'; valid values are Management, Data, NetworkActivity, Insight, ConfigurationItem, Evidence and ActivityAuditLog"
     );
-    assert_eq!(store_error(vec![]), "AdvancedEventSelectors must contain at least one advanced event selector");
+    assert_eq!(
+        store_error(vec![]),
+        "AdvancedEventSelectors must contain at least one advanced event selector"
+    );
 }

@@ -12,7 +12,13 @@ async fn all_stores(client: &ApiClient) -> anyhow::Result<Vec<Value>> {
     let mut stores = Vec::new();
     loop {
         let page = client.call("ListEventDataStores", &input).await?;
-        stores.extend(page["EventDataStores"].as_array().into_iter().flatten().cloned());
+        stores.extend(
+            page["EventDataStores"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
         match page.get("NextToken").and_then(Value::as_str) {
             Some(token) if !token.is_empty() => input["NextToken"] = json!(token),
             _ => return Ok(stores),
@@ -33,7 +39,11 @@ pub async fn stores(command: StoresCommand) -> anyhow::Result<()> {
                     writeln!(out)?;
                 }
                 ListFormat::Table => {
-                    writeln!(out, "{:<32}  {:<18}  {:>9}  ARN", "NAME", "STATUS", "RETENTION")?;
+                    writeln!(
+                        out,
+                        "{:<32}  {:<18}  {:>9}  ARN",
+                        "NAME", "STATUS", "RETENTION"
+                    )?;
                     for store in &stores {
                         let text = |k: &str| store[k].as_str().unwrap_or("").to_owned();
                         let retention = store["RetentionPeriod"]

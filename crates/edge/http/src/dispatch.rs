@@ -66,15 +66,17 @@ pub async fn dispatch(
         ListEventDataStores => output(stores.list_event_data_stores(ctx, typed(input)?).await?),
         UpdateEventDataStore => output(stores.update_event_data_store(ctx, typed(input)?).await?),
         DeleteEventDataStore => output(stores.delete_event_data_store(ctx, typed(input)?).await?),
-        RestoreEventDataStore => {
-            output(stores.restore_event_data_store(ctx, typed(input)?).await?)
-        }
-        StartEventDataStoreIngestion => {
-            output(stores.start_event_data_store_ingestion(ctx, typed(input)?).await?)
-        }
-        StopEventDataStoreIngestion => {
-            output(stores.stop_event_data_store_ingestion(ctx, typed(input)?).await?)
-        }
+        RestoreEventDataStore => output(stores.restore_event_data_store(ctx, typed(input)?).await?),
+        StartEventDataStoreIngestion => output(
+            stores
+                .start_event_data_store_ingestion(ctx, typed(input)?)
+                .await?,
+        ),
+        StopEventDataStoreIngestion => output(
+            stores
+                .stop_event_data_store_ingestion(ctx, typed(input)?)
+                .await?,
+        ),
         PutEventSelectors => {
             // A selector that cannot be read is an invalid selector, not a serialisation
             // fault (unknown enum values are checked by the service and answer the same).

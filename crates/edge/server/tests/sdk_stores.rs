@@ -25,10 +25,7 @@ async fn create_get_and_list_event_data_stores_through_the_sdk() {
         .send()
         .await
         .expect("CreateEventDataStore");
-    let arn = created
-        .event_data_store_arn()
-        .expect("an ARN")
-        .to_owned();
+    let arn = created.event_data_store_arn().expect("an ARN").to_owned();
     assert!(
         arn.starts_with(&format!(
             "arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:eventdatastore/"
@@ -105,7 +102,11 @@ async fn create_get_and_list_event_data_stores_through_the_sdk() {
     assert_eq!(names, ["sdk-store", "sdk-2", "sdk-3"]);
 
     expect_error(
-        client.create_event_data_store().name("sdk-store").send().await,
+        client
+            .create_event_data_store()
+            .name("sdk-store")
+            .send()
+            .await,
         "EventDataStoreAlreadyExistsException",
     );
     expect_error(

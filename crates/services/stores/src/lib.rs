@@ -51,9 +51,8 @@ impl StoreRef {
                 "Invalid event data store ARN or id: {value}"
             ))
         };
-        let is_id = |id: &str| {
-            !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        };
+        let is_id =
+            |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !value.starts_with("arn:") {
             return is_id(value)
                 .then(|| StoreRef::Id(value.to_owned()))
@@ -121,7 +120,10 @@ impl StoreService {
         for (key, value) in tx.list_documents(STORES)? {
             if decode(&key, &value)?.purged_at(now, self.pending_deletion) {
                 tx.delete_document(STORES, &key)?;
-                tracing::info!(key, "purged event data store after its pending-deletion wait");
+                tracing::info!(
+                    key,
+                    "purged event data store after its pending-deletion wait"
+                );
             }
         }
         Ok(())

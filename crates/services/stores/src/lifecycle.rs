@@ -137,7 +137,9 @@ impl StoreService {
         ctx: &RequestContext,
         input: GetEventDataStoreRequest,
     ) -> Result<GetEventDataStoreResponse, StoreError> {
-        Ok(self.resolve(ctx, &input.event_data_store)?.to_get_response())
+        Ok(self
+            .resolve(ctx, &input.event_data_store)?
+            .to_get_response())
     }
 
     /// The account's stores in the request's region (all statuses), a page at a time.
@@ -150,7 +152,11 @@ impl StoreService {
             Some(n) => validate::max_results(n)?,
             None => DEFAULT_PAGE_SIZE,
         };
-        let stores = self.stores_in(&crate::Direct(self.meta.as_ref()), &ctx.account, &ctx.region)?;
+        let stores = self.stores_in(
+            &crate::Direct(self.meta.as_ref()),
+            &ctx.account,
+            &ctx.region,
+        )?;
         let start = match input.next_token.as_deref() {
             None => 0,
             Some(token) => {

@@ -3,10 +3,9 @@
 use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, Region};
 use opentrail_operations::{
-    AdvancedEventSelector as WireSelector, AdvancedFieldSelector as WireFieldSelector,
-    BillingMode, CreateEventDataStoreResponse, EventDataStore, EventDataStoreStatus,
-    GetEventDataStoreResponse, PartitionKey, RestoreEventDataStoreResponse, Tag, Timestamp,
-    UpdateEventDataStoreResponse,
+    AdvancedEventSelector as WireSelector, AdvancedFieldSelector as WireFieldSelector, BillingMode,
+    CreateEventDataStoreResponse, EventDataStore, EventDataStoreStatus, GetEventDataStoreResponse,
+    PartitionKey, RestoreEventDataStoreResponse, Tag, Timestamp, UpdateEventDataStoreResponse,
 };
 use opentrail_selectors::{AdvancedEventSelector, AdvancedFieldSelector, EventDataStoreKind};
 use serde::{Deserialize, Serialize};

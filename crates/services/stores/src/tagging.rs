@@ -18,12 +18,13 @@ impl StoreService {
         ctx: &RequestContext,
         resource_id: &str,
     ) -> Result<StoreRecord, StoreError> {
-        self.resolve_in(docs, ctx, resource_id).map_err(|e| match e {
-            StoreError::EventDataStoreNotFound(_) | StoreError::EventDataStoreArnInvalid(_) => {
-                StoreError::ResourceNotFound(format!("Resource {resource_id} does not exist"))
-            }
-            other => other,
-        })
+        self.resolve_in(docs, ctx, resource_id)
+            .map_err(|e| match e {
+                StoreError::EventDataStoreNotFound(_) | StoreError::EventDataStoreArnInvalid(_) => {
+                    StoreError::ResourceNotFound(format!("Resource {resource_id} does not exist"))
+                }
+                other => other,
+            })
     }
 
     pub async fn add_tags(

@@ -162,7 +162,11 @@ pub fn tags(tags: &[Tag]) -> Result<(), StoreError> {
 }
 
 /// Adds or replaces tags; more than 50 on the resource is TagsLimitExceededException.
-pub fn merge_tags(existing: &mut Vec<Tag>, added: Vec<Tag>, resource: &str) -> Result<(), StoreError> {
+pub fn merge_tags(
+    existing: &mut Vec<Tag>,
+    added: Vec<Tag>,
+    resource: &str,
+) -> Result<(), StoreError> {
     let mut merged = existing.clone();
     for tag in added {
         match merged.iter_mut().find(|t| t.key == tag.key) {

@@ -114,7 +114,10 @@ async fn a_deleted_store_is_restorable_for_seven_days_then_purged() {
     h.delete(&arn).await;
     assert_eq!(h.count().await, 1);
     h.clock.advance(Duration::days(7) + Duration::seconds(1));
-    assert_eq!(code(h.status(&arn).await), "EventDataStoreNotFoundException");
+    assert_eq!(
+        code(h.status(&arn).await),
+        "EventDataStoreNotFoundException"
+    );
     assert_eq!(h.count().await, 0);
     assert_eq!(
         code(h.service.restore_event_data_store(&ctx(), restore()).await),
