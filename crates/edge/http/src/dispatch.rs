@@ -142,9 +142,11 @@ fn unsupported(operation: Operation) -> ApiError {
 /// Tagging requests name their resource by ARN: event data store ARNs go to the stores
 /// service, everything else (trails, and the errors for other resources) to trails.
 fn is_event_data_store(resource_id: &str) -> bool {
-    opentrail_operations::ResourceType::of_arn(resource_id)
-        == Some(opentrail_operations::ResourceType::EventDataStore)
-        && resource_id.starts_with("arn:")
+    opentrail_model::Arn::parse(resource_id).is_ok_and(|arn| {
+        arn.service == "cloudtrail"
+            && opentrail_operations::ResourceType::of_arn(resource_id)
+                == Some(opentrail_operations::ResourceType::EventDataStore)
+    })
 }
 
 /// ListTags over trails and event data stores at once: each resource asked of its
