@@ -162,6 +162,12 @@ STEP_MEMBERS = {"op", "target", "region", "input", "body", "expect", "comment"}
 
 
 def run_step(session, server, context: Context, index: int, step: dict) -> None:
+    if "sleep" in step:
+        # Not a request: lets server-clock deadlines shortened by flags pass (e.g.
+        # --event-data-store-pending-deletion 1s, then sleep 2).
+        assert set(step) == {"sleep"}, f"step {index}: a sleep step has only 'sleep'"
+        time.sleep(step["sleep"])
+        return
     if "admin" in step:
         # Not a request: an admin command on the data dir while the server runs.
         assert set(step) == {"admin"}, f"step {index}: an admin step has only 'admin'"

@@ -1,11 +1,12 @@
-//! Validation of advanced event selectors (`PutEventSelectors` with
-//! `AdvancedEventSelectors`) against the rules AWS applies to trails.
+//! Validation of advanced event selectors against the rules AWS applies to trails
+//! (`PutEventSelectors` with `AdvancedEventSelectors`) and to event data stores
+//! (`CreateEventDataStore`, `UpdateEventDataStore`).
 
 use std::collections::HashSet;
 
 use crate::fields::{
     field_rule, is_complete_arn, is_resource_type, join_alternatives, join_names, Category, Field,
-    ValueRule, EVENT_DATA_STORE_ONLY_CATEGORIES,
+    Target, ValueRule,
 };
 use crate::types::Operator;
 use crate::{AdvancedEventSelector, AdvancedFieldSelector, SelectorError, TrailSelectors};
@@ -16,6 +17,9 @@ pub const MAX_ADVANCED_CONDITION_VALUES: usize = 500;
 pub const MAX_SELECTOR_NAME_CHARS: usize = 1000;
 /// Longest operator value (botocore `OperatorValue`).
 pub const MAX_OPERATOR_VALUE_CHARS: usize = 2048;
+
+/// Most advanced event selectors one event data store may have.
+pub const MAX_EVENT_DATA_STORE_SELECTORS: usize = 5;
 
 /// Longest user text echoed in a message before it is shortened.
 const ECHO_CHARS: usize = 200;
@@ -30,23 +34,96 @@ pub fn validate_advanced_event_selectors(
             "AdvancedEventSelectors must contain at least one advanced event selector",
         ));
     }
-    let mut value_count = 0usize;
-    for (index, selector) in input.iter().enumerate() {
-        value_count += validate_selector(index + 1, selector)?;
-    }
-    if value_count > MAX_ADVANCED_CONDITION_VALUES {
-        return Err(SelectorError::new(format!(
-            "Advanced event selectors can have at most {MAX_ADVANCED_CONDITION_VALUES} values for all conditions in all selectors of a trail; got {value_count}"
-        )));
-    }
+    validate_all(Target::Trail, &input)?;
     Ok(TrailSelectors::Advanced(input))
 }
 
-/// Checks one selector; returns how many condition values it holds.
+/// The kind of events an event data store holds, as its selectors' `eventCategory`
+/// values say: CloudTrail events (management, data and network activity events, mixed
+/// freely), or one of the categories that make a store of their own kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventDataStoreKind {
+    CloudTrailEvents,
+    Insight,
+    ConfigurationItem,
+    Evidence,
+    ActivityAuditLog,
+}
+
+impl EventDataStoreKind {
+    /// Whether live ingestion can be started and stopped (AWS: Management, Data,
+    /// NetworkActivity and ConfigurationItem stores).
+    pub fn controls_ingestion(self) -> bool {
+        matches!(self, Self::CloudTrailEvents | Self::ConfigurationItem)
+    }
+}
+
+/// Validates an event data store's advanced event selectors with AWS's rules for event
+/// data stores; returns the kind of store they make. They are stored as given.
+pub fn validate_event_data_store_selectors(
+    input: &[AdvancedEventSelector],
+) -> Result<EventDataStoreKind, SelectorError> {
+    if input.is_empty() {
+        return Err(SelectorError::new(
+            "AdvancedEventSelectors must contain at least one advanced event selector",
+        ));
+    }
+    if input.len() > MAX_EVENT_DATA_STORE_SELECTORS {
+        return Err(SelectorError::new(format!(
+            "An event data store can have at most {MAX_EVENT_DATA_STORE_SELECTORS} advanced event selectors; got {}",
+            input.len()
+        )));
+    }
+    let categories = validate_all(Target::EventDataStore, input)?;
+    let first = categories[0];
+    let mixed = categories
+        .iter()
+        .any(|c| *c != first && !(c.is_cloudtrail_event() && first.is_cloudtrail_event()));
+    if mixed {
+        return Err(SelectorError::new(format!(
+            "Advanced event selectors of an event data store must all select CloudTrail events (Management, Data, NetworkActivity) or all the same other category; got {}",
+            join_names(categories.iter().map(|c| c.as_str()))
+        )));
+    }
+    Ok(match first {
+        Category::Management | Category::Data | Category::NetworkActivity => {
+            EventDataStoreKind::CloudTrailEvents
+        }
+        Category::Insight => EventDataStoreKind::Insight,
+        Category::ConfigurationItem => EventDataStoreKind::ConfigurationItem,
+        Category::Evidence => EventDataStoreKind::Evidence,
+        Category::ActivityAuditLog => EventDataStoreKind::ActivityAuditLog,
+    })
+}
+
+/// Checks every selector for `target` and the quota on condition values; returns each
+/// selector's category.
+fn validate_all(
+    target: Target,
+    input: &[AdvancedEventSelector],
+) -> Result<Vec<Category>, SelectorError> {
+    let mut value_count = 0usize;
+    let mut categories = Vec::with_capacity(input.len());
+    for (index, selector) in input.iter().enumerate() {
+        let (category, values) = validate_selector(target, index + 1, selector)?;
+        value_count += values;
+        categories.push(category);
+    }
+    if value_count > MAX_ADVANCED_CONDITION_VALUES {
+        return Err(SelectorError::new(format!(
+            "Advanced event selectors can have at most {MAX_ADVANCED_CONDITION_VALUES} values for all conditions in all selectors of {}; got {value_count}",
+            target.noun()
+        )));
+    }
+    Ok(categories)
+}
+
+/// Checks one selector; returns its category and how many condition values it holds.
 fn validate_selector(
+    target: Target,
     number: usize,
     selector: &AdvancedEventSelector,
-) -> Result<usize, SelectorError> {
+) -> Result<(Category, usize), SelectorError> {
     let name_chars = selector
         .name
         .as_deref()
@@ -84,9 +161,9 @@ fn validate_selector(
         fields.push((field, field_selector));
     }
 
-    let category = category_of(&fields).map_err(&fail)?;
+    let category = category_of(target, &fields).map_err(&fail)?;
     for (field, field_selector) in &fields {
-        check_field(category, *field, field_selector).map_err(&fail)?;
+        check_field(target, category, *field, field_selector).map_err(&fail)?;
     }
     if let Some(missing) = category
         .required_fields()
@@ -99,7 +176,7 @@ fn validate_selector(
             category.as_str()
         )));
     }
-    Ok(value_count)
+    Ok((category, value_count))
 }
 
 /// How messages name a selector: its quoted name, or its 1-based position.
@@ -146,7 +223,10 @@ fn check_shape(field_selector: &AdvancedFieldSelector) -> Result<Field, String> 
 }
 
 /// Finds and checks `eventCategory`, which every selector needs.
-fn category_of(fields: &[(Field, &AdvancedFieldSelector)]) -> Result<Category, String> {
+fn category_of(
+    target: Target,
+    fields: &[(Field, &AdvancedFieldSelector)],
+) -> Result<Category, String> {
     let Some((_, selector)) = fields
         .iter()
         .find(|(field, _)| *field == Field::EventCategory)
@@ -161,14 +241,16 @@ fn category_of(fields: &[(Field, &AdvancedFieldSelector)]) -> Result<Category, S
             values.len()
         ));
     };
-    if let Some(category) = Category::parse(value) {
-        return Ok(category);
-    }
-    let valid = join_names(Category::ALL.map(Category::as_str));
-    if EVENT_DATA_STORE_ONLY_CATEGORIES.contains(&value.as_str()) {
-        return Err(format!(
-            "value '{value}' for field 'eventCategory' is valid only for event data stores; trails accept {valid}"
-        ));
+    let accepted = target.categories();
+    let valid = join_names(accepted.iter().map(|c| c.as_str()));
+    match Category::parse(value) {
+        Some(category) if accepted.contains(&category) => return Ok(category),
+        Some(_) => {
+            return Err(format!(
+                "value '{value}' for field 'eventCategory' is valid only for event data stores; trails accept {valid}"
+            ))
+        }
+        None => {}
     }
     Err(format!(
         "value '{}' is not valid for field 'eventCategory'; valid values are {valid}",
@@ -178,6 +260,7 @@ fn category_of(fields: &[(Field, &AdvancedFieldSelector)]) -> Result<Category, S
 
 /// Checks a field against its rule for the selector's category.
 fn check_field(
+    target: Target,
     category: Category,
     field: Field,
     selector: &AdvancedFieldSelector,
@@ -185,12 +268,13 @@ fn check_field(
     if field == Field::EventCategory {
         return Ok(());
     }
-    let Some(rule) = field_rule(category, field) else {
+    let Some(rule) = field_rule(target, category, field) else {
         return Err(format!(
-            "field '{}' is not supported for {} events on a trail; supported fields are {}",
+            "field '{}' is not supported for {} events on {}; supported fields are {}",
             field.as_str(),
             category.as_str(),
-            join_names(category.supported_fields().iter().map(|f| f.as_str()))
+            target.noun(),
+            join_names(category.supported_fields(target).iter().map(|f| f.as_str()))
         ));
     };
     let qualifier = category_specific(field).then_some(category);

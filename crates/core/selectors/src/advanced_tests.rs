@@ -456,3 +456,97 @@ fn long_user_text_is_shortened_in_messages() {
     ])]);
     assert!(msg.contains(&format!("field '{}...' is not supported", "x".repeat(200))));
 }
+
+// ---------------------------------------------------------------- event data stores
+
+fn store_error(input: Vec<AdvancedEventSelector>) -> String {
+    validate_event_data_store_selectors(&input)
+        .expect_err("selectors should be refused")
+        .message
+}
+
+#[test]
+fn event_data_store_management_selectors_accept_the_extra_fields() {
+    let selector = management_selector(vec![
+        fs("eventName").with(Operator::StartsWith, ["Create"]),
+        fs("eventType").with(Operator::Equals, ["AwsApiCall"]),
+        fs("userIdentity.arn").with(Operator::NotEquals, ["arn:aws:iam::111122223333:user/bot"]),
+        fs("sessionCredentialFromConsole").with(Operator::Equals, ["true"]),
+        fs("readOnly").with(Operator::Equals, ["false"]),
+    ]);
+    assert_eq!(
+        validate_event_data_store_selectors(std::slice::from_ref(&selector)),
+        Ok(EventDataStoreKind::CloudTrailEvents)
+    );
+    // The same selector on a trail: eventName is an event-data-store field.
+    let message = validate_advanced_event_selectors(vec![selector])
+        .unwrap_err()
+        .message;
+    assert!(
+        message.contains("field 'eventName' is not supported for Management events on a trail"),
+        "{message}"
+    );
+}
+
+#[test]
+fn event_data_store_kinds_from_their_category() {
+    for (value, kind) in [
+        ("ConfigurationItem", EventDataStoreKind::ConfigurationItem),
+        ("ActivityAuditLog", EventDataStoreKind::ActivityAuditLog),
+        ("Insight", EventDataStoreKind::Insight),
+        ("Evidence", EventDataStoreKind::Evidence),
+    ] {
+        assert_eq!(
+            validate_event_data_store_selectors(&[unnamed(vec![category(value)])]),
+            Ok(kind)
+        );
+    }
+    assert_eq!(
+        validate_event_data_store_selectors(&[management_selector(vec![]), data_selector(vec![]),]),
+        Ok(EventDataStoreKind::CloudTrailEvents)
+    );
+}
+
+#[test]
+fn event_data_store_other_categories_take_only_event_category() {
+    let message = store_error(vec![named(
+        "Config",
+        vec![
+            category("ConfigurationItem"),
+            fs("readOnly").with(Operator::Equals, ["true"]),
+        ],
+    )]);
+    assert_eq!(
+        message,
+        "Advanced event selector 'Config': field 'readOnly' is not supported for ConfigurationItem events on an event data store; supported fields are eventCategory"
+    );
+}
+
+#[test]
+fn event_data_store_kinds_do_not_mix() {
+    let message = store_error(vec![
+        management_selector(vec![]),
+        unnamed(vec![category("ConfigurationItem")]),
+    ]);
+    assert_eq!(
+        message,
+        "Advanced event selectors of an event data store must all select CloudTrail events (Management, Data, NetworkActivity) or all the same other category; got Management and ConfigurationItem"
+    );
+}
+
+#[test]
+fn event_data_store_selector_count_and_unknown_category() {
+    let six = (0..6).map(|_| management_selector(vec![])).collect();
+    assert_eq!(
+        store_error(six),
+        "An event data store can have at most 5 advanced event selectors; got 6"
+    );
+    assert_eq!(
+        store_error(vec![unnamed(vec![category("Logs")])]),
+        "Advanced event selector 1: value 'Logs' is not valid for field 'eventCategory'; valid values are Management, Data, NetworkActivity, Insight, ConfigurationItem, Evidence and ActivityAuditLog"
+    );
+    assert_eq!(
+        store_error(vec![]),
+        "AdvancedEventSelectors must contain at least one advanced event selector"
+    );
+}

@@ -1,5 +1,5 @@
-//! Which advanced-selector fields a trail accepts for each event category, with
-//! the operators and values each allows (AdvancedFieldSelector API reference).
+//! Which advanced-selector fields a trail or an event data store accepts for each event
+//! category, with the operators and values each allows (AdvancedFieldSelector API reference).
 
 use crate::types::Operator;
 
@@ -56,24 +56,58 @@ impl Field {
     }
 }
 
-/// The `eventCategory` values a trail accepts.
+/// What the selectors are for: a trail, or an event data store (which accepts more
+/// categories, and more fields for management events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Trail,
+    EventDataStore,
+}
+
+impl Target {
+    /// How messages name the target: "a trail", "an event data store".
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Self::Trail => "a trail",
+            Self::EventDataStore => "an event data store",
+        }
+    }
+
+    /// The `eventCategory` values this target accepts.
+    pub(crate) fn categories(self) -> &'static [Category] {
+        match self {
+            Self::Trail => &Category::TRAIL,
+            Self::EventDataStore => &Category::ALL,
+        }
+    }
+}
+
+/// The `eventCategory` values of advanced event selectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Category {
     Management,
     Data,
     NetworkActivity,
+    /// The following only in event data stores (each a store of its own kind).
+    Insight,
+    ConfigurationItem,
+    Evidence,
+    ActivityAuditLog,
 }
 
-/// `eventCategory` values valid only for event data stores, not for trails.
-pub(crate) const EVENT_DATA_STORE_ONLY_CATEGORIES: [&str; 4] = [
-    "Insight",
-    "ConfigurationItem",
-    "Evidence",
-    "ActivityAuditLog",
-];
-
 impl Category {
-    pub(crate) const ALL: [Category; 3] = [Self::Management, Self::Data, Self::NetworkActivity];
+    /// The categories a trail accepts.
+    pub(crate) const TRAIL: [Category; 3] = [Self::Management, Self::Data, Self::NetworkActivity];
+    /// Every category (an event data store accepts each).
+    pub(crate) const ALL: [Category; 7] = [
+        Self::Management,
+        Self::Data,
+        Self::NetworkActivity,
+        Self::Insight,
+        Self::ConfigurationItem,
+        Self::Evidence,
+        Self::ActivityAuditLog,
+    ];
 
     pub(crate) fn parse(value: &str) -> Option<Self> {
         Self::ALL
@@ -86,23 +120,48 @@ impl Category {
             Self::Management => "Management",
             Self::Data => "Data",
             Self::NetworkActivity => "NetworkActivity",
+            Self::Insight => "Insight",
+            Self::ConfigurationItem => "ConfigurationItem",
+            Self::Evidence => "Evidence",
+            Self::ActivityAuditLog => "ActivityAuditLog",
         }
+    }
+
+    /// CloudTrail events (management, data, network activity), which one event data
+    /// store may mix; the other categories each make a store of their own kind.
+    pub(crate) fn is_cloudtrail_event(self) -> bool {
+        matches!(self, Self::Management | Self::Data | Self::NetworkActivity)
     }
 
     /// Fields a selector of this category must contain besides `eventCategory`.
     pub(crate) fn required_fields(self) -> &'static [Field] {
         match self {
-            Self::Management => &[],
             Self::Data => &[Field::ResourcesType],
             Self::NetworkActivity => &[Field::EventSource],
+            Self::Management
+            | Self::Insight
+            | Self::ConfigurationItem
+            | Self::Evidence
+            | Self::ActivityAuditLog => &[],
         }
     }
 
-    /// Fields a trail accepts in a selector of this category (event data stores accept more).
-    pub(crate) fn supported_fields(self) -> &'static [Field] {
-        match self {
-            Self::Management => &[Field::EventCategory, Field::EventSource, Field::ReadOnly],
-            Self::Data => &[
+    /// Fields `target` accepts in a selector of this category.
+    pub(crate) fn supported_fields(self, target: Target) -> &'static [Field] {
+        match (self, target) {
+            (Self::Management, Target::Trail) => {
+                &[Field::EventCategory, Field::EventSource, Field::ReadOnly]
+            }
+            (Self::Management, Target::EventDataStore) => &[
+                Field::EventCategory,
+                Field::EventSource,
+                Field::ReadOnly,
+                Field::EventName,
+                Field::EventType,
+                Field::SessionCredentialFromConsole,
+                Field::UserIdentityArn,
+            ],
+            (Self::Data, _) => &[
                 Field::EventCategory,
                 Field::EventName,
                 Field::EventSource,
@@ -113,7 +172,7 @@ impl Category {
                 Field::SessionCredentialFromConsole,
                 Field::UserIdentityArn,
             ],
-            Self::NetworkActivity => &[
+            (Self::NetworkActivity, _) => &[
                 Field::EventCategory,
                 Field::EventSource,
                 Field::EventName,
@@ -121,6 +180,10 @@ impl Category {
                 Field::VpcEndpointId,
                 Field::UserIdentityArn,
             ],
+            (
+                Self::Insight | Self::ConfigurationItem | Self::Evidence | Self::ActivityAuditLog,
+                _,
+            ) => &[Field::EventCategory],
         }
     }
 }
@@ -167,27 +230,28 @@ const fn single(operators: &'static [Operator], values: ValueRule) -> FieldRule 
     }
 }
 
-/// The rule for `field` in a trail selector of `category`, or `None` if a trail
-/// does not accept the field for that category.
-pub(crate) fn field_rule(category: Category, field: Field) -> Option<FieldRule> {
+/// The rule for `field` in a selector of `category` for `target`, or `None` if the
+/// target does not accept the field for that category.
+pub(crate) fn field_rule(target: Target, category: Category, field: Field) -> Option<FieldRule> {
     use Category::{Data, Management, NetworkActivity};
     use Field::*;
+    if !category.supported_fields(target).contains(&field) {
+        return None;
+    }
     let found = match (category, field) {
-        (_, EventCategory) => single(
-            EQUALS,
-            ValueRule::OneOf(&["Management", "Data", "NetworkActivity"]),
-        ),
+        (_, EventCategory) => single(EQUALS, ValueRule::Any),
         (Management | Data, ReadOnly) => rule(EQUALS, ValueRule::OneOf(BOOLEAN)),
         (Management, EventSource) => rule(
             NOT_EQUALS,
             ValueRule::OneOf(&["kms.amazonaws.com", "rdsdata.amazonaws.com"]),
         ),
-        (Data, EventSource | EventName | EventType | UserIdentityArn) => {
+        (Management | Data, EventName | EventType | UserIdentityArn) => {
             rule(ANY_OPERATOR, ValueRule::Any)
         }
+        (Data, EventSource) => rule(ANY_OPERATOR, ValueRule::Any),
         (Data, ResourcesType) => single(EQUALS, ValueRule::ResourceType),
         (Data, ResourcesArn) => rule(ANY_OPERATOR, ValueRule::ArnWhenExact),
-        (Data, SessionCredentialFromConsole) => {
+        (Management | Data, SessionCredentialFromConsole) => {
             rule(EQUALS_OR_NOT_EQUALS, ValueRule::OneOf(BOOLEAN))
         }
         (NetworkActivity, EventSource) => single(EQUALS, ValueRule::Any),
@@ -257,16 +321,18 @@ mod tests {
 
     #[test]
     fn supported_fields_are_exactly_those_with_rules() {
-        for category in Category::ALL {
-            for field in Field::ALL {
-                assert_eq!(
-                    field_rule(category, field).is_some(),
-                    category.supported_fields().contains(&field),
-                    "{category:?} {field:?}"
-                );
-            }
-            for required in category.required_fields() {
-                assert!(category.supported_fields().contains(required));
+        for target in [Target::Trail, Target::EventDataStore] {
+            for category in Category::ALL {
+                for field in Field::ALL {
+                    assert_eq!(
+                        field_rule(target, category, field).is_some(),
+                        category.supported_fields(target).contains(&field),
+                        "{target:?} {category:?} {field:?}"
+                    );
+                }
+                for required in category.required_fields() {
+                    assert!(category.supported_fields(target).contains(required));
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! CloudTrail event selectors, with no I/O: the basic and advanced selector wire
 //! types, their validation with AWS's rules and messages, and matching events.
 //!
+//! Event data stores' selectors go through [`validate_event_data_store_selectors`].
 //! `PutEventSelectors` input goes through [`validate_event_selectors`] or
 //! [`validate_advanced_event_selectors`]; the resulting [`TrailSelectors`] is what
 //! a trail stores, answers GetEventSelectors with, and asks [`TrailSelectors::matches`]
@@ -26,7 +27,8 @@ mod proptests;
 mod test_event;
 
 pub use advanced::{
-    validate_advanced_event_selectors, MAX_ADVANCED_CONDITION_VALUES, MAX_OPERATOR_VALUE_CHARS,
+    validate_advanced_event_selectors, validate_event_data_store_selectors, EventDataStoreKind,
+    MAX_ADVANCED_CONDITION_VALUES, MAX_EVENT_DATA_STORE_SELECTORS, MAX_OPERATOR_VALUE_CHARS,
     MAX_SELECTOR_NAME_CHARS,
 };
 pub use basic::{

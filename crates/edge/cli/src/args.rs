@@ -1,4 +1,4 @@
-//! Command-line arguments of the client-side commands (`import`, `events`, `validate`)
+//! Command-line arguments of the client-side commands (`import`, `events`, `stores`, `validate`)
 //! and the argument groups the server's commands share with them.
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -142,6 +142,23 @@ pub enum EventsCommand {
         format: ExportFormat,
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoresCommand {
+    /// List the account's event data stores in the region (ListEventDataStores, every page).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: ListFormat,
     },
 }
 

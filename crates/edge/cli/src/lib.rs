@@ -1,4 +1,4 @@
-//! The client-side commands of the `opentrail` binary: `import`, `events` and `validate`,
+//! The client-side commands of the `opentrail` binary: `import`, `events`, `stores` and `validate`,
 //! which talk to a running server (or read a bucket), and their arguments.
 
 pub mod args;
@@ -6,4 +6,5 @@ pub mod client;
 pub mod events_cli;
 pub mod import;
 pub mod store;
+pub mod stores_cli;
 pub mod validate_cli;

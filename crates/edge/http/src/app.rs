@@ -16,6 +16,8 @@ pub struct App {
     pub log_retention: Arc<opentrail_log::RetentionStatus>,
     pub auth: Authenticator,
     pub trails: Arc<TrailService>,
+    /// CloudTrail Lake event data stores (control plane).
+    pub stores: Arc<opentrail_stores::StoreService>,
     /// The 90-day event history behind LookupEvents.
     pub history: Arc<dyn opentrail_history::EventIndex>,
     /// Digest signing keys, for ListPublicKeys.

@@ -23,6 +23,7 @@ pub async fn dispatch(
 ) -> Result<Value, ApiError> {
     use Operation::*;
     let trails = &app.trails;
+    let stores = &app.stores;
     match operation {
         ListPublicKeys => {
             let keys = &app.keys;
@@ -43,9 +44,39 @@ pub async fn dispatch(
         GetTrailStatus => output(trails.get_trail_status(ctx, typed(input)?).await?),
         StartLogging => output(trails.start_logging(ctx, typed(input)?).await?),
         StopLogging => output(trails.stop_logging(ctx, typed(input)?).await?),
-        AddTags => output(trails.add_tags(ctx, typed(input)?).await?),
-        RemoveTags => output(trails.remove_tags(ctx, typed(input)?).await?),
-        ListTags => output(trails.list_tags(ctx, typed(input)?).await?),
+        AddTags => {
+            let input: opentrail_operations::AddTagsRequest = typed(input)?;
+            if is_event_data_store(&input.resource_id) {
+                output(stores.add_tags(ctx, input).await?)
+            } else {
+                output(trails.add_tags(ctx, input).await?)
+            }
+        }
+        RemoveTags => {
+            let input: opentrail_operations::RemoveTagsRequest = typed(input)?;
+            if is_event_data_store(&input.resource_id) {
+                output(stores.remove_tags(ctx, input).await?)
+            } else {
+                output(trails.remove_tags(ctx, input).await?)
+            }
+        }
+        ListTags => list_tags(app, ctx, typed(input)?).await,
+        CreateEventDataStore => output(stores.create_event_data_store(ctx, typed(input)?).await?),
+        GetEventDataStore => output(stores.get_event_data_store(ctx, typed(input)?).await?),
+        ListEventDataStores => output(stores.list_event_data_stores(ctx, typed(input)?).await?),
+        UpdateEventDataStore => output(stores.update_event_data_store(ctx, typed(input)?).await?),
+        DeleteEventDataStore => output(stores.delete_event_data_store(ctx, typed(input)?).await?),
+        RestoreEventDataStore => output(stores.restore_event_data_store(ctx, typed(input)?).await?),
+        StartEventDataStoreIngestion => output(
+            stores
+                .start_event_data_store_ingestion(ctx, typed(input)?)
+                .await?,
+        ),
+        StopEventDataStoreIngestion => output(
+            stores
+                .stop_event_data_store_ingestion(ctx, typed(input)?)
+                .await?,
+        ),
         PutEventSelectors => {
             // A selector that cannot be read is an invalid selector, not a serialisation
             // fault (unknown enum values are checked by the service and answer the same).
@@ -60,10 +91,8 @@ pub async fn dispatch(
         CancelQuery
         | CreateChannel
         | CreateDashboard
-        | CreateEventDataStore
         | DeleteChannel
         | DeleteDashboard
-        | DeleteEventDataStore
         | DeleteResourcePolicy
         | DeregisterOrganizationDelegatedAdmin
         | DescribeQuery
@@ -73,13 +102,11 @@ pub async fn dispatch(
         | GetChannel
         | GetDashboard
         | GetEventConfiguration
-        | GetEventDataStore
         | GetImport
         | GetQueryResults
         | GetResourcePolicy
         | ListChannels
         | ListDashboards
-        | ListEventDataStores
         | ListImportFailures
         | ListImports
         | ListInsightsData
@@ -89,17 +116,13 @@ pub async fn dispatch(
         | PutEventConfiguration
         | PutResourcePolicy
         | RegisterOrganizationDelegatedAdmin
-        | RestoreEventDataStore
         | SearchSampleQueries
         | StartDashboardRefresh
-        | StartEventDataStoreIngestion
         | StartImport
         | StartQuery
-        | StopEventDataStoreIngestion
         | StopImport
         | UpdateChannel
-        | UpdateDashboard
-        | UpdateEventDataStore => Err(unsupported(operation)),
+        | UpdateDashboard => Err(unsupported(operation)),
     }
 }
 
@@ -114,6 +137,42 @@ fn unsupported(operation: Operation) -> ApiError {
         "UnsupportedOperationException",
         format!("{operation} is not available on this OpenTrail server"),
     )
+}
+
+/// Tagging requests name their resource by ARN: event data store ARNs go to the stores
+/// service, everything else (trails, and the errors for other resources) to trails.
+fn is_event_data_store(resource_id: &str) -> bool {
+    opentrail_model::Arn::parse(resource_id).is_ok_and(|arn| {
+        arn.service == "cloudtrail"
+            && opentrail_operations::ResourceType::of_arn(resource_id)
+                == Some(opentrail_operations::ResourceType::EventDataStore)
+    })
+}
+
+/// ListTags over trails and event data stores at once: each resource asked of its
+/// service, the answers in the request's order (the first failure is the answer).
+async fn list_tags(
+    app: &App,
+    ctx: &RequestContext,
+    input: opentrail_operations::ListTagsRequest,
+) -> Result<Value, ApiError> {
+    let mut resources = Vec::with_capacity(input.resource_id_list.len());
+    for resource_id in input.resource_id_list {
+        let one = opentrail_operations::ListTagsRequest {
+            resource_id_list: vec![resource_id.clone()],
+            next_token: None,
+        };
+        let answer = if is_event_data_store(&resource_id) {
+            app.stores.list_tags(ctx, one).await?
+        } else {
+            app.trails.list_tags(ctx, one).await?
+        };
+        resources.extend(answer.resource_tag_list.unwrap_or_default());
+    }
+    output(opentrail_operations::ListTagsResponse {
+        resource_tag_list: Some(resources),
+        next_token: None,
+    })
 }
 
 /// LookupEvents over the event history of the caller's account and region.

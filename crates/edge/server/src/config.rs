@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use opentrail_cli::args::{
-    DataDirArgs, EventsCommand, ImportArgs, ObjectStoreKind, S3Args, ValidateArgs,
+    DataDirArgs, EventsCommand, ImportArgs, ObjectStoreKind, S3Args, StoresCommand, ValidateArgs,
 };
 pub use opentrail_http::AuthMode;
 
@@ -44,6 +44,9 @@ pub enum Command {
     /// Look up and export event history from a running server.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// CloudTrail Lake event data stores of a running server.
+    #[command(subcommand)]
+    Stores(StoresCommand),
     /// Maintain the durable event log (the server must be stopped).
     #[command(subcommand)]
     Log(LogCommand),
@@ -212,6 +215,15 @@ pub struct ServeArgs {
         hide = true
     )]
     pub digest_interval: Interval,
+    /// How long a deleted event data store stays PENDING_DELETION (restorable) before it
+    /// is purged (AWS: 7 days); shorter only for tests and demos.
+    #[arg(
+        long,
+        env = "OPENTRAIL_EVENT_DATA_STORE_PENDING_DELETION",
+        default_value = "168h",
+        hide = true
+    )]
+    pub event_data_store_pending_deletion: Interval,
     /// Trails per ListTrails page.
     #[arg(
         long,

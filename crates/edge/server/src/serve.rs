@@ -101,6 +101,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         args.list_trails_page_size,
     ));
+    let stores = Arc::new(opentrail_stores::StoreService::with_pending_deletion(
+        data.meta.clone(),
+        clock.clone(),
+        chrono::Duration::from_std(args.event_data_store_pending_deletion.0)?,
+    ));
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -252,6 +257,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         model: ServiceModel::cloudtrail(),
         auth: Authenticator::new(args.auth.into(), data.meta.clone(), data.account.clone()),
         trails,
+        stores,
         history,
         keys,
         metrics,

@@ -1,0 +1,237 @@
+//! CloudTrail Lake event data stores, control plane only: create, read, list, update,
+//! delete (PENDING_DELETION, then purged), restore, start and stop ingestion, and tags.
+//! Each operation takes the generated request of `opentrail-operations` and returns its
+//! generated response, or a `StoreError` (an `opentrail_wire::AwsError`).
+
+mod error;
+mod ingestion;
+mod lifecycle;
+mod record;
+mod tagging;
+mod validate;
+
+pub use error::StoreError;
+pub use record::{StoreRecord, DEFAULT_SELECTOR_NAME};
+
+use chrono::{DateTime, Utc};
+use opentrail_meta::{Documents, MetaStore, Transactions};
+use opentrail_model::{AccountId, Clock, Region, RequestContext};
+use std::sync::Arc;
+
+/// The most event data stores one account may have in a region, whatever their status.
+pub const MAX_EVENT_DATA_STORES_PER_REGION: usize = 10;
+
+/// How long a deleted store stays PENDING_DELETION (restorable) before it is purged.
+pub const PENDING_DELETION_DAYS: i64 = 7;
+
+/// Event data store documents, keyed by `StoreRecord::storage_key`.
+const STORES: &str = "event_data_stores";
+
+pub struct StoreService {
+    meta: Arc<dyn MetaStore>,
+    clock: Arc<dyn Clock>,
+    /// How long a deleted store waits before it is purged (7 days; shorter in tests).
+    pending_deletion: chrono::Duration,
+}
+
+/// How a request names an event data store: its ARN, or the id that ends it.
+enum StoreRef {
+    Id(String),
+    Arn {
+        region: String,
+        account: String,
+        id: String,
+    },
+}
+
+impl StoreRef {
+    fn parse(value: &str) -> Result<Self, StoreError> {
+        let invalid = || {
+            StoreError::EventDataStoreArnInvalid(format!(
+                "Invalid event data store ARN or id: {value}"
+            ))
+        };
+        let is_id =
+            |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !value.starts_with("arn:") {
+            return is_id(value)
+                .then(|| StoreRef::Id(value.to_owned()))
+                .ok_or_else(invalid);
+        }
+        let arn = opentrail_model::Arn::parse(value).map_err(|_| invalid())?;
+        let id = arn.resource.strip_prefix("eventdatastore/").unwrap_or("");
+        if arn.service != "cloudtrail" || Region::parse(&arn.region).is_err() || !is_id(id) {
+            return Err(invalid());
+        }
+        Ok(StoreRef::Arn {
+            region: arn.region.clone(),
+            account: arn.account.clone(),
+            id: id.to_owned(),
+        })
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Self::Id(id) | Self::Arn { id, .. } => id,
+        }
+    }
+}
+
+impl StoreService {
+    pub fn new(meta: Arc<dyn MetaStore>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_pending_deletion(meta, clock, chrono::Duration::days(PENDING_DELETION_DAYS))
+    }
+
+    /// `new` with another wait between DeleteEventDataStore and the purge (tests).
+    pub fn with_pending_deletion(
+        meta: Arc<dyn MetaStore>,
+        clock: Arc<dyn Clock>,
+        pending_deletion: chrono::Duration,
+    ) -> Self {
+        Self {
+            meta,
+            clock,
+            pending_deletion,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs `body` in one metadata transaction (see `MetaStore::run_transaction`): the
+    /// checks it makes (a name is free, a region has room) hold when it writes, across
+    /// threads, processes and nodes sharing the store. Purged stores are removed first.
+    fn write<T>(
+        &self,
+        mut body: impl FnMut(&dyn Documents) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let now = self.now();
+        tokio::task::block_in_place(|| {
+            self.meta.transaction(|tx: &dyn Documents| {
+                self.remove_purged(tx, now)?;
+                body(tx)
+            })
+        })
+    }
+
+    /// Deletes the documents of stores whose wait after deletion is over.
+    fn remove_purged(&self, tx: &dyn Documents, now: DateTime<Utc>) -> Result<(), StoreError> {
+        for (key, value) in tx.list_documents(STORES)? {
+            if decode(&key, &value)?.purged_at(now, self.pending_deletion) {
+                tx.delete_document(STORES, &key)?;
+                tracing::info!(
+                    key,
+                    "purged event data store after its pending-deletion wait"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The account's stores in `region` (purged ones excluded), in creation order.
+    fn stores_in(
+        &self,
+        docs: &dyn Documents,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<Vec<StoreRecord>, StoreError> {
+        let now = self.now();
+        let mut stores: Vec<StoreRecord> = docs
+            .list_documents(STORES)?
+            .into_iter()
+            .map(|(key, value)| decode(&key, &value))
+            .collect::<Result<_, _>>()?;
+        stores.retain(|s| {
+            &s.account == account
+                && &s.home_region == region
+                && !s.purged_at(now, self.pending_deletion)
+        });
+        stores.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(stores)
+    }
+
+    /// Every store of every account (purged ones excluded): for the lake's writer.
+    pub fn all_stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+        let now = self.now();
+        let docs = tokio::task::block_in_place(|| self.meta.list_documents(STORES))?;
+        let mut stores = Vec::with_capacity(docs.len());
+        for (key, value) in docs {
+            let store = decode(&key, &value)?;
+            if !store.purged_at(now, self.pending_deletion) {
+                stores.push(store);
+            }
+        }
+        Ok(stores)
+    }
+
+    /// Finds the store an `EventDataStore` parameter names, in the request's region.
+    fn resolve_in(
+        &self,
+        docs: &dyn Documents,
+        ctx: &RequestContext,
+        value: &str,
+    ) -> Result<StoreRecord, StoreError> {
+        let reference = StoreRef::parse(value)?;
+        let arn = match &reference {
+            StoreRef::Id(id) => record::arn(&ctx.region, &ctx.account, id),
+            StoreRef::Arn { .. } => value.to_owned(),
+        };
+        let missing = || {
+            StoreError::EventDataStoreNotFound(format!(
+                "Event data store {arn} does not exist in account {} and region {}",
+                ctx.account, ctx.region
+            ))
+        };
+        if let StoreRef::Arn {
+            region, account, ..
+        } = &reference
+        {
+            if account != ctx.account.as_str() || region != ctx.region.as_str() {
+                return Err(missing());
+            }
+        }
+        self.stores_in(docs, &ctx.account, &ctx.region)?
+            .into_iter()
+            .find(|s| s.id == reference.id())
+            .ok_or_else(missing)
+    }
+
+    fn resolve(&self, ctx: &RequestContext, value: &str) -> Result<StoreRecord, StoreError> {
+        self.resolve_in(&Direct(self.meta.as_ref()), ctx, value)
+    }
+}
+
+/// Documents read outside a transaction.
+struct Direct<'a>(&'a dyn MetaStore);
+
+impl Documents for Direct<'_> {
+    fn get_document(&self, collection: &str, key: &str) -> opentrail_meta::Result<Option<String>> {
+        tokio::task::block_in_place(|| self.0.get_document(collection, key))
+    }
+
+    fn list_documents(&self, collection: &str) -> opentrail_meta::Result<Vec<(String, String)>> {
+        tokio::task::block_in_place(|| self.0.list_documents(collection))
+    }
+
+    fn put_document(&self, collection: &str, key: &str, value: &str) -> opentrail_meta::Result<()> {
+        tokio::task::block_in_place(|| self.0.put_document(collection, key, value))
+    }
+
+    fn delete_document(&self, collection: &str, key: &str) -> opentrail_meta::Result<bool> {
+        tokio::task::block_in_place(|| self.0.delete_document(collection, key))
+    }
+}
+
+fn decode(key: &str, value: &str) -> Result<StoreRecord, StoreError> {
+    serde_json::from_str(value).map_err(|e| {
+        StoreError::Internal(format!("stored event data store {key} is unreadable: {e}"))
+    })
+}
+
+fn save_in(docs: &dyn Documents, store: &StoreRecord) -> Result<(), StoreError> {
+    let value = serde_json::to_string(store)
+        .map_err(|e| StoreError::Internal(format!("failed to encode event data store: {e}")))?;
+    docs.put_document(STORES, &store.storage_key(), &value)?;
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! What we persist for an event data store, and the generated wire shapes derived from it.
+
+use chrono::{DateTime, Utc};
+use opentrail_model::{AccountId, Region};
+use opentrail_operations::{
+    AdvancedEventSelector as WireSelector, AdvancedFieldSelector as WireFieldSelector, BillingMode,
+    CreateEventDataStoreResponse, EventDataStore, EventDataStoreStatus, GetEventDataStoreResponse,
+    PartitionKey, RestoreEventDataStoreResponse, Tag, Timestamp, UpdateEventDataStoreResponse,
+};
+use opentrail_selectors::{AdvancedEventSelector, AdvancedFieldSelector, EventDataStoreKind};
+use serde::{Deserialize, Serialize};
+
+/// The selector AWS gives a store created without selectors.
+pub const DEFAULT_SELECTOR_NAME: &str = "Default management events";
+
+/// Default retention, in days, by billing mode (AWS: 366 extendable, 2557 fixed).
+pub fn default_retention(mode: &BillingMode) -> i32 {
+    match mode {
+        BillingMode::FixedRetentionPricing => 2557,
+        _ => 366,
+    }
+}
+
+/// Longest retention, in days, by billing mode (AWS: 3653 extendable, 2557 fixed).
+pub fn max_retention(mode: &BillingMode) -> i32 {
+    match mode {
+        BillingMode::FixedRetentionPricing => 2557,
+        _ => 3653,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreRecord {
+    /// The UUID that ends the ARN (and names the store's table in queries).
+    pub id: String,
+    pub name: String,
+    pub account: AccountId,
+    pub home_region: Region,
+    /// ENABLED, STOPPED_INGESTION or PENDING_DELETION (transitions are immediate here).
+    pub status: EventDataStoreStatus,
+    /// The status a restore returns to, while PENDING_DELETION.
+    pub status_before_deletion: Option<EventDataStoreStatus>,
+    /// When DeleteEventDataStore ran; the store is purged a wait period later.
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub selectors: Vec<AdvancedEventSelector>,
+    pub multi_region_enabled: bool,
+    pub organization_enabled: bool,
+    pub retention_period: i32,
+    pub termination_protection_enabled: bool,
+    /// Always a full KMS key or alias ARN.
+    pub kms_key_id: Option<String>,
+    pub billing_mode: BillingMode,
+    pub tags: Vec<Tag>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StoreRecord {
+    pub fn arn(&self) -> String {
+        arn(&self.home_region, &self.account, &self.id)
+    }
+
+    /// The metadata-store key: unique per account, home region and id.
+    pub fn storage_key(&self) -> String {
+        format!("{}/{}/{}", self.account, self.home_region, self.id)
+    }
+
+    /// Whether the wait after DeleteEventDataStore is over at `now`: the store is gone.
+    pub fn purged_at(&self, now: DateTime<Utc>, wait: chrono::Duration) -> bool {
+        self.status == EventDataStoreStatus::PendingDeletion
+            && self.deleted_at.is_some_and(|at| at + wait <= now)
+    }
+
+    /// The kind of events the store's selectors select (stored selectors were validated).
+    pub fn kind(&self) -> EventDataStoreKind {
+        opentrail_selectors::validate_event_data_store_selectors(&self.selectors)
+            .unwrap_or(EventDataStoreKind::CloudTrailEvents)
+    }
+
+    /// How CloudTrail Lake partitions the store's events (OpenTrail: by event time).
+    pub fn partition_keys(&self) -> Vec<PartitionKey> {
+        vec![PartitionKey {
+            name: "eventTime".into(),
+            r#type: "timestamp".into(),
+        }]
+    }
+
+    pub fn wire_selectors(&self) -> Vec<WireSelector> {
+        self.selectors.iter().map(selector_to_wire).collect()
+    }
+
+    /// botocore's `EventDataStore`, as ListEventDataStores returns it.
+    pub fn to_list_item(&self) -> EventDataStore {
+        EventDataStore {
+            event_data_store_arn: Some(self.arn()),
+            name: Some(self.name.clone()),
+            termination_protection_enabled: Some(self.termination_protection_enabled),
+            status: Some(self.status.clone()),
+            advanced_event_selectors: Some(self.wire_selectors()),
+            multi_region_enabled: Some(self.multi_region_enabled),
+            organization_enabled: Some(self.organization_enabled),
+            retention_period: Some(self.retention_period),
+            created_timestamp: Some(Timestamp(self.created_at)),
+            updated_timestamp: Some(Timestamp(self.updated_at)),
+        }
+    }
+
+    /// CreateEventDataStore answers `CREATED` whatever ingestion does next (as AWS's
+    /// documented example), and the tags it was created with.
+    pub fn to_create_response(&self) -> CreateEventDataStoreResponse {
+        CreateEventDataStoreResponse {
+            event_data_store_arn: Some(self.arn()),
+            name: Some(self.name.clone()),
+            status: Some(EventDataStoreStatus::Created),
+            advanced_event_selectors: Some(self.wire_selectors()),
+            multi_region_enabled: Some(self.multi_region_enabled),
+            organization_enabled: Some(self.organization_enabled),
+            retention_period: Some(self.retention_period),
+            termination_protection_enabled: Some(self.termination_protection_enabled),
+            tags_list: Some(self.tags.clone()),
+            created_timestamp: Some(Timestamp(self.created_at)),
+            updated_timestamp: Some(Timestamp(self.updated_at)),
+            kms_key_id: self.kms_key_id.clone(),
+            billing_mode: Some(self.billing_mode.clone()),
+        }
+    }
+
+    pub fn to_get_response(&self) -> GetEventDataStoreResponse {
+        GetEventDataStoreResponse {
+            event_data_store_arn: Some(self.arn()),
+            name: Some(self.name.clone()),
+            status: Some(self.status.clone()),
+            advanced_event_selectors: Some(self.wire_selectors()),
+            multi_region_enabled: Some(self.multi_region_enabled),
+            organization_enabled: Some(self.organization_enabled),
+            retention_period: Some(self.retention_period),
+            termination_protection_enabled: Some(self.termination_protection_enabled),
+            created_timestamp: Some(Timestamp(self.created_at)),
+            updated_timestamp: Some(Timestamp(self.updated_at)),
+            kms_key_id: self.kms_key_id.clone(),
+            billing_mode: Some(self.billing_mode.clone()),
+            partition_keys: Some(self.partition_keys()),
+            ..GetEventDataStoreResponse::default()
+        }
+    }
+
+    pub fn to_update_response(&self) -> UpdateEventDataStoreResponse {
+        UpdateEventDataStoreResponse {
+            event_data_store_arn: Some(self.arn()),
+            name: Some(self.name.clone()),
+            status: Some(self.status.clone()),
+            advanced_event_selectors: Some(self.wire_selectors()),
+            multi_region_enabled: Some(self.multi_region_enabled),
+            organization_enabled: Some(self.organization_enabled),
+            retention_period: Some(self.retention_period),
+            termination_protection_enabled: Some(self.termination_protection_enabled),
+            created_timestamp: Some(Timestamp(self.created_at)),
+            updated_timestamp: Some(Timestamp(self.updated_at)),
+            kms_key_id: self.kms_key_id.clone(),
+            billing_mode: Some(self.billing_mode.clone()),
+            ..UpdateEventDataStoreResponse::default()
+        }
+    }
+
+    pub fn to_restore_response(&self) -> RestoreEventDataStoreResponse {
+        RestoreEventDataStoreResponse {
+            event_data_store_arn: Some(self.arn()),
+            name: Some(self.name.clone()),
+            status: Some(self.status.clone()),
+            advanced_event_selectors: Some(self.wire_selectors()),
+            multi_region_enabled: Some(self.multi_region_enabled),
+            organization_enabled: Some(self.organization_enabled),
+            retention_period: Some(self.retention_period),
+            termination_protection_enabled: Some(self.termination_protection_enabled),
+            created_timestamp: Some(Timestamp(self.created_at)),
+            updated_timestamp: Some(Timestamp(self.updated_at)),
+            kms_key_id: self.kms_key_id.clone(),
+            billing_mode: Some(self.billing_mode.clone()),
+        }
+    }
+}
+
+pub fn arn(region: &Region, account: &AccountId, id: &str) -> String {
+    format!("arn:aws:cloudtrail:{region}:{account}:eventdatastore/{id}")
+}
+
+/// The selector a store gets when created without any: all management events.
+pub fn default_selectors() -> Vec<AdvancedEventSelector> {
+    vec![AdvancedEventSelector {
+        name: Some(DEFAULT_SELECTOR_NAME.to_owned()),
+        field_selectors: vec![AdvancedFieldSelector {
+            field: "eventCategory".into(),
+            equals: Some(vec!["Management".into()]),
+            ..AdvancedFieldSelector::default()
+        }],
+    }]
+}
+
+pub fn selector_from_wire(selector: WireSelector) -> AdvancedEventSelector {
+    AdvancedEventSelector {
+        name: selector.name,
+        field_selectors: selector
+            .field_selectors
+            .into_iter()
+            .map(|f| AdvancedFieldSelector {
+                field: f.field,
+                equals: f.equals,
+                starts_with: f.starts_with,
+                ends_with: f.ends_with,
+                not_equals: f.not_equals,
+                not_starts_with: f.not_starts_with,
+                not_ends_with: f.not_ends_with,
+            })
+            .collect(),
+    }
+}
+
+fn selector_to_wire(selector: &AdvancedEventSelector) -> WireSelector {
+    WireSelector {
+        name: selector.name.clone(),
+        field_selectors: selector
+            .field_selectors
+            .iter()
+            .map(|f| WireFieldSelector {
+                field: f.field.clone(),
+                equals: f.equals.clone(),
+                starts_with: f.starts_with.clone(),
+                ends_with: f.ends_with.clone(),
+                not_equals: f.not_equals.clone(),
+                not_starts_with: f.not_starts_with.clone(),
+                not_ends_with: f.not_ends_with.clone(),
+            })
+            .collect(),
+    }
+}
