@@ -676,3 +676,85 @@ async fn conformance_events_by_event_source() {
         .collect();
     assert_eq!(rows(&output), Value::Array(expected));
 }
+
+#[tokio::test]
+async fn trino_functions_and_column_names() {
+    let lake = documented_lake().await;
+    for (select, expected) in [
+        (
+            "split(eventsource, '.'), slice(split(eventsource, '.'), -2, 5), array_distinct(split('a.a.b', '.'))",
+            json!([{"_col0": "[s3, amazonaws, com]"}, {"_col1": "[amazonaws, com]"}, {"_col2": "[a, b]"}]),
+        ),
+        (
+            "IF(readonly, 'r', 'w') AS rw, if(readonly, 1), coalesce(errorcode, 'none')",
+            json!([{"rw": "w"}, {"_col1": ""}, {"_col2": "none"}]),
+        ),
+        (
+            "CAST(eventtime AS date), date_trunc('day', eventtime), day_of_week(eventtime), week(eventtime), quarter(eventtime)",
+            json!([{"_col0": "2023-01-22"}, {"_col1": "2023-01-22 00:00:00.000"}, {"_col2": "7"}, {"_col3": "3"}, {"_col4": "1"}]),
+        ),
+        (
+            "json_array_get(element_at(requestparameters, 'x-amz-acl'), -1), json_array_contains(element_at(requestparameters, 'x-amz-acl'), 'private'), is_json_scalar('1')",
+            json!([{"_col0": "\"private\""}, {"_col1": "true"}, {"_col2": "true"}]),
+        ),
+    ] {
+        let output = lake
+            .query(&format!("SELECT {select} FROM {STORE} WHERE eventid = 'e-create'"))
+            .await;
+        assert_eq!(rows(&output), json!([expected]), "{select}");
+    }
+    let output = lake
+        .query(&format!(
+            "SELECT arbitrary(eventname) AS any, approx_distinct(eventsource) FROM {STORE} WHERE eventid = 'e-create'"
+        ))
+        .await;
+    assert_eq!(rows(&output), json!([[{"any": "CreateBucket"}, {"_col1": "1"}]]));
+    // Trino names a subquery's unnamed columns _colN, and an outer query may use them.
+    let output = lake
+        .query(&format!(
+            "SELECT max(_col1) AS latest FROM (SELECT eventname, max(eventtime) FROM {STORE} GROUP BY eventname)"
+        ))
+        .await;
+    assert_eq!(
+        rows(&output),
+        json!([[{"latest": "2023-01-23 10:00:00.000"}]])
+    );
+}
+
+#[tokio::test]
+async fn deeply_nested_sql_fails_cleanly() {
+    let lake = documented_lake().await;
+    let stores = vec![STORE.to_string()];
+    // As deep as the engine takes: planned and run on an ordinary thread's stack.
+    let sum = vec!["1"; 250].join(" + ");
+    let output = lake
+        .query(&format!(
+            "SELECT {sum} AS total FROM {STORE} WHERE eventid = 'e-create'"
+        ))
+        .await;
+    assert_eq!(rows(&output), json!([[{"total": "250"}]]));
+    // Deeper is refused before planning (a 10,000-character statement can nest 3,000 deep).
+    let sum = vec!["1"; 3000].join("+");
+    let error = lake
+        .engine()
+        .run(&format!("SELECT {sum} FROM {STORE}"), &stores)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.aws_error_code(),
+        Some("InvalidQueryStatementException"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("too large"), "{error}");
+    let nested = format!(
+        "SELECT {}1{} FROM {STORE}",
+        "(".repeat(500),
+        ")".repeat(500)
+    );
+    let error = lake.engine().run(&nested, &stores).await.unwrap_err();
+    assert_eq!(
+        error.aws_error_code(),
+        Some("InvalidQueryStatementException"),
+        "{error}"
+    );
+}

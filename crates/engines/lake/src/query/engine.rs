@@ -1,7 +1,7 @@
 //! The query engine seam and its DataFusion implementation.
 
-use super::functions::trino_functions;
-use super::prepare::{output_names, prepare, table_name};
+use super::functions::{trino_aggregates, trino_functions};
+use super::prepare::{prepare, resolve_names, table_name, Prepared};
 use super::render::render_value;
 use super::stats::scan_stats;
 use crate::error::{LakeError, Result};
@@ -88,25 +88,77 @@ pub trait QueryEngine: Send + Sync + 'static {
 /// scale factor" (nothing spills to disk).
 pub const DEFAULT_QUERY_MEMORY: usize = 512 * 1024 * 1024;
 
-/// [`QueryEngine`] over the Parquet files of [`crate::LakeWriter`], with DataFusion.
+/// Stack of the threads that plan and run queries: DataFusion plans and optimises
+/// expressions recursively, with large frames in unoptimised builds.
+const QUERY_THREAD_STACK: usize = 64 * 1024 * 1024;
+/// Threads running queries (SQL execution stays off the server's async workers).
+const QUERY_THREADS: usize = 2;
+
+/// [`QueryEngine`] over the Parquet files of [`crate::LakeWriter`], with DataFusion, on
+/// its own threads.
 pub struct DataFusionEngine {
-    storage: LakeStorage,
-    memory_limit: usize,
+    planner: Planner,
+    /// Always `Some` until dropped (taken to shut down without blocking).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl DataFusionEngine {
     pub fn new(storage: LakeStorage) -> Self {
+        // Building a runtime fails only when the OS refuses threads; then queries run on
+        // the caller's runtime.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(QUERY_THREADS)
+            .thread_name("lake-query")
+            .thread_stack_size(QUERY_THREAD_STACK)
+            .enable_all()
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "failed to start the lake query threads"))
+            .ok();
         Self {
-            storage,
-            memory_limit: DEFAULT_QUERY_MEMORY,
+            planner: Planner {
+                storage,
+                memory_limit: DEFAULT_QUERY_MEMORY,
+            },
+            runtime,
         }
     }
 
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
-        self.memory_limit = bytes;
+        self.planner.memory_limit = bytes;
         self
     }
 
+    /// Runs `work` on the query threads.
+    async fn on_query_threads<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let Some(runtime) = &self.runtime else {
+            return work.await;
+        };
+        runtime
+            .spawn(work)
+            .await
+            .map_err(|e| LakeError::Execution(format!("query failed: {e}")))?
+    }
+}
+
+impl Drop for DataFusionEngine {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Plans and runs one query.
+#[derive(Clone)]
+struct Planner {
+    storage: LakeStorage,
+    memory_limit: usize,
+}
+
+impl Planner {
     /// A session with the statement's stores registered as tables `eds_<n>`.
     fn session(&self, stores: &[String]) -> Result<SessionContext> {
         let runtime = RuntimeEnvBuilder::new()
@@ -129,6 +181,9 @@ impl DataFusionEngine {
         context.register_object_store(url.as_ref(), Arc::clone(&self.storage.objects));
         for function in trino_functions() {
             context.register_udf(function);
+        }
+        for aggregate in trino_aggregates() {
+            context.register_udaf(aggregate);
         }
         for (index, store) in stores.iter().enumerate() {
             let prefix = self.storage.store_prefix(store);
@@ -157,16 +212,19 @@ impl DataFusionEngine {
         Vec<String>,
     )> {
         let known = |id: &str| stores.iter().any(|store| store == id);
-        let prepared = prepare(sql, &known)?;
-        let context = self.session(&prepared.stores)?;
+        let Prepared {
+            stores: referenced,
+            names,
+            planned,
+        } = prepare(sql, &known)?;
+        let context = self.session(&referenced)?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
         let invalid =
-            |e: DataFusionError| LakeError::InvalidQuery(planning_message(&e, &prepared.stores));
-        let statement =
-            DFStatement::Statement(Box::new(Statement::Query(prepared.planned.clone())));
+            |e: DataFusionError| LakeError::InvalidQuery(planning_message(&e, &referenced));
+        let statement = DFStatement::Statement(Box::new(Statement::Query(planned)));
         let plan = context
             .state()
             .statement_to_plan(statement)
@@ -180,7 +238,7 @@ impl DataFusionEngine {
             .iter()
             .map(|field| field.name().clone())
             .collect();
-        let names = output_names(&prepared.query, &actual);
+        let names = resolve_names(names.as_deref(), &actual);
         Ok((context, frame, names))
     }
 }
@@ -216,6 +274,20 @@ fn planning_message(error: &DataFusionError, stores: &[String]) -> String {
 
 #[async_trait]
 impl QueryEngine for DataFusionEngine {
+    async fn validate(&self, sql: &str, stores: &[String]) -> Result<()> {
+        let (planner, sql, stores) = (self.planner.clone(), sql.to_string(), stores.to_vec());
+        self.on_query_threads(async move { planner.validate(&sql, &stores).await })
+            .await
+    }
+
+    async fn run(&self, sql: &str, stores: &[String]) -> Result<QueryOutput> {
+        let (planner, sql, stores) = (self.planner.clone(), sql.to_string(), stores.to_vec());
+        self.on_query_threads(async move { planner.run(&sql, &stores).await })
+            .await
+    }
+}
+
+impl Planner {
     async fn validate(&self, sql: &str, stores: &[String]) -> Result<()> {
         let (_, frame, _) = self.plan(sql, stores).await?;
         frame

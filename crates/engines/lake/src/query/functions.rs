@@ -39,6 +39,7 @@ enum Kind {
     FromIso8601Timestamp,
     Date,
     If,
+    Slice,
     Part(Part),
 }
 
@@ -75,6 +76,7 @@ const FUNCTIONS: &[(&str, Kind)] = &[
     ("from_iso8601_timestamp", Kind::FromIso8601Timestamp),
     ("date", Kind::Date),
     ("if", Kind::If),
+    ("slice", Kind::Slice),
     ("year", Kind::Part(Part::Year)),
     ("quarter", Kind::Part(Part::Quarter)),
     ("month", Kind::Part(Part::Month)),
@@ -94,9 +96,10 @@ const FUNCTIONS: &[(&str, Kind)] = &[
     ("millisecond", Kind::Part(Part::Millisecond)),
 ];
 
-/// Every Trino function this module adds, to register on a session.
+/// Every Trino function this module adds, to register on a session: its own, and
+/// DataFusion's under Trino's names (`split`).
 pub(crate) fn trino_functions() -> Vec<ScalarUDF> {
-    FUNCTIONS
+    let mut functions: Vec<ScalarUDF> = FUNCTIONS
         .iter()
         .map(|&(name, kind)| {
             ScalarUDF::new_from_impl(TrinoFunction {
@@ -105,7 +108,24 @@ pub(crate) fn trino_functions() -> Vec<ScalarUDF> {
                 signature: Signature::user_defined(Volatility::Immutable),
             })
         })
-        .collect()
+        .collect();
+    functions.push(
+        datafusion::functions_nested::string::string_to_array_udf()
+            .as_ref()
+            .clone()
+            .with_aliases(["split"]),
+    );
+    functions
+}
+
+/// DataFusion's aggregates under Trino's names (`arbitrary`).
+pub(crate) fn trino_aggregates() -> Vec<datafusion::logical_expr::AggregateUDF> {
+    vec![
+        datafusion::functions_aggregate::first_last::first_value_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["arbitrary"]),
+    ]
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -216,6 +236,13 @@ impl ScalarUDFImpl for TrinoFunction {
                 self.arity(args, 1..=1)?;
                 vec![Utf8]
             }
+            Kind::Slice => {
+                self.arity(args, 3..=3)?;
+                if !matches!(args[0], List(_)) {
+                    return plan_err!("slice takes an array, got {}", args[0]);
+                }
+                vec![args[0].clone(), Int64, Int64]
+            }
             Kind::Date | Kind::Part(_) => {
                 self.arity(args, 1..=1)?;
                 vec![TIMESTAMP]
@@ -259,6 +286,7 @@ impl ScalarUDFImpl for TrinoFunction {
             Kind::DateAdd | Kind::FromIso8601Timestamp => TIMESTAMP,
             Kind::Date => Date32,
             Kind::If => args[1].clone(),
+            Kind::Slice => args[0].clone(),
         })
     }
 
@@ -331,6 +359,7 @@ impl ScalarUDFImpl for TrinoFunction {
                 };
                 zip(&condition, &arrays[1], &otherwise)?
             }
+            Kind::Slice => slice(&arrays)?,
             Kind::Part(part) => date_part(part, &arrays[0]),
         };
         Ok(ColumnarValue::Array(result))
@@ -382,6 +411,51 @@ fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
         other => return exec_err!("element_at takes a map or an array, got {other}"),
     };
     Ok(take(&values, &UInt32Array::from(indices), None)?)
+}
+
+/// Trino's `slice(array, start, length)`: 1-based start, negative from the end.
+fn slice(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let list = arrays[0].as_list::<i32>();
+    let starts = arrays[1].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    let lengths = arrays[2].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    let offsets = list.value_offsets();
+    let mut indices: Vec<u32> = Vec::new();
+    let mut new_offsets = vec![0i32];
+    let mut valid = Vec::with_capacity(list.len());
+    for row in 0..list.len() {
+        let present = list.is_valid(row) && starts.is_valid(row) && lengths.is_valid(row);
+        valid.push(present);
+        if present {
+            let (first, end) = (offsets[row] as i64, offsets[row + 1] as i64);
+            let (start, length) = (starts.value(row), lengths.value(row));
+            if start == 0 {
+                return exec_err!("SQL array indices start at 1");
+            }
+            if length < 0 {
+                return exec_err!("Length must be greater than or equal to 0");
+            }
+            let from = if start > 0 {
+                first + start - 1
+            } else {
+                end + start
+            };
+            let to = from.saturating_add(length).min(end);
+            for at in from.max(first)..to {
+                indices.push(at as u32);
+            }
+        }
+        new_offsets.push(indices.len() as i32);
+    }
+    let values = take(list.values(), &UInt32Array::from(indices), None)?;
+    let DataType::List(item) = list.data_type() else {
+        return exec_err!("slice takes an array");
+    };
+    Ok(Arc::new(datafusion::arrow::array::ListArray::try_new(
+        Arc::clone(item),
+        datafusion::arrow::buffer::OffsetBuffer::new(new_offsets.into()),
+        values,
+        Some(datafusion::arrow::buffer::NullBuffer::from(valid)),
+    )?))
 }
 
 fn contains(container: &ArrayRef, item: &ArrayRef) -> Result<ArrayRef> {

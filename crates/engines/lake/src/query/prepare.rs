@@ -5,8 +5,8 @@
 
 use crate::error::{LakeError, Result};
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, AccessExpr, Expr, Query, SelectItem, SetExpr, Statement, Subscript,
-    Value,
+    visit_expressions_mut, AccessExpr, Expr, Ident, Query, SelectItem, SetExpr, Statement,
+    Subscript, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -18,8 +18,8 @@ pub(crate) struct Prepared {
     /// The store ids referenced, in order of first reference; the `n`th is the table
     /// [`table_name`]`(n)` in [`Self::planned`].
     pub(crate) stores: Vec<String>,
-    /// The query as written (with table names), for naming the result's columns.
-    pub(crate) query: Box<Query>,
+    /// The result's column names as the query writes them (see [`column_names`]).
+    pub(crate) names: Option<Vec<ColumnName>>,
     /// The query as DataFusion plans it (see [`rewrite_field_access`]).
     pub(crate) planned: Box<Query>,
 }
@@ -55,13 +55,94 @@ pub(crate) fn prepare(sql: &str, known: &dyn Fn(&str) -> bool) -> Result<Prepare
             "query must name an event data store in FROM".into(),
         ));
     }
-    let mut planned = query.clone();
+    check_depth(&query)?;
+    let names = column_names(&query);
+    let mut planned = query;
     rewrite_field_access(&mut planned);
+    let _ = VisitMut::visit(&mut *planned, &mut NameUnnamed);
     Ok(Prepared {
         stores,
-        query,
+        names,
         planned,
     })
+}
+
+/// Expressions nested deeper than this are refused: DataFusion plans them recursively
+/// (cloning and rewriting each level) and would overflow the stack of the thread running
+/// the query. Trino too refuses such statements ("Statement is too large").
+pub(crate) const MAX_EXPRESSION_DEPTH: usize = 256;
+
+struct DepthGauge {
+    depth: usize,
+    deepest: usize,
+}
+
+impl Visitor for DepthGauge {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<()> {
+        self.depth += 1;
+        self.deepest = self.deepest.max(self.depth);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+}
+
+fn check_depth(query: &Query) -> Result<()> {
+    let mut gauge = DepthGauge {
+        depth: 0,
+        deepest: 0,
+    };
+    let _ = Visit::visit(query, &mut gauge);
+    if gauge.deepest > MAX_EXPRESSION_DEPTH {
+        return Err(LakeError::InvalidQuery(format!(
+            "query statement is too large: expressions nested {} levels deep, at most {MAX_EXPRESSION_DEPTH} are supported",
+            gauge.deepest
+        )));
+    }
+    Ok(())
+}
+
+/// Names every unnamed computed column `_colN`, as Trino does: DataFusion refuses two
+/// columns of one SELECT whose expressions print alike (`CAST(x AS varchar)`,
+/// `CAST(x AS date)`), and Trino lets an outer query refer to `_col0`.
+struct NameUnnamed;
+
+impl VisitorMut for NameUnnamed {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        name_unnamed(&mut query.body);
+        ControlFlow::Continue(())
+    }
+}
+
+fn name_unnamed(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for (position, item) in select.projection.iter_mut().enumerate() {
+                let SelectItem::UnnamedExpr(expr) = item else {
+                    continue;
+                };
+                if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                    continue;
+                }
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::new(format!("_col{position}")),
+                };
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_unnamed(left);
+            name_unnamed(right);
+        }
+        _ => {}
+    }
 }
 
 /// DataFusion plans `a[1].b` and `f(x).b` only as `a[1]['b']` and `f(x)['b']`: a field
@@ -226,42 +307,64 @@ fn quoted_len(text: &str, quote: u8) -> usize {
     bytes.len()
 }
 
+/// How one SELECT item names its result column(s).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnName {
+    /// An alias, a column as written, or `_colN`.
+    Written(String),
+    /// `*` or `t.*`: the names of the columns it expands to.
+    Expanded,
+}
+
 /// The result's column names as Lake gives them: an alias or a column as written, a
-/// dotted path by its last part, `_colN` for any other expression; `actual` (DataFusion's
-/// names) fills in what a `*` expands to.
-pub(crate) fn output_names(query: &Query, actual: &[String]) -> Vec<String> {
-    let Some(items) = leftmost_projection(&query.body) else {
+/// dotted path by its last part, `_colN` for any other expression (N its position);
+/// `None` when the query has no SELECT list of its own (VALUES).
+pub(crate) fn column_names(query: &Query) -> Option<Vec<ColumnName>> {
+    let items = leftmost_projection(&query.body)?;
+    let mut names = Vec::with_capacity(items.len());
+    for (position, item) in items.iter().enumerate() {
+        names.push(match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => ColumnName::Expanded,
+            SelectItem::ExprWithAlias { alias, .. } => ColumnName::Written(alias.value.clone()),
+            SelectItem::UnnamedExpr(expr) => ColumnName::Written(
+                expression_name(expr).unwrap_or_else(|| format!("_col{position}")),
+            ),
+            SelectItem::ExprWithAliases { aliases, .. } => match aliases.first() {
+                Some(alias) => ColumnName::Written(alias.value.clone()),
+                None => ColumnName::Written(format!("_col{position}")),
+            },
+        });
+    }
+    Some(names)
+}
+
+/// The final names: `names` with what a `*` expands to taken from `actual` (DataFusion's
+/// names, lowercase as the schema's); DataFusion's names whenever they cannot be matched
+/// up (several `*`).
+pub(crate) fn resolve_names(names: Option<&[ColumnName]>, actual: &[String]) -> Vec<String> {
+    let Some(names) = names else {
         return actual.to_vec();
     };
-    let wildcards = items
+    let wildcards = names
         .iter()
-        .filter(|item| {
-            matches!(
-                item,
-                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
-            )
-        })
+        .filter(|name| **name == ColumnName::Expanded)
         .count();
-    let named = items.len() - wildcards;
-    if wildcards > 1 || (wildcards == 0 && items.len() != actual.len()) || named > actual.len() {
+    let written = names.len() - wildcards;
+    if wildcards > 1 || (wildcards == 0 && names.len() != actual.len()) || written > actual.len() {
         return actual.to_vec();
     }
-    let expanded = actual.len() - named;
-    let mut names = Vec::with_capacity(actual.len());
-    for item in items {
-        let position = names.len();
-        match item {
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                names.extend_from_slice(&actual[position..position + expanded]);
+    let expanded = actual.len() - written;
+    let mut resolved = Vec::with_capacity(actual.len());
+    for name in names {
+        let position = resolved.len();
+        match name {
+            ColumnName::Expanded => {
+                resolved.extend_from_slice(&actual[position..position + expanded])
             }
-            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.value.clone()),
-            SelectItem::UnnamedExpr(expr) => {
-                names.push(expression_name(expr).unwrap_or_else(|| format!("_col{position}")))
-            }
-            _ => names.push(actual[position].clone()),
+            ColumnName::Written(name) => resolved.push(name.clone()),
         }
     }
-    names
+    resolved
 }
 
 fn leftmost_projection(body: &SetExpr) -> Option<&[SelectItem]> {
@@ -362,7 +465,7 @@ mod tests {
         .unwrap();
         let actual: Vec<String> = (0..6).map(|i| format!("df{i}")).collect();
         assert_eq!(
-            output_names(&prepared.query, &actual),
+            resolve_names(prepared.names.as_deref(), &actual),
             [
                 "principalid",
                 "eventName",
@@ -374,6 +477,9 @@ mod tests {
         );
         let star = prepare("SELECT eventName, * FROM a-b", &any).unwrap();
         let actual: Vec<String> = ["eventname", "x", "y"].map(String::from).to_vec();
-        assert_eq!(output_names(&star.query, &actual), ["eventName", "x", "y"]);
+        assert_eq!(
+            resolve_names(star.names.as_deref(), &actual),
+            ["eventName", "x", "y"]
+        );
     }
 }
