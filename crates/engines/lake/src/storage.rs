@@ -3,6 +3,7 @@
 //! `<root>/<store-id>/eventday=YYYY-MM-DD/part-<first offset>-<last offset>.parquet`.
 
 use chrono::NaiveDate;
+use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
 use std::sync::Arc;
@@ -81,6 +82,57 @@ impl LakeStorage {
             last: last.parse().ok()?,
         })
     }
+}
+
+/// A stored lake file.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredPart {
+    pub(crate) part: PartFile,
+    pub(crate) path: Path,
+    pub(crate) size: u64,
+}
+
+impl LakeStorage {
+    /// The lake files of one store (or of all), each with its size.
+    pub(crate) async fn list_parts(&self, store: Option<&str>) -> crate::Result<Vec<StoredPart>> {
+        let prefix = match store {
+            Some(store) => self.store_prefix(store),
+            None => self.root.clone(),
+        };
+        let mut listing = self.objects.list(Some(&prefix));
+        let mut parts = Vec::new();
+        while let Some(object) = listing.next().await {
+            let object = object?;
+            if let Some(part) = self.parse_part(&object.location) {
+                parts.push(StoredPart {
+                    part,
+                    path: object.location,
+                    size: object.size,
+                });
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// Files whose offset range lies inside another file's of the same store and day: the
+/// inputs of a compaction whose output is already stored. Batches never overlap, so only
+/// compaction makes such pairs; the inputs are dropped by the writer and never read.
+pub(crate) fn superseded(parts: &[StoredPart]) -> Vec<usize> {
+    (0..parts.len())
+        .filter(|&i| {
+            let inner = &parts[i].part;
+            parts.iter().enumerate().any(|(j, outer)| {
+                let outer = &outer.part;
+                j != i
+                    && outer.store == inner.store
+                    && outer.day == inner.day
+                    && outer.first <= inner.first
+                    && inner.last <= outer.last
+                    && (outer.first, outer.last) != (inner.first, inner.last)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

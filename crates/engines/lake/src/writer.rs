@@ -8,20 +8,21 @@
 
 use crate::convert::events_to_batch;
 use crate::error::{LakeError, Result};
-use crate::storage::{LakeStorage, PartFile};
+use crate::storage::{superseded, LakeStorage, PartFile, StoredPart};
 use crate::store::{StoreCatalog, StoreFilter};
 use bytes::Bytes;
 use chrono::NaiveDate;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use futures_util::StreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use opentrail_log::{DurableLog, LogError, LogRecord};
-use opentrail_model::EventRecord;
+use opentrail_model::{Clock, EventRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The writer's cursor name in the event log.
@@ -66,16 +67,18 @@ impl LakeWriter {
             Some(cursor) => cursor,
             None => self.log.start_offset(),
         };
-        let mut listing = self.storage.objects.list(Some(&self.storage.root));
-        let mut stale = Vec::new();
-        while let Some(object) = listing.next().await {
-            let object = object?;
-            if let Some(part) = self.storage.parse_part(&object.location) {
-                if part.last >= cursor {
-                    stale.push(object.location);
-                }
-            }
-        }
+        let parts = self.storage.list_parts(None).await?;
+        let mut stale: Vec<_> = parts
+            .iter()
+            .filter(|stored| stored.part.last >= cursor)
+            .map(|stored| stored.path.clone())
+            .collect();
+        // Inputs of a compaction interrupted after storing its output.
+        stale.extend(
+            superseded(&parts)
+                .into_iter()
+                .map(|i| parts[i].path.clone()),
+        );
         for path in stale {
             tracing::info!(path = %path, cursor, "dropping lake file written beyond the committed cursor");
             match self.storage.objects.delete(&path).await {
@@ -134,8 +137,10 @@ impl LakeWriter {
     }
 
     /// Writes the log into the lake until `stop` turns true; retries after failures from
-    /// the committed cursor.
-    pub async fn run(&self, mut stop: watch::Receiver<bool>) -> Result<()> {
+    /// the committed cursor. Every [`MAINTENANCE_PERIOD`] it merges small files and drops
+    /// event days past each store's retention (today by `clock`).
+    pub async fn run(&self, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) -> Result<()> {
+        let mut last_maintenance = Instant::now();
         loop {
             let start = match self.recover().await {
                 Ok(start) => start,
@@ -175,6 +180,10 @@ impl LakeWriter {
                     tracing::error!(error = %e, "failed to write events into the lake");
                     break;
                 }
+                if last_maintenance.elapsed() >= MAINTENANCE_PERIOD {
+                    last_maintenance = Instant::now();
+                    self.maintain(clock.as_ref()).await;
+                }
             }
             if pause(&mut stop).await {
                 return Ok(());
@@ -209,6 +218,143 @@ impl LakeWriter {
         }
         Ok(deleted)
     }
+}
+
+/// How often the writer merges small files and applies retention.
+pub const MAINTENANCE_PERIOD: Duration = Duration::from_secs(600);
+
+impl LakeWriter {
+    async fn maintain(&self, clock: &dyn Clock) {
+        match self.compact().await {
+            Ok(0) => {}
+            Ok(files) => tracing::info!(files, "merged small lake files"),
+            Err(e) => tracing::warn!(error = %e, "failed to merge small lake files"),
+        }
+        match self.expire(clock.now().date_naive()).await {
+            Ok(0) => {}
+            Ok(files) => tracing::info!(files, "dropped lake files past retention"),
+            Err(e) => tracing::warn!(error = %e, "failed to drop lake files past retention"),
+        }
+    }
+}
+
+/// Files at most this large are small enough to merge.
+const SMALL_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// A merge of small files reads at most this much.
+const MAX_MERGE_BYTES: u64 = 256 * 1024 * 1024;
+/// Fewer small files than this in a row are left alone.
+const MIN_MERGE_FILES: usize = 8;
+
+impl LakeWriter {
+    /// Merges runs of small committed files of one store and day (consecutive by offset)
+    /// into one file named by the run's whole offset range, then deletes the inputs; a
+    /// crash in between leaves inputs that [`Self::recover`] deletes and queries skip.
+    /// Returns how many files were merged away. Run it from the writer's task, between
+    /// batches.
+    pub async fn compact(&self) -> Result<usize> {
+        let Some(cursor) = self.log.cursor(CONSUMER).await? else {
+            return Ok(0);
+        };
+        let mut parts = self.storage.list_parts(None).await?;
+        let dropped = superseded(&parts);
+        parts = parts
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped.contains(i))
+            .map(|(_, stored)| stored)
+            .collect();
+        parts.sort_by(|a, b| {
+            (&a.part.store, a.part.day, a.part.first).cmp(&(
+                &b.part.store,
+                b.part.day,
+                b.part.first,
+            ))
+        });
+        let mut merged = 0;
+        let mut run: Vec<StoredPart> = Vec::new();
+        for stored in parts {
+            let continues = run.last().is_some_and(|last: &StoredPart| {
+                last.part.store == stored.part.store && last.part.day == stored.part.day
+            }) && run.iter().map(|p| p.size).sum::<u64>() + stored.size
+                <= MAX_MERGE_BYTES;
+            let mergeable = stored.size <= SMALL_FILE_BYTES && stored.part.last < cursor;
+            if !(continues && mergeable) {
+                merged += self.merge_run(std::mem::take(&mut run)).await?;
+            }
+            if mergeable {
+                run.push(stored);
+            }
+        }
+        merged += self.merge_run(run).await?;
+        Ok(merged)
+    }
+
+    async fn merge_run(&self, run: Vec<StoredPart>) -> Result<usize> {
+        if run.len() < MIN_MERGE_FILES {
+            return Ok(0);
+        }
+        let mut files = Vec::with_capacity(run.len());
+        for stored in &run {
+            files.push(
+                self.storage
+                    .objects
+                    .get(&stored.path)
+                    .await?
+                    .bytes()
+                    .await?,
+            );
+        }
+        let (first, last) = (&run[0].part, &run[run.len() - 1].part);
+        let output = PartFile {
+            first: first.first,
+            last: last.last,
+            ..first.clone()
+        };
+        let bytes = tokio::task::spawn_blocking(move || merge_parquet(files))
+            .await
+            .map_err(|e| LakeError::Encode(format!("merging task failed: {e}")))??;
+        self.storage
+            .objects
+            .put(
+                &self.storage.part_path(&output),
+                PutPayload::from_bytes(bytes),
+            )
+            .await?;
+        for stored in &run {
+            match self.storage.objects.delete(&stored.path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::debug!(store = %output.store, day = %output.day, files = run.len(), "merged small lake files");
+        Ok(run.len())
+    }
+}
+
+fn merge_parquet(files: Vec<Bytes>) -> Result<Bytes> {
+    let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut out, crate::events_schema(), Some(writer_properties()))
+            .map_err(|e| encode(&e))?;
+    for file in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|builder| builder.build())
+            .map_err(|e| encode(&e))?;
+        for batch in reader {
+            writer
+                .write(&batch.map_err(|e| encode(&e))?)
+                .map_err(|e| encode(&e))?;
+        }
+    }
+    writer.close().map_err(|e| encode(&e))?;
+    Ok(Bytes::from(out))
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build()
 }
 
 /// Waits a second before retrying; true when asked to stop meanwhile.
@@ -267,12 +413,9 @@ fn encode_files(
 fn encode_parquet(events: &[EventRecord]) -> Result<Bytes> {
     let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
     let batch = events_to_batch(events).map_err(|e| encode(&e))?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, batch.schema(), Some(properties)).map_err(|e| encode(&e))?;
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))
+        .map_err(|e| encode(&e))?;
     writer.write(&batch).map_err(|e| encode(&e))?;
     writer.close().map_err(|e| encode(&e))?;
     Ok(Bytes::from(out))

@@ -6,7 +6,7 @@ use super::render::render_value;
 use super::stats::scan_stats;
 use crate::error::{LakeError, Result};
 use crate::schema::events_schema;
-use crate::storage::LakeStorage;
+use crate::storage::{superseded, LakeStorage};
 use async_trait::async_trait;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -160,7 +160,7 @@ struct Planner {
 
 impl Planner {
     /// A session with the statement's stores registered as tables `eds_<n>`.
-    fn session(&self, stores: &[String]) -> Result<SessionContext> {
+    async fn session(&self, stores: &[String]) -> Result<SessionContext> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.memory_limit, 1.0)
             .with_disk_manager_builder(
@@ -186,20 +186,41 @@ impl Planner {
             context.register_udaf(aggregate);
         }
         for (index, store) in stores.iter().enumerate() {
-            let prefix = self.storage.store_prefix(store);
-            let table_url = ListingTableUrl::parse(format!("{}{}/", url.as_str(), prefix))
-                .map_err(execution_error)?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new(table_url)
-                .with_listing_options(options)
-                .with_schema(events_schema());
-            let table = ListingTable::try_new(config).map_err(execution_error)?;
+            let table = self.store_table(&url, store).await?;
             context
                 .register_table(table_name(index), Arc::new(table))
                 .map_err(execution_error)?;
         }
         Ok(context)
+    }
+
+    /// The store's files as a table, leaving out inputs of an unfinished compaction.
+    async fn store_table(&self, url: &ObjectStoreUrl, store: &str) -> Result<ListingTable> {
+        let parts = self.storage.list_parts(Some(store)).await?;
+        let skipped = superseded(&parts);
+        let mut paths = Vec::with_capacity(parts.len());
+        for (index, stored) in parts.iter().enumerate() {
+            if !skipped.contains(&index) {
+                paths.push(
+                    ListingTableUrl::parse(format!("{}{}", url.as_str(), stored.path))
+                        .map_err(execution_error)?,
+                );
+            }
+        }
+        if paths.is_empty() {
+            // A store without files yet: its (empty) folder.
+            let prefix = self.storage.store_prefix(store);
+            paths.push(
+                ListingTableUrl::parse(format!("{}{}/", url.as_str(), prefix))
+                    .map_err(execution_error)?,
+            );
+        }
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(paths)
+            .with_listing_options(options)
+            .with_schema(events_schema());
+        ListingTable::try_new(config).map_err(execution_error)
     }
 
     async fn plan(
@@ -217,7 +238,7 @@ impl Planner {
             names,
             planned,
         } = prepare(sql, &known)?;
-        let context = self.session(&referenced)?;
+        let context = self.session(&referenced).await?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
