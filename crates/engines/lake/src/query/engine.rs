@@ -80,7 +80,7 @@ pub trait QueryEngine: Send + Sync + 'static {
     /// or `EventDataStoreNotFoundException`.
     async fn validate(&self, sql: &str, stores: &[String]) -> Result<()>;
 
-    /// Runs `sql` to completion.
+    /// Runs `sql` to completion; dropping the future cancels the query.
     async fn run(&self, sql: &str, stores: &[String]) -> Result<QueryOutput>;
 }
 
@@ -136,10 +136,19 @@ impl DataFusionEngine {
         let Some(runtime) = &self.runtime else {
             return work.await;
         };
-        runtime
-            .spawn(work)
+        // Dropping the caller's future (CancelQuery, a timeout) stops the query too.
+        let mut task = AbortOnDrop(runtime.spawn(work));
+        (&mut task.0)
             .await
             .map_err(|e| LakeError::Execution(format!("query failed: {e}")))?
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
