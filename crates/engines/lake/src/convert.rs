@@ -1,0 +1,292 @@
+//! Event records → Arrow record batches of [`events_schema`]. Each column is built from the
+//! record's JSON by the column's type: JSON keys are matched case-insensitively to the
+//! lowercase column names (`sourceIPAddress` → `sourceipaddress`), objects become structs,
+//! free-form objects become `map<string,string>` with nested values as JSON text.
+
+use crate::schema::events_schema;
+use chrono::{DateTime, NaiveDateTime};
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanArray, ListArray, MapArray, RecordBatch, StringArray,
+    StringBuilder, StructArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
+use datafusion::arrow::error::ArrowError;
+use opentrail_model::EventRecord;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The columns not read from the record's fields.
+const EVENT_JSON: &str = "eventjson";
+const EVENT_JSON_CHECKSUM: &str = "eventjsonchecksum";
+
+/// Converts events into one record batch of the events schema.
+pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
+    let parsed: Vec<Value> = events
+        .iter()
+        .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
+        .collect();
+    let schema = events_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match field.name().as_str() {
+            EVENT_JSON => Arc::new(StringArray::from_iter_values(
+                events.iter().map(EventRecord::json),
+            )) as ArrayRef,
+            EVENT_JSON_CHECKSUM => Arc::new(StringArray::from_iter_values(
+                events
+                    .iter()
+                    .map(|event| hex::encode(Sha256::digest(event.as_bytes()))),
+            )),
+            name => {
+                let values: Vec<Option<&Value>> =
+                    parsed.iter().map(|record| member(record, name)).collect();
+                column(field.data_type(), &values)
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns)
+}
+
+/// The member of a JSON object whose key equals `name` ignoring ASCII case.
+fn member<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    let object = value.as_object()?;
+    object
+        .get(name)
+        .or_else(|| {
+            object
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value)
+        })
+        .filter(|value| !value.is_null())
+}
+
+/// A scalar as text: strings as they are, anything else as its JSON text.
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `eventTime` and `creationDate` as CloudTrail writes them (RFC 3339, usually whole seconds).
+fn parse_timestamp_millis(text: &str) -> Option<i64> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.timestamp_millis());
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|time| time.and_utc().timestamp_millis())
+}
+
+fn column(data_type: &DataType, values: &[Option<&Value>]) -> ArrayRef {
+    match data_type {
+        DataType::Utf8 => Arc::new(StringArray::from_iter(
+            values.iter().map(|value| value.map(as_text)),
+        )),
+        DataType::Boolean => Arc::new(BooleanArray::from_iter(values.iter().map(
+            |value| match value {
+                Some(Value::Bool(flag)) => Some(*flag),
+                Some(Value::String(text)) => text.parse().ok(),
+                _ => None,
+            },
+        ))),
+        DataType::Timestamp(TimeUnit::Millisecond, None) => Arc::new(
+            TimestampMillisecondArray::from_iter(values.iter().map(|value| {
+                value
+                    .and_then(Value::as_str)
+                    .and_then(parse_timestamp_millis)
+            })),
+        ),
+        DataType::Struct(fields) => struct_column(fields, values),
+        DataType::Map(entries, _) => map_column(entries, values),
+        DataType::List(item) => list_column(item, values),
+        other => unreachable_type(other, values.len()),
+    }
+}
+
+/// The schema holds only the types above; any other is a programming error caught by the
+/// schema test, answered with nulls rather than a panic.
+fn unreachable_type(data_type: &DataType, len: usize) -> ArrayRef {
+    debug_assert!(false, "events schema has unsupported type {data_type}");
+    datafusion::arrow::array::new_null_array(data_type, len)
+}
+
+fn struct_column(fields: &Fields, values: &[Option<&Value>]) -> ArrayRef {
+    let objects: Vec<Option<&Value>> = values
+        .iter()
+        .map(|value| value.filter(|value| value.is_object()))
+        .collect();
+    let children = fields
+        .iter()
+        .map(|field| {
+            let members: Vec<Option<&Value>> = objects
+                .iter()
+                .map(|object| object.and_then(|object| member(object, field.name())))
+                .collect();
+            column(field.data_type(), &members)
+        })
+        .collect();
+    let nulls = NullBuffer::from_iter(objects.iter().map(Option::is_some));
+    Arc::new(StructArray::new(fields.clone(), children, Some(nulls)))
+}
+
+/// A free-form JSON object as `map<string,string>`; a non-object value is null.
+fn map_column(entries: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
+    let mut keys = StringBuilder::new();
+    let mut items = StringBuilder::new();
+    let mut offsets = vec![0i32];
+    let mut valid = Vec::with_capacity(values.len());
+    for value in values {
+        let object: Option<&Map<String, Value>> = value.and_then(Value::as_object);
+        valid.push(object.is_some());
+        for (key, item) in object.into_iter().flatten() {
+            keys.append_value(key);
+            match item {
+                Value::Null => items.append_null(),
+                item => items.append_value(as_text(item)),
+            }
+        }
+        offsets.push(i32::try_from(keys.len()).unwrap_or(i32::MAX));
+    }
+    let DataType::Struct(entry_fields) = entries.data_type() else {
+        return unreachable_type(entries.data_type(), values.len());
+    };
+    let entry_array = StructArray::new(
+        entry_fields.clone(),
+        vec![Arc::new(keys.finish()), Arc::new(items.finish())],
+        None,
+    );
+    Arc::new(MapArray::new(
+        Arc::clone(entries),
+        OffsetBuffer::new(offsets.into()),
+        entry_array,
+        Some(NullBuffer::from(valid)),
+        false,
+    ))
+}
+
+fn list_column(item: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
+    let arrays: Vec<Option<&Vec<Value>>> = values
+        .iter()
+        .map(|value| value.and_then(Value::as_array))
+        .collect();
+    let elements: Vec<Option<&Value>> = arrays
+        .iter()
+        .flatten()
+        .flat_map(|array| {
+            array
+                .iter()
+                .map(|element| Some(element).filter(|e| !e.is_null()))
+        })
+        .collect();
+    let lengths = arrays.iter().map(|array| array.map_or(0, Vec::len));
+    let child = column(item.data_type(), &elements);
+    let nulls = NullBuffer::from_iter(arrays.iter().map(Option::is_some));
+    Arc::new(ListArray::new(
+        Arc::clone(item),
+        OffsetBuffer::from_lengths(lengths),
+        child,
+        Some(nulls),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::TimestampMillisecondType;
+
+    const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:bob","arn":"arn:aws:sts::123456789012:assumed-role/r/bob","accountId":"123456789012","sessionContext":{"sessionIssuer":{"type":"Role","userName":"r"},"attributes":{"creationDate":"2023-07-10T11:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"2023-07-10T11:45:03Z","eventSource":"s3.amazonaws.com","eventName":"CreateBucket","awsRegion":"us-east-1","sourceIPAddress":"1.2.3.4","requestParameters":{"bucketName":"b","CreateBucketConfiguration":{"LocationConstraint":"eu-west-1"},"n":5},"responseElements":null,"eventID":"e1","readOnly":false,"resources":[{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b"}],"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.2"}}"#;
+
+    #[test]
+    fn converts_every_kind_of_column() {
+        let event = EventRecord::from_json(RECORD).unwrap();
+        let batch = events_to_batch(&[event]).unwrap();
+        let text = |name: &str| {
+            let column = batch.column_by_name(name).unwrap().as_string::<i32>();
+            column.is_valid(0).then(|| column.value(0).to_string())
+        };
+        assert_eq!(text("sourceipaddress").as_deref(), Some("1.2.3.4"));
+        assert_eq!(text("eventid").as_deref(), Some("e1"));
+        assert_eq!(text("errorcode"), None);
+        assert_eq!(text("eventjson").as_deref(), Some(RECORD));
+        assert_eq!(text("eventjsonchecksum").unwrap().len(), 64);
+        let time = batch.column_by_name("eventtime").unwrap();
+        assert_eq!(
+            time.as_primitive::<TimestampMillisecondType>().value(0),
+            1_688_989_503_000
+        );
+        let identity = batch.column_by_name("useridentity").unwrap().as_struct();
+        let principal = identity
+            .column_by_name("principalid")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(principal.value(0), "AROA:bob");
+        let context = identity
+            .column_by_name("sessioncontext")
+            .unwrap()
+            .as_struct();
+        let issuer = context.column_by_name("sessionissuer").unwrap().as_struct();
+        assert_eq!(
+            issuer
+                .column_by_name("username")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "r"
+        );
+        let params = batch.column_by_name("requestparameters").unwrap().as_map();
+        let entries = params.value(0);
+        let keys = entries.column(0).as_string::<i32>();
+        let values = entries.column(1).as_string::<i32>();
+        let pairs: Vec<(&str, &str)> = (0..keys.len())
+            .map(|i| (keys.value(i), values.value(i)))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("bucketName", "b"),
+                (
+                    "CreateBucketConfiguration",
+                    r#"{"LocationConstraint":"eu-west-1"}"#
+                ),
+                ("n", "5")
+            ]
+        );
+        assert!(batch.column_by_name("responseelements").unwrap().is_null(0));
+        let readonly = batch.column_by_name("readonly").unwrap().as_boolean();
+        assert!(!readonly.value(0));
+        let resources = batch.column_by_name("resources").unwrap().as_list::<i32>();
+        let first = resources.value(0);
+        let arn = first
+            .as_struct()
+            .column_by_name("arn")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(arn.value(0), "arn:aws:s3:::b");
+    }
+
+    #[test]
+    fn every_conformance_record_converts() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../core/model/tests/conformance"
+        );
+        let mut events = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                let bytes = std::fs::read(path).unwrap();
+                events.extend(opentrail_model::parse_log_file(&bytes).unwrap());
+            }
+        }
+        assert!(events.len() > 50);
+        let batch = events_to_batch(&events).unwrap();
+        assert_eq!(batch.num_rows(), events.len());
+        assert_eq!(batch.column_by_name("eventtime").unwrap().null_count(), 0);
+    }
+}

@@ -1,0 +1,364 @@
+//! The query engine seam and its DataFusion implementation.
+
+use super::functions::{trino_aggregates, trino_functions};
+use super::prepare::{prepare, resolve_names, table_name, Prepared};
+use super::render::render_value;
+use super::stats::scan_stats;
+use crate::error::{LakeError, Result};
+use crate::schema::events_schema;
+use crate::storage::{superseded, LakeStorage};
+use async_trait::async_trait;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::collect;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A finished query's statistics (DescribeQuery's `QueryStatistics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryStatistics {
+    pub events_matched: u64,
+    pub events_scanned: u64,
+    pub bytes_scanned: u64,
+    pub execution_time_in_millis: u64,
+}
+
+/// A finished query's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryOutput {
+    /// Column names as Lake keys them (see `prepare::output_names`).
+    pub columns: Vec<String>,
+    /// Each value as Lake's text; `None` is SQL NULL.
+    pub rows: Vec<Vec<Option<String>>>,
+    pub statistics: QueryStatistics,
+}
+
+impl QueryOutput {
+    /// `QueryResultRows` as GetQueryResults returns them: per row, one single-key object
+    /// per column in SELECT order. NULL renders as the empty string (OpenTrail's choice;
+    /// AWS does not document it).
+    pub fn result_rows(&self) -> Value {
+        Value::Array(
+            self.rows
+                .iter()
+                .map(|row| {
+                    Value::Array(
+                        self.columns
+                            .iter()
+                            .zip(row)
+                            .map(|(column, value)| {
+                                let mut object = Map::new();
+                                object.insert(
+                                    column.clone(),
+                                    Value::String(value.clone().unwrap_or_default()),
+                                );
+                                Value::Object(object)
+                            })
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Runs Lake SQL over event data stores.
+#[async_trait]
+pub trait QueryEngine: Send + Sync + 'static {
+    /// Checks that `sql` is one read-only query over stores in `stores` (the ids the caller
+    /// may query) and plans it: what StartQuery rejects with `InvalidQueryStatementException`
+    /// or `EventDataStoreNotFoundException`.
+    async fn validate(&self, sql: &str, stores: &[String]) -> Result<()>;
+
+    /// Runs `sql` to completion; dropping the future cancels the query.
+    async fn run(&self, sql: &str, stores: &[String]) -> Result<QueryOutput>;
+}
+
+/// Memory one query may hold before it fails with "Query exhausted resources at this
+/// scale factor" (nothing spills to disk).
+pub const DEFAULT_QUERY_MEMORY: usize = 512 * 1024 * 1024;
+
+/// Stack of the threads that plan and run queries: DataFusion plans and optimises
+/// expressions recursively, with large frames in unoptimised builds.
+const QUERY_THREAD_STACK: usize = 64 * 1024 * 1024;
+/// Threads running queries (SQL execution stays off the server's async workers).
+const QUERY_THREADS: usize = 2;
+
+/// [`QueryEngine`] over the Parquet files of [`crate::LakeWriter`], with DataFusion, on
+/// its own threads.
+pub struct DataFusionEngine {
+    planner: Planner,
+    /// Always `Some` until dropped (taken to shut down without blocking).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl DataFusionEngine {
+    pub fn new(storage: LakeStorage) -> Self {
+        // Building a runtime fails only when the OS refuses threads; then queries run on
+        // the caller's runtime.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(QUERY_THREADS)
+            .thread_name("lake-query")
+            .thread_stack_size(QUERY_THREAD_STACK)
+            .enable_all()
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "failed to start the lake query threads"))
+            .ok();
+        Self {
+            planner: Planner {
+                storage,
+                memory_limit: DEFAULT_QUERY_MEMORY,
+            },
+            runtime,
+        }
+    }
+
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.planner.memory_limit = bytes;
+        self
+    }
+
+    /// Runs `work` on the query threads.
+    async fn on_query_threads<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let Some(runtime) = &self.runtime else {
+            return work.await;
+        };
+        // Dropping the caller's future (CancelQuery, a timeout) stops the query too.
+        let mut task = AbortOnDrop(runtime.spawn(work));
+        (&mut task.0)
+            .await
+            .map_err(|e| LakeError::Execution(format!("query failed: {e}")))?
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Drop for DataFusionEngine {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Plans and runs one query.
+#[derive(Clone)]
+struct Planner {
+    storage: LakeStorage,
+    memory_limit: usize,
+}
+
+impl Planner {
+    /// A session with the statement's stores registered as tables `eds_<n>`.
+    async fn session(&self, stores: &[String]) -> Result<SessionContext> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.memory_limit, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(execution_error)?;
+        let mut config = SessionConfig::new().with_target_partitions(2);
+        // Compare strings with timestamps as Trino does; keep plain Utf8 strings.
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
+        let context = SessionContext::new_with_config_rt(config, runtime);
+        let url = url_of_lake()?;
+        context.register_object_store(url.as_ref(), Arc::clone(&self.storage.objects));
+        for function in trino_functions() {
+            context.register_udf(function);
+        }
+        for aggregate in trino_aggregates() {
+            context.register_udaf(aggregate);
+        }
+        for (index, store) in stores.iter().enumerate() {
+            let table = self.store_table(&url, store).await?;
+            context
+                .register_table(table_name(index), Arc::new(table))
+                .map_err(execution_error)?;
+        }
+        Ok(context)
+    }
+
+    /// The store's files as a table, leaving out inputs of an unfinished compaction.
+    async fn store_table(&self, url: &ObjectStoreUrl, store: &str) -> Result<ListingTable> {
+        let parts = self.storage.list_parts(Some(store)).await?;
+        let skipped = superseded(&parts);
+        let mut paths = Vec::with_capacity(parts.len());
+        for (index, stored) in parts.iter().enumerate() {
+            if !skipped.contains(&index) {
+                paths.push(
+                    ListingTableUrl::parse(format!("{}{}", url.as_str(), stored.path))
+                        .map_err(execution_error)?,
+                );
+            }
+        }
+        if paths.is_empty() {
+            // A store without files yet: its (empty) folder.
+            let prefix = self.storage.store_prefix(store);
+            paths.push(
+                ListingTableUrl::parse(format!("{}{}/", url.as_str(), prefix))
+                    .map_err(execution_error)?,
+            );
+        }
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(paths)
+            .with_listing_options(options)
+            .with_schema(events_schema());
+        ListingTable::try_new(config).map_err(execution_error)
+    }
+
+    async fn plan(
+        &self,
+        sql: &str,
+        stores: &[String],
+    ) -> Result<(
+        SessionContext,
+        datafusion::dataframe::DataFrame,
+        Vec<String>,
+    )> {
+        let known = |id: &str| stores.iter().any(|store| store == id);
+        let Prepared {
+            stores: referenced,
+            names,
+            planned,
+        } = prepare(sql, &known)?;
+        let context = self.session(&referenced).await?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let invalid =
+            |e: DataFusionError| LakeError::InvalidQuery(planning_message(&e, &referenced));
+        let statement = DFStatement::Statement(Box::new(Statement::Query(planned)));
+        let plan = context
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(invalid)?;
+        options.verify_plan(&plan).map_err(invalid)?;
+        let frame = context.execute_logical_plan(plan).await.map_err(invalid)?;
+        let actual: Vec<String> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| field.name().clone())
+            .collect();
+        let names = resolve_names(names.as_deref(), &actual);
+        Ok((context, frame, names))
+    }
+}
+
+/// The object store URL the lake is registered under in a session.
+fn url_of_lake() -> Result<ObjectStoreUrl> {
+    ObjectStoreUrl::parse("opentrail-lake://lake/").map_err(execution_error)
+}
+
+fn execution_error(error: DataFusionError) -> LakeError {
+    if is_resources_exhausted(&error) {
+        return LakeError::ResourcesExhausted;
+    }
+    LakeError::Execution(error.to_string())
+}
+
+fn is_resources_exhausted(error: &DataFusionError) -> bool {
+    match error {
+        DataFusionError::ResourcesExhausted(_) => true,
+        DataFusionError::Context(_, inner) => is_resources_exhausted(inner),
+        other => matches!(other.find_root(), DataFusionError::ResourcesExhausted(_)),
+    }
+}
+
+/// DataFusion's planning message with the internal table names put back as store ids.
+fn planning_message(error: &DataFusionError, stores: &[String]) -> String {
+    let mut message = error.strip_backtrace();
+    for (index, store) in stores.iter().enumerate().rev() {
+        message = message.replace(&table_name(index), store);
+    }
+    message
+}
+
+#[async_trait]
+impl QueryEngine for DataFusionEngine {
+    async fn validate(&self, sql: &str, stores: &[String]) -> Result<()> {
+        let (planner, sql, stores) = (self.planner.clone(), sql.to_string(), stores.to_vec());
+        self.on_query_threads(async move { planner.validate(&sql, &stores).await })
+            .await
+    }
+
+    async fn run(&self, sql: &str, stores: &[String]) -> Result<QueryOutput> {
+        let (planner, sql, stores) = (self.planner.clone(), sql.to_string(), stores.to_vec());
+        self.on_query_threads(async move { planner.run(&sql, &stores).await })
+            .await
+    }
+}
+
+impl Planner {
+    async fn validate(&self, sql: &str, stores: &[String]) -> Result<()> {
+        let (_, frame, _) = self.plan(sql, stores).await?;
+        frame
+            .create_physical_plan()
+            .await
+            .map_err(|e| LakeError::InvalidQuery(e.strip_backtrace()))?;
+        Ok(())
+    }
+
+    async fn run(&self, sql: &str, stores: &[String]) -> Result<QueryOutput> {
+        let started = Instant::now();
+        let (context, frame, columns) = self.plan(sql, stores).await?;
+        let plan = frame
+            .create_physical_plan()
+            .await
+            .map_err(execution_error)?;
+        let batches = collect(Arc::clone(&plan), context.task_ctx())
+            .await
+            .map_err(execution_error)?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                rows.push(
+                    batch
+                        .columns()
+                        .iter()
+                        .map(|column| render_value(column.as_ref(), row))
+                        .collect(),
+                );
+            }
+        }
+        let scanned = scan_stats(&plan);
+        Ok(QueryOutput {
+            columns,
+            rows,
+            statistics: QueryStatistics {
+                events_matched: scanned.events_matched,
+                events_scanned: scanned.events_scanned,
+                bytes_scanned: scanned.bytes_scanned,
+                execution_time_in_millis: started.elapsed().as_millis() as u64,
+            },
+        })
+    }
+}

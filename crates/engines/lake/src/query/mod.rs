@@ -1,0 +1,12 @@
+//! SQL over event data stores: Lake's dialect (Trino) prepared for DataFusion, Trino
+//! functions, result rendering and statistics.
+
+mod engine;
+mod functions;
+mod prepare;
+mod render;
+mod stats;
+
+pub use engine::{
+    DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics, DEFAULT_QUERY_MEMORY,
+};

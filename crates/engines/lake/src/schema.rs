@@ -1,0 +1,186 @@
+//! The CloudTrail-events table of an event data store, as Lake exposes it: lowercase column
+//! names (SQL identifiers are case-insensitive), typed scalars, structs for nested records,
+//! `map<string,string>` for free-form parts, plus the original record text and its checksum.
+
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use std::sync::{Arc, LazyLock};
+
+/// Timestamps are UTC wall-clock times without a zone, like Trino's `timestamp`.
+pub const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn structure(name: &str, fields: Vec<Field>) -> Field {
+    Field::new(name, DataType::Struct(Fields::from(fields)), true)
+}
+
+/// `map<string,string>`; nested JSON values are kept as JSON text.
+pub fn string_map_type() -> DataType {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ])),
+        false,
+    );
+    DataType::Map(Arc::new(entries), false)
+}
+
+fn string_map(name: &str) -> Field {
+    Field::new(name, string_map_type(), true)
+}
+
+fn user_identity() -> Field {
+    let session_issuer = structure(
+        "sessionissuer",
+        ["type", "principalid", "arn", "accountid", "username"]
+            .map(text)
+            .to_vec(),
+    );
+    let attributes = structure(
+        "attributes",
+        vec![
+            Field::new("creationdate", TIMESTAMP, true),
+            text("mfaauthenticated"),
+        ],
+    );
+    let web_identity = structure(
+        "webidfederationdata",
+        vec![text("federatedprovider"), string_map("attributes")],
+    );
+    let session_context = structure(
+        "sessioncontext",
+        vec![
+            attributes,
+            session_issuer,
+            web_identity,
+            text("sourceidentity"),
+            text("ec2roledelivery"),
+            text("ec2issuedinvpc"),
+        ],
+    );
+    let on_behalf_of = structure("onbehalfof", vec![text("userid"), text("identitystorearn")]);
+    let in_scope_of = structure(
+        "inscopeof",
+        [
+            "sourcearn",
+            "sourceaccount",
+            "issuertype",
+            "credentialsissuedto",
+        ]
+        .map(text)
+        .to_vec(),
+    );
+    let mut fields: Vec<Field> = [
+        "type",
+        "principalid",
+        "arn",
+        "accountid",
+        "accesskeyid",
+        "username",
+    ]
+    .map(text)
+    .to_vec();
+    fields.extend([
+        session_context,
+        text("invokedby"),
+        text("identityprovider"),
+        text("credentialid"),
+        on_behalf_of,
+        in_scope_of,
+    ]);
+    structure("useridentity", fields)
+}
+
+fn resources() -> Field {
+    let resource = Field::new(
+        "item",
+        DataType::Struct(Fields::from(
+            ["type", "arn", "accountid"].map(text).to_vec(),
+        )),
+        true,
+    );
+    Field::new("resources", DataType::List(Arc::new(resource)), true)
+}
+
+static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("eventversion"),
+        user_identity(),
+        Field::new("eventtime", TIMESTAMP, true),
+        text("eventsource"),
+        text("eventname"),
+        text("awsregion"),
+        text("sourceipaddress"),
+        text("useragent"),
+        text("errorcode"),
+        text("errormessage"),
+        string_map("requestparameters"),
+        string_map("responseelements"),
+        string_map("additionaleventdata"),
+        text("requestid"),
+        text("eventid"),
+        Field::new("readonly", DataType::Boolean, true),
+        resources(),
+        text("eventtype"),
+        text("apiversion"),
+        Field::new("managementevent", DataType::Boolean, true),
+        text("recipientaccountid"),
+        text("sharedeventid"),
+        string_map("serviceeventdetails"),
+        text("vpcendpointid"),
+        text("vpcendpointaccountid"),
+        text("eventcategory"),
+        structure(
+            "addendum",
+            [
+                "reason",
+                "updatedfields",
+                "originalrequestid",
+                "originaleventid",
+            ]
+            .map(text)
+            .to_vec(),
+        ),
+        text("sessioncredentialfromconsole"),
+        // Free-form objects whose members AWS documents loosely: kept as JSON text.
+        text("edgedevicedetails"),
+        structure(
+            "tlsdetails",
+            ["tlsversion", "ciphersuite", "clientprovidedhostheader"]
+                .map(text)
+                .to_vec(),
+        ),
+        text("eventcontext"),
+        text("eventjson"),
+        text("eventjsonchecksum"),
+    ]))
+});
+
+/// The schema of a CloudTrail-events event data store.
+pub fn events_schema() -> SchemaRef {
+    Arc::clone(&EVENTS_SCHEMA)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_are_lowercase_and_unique() {
+        let schema = events_schema();
+        let mut names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert!(names.iter().all(|name| *name == name.to_lowercase()));
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count);
+        assert_eq!(
+            schema.field_with_name("eventtime").unwrap().data_type(),
+            &TIMESTAMP
+        );
+    }
+}

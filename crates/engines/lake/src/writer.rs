@@ -1,0 +1,422 @@
+//! The lake writer: a consumer of the durable event log that writes each enabled store's
+//! matching events as zstd Parquet files, partitioned by event day.
+//!
+//! Exactly once with respect to its cursor: every record of a batch goes into files named by
+//! the batch's offset range, and the cursor moves past the batch only once all its files are
+//! stored. After a crash the writer starts from the cursor and first deletes the files of
+//! any batch at or beyond it (written but never committed), so a replayed record is stored once.
+
+use crate::convert::events_to_batch;
+use crate::error::{LakeError, Result};
+use crate::storage::{superseded, LakeStorage, PartFile, StoredPart};
+use crate::store::{StoreCatalog, StoreFilter};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use futures_util::StreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use opentrail_log::{DurableLog, LogError, LogRecord};
+use opentrail_model::{Clock, EventRecord};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The writer's cursor name in the event log.
+pub const CONSUMER: &str = "lake";
+/// Records read from the log per batch (one file per store and day per batch).
+const BATCH_RECORDS: usize = 20_000;
+/// How long an idle writer waits for more records before writing a smaller batch.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub records: usize,
+    /// Events written, summed over stores (an event two stores admit counts twice).
+    pub events_written: usize,
+    pub files_written: usize,
+}
+
+pub struct LakeWriter {
+    log: Arc<dyn DurableLog>,
+    catalog: Arc<dyn StoreCatalog>,
+    storage: LakeStorage,
+}
+
+impl LakeWriter {
+    pub fn new(
+        log: Arc<dyn DurableLog>,
+        catalog: Arc<dyn StoreCatalog>,
+        storage: LakeStorage,
+    ) -> Self {
+        Self {
+            log,
+            catalog,
+            storage,
+        }
+    }
+
+    /// Where to resume: the committed cursor (or the log's start), after deleting every
+    /// lake file of a batch that was written but not committed before a crash.
+    pub async fn recover(&self) -> Result<u64> {
+        let cursor = match self.log.cursor(CONSUMER).await? {
+            Some(cursor) => cursor,
+            None => self.log.start_offset(),
+        };
+        let parts = self.storage.list_parts(None).await?;
+        let mut stale: Vec<_> = parts
+            .iter()
+            .filter(|stored| stored.part.last >= cursor)
+            .map(|stored| stored.path.clone())
+            .collect();
+        // Inputs of a compaction interrupted after storing its output.
+        stale.extend(
+            superseded(&parts)
+                .into_iter()
+                .map(|i| parts[i].path.clone()),
+        );
+        for path in stale {
+            tracing::info!(path = %path, cursor, "dropping lake file written beyond the committed cursor");
+            match self.storage.objects.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(cursor.max(self.log.start_offset()))
+    }
+
+    /// Writes the events of one batch of consecutive records and commits the cursor past it.
+    pub async fn write_batch(&self, batch: Vec<(u64, LogRecord)>) -> Result<WriteStats> {
+        let (Some(&(first, _)), Some(&(last, _))) = (batch.first(), batch.last()) else {
+            return Ok(WriteStats::default());
+        };
+        let filters: Vec<StoreFilter> = self
+            .catalog
+            .stores()
+            .into_iter()
+            .filter(|spec| spec.ingestion_enabled)
+            .map(StoreFilter::new)
+            .collect();
+        let records = batch.len();
+        let storage = self.storage.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            encode_files(&storage, &filters, batch, first, last)
+        })
+        .await
+        .map_err(|e| LakeError::Encode(format!("encoding task failed: {e}")))??;
+        let mut stats = WriteStats {
+            records,
+            ..WriteStats::default()
+        };
+        for (path, rows, bytes) in files {
+            self.storage
+                .objects
+                .put(&path, PutPayload::from_bytes(bytes))
+                .await?;
+            stats.files_written += 1;
+            stats.events_written += rows;
+        }
+        self.log.commit_cursor(CONSUMER, last + 1).await?;
+        Ok(stats)
+    }
+
+    /// Recovers, then writes everything durable now; returns the offset reached.
+    pub async fn catch_up(&self) -> Result<u64> {
+        let mut reader = self.log.reader(self.recover().await?);
+        loop {
+            let batch = reader.poll_records(BATCH_RECORDS)?;
+            if batch.is_empty() {
+                return Ok(reader.position());
+            }
+            self.write_batch(batch).await?;
+        }
+    }
+
+    /// Writes the log into the lake until `stop` turns true; retries after failures from
+    /// the committed cursor. Every [`MAINTENANCE_PERIOD`] it merges small files and drops
+    /// event days past each store's retention (today by `clock`).
+    pub async fn run(&self, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) -> Result<()> {
+        let mut last_maintenance = Instant::now();
+        loop {
+            let start = match self.recover().await {
+                Ok(start) => start,
+                Err(e) => {
+                    tracing::error!(error = %e, "failed to recover the lake writer");
+                    if pause(&mut stop).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            let mut reader = self.log.reader(start);
+            loop {
+                let batch = tokio::select! {
+                    batch = reader.next_records(BATCH_RECORDS) => batch,
+                    _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+                };
+                let mut batch = match batch {
+                    Ok(batch) => batch,
+                    Err(LogError::Closed) => return Ok(()),
+                    Err(e) => {
+                        tracing::error!(error = %e, "failed to read the event log for the lake");
+                        break;
+                    }
+                };
+                // Gather a fuller batch when more records are arriving.
+                if batch.len() < BATCH_RECORDS {
+                    tokio::time::sleep(IDLE_WAIT.min(Duration::from_millis(200))).await;
+                    match reader.poll_records(BATCH_RECORDS - batch.len()) {
+                        Ok(more) => batch.extend(more),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "failed to read the event log for the lake")
+                        }
+                    }
+                }
+                if let Err(e) = self.write_batch(batch).await {
+                    tracing::error!(error = %e, "failed to write events into the lake");
+                    break;
+                }
+                if last_maintenance.elapsed() >= MAINTENANCE_PERIOD {
+                    last_maintenance = Instant::now();
+                    self.maintain(clock.as_ref()).await;
+                }
+            }
+            if pause(&mut stop).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes whole event days older than each store's retention; returns files deleted.
+    pub async fn expire(&self, today: NaiveDate) -> Result<usize> {
+        let mut deleted = 0;
+        for spec in self.catalog.stores() {
+            let oldest_kept = today - chrono::Days::new(u64::from(spec.retention_days));
+            let mut listing = self
+                .storage
+                .objects
+                .list(Some(&self.storage.store_prefix(&spec.id)));
+            let mut expired = Vec::new();
+            while let Some(object) = listing.next().await {
+                let object = object?;
+                if let Some(part) = self.storage.parse_part(&object.location) {
+                    if part.day < oldest_kept {
+                        expired.push(object.location);
+                    }
+                }
+            }
+            for path in expired {
+                match self.storage.objects.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// How often the writer merges small files and applies retention.
+pub const MAINTENANCE_PERIOD: Duration = Duration::from_secs(600);
+
+impl LakeWriter {
+    async fn maintain(&self, clock: &dyn Clock) {
+        match self.compact().await {
+            Ok(0) => {}
+            Ok(files) => tracing::info!(files, "merged small lake files"),
+            Err(e) => tracing::warn!(error = %e, "failed to merge small lake files"),
+        }
+        match self.expire(clock.now().date_naive()).await {
+            Ok(0) => {}
+            Ok(files) => tracing::info!(files, "dropped lake files past retention"),
+            Err(e) => tracing::warn!(error = %e, "failed to drop lake files past retention"),
+        }
+    }
+}
+
+/// Files at most this large are small enough to merge.
+const SMALL_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// A merge of small files reads at most this much.
+const MAX_MERGE_BYTES: u64 = 256 * 1024 * 1024;
+/// Fewer small files than this in a row are left alone.
+const MIN_MERGE_FILES: usize = 8;
+
+impl LakeWriter {
+    /// Merges runs of small committed files of one store and day (consecutive by offset)
+    /// into one file named by the run's whole offset range, then deletes the inputs; a
+    /// crash in between leaves inputs that [`Self::recover`] deletes and queries skip.
+    /// Returns how many files were merged away. Run it from the writer's task, between
+    /// batches.
+    pub async fn compact(&self) -> Result<usize> {
+        let Some(cursor) = self.log.cursor(CONSUMER).await? else {
+            return Ok(0);
+        };
+        let mut parts = self.storage.list_parts(None).await?;
+        let dropped = superseded(&parts);
+        parts = parts
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped.contains(i))
+            .map(|(_, stored)| stored)
+            .collect();
+        parts.sort_by(|a, b| {
+            (&a.part.store, a.part.day, a.part.first).cmp(&(
+                &b.part.store,
+                b.part.day,
+                b.part.first,
+            ))
+        });
+        let mut merged = 0;
+        let mut run: Vec<StoredPart> = Vec::new();
+        for stored in parts {
+            let continues = run.last().is_some_and(|last: &StoredPart| {
+                last.part.store == stored.part.store && last.part.day == stored.part.day
+            }) && run.iter().map(|p| p.size).sum::<u64>() + stored.size
+                <= MAX_MERGE_BYTES;
+            let mergeable = stored.size <= SMALL_FILE_BYTES && stored.part.last < cursor;
+            if !(continues && mergeable) {
+                merged += self.merge_run(std::mem::take(&mut run)).await?;
+            }
+            if mergeable {
+                run.push(stored);
+            }
+        }
+        merged += self.merge_run(run).await?;
+        Ok(merged)
+    }
+
+    async fn merge_run(&self, run: Vec<StoredPart>) -> Result<usize> {
+        if run.len() < MIN_MERGE_FILES {
+            return Ok(0);
+        }
+        let mut files = Vec::with_capacity(run.len());
+        for stored in &run {
+            files.push(
+                self.storage
+                    .objects
+                    .get(&stored.path)
+                    .await?
+                    .bytes()
+                    .await?,
+            );
+        }
+        let (first, last) = (&run[0].part, &run[run.len() - 1].part);
+        let output = PartFile {
+            first: first.first,
+            last: last.last,
+            ..first.clone()
+        };
+        let bytes = tokio::task::spawn_blocking(move || merge_parquet(files))
+            .await
+            .map_err(|e| LakeError::Encode(format!("merging task failed: {e}")))??;
+        self.storage
+            .objects
+            .put(
+                &self.storage.part_path(&output),
+                PutPayload::from_bytes(bytes),
+            )
+            .await?;
+        for stored in &run {
+            match self.storage.objects.delete(&stored.path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::debug!(store = %output.store, day = %output.day, files = run.len(), "merged small lake files");
+        Ok(run.len())
+    }
+}
+
+fn merge_parquet(files: Vec<Bytes>) -> Result<Bytes> {
+    let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut out, crate::events_schema(), Some(writer_properties()))
+            .map_err(|e| encode(&e))?;
+    for file in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|builder| builder.build())
+            .map_err(|e| encode(&e))?;
+        for batch in reader {
+            writer
+                .write(&batch.map_err(|e| encode(&e))?)
+                .map_err(|e| encode(&e))?;
+        }
+    }
+    writer.close().map_err(|e| encode(&e))?;
+    Ok(Bytes::from(out))
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build()
+}
+
+/// Waits a second before retrying; true when asked to stop meanwhile.
+async fn pause(stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+        _ = stop.wait_for(|stopped| *stopped) => true,
+    }
+}
+
+/// The files of one batch: per store and event day, the admitted events as zstd Parquet.
+fn encode_files(
+    storage: &LakeStorage,
+    filters: &[StoreFilter],
+    batch: Vec<(u64, LogRecord)>,
+    first: u64,
+    last: u64,
+) -> Result<Vec<(object_store::path::Path, usize, Bytes)>> {
+    let mut groups: BTreeMap<(usize, NaiveDate), Vec<EventRecord>> = BTreeMap::new();
+    for (offset, record) in batch {
+        // Records that are not events (provenance markers) belong to no store.
+        let Ok(event) = record.to_event() else {
+            continue;
+        };
+        let Some(time) = event.event_time() else {
+            tracing::warn!(
+                offset,
+                "event without a valid eventTime left out of the lake"
+            );
+            continue;
+        };
+        for (index, filter) in filters.iter().enumerate() {
+            if filter.admits(&event) {
+                groups
+                    .entry((index, time.date_naive()))
+                    .or_default()
+                    .push(event.clone());
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((index, day), events)| {
+            let part = PartFile {
+                store: filters[index].spec.id.clone(),
+                day,
+                first,
+                last,
+            };
+            let bytes = encode_parquet(&events)?;
+            Ok((storage.part_path(&part), events.len(), bytes))
+        })
+        .collect()
+}
+
+fn encode_parquet(events: &[EventRecord]) -> Result<Bytes> {
+    let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
+    let batch = events_to_batch(events).map_err(|e| encode(&e))?;
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))
+        .map_err(|e| encode(&e))?;
+    writer.write(&batch).map_err(|e| encode(&e))?;
+    writer.close().map_err(|e| encode(&e))?;
+    Ok(Bytes::from(out))
+}
