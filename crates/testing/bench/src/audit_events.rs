@@ -50,7 +50,7 @@ fn event_data(account: &str, call: usize, index: usize) -> String {
             "details": {"department": "payments", "mfa": true}},
         "userAgent": "bench-app/1.0 (linux)",
         "eventSource": "bench-app.example.com",
-        "eventName": if index % 3 == 0 { "Login" } else { "UpdateRecord" },
+        "eventName": if index.is_multiple_of(3) { "Login" } else { "UpdateRecord" },
         "eventTime": "2024-05-01T10:00:00Z",
         "UID": format!("{call}-{index}"),
         "requestParameters": {"recordId": format!("rec-{call}-{index}"), "fields": ["email", "phone"]},
