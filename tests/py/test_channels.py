@@ -215,6 +215,29 @@ def test_stopped_destination_refuses_every_event(server):
     assert [s["id"] for s in answer["successful"]] == ["e2"]
 
 
+def test_calls_over_one_megabyte_or_100_events_are_refused_whole(server):
+    ct = server.client()
+    data = server.client(service="cloudtrail-data")
+    store = audit_store(ct)
+    channel = ct.create_channel(
+        Name="limits", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": store}]
+    )["ChannelArn"]
+    big = event_data(pad="x" * (200 * 1024))
+    with pytest.raises(ClientError) as e:
+        data.put_audit_events(channelArn=channel, auditEvents=[{"id": f"e{i}", "eventData": big} for i in range(6)])
+    assert e.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    with pytest.raises(ClientError) as e:
+        data.put_audit_events(
+            channelArn=channel, auditEvents=[{"id": f"e{i}", "eventData": event_data()} for i in range(101)]
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    # Nothing of either call was taken.
+    assert "LatestIngestionAttemptTime" not in ct.get_channel(Channel=channel)["IngestionStatus"]
+    ok = data.put_audit_events(channelArn=channel, auditEvents=[{"id": f"e{i}", "eventData": big} for i in range(4)])
+    assert len(ok["successful"]) == 4
+
+
 def test_channel_errors(server):
     ct = server.client()
     store = audit_store(ct)
