@@ -27,6 +27,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", post(cloudtrail_api))
         .route("/events", post(ingest_api))
+        .route("/PutAuditEvents", post(audit_events_api))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(app)
@@ -237,6 +238,8 @@ enum Endpoint {
     CloudTrail,
     /// OpenTrail's event ingest: `POST /events`.
     Ingest,
+    /// CloudTrail Data's PutAuditEvents: rest-json on `POST /PutAuditEvents`.
+    CloudTrailData,
 }
 
 async fn cloudtrail_api(
@@ -253,6 +256,14 @@ async fn ingest_api(
     request: Request,
 ) -> Response {
     run_pipeline(app, peer, request, Endpoint::Ingest).await
+}
+
+async fn audit_events_api(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    run_pipeline(app, peer, request, Endpoint::CloudTrailData).await
 }
 
 async fn run_pipeline(
@@ -274,8 +285,12 @@ async fn run_pipeline(
         body_read: false,
         source_ip: peer.ip().to_string(),
     };
-    if endpoint == Endpoint::Ingest {
-        exchange.operation = Some(Call::PutEvents);
+    match endpoint {
+        Endpoint::Ingest => exchange.operation = Some(Call::PutEvents),
+        Endpoint::CloudTrailData => {
+            exchange.operation = Some(Call::Api(opentrail_operations::Operation::PutAuditEvents))
+        }
+        Endpoint::CloudTrail => {}
     }
     let result = authenticate_and_handle(&app, &parts, body, endpoint, &mut exchange).await;
 
@@ -300,7 +315,11 @@ async fn run_pipeline(
     let body_read = exchange.body_read;
     // A call that changed state is acknowledged only once its audit event is durable.
     let changed_state = endpoint == Endpoint::CloudTrail && !read_only && result.is_ok();
-    let durable = app.audit.record(AuditRecord {
+    let error_type = error.map(|e| e.code);
+    // PutAuditEvents is a data-plane call: AWS records it only as a data event a trail
+    // selects, so it is not self-audited (its events are durable before it answers).
+    let audited = endpoint != Endpoint::CloudTrailData;
+    let record = AuditRecord {
         request_id: request_id.clone(),
         event_time,
         read_only,
@@ -315,7 +334,12 @@ async fn run_pipeline(
         management_event: endpoint == Endpoint::CloudTrail,
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
-    });
+    };
+    let durable = if audited {
+        app.audit.record(record)
+    } else {
+        Box::pin(async { Ok(()) })
+    };
     let (status, body) = if changed_state {
         match durable.await {
             Ok(()) => (status, body),
@@ -333,10 +357,17 @@ async fn run_pipeline(
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_11_CONTENT_TYPE),
-    );
+    let content_type = match endpoint {
+        // rest-json: errors name their type in a header too, where Smithy clients look.
+        Endpoint::CloudTrailData => {
+            if let Some(value) = error_type.and_then(|code| HeaderValue::from_str(code).ok()) {
+                headers.insert("x-amzn-errortype", value);
+            }
+            "application/json"
+        }
+        _ => JSON_11_CONTENT_TYPE,
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amzn-requestid", value);
     }
@@ -401,6 +432,7 @@ async fn authenticate_and_handle(
     let service = match endpoint {
         Endpoint::CloudTrail => CLOUDTRAIL_SERVICE,
         Endpoint::Ingest => crate::ingest::INGEST_SERVICE,
+        Endpoint::CloudTrailData => crate::audit_events::CLOUDTRAIL_DATA_SERVICE,
     };
     let pending = match app.auth.begin(parts, service, app.clock.now()) {
         Ok(pending) => pending,
@@ -448,6 +480,7 @@ async fn authenticate_and_handle(
     match endpoint {
         Endpoint::CloudTrail => handle(app, parts, &body, exchange).await,
         Endpoint::Ingest => crate::ingest::handle(app, parts, &body, exchange).await,
+        Endpoint::CloudTrailData => crate::audit_events::handle(app, parts, &body, exchange).await,
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::app::App;
 use opentrail_delivery::list_public_keys;
 use opentrail_operations::Operation;
+use opentrail_stores::StoreService;
 use opentrail_trails::RequestContext;
 use opentrail_wire::ApiError;
 use serde::de::DeserializeOwned;
@@ -44,9 +45,21 @@ pub async fn dispatch(
         GetTrailStatus => output(trails.get_trail_status(ctx, typed(input)?).await?),
         StartLogging => output(trails.start_logging(ctx, typed(input)?).await?),
         StopLogging => output(trails.stop_logging(ctx, typed(input)?).await?),
+        CreateChannel => output(stores.create_channel(ctx, typed(input)?).await?),
+        GetChannel => output(stores.get_channel(ctx, typed(input)?).await?),
+        ListChannels => output(stores.list_channels(ctx, typed(input)?).await?),
+        UpdateChannel => output(stores.update_channel(ctx, typed(input)?).await?),
+        DeleteChannel => output(stores.delete_channel(ctx, typed(input)?).await?),
+        // Served on its own route (`POST /PutAuditEvents`, service cloudtrail-data).
+        PutAuditEvents => Err(ApiError::new(
+            "UnknownOperationException",
+            "PutAuditEvents is a cloudtrail-data operation: send it as POST /PutAuditEvents?channelArn=...",
+        )),
         AddTags => {
             let input: opentrail_operations::AddTagsRequest = typed(input)?;
-            if is_event_data_store(&input.resource_id) {
+            if StoreService::is_channel_arn(&input.resource_id) {
+                output(stores.add_channel_tags(ctx, input).await?)
+            } else if is_event_data_store(&input.resource_id) {
                 output(stores.add_tags(ctx, input).await?)
             } else {
                 output(trails.add_tags(ctx, input).await?)
@@ -54,7 +67,9 @@ pub async fn dispatch(
         }
         RemoveTags => {
             let input: opentrail_operations::RemoveTagsRequest = typed(input)?;
-            if is_event_data_store(&input.resource_id) {
+            if StoreService::is_channel_arn(&input.resource_id) {
+                output(stores.remove_channel_tags(ctx, input).await?)
+            } else if is_event_data_store(&input.resource_id) {
                 output(stores.remove_tags(ctx, input).await?)
             } else {
                 output(trails.remove_tags(ctx, input).await?)
@@ -89,9 +104,7 @@ pub async fn dispatch(
         GetInsightSelectors => output(trails.get_insight_selectors(ctx, typed(input)?).await?),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
         CancelQuery
-        | CreateChannel
         | CreateDashboard
-        | DeleteChannel
         | DeleteDashboard
         | DeleteResourcePolicy
         | DeregisterOrganizationDelegatedAdmin
@@ -99,20 +112,17 @@ pub async fn dispatch(
         | DisableFederation
         | EnableFederation
         | GenerateQuery
-        | GetChannel
         | GetDashboard
         | GetEventConfiguration
         | GetImport
         | GetQueryResults
         | GetResourcePolicy
-        | ListChannels
         | ListDashboards
         | ListImportFailures
         | ListImports
         | ListInsightsData
         | ListInsightsMetricData
         | ListQueries
-        | PutAuditEvents
         | PutEventConfiguration
         | PutResourcePolicy
         | RegisterOrganizationDelegatedAdmin
@@ -121,7 +131,6 @@ pub async fn dispatch(
         | StartImport
         | StartQuery
         | StopImport
-        | UpdateChannel
         | UpdateDashboard => Err(unsupported(operation)),
     }
 }
@@ -162,7 +171,9 @@ async fn list_tags(
             resource_id_list: vec![resource_id.clone()],
             next_token: None,
         };
-        let answer = if is_event_data_store(&resource_id) {
+        let answer = if StoreService::is_channel_arn(&resource_id) {
+            app.stores.list_channel_tags(ctx, one).await?
+        } else if is_event_data_store(&resource_id) {
             app.stores.list_tags(ctx, one).await?
         } else {
             app.trails.list_tags(ctx, one).await?

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod audit_events;
 pub mod auth;
 mod dispatch;
 pub mod exchange;

@@ -63,6 +63,17 @@ pub enum LogCommand {
         #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
         data_dir: PathBuf,
     },
+    /// Print the event log's event records, oldest first, one JSON record a line
+    /// (provenance markers and other non-events are skipped).
+    Print {
+        /// Where OpenTrail keeps its state.
+        #[arg(long, env = "OPENTRAIL_DATA_DIR", default_value = "./opentrail-data")]
+        data_dir: PathBuf,
+        /// Only records of this eventCategory (e.g. ActivityAuditLog for events sent
+        /// through channels with PutAuditEvents).
+        #[arg(long)]
+        event_category: Option<String>,
+    },
     /// Delete the event log cursor of a consumer this server no longer runs (retention
     /// named it `(not used by this server)`), so that it stops holding log segments. Run
     /// it with the server stopped; prints `{"Consumer": NAME, "Removed": true|false}`.

@@ -1,4 +1,5 @@
-//! `opentrail log repair`: the operator's way out when `serve` refuses a damaged event log.
+//! `opentrail log repair`: the operator's way out when `serve` refuses a damaged event log;
+//! `opentrail log print`: the records the log holds; `opentrail log remove-cursor`.
 
 use crate::config::LogCommand;
 use anyhow::Context;
@@ -51,6 +52,10 @@ pub fn log(command: LogCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        LogCommand::Print {
+            data_dir,
+            event_category,
+        } => print_records(&data_dir, event_category.as_deref()),
         LogCommand::RemoveCursor { data_dir, consumer } => {
             let _lock = crate::datadir::DataDirLock::acquire(&data_dir)?;
             let meta = crate::datadir::open_existing_meta(&data_dir)?
@@ -63,4 +68,41 @@ pub fn log(command: LogCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes every event record of the log (of `category`, when given) to stdout, one a line.
+fn print_records(data_dir: &std::path::Path, category: Option<&str>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let _lock = crate::datadir::DataDirLock::acquire(data_dir)?;
+    let meta = crate::datadir::open_existing_meta(data_dir)?
+        .with_context(|| format!("{} holds no metadata store", data_dir.display()))?;
+    let cursors = std::sync::Arc::new(crate::datadir::log_cursors(data_dir, meta));
+    let log_dir = data_dir.join("log");
+    let log = opentrail_log::EventLog::open_with_cursors(
+        &log_dir,
+        opentrail_log::LogOptions::default(),
+        cursors,
+    )
+    .with_context(|| format!("opening the event log in {}", log_dir.display()))?;
+    let mut reader = log.reader(log.start_offset());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    loop {
+        let batch = reader.poll_batch(1000)?;
+        if batch.is_empty() {
+            break;
+        }
+        for (_, bytes) in batch {
+            let Ok(record) = opentrail_model::EventRecord::from_slice(&bytes) else {
+                continue;
+            };
+            if category.is_some_and(|wanted| record.event_category() != wanted) {
+                continue;
+            }
+            out.write_all(record.json().as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -30,26 +30,40 @@ use std::time::Duration;
 /// not flushed by then is indexed or delivered again after the restart.
 const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, listened for from the moment this is called: a signal that arrives
+/// before the listener polls the returned future still starts the graceful shutdown
+/// (tokio registers a handler only when asked; until then SIGTERM kills the process).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Some(mut stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(interrupt) => {},
+                _ = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -283,6 +297,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Signals are caught from here on, before "listening" is printed; earlier, while the
+    // log is recovered and history opened, SIGTERM still stops the process at once.
+    let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, account = %data.account, data_dir = %data.path.display(), "opentrail listening");
@@ -315,7 +332,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_grace: args.shutdown_grace.0,
             tls,
         },
-        shutdown_signal(),
+        shutdown,
     )
     .await;
     let _ = stop_tasks.send(true);

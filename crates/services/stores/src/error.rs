@@ -43,6 +43,12 @@ store_errors! {
     InvalidNextToken => "InvalidNextTokenException",
     InvalidMaxResults => "InvalidMaxResultsException",
     OrganizationsNotInUse => "OrganizationsNotInUseException",
+    ChannelArnInvalid => "ChannelARNInvalidException",
+    ChannelNotFound => "ChannelNotFoundException",
+    ChannelAlreadyExists => "ChannelAlreadyExistsException",
+    ChannelMaxLimitExceeded => "ChannelMaxLimitExceededException",
+    ChannelExistsForEds => "ChannelExistsForEDSException",
+    InvalidSource => "InvalidSourceException",
     Internal => "InternalFailure",
 }
 

@@ -1,8 +1,10 @@
 //! CloudTrail Lake event data stores, control plane only: create, read, list, update,
-//! delete (PENDING_DELETION, then purged), restore, start and stop ingestion, and tags.
+//! delete (PENDING_DELETION, then purged), restore, start and stop ingestion, and tags;
+//! and channels (CreateChannel ... DeleteChannel), the destinations of PutAuditEvents.
 //! Each operation takes the generated request of `opentrail-operations` and returns its
 //! generated response, or a `StoreError` (an `opentrail_wire::AwsError`).
 
+mod channels;
 mod error;
 mod ingestion;
 mod lifecycle;
@@ -10,6 +12,10 @@ mod record;
 mod tagging;
 mod validate;
 
+pub use channels::{
+    channel_arn, ChannelRecord, IngestError, IngestTarget, IngestionAttempt, IngestionStatusRecord,
+    CUSTOM_SOURCE, MAX_CHANNELS_PER_REGION,
+};
 pub use error::StoreError;
 pub use record::{StoreRecord, DEFAULT_SELECTOR_NAME};
 
@@ -32,6 +38,8 @@ pub struct StoreService {
     clock: Arc<dyn Clock>,
     /// How long a deleted store waits before it is purged (7 days; shorter in tests).
     pending_deletion: chrono::Duration,
+    /// Each channel's latest PutAuditEvents outcome, by channel storage key.
+    ingestion: std::sync::Mutex<std::collections::HashMap<String, channels::IngestionMemo>>,
 }
 
 /// How a request names an event data store: its ARN, or the id that ends it.
@@ -92,6 +100,7 @@ impl StoreService {
             meta,
             clock,
             pending_deletion,
+            ingestion: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 

@@ -292,6 +292,7 @@ impl StoreService {
             if store.status == EventDataStoreStatus::PendingDeletion {
                 return Err(inactive(&store));
             }
+            crate::channels::check_no_channel_uses(tx, &store)?;
             if store.termination_protection_enabled {
                 return Err(StoreError::EventDataStoreTerminationProtected(format!(
                     "Event data store {} cannot be deleted because termination protection is enabled",

@@ -1,6 +1,7 @@
 //! `opentrail-bench`: benchmarks that start the real `opentrail` binary and drive it with
 //! the AWS SDK for Rust, reporting latency percentiles and throughput.
 
+mod audit_events;
 mod bucket_watch;
 mod dataset;
 mod delivery;
@@ -34,6 +35,8 @@ enum Command {
     ApiLatency(ApiLatencyArgs),
     /// POST /events throughput and ack latency on a directory of CloudTrail .json.gz files.
     Ingest(ingest::IngestArgs),
+    /// PutAuditEvents throughput and ack latency (acknowledged after fsync) through a channel.
+    AuditEvents(audit_events::AuditEventsArgs),
     /// Wall time of `opentrail import` on a directory of CloudTrail .json.gz files.
     Import(ingest::ImportArgs),
     /// End-to-end delivery throughput of one trail into the embedded bucket store, and the
@@ -80,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::ApiLatency(args) => runtime.block_on(latency::run(args)),
         Command::Ingest(args) => runtime.block_on(ingest::run_ingest(args)),
         Command::Import(args) => runtime.block_on(ingest::run_import(args)),
+        Command::AuditEvents(args) => runtime.block_on(audit_events::run(args)),
         Command::Delivery(args) => runtime.block_on(delivery::run(args)),
         Command::DeliveryLatency(args) => runtime.block_on(delivery_latency::run(args)),
         Command::LogRetention(args) => runtime.block_on(log_retention::run(args)),

@@ -19,6 +19,9 @@ const GLOBAL_EVENT_SOURCES: &[&str] = &[
     "signin.amazonaws.com",
 ];
 
+/// `eventCategory` of events sent through channels (PutAuditEvents).
+pub const ACTIVITY_AUDIT_LOG: &str = "ActivityAuditLog";
+
 /// What delivery needs to know about a trail.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrailTarget {
@@ -64,6 +67,11 @@ impl TrailTarget {
 /// include global service events.
 pub fn routes(event: &EventRecord, trail: &TrailTarget) -> Option<Region> {
     if !trail.is_logging {
+        return None;
+    }
+    // Events sent through channels (PutAuditEvents) go to event data stores only: trails
+    // never deliver them, as on AWS.
+    if event.event_category() == ACTIVITY_AUDIT_LOG {
         return None;
     }
     if event.recipient_account_id() != trail.account.as_str() {

@@ -146,3 +146,34 @@ fn advanced_selectors_decide() {
     assert_eq!(route(management, &target), None);
     let _ = region("us-east-1");
 }
+
+#[test]
+fn channel_events_are_never_delivered() {
+    // What PutAuditEvents appends: an ActivityAuditLog record of the trail's account.
+    let mut multi = trail("multi", "us-east-1");
+    multi.is_multi_region = true;
+    multi.logging_since = None;
+    let channel_event = json!({
+        "eventVersion": "1.11",
+        "eventCategory": "ActivityAuditLog",
+        "eventType": "ActivityLog",
+        "eventID": "9d3c0a52-7c5e-4f4e-9a55-1f0c2f1e6a11",
+        "eventTime": "2024-05-01T10:00:00Z",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": multi.account.as_str(),
+        "metadata": {"ingestionTime": "2024-05-01T10:00:01Z", "channelARN": "arn:aws:cloudtrail:us-east-1:111122223333:channel/c1"},
+        "eventData": {"version": "1.0", "eventSource": "app", "eventName": "Login"},
+    });
+    let record = EventRecord::from_json(&channel_event.to_string()).unwrap();
+    assert_eq!(routes(&record, &multi), None);
+    // The same record as a management event would be delivered.
+    let mut management = channel_event.clone();
+    management["eventCategory"] = json!("Management");
+    management["eventSource"] = json!("app.example.com");
+    management["eventName"] = json!("Login");
+    let record = EventRecord::from_json(&management.to_string()).unwrap();
+    assert_eq!(
+        routes(&record, &multi).map(|r| r.to_string()).as_deref(),
+        Some("us-east-1")
+    );
+}
