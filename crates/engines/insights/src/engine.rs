@@ -157,13 +157,6 @@ impl KeyState {
     }
 
     fn heap_bytes(&self) -> usize {
-        let key = &self.key;
-        let strings = key.account.len()
-            + key.region.len()
-            + key.event_source.len()
-            + key.event_name.len()
-            + key.error_code.as_ref().map_or(0, |code| code.len())
-            + 5 * 16;
         let open: usize = self
             .open
             .iter()
@@ -184,9 +177,7 @@ impl KeyState {
                     .map(|values| values.len() * (std::mem::size_of::<AttributionValue>() + 64))
                     .sum::<usize>()
         });
-        strings
-            + open
-            + days
+        open + days
             + std::mem::size_of::<Attributions>()
             + self.today_attributions.heap_bytes()
             + self.last_closed.as_ref().map_or(0, |last| {
@@ -208,6 +199,8 @@ pub struct InsightsEngine {
     index: FxHashMap<u64, u32>,
     /// Keys whose hash another key holds in `index` (practically never).
     colliding: Vec<u32>,
+    /// The strings of keys, shared (accounts, regions and sources repeat across keys).
+    strings: std::collections::HashSet<Arc<str>, crate::hash::FxBuild>,
     /// Keys created since the last tick, to append to the key log.
     new_keys: Vec<u32>,
     /// Every minute before this one is closed.
@@ -250,6 +243,7 @@ impl InsightsEngine {
             live_keys: 0,
             index: FxHashMap::default(),
             colliding: Vec::new(),
+            strings: Default::default(),
             new_keys: Vec::new(),
             closed_before,
             current_day: closed_before / MINUTES_PER_DAY,
@@ -409,16 +403,25 @@ impl InsightsEngine {
         }
         let id = u32::try_from(self.keys.len()).ok()?;
         let key = MetricKey {
-            account: call.account.into(),
-            region: call.region.into(),
-            event_source: call.event_source.into(),
-            event_name: call.event_name.into(),
+            account: self.intern(call.account),
+            region: self.intern(call.region),
+            event_source: self.intern(call.event_source),
+            event_name: self.intern(call.event_name),
             insight_type,
-            error_code: error.map(Arc::from),
+            error_code: error.map(|code| self.intern(code)),
         };
         self.insert_key(id, KeyState::new(key, minute));
         self.new_keys.push(id);
         Some(id)
+    }
+
+    fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.strings.insert(shared.clone());
+        shared
     }
 
     fn is_key(&self, id: u32, call: &ApiCall<'_>, insight_type: InsightType, error: Option<&str>) -> bool {
@@ -538,10 +541,15 @@ impl InsightsEngine {
             state.today += count;
             state.previous_count = count;
             state.previous_baseline = baseline;
+            // An insight can start at this minute next time only if it was elevated.
+            let elevated = judge
+                && state
+                    .thresholds
+                    .is_some_and(|(_, thresholds)| count >= u64::from(thresholds.quiet_below));
             state.last_closed = match opened {
                 Some(open) => {
                     state.today_attributions.merge(&open.attributions, SKETCH_CAPACITY);
-                    Some(Box::new(open.attributions))
+                    elevated.then(|| Box::new(open.attributions))
                 }
                 None => None,
             };
@@ -597,8 +605,12 @@ impl InsightsEngine {
             }
             self.colliding.retain(|other| other != id);
         }
-        self.live_keys -= evicted.len();
-        self.stats.evicted_keys += evicted.len() as u64;
+        let count = evicted.len();
+        drop(evicted);
+        // Strings only the interner still holds belonged to evicted keys alone.
+        self.strings.retain(|text| Arc::strong_count(text) > 1);
+        self.live_keys -= count;
+        self.stats.evicted_keys += count as u64;
         let live: Vec<(u32, u32, &MetricKey)> = self
             .keys
             .iter()
@@ -729,7 +741,8 @@ impl InsightsEngine {
                 std::mem::size_of::<Option<KeyState>>() + entry.as_ref().map_or(0, KeyState::heap_bytes)
             })
             .sum();
-        states + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+        let strings: usize = self.strings.iter().map(|text| text.len() + 16 + 8).sum();
+        states + strings + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
     }
 
     /// Bytes of the counter files on disk.

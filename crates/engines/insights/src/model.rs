@@ -104,13 +104,14 @@ impl KeyModel {
         }
 
         // Per-minute rates, smoothed so that an hour next to a busier one is not judged
-        // by its own average alone, floored at half the window's mean rate.
+        // by its own average alone, floored at a tenth of the window's mean rate (the
+        // rate of a rare key, whose hourly medians are all 0).
         let total: f64 = days
             .iter()
             .flat_map(|day| (0..24).map(move |hour| (*day, hour)))
             .map(|(day, hour)| hourly(day, hour))
             .sum();
-        let floor = 0.5 * total / (days.len() as f64 * f64::from(MINUTES_PER_DAY));
+        let floor = 0.1 * total / (days.len() as f64 * f64::from(MINUTES_PER_DAY));
         let mut rates = [0f64; SLOTS_PER_WEEK];
         for slot in 0..SLOTS_PER_WEEK {
             let before = estimate[(slot + SLOTS_PER_WEEK - 1) % SLOTS_PER_WEEK];

@@ -40,11 +40,13 @@ pub(crate) fn upper_threshold(mean: f64, overdispersion: f64, tail: f64) -> u32 
     }
 }
 
-/// Normal approximation with a continuity margin, for large means.
+/// Normal approximation with the Cornish-Fisher skewness term, for large means.
 fn normal_threshold(mean: f64, overdispersion: f64, tail: f64) -> u32 {
     let z = normal_upper_quantile(tail);
-    let sd = (mean + overdispersion * mean * mean).sqrt();
-    (mean + z * sd + 1.0).ceil().min(f64::from(u32::MAX)) as u32
+    let variance = mean + overdispersion * mean * mean;
+    let skewness = (1.0 + 2.0 * overdispersion * mean) / variance.sqrt();
+    let quantile = mean + variance.sqrt() * (z + (z * z - 1.0) * skewness / 6.0);
+    (quantile + 0.5).ceil().min(f64::from(u32::MAX)) as u32
 }
 
 /// `z` with `P(Z ≥ z) = tail` for a standard normal (Acklam's rational approximation of
