@@ -88,7 +88,12 @@ struct KeyState {
     /// `(baseline sum, baseline minutes)` for an insight starting at the last closed minute.
     previous_baseline: (u64, u32),
     model: Option<KeyModel>,
-    thresholds: Option<(usize, Thresholds)>,
+    /// Exponentially decayed sums of the calls and of the model's expected calls over
+    /// the last ~2 hours outside insights: their ratio is the recent level.
+    level_calls: f32,
+    level_expected: f32,
+    /// Thresholds cached for (hour of the week, level in tenths).
+    thresholds: Option<(usize, u32, Thresholds)>,
     detector: DetectorState,
     active: Option<Box<Active>>,
 }
@@ -110,6 +115,8 @@ impl KeyState {
             day_attributions: VecDeque::new(),
             previous_baseline: (0, 0),
             model: None,
+            level_calls: 0.0,
+            level_expected: 0.0,
             thresholds: None,
             detector: DetectorState::default(),
             active: None,
@@ -143,6 +150,31 @@ impl KeyState {
             );
         }
         &mut self.open[position]
+    }
+
+    /// The recent level in tenths: how much above its model the key has run lately
+    /// (1.0 to `max_level`), so that traffic growing faster than the daily retraining
+    /// follows is not taken for an anomaly. Pseudo-counts keep rare keys near 1.
+    fn level_tenths(&self, config: &DetectorConfig) -> u32 {
+        const PSEUDO_CALLS: f32 = 10.0;
+        let level = (self.level_calls + PSEUDO_CALLS) / (self.level_expected + PSEUDO_CALLS);
+        let level = f64::from(level).clamp(1.0, config.max_level);
+        (level * 10.0).round() as u32
+    }
+
+    /// Adds a closed minute outside any insight to the recent level. A minute counts
+    /// at most up to its quiet threshold: growth is followed a little at a time, while
+    /// the first minutes of a burst (before it is detected) barely move the level.
+    fn update_level(&mut self, slot: usize, count: u64) {
+        const DECAY: f32 = 1.0 - 1.0 / 120.0;
+        let Some(model) = self.model.as_ref() else {
+            return;
+        };
+        let cap = self
+            .thresholds
+            .map_or(count, |(_, _, thresholds)| u64::from(thresholds.quiet_below));
+        self.level_calls = self.level_calls * DECAY + count.min(cap) as f32;
+        self.level_expected = self.level_expected * DECAY + model.rate(slot) as f32;
     }
 
     fn baseline_attributions(&self, minutes: u32) -> [Vec<AttributionValue>; 3] {
@@ -517,6 +549,9 @@ impl InsightsEngine {
                     events,
                 );
             }
+            if judge && state.active.is_none() {
+                state.update_level(slot, count);
+            }
             // Rollups.
             let id = id as u32;
             if count > 0 {
@@ -545,7 +580,7 @@ impl InsightsEngine {
             let elevated = judge
                 && state
                     .thresholds
-                    .is_some_and(|(_, thresholds)| count >= u64::from(thresholds.quiet_below));
+                    .is_some_and(|(_, _, thresholds)| count >= u64::from(thresholds.quiet_below));
             state.last_closed = match opened {
                 Some(open) => {
                     state.today_attributions.merge(&open.attributions, SKETCH_CAPACITY);
@@ -780,11 +815,12 @@ fn judge_minute(
     stats: &mut EngineStats,
     events: &mut Vec<InsightEvent>,
 ) {
+    let level = state.level_tenths(config);
     let thresholds = match state.thresholds {
-        Some((cached_slot, thresholds)) if cached_slot == slot => thresholds,
+        Some((cached_slot, cached_level, thresholds)) if cached_slot == slot && cached_level == level => thresholds,
         _ => {
-            let thresholds = Thresholds::for_model(state.model.as_ref(), slot, config);
-            state.thresholds = Some((slot, thresholds));
+            let thresholds = Thresholds::for_model(state.model.as_ref(), slot, f64::from(level) / 10.0, config);
+            state.thresholds = Some((slot, level, thresholds));
             thresholds
         }
     };

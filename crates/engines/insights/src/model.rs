@@ -121,23 +121,6 @@ impl KeyModel {
             rates[slot] = (smoothed / 60.0).max(floor);
         }
 
-        // Recent level: the median ratio of yesterday's hours to the profile, so a
-        // steady ramp is followed within a day (a burst of under 12 hours moves no median).
-        let yesterday = data.today - 1;
-        let mut ratios: Vec<f64> = (0..24u32)
-            .filter_map(|hour| {
-                let expected = rates[hour_of_week(yesterday * MINUTES_PER_DAY + hour * 60)] * 60.0;
-                (expected >= 1.0).then(|| hourly(yesterday, hour) / expected)
-            })
-            .collect();
-        if ratios.len() >= 12 {
-            ratios.sort_by(f64::total_cmp);
-            let level = median(&ratios).clamp(1.0, config.max_level);
-            for rate in &mut rates {
-                *rate *= level;
-            }
-        }
-
         // Overdispersion: the method-of-moments estimate of the negative binomial's
         // E[(x-μ)² - x] / μ² per day, then the median over days (robust to burst days).
         let mut per_day: Vec<(f64, f64)> = Vec::new(); // (numerator, Σμ²) per day
@@ -221,7 +204,13 @@ pub(crate) struct Thresholds {
 }
 
 impl Thresholds {
-    pub(crate) fn for_model(model: Option<&KeyModel>, slot: usize, config: &DetectorConfig) -> Self {
+    /// `level` multiplies the model's rate (the recent level, see the engine).
+    pub(crate) fn for_model(
+        model: Option<&KeyModel>,
+        slot: usize,
+        level: f64,
+        config: &DetectorConfig,
+    ) -> Self {
         let Some(model) = model else {
             return Self {
                 one_minute: config.new_key_min_count,
@@ -229,7 +218,7 @@ impl Thresholds {
                 quiet_below: (config.new_key_min_count / 2).max(1),
             };
         };
-        let rate = model.rate(slot);
+        let rate = model.rate(slot) * level;
         let a = model.overdispersion();
         let multiple = |factor: f64, mean: f64| (factor * mean).ceil().min(f64::from(u32::MAX)) as u32;
         Self {
@@ -316,9 +305,10 @@ mod tests {
     fn thresholds_follow_the_documented_send_command_example() {
         let config = DetectorConfig::default();
         let model = KeyModel::constant(0.0442, 0.0);
-        let thresholds = Thresholds::for_model(Some(&model), 0, &config);
+        let thresholds = Thresholds::for_model(Some(&model), 0, 1.0, &config);
         assert_eq!(thresholds.one_minute, 5);
         assert_eq!(thresholds.two_minutes, 6);
         assert_eq!(thresholds.quiet_below, 2);
     }
 }
+

@@ -32,7 +32,7 @@ enum Command {
         /// The naive detector's multiple of the 7-day mean rate and minimum count.
         #[arg(long, default_value_t = 3.0)]
         naive_multiple: f64,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 10)]
         naive_min_count: u64,
         /// Print the scores as JSON (missed anomalies included).
         #[arg(long)]

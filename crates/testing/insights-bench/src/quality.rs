@@ -44,6 +44,8 @@ pub struct Score {
     /// False insights by the background of their series.
     pub false_by_background: HashMap<String, usize>,
     pub missed: Vec<String>,
+    /// The false insights: series, background and first minute.
+    pub false_details: Vec<String>,
 }
 
 /// Nearest-rank percentile.
@@ -106,6 +108,15 @@ pub fn score(scenario: &Scenario, detections: &[Detection]) -> Score {
                 Target::ErrorRate { .. } => format!("{}-errors", background_name(scenario.apis[api].background)),
             };
             *score.false_by_background.entry(kind).or_default() += 1;
+            let api = &scenario.apis[api];
+            score.false_details.push(format!(
+                "{:?} at minute {} (day {:.2}): rate {:.3}/min, {:?}",
+                detection.target,
+                detection.start,
+                f64::from(detection.start) / f64::from(MINUTES_PER_DAY),
+                api.rate,
+                api.background
+            ));
         }
     }
     score.recall = score.detected as f64 / score.anomalies.max(1) as f64;
