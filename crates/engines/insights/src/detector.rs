@@ -87,7 +87,10 @@ mod tests {
         let mut state = DetectorState::default();
         assert_eq!(state.step(100, 1, T, 3), Decision::Idle);
         assert_eq!(state.step(101, 11, T, 3), Decision::Start { start: 101 });
-        assert_eq!(state.step(102, 5, T, 3), Decision::Continue { quiet: false });
+        assert_eq!(
+            state.step(102, 5, T, 3),
+            Decision::Continue { quiet: false }
+        );
         assert_eq!(state.step(103, 0, T, 3), Decision::Continue { quiet: true });
         assert_eq!(state.step(104, 0, T, 3), Decision::Continue { quiet: true });
         assert_eq!(state.step(105, 0, T, 3), Decision::End { end: 103 });
@@ -106,7 +109,10 @@ mod tests {
         let mut state = DetectorState::default();
         state.step(100, 20, T, 2);
         assert_eq!(state.step(101, 0, T, 2), Decision::Continue { quiet: true });
-        assert_eq!(state.step(102, 9, T, 2), Decision::Continue { quiet: false });
+        assert_eq!(
+            state.step(102, 9, T, 2),
+            Decision::Continue { quiet: false }
+        );
         assert_eq!(state.step(103, 0, T, 2), Decision::Continue { quiet: true });
         assert_eq!(state.step(104, 0, T, 2), Decision::End { end: 103 });
     }

@@ -8,7 +8,9 @@ use crate::error::InsightsError;
 use crate::hash::{hash_parts, FxHashMap};
 use crate::key::{ApiCall, MetricKey};
 use crate::model::{hour_of_week, KeyModel, Thresholds, TrainingData, DISPERSION_DAYS};
-use crate::record::{attribution_lists, averages, derived_id, AttributionValue, InsightEvent, InsightState};
+use crate::record::{
+    attribution_lists, averages, derived_id, AttributionValue, InsightEvent, InsightState,
+};
 use crate::store::{CountRecord, CounterStore, Resolution, MINUTES_PER_DAY};
 use crate::topk::Attributions;
 use chrono::{DateTime, Duration, Utc};
@@ -170,9 +172,9 @@ impl KeyState {
         let Some(model) = self.model.as_ref() else {
             return;
         };
-        let cap = self
-            .thresholds
-            .map_or(count, |(_, _, thresholds)| u64::from(thresholds.quiet_below));
+        let cap = self.thresholds.map_or(count, |(_, _, thresholds)| {
+            u64::from(thresholds.quiet_below)
+        });
         self.level_calls = self.level_calls * DECAY + count.min(cap) as f32;
         self.level_expected = self.level_expected * DECAY + model.rate(slot) as f32;
     }
@@ -225,8 +227,8 @@ pub struct InsightsEngine {
     config: InsightsConfig,
     clock: Arc<dyn Clock>,
     store: CounterStore,
-    /// Key states by key id; `None` once evicted.
-    keys: Vec<Option<KeyState>>,
+    /// Key states by key id; `None` once evicted (boxed: a free slot costs 8 bytes).
+    keys: Vec<Option<Box<KeyState>>>,
     live_keys: usize,
     index: FxHashMap<u64, u32>,
     /// Keys whose hash another key holds in `index` (practically never).
@@ -262,7 +264,9 @@ impl InsightsEngine {
         backfill_from: Option<DateTime<Utc>>,
     ) -> Result<Self, InsightsError> {
         let store = CounterStore::open(dir, config.sync)?;
-        let now_minute = minute_of(clock.now() - Duration::seconds(i64::from(config.close_delay_seconds))).unwrap_or(0);
+        let now_minute =
+            minute_of(clock.now() - Duration::seconds(i64::from(config.close_delay_seconds)))
+                .unwrap_or(0);
         let closed_before = match store.closed_before()? {
             Some(minute) => minute,
             None => backfill_from.and_then(minute_of).unwrap_or(now_minute),
@@ -306,11 +310,12 @@ impl InsightsEngine {
         if self.keys[index].is_none() {
             self.live_keys += 1;
         }
-        self.keys[index] = Some(state);
-        if self.index.contains_key(&hash) {
-            self.colliding.push(id);
-        } else {
-            self.index.insert(hash, id);
+        self.keys[index] = Some(Box::new(state));
+        match self.index.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => self.colliding.push(id),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
         }
     }
 
@@ -364,7 +369,13 @@ impl InsightsEngine {
             self.count(call, minute, InsightType::ApiCallRateInsight, None, times);
         }
         if let Some(code) = call.error_for_error_rate(&selection) {
-            self.count(call, minute, InsightType::ApiErrorRateInsight, Some(code), times);
+            self.count(
+                call,
+                minute,
+                InsightType::ApiErrorRateInsight,
+                Some(code),
+                times,
+            );
         }
     }
 
@@ -456,7 +467,13 @@ impl InsightsEngine {
         shared
     }
 
-    fn is_key(&self, id: u32, call: &ApiCall<'_>, insight_type: InsightType, error: Option<&str>) -> bool {
+    fn is_key(
+        &self,
+        id: u32,
+        call: &ApiCall<'_>,
+        insight_type: InsightType,
+        error: Option<&str>,
+    ) -> bool {
         matches!(self.keys.get(id as usize), Some(Some(state)) if state.matches(call, insight_type, error))
     }
 
@@ -480,7 +497,11 @@ impl InsightsEngine {
         self.clock.now() - Duration::seconds(i64::from(self.config.close_delay_seconds))
     }
 
-    fn close_until(&mut self, target: u32, judge: bool) -> Result<Vec<InsightEvent>, InsightsError> {
+    fn close_until(
+        &mut self,
+        target: u32,
+        judge: bool,
+    ) -> Result<Vec<InsightEvent>, InsightsError> {
         let mut events = Vec::new();
         for id in std::mem::take(&mut self.new_keys) {
             if let Some(Some(state)) = self.keys.get(id as usize) {
@@ -506,7 +527,12 @@ impl InsightsEngine {
         Ok(events)
     }
 
-    fn close_minute(&mut self, minute: u32, judge: bool, events: &mut Vec<InsightEvent>) -> Result<(), InsightsError> {
+    fn close_minute(
+        &mut self,
+        minute: u32,
+        judge: bool,
+        events: &mut Vec<InsightEvent>,
+    ) -> Result<(), InsightsError> {
         let slot = hour_of_week(minute);
         let minute_of_day = minute % MINUTES_PER_DAY;
         let Self {
@@ -555,20 +581,35 @@ impl InsightsEngine {
             // Rollups.
             let id = id as u32;
             if count > 0 {
-                store.append(Resolution::OneMinute, CountRecord { period_start: minute, key: id, count })?;
+                store.append(
+                    Resolution::OneMinute,
+                    CountRecord {
+                        period_start: minute,
+                        key: id,
+                        count,
+                    },
+                )?;
             }
             state.five_minutes += count;
             state.hour += count;
-            if (minute + 1) % 5 == 0 {
+            if (minute + 1).is_multiple_of(5) {
                 if state.five_minutes > 0 {
-                    let record = CountRecord { period_start: minute - 4, key: id, count: state.five_minutes };
+                    let record = CountRecord {
+                        period_start: minute - 4,
+                        key: id,
+                        count: state.five_minutes,
+                    };
                     store.append(Resolution::FiveMinutes, record)?;
                 }
                 state.five_minutes = 0;
             }
-            if (minute + 1) % 60 == 0 {
+            if (minute + 1).is_multiple_of(60) {
                 if state.hour > 0 {
-                    let record = CountRecord { period_start: minute - 59, key: id, count: state.hour };
+                    let record = CountRecord {
+                        period_start: minute - 59,
+                        key: id,
+                        count: state.hour,
+                    };
                     store.append(Resolution::OneHour, record)?;
                 }
                 state.hour = 0;
@@ -583,7 +624,9 @@ impl InsightsEngine {
                     .is_some_and(|(_, _, thresholds)| count >= u64::from(thresholds.quiet_below));
             state.last_closed = match opened {
                 Some(open) => {
-                    state.today_attributions.merge(&open.attributions, SKETCH_CAPACITY);
+                    state
+                        .today_attributions
+                        .merge(&open.attributions, SKETCH_CAPACITY);
                     elevated.then(|| Box::new(open.attributions))
                 }
                 None => None,
@@ -650,7 +693,11 @@ impl InsightsEngine {
             .keys
             .iter()
             .enumerate()
-            .filter_map(|(id, entry)| entry.as_ref().map(|state| (id as u32, state.first_minute, &state.key)))
+            .filter_map(|(id, entry)| {
+                entry
+                    .as_ref()
+                    .map(|state| (id as u32, state.first_minute, &state.key))
+            })
             .collect();
         self.store.rewrite_keys(&live)
     }
@@ -665,7 +712,8 @@ impl InsightsEngine {
         while shard_start < key_count {
             let shard_end = (shard_start + TRAINING_SHARD).min(key_count);
             let shard = |key: u32| key >= shard_start && key < shard_end;
-            let mut hourly: Vec<Vec<(u32, u64)>> = vec![Vec::new(); (shard_end - shard_start) as usize];
+            let mut hourly: Vec<Vec<(u32, u64)>> =
+                vec![Vec::new(); (shard_end - shard_start) as usize];
             for training_day in window_start..day {
                 for record in self.store.read_day(Resolution::OneHour, training_day)? {
                     if shard(record.key) {
@@ -674,11 +722,13 @@ impl InsightsEngine {
                     }
                 }
             }
-            let mut minutes: Vec<Vec<(u32, u64)>> = vec![Vec::new(); (shard_end - shard_start) as usize];
+            let mut minutes: Vec<Vec<(u32, u64)>> =
+                vec![Vec::new(); (shard_end - shard_start) as usize];
             for training_day in day.saturating_sub(DISPERSION_DAYS)..day {
                 for record in self.store.read_day(Resolution::OneMinute, training_day)? {
                     if shard(record.key) {
-                        minutes[(record.key - shard_start) as usize].push((record.period_start, record.count));
+                        minutes[(record.key - shard_start) as usize]
+                            .push((record.period_start, record.count));
                     }
                 }
             }
@@ -731,7 +781,10 @@ impl InsightsEngine {
         let end_minute = minute_of(end).unwrap_or(0).min(self.closed_before);
         let mut counts: std::collections::BTreeMap<u32, u64> = Default::default();
         if start_minute < end_minute {
-            let id = self.keys.iter().position(|entry| entry.as_ref().is_some_and(|state| state.key == *key));
+            let id = self
+                .keys
+                .iter()
+                .position(|entry| entry.as_ref().is_some_and(|state| state.key == *key));
             if let Some(id) = id {
                 for day in start_minute / MINUTES_PER_DAY..=(end_minute - 1) / MINUTES_PER_DAY {
                     for record in self.store.read_day(resolution, day)? {
@@ -752,7 +805,10 @@ impl InsightsEngine {
                 }
             }
         }
-        Ok(counts.into_iter().map(|(minute, count)| (time_of(minute), count)).collect())
+        Ok(counts
+            .into_iter()
+            .map(|(minute, count)| (time_of(minute), count))
+            .collect())
     }
 
     /// The keys tracked now (every key that has counters).
@@ -772,10 +828,10 @@ impl InsightsEngine {
         let states: usize = self
             .keys
             .iter()
-            .map(|entry| {
-                std::mem::size_of::<Option<KeyState>>() + entry.as_ref().map_or(0, KeyState::heap_bytes)
-            })
-            .sum();
+            .flatten()
+            .map(|state| std::mem::size_of::<KeyState>() + state.heap_bytes())
+            .sum::<usize>()
+            + self.keys.capacity() * std::mem::size_of::<Option<Box<KeyState>>>();
         let strings: usize = self.strings.iter().map(|text| text.len() + 16 + 8).sum();
         states + strings + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
     }
@@ -817,22 +873,37 @@ fn judge_minute(
 ) {
     let level = state.level_tenths(config);
     let thresholds = match state.thresholds {
-        Some((cached_slot, cached_level, thresholds)) if cached_slot == slot && cached_level == level => thresholds,
+        Some((cached_slot, cached_level, thresholds))
+            if cached_slot == slot && cached_level == level =>
+        {
+            thresholds
+        }
         _ => {
-            let thresholds = Thresholds::for_model(state.model.as_ref(), slot, f64::from(level) / 10.0, config);
+            let thresholds =
+                Thresholds::for_model(state.model.as_ref(), slot, f64::from(level) / 10.0, config);
             state.thresholds = Some((slot, level, thresholds));
             thresholds
         }
     };
     let empty = Attributions::default();
     let current = attributions.unwrap_or(&empty);
-    match state.detector.step(minute, count, thresholds, config.end_quiet_minutes) {
+    match state
+        .detector
+        .step(minute, count, thresholds, config.end_quiet_minutes)
+    {
         Decision::Idle => {}
         Decision::Start { start } => {
             let at_previous = start != minute;
-            let (baseline_sum, baseline_minutes) = if at_previous { state.previous_baseline } else { baseline };
+            let (baseline_sum, baseline_minutes) = if at_previous {
+                state.previous_baseline
+            } else {
+                baseline
+            };
             let (start_count, start_attributions) = if at_previous {
-                (state.previous_count, state.last_closed.as_deref().unwrap_or(&empty))
+                (
+                    state.previous_count,
+                    state.last_closed.as_deref().unwrap_or(&empty),
+                )
             } else {
                 (count, current)
             };
@@ -844,7 +915,10 @@ fn judge_minute(
                 total += count;
             }
             let baseline_attributions = state.baseline_attributions(baseline_minutes);
-            let insight_top = start_attributions.by_attribute.each_ref().map(|top| top.top(TOP_VALUES));
+            let insight_top = start_attributions
+                .by_attribute
+                .each_ref()
+                .map(|top| top.top(TOP_VALUES));
             let shared_event_id = derived_id(source_id, &state.key, start, "shared");
             events.push(InsightEvent {
                 key: state.key.clone(),
@@ -877,7 +951,9 @@ fn judge_minute(
             };
             if quiet {
                 active.pending_count += count;
-                active.pending_attributions.merge(current, INSIGHT_SKETCH_CAPACITY);
+                active
+                    .pending_attributions
+                    .merge(current, INSIGHT_SKETCH_CAPACITY);
             } else {
                 active.count += active.pending_count + count;
                 let pending = std::mem::take(&mut active.pending_attributions);
@@ -891,18 +967,27 @@ fn judge_minute(
                 return;
             };
             let duration = end.saturating_sub(active.start).max(1);
-            let insight_top = active.attributions.by_attribute.each_ref().map(|top| top.top(TOP_VALUES));
+            let insight_top = active
+                .attributions
+                .by_attribute
+                .each_ref()
+                .map(|top| top.top(TOP_VALUES));
             events.push(InsightEvent {
                 key: state.key.clone(),
                 state: InsightState::End,
                 event_time: time_of(end),
                 event_id: derived_id(source_id, &state.key, active.event_id_seed, "End"),
                 shared_event_id: derived_id(source_id, &state.key, active.event_id_seed, "shared"),
-                baseline_average: active.baseline_sum as f64 / f64::from(active.baseline_minutes.max(1)),
+                baseline_average: active.baseline_sum as f64
+                    / f64::from(active.baseline_minutes.max(1)),
                 insight_average: active.count as f64 / f64::from(duration),
                 baseline_duration: active.baseline_minutes,
                 insight_duration: Some(duration),
-                attributions: attribution_lists(&insight_top, duration, &active.baseline_attributions),
+                attributions: attribution_lists(
+                    &insight_top,
+                    duration,
+                    &active.baseline_attributions,
+                ),
             });
             stats.insights_ended += 1;
         }

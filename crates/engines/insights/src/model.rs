@@ -124,7 +124,10 @@ impl KeyModel {
         // Overdispersion: the method-of-moments estimate of the negative binomial's
         // E[(x-μ)² - x] / μ² per day, then the median over days (robust to burst days).
         let mut per_day: Vec<(f64, f64)> = Vec::new(); // (numerator, Σμ²) per day
-        let dispersion_start = data.today.saturating_sub(DISPERSION_DAYS).max(first_full_day);
+        let dispersion_start = data
+            .today
+            .saturating_sub(DISPERSION_DAYS)
+            .max(first_full_day);
         for day in dispersion_start..data.today {
             let all_mu_squared: f64 = (0..24u32)
                 .map(|hour| {
@@ -220,7 +223,8 @@ impl Thresholds {
         };
         let rate = model.rate(slot) * level;
         let a = model.overdispersion();
-        let multiple = |factor: f64, mean: f64| (factor * mean).ceil().min(f64::from(u32::MAX)) as u32;
+        let multiple =
+            |factor: f64, mean: f64| (factor * mean).ceil().min(f64::from(u32::MAX)) as u32;
         Self {
             one_minute: config
                 .min_count
@@ -229,7 +233,11 @@ impl Thresholds {
             two_minutes: config
                 .min_count_two_minutes
                 .max(multiple(config.min_multiple, 2.0 * rate))
-                .max(upper_threshold(2.0 * rate, a / 2.0, config.start_tail_two_minutes)),
+                .max(upper_threshold(
+                    2.0 * rate,
+                    a / 2.0,
+                    config.start_tail_two_minutes,
+                )),
             quiet_below: multiple(config.end_multiple, rate)
                 .max(upper_threshold(rate, a, config.end_tail))
                 .max(1),
@@ -271,7 +279,11 @@ mod tests {
         }
         let model = train(&hourly, &[], 0).unwrap();
         let slot = hour_of_week((TODAY - 28 + burst_day) * MINUTES_PER_DAY + 5 * 60);
-        assert!((model.rate(slot) - 1.0).abs() < 0.01, "{}", model.rate(slot));
+        assert!(
+            (model.rate(slot) - 1.0).abs() < 0.01,
+            "{}",
+            model.rate(slot)
+        );
     }
 
     #[test]
@@ -298,7 +310,11 @@ mod tests {
             .map(|minute| (minute, 20))
             .collect();
         let model = train(&hourly, &minutes, 0).unwrap();
-        assert!((model.overdispersion() - 0.9).abs() < 0.05, "{}", model.overdispersion());
+        assert!(
+            (model.overdispersion() - 0.9).abs() < 0.05,
+            "{}",
+            model.overdispersion()
+        );
     }
 
     #[test]
@@ -311,4 +327,3 @@ mod tests {
         assert_eq!(thresholds.quiet_below, 2);
     }
 }
-

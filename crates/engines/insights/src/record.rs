@@ -143,7 +143,12 @@ impl InsightEvent {
 }
 
 /// A UUID (version 8) derived from the insight's source, key, start minute and `salt`.
-pub(crate) fn derived_id(source_id: &str, key: &MetricKey, start_minute: u32, salt: &str) -> String {
+pub(crate) fn derived_id(
+    source_id: &str,
+    key: &MetricKey,
+    start_minute: u32,
+    salt: &str,
+) -> String {
     let mut hasher = Sha256::new();
     for part in [
         source_id,

@@ -206,7 +206,8 @@ impl CounterStore {
         self.keys = None;
         let path = self.keys_path();
         let temp = self.dir.join("keys.log.tmp");
-        let mut writer = BufWriter::new(File::create(&temp).map_err(InsightsError::io("create", &temp))?);
+        let mut writer =
+            BufWriter::new(File::create(&temp).map_err(InsightsError::io("create", &temp))?);
         for (id, first_minute, key) in keys {
             let line = KeyLine {
                 id: *id,
@@ -237,9 +238,10 @@ impl CounterStore {
         let current = self.writers[slot].as_ref().map(|(open_day, _)| *open_day);
         if current != Some(day) {
             if let Some((_, mut writer)) = self.writers[slot].take() {
-                writer
-                    .flush()
-                    .map_err(InsightsError::io("write", self.segment_path(resolution, day)))?;
+                writer.flush().map_err(InsightsError::io(
+                    "write",
+                    self.segment_path(resolution, day),
+                ))?;
             }
             let path = self.segment_path(resolution, day);
             let file = OpenOptions::new()
@@ -248,10 +250,14 @@ impl CounterStore {
                 .open(&path)
                 .map_err(InsightsError::io("open", &path))?;
             // Drop a torn record a crash left, so that later records stay aligned.
-            let length = file.metadata().map_err(InsightsError::io("stat", &path))?.len();
+            let length = file
+                .metadata()
+                .map_err(InsightsError::io("stat", &path))?
+                .len();
             let aligned = length - length % RECORD_BYTES as u64;
             if aligned != length {
-                file.set_len(aligned).map_err(InsightsError::io("truncate", &path))?;
+                file.set_len(aligned)
+                    .map_err(InsightsError::io("truncate", &path))?;
             }
             self.writers[slot] = Some((day, BufWriter::with_capacity(64 * 1024, file)));
         }
@@ -260,9 +266,10 @@ impl CounterStore {
         bytes[4..8].copy_from_slice(&record.key.to_le_bytes());
         bytes[8..16].copy_from_slice(&record.count.to_le_bytes());
         if let Some((_, writer)) = self.writers[slot].as_mut() {
-            writer
-                .write_all(&bytes)
-                .map_err(InsightsError::io("append to", self.dir.join(resolution.dir_name())))?;
+            writer.write_all(&bytes).map_err(InsightsError::io(
+                "append to",
+                self.dir.join(resolution.dir_name()),
+            ))?;
         }
         Ok(())
     }
@@ -272,7 +279,10 @@ impl CounterStore {
         if let Some(writer) = self.keys.as_mut() {
             writer.flush().map_err(InsightsError::io("write", &path))?;
             if self.sync {
-                writer.get_ref().sync_data().map_err(InsightsError::io("sync", &path))?;
+                writer
+                    .get_ref()
+                    .sync_data()
+                    .map_err(InsightsError::io("sync", &path))?;
             }
         }
         Ok(())
@@ -287,7 +297,10 @@ impl CounterStore {
             if let Some((_, writer)) = self.writers[resolution.index()].as_mut() {
                 writer.flush().map_err(InsightsError::io("write", &path))?;
                 if self.sync {
-                    writer.get_ref().sync_data().map_err(InsightsError::io("sync", &path))?;
+                    writer
+                        .get_ref()
+                        .sync_data()
+                        .map_err(InsightsError::io("sync", &path))?;
                 }
             }
         }
@@ -341,7 +354,11 @@ impl CounterStore {
     }
 
     /// Deletes the segments of days that ended more than each resolution's retention ago.
-    pub(crate) fn expire(&mut self, today: u32, retention_days: [u32; 3]) -> Result<(), InsightsError> {
+    pub(crate) fn expire(
+        &mut self,
+        today: u32,
+        retention_days: [u32; 3],
+    ) -> Result<(), InsightsError> {
         for resolution in Resolution::ALL {
             let keep_from = today.saturating_sub(retention_days[resolution.index()]);
             let sub = self.dir.join(resolution.dir_name());
@@ -408,8 +425,14 @@ mod tests {
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&[1, 2, 3]).unwrap();
         let mut store = CounterStore::open(dir.path(), false).unwrap();
-        assert_eq!(store.read_day(Resolution::OneMinute, day).unwrap(), vec![record]);
-        assert_eq!(store.closed_before().unwrap(), Some(day * MINUTES_PER_DAY + 8));
+        assert_eq!(
+            store.read_day(Resolution::OneMinute, day).unwrap(),
+            vec![record]
+        );
+        assert_eq!(
+            store.closed_before().unwrap(),
+            Some(day * MINUTES_PER_DAY + 8)
+        );
         let second = CountRecord { count: 1, ..record };
         store.append(Resolution::OneMinute, second).unwrap();
         store.flush(0).unwrap();
@@ -435,10 +458,19 @@ mod tests {
         }
         store.flush(0).unwrap();
         store.expire(126, [15, 20, 90]).unwrap();
-        assert!(store.read_day(Resolution::OneMinute, 110).unwrap().is_empty());
+        assert!(store
+            .read_day(Resolution::OneMinute, 110)
+            .unwrap()
+            .is_empty());
         assert_eq!(store.read_day(Resolution::OneMinute, 120).unwrap().len(), 1);
-        assert!(store.read_day(Resolution::FiveMinutes, 100).unwrap().is_empty());
-        assert_eq!(store.read_day(Resolution::FiveMinutes, 110).unwrap().len(), 1);
+        assert!(store
+            .read_day(Resolution::FiveMinutes, 100)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.read_day(Resolution::FiveMinutes, 110).unwrap().len(),
+            1
+        );
         assert_eq!(store.read_day(Resolution::OneHour, 100).unwrap().len(), 1);
     }
 }

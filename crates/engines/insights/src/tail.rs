@@ -3,7 +3,7 @@
 
 /// The smallest count `t` with `P(X ≥ t) ≤ tail`.
 pub(crate) fn upper_threshold(mean: f64, overdispersion: f64, tail: f64) -> u32 {
-    if !(mean > 0.0) {
+    if mean.is_nan() || mean <= 0.0 {
         return 1;
     }
     if mean > 400.0 {

@@ -68,7 +68,13 @@ fn engine_with_history(
         let calls = ((minute + 1) as f64 * rate).floor() - (minute as f64 * rate).floor();
         let time = start + Duration::minutes(minute);
         if calls > 0.0 {
-            let normal = call(time, source, name, error, "arn:aws:iam::111122223333:user/ops");
+            let normal = call(
+                time,
+                source,
+                name,
+                error,
+                "arn:aws:iam::111122223333:user/ops",
+            );
             engine.observe(&normal, calls as u64);
         }
         if minute % 30 == 29 {
@@ -93,7 +99,13 @@ fn run(
     for (index, calls) in per_minute.iter().enumerate() {
         let time = from + Duration::minutes(index as i64);
         if *calls > 0 {
-            let burst = call(time, source, name, error, "arn:aws:iam::111122223333:user/intruder");
+            let burst = call(
+                time,
+                source,
+                name,
+                error,
+                "arn:aws:iam::111122223333:user/intruder",
+            );
             engine.observe(&burst, *calls);
         }
         clock.set(time + Duration::minutes(1));
@@ -111,18 +123,39 @@ fn clock_now(clock: &TestClock) -> DateTime<Utc> {
 #[test]
 fn aws_send_command_example_fires_within_two_minutes_and_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut engine, clock, now) =
-        engine_with_history(dir.path(), "ssm.amazonaws.com", "SendCommand", None, 0.0442, 28);
+    let (mut engine, clock, now) = engine_with_history(
+        dir.path(),
+        "ssm.amazonaws.com",
+        "SendCommand",
+        None,
+        0.0442,
+        28,
+    );
     // Up to 15 calls in 5 minutes, then back to none.
     let mut burst = vec![3u64; 5];
     burst.extend([0; 15]);
-    let events = run(&mut engine, &clock, now, &burst, "ssm.amazonaws.com", "SendCommand", None);
+    let events = run(
+        &mut engine,
+        &clock,
+        now,
+        &burst,
+        "ssm.amazonaws.com",
+        "SendCommand",
+        None,
+    );
     assert_eq!(events.len(), 2, "{events:#?}");
     let (emitted, start) = &events[0];
     assert_eq!(start.state, InsightState::Start);
     assert_eq!(start.event_time, now);
-    assert!(*emitted <= now + Duration::minutes(2), "started late: {emitted}");
-    assert!((start.baseline_average - 0.0442).abs() < 0.002, "{}", start.baseline_average);
+    assert!(
+        *emitted <= now + Duration::minutes(2),
+        "started late: {emitted}"
+    );
+    assert!(
+        (start.baseline_average - 0.0442).abs() < 0.002,
+        "{}",
+        start.baseline_average
+    );
     assert_eq!(start.insight_average, 3.0);
     let (_, end) = &events[1];
     assert_eq!(end.state, InsightState::End);
@@ -147,17 +180,31 @@ fn aws_send_command_example_fires_within_two_minutes_and_ends() {
     assert_eq!(statistics["insight"]["average"], 3.0);
     assert_eq!(statistics["baselineDuration"], 10080);
     assert!(statistics.get("insightDuration").is_none());
-    let attributions = details["insightContext"]["attributions"].as_array().unwrap();
-    let names: Vec<&str> = attributions.iter().map(|a| a["attribute"].as_str().unwrap()).collect();
+    let attributions = details["insightContext"]["attributions"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = attributions
+        .iter()
+        .map(|a| a["attribute"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["userIdentityArn", "userAgent", "errorCode"]);
-    assert_eq!(attributions[0]["insight"][0]["value"], "arn:aws:iam::111122223333:user/intruder");
+    assert_eq!(
+        attributions[0]["insight"][0]["value"],
+        "arn:aws:iam::111122223333:user/intruder"
+    );
     assert_eq!(attributions[0]["insight"][0]["average"], 3.0);
-    assert_eq!(attributions[0]["baseline"][0]["value"], "arn:aws:iam::111122223333:user/ops");
+    assert_eq!(
+        attributions[0]["baseline"][0]["value"],
+        "arn:aws:iam::111122223333:user/ops"
+    );
     assert_eq!(attributions[2]["insight"][0]["value"], "null");
 
     let end_json: Value = serde_json::from_str(&end.to_json()).unwrap();
     assert_eq!(end_json["insightDetails"]["state"], "End");
-    assert_eq!(end_json["insightDetails"]["insightContext"]["statistics"]["insightDuration"], 5);
+    assert_eq!(
+        end_json["insightDetails"]["insightContext"]["statistics"]["insightDuration"],
+        5
+    );
     assert_eq!(end_json["sharedEventID"], json["sharedEventID"]);
     // The record reads back as an Insight event.
     let record = EventRecord::from_json(&start.to_json()).unwrap();
@@ -169,11 +216,25 @@ fn aws_send_command_example_fires_within_two_minutes_and_ends() {
 fn aws_get_role_policy_error_example_fires() {
     let dir = tempfile::tempdir().unwrap();
     let error = Some("NoSuchEntityException");
-    let (mut engine, clock, now) =
-        engine_with_history(dir.path(), "iam.amazonaws.com", "GetRolePolicy", error, 0.0017, 28);
+    let (mut engine, clock, now) = engine_with_history(
+        dir.path(),
+        "iam.amazonaws.com",
+        "GetRolePolicy",
+        error,
+        0.0017,
+        28,
+    );
     let mut burst = vec![18u64; 10];
     burst.extend([0; 10]);
-    let events = run(&mut engine, &clock, now, &burst, "iam.amazonaws.com", "GetRolePolicy", error);
+    let events = run(
+        &mut engine,
+        &clock,
+        now,
+        &burst,
+        "iam.amazonaws.com",
+        "GetRolePolicy",
+        error,
+    );
     let starts: Vec<&InsightEvent> = events
         .iter()
         .map(|(_, event)| event)
@@ -197,10 +258,24 @@ fn aws_get_role_policy_error_example_fires() {
 #[test]
 fn steady_traffic_raises_no_insight() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut engine, clock, now) =
-        engine_with_history(dir.path(), "ec2.amazonaws.com", "RunInstances", None, 2.0, 28);
+    let (mut engine, clock, now) = engine_with_history(
+        dir.path(),
+        "ec2.amazonaws.com",
+        "RunInstances",
+        None,
+        2.0,
+        28,
+    );
     let steady = vec![2u64; 600];
-    let events = run(&mut engine, &clock, now, &steady, "ec2.amazonaws.com", "RunInstances", None);
+    let events = run(
+        &mut engine,
+        &clock,
+        now,
+        &steady,
+        "ec2.amazonaws.com",
+        "RunInstances",
+        None,
+    );
     assert!(events.is_empty(), "{events:#?}");
 }
 
@@ -211,10 +286,18 @@ fn insight_bytes(dir: &Path) -> Vec<String> {
     burst.extend([0; 20]);
     burst.extend([25; 10]);
     burst.extend([0; 20]);
-    run(&mut engine, &clock, now, &burst, "ssm.amazonaws.com", "SendCommand", None)
-        .into_iter()
-        .map(|(_, event)| event.to_json())
-        .collect()
+    run(
+        &mut engine,
+        &clock,
+        now,
+        &burst,
+        "ssm.amazonaws.com",
+        "SendCommand",
+        None,
+    )
+    .into_iter()
+    .map(|(_, event)| event.to_json())
+    .collect()
 }
 
 #[test]
@@ -230,28 +313,60 @@ fn the_same_input_gives_byte_identical_insights_events() {
 #[test]
 fn counters_are_durable_rolled_up_and_train_the_baseline_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, clock, now) =
-        engine_with_history(dir.path(), "ssm.amazonaws.com", "SendCommand", None, 0.5, 20);
+    let (engine, clock, now) = engine_with_history(
+        dir.path(),
+        "ssm.amazonaws.com",
+        "SendCommand",
+        None,
+        0.5,
+        20,
+    );
     let key = engine.keys().next().unwrap().clone();
     drop(engine);
-    let mut engine = InsightsEngine::open(dir.path(), config(), Arc::new(clock.clone()), None).unwrap();
-    assert_eq!(engine.keys().cloned().collect::<Vec<MetricKey>>(), vec![key.clone()]);
+    let mut engine =
+        InsightsEngine::open(dir.path(), config(), Arc::new(clock.clone()), None).unwrap();
+    assert_eq!(
+        engine.keys().cloned().collect::<Vec<MetricKey>>(),
+        vec![key.clone()]
+    );
     let day = now - Duration::days(1);
-    let hourly = engine.metric_data(&key, Resolution::OneHour, day, now, false).unwrap();
+    let hourly = engine
+        .metric_data(&key, Resolution::OneHour, day, now, false)
+        .unwrap();
     assert_eq!(hourly.len(), 24);
     assert!(hourly.iter().all(|(_, count)| *count == 30), "{hourly:?}");
     let five = engine
-        .metric_data(&key, Resolution::FiveMinutes, now - Duration::minutes(60), now, true)
+        .metric_data(
+            &key,
+            Resolution::FiveMinutes,
+            now - Duration::minutes(60),
+            now,
+            true,
+        )
         .unwrap();
     assert_eq!(five.len(), 12);
     assert_eq!(five.iter().map(|(_, count)| count).sum::<u64>(), 30);
     let minutes = engine
-        .metric_data(&key, Resolution::OneMinute, now - Duration::minutes(10), now, false)
+        .metric_data(
+            &key,
+            Resolution::OneMinute,
+            now - Duration::minutes(10),
+            now,
+            false,
+        )
         .unwrap();
     assert_eq!(minutes.len(), 5, "{minutes:?}");
     // The baseline trained on the stored history right away: a burst fires.
     let burst = [30u64, 30, 0, 0, 0, 0, 0];
-    let events = run(&mut engine, &clock, now, &burst, "ssm.amazonaws.com", "SendCommand", None);
+    let events = run(
+        &mut engine,
+        &clock,
+        now,
+        &burst,
+        "ssm.amazonaws.com",
+        "SendCommand",
+        None,
+    );
     assert_eq!(events.len(), 2, "{events:#?}");
     assert!((events[0].1.baseline_average - 0.5).abs() < 0.01);
 }
@@ -261,15 +376,28 @@ fn late_events_are_not_counted_twice() {
     let dir = tempfile::tempdir().unwrap();
     let start = start_of_history();
     let clock = TestClock::new(start + Duration::minutes(10));
-    let mut engine = InsightsEngine::open(dir.path(), config(), Arc::new(clock.clone()), Some(start)).unwrap();
-    let early = call(start, "s3.amazonaws.com", "PutBucketPolicy", None, "arn:aws:iam::1:user/a");
+    let mut engine =
+        InsightsEngine::open(dir.path(), config(), Arc::new(clock.clone()), Some(start)).unwrap();
+    let early = call(
+        start,
+        "s3.amazonaws.com",
+        "PutBucketPolicy",
+        None,
+        "arn:aws:iam::1:user/a",
+    );
     engine.observe(&early, 2);
     engine.tick().unwrap();
     engine.observe(&early, 5);
     assert_eq!(engine.stats().late_events, 5);
     let key = engine.keys().next().unwrap().clone();
     let counts = engine
-        .metric_data(&key, Resolution::OneMinute, start, start + Duration::minutes(10), false)
+        .metric_data(
+            &key,
+            Resolution::OneMinute,
+            start,
+            start + Duration::minutes(10),
+            false,
+        )
         .unwrap();
     assert_eq!(counts, vec![(start, 2)]);
 }
@@ -279,8 +407,15 @@ fn read_only_calls_count_only_for_error_rate() {
     let dir = tempfile::tempdir().unwrap();
     let start = start_of_history();
     let clock = TestClock::new(start + Duration::minutes(2));
-    let mut engine = InsightsEngine::open(dir.path(), config(), Arc::new(clock), Some(start)).unwrap();
-    let mut read = call(start, "iam.amazonaws.com", "GetRole", None, "arn:aws:iam::1:user/a");
+    let mut engine =
+        InsightsEngine::open(dir.path(), config(), Arc::new(clock), Some(start)).unwrap();
+    let mut read = call(
+        start,
+        "iam.amazonaws.com",
+        "GetRole",
+        None,
+        "arn:aws:iam::1:user/a",
+    );
     read.read_only = Some(true);
     engine.observe(&read, 1);
     assert_eq!(engine.keys().count(), 0);
@@ -297,13 +432,24 @@ fn memory_stays_bounded_with_100000_distinct_keys() {
     let dir = tempfile::tempdir().unwrap();
     let start = start_of_history();
     let clock = TestClock::new(start + Duration::minutes(2));
-    let mut engine = InsightsEngine::open(dir.path(), config(), Arc::new(clock.clone()), Some(start)).unwrap();
+    let mut engine =
+        InsightsEngine::open(dir.path(), config(), Arc::new(clock.clone()), Some(start)).unwrap();
     let mut names = Vec::new();
     for i in 0..100_000u32 {
-        names.push((format!("svc{}.amazonaws.com", i % 100), format!("Api{}", i / 100), format!("Error{}", i % 7)));
+        names.push((
+            format!("svc{}.amazonaws.com", i % 100),
+            format!("Api{}", i / 100),
+            format!("Error{}", i % 7),
+        ));
     }
     for (source, name, error) in &names {
-        let failed = call(start, source, name, Some(error), "arn:aws:iam::111122223333:user/a");
+        let failed = call(
+            start,
+            source,
+            name,
+            Some(error),
+            "arn:aws:iam::111122223333:user/a",
+        );
         engine.observe(&failed, 1);
     }
     engine.tick().unwrap();
@@ -313,15 +459,32 @@ fn memory_stays_bounded_with_100000_distinct_keys() {
     assert!(bytes < 200_000 * 1_000, "{bytes} bytes for 200,000 keys");
     // Beyond max_keys new keys are refused, so memory no longer grows.
     drop(engine);
-    let limited = InsightsConfig { max_keys: 200_000, ..config() };
-    let mut engine = InsightsEngine::open(dir.path(), limited, Arc::new(clock.clone()), None).unwrap();
+    let limited = InsightsConfig {
+        max_keys: 200_000,
+        ..config()
+    };
+    let mut engine =
+        InsightsEngine::open(dir.path(), limited, Arc::new(clock.clone()), None).unwrap();
     let before = engine.memory_bytes();
     let later = start + Duration::minutes(2);
     for i in 0..50_000u32 {
         let name = format!("New{i}");
-        engine.observe(&call(later, "new.amazonaws.com", &name, None, "arn:aws:iam::1:user/b"), 1);
+        engine.observe(
+            &call(
+                later,
+                "new.amazonaws.com",
+                &name,
+                None,
+                "arn:aws:iam::1:user/b",
+            ),
+            1,
+        );
     }
     assert_eq!(engine.stats().dropped_key_events, 50_000);
     assert_eq!(engine.stats().keys, 200_000);
-    assert!(engine.memory_bytes() <= before + 1_000_000, "{} > {before}", engine.memory_bytes());
+    assert!(
+        engine.memory_bytes() <= before + 1_000_000,
+        "{} > {before}",
+        engine.memory_bytes()
+    );
 }

@@ -9,14 +9,18 @@ use std::time::Instant;
 
 fn record_json(i: usize, keys: usize, minute: &str) -> String {
     let key = i % keys;
-    let error = if i % 5 == 0 { r#","errorCode":"AccessDenied","errorMessage":"denied""# } else { "" };
+    let error = if i.is_multiple_of(5) {
+        r#","errorCode":"AccessDenied","errorMessage":"denied""#
+    } else {
+        ""
+    };
     format!(
         r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLE:s{user}","arn":"arn:aws:sts::111122223333:assumed-role/app/s{user}","accountId":"111122223333"}},"eventTime":"{minute}:{second:02}Z","eventSource":"svc{source}.amazonaws.com","eventName":"Api{key}","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-sdk-go-v2/1.{agent}","requestParameters":{{"name":"x{i}"}},"responseElements":null{error},"requestID":"req-{i}","eventID":"00000000-0000-4000-8000-{i:012}","readOnly":{read_only},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}"#,
         user = i % 100,
         second = i % 60,
         source = key % 50,
         agent = i % 20,
-        read_only = i % 2 == 0,
+        read_only = i.is_multiple_of(2),
     )
 }
 
@@ -37,8 +41,12 @@ pub fn counters(events: usize, keys: usize, rounds: usize) -> anyhow::Result<()>
     let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     let dir = tempfile::tempdir()?;
     let clock = TestClock::new(start);
-    let config = InsightsConfig { close_delay_seconds: 0, ..InsightsConfig::default() };
-    let mut engine = InsightsEngine::open(dir.path(), config, Arc::new(clock.clone()), Some(start))?;
+    let config = InsightsConfig {
+        close_delay_seconds: 0,
+        ..InsightsConfig::default()
+    };
+    let mut engine =
+        InsightsEngine::open(dir.path(), config, Arc::new(clock.clone()), Some(start))?;
     let mut parse_seconds = 0.0;
     let mut observe_seconds = 0.0;
     let mut close_seconds = 0.0;
@@ -48,7 +56,10 @@ pub fn counters(events: usize, keys: usize, rounds: usize) -> anyhow::Result<()>
         let prefix = minute.format("%Y-%m-%dT%H:%M").to_string();
         let texts: Vec<String> = (0..events).map(|i| record_json(i, keys, &prefix)).collect();
         let began = Instant::now();
-        let records: Vec<EventRecord> = texts.iter().map(|text| EventRecord::from_json(text)).collect::<Result<_, _>>()?;
+        let records: Vec<EventRecord> = texts
+            .iter()
+            .map(|text| EventRecord::from_json(text))
+            .collect::<Result<_, _>>()?;
         parse_seconds += began.elapsed().as_secs_f64();
         let cpu = cpu_seconds();
         let began = Instant::now();
@@ -66,7 +77,10 @@ pub fn counters(events: usize, keys: usize, rounds: usize) -> anyhow::Result<()>
     let per_event = observe_seconds / total * 1e9;
     let parse = parse_seconds / total * 1e9;
     let per_close = close_seconds / rounds as f64 * 1e3;
-    println!("{events} events x {rounds} minutes over {keys} API keys (+ error keys): {} keys tracked", engine.stats().keys);
+    println!(
+        "{events} events x {rounds} minutes over {keys} API keys (+ error keys): {} keys tracked",
+        engine.stats().keys
+    );
     println!("count one event (ApiCall from the parsed record + counters): {per_event:.0} ns (process CPU {:.0} ns)", observe_cpu / total * 1e9);
     println!("parse one record (EventRecord::from_json), for comparison: {parse:.0} ns");
     println!("close one minute (write counters + rollups, judge every key): {per_close:.1} ms");
@@ -95,12 +109,22 @@ pub fn memory(keys: usize) -> anyhow::Result<()> {
     let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     let dir = tempfile::tempdir()?;
     let clock = TestClock::new(start);
-    let config = InsightsConfig { close_delay_seconds: 0, ..InsightsConfig::default() };
+    let config = InsightsConfig {
+        close_delay_seconds: 0,
+        ..InsightsConfig::default()
+    };
     let names: Vec<(String, String, String)> = (0..keys)
-        .map(|i| (format!("svc{}.amazonaws.com", i % 200), format!("Api{}", i / 200 % 5000), format!("Error{}", i / 1_000_000)))
+        .map(|i| {
+            (
+                format!("svc{}.amazonaws.com", i % 200),
+                format!("Api{}", i / 200 % 5000),
+                format!("Error{}", i / 1_000_000),
+            )
+        })
         .collect();
     let before = resident_bytes();
-    let mut engine = InsightsEngine::open(dir.path(), config, Arc::new(clock.clone()), Some(start))?;
+    let mut engine =
+        InsightsEngine::open(dir.path(), config, Arc::new(clock.clone()), Some(start))?;
     for minute in 0..10i64 {
         let time = start + Duration::minutes(minute);
         for (i, (source, name, error)) in names.iter().enumerate() {
@@ -131,6 +155,9 @@ pub fn memory(keys: usize) -> anyhow::Result<()> {
         engine.memory_bytes() as f64 / 1048576.0,
         engine.memory_bytes() as f64 / tracked.max(1) as f64,
     );
-    println!("counter files: {:.1} MiB", engine.disk_bytes() as f64 / 1048576.0);
+    println!(
+        "counter files: {:.1} MiB",
+        engine.disk_bytes() as f64 / 1048576.0
+    );
     Ok(())
 }

@@ -135,35 +135,36 @@ impl Scenario {
         let total_minutes = (config.warmup_days + config.scored_days) * MINUTES_PER_DAY;
         let scored_from = config.warmup_days * MINUTES_PER_DAY;
         let mut apis = Vec::new();
-        let shaped = |rng: &mut StdRng, index: usize, write: bool, background: Background, rate: f64| {
-            let errors = if write && rng.gen_bool(0.5) {
-                vec![ErrorSeries {
-                    code: ERRORS[rng.gen_range(0..ERRORS.len())].to_string(),
-                    rate: log_uniform(rng, 0.002, 0.5),
-                }]
-            } else if write {
-                Vec::new()
-            } else {
-                let count = rng.gen_range(1..=2);
-                (0..count)
-                    .map(|offset| ErrorSeries {
-                        code: ERRORS[(index + offset) % ERRORS.len()].to_string(),
-                        rate: log_uniform(rng, 0.002, 2.0),
-                    })
-                    .collect()
+        let shaped =
+            |rng: &mut StdRng, index: usize, write: bool, background: Background, rate: f64| {
+                let errors = if write && rng.gen_bool(0.5) {
+                    vec![ErrorSeries {
+                        code: ERRORS[rng.gen_range(0..ERRORS.len())].to_string(),
+                        rate: log_uniform(rng, 0.002, 0.5),
+                    }]
+                } else if write {
+                    Vec::new()
+                } else {
+                    let count = rng.gen_range(1..=2);
+                    (0..count)
+                        .map(|offset| ErrorSeries {
+                            code: ERRORS[(index + offset) % ERRORS.len()].to_string(),
+                            rate: log_uniform(rng, 0.002, 2.0),
+                        })
+                        .collect()
+                };
+                Api {
+                    source: SOURCES[index % SOURCES.len()].to_string(),
+                    name: format!("{}Api{index}", if write { "Put" } else { "Get" }),
+                    write,
+                    rate,
+                    daily_amplitude: uniform(rng, 0.0, 0.9),
+                    peak_hour: uniform(rng, 0.0, 24.0),
+                    weekend_factor: uniform(rng, 0.35, 1.0),
+                    background,
+                    errors,
+                }
             };
-            Api {
-                source: SOURCES[index % SOURCES.len()].to_string(),
-                name: format!("{}Api{index}", if write { "Put" } else { "Get" }),
-                write,
-                rate,
-                daily_amplitude: uniform(rng, 0.0, 0.9),
-                peak_hour: uniform(rng, 0.0, 24.0),
-                weekend_factor: uniform(rng, 0.35, 1.0),
-                background,
-                errors,
-            }
-        };
         for _ in 0..config.steady_write_apis {
             let rate = log_uniform(&mut rng, 0.02, 40.0);
             let index = apis.len();
@@ -191,7 +192,13 @@ impl Scenario {
             let rate = log_uniform(&mut rng, 0.05, 10.0);
             let from = rng.gen_range(scored_from..total_minutes - MINUTES_PER_DAY);
             let index = apis.len();
-            apis.push(shaped(&mut rng, index, true, Background::New { from }, rate));
+            apis.push(shaped(
+                &mut rng,
+                index,
+                true,
+                Background::New { from },
+                rate,
+            ));
         }
         for _ in 0..config.read_apis {
             let rate = log_uniform(&mut rng, 0.1, 50.0);
@@ -204,7 +211,10 @@ impl Scenario {
         let burst_apis: Vec<usize> = (0..apis.len())
             .filter(|index| {
                 apis[*index].write
-                    && matches!(apis[*index].background, Background::Steady | Background::Ramp { .. })
+                    && matches!(
+                        apis[*index].background,
+                        Background::Steady | Background::Ramp { .. }
+                    )
             })
             .collect();
         let error_series: Vec<(usize, usize)> = (0..apis.len())
@@ -214,7 +224,9 @@ impl Scenario {
         let mut anomalies: Vec<Anomaly> = Vec::new();
         let place = |rng: &mut StdRng, from: u32, to: u32, anomalies: &mut Vec<Anomaly>| loop {
             let target = if rng.gen_bool(0.6) {
-                Target::CallRate { api: burst_apis[rng.gen_range(0..burst_apis.len())] }
+                Target::CallRate {
+                    api: burst_apis[rng.gen_range(0..burst_apis.len())],
+                }
             } else {
                 let (api, error) = error_series[rng.gen_range(0..error_series.len())];
                 Target::ErrorRate { api, error }
@@ -239,13 +251,22 @@ impl Scenario {
             return;
         };
         for _ in 0..config.warmup_anomalies {
-            place(&mut rng, MINUTES_PER_DAY * 7, scored_from - MINUTES_PER_DAY, &mut anomalies);
+            place(
+                &mut rng,
+                MINUTES_PER_DAY * 7,
+                scored_from - MINUTES_PER_DAY,
+                &mut anomalies,
+            );
         }
         for _ in 0..config.scored_anomalies {
             place(&mut rng, scored_from + 60, total_minutes, &mut anomalies);
         }
         anomalies.sort_by_key(|anomaly| anomaly.start);
-        Self { config, apis, anomalies }
+        Self {
+            config,
+            apis,
+            anomalies,
+        }
     }
 
     pub fn total_minutes(&self) -> u32 {
@@ -260,9 +281,15 @@ impl Scenario {
     /// the weekday and hour; `minute` relative to the scenario).
     pub fn shape(&self, api: &Api, epoch_minute: u32, minute: u32) -> f64 {
         let hour = f64::from(epoch_minute % MINUTES_PER_DAY) / 60.0;
-        let daily = 1.0 + api.daily_amplitude * (2.0 * std::f64::consts::PI * (hour - api.peak_hour) / 24.0).cos();
+        let daily = 1.0
+            + api.daily_amplitude
+                * (2.0 * std::f64::consts::PI * (hour - api.peak_hour) / 24.0).cos();
         let weekday = (epoch_minute / MINUTES_PER_DAY + 3) % 7; // Monday 0
-        let weekly = if weekday >= 5 { api.weekend_factor } else { 1.0 };
+        let weekly = if weekday >= 5 {
+            api.weekend_factor
+        } else {
+            1.0
+        };
         let trend = match api.background {
             Background::Ramp { from, to, factor } => {
                 if minute <= from {

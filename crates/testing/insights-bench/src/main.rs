@@ -56,7 +56,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Quality { seed, scored_days, anomalies, naive_multiple, naive_min_count, json } => {
+        Command::Quality {
+            seed,
+            scored_days,
+            anomalies,
+            naive_multiple,
+            naive_min_count,
+            json,
+        } => {
             let scenario = Scenario::generate(GeneratorConfig {
                 seed,
                 scored_days,
@@ -73,11 +80,14 @@ fn main() -> anyhow::Result<()> {
             let engine = quality::score(&scenario, &result.engine);
             let naive = quality::score(&scenario, &result.naive);
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-                    "seed": seed, "events": result.events, "seconds": result.seconds,
-                    "series": scenario.apis.len() + scenario.apis.iter().map(|a| a.errors.len()).sum::<usize>(),
-                    "engine": engine, "naive": naive,
-                }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "seed": seed, "events": result.events, "seconds": result.seconds,
+                        "series": scenario.apis.len() + scenario.apis.iter().map(|a| a.errors.len()).sum::<usize>(),
+                        "engine": engine, "naive": naive,
+                    }))?
+                );
                 return Ok(());
             }
             println!(
@@ -90,18 +100,61 @@ fn main() -> anyhow::Result<()> {
             );
             println!("{:<32} {:>12} {:>12}", "", "engine", "naive");
             let row = |name: &str, a: String, b: String| println!("{name:<32} {a:>12} {b:>12}");
-            row("precision", format!("{:.4}", engine.precision), format!("{:.4}", naive.precision));
-            row("recall", format!("{:.4}", engine.recall), format!("{:.4}", naive.recall));
-            row("insights (true/false)", format!("{}/{}", engine.true_insights, engine.false_insights), format!("{}/{}", naive.true_insights, naive.false_insights));
-            row("start latency p50/p99/max min", format!("{}/{}/{}", engine.start_latency_p50, engine.start_latency_p99, engine.start_latency_max), format!("{}/{}/{}", naive.start_latency_p50, naive.start_latency_p99, naive.start_latency_max));
-            row("end latency p50/p99/max min", format!("{}/{}/{}", engine.end_latency_p50, engine.end_latency_p99, engine.end_latency_max), format!("{}/{}/{}", naive.end_latency_p50, naive.end_latency_p99, naive.end_latency_max));
-            row("fragmented anomalies", engine.fragmented.to_string(), naive.fragmented.to_string());
-            println!("false insights by series: engine {:?}, naive {:?}", engine.false_by_background, naive.false_by_background);
+            row(
+                "precision",
+                format!("{:.4}", engine.precision),
+                format!("{:.4}", naive.precision),
+            );
+            row(
+                "recall",
+                format!("{:.4}", engine.recall),
+                format!("{:.4}", naive.recall),
+            );
+            row(
+                "insights (true/false)",
+                format!("{}/{}", engine.true_insights, engine.false_insights),
+                format!("{}/{}", naive.true_insights, naive.false_insights),
+            );
+            row(
+                "start latency p50/p99/max min",
+                format!(
+                    "{}/{}/{}",
+                    engine.start_latency_p50, engine.start_latency_p99, engine.start_latency_max
+                ),
+                format!(
+                    "{}/{}/{}",
+                    naive.start_latency_p50, naive.start_latency_p99, naive.start_latency_max
+                ),
+            );
+            row(
+                "end latency p50/p99/max min",
+                format!(
+                    "{}/{}/{}",
+                    engine.end_latency_p50, engine.end_latency_p99, engine.end_latency_max
+                ),
+                format!(
+                    "{}/{}/{}",
+                    naive.end_latency_p50, naive.end_latency_p99, naive.end_latency_max
+                ),
+            );
+            row(
+                "fragmented anomalies",
+                engine.fragmented.to_string(),
+                naive.fragmented.to_string(),
+            );
+            println!(
+                "false insights by series: engine {:?}, naive {:?}",
+                engine.false_by_background, naive.false_by_background
+            );
             for missed in engine.missed.iter().take(10) {
                 println!("engine missed: {missed}");
             }
         }
-        Command::Counters { events, keys, rounds } => costs::counters(events, keys, rounds)?,
+        Command::Counters {
+            events,
+            keys,
+            rounds,
+        } => costs::counters(events, keys, rounds)?,
         Command::Memory { keys } => costs::memory(keys)?,
     }
     Ok(())

@@ -69,13 +69,20 @@ fn background_name(background: Background) -> &'static str {
 
 pub fn score(scenario: &Scenario, detections: &[Detection]) -> Score {
     let scored_from = scenario.scored_from();
-    let scored: Vec<&Anomaly> = scenario.anomalies.iter().filter(|a| a.start >= scored_from).collect();
+    let scored: Vec<&Anomaly> = scenario
+        .anomalies
+        .iter()
+        .filter(|a| a.start >= scored_from)
+        .collect();
     let matches = |detection: &Detection, anomaly: &Anomaly| {
         detection.target == anomaly.target
             && detection.start + 2 >= anomaly.start
             && detection.start <= anomaly.end() + 2
     };
-    let mut score = Score { anomalies: scored.len(), ..Score::default() };
+    let mut score = Score {
+        anomalies: scored.len(),
+        ..Score::default()
+    };
     let mut start_latencies = Vec::new();
     let mut end_latencies = Vec::new();
     for anomaly in &scored {
@@ -104,8 +111,12 @@ pub fn score(scenario: &Scenario, detections: &[Detection]) -> Score {
                 Target::CallRate { api } | Target::ErrorRate { api, .. } => api,
             };
             let kind = match detection.target {
-                Target::CallRate { .. } => background_name(scenario.apis[api].background).to_string(),
-                Target::ErrorRate { .. } => format!("{}-errors", background_name(scenario.apis[api].background)),
+                Target::CallRate { .. } => {
+                    background_name(scenario.apis[api].background).to_string()
+                }
+                Target::ErrorRate { .. } => {
+                    format!("{}-errors", background_name(scenario.apis[api].background))
+                }
             };
             *score.false_by_background.entry(kind).or_default() += 1;
             let api = &scenario.apis[api];
@@ -148,7 +159,11 @@ struct NaiveSeries {
 
 impl NaiveDetector {
     pub fn new(multiple: f64, min_count: u64) -> Self {
-        Self { multiple, min_count, series: HashMap::new() }
+        Self {
+            multiple,
+            min_count,
+            series: HashMap::new(),
+        }
     }
 
     pub fn add(&mut self, target: Target, count: u64) {
@@ -165,13 +180,22 @@ impl NaiveDetector {
                 match series.active {
                     None if count >= threshold => {
                         series.active = Some((minute, 0));
-                        detections.push(Detection { target: *target, start: minute, started_at: minute + 1, ended_at: None });
+                        detections.push(Detection {
+                            target: *target,
+                            start: minute,
+                            started_at: minute + 1,
+                            ended_at: None,
+                        });
                     }
                     Some((start, quiet)) => {
                         let quiet = if count < threshold { quiet + 1 } else { 0 };
                         if quiet >= 5 {
                             series.active = None;
-                            if let Some(d) = detections.iter_mut().rev().find(|d| d.target == *target && d.start == start) {
+                            if let Some(d) = detections
+                                .iter_mut()
+                                .rev()
+                                .find(|d| d.target == *target && d.start == start)
+                            {
                                 d.ended_at = Some(minute + 1);
                             }
                         } else {
@@ -182,7 +206,7 @@ impl NaiveDetector {
                 }
             }
             series.today += count;
-            if (minute + 1) % MINUTES_PER_DAY == 0 {
+            if (minute + 1).is_multiple_of(MINUTES_PER_DAY) {
                 series.days.rotate_right(1);
                 series.days[0] = std::mem::take(&mut series.today);
             }
@@ -202,13 +226,18 @@ pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
 }
 
-pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetector) -> anyhow::Result<RunResult> {
+pub fn run(
+    scenario: &Scenario,
+    config: InsightsConfig,
+    naive: &mut NaiveDetector,
+) -> anyhow::Result<RunResult> {
     let began = std::time::Instant::now();
     let start = start_time();
     let start_minute = (start.timestamp() / 60) as u32;
     let dir = tempfile::tempdir()?;
     let clock = TestClock::new(start);
-    let mut engine = InsightsEngine::open(dir.path(), config, Arc::new(clock.clone()), Some(start))?;
+    let mut engine =
+        InsightsEngine::open(dir.path(), config, Arc::new(clock.clone()), Some(start))?;
     let mut rng = StdRng::seed_from_u64(scenario.config.seed ^ 0x5eed_5eed);
     let scored_from = scenario.scored_from();
     let by_api: Vec<Vec<&Anomaly>> = (0..scenario.apis.len())
@@ -224,14 +253,19 @@ pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetecto
     for (index, api) in scenario.apis.iter().enumerate() {
         targets.insert((api.name.clone(), None), Target::CallRate { api: index });
         for (error, series) in api.errors.iter().enumerate() {
-            targets.insert((api.name.clone(), Some(series.code.clone())), Target::ErrorRate { api: index, error });
+            targets.insert(
+                (api.name.clone(), Some(series.code.clone())),
+                Target::ErrorRate { api: index, error },
+            );
         }
     }
     let mut engine_detections: Vec<Detection> = Vec::new();
     let mut open_insights: HashMap<String, usize> = HashMap::new();
     let mut naive_detections = Vec::new();
     let mut events = 0u64;
-    let users: Vec<String> = (0..4).map(|i| format!("arn:aws:iam::111122223333:role/app-{i}")).collect();
+    let users: Vec<String> = (0..4)
+        .map(|i| format!("arn:aws:iam::111122223333:role/app-{i}"))
+        .collect();
     for minute in 0..scenario.total_minutes() {
         let epoch_minute = start_minute + minute;
         let time = start + Duration::minutes(i64::from(minute));
@@ -253,7 +287,11 @@ pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetecto
                 user_agent: Some("aws-sdk-go-v2/1.30"),
             };
             let mut calls = scenario.draw(&mut rng, api, api.rate * shape);
-            let mut errors: Vec<u64> = api.errors.iter().map(|e| crate::sample::poisson(&mut rng, e.rate * shape)).collect();
+            let mut errors: Vec<u64> = api
+                .errors
+                .iter()
+                .map(|e| crate::sample::poisson(&mut rng, e.rate * shape))
+                .collect();
             let mut anomaly_calls = Vec::new();
             for anomaly in &by_api[index] {
                 if minute < anomaly.start || minute >= anomaly.end() {
@@ -263,7 +301,10 @@ pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetecto
                     Target::CallRate { .. } => api.rate * shape,
                     Target::ErrorRate { error, .. } => api.errors[error].rate * shape,
                 };
-                let extra = crate::sample::poisson(&mut rng, background * (anomaly.multiple - 1.0) + anomaly.extra);
+                let extra = crate::sample::poisson(
+                    &mut rng,
+                    background * (anomaly.multiple - 1.0) + anomaly.extra,
+                );
                 anomaly_calls.push((anomaly.target, extra));
             }
             if calls > 0 {
@@ -271,7 +312,10 @@ pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetecto
             }
             for (error, count) in errors.iter().enumerate() {
                 if *count > 0 {
-                    let failed = ApiCall { error_code: Some(&api.errors[error].code), ..base };
+                    let failed = ApiCall {
+                        error_code: Some(&api.errors[error].code),
+                        ..base
+                    };
                     engine.observe(&failed, *count);
                     naive.add(Target::ErrorRate { api: index, error }, *count);
                 }
@@ -281,7 +325,11 @@ pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetecto
                     continue;
                 }
                 let arn = "arn:aws:iam::111122223333:user/intruder";
-                let mut call = ApiCall { user_identity_arn: Some(arn), user_agent: Some("curl/8.4.0"), ..base };
+                let mut call = ApiCall {
+                    user_identity_arn: Some(arn),
+                    user_agent: Some("curl/8.4.0"),
+                    ..base
+                };
                 match target {
                     Target::CallRate { .. } => calls += extra,
                     Target::ErrorRate { error, .. } => {
@@ -293,7 +341,10 @@ pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetecto
                 engine.observe(&call, *extra);
             }
             if api.write {
-                naive.add(Target::CallRate { api: index }, calls + errors.iter().sum::<u64>());
+                naive.add(
+                    Target::CallRate { api: index },
+                    calls + errors.iter().sum::<u64>(),
+                );
             }
             events += calls + errors.iter().sum::<u64>();
         }
@@ -304,15 +355,19 @@ pub fn run(scenario: &Scenario, config: InsightsConfig, naive: &mut NaiveDetecto
                 let key = &event.key;
                 let error = match key.insight_type {
                     InsightType::ApiCallRateInsight => None,
-                    InsightType::ApiErrorRateInsight => key.error_code.as_deref().map(str::to_string),
+                    InsightType::ApiErrorRateInsight => {
+                        key.error_code.as_deref().map(str::to_string)
+                    }
                 };
                 let Some(target) = targets.get(&(key.event_name.to_string(), error)) else {
                     continue;
                 };
-                let event_minute = ((event.event_time.timestamp() / 60) as u32).saturating_sub(start_minute);
+                let event_minute =
+                    ((event.event_time.timestamp() / 60) as u32).saturating_sub(start_minute);
                 match event.state {
                     InsightState::Start => {
-                        open_insights.insert(event.shared_event_id.clone(), engine_detections.len());
+                        open_insights
+                            .insert(event.shared_event_id.clone(), engine_detections.len());
                         engine_detections.push(Detection {
                             target: *target,
                             start: event_minute,
