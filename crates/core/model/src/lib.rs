@@ -8,6 +8,7 @@ pub mod event;
 mod provenance;
 mod region;
 mod request;
+pub mod resource_rules;
 mod time_format;
 mod trail_name;
 

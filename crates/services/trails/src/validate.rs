@@ -5,9 +5,7 @@ use opentrail_model::{AccountId, Arn, Region};
 use opentrail_operations::Tag;
 
 pub const MAX_S3_KEY_PREFIX: usize = 200;
-pub const MAX_TAGS_PER_RESOURCE: usize = 50;
-const MAX_TAG_KEY: usize = 128;
-const MAX_TAG_VALUE: usize = 256;
+use opentrail_model::resource_rules;
 
 pub fn s3_bucket_name(name: &str) -> Result<(), TrailError> {
     opentrail_objstore::validate_bucket_name(name).map_err(|why| {
@@ -78,29 +76,6 @@ pub fn sns_topic(
     Ok(Some(format!("arn:aws:sns:{region}:{account}:{value}")))
 }
 
-fn is_key_uuid(id: &str) -> bool {
-    let groups: Vec<&str> = id.split('-').collect();
-    let lengths = [8, 4, 4, 4, 12];
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip(lengths)
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-fn is_multi_region_key_id(id: &str) -> bool {
-    id.strip_prefix("mrk-")
-        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-fn is_alias_name(name: &str) -> bool {
-    (1..=250).contains(&name.len())
-        && !name.starts_with("aws/")
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
-}
-
 /// Accepts a key id, key ARN, alias name or alias ARN; returns the full ARN. Empty clears.
 pub fn kms_key_id(
     value: &str,
@@ -110,36 +85,9 @@ pub fn kms_key_id(
     if value.is_empty() {
         return Ok(None);
     }
-    let invalid = || {
-        TrailError::InvalidKmsKeyId(format!(
-            "Invalid KMS key id: {value}. Specify a key id, key ARN, alias name or alias ARN"
-        ))
-    };
-    let resource_ok = |resource: &str| {
-        if let Some(id) = resource.strip_prefix("key/") {
-            return is_key_uuid(id) || is_multi_region_key_id(id);
-        }
-        resource.strip_prefix("alias/").is_some_and(is_alias_name)
-    };
-    if value.starts_with("arn:") {
-        let arn = Arn::parse(value).map_err(|_| invalid())?;
-        let well_formed = arn.service == "kms"
-            && Region::parse(&arn.region).is_ok()
-            && AccountId::parse(&arn.account).is_ok()
-            && resource_ok(&arn.resource);
-        return well_formed
-            .then(|| Some(value.to_owned()))
-            .ok_or_else(invalid);
-    }
-    let resource = if value.starts_with("alias/") {
-        value.to_owned()
-    } else {
-        format!("key/{value}")
-    };
-    if !resource_ok(&resource) {
-        return Err(invalid());
-    }
-    Ok(Some(format!("arn:aws:kms:{region}:{account}:{resource}")))
+    resource_rules::kms_key_arn(value, region, account)
+        .map(Some)
+        .map_err(TrailError::InvalidKmsKeyId)
 }
 
 /// `arn:aws:logs:<region>:<account>:log-group:<name>:*`
@@ -201,49 +149,9 @@ pub fn cloud_watch_logs_pair(group: Option<&str>, role: Option<&str>) -> Result<
     }
 }
 
-fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
-}
-
 pub fn tags(tags: &[Tag]) -> Result<(), TrailError> {
-    let invalid = TrailError::InvalidTagParameter;
-    let mut seen = std::collections::HashSet::new();
-    for tag in tags {
-        let key = &tag.key;
-        let key_len = key.chars().count();
-        if !(1..=MAX_TAG_KEY).contains(&key_len) {
-            return Err(invalid(format!(
-                "Tag key must be 1 to {MAX_TAG_KEY} characters long; '{key}' has {key_len}"
-            )));
-        }
-        if !key.chars().all(is_tag_char) {
-            return Err(invalid(format!(
-                "Tag key '{key}' contains characters other than letters, digits, spaces and _.:/=+-@"
-            )));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(invalid(format!(
-                "Tag key '{key}' uses the reserved prefix aws:"
-            )));
-        }
-        let value = tag.value.as_deref().unwrap_or("");
-        if value.chars().count() > MAX_TAG_VALUE {
-            return Err(invalid(format!(
-                "Tag value for key '{key}' is longer than {MAX_TAG_VALUE} characters"
-            )));
-        }
-        if !value.chars().all(is_tag_char) {
-            return Err(invalid(format!(
-                "Tag value for key '{key}' contains characters other than letters, digits, spaces and _.:/=+-@"
-            )));
-        }
-        if !seen.insert(key.as_str()) {
-            return Err(invalid(format!(
-                "Tag key '{key}' appears more than once in the request"
-            )));
-        }
-    }
-    Ok(())
+    resource_rules::check_tags(tags.iter().map(|t| (t.key.as_str(), t.value.as_deref())))
+        .map_err(TrailError::InvalidTagParameter)
 }
 
 /// Adds or replaces tags, keeping first-insertion order; errors past the per-resource limit.
@@ -252,20 +160,8 @@ pub fn merge_tags(
     added: Vec<Tag>,
     resource: &str,
 ) -> Result<(), TrailError> {
-    let mut merged = existing.clone();
-    for tag in added {
-        match merged.iter_mut().find(|t| t.key == tag.key) {
-            Some(slot) => slot.value = tag.value,
-            None => merged.push(tag),
-        }
-    }
-    if merged.len() > MAX_TAGS_PER_RESOURCE {
-        return Err(TrailError::TagsLimitExceeded(format!(
-            "Resource {resource} would have {} tags; the limit is {MAX_TAGS_PER_RESOURCE}",
-            merged.len()
-        )));
-    }
-    *existing = merged;
+    *existing = resource_rules::merge_tags(existing, added, |t| t.key.as_str(), resource)
+        .map_err(TrailError::TagsLimitExceeded)?;
     Ok(())
 }
 
