@@ -135,6 +135,11 @@ where
     Ok(merged)
 }
 
+/// Drops from `tags` every tag whose key one of `removed` names (RemoveTags: values ignored).
+pub fn remove_tags<T>(tags: &mut Vec<T>, removed: &[T], key: impl Fn(&T) -> &str) {
+    tags.retain(|tag| !removed.iter().any(|gone| key(gone) == key(tag)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

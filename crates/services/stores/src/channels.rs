@@ -539,9 +539,11 @@ impl StoreService {
         validate::tags(&input.tags_list)?;
         self.write(|tx| {
             let mut channel = self.resolve_channel_tag_resource(tx, ctx, &input.resource_id)?;
-            channel
-                .tags
-                .retain(|tag| !input.tags_list.iter().any(|removed| removed.key == tag.key));
+            opentrail_model::resource_rules::remove_tags(
+                &mut channel.tags,
+                &input.tags_list,
+                |t| t.key.as_str(),
+            );
             save_channel(tx, &channel)
         })?;
         Ok(RemoveTagsResponse {})

@@ -55,6 +55,28 @@ pub struct StoreRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A store's answer to Create/Get/Update/Restore: the generated response types share these
+/// members; `$($rest)*` adds the ones a response has of its own (and `..Default` if any are left).
+macro_rules! store_response {
+    ($store:expr, $ty:ident { $($rest:tt)* }) => {{
+        let store = $store;
+        $ty {
+            event_data_store_arn: Some(store.arn()),
+            name: Some(store.name.clone()),
+            advanced_event_selectors: Some(store.wire_selectors()),
+            multi_region_enabled: Some(store.multi_region_enabled),
+            organization_enabled: Some(store.organization_enabled),
+            retention_period: Some(store.retention_period),
+            termination_protection_enabled: Some(store.termination_protection_enabled),
+            created_timestamp: Some(Timestamp(store.created_at)),
+            updated_timestamp: Some(Timestamp(store.updated_at)),
+            kms_key_id: store.kms_key_id.clone(),
+            billing_mode: Some(store.billing_mode.clone()),
+            $($rest)*
+        }
+    }};
+}
+
 impl StoreRecord {
     pub fn arn(&self) -> String {
         arn(&self.home_region, &self.account, &self.id)
@@ -108,75 +130,43 @@ impl StoreRecord {
     /// CreateEventDataStore answers `CREATED` whatever ingestion does next (as AWS's
     /// documented example), and the tags it was created with.
     pub fn to_create_response(&self) -> CreateEventDataStoreResponse {
-        CreateEventDataStoreResponse {
-            event_data_store_arn: Some(self.arn()),
-            name: Some(self.name.clone()),
-            status: Some(EventDataStoreStatus::Created),
-            advanced_event_selectors: Some(self.wire_selectors()),
-            multi_region_enabled: Some(self.multi_region_enabled),
-            organization_enabled: Some(self.organization_enabled),
-            retention_period: Some(self.retention_period),
-            termination_protection_enabled: Some(self.termination_protection_enabled),
-            tags_list: Some(self.tags.clone()),
-            created_timestamp: Some(Timestamp(self.created_at)),
-            updated_timestamp: Some(Timestamp(self.updated_at)),
-            kms_key_id: self.kms_key_id.clone(),
-            billing_mode: Some(self.billing_mode.clone()),
-        }
+        store_response!(
+            self,
+            CreateEventDataStoreResponse {
+                status: Some(EventDataStoreStatus::Created),
+                tags_list: Some(self.tags.clone()),
+            }
+        )
     }
 
     pub fn to_get_response(&self) -> GetEventDataStoreResponse {
-        GetEventDataStoreResponse {
-            event_data_store_arn: Some(self.arn()),
-            name: Some(self.name.clone()),
-            status: Some(self.status.clone()),
-            advanced_event_selectors: Some(self.wire_selectors()),
-            multi_region_enabled: Some(self.multi_region_enabled),
-            organization_enabled: Some(self.organization_enabled),
-            retention_period: Some(self.retention_period),
-            termination_protection_enabled: Some(self.termination_protection_enabled),
-            created_timestamp: Some(Timestamp(self.created_at)),
-            updated_timestamp: Some(Timestamp(self.updated_at)),
-            kms_key_id: self.kms_key_id.clone(),
-            billing_mode: Some(self.billing_mode.clone()),
-            partition_keys: Some(self.partition_keys()),
-            ..GetEventDataStoreResponse::default()
-        }
+        store_response!(
+            self,
+            GetEventDataStoreResponse {
+                status: Some(self.status.clone()),
+                partition_keys: Some(self.partition_keys()),
+                ..GetEventDataStoreResponse::default()
+            }
+        )
     }
 
     pub fn to_update_response(&self) -> UpdateEventDataStoreResponse {
-        UpdateEventDataStoreResponse {
-            event_data_store_arn: Some(self.arn()),
-            name: Some(self.name.clone()),
-            status: Some(self.status.clone()),
-            advanced_event_selectors: Some(self.wire_selectors()),
-            multi_region_enabled: Some(self.multi_region_enabled),
-            organization_enabled: Some(self.organization_enabled),
-            retention_period: Some(self.retention_period),
-            termination_protection_enabled: Some(self.termination_protection_enabled),
-            created_timestamp: Some(Timestamp(self.created_at)),
-            updated_timestamp: Some(Timestamp(self.updated_at)),
-            kms_key_id: self.kms_key_id.clone(),
-            billing_mode: Some(self.billing_mode.clone()),
-            ..UpdateEventDataStoreResponse::default()
-        }
+        store_response!(
+            self,
+            UpdateEventDataStoreResponse {
+                status: Some(self.status.clone()),
+                ..UpdateEventDataStoreResponse::default()
+            }
+        )
     }
 
     pub fn to_restore_response(&self) -> RestoreEventDataStoreResponse {
-        RestoreEventDataStoreResponse {
-            event_data_store_arn: Some(self.arn()),
-            name: Some(self.name.clone()),
-            status: Some(self.status.clone()),
-            advanced_event_selectors: Some(self.wire_selectors()),
-            multi_region_enabled: Some(self.multi_region_enabled),
-            organization_enabled: Some(self.organization_enabled),
-            retention_period: Some(self.retention_period),
-            termination_protection_enabled: Some(self.termination_protection_enabled),
-            created_timestamp: Some(Timestamp(self.created_at)),
-            updated_timestamp: Some(Timestamp(self.updated_at)),
-            kms_key_id: self.kms_key_id.clone(),
-            billing_mode: Some(self.billing_mode.clone()),
-        }
+        store_response!(
+            self,
+            RestoreEventDataStoreResponse {
+                status: Some(self.status.clone()),
+            }
+        )
     }
 }
 

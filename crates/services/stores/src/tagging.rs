@@ -49,9 +49,9 @@ impl StoreService {
         validate::tags(&input.tags_list)?;
         self.write(|tx| {
             let mut store = self.resolve_tag_resource(tx, ctx, &input.resource_id)?;
-            store
-                .tags
-                .retain(|tag| !input.tags_list.iter().any(|removed| removed.key == tag.key));
+            opentrail_model::resource_rules::remove_tags(&mut store.tags, &input.tags_list, |t| {
+                t.key.as_str()
+            });
             save_in(tx, &store)
         })?;
         Ok(RemoveTagsResponse {})

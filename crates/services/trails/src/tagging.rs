@@ -67,9 +67,9 @@ impl TrailService {
         self.write(|tx| {
             let mut trail = self.resolve_tag_resource(tx, ctx, &input.resource_id)?;
             adopt_legacy_status(tx, &mut trail)?;
-            trail
-                .tags
-                .retain(|tag| !input.tags_list.iter().any(|removed| removed.key == tag.key));
+            opentrail_model::resource_rules::remove_tags(&mut trail.tags, &input.tags_list, |t| {
+                t.key.as_str()
+            });
             save_in(tx, &trail)
         })?;
         Ok(RemoveTagsResponse {})
