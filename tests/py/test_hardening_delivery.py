@@ -264,14 +264,21 @@ def test_validate_reports_a_truncated_chain_and_unlisted_log_files(start_server)
     forged.unlink()
     assert opentrail_validate(server, arn, start).returncode == 0
 
-    # The newest two digests and the log files they list deleted: the chain is truncated.
-    for path, digest in zip(digests[-2:], parsed[-2:]):
+    # The newest digests and the log files they list deleted: the chain is truncated. On a
+    # busy machine a digest can be written late, close to the next one, and `validate`
+    # rightly accepts a newest digest written within its slack of the latest delivery; so
+    # every digest written within 5 s of the newest goes (at least two), and one stays.
+    written = [p.stat().st_mtime for p in digests]
+    doomed = [i for i, at in enumerate(written) if at >= max(written) - 5]
+    doomed = sorted(set(doomed) | {len(digests) - 2, len(digests) - 1})
+    assert len(doomed) < len(digests), "every digest was written within 5 s of the newest"
+    for path, digest in ((digests[i], parsed[i]) for i in doomed):
         for log in digest["logFiles"]:
             (server.data_dir / "buckets" / "chain-bucket" / log["s3Object"]).unlink()
         path.unlink()
     for extra in ([], ["--end-time", utc()]):
         result = opentrail_validate(server, arn, start, *extra)
-        assert result.returncode != 0, result.stdout
+        assert result.returncode != 0, (result.stdout, client.get_trail_status(Name="chained"), list(zip([p.name for p in digests], written)))
         assert "digest chain truncated" in result.stdout, result.stdout
 
 

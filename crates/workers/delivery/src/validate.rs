@@ -153,7 +153,9 @@ pub fn check_chain_end(report: &ValidationReport, expected: &ExpectedChainEnd) -
         None => "no valid digest was found".to_owned(),
     };
     if let Some(latest) = expected.latest_digest_delivery {
-        if latest <= expected.end {
+        // Times on the command line and in the listing have whole seconds: a digest
+        // delivered within the requested end's second counts as delivered by then.
+        if latest.timestamp() <= expected.end.timestamp() {
             let reaches = newest.is_some_and(|w| {
                 w.end >= latest - tolerance
                     || w.written_at.is_some_and(|at| at >= latest - tolerance)
@@ -744,6 +746,15 @@ mod tests {
             ..expected(t(14, 0), t(10, 30), false)
         };
         assert_eq!(check_chain_end(&report, &not_open), None);
+        // The latest digest delivered within the requested end's second (the end has whole
+        // seconds) still has to be reached.
+        let within_end_second = ExpectedChainEnd {
+            open_at_end: false,
+            ..expected(t(11, 0) + Duration::milliseconds(400), t(11, 0), false)
+        };
+        assert!(check_chain_end(&report, &within_end_second)
+            .unwrap()
+            .contains("truncated"));
         assert!(check_chain_end(
             &ValidationReport::default(),
             &expected(latest, t(12, 0), false)
