@@ -20,6 +20,8 @@ pub struct App {
     pub stores: Arc<opentrail_stores::StoreService>,
     /// The 90-day event history behind LookupEvents.
     pub history: Arc<dyn opentrail_history::EventIndex>,
+    /// The Insights engines (ListInsightsMetricData), fed by the server's Insights consumer.
+    pub insights: Arc<opentrail_insights_worker::InsightsHub>,
     /// Digest signing keys, for ListPublicKeys.
     pub keys: Arc<opentrail_delivery::KeyStore>,
     pub metrics: Metrics,

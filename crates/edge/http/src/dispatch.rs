@@ -102,6 +102,10 @@ pub async fn dispatch(
         GetEventSelectors => output(trails.get_event_selectors(ctx, typed(input)?).await?),
         PutInsightSelectors => output(trails.put_insight_selectors(ctx, typed(input)?).await?),
         GetInsightSelectors => output(trails.get_insight_selectors(ctx, typed(input)?).await?),
+        ListInsightsMetricData => {
+            crate::insights_ops::list_insights_metric_data(app, ctx, typed(input)?).await
+        }
+        ListInsightsData => crate::insights_ops::list_insights_data(app, ctx, typed(input)?).await,
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
         CancelQuery
         | CreateDashboard
@@ -120,8 +124,6 @@ pub async fn dispatch(
         | ListDashboards
         | ListImportFailures
         | ListImports
-        | ListInsightsData
-        | ListInsightsMetricData
         | ListQueries
         | PutEventConfiguration
         | PutResourcePolicy
@@ -136,7 +138,7 @@ pub async fn dispatch(
 }
 
 /// An operation's typed answer as the JSON its response body carries.
-fn output(answer: impl serde::Serialize) -> Result<Value, ApiError> {
+pub(crate) fn output(answer: impl serde::Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(answer)
         .map_err(|e| ApiError::internal(format!("failed to encode the response: {e}")))
 }

@@ -12,6 +12,7 @@ mod dispatch;
 pub mod exchange;
 pub mod health;
 pub mod ingest;
+mod insights_ops;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

@@ -243,6 +243,10 @@ pub struct ServeArgs {
         hide = true
     )]
     pub list_trails_page_size: usize,
+    /// A test hook: Insights reads the time (RFC 3339) from this file instead of the
+    /// system clock, so tests move Insights' minutes by writing it.
+    #[arg(long, env = "OPENTRAIL_INSIGHTS_TEST_CLOCK_FILE", hide = true)]
+    pub insights_test_clock_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod datadir;
 mod history_feed;
+mod insights_directory;
 mod log_cli;
 mod log_retention;
 mod serve;

@@ -3,6 +3,7 @@
 use crate::config::{AuthMode, ServeArgs};
 use crate::datadir::{object_store, DataDir, DataDirLock};
 use crate::history_feed;
+use crate::insights_directory::{FileClock, TrailsInsights};
 use crate::log_retention;
 use crate::topics::{topics_path, Topics};
 use crate::trail_directory::{record_notification, Incarnations, TrailsDirectory};
@@ -167,6 +168,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || {
             let history_from = history.applied_offset().max(log.start_offset());
             log.register_consumer(history_feed::CONSUMER, history_from)?;
+            // Insights analyses what arrives from the first start on (older events come
+            // from event history when an engine is bootstrapped).
+            log.register_consumer(opentrail_insights_worker::CONSUMER, log.durable_end())?;
             // Delivery starts at the oldest record when it never committed a cursor.
             log.register_consumer(&delivery, log.start_offset())
         })
@@ -248,6 +252,46 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         },
     );
+    let insights_clock: Arc<dyn opentrail_model::Clock> = match &args.insights_test_clock_file {
+        Some(path) => Arc::new(FileClock::new(path.clone())),
+        None => clock.clone(),
+    };
+    let insights_hub = Arc::new(opentrail_insights_worker::InsightsHub::new(
+        data.path.join("insights"),
+        insights_clock.clone(),
+        true,
+    ));
+    let insights = supervise(
+        Component::Insights,
+        Arc::clone(&health),
+        tasks_stopped.clone(),
+        {
+            let directory: Arc<dyn opentrail_insights_worker::InsightsDirectory> =
+                Arc::new(TrailsInsights {
+                    trails: Arc::clone(&trails),
+                    history: Arc::clone(&history),
+                    regions: regions.clone(),
+                    clock: insights_clock,
+                });
+            let (log, hub, stopped) = (
+                Arc::clone(&log),
+                Arc::clone(&insights_hub),
+                tasks_stopped.clone(),
+            );
+            move || {
+                let (log, hub, directory, stopped) = (
+                    Arc::clone(&log),
+                    Arc::clone(&hub),
+                    Arc::clone(&directory),
+                    stopped.clone(),
+                );
+                async move {
+                    opentrail_insights_worker::run(log, hub, directory, stopped).await?;
+                    Ok(())
+                }
+            }
+        },
+    );
     let retention_status = Arc::new(RetentionStatus::default());
     let retention = tokio::spawn(log_retention::run(
         event_log.clone(),
@@ -273,6 +317,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trails,
         stores,
         history,
+        insights: insights_hub,
         keys,
         metrics,
         health: Arc::clone(&health),
@@ -357,7 +402,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let elapsed_ms = stopping_since.elapsed().as_millis();
         tracing::info!(elapsed_ms, "trail delivery stopped");
     };
-    let stopping = async { tokio::join!(stop_history, stop_delivery) };
+    let stop_insights = async {
+        if let Err(e) = insights.await {
+            tracing::error!(error = %e, "insights supervisor failed");
+        }
+    };
+    let stopping = async { tokio::join!(stop_history, stop_delivery, stop_insights) };
     if tokio::time::timeout(SHUTDOWN_FLUSH_LIMIT, stopping)
         .await
         .is_err()

@@ -70,6 +70,11 @@ fn target(trail: TrailRecord) -> TrailTarget {
         s3_key_prefix: trail.s3_key_prefix,
         selectors: trail.selectors,
         log_file_validation: trail.log_file_validation_enabled,
+        insight_types: trail
+            .insight_selectors
+            .iter()
+            .filter_map(|s| s.insight_type.clone())
+            .collect(),
         is_logging: trail.status.is_logging,
         // Logging starts at a log position, which is exact where event times (whole
         // seconds, set by producers) are not.

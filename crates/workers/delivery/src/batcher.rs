@@ -11,6 +11,8 @@ use opentrail_model::{EventRecord, Region, TrailArn};
 pub struct Lane {
     pub trail: TrailArn,
     pub region: Region,
+    /// Insights events (`CloudTrail-Insight/` log files) rather than the trail's events.
+    pub insight: bool,
 }
 
 /// The events of one open log file.
@@ -135,6 +137,7 @@ mod tests {
 
     fn lane(region: &str) -> Lane {
         Lane {
+            insight: false,
             trail: TrailArn::parse("arn:aws:cloudtrail:us-east-1:123456789012:trail/main").unwrap(),
             region: Region::parse(region).unwrap(),
         }

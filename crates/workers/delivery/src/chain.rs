@@ -77,6 +77,7 @@ pub(crate) struct PendingDigest {
 impl ChainState {
     pub(crate) fn lane(&self) -> Lane {
         Lane {
+            insight: false,
             trail: TrailArn::new(
                 self.home_region.clone(),
                 self.account.clone(),
@@ -223,6 +224,7 @@ impl Chains {
         let mut changed = Vec::new();
         for region in regions {
             let lane = Lane {
+                insight: false,
                 trail: trail.clone(),
                 region: region.clone(),
             };
@@ -252,6 +254,12 @@ impl Chains {
         delivered_at: DateTime<Utc>,
         entry: DigestLogFile,
     ) -> Result<(), DeliveryError> {
+        // Insights log files are listed in the digests of the trail's region, beside its
+        // other log files.
+        let lane = &Lane {
+            insight: false,
+            ..lane.clone()
+        };
         let (id, _) = self.ensure_unsaved(lane, target, delivered_at);
         let chain = self.chains.get_mut(&id).expect("ensured above");
         let listed = chain.log_files.iter().any(|file| {

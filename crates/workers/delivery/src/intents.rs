@@ -33,6 +33,8 @@ pub(crate) struct FileIntent {
 struct LaneIntents {
     trail: String,
     region: opentrail_model::Region,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    insight: bool,
     files: Vec<FileIntent>,
 }
 
@@ -46,7 +48,10 @@ pub(crate) struct Intents {
 }
 
 fn lane_key(lane: &Lane) -> String {
-    format!("{}|{}", lane.trail, lane.region)
+    match lane.insight {
+        false => format!("{}|{}", lane.trail, lane.region),
+        true => format!("{}|{}|insight", lane.trail, lane.region),
+    }
 }
 
 impl Intents {
@@ -66,6 +71,7 @@ impl Intents {
             let lane = Lane {
                 trail,
                 region: entry.region,
+                insight: entry.insight,
             };
             lanes.insert(lane_key(&lane), (lane, entry.files));
         }
@@ -149,6 +155,7 @@ impl Intents {
             .map(|(lane, files)| LaneIntents {
                 trail: lane.trail.to_string(),
                 region: lane.region.clone(),
+                insight: lane.insight,
                 files: files.clone(),
             })
             .collect();
@@ -171,6 +178,7 @@ mod tests {
 
     fn lane(region: &str) -> Lane {
         Lane {
+            insight: false,
             trail: TrailArn::parse("arn:aws:cloudtrail:us-east-1:123456789012:trail/main").unwrap(),
             region: Region::parse(region).unwrap(),
         }

@@ -29,6 +29,29 @@ pub fn log_file_key(
     )
 }
 
+/// The part of a key that names an Insights log file.
+pub const INSIGHT_KEY_PART: &str = "/CloudTrail-Insight/";
+
+/// `[prefix/]AWSLogs/<acct>/CloudTrail-Insight/<region>/YYYY/MM/DD/<acct>_CloudTrail-Insight_<region>_<YYYYMMDDTHHmmZ>_<suffix>.json.gz`
+/// where the time is the delivery time: a log file of Insights events.
+pub fn insight_log_file_key(
+    prefix: Option<&str>,
+    account: &AccountId,
+    region: &Region,
+    delivered_at: DateTime<Utc>,
+    suffix: &str,
+) -> String {
+    debug_assert_eq!(suffix.len(), LOG_FILE_SUFFIX_LEN);
+    let day = delivered_at.format("%Y/%m/%d");
+    let minute = delivered_at.format("%Y%m%dT%H%MZ");
+    with_prefix(
+        prefix,
+        format!(
+            "AWSLogs/{account}/CloudTrail-Insight/{region}/{day}/{account}_CloudTrail-Insight_{region}_{minute}_{suffix}.json.gz"
+        ),
+    )
+}
+
 /// 16 random ASCII letters and digits, the unique part of a log file name.
 pub fn random_log_file_suffix() -> String {
     rand::thread_rng()

@@ -22,6 +22,9 @@ const GLOBAL_EVENT_SOURCES: &[&str] = &[
 /// `eventCategory` of events sent through channels (PutAuditEvents).
 pub const ACTIVITY_AUDIT_LOG: &str = "ActivityAuditLog";
 
+/// `eventCategory` of Insights events.
+pub const INSIGHT_CATEGORY: &str = "Insight";
+
 /// What delivery needs to know about a trail.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrailTarget {
@@ -35,6 +38,9 @@ pub struct TrailTarget {
     pub s3_key_prefix: Option<String>,
     pub selectors: TrailSelectors,
     pub log_file_validation: bool,
+    /// The insight types its insight selectors enable (`ApiCallRateInsight`,
+    /// `ApiErrorRateInsight`): it receives exactly those Insights events.
+    pub insight_types: Vec<String>,
     pub is_logging: bool,
     /// When logging last started; events older than this are not delivered.
     /// `None` delivers regardless of event time.
@@ -91,6 +97,14 @@ pub fn routes(event: &EventRecord, trail: &TrailTarget) -> Option<Region> {
     if !trail.include_global_service_events && is_global_service_event(event) {
         return None;
     }
+    if event.event_category() == INSIGHT_CATEGORY {
+        let insight_type = insight_type(event)?;
+        return trail
+            .insight_types
+            .iter()
+            .any(|enabled| *enabled == insight_type)
+            .then_some(region);
+    }
     if !trail.selectors.matches(event) {
         return None;
     }
@@ -116,4 +130,15 @@ fn called_regional_sts_endpoint(event: &EventRecord) -> bool {
     event
         .tls_details_json()
         .is_some_and(|tls| tls.contains("sts.us-east-1.amazonaws.com"))
+}
+
+/// `insightDetails.insightType` of an Insights event.
+fn insight_type(event: &EventRecord) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Details {
+        #[serde(rename = "insightType")]
+        insight_type: String,
+    }
+    let details: Details = serde_json::from_str(event.insight_details_json()?).ok()?;
+    Some(details.insight_type)
 }

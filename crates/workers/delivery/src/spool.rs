@@ -15,6 +15,7 @@ use crate::batcher::Lane;
 use crate::durable_file::{files_with_extension, remove_durably, write_atomically};
 use crate::error::DeliveryError;
 use crate::log_file::LogFile;
+use crate::object_keys::INSIGHT_KEY_PART;
 
 /// A log file with its destination, ready to be written.
 #[derive(Debug, Clone)]
@@ -179,6 +180,7 @@ fn read_spool_file(path: &Path) -> Result<SealedFile, DeliveryError> {
         lane: Lane {
             trail,
             region: header.region,
+            insight: header.key.contains(INSIGHT_KEY_PART),
         },
         bucket: header.bucket,
         key: header.key,
@@ -202,6 +204,7 @@ mod tests {
     fn sealed(trail: &str, key: &str) -> SealedFile {
         SealedFile {
             lane: Lane {
+                insight: false,
                 trail: TrailArn::parse(trail).unwrap(),
                 region: Region::parse("eu-west-1").unwrap(),
             },

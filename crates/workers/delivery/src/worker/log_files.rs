@@ -19,7 +19,7 @@ use crate::directory::DeliveryOutcome;
 use crate::error::{s3_error_code, DeliveryError};
 use crate::intents::FileIntent;
 use crate::log_file::{build_log_file_timed, LogFile};
-use crate::object_keys::{log_file_key, log_file_suffix};
+use crate::object_keys::{insight_log_file_key, log_file_key, log_file_suffix};
 use crate::spool::SealedFile;
 
 impl DeliveryWorker {
@@ -147,8 +147,12 @@ impl DeliveryWorker {
                 .get(&key)
                 .ok_or_else(|| DeliveryError::Task(format!("no target for trail {key}")))?,
         };
+        let name = match lane.insight {
+            false => log_file_key,
+            true => insight_log_file_key,
+        };
         Ok(SealedFile {
-            key: log_file_key(
+            key: name(
                 target.prefix(),
                 &target.account,
                 &lane.region,

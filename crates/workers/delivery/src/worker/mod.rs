@@ -25,6 +25,7 @@ use crate::error::DeliveryError;
 use crate::intents::{FileIntent, Intents};
 use crate::keys::KeyStore;
 use crate::log_file::LogFile;
+use crate::routing::INSIGHT_CATEGORY;
 use crate::routing::{routes, TrailTarget};
 use crate::spool::Spool;
 
@@ -655,6 +656,7 @@ fn route_records(
                 routes(&record, target).map(|region| Lane {
                     trail: arn.clone(),
                     region,
+                    insight: record.event_category() == INSIGHT_CATEGORY,
                 })
             })
             .collect();

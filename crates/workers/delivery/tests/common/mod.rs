@@ -138,6 +138,7 @@ pub fn trail(name: &str, home: &str) -> TrailTarget {
         s3_key_prefix: None,
         selectors: TrailSelectors::default_for_new_trail(),
         log_file_validation: false,
+        insight_types: Vec::new(),
         is_logging: true,
         logging_since: Some(t0() - chrono::Duration::hours(1)),
         logging_since_offset: None,

@@ -90,6 +90,7 @@ fn trail_for(account: &str, validation: bool) -> anyhow::Result<TrailTarget> {
         s3_key_prefix: Some("bench".to_owned()),
         selectors: every_event(),
         log_file_validation: validation,
+        insight_types: Vec::new(),
         is_logging: true,
         logging_since: None,
         logging_since_offset: None,
