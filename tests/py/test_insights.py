@@ -1,0 +1,173 @@
+"""Insights end to end with a test clock: a burst of one API produces a Start and an End
+event in LookupEvents, delivered under CloudTrail-Insight/ and accepted by the real
+`aws cloudtrail validate-logs`; ListInsightsMetricData and ListInsightsData answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import uuid
+
+import pytest
+
+from conftest import REGION, error_code, trail_arn, wait_for
+from test_delivery import aws_validate_logs, keys
+from test_ingest import post_events
+
+
+def iso(time: dt.datetime) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def call(account: str, time: dt.datetime) -> dict:
+    return {
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "accountId": account, "userName": "burst",
+                         "arn": f"arn:aws:iam::{account}:user/burst"},
+        "eventTime": iso(time),
+        "eventSource": "ssm.amazonaws.com",
+        "eventName": "SendCommand",
+        "awsRegion": REGION,
+        "sourceIPAddress": "10.0.0.1",
+        "userAgent": "burst-agent",
+        "eventID": str(uuid.uuid4()),
+        "eventType": "AwsApiCall",
+        "readOnly": False,
+        "managementEvent": True,
+        "eventCategory": "Management",
+        "recipientAccountId": account,
+    }
+
+
+@pytest.fixture
+def insights(start_server, moto_server, tmp_path):
+    clock = tmp_path / "clock"
+    t0 = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    clock.write_text(iso(t0))
+    server = start_server(*moto_server.opentrail_args(), "--delivery-interval", "1s",
+                          "--insights-test-clock-file", str(clock))
+    return server, moto_server, clock, t0
+
+
+def test_a_burst_starts_and_ends_an_insight_delivered_and_validated(insights):
+    server, moto, clock, t0 = insights
+    s3 = moto.s3()
+    bucket = "insights-bucket"
+    s3.create_bucket(Bucket=bucket)
+    client = server.client()
+    start = iso(t0 - dt.timedelta(minutes=2))
+    client.create_trail(Name="watched", S3BucketName=bucket, EnableLogFileValidation=True)
+    client.create_trail(Name="plain", S3BucketName=bucket, S3KeyPrefix="plain")
+    client.put_insight_selectors(TrailName="watched", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}])
+    client.start_logging(Name="watched")
+    client.start_logging(Name="plain")
+    wait_for(lambda: "insights enabled" in server.log_text(), what="insights to start for the account")
+
+    # 40 SendCommand calls in each of two minutes: far above a new key's threshold (30).
+    burst = [call(server.account_id, t0 + dt.timedelta(seconds=second))
+             for second in range(0, 120, 3)] * 1
+    burst += [call(server.account_id, t0 + dt.timedelta(seconds=second)) for second in range(1, 120, 3)]
+    answer = post_events(server, json.dumps({"Records": burst}).encode()).json()
+    assert len(answer["successful"]) == len(burst), answer
+
+    def insight_events():
+        pages = client.get_paginator("lookup_events").paginate(
+            EventCategory="insight", StartTime=t0 - dt.timedelta(hours=1), EndTime=t0 + dt.timedelta(hours=1))
+        return [json.loads(e["CloudTrailEvent"]) for page in pages for e in page["Events"]]
+
+    # Minute by minute: the clock moves, the minutes close, the insight starts then ends.
+    for minute in range(1, 12):
+        clock.write_text(iso(t0 + dt.timedelta(minutes=minute, seconds=5)))
+        if minute == 3:
+            started = wait_for(lambda: [e for e in insight_events() if e["insightDetails"]["state"] == "Start"],
+                               what="the Start event")
+    events = wait_for(lambda: (found := insight_events()) and len(found) == 2 and found, what="Start and End")
+    by_state = {e["insightDetails"]["state"]: e for e in events}
+    assert set(by_state) == {"Start", "End"}
+    assert started[0]["eventID"] == by_state["Start"]["eventID"]
+    for event in events:
+        assert event["eventType"] == "AwsCloudTrailInsight" and event["eventCategory"] == "Insight"
+        assert event["insightDetails"]["eventSource"] == "ssm.amazonaws.com"
+        assert event["insightDetails"]["eventName"] == "SendCommand"
+        assert event["insightDetails"]["insightType"] == "ApiCallRateInsight"
+    assert by_state["Start"]["sharedEventID"] == by_state["End"]["sharedEventID"]
+    assert by_state["Start"]["eventTime"] == iso(t0)
+    assert by_state["Start"]["insightDetails"]["insightContext"]["statistics"]["insight"]["average"] == 40
+    assert by_state["End"]["insightDetails"]["insightContext"]["statistics"]["insightDuration"] == 2
+
+    # Delivered under CloudTrail-Insight/ to the trail with Insights only.
+    insight_prefix = f"AWSLogs/{server.account_id}/CloudTrail-Insight/{REGION}/"
+    files = wait_for(lambda: (found := keys(s3, bucket, insight_prefix)) and found, what="an Insights log file")
+    delivered = []
+    for key in keys(s3, bucket, insight_prefix):
+        assert key.split("/")[-1].startswith(f"{server.account_id}_CloudTrail-Insight_{REGION}_")
+        delivered += json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))["Records"]
+    wait_for(lambda: len({r["eventID"] for r in delivered_records(s3, bucket, insight_prefix)}) == 2,
+             what="both Insights events delivered")
+    assert files
+    assert not keys(s3, bucket, f"plain/AWSLogs/{server.account_id}/CloudTrail-Insight/")
+    plain = [r for key in keys(s3, bucket, "plain/") if "/CloudTrail/" in key
+             for r in json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))["Records"]]
+    assert all(r.get("eventType") != "AwsCloudTrailInsight" for r in plain)
+
+    # The counters: one-minute periods, zeros filled in or left out.
+    metrics = client.list_insights_metric_data(
+        EventSource="ssm.amazonaws.com", EventName="SendCommand", InsightType="ApiCallRateInsight",
+        Period=60, StartTime=t0 - dt.timedelta(minutes=2), EndTime=t0 + dt.timedelta(minutes=4),
+        DataType="FillWithZeros")
+    assert metrics["Values"] == [0, 0, 40, 40, 0, 0]
+    assert [t.replace(tzinfo=dt.timezone.utc) for t in metrics["Timestamps"]][2] == t0
+    nonzero = client.list_insights_metric_data(
+        EventSource="ssm.amazonaws.com", EventName="SendCommand", InsightType="ApiCallRateInsight",
+        Period=60, StartTime=t0 - dt.timedelta(minutes=2), EndTime=t0 + dt.timedelta(minutes=4), MaxResults=1)
+    assert nonzero["Values"] == [40] and "NextToken" in nonzero
+    rest = client.list_insights_metric_data(
+        EventSource="ssm.amazonaws.com", EventName="SendCommand", InsightType="ApiCallRateInsight",
+        Period=60, StartTime=t0 - dt.timedelta(minutes=2), EndTime=t0 + dt.timedelta(minutes=4), MaxResults=1,
+        NextToken=nonzero["NextToken"])
+    assert rest["Values"] == [40] and "NextToken" not in rest
+    cli = server.aws("cloudtrail", "list-insights-metric-data", "--event-source", "ssm.amazonaws.com", "--event-name",
+                     "SendCommand", "--insight-type", "ApiCallRateInsight", "--period", "300",
+                     "--start-time", iso(t0 - dt.timedelta(minutes=10)), "--end-time", iso(t0 + dt.timedelta(minutes=10)))
+    assert sum(cli["Values"]) == 80 and all(v > 0 for v in cli["Values"])
+
+    data = client.list_insights_data(InsightSource=trail_arn("watched", account=server.account_id),
+                                     DataType="InsightsEvents", Dimensions={"EventName": "SendCommand"},
+                                     StartTime=t0 - dt.timedelta(hours=1), EndTime=t0 + dt.timedelta(hours=1))
+    assert len(data["Events"]) == 2
+
+    # The digest chain covers the Insights log files: the real validate-logs accepts them.
+    client.stop_logging(Name="watched")
+    digest_prefix = f"AWSLogs/{server.account_id}/CloudTrail-Digest/{REGION}/"
+    wait_for(lambda: keys(s3, bucket, digest_prefix), what="the final digest")
+    listed = set()
+    for key in keys(s3, bucket, digest_prefix):
+        digest = json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        listed |= {f["s3Object"] for f in digest["logFiles"]}
+    assert set(keys(s3, bucket, insight_prefix)) <= listed
+    result = aws_validate_logs(server, moto, trail_arn("watched", account=server.account_id), start)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "INVALID" not in result.stdout
+
+
+def delivered_records(s3, bucket, prefix):
+    return [r for key in keys(s3, bucket, prefix)
+            for r in json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))["Records"]]
+
+
+def test_list_insights_metric_data_errors(server):
+    client = server.client()
+    base = {"EventSource": "ssm.amazonaws.com", "EventName": "SendCommand"}
+    assert error_code(client.list_insights_metric_data, InsightType="ApiErrorRateInsight", **base) \
+        == "InvalidParameterException"
+    assert error_code(client.list_insights_metric_data, InsightType="ApiCallRateInsight", Period=120, **base) \
+        == "InvalidParameterException"
+    now = dt.datetime.now(dt.timezone.utc)
+    assert error_code(client.list_insights_metric_data, InsightType="ApiCallRateInsight", StartTime=now,
+                      EndTime=now - dt.timedelta(hours=1), **base) == "InvalidParameterException"
+    assert error_code(client.list_insights_metric_data, InsightType="ApiCallRateInsight", NextToken="bogus",
+                      **base) == "InvalidParameterException"
+    empty = client.list_insights_metric_data(InsightType="ApiCallRateInsight", **base)
+    assert empty["Values"] == [] and empty["Timestamps"] == []
