@@ -101,8 +101,7 @@ pub fn routes(event: &EventRecord, trail: &TrailTarget) -> Option<Region> {
         let insight_type = insight_type(event)?;
         return trail
             .insight_types
-            .iter()
-            .any(|enabled| *enabled == insight_type)
+            .contains(&insight_type)
             .then_some(region);
     }
     if !trail.selectors.matches(event) {

@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 /// Days of stored history a new engine is bootstrapped from (AWS trains on 28 days).
 pub const BOOTSTRAP_DAYS: i64 = 28;
 
+/// Counts per period: `(period start, count)`, oldest first.
+pub type MetricPoints = Vec<(DateTime<Utc>, u64)>;
+
 /// The server's view of which accounts analyse what.
 pub trait InsightsDirectory: Send + Sync {
     /// Each account with at least one logging trail that has insight selectors, with the
@@ -188,7 +191,7 @@ impl InsightsHub {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         fill_with_zeros: bool,
-    ) -> Option<Result<Vec<(DateTime<Utc>, u64)>, InsightsError>> {
+    ) -> Option<Result<MetricPoints, InsightsError>> {
         let engines = self.lock();
         let running = engines.get(&*key.account)?;
         Some(
