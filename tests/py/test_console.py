@@ -21,7 +21,7 @@ import requests
 from conftest import OPENTRAIL_BIN, REPO, _child_env, wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import NoSuchElementException  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -67,6 +67,19 @@ def browser(tmp_path):
     driver.quit()
 
 
+def follow(driver, by: str, selector: str) -> None:
+    """Clicks a link or submit button and waits for the page it leads to."""
+    before = driver.find_element(By.TAG_NAME, "html").id
+
+    def new_page():
+        try:
+            return driver.find_element(By.TAG_NAME, "html").id != before
+        except WebDriverException:  # between the two documents
+            return False
+    driver.find_element(by, selector).click()
+    wait_for(new_page, what=f"the page after clicking {selector}")
+
+
 def shot(driver, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
@@ -76,7 +89,7 @@ def sign_in(driver, server, secret: str | None = None, access_key_id: str | None
     driver.get(f"{server.endpoint}/console/signin")
     driver.find_element(By.ID, "access_key_id").send_keys(access_key_id or root.access_key_id)
     driver.find_element(By.ID, "secret_access_key").send_keys(secret or root.secret_access_key)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    follow(driver, By.CSS_SELECTOR, "form button[type=submit]")
 
 
 def console_logins(server, outcome: str) -> list[dict]:
@@ -134,7 +147,7 @@ def test_event_history_filter_columns_detail_and_download(console, browser, tmp_
 
     Select(browser.find_element(By.ID, "attr")).select_by_value("EventName")
     browser.find_element(By.ID, "value").send_keys("CreateTrail")
-    browser.find_element(By.ID, "apply-filter").click()
+    follow(browser, By.ID, "apply-filter")
     assert event_names_shown(browser) == ["CreateTrail"] * 3
     shot(browser, "04-event-history-filtered")
 
@@ -142,7 +155,7 @@ def test_event_history_filter_columns_detail_and_download(console, browser, tmp_
     browser.find_element(By.CSS_SELECTOR, "details summary").click()
     for column in ("event_id", "region", "resource_type"):
         browser.find_element(By.ID, f"col-{column}").click()
-    browser.find_element(By.ID, "save-columns").click()
+    follow(browser, By.ID, "save-columns")
     headings = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#events thead th")]
     assert "Event ID" in headings and "AWS region" in headings and "Resource type" not in headings
     assert event_names_shown(browser) == ["CreateTrail"] * 3  # the filter survived
@@ -153,7 +166,7 @@ def test_event_history_filter_columns_detail_and_download(console, browser, tmp_
 
     # Detail: the record's JSON.
     browser.get(f"{console.endpoint}/console/events?attr=EventName&value=CreateTrail")
-    browser.find_element(By.CSS_SELECTOR, "#events tbody tr td a").click()
+    follow(browser, By.CSS_SELECTOR, "#events tbody tr td a")
     record = json.loads(browser.find_element(By.ID, "event-record").text)
     assert record["eventName"] == "CreateTrail"
     shot(browser, "06-event-detail")
@@ -189,31 +202,31 @@ def test_paging_through_history(console, browser):
     sign_in(browser, console)
     browser.get(f"{console.endpoint}/console/events?attr=EventName&value=ListTrails")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#events tbody tr")) == 50
-    browser.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+    follow(browser, By.CSS_SELECTOR, "a[rel=next]")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#events tbody tr")) == 10
     with pytest.raises(NoSuchElementException):
         browser.find_element(By.CSS_SELECTOR, "a[rel=next]")
 
 
-ADVANCED = [{
-    "Name": "management and S3 data",
-    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
-                       {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}],
-}]
+ADVANCED = [
+    {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
+    {"Name": "S3 objects", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                                             {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]},
+]
 
 
 def test_create_trail_with_advanced_selectors_and_start_logging(console, browser):
     sign_in(browser, console)
     browser.get(f"{console.endpoint}/console/trails")
     shot(browser, "07-trails-empty")
-    browser.find_element(By.ID, "create-trail").click()
+    follow(browser, By.ID, "create-trail")
     # An API validation error is shown with its message, and the form keeps its values.
     browser.find_element(By.ID, "trail-name").send_keys("console-trail")
     browser.find_element(By.ID, "bucket").send_keys("console-bucket")
     browser.find_element(By.ID, "kind-advanced").click()
     browser.find_element(By.ID, "selectors").send_keys("[{\"FieldSelectors\": []}]")
     browser.find_element(By.ID, "start-logging").click()  # off: started below by its button
-    browser.find_element(By.ID, "create-submit").click()
+    follow(browser, By.ID, "create-submit")
     alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]")
     assert "InvalidEventSelectorsException" in alert.text or "InvalidParameter" in alert.text
     shot(browser, "08-trail-selector-error")
@@ -223,7 +236,7 @@ def test_create_trail_with_advanced_selectors_and_start_logging(console, browser
     selectors.clear()
     selectors.send_keys(json.dumps(ADVANCED))
     browser.find_element(By.ID, "kind-advanced").click()
-    browser.find_element(By.ID, "selectors-submit").click()
+    follow(browser, By.ID, "selectors-submit")
     assert "Event selectors saved." in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
 
     trails = console.aws("cloudtrail", "describe-trails")["trailList"]
@@ -235,18 +248,18 @@ def test_create_trail_with_advanced_selectors_and_start_logging(console, browser
     # Tags, Insights and settings.
     browser.find_element(By.ID, "tag-key").send_keys("team")
     browser.find_element(By.ID, "tag-value").send_keys("audit")
-    browser.find_element(By.ID, "tag-submit").click()
+    follow(browser, By.ID, "tag-submit")
     assert "team = audit" in browser.find_element(By.ID, "tags").text
     browser.find_element(By.ID, "insight-call-rate").click()
-    browser.find_element(By.ID, "insights-submit").click()
+    follow(browser, By.ID, "insights-submit")
     insights = console.aws("cloudtrail", "get-insight-selectors", "--trail-name", "console-trail")
     assert insights["InsightSelectors"] == [{"InsightType": "ApiCallRateInsight"}]
     browser.find_element(By.ID, "prefix").send_keys("logs")
-    browser.find_element(By.ID, "update-submit").click()
+    follow(browser, By.ID, "update-submit")
     assert console.aws("cloudtrail", "get-trail", "--name", "console-trail")["Trail"]["S3KeyPrefix"] == "logs"
 
     # Start logging; the status shows the deliveries.
-    browser.find_element(By.ID, "start-logging").click()
+    follow(browser, By.ID, "start-logging")
     assert "Logging started." in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
     assert console.aws("cloudtrail", "get-trail-status", "--name", "console-trail")["IsLogging"] is True
 
@@ -266,11 +279,11 @@ def test_create_trail_with_advanced_selectors_and_start_logging(console, browser
     shot(browser, "11-trails-narrow")
 
     # Stop and delete.
-    browser.find_element(By.CSS_SELECTOR, "#trails tbody a").click()
-    browser.find_element(By.ID, "stop-logging").click()
+    follow(browser, By.CSS_SELECTOR, "#trails tbody a")
+    follow(browser, By.ID, "stop-logging")
     assert console.aws("cloudtrail", "get-trail-status", "--name", "console-trail")["IsLogging"] is False
     browser.find_element(By.ID, "delete-confirm").click()
-    browser.find_element(By.ID, "delete-submit").click()
+    follow(browser, By.ID, "delete-submit")
     assert browser.current_url.endswith("/console/trails")
     assert console.aws("cloudtrail", "describe-trails")["trailList"] == []
     # The console's calls are audited as the signed-in principal's API calls.
