@@ -47,18 +47,66 @@ fn text(value: &Value) -> String {
 
 /// Every column, in the order the table and the CSV download use. The CSV has them all.
 const COLUMNS: [Column; 12] = [
-    Column { id: "event_id", heading: "Event ID", cell: |e, _| text(&e["EventId"]) },
-    Column { id: "event_time", heading: "Event time", cell: |e, _| event_time(e) },
-    Column { id: "user_name", heading: "User name", cell: |e, _| text(&e["Username"]) },
-    Column { id: "event_name", heading: "Event name", cell: |e, _| text(&e["EventName"]) },
-    Column { id: "resource_type", heading: "Resource type", cell: |e, _| resource_column(e, "ResourceType") },
-    Column { id: "resource_name", heading: "Resource name", cell: |e, _| resource_column(e, "ResourceName") },
-    Column { id: "access_key", heading: "AWS access key", cell: |e, _| text(&e["AccessKeyId"]) },
-    Column { id: "region", heading: "AWS region", cell: |_, r| text(&r["awsRegion"]) },
-    Column { id: "error_code", heading: "Error code", cell: |_, r| text(&r["errorCode"]) },
-    Column { id: "source_ip", heading: "Source IP address", cell: |_, r| text(&r["sourceIPAddress"]) },
-    Column { id: "event_source", heading: "Event source", cell: |e, _| text(&e["EventSource"]) },
-    Column { id: "read_only", heading: "Read-only", cell: |e, _| text(&e["ReadOnly"]) },
+    Column {
+        id: "event_id",
+        heading: "Event ID",
+        cell: |e, _| text(&e["EventId"]),
+    },
+    Column {
+        id: "event_time",
+        heading: "Event time",
+        cell: |e, _| event_time(e),
+    },
+    Column {
+        id: "user_name",
+        heading: "User name",
+        cell: |e, _| text(&e["Username"]),
+    },
+    Column {
+        id: "event_name",
+        heading: "Event name",
+        cell: |e, _| text(&e["EventName"]),
+    },
+    Column {
+        id: "resource_type",
+        heading: "Resource type",
+        cell: |e, _| resource_column(e, "ResourceType"),
+    },
+    Column {
+        id: "resource_name",
+        heading: "Resource name",
+        cell: |e, _| resource_column(e, "ResourceName"),
+    },
+    Column {
+        id: "access_key",
+        heading: "AWS access key",
+        cell: |e, _| text(&e["AccessKeyId"]),
+    },
+    Column {
+        id: "region",
+        heading: "AWS region",
+        cell: |_, r| text(&r["awsRegion"]),
+    },
+    Column {
+        id: "error_code",
+        heading: "Error code",
+        cell: |_, r| text(&r["errorCode"]),
+    },
+    Column {
+        id: "source_ip",
+        heading: "Source IP address",
+        cell: |_, r| text(&r["sourceIPAddress"]),
+    },
+    Column {
+        id: "event_source",
+        heading: "Event source",
+        cell: |e, _| text(&e["EventSource"]),
+    },
+    Column {
+        id: "read_only",
+        heading: "Read-only",
+        cell: |e, _| text(&e["ReadOnly"]),
+    },
 ];
 
 /// The columns AWS's console shows until a user chooses.
@@ -178,10 +226,9 @@ fn parse_time(text: &str, what: &str) -> Result<i64, ApiError> {
 /// The user's chosen column ids, or the defaults.
 async fn chosen_columns(console: &Console, principal: String) -> Vec<String> {
     let meta = Arc::clone(&console.meta);
-    let stored = tokio::task::spawn_blocking(move || {
-        meta.get_document(COLUMNS_COLLECTION, &principal)
-    })
-    .await;
+    let stored =
+        tokio::task::spawn_blocking(move || meta.get_document(COLUMNS_COLLECTION, &principal))
+            .await;
     let chosen = match stored {
         Ok(Ok(Some(text))) => serde_json::from_str::<Vec<String>>(&text).ok(),
         Ok(Err(e)) => {
@@ -203,7 +250,7 @@ pub async fn history(
 ) -> Response {
     let (_, session) = match require(&console, &headers, true) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let fields = Fields::from_query(&uri);
     let filter = Filter::from_fields(&fields);
@@ -257,7 +304,13 @@ pub async fn history(
         }
     }
     body.push_str(&column_picker(&chosen, &session.csrf, &filter));
-    page("Event history", Section::Events, Some(&session), &body, StatusCode::OK)
+    page(
+        "Event history",
+        Section::Events,
+        Some(&session),
+        &body,
+        StatusCode::OK,
+    )
 }
 
 fn filter_form(filter: &Filter) -> String {
@@ -327,7 +380,11 @@ fn events_table(output: &Value, columns: &[&Column]) -> String {
                 html.push_str(&format!(
                     "<td><a href=\"/console/events/detail?id={}\">{}</a></td>",
                     esc(&encode(&text(&event["EventId"]))),
-                    if cell.is_empty() { "(event)".to_owned() } else { cell }
+                    if cell.is_empty() {
+                        "(event)".to_owned()
+                    } else {
+                        cell
+                    }
                 ));
             } else {
                 html.push_str(&format!("<td>{cell}</td>"));
@@ -374,7 +431,7 @@ pub async fn save_columns(
     let fields = Fields::parse(&body);
     let (_, session) = match require_post(&console, &headers, &fields) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let chosen: Vec<&str> = fields
         .all("column")
@@ -419,7 +476,7 @@ pub async fn detail(
 ) -> Response {
     let (_, session) = match require(&console, &headers, true) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let fields = Fields::from_query(&uri);
     let id = fields.text("id").unwrap_or("");
@@ -463,7 +520,13 @@ pub async fn detail(
         },
     };
     let body = format!("<p><a href=\"/console/events\">← Event history</a></p>{body}");
-    page("Event", Section::Events, Some(&session), &body, StatusCode::OK)
+    page(
+        "Event",
+        Section::Events,
+        Some(&session),
+        &body,
+        StatusCode::OK,
+    )
 }
 
 /// Streams the filtered (or, without a filter, complete) history: one LookupEvents page
@@ -477,7 +540,7 @@ pub async fn download(
 ) -> Response {
     let (_, session) = match require(&console, &headers, true) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let fields = Fields::from_query(&uri);
     let csv = match fields.get("format") {
@@ -528,9 +591,7 @@ pub async fn download(
                 }
                 Err(e) => {
                     tracing::warn!(code = e.code, error = %e.message, "console download stopped");
-                    let _ = sender
-                        .send(Err(std::io::Error::other(e.message)))
-                        .await;
+                    let _ = sender.send(Err(std::io::Error::other(e.message))).await;
                     return;
                 }
             };
@@ -546,7 +607,10 @@ pub async fn download(
                         chunk.push(b',');
                     }
                     chunk.extend_from_slice(
-                        event["CloudTrailEvent"].as_str().unwrap_or("null").as_bytes(),
+                        event["CloudTrailEvent"]
+                            .as_str()
+                            .unwrap_or("null")
+                            .as_bytes(),
                     );
                 }
                 written += 1;
@@ -573,7 +637,10 @@ pub async fn download(
     };
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     if let Ok(value) = format!("attachment; filename=\"{name}\"").parse() {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
@@ -614,7 +681,10 @@ mod tests {
                 "Read-only",
             ]
         );
-        assert_eq!(&csv_line(["a,b".to_owned(), "c".to_owned()])[..], b"\"a,b\",c\n");
+        assert_eq!(
+            &csv_line(["a,b".to_owned(), "c".to_owned()])[..],
+            b"\"a,b\",c\n"
+        );
     }
 
     #[test]
@@ -630,7 +700,10 @@ mod tests {
             "attr=EventName&value=Create+Trail&start=2026-01-01T00:00",
         ));
         let again = Filter::from_fields(&Fields::parse(&filter.query()));
-        assert_eq!(again.attribute, Some(("EventName".into(), "Create Trail".into())));
+        assert_eq!(
+            again.attribute,
+            Some(("EventName".into(), "Create Trail".into()))
+        );
         assert_eq!(again.start.as_deref(), Some("2026-01-01T00:00"));
         assert_eq!(again.end, None);
     }

@@ -67,7 +67,10 @@ pub fn router(app: Arc<App>, meta: Arc<dyn MetaStore>, config: ConsoleConfig) ->
         .route("/console/events/columns", post(events::save_columns))
         .route("/console/events/download", get(events::download))
         .route("/console/trails", get(trails::list))
-        .route("/console/trails/new", get(trails::new_form).post(trails::create))
+        .route(
+            "/console/trails/new",
+            get(trails::new_form).post(trails::create),
+        )
         .route("/console/trails/view", get(trails::view))
         .route("/console/trails/update", post(trails::update))
         .route("/console/trails/selectors", post(trails::put_selectors))
@@ -94,7 +97,10 @@ async fn security_headers(mut response: Response<Body>) -> Response<Body> {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -132,17 +132,19 @@ pub fn require(
     console: &crate::Console,
     headers: &HeaderMap,
     is_page: bool,
-) -> Result<(String, Session), Response> {
+) -> Result<(String, Session), Box<Response>> {
     let found = cookie(headers, SESSION_COOKIE)
         .and_then(|token| console.sessions.get(token).map(|s| (token.to_owned(), s)));
     match found {
         Some(found) => Ok(found),
-        None if is_page => Err(Redirect::to("/console/signin").into_response()),
-        None => Err((
-            StatusCode::UNAUTHORIZED,
-            "sign in to the console first (no session, or it expired)",
-        )
-            .into_response()),
+        None if is_page => Err(Box::new(Redirect::to("/console/signin").into_response())),
+        None => Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                "sign in to the console first (no session, or it expired)",
+            )
+                .into_response(),
+        )),
     }
 }
 
@@ -151,10 +153,10 @@ pub fn require_post(
     console: &crate::Console,
     headers: &HeaderMap,
     fields: &Fields,
-) -> Result<(String, Session), Response> {
+) -> Result<(String, Session), Box<Response>> {
     let (token, session) = require(console, headers, false)?;
     if !session.csrf_ok(fields) {
-        return Err(csrf_refused());
+        return Err(Box::new(csrf_refused()));
     }
     Ok((token, session))
 }
@@ -209,9 +211,14 @@ mod tests {
     #[test]
     fn cookies_are_found_and_flagged() {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::COOKIE, "a=1; opentrail_console=tok".parse().unwrap());
+        headers.insert(
+            http::header::COOKIE,
+            "a=1; opentrail_console=tok".parse().unwrap(),
+        );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
         let set = set_cookie("n", "v", Duration::from_secs(5), true);
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.ends_with("Secure"));
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.ends_with("Secure")
+        );
     }
 }

@@ -51,20 +51,15 @@ fn signin_page(
         esc(region),
     );
     let mut response = page("Sign in", Section::SignIn, None, &body, status);
-    if let Ok(value) = set_cookie(
-        SIGNIN_COOKIE,
-        &token,
-        SIGNIN_FORM_TTL,
-        console.config.tls,
-    )
-    .parse()
+    if let Ok(value) =
+        set_cookie(SIGNIN_COOKIE, &token, SIGNIN_FORM_TTL, console.config.tls).parse()
     {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -118,7 +113,10 @@ pub async fn sign_in(
         Ok(Ok(key)) => key,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "console sign-in could not read the access keys");
-            return retry("the server cannot read its access keys", StatusCode::INTERNAL_SERVER_ERROR);
+            return retry(
+                "the server cannot read its access keys",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "console sign-in task failed");
@@ -170,7 +168,10 @@ pub async fn sign_in(
         Ok(account) => account,
         Err(e) => {
             tracing::error!(error = %e, "stored access key has a bad account");
-            return retry("the access key's account is not valid", StatusCode::INTERNAL_SERVER_ERROR);
+            return retry(
+                "the access key's account is not valid",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            );
         }
     };
     let caller = Caller {
@@ -208,7 +209,7 @@ pub async fn sign_out(
     let fields = Fields::parse(&body);
     let (token, _) = match require_post(&console, &headers, &fields) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     console.sessions.end(&token);
     let mut response = axum::response::Redirect::to("/console/signin").into_response();
@@ -271,7 +272,9 @@ fn console_login_event(attempt: &SignInAttempt<'_>) -> String {
     event.insert("awsRegion".into(), json!(attempt.region.as_str()));
     event.insert("sourceIPAddress".into(), json!(attempt.source_ip));
     if let Some(agent) = attempt.user_agent {
-        let mut end = agent.len().min(opentrail_http::self_audit::MAX_UNTRUSTED_BYTES);
+        let mut end = agent
+            .len()
+            .min(opentrail_http::self_audit::MAX_UNTRUSTED_BYTES);
         while !agent.is_char_boundary(end) {
             end -= 1;
         }

@@ -56,13 +56,21 @@ pub async fn list(
 ) -> Response {
     let (_, session) = match require(&console, &headers, true) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let origin = origin(&peer, &headers);
     let mut body = String::from(
         "<p><a class=\"button\" id=\"create-trail\" href=\"/console/trails/new\">Create trail</a></p>",
     );
-    match call(&console, &session, &origin, Operation::DescribeTrails, json!({})).await {
+    match call(
+        &console,
+        &session,
+        &origin,
+        Operation::DescribeTrails,
+        json!({}),
+    )
+    .await
+    {
         Err(e) => body.push_str(&error_box(e.code, &e.message)),
         Ok(output) => {
             let trails = output["trailList"].as_array().cloned().unwrap_or_default();
@@ -102,7 +110,13 @@ pub async fn list(
             }
         }
     }
-    page("Trails", Section::Trails, Some(&session), &body, StatusCode::OK)
+    page(
+        "Trails",
+        Section::Trails,
+        Some(&session),
+        &body,
+        StatusCode::OK,
+    )
 }
 
 /// The trail settings fields (create and edit), filled from `trail`.
@@ -252,7 +266,10 @@ fn insights_input(fields: &Fields, trail: &str) -> Value {
 fn create_page(session: &Session, fields: Option<&Fields>, error: Option<&ApiError>) -> Response {
     let trail = fields.map_or(json!({}), |f| {
         let mut t = Map::new();
-        for member in ["Name", "S3BucketName"].iter().chain(OPTIONAL_MEMBERS.iter()) {
+        for member in ["Name", "S3BucketName"]
+            .iter()
+            .chain(OPTIONAL_MEMBERS.iter())
+        {
             t.insert((*member).into(), json!(f.get(member).unwrap_or("")));
         }
         for member in [
@@ -264,7 +281,9 @@ fn create_page(session: &Session, fields: Option<&Fields>, error: Option<&ApiErr
         }
         Value::Object(t)
     });
-    let kind = fields.and_then(|f| f.get("selector_kind")).unwrap_or("advanced");
+    let kind = fields
+        .and_then(|f| f.get("selector_kind"))
+        .unwrap_or("advanced");
     let selectors = fields.and_then(|f| f.get("selectors")).unwrap_or("");
     let checked = |name: &str| fields.is_some_and(|f| f.checked(name));
     let body = format!(
@@ -284,13 +303,19 @@ fn create_page(session: &Session, fields: Option<&Fields>, error: Option<&ApiErr
     } else {
         StatusCode::OK
     };
-    page("Create trail", Section::Trails, Some(session), &body, status)
+    page(
+        "Create trail",
+        Section::Trails,
+        Some(session),
+        &body,
+        status,
+    )
 }
 
 pub async fn new_form(axum::extract::State(console): State, headers: HeaderMap) -> Response {
     match require(&console, &headers, true) {
         Ok((_, session)) => create_page(&session, None, None),
-        Err(answer) => answer,
+        Err(answer) => *answer,
     }
 }
 
@@ -303,7 +328,7 @@ pub async fn create(
     let fields = Fields::parse(&body);
     let (_, session) = match require_post(&console, &headers, &fields) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let origin = origin(&peer, &headers);
     let name = fields.text("Name").unwrap_or("").to_owned();
@@ -331,7 +356,10 @@ pub async fn create(
         steps.push((Operation::PutEventSelectors, input));
     }
     if fields.checked("ApiCallRateInsight") || fields.checked("ApiErrorRateInsight") {
-        steps.push((Operation::PutInsightSelectors, insights_input(&fields, &arn)));
+        steps.push((
+            Operation::PutInsightSelectors,
+            insights_input(&fields, &arn),
+        ));
     }
     if fields.checked("start_logging") {
         steps.push((Operation::StartLogging, json!({ "Name": arn })));
@@ -371,7 +399,7 @@ pub async fn view(
 ) -> Response {
     let (_, session) = match require(&console, &headers, true) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let fields = Fields::from_query(&uri);
     let name = fields.text("name").unwrap_or("");
@@ -391,8 +419,14 @@ fn status_rows(status: &Value) -> String {
         ("Latest digest delivery error", "LatestDigestDeliveryError"),
         ("Latest notification", "LatestNotificationTime"),
         ("Latest notification error", "LatestNotificationError"),
-        ("Latest CloudWatch Logs delivery", "LatestCloudWatchLogsDeliveryTime"),
-        ("Latest CloudWatch Logs delivery error", "LatestCloudWatchLogsDeliveryError"),
+        (
+            "Latest CloudWatch Logs delivery",
+            "LatestCloudWatchLogsDeliveryTime",
+        ),
+        (
+            "Latest CloudWatch Logs delivery error",
+            "LatestCloudWatchLogsDeliveryError",
+        ),
         ("Logging started", "StartLoggingTime"),
         ("Logging stopped", "StopLoggingTime"),
     ];
@@ -437,11 +471,25 @@ async fn render_view(
         }
         None => {}
     }
-    let trail = match call(console, session, origin, Operation::GetTrail, json!({ "Name": name })).await {
+    let trail = match call(
+        console,
+        session,
+        origin,
+        Operation::GetTrail,
+        json!({ "Name": name }),
+    )
+    .await
+    {
         Ok(output) => output["Trail"].clone(),
         Err(e) => {
             body.push_str(&error_box(e.code, &e.message));
-            return page("Trail", Section::Trails, Some(session), &body, StatusCode::NOT_FOUND);
+            return page(
+                "Trail",
+                Section::Trails,
+                Some(session),
+                &body,
+                StatusCode::NOT_FOUND,
+            );
         }
     };
     let arn = trail["TrailARN"].as_str().unwrap_or(name).to_owned();
@@ -459,7 +507,14 @@ async fn render_view(
     ));
 
     body.push_str("<section aria-labelledby=\"status-h\"><h2 id=\"status-h\">Status</h2>");
-    let status = call(console, session, origin, Operation::GetTrailStatus, json!({ "Name": arn })).await;
+    let status = call(
+        console,
+        session,
+        origin,
+        Operation::GetTrailStatus,
+        json!({ "Name": arn }),
+    )
+    .await;
     match &status {
         Ok(status) => {
             body.push_str(&status_rows(status));
@@ -484,12 +539,25 @@ async fn render_view(
         settings_fields(&trail, false)
     ));
 
-    let selectors = call(console, session, origin, Operation::GetEventSelectors, json!({ "TrailName": arn })).await;
+    let selectors = call(
+        console,
+        session,
+        origin,
+        Operation::GetEventSelectors,
+        json!({ "TrailName": arn }),
+    )
+    .await;
     let (kind, selectors_json) = match &selectors {
-        Ok(out) if out.get("AdvancedEventSelectors").is_some_and(|v| !v.is_null()) => (
-            "advanced",
-            serde_json::to_string_pretty(&out["AdvancedEventSelectors"]).unwrap_or_default(),
-        ),
+        Ok(out)
+            if out
+                .get("AdvancedEventSelectors")
+                .is_some_and(|v| !v.is_null()) =>
+        {
+            (
+                "advanced",
+                serde_json::to_string_pretty(&out["AdvancedEventSelectors"]).unwrap_or_default(),
+            )
+        }
         Ok(out) => (
             "basic",
             serde_json::to_string_pretty(&out["EventSelectors"]).unwrap_or_default(),
@@ -504,7 +572,14 @@ async fn render_view(
         selectors_fields(kind, &selectors_json)
     ));
 
-    let insights = call(console, session, origin, Operation::GetInsightSelectors, json!({ "TrailName": arn })).await;
+    let insights = call(
+        console,
+        session,
+        origin,
+        Operation::GetInsightSelectors,
+        json!({ "TrailName": arn }),
+    )
+    .await;
     let has = |kind: &str| {
         insights.as_ref().is_ok_and(|out| {
             out["InsightSelectors"]
@@ -520,9 +595,20 @@ async fn render_view(
     ));
 
     body.push_str("<section aria-labelledby=\"tags-h\"><h2 id=\"tags-h\">Tags</h2>");
-    match call(console, session, origin, Operation::ListTags, json!({ "ResourceIdList": [arn] })).await {
+    match call(
+        console,
+        session,
+        origin,
+        Operation::ListTags,
+        json!({ "ResourceIdList": [arn] }),
+    )
+    .await
+    {
         Ok(out) => {
-            let tags = out["ResourceTagList"][0]["TagsList"].as_array().cloned().unwrap_or_default();
+            let tags = out["ResourceTagList"][0]["TagsList"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if tags.is_empty() {
                 body.push_str("<p>No tags.</p>");
             } else {
@@ -566,7 +652,7 @@ fn trail_post(
     console: &Console,
     headers: &HeaderMap,
     body: &str,
-) -> Result<(Session, Fields, String), Response> {
+) -> Result<(Session, Fields, String), Box<Response>> {
     let fields = Fields::parse(body);
     let (_, session) = require_post(console, headers, &fields)?;
     let name = fields.text("name").unwrap_or("").to_owned();
@@ -596,12 +682,18 @@ pub async fn update(
 ) -> Response {
     let (session, fields, name) = match trail_post(&console, &headers, &body) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let origin = origin(&peer, &headers);
-    let current = call(&console, &session, &origin, Operation::GetTrail, json!({ "Name": name }))
-        .await
-        .map(|out| out["Trail"].clone());
+    let current = call(
+        &console,
+        &session,
+        &origin,
+        Operation::GetTrail,
+        json!({ "Name": name }),
+    )
+    .await
+    .map(|out| out["Trail"].clone());
     let result = match current {
         Ok(current) => {
             let input = settings_input(&fields, &name, Some(&current));
@@ -620,11 +712,20 @@ pub async fn put_selectors(
 ) -> Response {
     let (session, fields, name) = match trail_post(&console, &headers, &body) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let origin = origin(&peer, &headers);
     let result = match selectors_input(&fields, &name) {
-        Ok(Some(input)) => call(&console, &session, &origin, Operation::PutEventSelectors, input).await,
+        Ok(Some(input)) => {
+            call(
+                &console,
+                &session,
+                &origin,
+                Operation::PutEventSelectors,
+                input,
+            )
+            .await
+        }
         Ok(None) => Err(ApiError::new(
             "InvalidEventSelectorsException",
             "enter the selectors as a JSON list",
@@ -642,11 +743,18 @@ pub async fn put_insights(
 ) -> Response {
     let (session, fields, name) = match trail_post(&console, &headers, &body) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let origin = origin(&peer, &headers);
     let input = insights_input(&fields, &name);
-    let result = call(&console, &session, &origin, Operation::PutInsightSelectors, input).await;
+    let result = call(
+        &console,
+        &session,
+        &origin,
+        Operation::PutInsightSelectors,
+        input,
+    )
+    .await;
     finish(&console, &session, &origin, &name, result, "insights").await
 }
 
@@ -658,14 +766,21 @@ pub async fn logging(
 ) -> Response {
     let (session, fields, name) = match trail_post(&console, &headers, &body) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let origin = origin(&peer, &headers);
     let (operation, done) = match fields.get("action") {
         Some("stop") => (Operation::StopLogging, "stopped"),
         _ => (Operation::StartLogging, "started"),
     };
-    let result = call(&console, &session, &origin, operation, json!({ "Name": name })).await;
+    let result = call(
+        &console,
+        &session,
+        &origin,
+        operation,
+        json!({ "Name": name }),
+    )
+    .await;
     finish(&console, &session, &origin, &name, result, done).await
 }
 
@@ -677,7 +792,7 @@ pub async fn tags(
 ) -> Response {
     let (session, fields, name) = match trail_post(&console, &headers, &body) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let origin = origin(&peer, &headers);
     let key = fields.get("key").unwrap_or("");
@@ -701,14 +816,22 @@ pub async fn delete(
 ) -> Response {
     let (session, fields, name) = match trail_post(&console, &headers, &body) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let origin = origin(&peer, &headers);
     if !fields.checked("confirm") {
         let refusal = ApiError::validation("tick the box to confirm the deletion");
         return render_view(&console, &session, &origin, &name, Some(Err(refusal))).await;
     }
-    match call(&console, &session, &origin, Operation::DeleteTrail, json!({ "Name": name })).await {
+    match call(
+        &console,
+        &session,
+        &origin,
+        Operation::DeleteTrail,
+        json!({ "Name": name }),
+    )
+    .await
+    {
         Ok(_) => Redirect::to("/console/trails").into_response(),
         Err(e) => render_view(&console, &session, &origin, &name, Some(Err(e))).await,
     }

@@ -554,7 +554,9 @@ pub async fn call_operation(
                 return Err(audit_unavailable(&why));
             }
         }
-        let parsed = app.model.parse_input(operation, input.to_string().as_bytes())?;
+        let parsed = app
+            .model
+            .parse_input(operation, input.to_string().as_bytes())?;
         request_parameters = Some(parsed.clone());
         dispatch(app, &caller.request_context(), operation, parsed).await
     }
