@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 import requests
+import urllib3
 
 from conftest import OPENTRAIL_BIN, REPO, _child_env, wait_for
+from test_hardening_net import certificate, tls_server  # noqa: F401 (fixtures)
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import NoSuchElementException, WebDriverException  # noqa: E402
@@ -296,16 +298,18 @@ def test_create_trail_with_advanced_selectors_and_start_logging(console, browser
 # ----------------------------------------------------------------- plain-HTTP security
 
 
-def http_sign_in(server) -> requests.Session:
+def http_sign_in(server, endpoint: str | None = None, key: tuple[str, str] | None = None,
+                 verify=True, expect: int = 303) -> requests.Session:
+    endpoint = endpoint or server.endpoint
     session = requests.Session()
-    page = session.get(f"{server.endpoint}/console/signin", timeout=30)
+    page = session.get(f"{endpoint}/console/signin", timeout=30, verify=verify)
     token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
-    root = server.root
-    answer = session.post(f"{server.endpoint}/console/signin", data={
-        "csrf": token, "access_key_id": root.access_key_id,
-        "secret_access_key": root.secret_access_key, "region": "us-east-1"},
-        allow_redirects=False, timeout=30)
-    assert answer.status_code == 303, answer.text
+    access_key_id, secret = key or (server.root.access_key_id, server.root.secret_access_key)
+    answer = session.post(f"{endpoint}/console/signin", data={
+        "csrf": token, "access_key_id": access_key_id,
+        "secret_access_key": secret, "region": "us-east-1"},
+        allow_redirects=False, timeout=30, verify=verify)
+    assert answer.status_code == expect, answer.text
     session.signin_answer = answer
     return session
 
@@ -386,3 +390,36 @@ def test_sessions_expire(start_server):
     time.sleep(6)  # the session's lifetime is the condition tested, not a race
     answer = requests.get(f"{server.endpoint}/console/events", headers=cookie, allow_redirects=False, timeout=30)
     assert answer.status_code == 303
+
+
+def test_sign_in_with_an_unknown_key_is_recorded_with_a_hidden_user_name(console):
+    http_sign_in(console, key=("AKIANOTAKEYOFTHIS", "whatever-secret"), expect=401)
+    failure = wait_for(lambda: console_logins(console, "Failure"), what="a ConsoleLogin Failure event")[0]
+    assert failure["userIdentity"]["userName"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert failure["recipientAccountId"] == console.account_id
+    assert "whatever-secret" not in json.dumps(failure)
+    # An IAM user's key signs in as that user, and sees what the API lets it see.
+    key = console.create_key("carol")
+    session = http_sign_in(console, key=(key["AccessKeyId"], key["SecretAccessKey"]))
+    page = session.get(f"{console.endpoint}/console/trails", timeout=30)
+    assert page.status_code == 200 and "carol" in page.text
+    success = wait_for(lambda: console_logins(console, "Success"), what="a ConsoleLogin Success event")[0]
+    assert success["userIdentity"]["type"] == "IAMUser" and success["userIdentity"]["userName"] == "carol"
+
+
+def test_session_cookie_is_secure_over_tls(tls_server):
+    endpoint, data_dir, cert = tls_server
+    root = {}
+    for line in (data_dir / "credentials").read_text().splitlines():
+        if "=" in line:
+            name, value = (part.strip() for part in line.split("=", 1))
+            root[name] = value
+    # The cookie's flags are under test, not the certificate (Python's ssl refuses a
+    # self-signed end-entity certificate as its own trust anchor).
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    session = http_sign_in(None, endpoint=endpoint, verify=False,
+                           key=(root["aws_access_key_id"], root["aws_secret_access_key"]))
+    cookies = session.signin_answer.headers["set-cookie"]
+    session_cookie = cookies[cookies.index("opentrail_console="):]
+    assert "; Secure" in session_cookie.split(", opentrail")[0]
+    assert session.get(f"{endpoint}/console/events", timeout=30, verify=False).status_code == 200
