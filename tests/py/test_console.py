@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,26 +17,21 @@ from pathlib import Path
 import pytest
 import requests
 import urllib3
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, WebDriverException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from conftest import OPENTRAIL_BIN, REPO, _child_env, wait_for
 from test_hardening_net import certificate, tls_server  # noqa: F401 (fixtures)
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import NoSuchElementException, WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "target" / "test-artifacts" / "console"
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (scripts/test installs them)",
-)
 
 
 @pytest.fixture
@@ -49,6 +43,9 @@ def console(start_server):
 
 @pytest.fixture
 def browser(tmp_path):
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
+        "the console tests need Debian's chromium and chromium-driver: "
+        "apt-get install -y chromium chromium-driver (scripts/test installs them)")
     options = Options()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
