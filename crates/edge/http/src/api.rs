@@ -516,6 +516,87 @@ async fn handle(
     dispatch(app, &ctx, operation, input).await
 }
 
+/// Where an in-process call (the console) comes from, for its audit event.
+pub struct CallOrigin {
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+}
+
+/// Runs one CloudTrail operation for an already authenticated caller from inside the
+/// server (the web console): the same checks as the HTTP pipeline after authentication
+/// (region, LookupEvents rate limit, the event log's health for calls that change state,
+/// the model's input validation), the same dispatch and the same audit event, made durable
+/// before a call that changed state is answered. `input` is the request's JSON body.
+pub async fn call_operation(
+    app: &App,
+    caller: &Caller,
+    operation: opentrail_operations::Operation,
+    input: &Value,
+    origin: CallOrigin,
+) -> Result<Value, ApiError> {
+    let started = Instant::now();
+    let event_time = app.clock.now();
+    let read_only = operation.read_only();
+    let mut request_parameters = None;
+    let result = async {
+        check_region(app, caller)?;
+        if operation.rate_class() == RateClass::EventHistory {
+            let over_limit = app
+                .lookup_rate_limit
+                .as_ref()
+                .is_some_and(|limit| !limit.try_acquire(caller.account.as_str(), Instant::now()));
+            if over_limit {
+                return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
+            }
+        }
+        if !read_only {
+            if let Some(why) = app.event_log_failure() {
+                return Err(audit_unavailable(&why));
+            }
+        }
+        let parsed = app
+            .model
+            .parse_input(operation, input.to_string().as_bytes())?;
+        request_parameters = Some(parsed.clone());
+        dispatch(app, &caller.request_context(), operation, parsed).await
+    }
+    .await;
+    let error = result.as_ref().err();
+    app.metrics.observe(
+        operation.name(),
+        error.map_or("success", |e| e.code),
+        started.elapsed(),
+    );
+    let record = AuditRecord {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        event_time,
+        operation: Some(Call::Api(operation)),
+        read_only,
+        source_ip: origin.source_ip,
+        user_agent: origin.user_agent,
+        region: Some(caller.region.to_string()),
+        access_key_id: Some(caller.access_key_id.clone()),
+        caller: Some(caller.clone()),
+        request_parameters,
+        response_elements: audited_response(&result, read_only, None),
+        management_event: true,
+        error_code: error.map(|e| e.code.to_owned()),
+        error_message: error.map(|e| e.message.clone()),
+    };
+    let durable = app.audit.record(record);
+    if read_only || result.is_err() {
+        tokio::spawn(durable);
+        return result;
+    }
+    match durable.await {
+        Ok(()) => result,
+        Err(why) => {
+            tracing::error!(operation = operation.name(), error = %why, "a console call took effect but its audit event could not be made durable");
+            Err(audit_unavailable(&why))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

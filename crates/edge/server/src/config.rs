@@ -175,6 +175,9 @@ pub struct ServeArgs {
     /// `300`, `300s`, `5m`, `1s` ...
     #[arg(long, env = "OPENTRAIL_DELIVERY_INTERVAL", default_value = "5m")]
     pub delivery_interval: Interval,
+    /// How long a web console sign-in (`/console`) lasts: `12h`, `30m`, `3600s` ...
+    #[arg(long, env = "OPENTRAIL_CONSOLE_SESSION", default_value = "12h")]
+    pub console_session: Interval,
     /// LookupEvents requests per second allowed per account (0: unlimited); AWS allows 2.
     #[arg(
         long,

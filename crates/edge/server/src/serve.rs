@@ -342,6 +342,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let console = opentrail_console::router(
+        Arc::clone(&app),
+        data.meta.clone(),
+        opentrail_console::ConsoleConfig {
+            session_ttl: args.console_session.0,
+            tls: tls.is_some(),
+        },
+    );
     // Signals are caught from here on, before "listening" is printed; earlier, while the
     // log is recovered and history opened, SIGTERM still stops the process at once.
     let shutdown = shutdown_signal();
@@ -369,7 +377,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     opentrail_http::listener::serve(
         listener,
-        router(app),
+        router(app).merge(console),
         opentrail_http::listener::ListenerOptions {
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout.0,
