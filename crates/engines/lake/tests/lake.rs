@@ -826,3 +826,88 @@ async fn deeply_nested_sql_fails_cleanly() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn explore_dialect() {
+    let lake = documented_lake().await;
+    let stores: Vec<String> = lake.stores.iter().map(|s| s.id.clone()).collect();
+    for select in [
+        "transform(split(eventsource, '.'), x -> upper(x))",
+        "filter(split(eventsource, '.'), x -> x <> 'com')",
+        "any_match(split(eventsource, '.'), x -> x = 's3')",
+        "all_match(split(eventsource, '.'), x -> length(x) > 1)",
+        "none_match(split(eventsource, '.'), x -> x = 'ec2')",
+        "reduce(split(eventsource, '.'), 0, (s, x) -> s + length(x), s -> s)",
+        "transform(resources, r -> r.arn)",
+        "max_by(eventname, eventtime)",
+        "min_by(eventname, eventtime)",
+        "regexp_extract(eventsource, '^([a-z0-9]+)\\.')",
+        "regexp_extract(eventsource, '^([a-z0-9]+)\\.', 1)",
+        "regexp_extract_all(eventsource, '[a-z]+')",
+        "regexp_replace(eventsource, '([a-z]+)\\.', '$1-')",
+        "regexp_like(eventsource, '^s3')",
+        "CAST(requestparameters AS map(varchar, json))",
+        "CAST(eventtime AS varchar)",
+        "CAST(eventname AS json)",
+        "CAST(json_parse('[1,2]') AS array(json))",
+        "try(CAST('x' AS bigint))",
+        "try_cast('x' AS bigint)",
+        "from_unixtime(1674400000)",
+        "to_unixtime(eventtime)",
+        "date_format(eventtime, '%Y-%m-%d %H:%i:%s')",
+        "parse_datetime('2023-01-22 10:00', 'yyyy-MM-dd HH:mm')",
+        "url_extract_host('https://example.com/a?b=1')",
+        "approx_percentile(length(eventname), 0.5)",
+        "count_if(readonly)",
+        "bool_or(readonly)",
+        "bool_and(readonly)",
+        "array_join(split(eventsource, '.'), '/')",
+        "cardinality(requestparameters)",
+        "coalesce(errorcode, 1)",
+        "strpos(eventsource, 'amazon')",
+        "length(eventname)",
+        "reverse(eventname)",
+        "lpad(eventname, 15, '*')",
+        "rpad(eventname, 15, '*')",
+        "trim('  a  ')",
+        "eventname LIKE 'Create\\_%' ESCAPE '\\'",
+        "CAST(eventtime AS bigint)",
+        "CAST('12' AS bigint) + 1",
+        "CAST('1.5' AS double)",
+        "CAST('2023-01-01' AS date)",
+        "CAST('2023-01-01 10:00:00' AS timestamp)",
+        "row_number() OVER (PARTITION BY eventsource ORDER BY eventtime)",
+        "rank() OVER (ORDER BY eventtime)",
+        "dense_rank() OVER (ORDER BY eventtime)",
+        "now() > eventtime",
+        "current_timestamp > eventtime",
+        "greatest(1, 2)",
+        "eventtime IS DISTINCT FROM NULL",
+        "element_at(map_keys(requestparameters), 1)",
+        "array_max(split(eventsource, '.'))",
+        "substr(eventname, 2, 3)",
+        "replace(eventname, 'Create', 'Make')",
+        "concat(eventname, '-', eventsource)",
+        "json_format(json_parse('{\"a\": 1}'))",
+        "split_part(eventsource, '.', 1)",
+        "starts_with(eventsource, 's3')",
+        "array_position(split(eventsource, '.'), 'com')",
+    ] {
+        let sql = format!("SELECT {select} FROM {STORE} WHERE eventid = 'e-create'");
+        match lake.engine().run(&sql, &stores).await {
+            Ok(out) => println!("OK  {select} => {}", out.result_rows()),
+            Err(e) => println!("ERR {select} => {e}"),
+        }
+    }
+    for sql in [
+        format!("SELECT eventid, r.arn FROM {STORE} CROSS JOIN UNNEST(resources) AS t(r) WHERE eventid = 'e-create'"),
+        format!("SELECT eventid, x FROM {STORE} CROSS JOIN UNNEST(split(eventsource, '.')) AS t(x) WHERE eventid = 'e-create'"),
+        format!("SELECT eventid, k, v FROM {STORE} CROSS JOIN UNNEST(requestparameters) AS t(k, v) WHERE eventid = 'e-create'"),
+        format!("SELECT eventid, x, n FROM {STORE} CROSS JOIN UNNEST(split(eventsource, '.')) WITH ORDINALITY AS t(x, n) WHERE eventid = 'e-create'"),
+    ] {
+        match lake.engine().run(&sql, &stores).await {
+            Ok(out) => println!("OK  {sql} => {}", out.result_rows()),
+            Err(e) => println!("ERR {sql} => {e}"),
+        }
+    }
+}
