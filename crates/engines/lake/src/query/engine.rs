@@ -6,6 +6,7 @@ use super::prepare::{prepare, resolve_names, table_name, Prepared};
 use super::render::render_value;
 use super::stats::scan_stats;
 use super::trino::more_trino_functions;
+use super::unnest::unnest_functions;
 use crate::error::{LakeError, Result};
 use crate::schema::events_schema;
 use crate::storage::{superseded, LakeStorage};
@@ -193,7 +194,7 @@ impl Planner {
         for function in trino_functions() {
             context.register_udf(function);
         }
-        for function in more_trino_functions() {
+        for function in more_trino_functions().into_iter().chain(unnest_functions()) {
             context.register_udf(function);
         }
         for function in trino_higher_order_functions() {

@@ -10,6 +10,7 @@ mod render;
 mod rewrite;
 mod stats;
 mod trino;
+mod unnest;
 
 pub use engine::{
     DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics, DEFAULT_QUERY_MEMORY,

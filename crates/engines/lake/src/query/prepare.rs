@@ -5,6 +5,7 @@
 
 use super::dialect::parse_statements;
 use super::rewrite::rewrite_trino;
+use super::unnest::rewrite_unnest;
 use crate::error::{LakeError, Result};
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AccessExpr, Expr, Ident, Query, SelectItem, SetExpr, Statement,
@@ -59,6 +60,7 @@ pub(crate) fn prepare(sql: &str, known: &dyn Fn(&str) -> bool) -> Result<Prepare
     let names = column_names(&query);
     let mut planned = query;
     rewrite_field_access(&mut planned);
+    rewrite_unnest(&mut planned);
     rewrite_trino(&mut planned);
     let _ = VisitMut::visit(&mut *planned, &mut NameUnnamed);
     Ok(Prepared {

@@ -15,9 +15,9 @@
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList, FunctionArguments,
-    Ident, ObjectName, OrderByExpr, OrderByOptions, Query, Value,
+    visit_expressions_mut, AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, OrderByExpr, OrderByOptions, Query, Subscript, Value,
 };
 use std::ops::ControlFlow;
 
@@ -121,8 +121,46 @@ fn rewrite_expr(expr: &mut Expr) {
                 ],
             );
         }
+        Expr::Lambda(lambda) => {
+            let params: Vec<String> = lambda
+                .params
+                .iter()
+                .map(|param| param.name.value.to_lowercase())
+                .collect();
+            let _ = visit_expressions_mut(&mut lambda.body, |e| {
+                parameter_fields(e, &params);
+                ControlFlow::<()>::Continue(())
+            });
+        }
         _ => {}
     }
+}
+
+/// In a lambda's body, `r.arn` (a field of the parameter `r`, which DataFusion would read
+/// as the column `arn` of a table `r`) → `r['arn']`.
+fn parameter_fields(expr: &mut Expr, params: &[String]) {
+    let Expr::CompoundIdentifier(parts) = expr else {
+        return;
+    };
+    if parts.len() < 2 || !params.contains(&parts[0].value.to_lowercase()) {
+        return;
+    }
+    let access_chain = parts[1..]
+        .iter()
+        .map(|ident| {
+            let name = match ident.quote_style {
+                Some(_) => ident.value.clone(),
+                None => ident.value.to_lowercase(),
+            };
+            AccessExpr::Subscript(Subscript::Index {
+                index: Expr::value(Value::SingleQuotedString(name)),
+            })
+        })
+        .collect();
+    *expr = Expr::CompoundFieldAccess {
+        root: Box::new(Expr::Identifier(parts[0].clone())),
+        access_chain,
+    };
 }
 
 /// Inside `try(…)`: casts do not fail, divisions by zero are NULL.
