@@ -180,9 +180,11 @@ fn make_failsafe(expr: &mut Expr) {
                 }
             }
         }
-        Expr::BinaryOp { op, right, .. }
-            if matches!(op, BinaryOperator::Divide | BinaryOperator::Modulo) =>
-        {
+        Expr::BinaryOp {
+            op: BinaryOperator::Divide | BinaryOperator::Modulo,
+            right,
+            ..
+        } => {
             let divisor = (**right).clone();
             **right = call(
                 "nullif",

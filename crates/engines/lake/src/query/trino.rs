@@ -247,7 +247,7 @@ impl ScalarUDFImpl for MoreFunction {
 
 fn failsafe(flag: &ArrayRef) -> bool {
     let flags = flag.as_boolean();
-    flags.len() > 0 && flags.is_valid(0) && flags.value(0)
+    !flags.is_empty() && flags.is_valid(0) && flags.value(0)
 }
 
 /// Compiled patterns by text, for one batch.
@@ -290,11 +290,11 @@ fn regexp_extract(arrays: &[ArrayRef]) -> Result<ArrayRef> {
     let groups = groups_argument(arrays);
     let mut compiled = Patterns::default();
     let mut out = StringBuilder::new();
-    for row in 0..texts.len() {
+    for (row, &group) in groups.iter().enumerate().take(texts.len()) {
         let (Some(text), Some(pattern), Some(group)) = (
             texts.is_valid(row).then(|| texts.value(row)),
             patterns.is_valid(row).then(|| patterns.value(row)),
-            groups[row],
+            group,
         ) else {
             out.append_null();
             continue;
@@ -317,11 +317,11 @@ fn regexp_extract_all(arrays: &[ArrayRef]) -> Result<ArrayRef> {
     let groups = groups_argument(arrays);
     let mut compiled = Patterns::default();
     let mut out = ListBuilder::new(StringBuilder::new());
-    for row in 0..texts.len() {
+    for (row, &group) in groups.iter().enumerate().take(texts.len()) {
         let (Some(text), Some(pattern), Some(group)) = (
             texts.is_valid(row).then(|| texts.value(row)),
             patterns.is_valid(row).then(|| patterns.value(row)),
-            groups[row],
+            group,
         ) else {
             out.append_null();
             continue;
@@ -753,7 +753,7 @@ fn element_text(value: &Value, as_json: bool) -> Option<Option<String>> {
 
 fn kind_is_json(kinds: &ArrayRef) -> bool {
     let kinds = kinds.as_string::<i32>();
-    kinds.len() > 0 && kinds.is_valid(0) && kinds.value(0) == "json"
+    !kinds.is_empty() && kinds.is_valid(0) && kinds.value(0) == "json"
 }
 
 fn cast_map(array: &ArrayRef, kinds: &ArrayRef, failsafe: bool) -> Result<ArrayRef> {
