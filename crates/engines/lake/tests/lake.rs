@@ -826,3 +826,206 @@ async fn deeply_nested_sql_fails_cleanly() {
         "{error}"
     );
 }
+
+/// Every Trino function and construct the dialect adds, over the stored CreateBucket event.
+#[tokio::test]
+async fn trino_dialect_over_parquet() {
+    let lake = documented_lake().await;
+    for (select, expected) in [
+        // Lambdas.
+        ("transform(split(eventsource, '.'), x -> upper(x))", "[S3, AMAZONAWS, COM]"),
+        ("filter(split(eventsource, '.'), x -> x <> 'com')", "[s3, amazonaws]"),
+        ("any_match(split(eventsource, '.'), x -> x = 's3')", "true"),
+        ("all_match(split(eventsource, '.'), x -> length(x) > 2)", "false"),
+        ("none_match(split(eventsource, '.'), x -> x = eventname)", "true"),
+        ("reduce(split(eventsource, '.'), 0, (s, x) -> s + length(x), s -> s * 10)", "140"),
+        ("transform(map_keys(requestparameters), k -> element_at(requestparameters, k) LIKE '%eu-west-1%')", "[false, true, false]"),
+        // Aggregates.
+        ("max_by(eventname, eventtime)", "CreateBucket"),
+        ("min_by(eventsource, eventtime)", "s3.amazonaws.com"),
+        ("approx_percentile(length(eventname), 0.5)", "12.0"),
+        ("count_if(readonly)", "0"),
+        ("count_if(NOT readonly)", "1"),
+        ("bool_or(readonly)", "false"),
+        ("bool_and(NOT readonly)", "true"),
+        // Regular expressions.
+        ("regexp_extract(eventsource, '^([a-z0-9]+)\\.')", "s3."),
+        ("regexp_extract(eventsource, '^([a-z0-9]+)\\.', 1)", "s3"),
+        ("regexp_extract(eventsource, 'ec2')", ""),
+        ("regexp_extract_all(eventsource, '[a-z]+')", "[s, amazonaws, com]"),
+        ("regexp_replace(eventsource, '([a-z]+)\\.', '$1-')", "s3.amazonaws-com"),
+        ("regexp_replace(eventsource, '[.]')", "s3amazonawscom"),
+        ("regexp_like(eventsource, '^s3')", "true"),
+        // Casts.
+        ("CAST(requestparameters AS map(varchar, json))", "{bucketName=\"amzn-s3-demo-bucket\", CreateBucketConfiguration={\"LocationConstraint\":\"eu-west-1\"}, x-amz-acl=[\"private\"]}"),
+        ("element_at(CAST(json_parse(element_at(requestparameters, 'CreateBucketConfiguration')) AS map(varchar, varchar)), 'LocationConstraint')", "eu-west-1"),
+        ("CAST(element_at(requestparameters, 'x-amz-acl') AS array(json))", "[\"private\"]"),
+        ("CAST(element_at(requestparameters, 'x-amz-acl') AS array(varchar))[1]", "private"),
+        ("CAST(eventtime AS varchar)", "2023-01-22 10:00:00.000"),
+        ("CAST(eventtime AS varchar(30)) LIKE '2023-01-22 %'", "true"),
+        ("CAST(eventname AS json)", "\"CreateBucket\""),
+        ("CAST(readonly AS json)", "false"),
+        ("json_extract_scalar(CAST(useridentity AS json), '$.principalid')", "principal_ID"),
+        ("try(CAST(eventname AS bigint))", ""),
+        ("try(1 / (length(eventname) - 12))", ""),
+        ("try(CAST(eventname AS map(varchar, json)))", ""),
+        ("try_cast(eventname AS bigint)", ""),
+        ("CAST('12' AS bigint) + 1", "13"),
+        ("CAST('1.5' AS double)", "1.5"),
+        ("CAST('2023-01-01' AS date)", "2023-01-01"),
+        ("CAST('2023-01-01 10:00:00' AS timestamp)", "2023-01-01 10:00:00.000"),
+        // Dates and times.
+        ("from_unixtime(1674400000)", "2023-01-22 15:06:40.000"),
+        ("from_unixtime(to_unixtime(eventtime) + 1.5)", "2023-01-22 10:00:01.500"),
+        ("to_unixtime(eventtime)", "1674381600.0"),
+        ("date_format(eventtime, '%Y-%m-%d %H:%i:%s')", "2023-01-22 10:00:00"),
+        ("date_format(eventtime, '%W %e %M %y, %r')", "Sunday 22 January 23, 10:00:00 AM"),
+        ("parse_datetime('2023-01-22 10:00', 'yyyy-MM-dd HH:mm') = eventtime", "true"),
+        // URLs.
+        ("url_extract_host('https://' || eventsource || ':8443/a/b?bucket=x+y&z=1#top')", "s3.amazonaws.com"),
+        ("url_extract_port('https://' || eventsource || ':8443/a/b')", "8443"),
+        ("url_extract_path('https://' || eventsource || '/a/b?c=1')", "/a/b"),
+        ("url_extract_protocol('https://' || eventsource)", "https"),
+        ("url_extract_query('https://h/p?bucket=x+y&z=1#top')", "bucket=x+y&z=1"),
+        ("url_extract_fragment('https://h/p?bucket=x+y&z=1#top')", "top"),
+        ("url_extract_parameter('https://h/p?bucket=x+y&z=1', 'bucket')", "x y"),
+        // Strings and arrays.
+        ("array_join(split(eventsource, '.'), '/')", "s3/amazonaws/com"),
+        ("cardinality(requestparameters)", "3"),
+        ("coalesce(errorcode, errormessage, eventname)", "CreateBucket"),
+        ("strpos(eventsource, 'amazon')", "4"),
+        ("length(eventname)", "12"),
+        ("reverse(eventname)", "tekcuBetaerC"),
+        ("lpad(eventname, 15, '*')", "***CreateBucket"),
+        ("rpad(eventname, 15, '*')", "CreateBucket***"),
+        ("trim('  ' || eventname || ' ')", "CreateBucket"),
+        ("eventname LIKE 'Create%' AND '50%' LIKE '50\\%' ESCAPE '\\' AND NOT ('500' LIKE '50\\%' ESCAPE '\\')", "true"),
+        ("split_part(eventsource, '.', 1)", "s3"),
+        ("starts_with(eventsource, 's3')", "true"),
+        ("array_position(split(eventsource, '.'), 'com')", "3"),
+        ("greatest(length(eventname), 3)", "12"),
+        ("row_number() OVER (PARTITION BY eventsource ORDER BY eventtime)", "1"),
+        ("rank() OVER (ORDER BY eventtime)", "1"),
+        ("dense_rank() OVER (ORDER BY eventtime)", "1"),
+    ] {
+        let output = lake
+            .query(&format!("SELECT {select} FROM {STORE} WHERE eventid = 'e-create'"))
+            .await;
+        assert_eq!(rows(&output), json!([[{"_col0": expected}]]), "{select}");
+    }
+}
+
+#[tokio::test]
+async fn cross_join_unnest_over_columns() {
+    let lake = documented_lake().await;
+    let output = lake
+        .query(&format!(
+            "SELECT e.eventid, k, t.v FROM {STORE} AS e CROSS JOIN UNNEST(e.requestparameters) AS t(k, v)
+             WHERE e.eventid = 'e-create' ORDER BY k"
+        ))
+        .await;
+    assert_eq!(
+        rows(&output),
+        json!([
+            [{"eventid": "e-create"}, {"k": "CreateBucketConfiguration"}, {"v": "{\"LocationConstraint\":\"eu-west-1\"}"}],
+            [{"eventid": "e-create"}, {"k": "bucketName"}, {"v": "amzn-s3-demo-bucket"}],
+            [{"eventid": "e-create"}, {"k": "x-amz-acl"}, {"v": "[\"private\"]"}]
+        ])
+    );
+    let output = lake
+        .query(&format!(
+            "SELECT x, n FROM {STORE} CROSS JOIN UNNEST(split(eventsource, '.')) WITH ORDINALITY AS t(x, n)
+             WHERE eventid = 'e-create' ORDER BY n DESC"
+        ))
+        .await;
+    assert_eq!(
+        rows(&output),
+        json!([[{"x": "com"}, {"n": "3"}], [{"x": "amazonaws"}, {"n": "2"}], [{"x": "s3"}, {"n": "1"}]])
+    );
+    let resources = Lake::new(vec![main_store()]);
+    resources.ingest(vec![put_object(1), put_object(2)]).await;
+    // Arrays of rows: one column per row, or the rows' fields; the comma form too.
+    let output = resources
+        .query(&format!(
+            "SELECT eventid, r.arn, transform(resources, x -> x.type) AS types
+             FROM {STORE} CROSS JOIN UNNEST(resources) AS t(r) WHERE r.type = 'AWS::S3::Object' ORDER BY 1"
+        ))
+        .await;
+    assert_eq!(
+        rows(&output),
+        json!([
+            [{"eventid": "put-1"}, {"arn": "arn:aws:s3:::bucket/k1"}, {"types": "[AWS::S3::Object, AWS::S3::Bucket]"}],
+            [{"eventid": "put-2"}, {"arn": "arn:aws:s3:::bucket/k2"}, {"types": "[AWS::S3::Object, AWS::S3::Bucket]"}]
+        ])
+    );
+    let output = resources
+        .query(&format!(
+            "SELECT type, count(*) AS n FROM {STORE}, UNNEST(resources) AS t(type, arn, accountid) GROUP BY type ORDER BY type"
+        ))
+        .await;
+    assert_eq!(
+        rows(&output),
+        json!([[{"type": "AWS::S3::Bucket"}, {"n": "2"}], [{"type": "AWS::S3::Object"}, {"n": "2"}]])
+    );
+    let output = resources
+        .query(&format!(
+            "SELECT a, b FROM {STORE} CROSS JOIN UNNEST(split('x.y.z', '.'), split('1.2', '.')) AS t(a, b) WHERE eventid = 'put-1'"
+        ))
+        .await;
+    assert_eq!(
+        rows(&output),
+        json!([[{"a": "x"}, {"b": "1"}], [{"a": "y"}, {"b": "2"}], [{"a": "z"}, {"b": ""}]])
+    );
+}
+
+#[tokio::test]
+async fn dialect_errors_name_the_problem() {
+    let lake = documented_lake().await;
+    // Refused when planned (StartQuery answers InvalidQueryStatementException).
+    for (sql, needle) in [
+        (
+            "SELECT all_match(eventname, x -> true) FROM {STORE}",
+            "all_match takes an array",
+        ),
+        (
+            "SELECT reduce(split(eventname, 'e'), 0) FROM {STORE}",
+            "reduce",
+        ),
+        (
+            "SELECT transform(split(eventname, 'e'), x -> ) FROM {STORE}",
+            "not valid SQL",
+        ),
+        ("SELECT lake_field(eventname, 0) FROM {STORE}", "lake_field"),
+    ] {
+        let error = lake.error(&sql.replace("{STORE}", STORE)).await;
+        assert_eq!(
+            error.aws_error_code(),
+            Some("InvalidQueryStatementException"),
+            "{sql}: {error}"
+        );
+        assert!(error.to_string().contains(needle), "{sql}: {error}");
+    }
+    // Failing while running (the query ends FAILED with the message).
+    for (sql, needle) in [
+        (
+            "SELECT regexp_extract(eventname, '(a)', 2) FROM {STORE}",
+            "Cannot access group 2",
+        ),
+        (
+            "SELECT regexp_extract(eventname, '(') FROM {STORE}",
+            "invalid regular expression",
+        ),
+        (
+            "SELECT CAST(eventname AS map(varchar, json)) FROM {STORE}",
+            "Cannot cast to map",
+        ),
+        (
+            "SELECT date_format(eventtime, '%D') FROM {STORE}",
+            "%D not supported",
+        ),
+    ] {
+        let error = lake.error(&sql.replace("{STORE}", STORE)).await;
+        assert!(matches!(error, LakeError::Execution(_)), "{sql}: {error:?}");
+        assert!(error.to_string().contains(needle), "{sql}: {error}");
+    }
+}

@@ -1,9 +1,12 @@
 //! The query engine seam and its DataFusion implementation.
 
 use super::functions::{trino_aggregates, trino_functions};
+use super::lambdas::trino_higher_order_functions;
 use super::prepare::{prepare, resolve_names, table_name, Prepared};
 use super::render::render_value;
 use super::stats::scan_stats;
+use super::trino::more_trino_functions;
+use super::unnest::unnest_functions;
 use crate::error::{LakeError, Result};
 use crate::schema::events_schema;
 use crate::storage::{superseded, LakeStorage};
@@ -190,6 +193,12 @@ impl Planner {
         context.register_object_store(url.as_ref(), Arc::clone(&self.storage.objects));
         for function in trino_functions() {
             context.register_udf(function);
+        }
+        for function in more_trino_functions().into_iter().chain(unnest_functions()) {
+            context.register_udf(function);
+        }
+        for function in trino_higher_order_functions() {
+            context.register_higher_order_function(Arc::new(function));
         }
         for aggregate in trino_aggregates() {
             context.register_udaf(aggregate);

@@ -527,7 +527,7 @@ fn json_values(array: &ArrayRef) -> Result<Vec<Option<Value>>> {
         .collect())
 }
 
-fn embedded_json(text: &str) -> Value {
+pub(crate) fn embedded_json(text: &str) -> Value {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         if let Ok(value) = serde_json::from_str(text) {
@@ -769,7 +769,7 @@ fn date_diff(arrays: &[ArrayRef]) -> Result<ArrayRef> {
 }
 
 /// A Joda-Time pattern (Trino's format_datetime) as a chrono format string.
-fn joda_to_chrono(pattern: &str) -> String {
+pub(crate) fn joda_to_chrono(pattern: &str) -> String {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::new();
     let mut at = 0;

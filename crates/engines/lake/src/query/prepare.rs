@@ -3,13 +3,14 @@
 //! read-only query, and the result's column names are taken from the SELECT list as
 //! written (Trino keeps the query's spelling; DataFusion would lowercase it).
 
+use super::dialect::parse_statements;
+use super::rewrite::rewrite_trino;
+use super::unnest::rewrite_unnest;
 use crate::error::{LakeError, Result};
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AccessExpr, Expr, Ident, Query, SelectItem, SetExpr, Statement,
     Subscript, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use std::ops::ControlFlow;
 
 /// A statement ready for DataFusion.
@@ -35,7 +36,7 @@ pub(crate) fn prepare(sql: &str, known: &dyn Fn(&str) -> bool) -> Result<Prepare
     if let Some(unknown) = stores.iter().find(|id| !known(id)) {
         return Err(LakeError::StoreNotFound(unknown.clone()));
     }
-    let statements = Parser::parse_sql(&GenericDialect {}, &rewritten)
+    let statements = parse_statements(&rewritten)
         .map_err(|e| LakeError::InvalidQuery(format!("query statement is not valid SQL: {e}")))?;
     let [statement] = <[Statement; 1]>::try_from(statements).map_err(|statements| {
         LakeError::InvalidQuery(format!(
@@ -59,6 +60,8 @@ pub(crate) fn prepare(sql: &str, known: &dyn Fn(&str) -> bool) -> Result<Prepare
     let names = column_names(&query);
     let mut planned = query;
     rewrite_field_access(&mut planned);
+    rewrite_unnest(&mut planned);
+    rewrite_trino(&mut planned);
     let _ = VisitMut::visit(&mut *planned, &mut NameUnnamed);
     Ok(Prepared {
         stores,
