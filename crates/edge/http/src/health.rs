@@ -21,6 +21,8 @@ pub enum Component {
     HistoryStore,
     /// The task that delivers trails' log files and digests.
     Delivery,
+    /// The task that writes events into event data stores (CloudTrail Lake).
+    Lake,
 }
 
 impl Component {
@@ -30,6 +32,7 @@ impl Component {
             Self::History => "eventHistory",
             Self::HistoryStore => "eventHistoryStore",
             Self::Delivery => "delivery",
+            Self::Lake => "lake",
         }
     }
 }

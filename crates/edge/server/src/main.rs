@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod datadir;
 mod history_feed;
+mod lake;
 mod log_cli;
 mod log_retention;
 mod serve;
