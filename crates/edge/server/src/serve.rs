@@ -262,28 +262,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     // Event data stores: the lake writer turns the log into each store's Parquet files.
-    let lake = supervise(Component::Lake, Arc::clone(&health), tasks_stopped.clone(), {
-        let (log, catalog, storage, clock, stopped, health) = (
-            Arc::clone(&log),
-            Arc::new(crate::lake::StoreDirectory::new(Arc::clone(&stores))),
-            lake_storage,
-            clock.clone(),
-            tasks_stopped.clone(),
-            Arc::clone(&health),
-        );
-        move || {
-            let writer = LakeWriter::new(Arc::clone(&log), catalog.clone(), storage.clone());
-            let (clock, stopped, health) = (clock.clone(), stopped.clone(), Arc::clone(&health));
-            async move {
-                let observe = move |failure: Option<&str>| match failure {
-                    Some(why) => health.set_failed(Component::Lake, why),
-                    None => health.set_ok(Component::Lake),
-                };
-                writer.run_observed(clock, stopped, &observe).await?;
-                Ok(())
+    let lake = supervise(
+        Component::Lake,
+        Arc::clone(&health),
+        tasks_stopped.clone(),
+        {
+            let (log, catalog, storage, clock, stopped, health) = (
+                Arc::clone(&log),
+                Arc::new(crate::lake::StoreDirectory::new(Arc::clone(&stores))),
+                lake_storage,
+                clock.clone(),
+                tasks_stopped.clone(),
+                Arc::clone(&health),
+            );
+            move || {
+                let writer = LakeWriter::new(Arc::clone(&log), catalog.clone(), storage.clone());
+                let (clock, stopped, health) =
+                    (clock.clone(), stopped.clone(), Arc::clone(&health));
+                async move {
+                    let observe = move |failure: Option<&str>| match failure {
+                        Some(why) => health.set_failed(Component::Lake, why),
+                        None => health.set_ok(Component::Lake),
+                    };
+                    writer.run_observed(clock, stopped, &observe).await?;
+                    Ok(())
+                }
             }
-        }
-    });
+        },
+    );
     let retention_status = Arc::new(RetentionStatus::default());
     let retention = tokio::spawn(log_retention::run(
         event_log.clone(),

@@ -118,10 +118,7 @@ async fn post_events(
         .map_err(|e| format!("read: {e}"))?
         .to_bytes();
     if status != 200 {
-        return Err(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&body)
-        ));
+        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
     }
     let answer: Value = serde_json::from_slice(&body).map_err(|e| format!("answer: {e}"))?;
     let failed = &answer["failed"];

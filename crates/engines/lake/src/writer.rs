@@ -162,7 +162,10 @@ impl LakeWriter {
                 Ok(start) => start,
                 Err(e) => {
                     tracing::error!(error = %e, "failed to recover the lake writer");
-                    fail(&mut failing, format!("failed to recover the lake writer: {e}"));
+                    fail(
+                        &mut failing,
+                        format!("failed to recover the lake writer: {e}"),
+                    );
                     if pause(&mut stop).await {
                         return Ok(());
                     }
@@ -196,7 +199,10 @@ impl LakeWriter {
                 }
                 if let Err(e) = self.write_batch(batch).await {
                     tracing::error!(error = %e, "failed to write events into the lake");
-                    fail(&mut failing, format!("failed to write events into the lake: {e}"));
+                    fail(
+                        &mut failing,
+                        format!("failed to write events into the lake: {e}"),
+                    );
                     break;
                 }
                 if std::mem::take(&mut failing) {

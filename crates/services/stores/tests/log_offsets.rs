@@ -84,10 +84,7 @@ async fn ingestion_windows_follow_the_event_log() {
         .unwrap();
     assert!(h.service.changes() > before, "a create counts as a change");
     assert_eq!(h.offsets(), (100, None));
-    let listed = h
-        .service
-        .stores_of(&ctx().account, &ctx().region)
-        .unwrap();
+    let listed = h.service.stores_of(&ctx().account, &ctx().region).unwrap();
     assert_eq!(listed.len(), 1);
     assert!(h
         .service
