@@ -205,6 +205,7 @@ def test_health(server):
         "eventHistory": "ok",
         "eventHistoryStore": "ok",
         "delivery": "ok",
+        "lake": "ok",
     }
 
 

@@ -23,6 +23,8 @@ pub enum Component {
     Delivery,
     /// The task that feeds Insights from the event log and appends Insights events.
     Insights,
+    /// The task that writes events into event data stores (CloudTrail Lake).
+    Lake,
 }
 
 impl Component {
@@ -33,6 +35,7 @@ impl Component {
             Self::HistoryStore => "eventHistoryStore",
             Self::Delivery => "delivery",
             Self::Insights => "insights",
+            Self::Lake => "lake",
         }
     }
 }

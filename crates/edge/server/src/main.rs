@@ -5,6 +5,7 @@ mod config;
 mod datadir;
 mod history_feed;
 mod insights_directory;
+mod lake;
 mod log_cli;
 mod log_retention;
 mod serve;

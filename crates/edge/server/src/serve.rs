@@ -17,6 +17,7 @@ use opentrail_http::metrics::Metrics;
 use opentrail_http::rate_limit::RateLimiter;
 use opentrail_http::self_audit::EventLogAuditSink;
 use opentrail_http::App;
+use opentrail_lake::LakeWriter;
 use opentrail_log::{DurableLog, EventLog, LogOptions, RetentionStatus};
 use opentrail_model::SystemClock;
 use opentrail_notify::{Notifier, TopicRegistry};
@@ -26,9 +27,9 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long, after the requests, event history and delivery may take to stop and flush
-/// on shutdown. Neither holds anything acknowledged that the event log does not: what is
-/// not flushed by then is indexed or delivered again after the restart.
+/// How long, after the requests, event history, delivery and the lake writer may take to
+/// stop and flush on shutdown. None holds anything acknowledged that the event log does
+/// not: what is not flushed by then is indexed, delivered or written again after the restart.
 const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// SIGINT and SIGTERM, listened for from the moment this is called: a signal that arrives
@@ -116,11 +117,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         args.list_trails_page_size,
     ));
-    let stores = Arc::new(opentrail_stores::StoreService::with_pending_deletion(
-        data.meta.clone(),
-        clock.clone(),
-        chrono::Duration::from_std(args.event_data_store_pending_deletion.0)?,
-    ));
+    // A store collects the events logged while it ingests: its ingestion's start and
+    // stop are recorded as the log's end (see crates/engines/lake/README.md).
+    let stores = Arc::new(
+        opentrail_stores::StoreService::with_pending_deletion(
+            data.meta.clone(),
+            clock.clone(),
+            chrono::Duration::from_std(args.event_data_store_pending_deletion.0)?,
+        )
+        .with_log_end({
+            let log = Arc::clone(&log);
+            Arc::new(move || log.durable_end())
+        }),
+    );
+    let lake_storage = crate::lake::storage(&data.path)?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -171,6 +181,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             // Insights analyses what arrives from the first start on (older events come
             // from event history when an engine is bootstrapped).
             log.register_consumer(opentrail_insights_worker::CONSUMER, log.durable_end())?;
+            // The lake writer starts at the oldest record (stores admit only the records
+            // logged since they were created, so its first pass over old records writes nothing).
+            log.register_consumer(opentrail_lake::CONSUMER, log.start_offset())?;
             // Delivery starts at the oldest record when it never committed a cursor.
             log.register_consumer(&delivery, log.start_offset())
         })
@@ -287,6 +300,35 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 );
                 async move {
                     opentrail_insights_worker::run(log, hub, directory, stopped).await?;
+                    Ok(())
+                }
+            }
+        },
+    );
+    // Event data stores: the lake writer turns the log into each store's Parquet files.
+    let lake = supervise(
+        Component::Lake,
+        Arc::clone(&health),
+        tasks_stopped.clone(),
+        {
+            let (log, catalog, storage, clock, stopped, health) = (
+                Arc::clone(&log),
+                Arc::new(crate::lake::StoreDirectory::new(Arc::clone(&stores))),
+                lake_storage,
+                clock.clone(),
+                tasks_stopped.clone(),
+                Arc::clone(&health),
+            );
+            move || {
+                let writer = LakeWriter::new(Arc::clone(&log), catalog.clone(), storage.clone());
+                let (clock, stopped, health) =
+                    (clock.clone(), stopped.clone(), Arc::clone(&health));
+                async move {
+                    let observe = move |failure: Option<&str>| match failure {
+                        Some(why) => health.set_failed(Component::Lake, why),
+                        None => health.set_ok(Component::Lake),
+                    };
+                    writer.run_observed(clock, stopped, &observe).await?;
                     Ok(())
                 }
             }
@@ -415,14 +457,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "insights supervisor failed");
         }
     };
-    let stopping = async { tokio::join!(stop_history, stop_delivery, stop_insights) };
+    let stop_lake = async {
+        if let Err(e) = lake.await {
+            tracing::error!(error = %e, "lake writer supervisor failed");
+        }
+        let elapsed_ms = stopping_since.elapsed().as_millis();
+        tracing::info!(elapsed_ms, "lake writer stopped");
+    };
+    let stopping = async { tokio::join!(stop_history, stop_delivery, stop_insights, stop_lake) };
     if tokio::time::timeout(SHUTDOWN_FLUSH_LIMIT, stopping)
         .await
         .is_err()
     {
         tracing::warn!(
             limit_ms = SHUTDOWN_FLUSH_LIMIT.as_millis(),
-            "event history or delivery did not stop in time; exiting without waiting (both resume from the event log on restart)"
+            "event history, delivery or the lake writer did not stop in time; exiting without waiting (each resumes from the event log on restart)"
         );
     }
     if let Err(e) = retention.await {

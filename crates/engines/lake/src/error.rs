@@ -26,6 +26,9 @@ pub enum LakeError {
     Io(String),
     #[error("failed to encode lake file: {0}")]
     Encode(String),
+    /// The event data stores could not be read (`StoreCatalog`).
+    #[error("failed to read the event data stores: {0}")]
+    Catalog(String),
 }
 
 impl LakeError {

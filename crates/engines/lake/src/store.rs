@@ -17,21 +17,51 @@ pub struct StoreSpec {
     /// The store's effective advanced selectors (the control plane fills in AWS's default,
     /// all management events, when none were given). An empty list selects nothing.
     pub advanced_selectors: Vec<AdvancedEventSelector>,
-    /// `StartEventDataStoreIngestion`/`Stop…`: a stopped store receives nothing.
+    /// `StartEventDataStoreIngestion`/`Stop…`: a stopped store receives nothing (but the
+    /// events logged before it stopped, below `until_offset`).
     pub ingestion_enabled: bool,
     /// Whole days of events kept, counted back from today (UTC) by event day.
     pub retention_days: u32,
+    /// The first log offset whose event the store may hold: the log's end when the store
+    /// was created or its ingestion last (re)started. A store collects events from its
+    /// creation on, never the log's history (AWS brings history in with imports).
+    pub from_offset: u64,
+    /// The log's end when ingestion last stopped (or the store was deleted): events below
+    /// it that the writer had not reached yet still go in; none at or after it.
+    pub until_offset: Option<u64>,
 }
 
-/// The current event data stores, asked once per batch of events (keep it cheap).
+impl StoreSpec {
+    /// Whether the store collects the event logged at `offset` (its selectors aside).
+    pub fn collects_offset(&self, offset: u64) -> bool {
+        offset >= self.from_offset
+            && match self.until_offset {
+                Some(until) => offset < until,
+                None => self.ingestion_enabled,
+            }
+    }
+
+    /// Whether the store may collect any event logged in `first..=last`.
+    pub(crate) fn collects_any(&self, first: u64, last: u64) -> bool {
+        last >= self.from_offset
+            && match self.until_offset {
+                Some(until) => first < until,
+                None => self.ingestion_enabled,
+            }
+    }
+}
+
+/// The current event data stores, asked once per batch of events (keep it cheap). When
+/// they cannot be read ([`crate::LakeError::Catalog`]) the batch is not written: the
+/// writer retries it from its cursor, so no store misses an event.
 pub trait StoreCatalog: Send + Sync + 'static {
-    fn stores(&self) -> Vec<StoreSpec>;
+    fn stores(&self) -> crate::Result<Vec<StoreSpec>>;
 }
 
 /// A fixed list of stores (tests, and callers that rebuild it on change).
 impl StoreCatalog for Vec<StoreSpec> {
-    fn stores(&self) -> Vec<StoreSpec> {
-        self.clone()
+    fn stores(&self) -> crate::Result<Vec<StoreSpec>> {
+        Ok(self.clone())
     }
 }
 
@@ -47,9 +77,10 @@ impl StoreFilter {
         Self { spec, selectors }
     }
 
-    /// Whether the store records `event`: its account, one of its regions, its selectors.
-    pub(crate) fn admits(&self, event: &EventRecord) -> bool {
-        self.spec.ingestion_enabled
+    /// Whether the store records `event`, logged at `offset`: collected offsets, its
+    /// account, one of its regions, its selectors.
+    pub(crate) fn admits(&self, offset: u64, event: &EventRecord) -> bool {
+        self.spec.collects_offset(offset)
             && event.recipient_account_id() == self.spec.account
             && (self.spec.multi_region || event.aws_region() == self.spec.home_region)
             && self.selectors.matches(event)
@@ -74,6 +105,8 @@ mod tests {
             }],
             ingestion_enabled: true,
             retention_days: 366,
+            from_offset: 0,
+            until_offset: None,
         }
     }
 
@@ -88,19 +121,51 @@ mod tests {
     #[test]
     fn admits_by_account_region_selectors_and_ingestion() {
         let filter = StoreFilter::new(spec());
-        assert!(filter.admits(&event("123456789012", "us-east-1", "Management")));
-        assert!(!filter.admits(&event("210987654321", "us-east-1", "Management")));
-        assert!(!filter.admits(&event("123456789012", "eu-west-1", "Management")));
-        assert!(!filter.admits(&event("123456789012", "us-east-1", "Data")));
+        assert!(filter.admits(5, &event("123456789012", "us-east-1", "Management")));
+        assert!(!filter.admits(5, &event("210987654321", "us-east-1", "Management")));
+        assert!(!filter.admits(5, &event("123456789012", "eu-west-1", "Management")));
+        assert!(!filter.admits(5, &event("123456789012", "us-east-1", "Data")));
         let multi = StoreFilter::new(StoreSpec {
             multi_region: true,
             ..spec()
         });
-        assert!(multi.admits(&event("123456789012", "eu-west-1", "Management")));
+        assert!(multi.admits(5, &event("123456789012", "eu-west-1", "Management")));
         let stopped = StoreFilter::new(StoreSpec {
             ingestion_enabled: false,
             ..spec()
         });
-        assert!(!stopped.admits(&event("123456789012", "us-east-1", "Management")));
+        assert!(!stopped.admits(5, &event("123456789012", "us-east-1", "Management")));
+    }
+
+    #[test]
+    fn admits_only_the_offsets_collected() {
+        let management = event("123456789012", "us-east-1", "Management");
+        let created_later = StoreFilter::new(StoreSpec {
+            from_offset: 10,
+            ..spec()
+        });
+        assert!(!created_later.admits(9, &management));
+        assert!(created_later.admits(10, &management));
+        assert!(created_later.admits(1_000, &management));
+        // Stopped at 20: what was logged before still goes in, nothing after.
+        let stopped = StoreFilter::new(StoreSpec {
+            from_offset: 10,
+            until_offset: Some(20),
+            ingestion_enabled: false,
+            ..spec()
+        });
+        assert!(!stopped.admits(9, &management));
+        assert!(stopped.admits(19, &management));
+        assert!(!stopped.admits(20, &management));
+        assert!(stopped.spec.collects_any(0, 10));
+        assert!(stopped.spec.collects_any(19, 30));
+        assert!(!stopped.spec.collects_any(0, 9));
+        assert!(!stopped.spec.collects_any(20, 30));
+        let never = StoreSpec {
+            ingestion_enabled: false,
+            ..spec()
+        };
+        assert!(!never.collects_offset(0));
+        assert!(!never.collects_any(0, u64::MAX));
     }
 }

@@ -96,9 +96,9 @@ impl LakeWriter {
         };
         let filters: Vec<StoreFilter> = self
             .catalog
-            .stores()
+            .stores()?
             .into_iter()
-            .filter(|spec| spec.ingestion_enabled)
+            .filter(|spec| spec.collects_any(first, last))
             .map(StoreFilter::new)
             .collect();
         let records = batch.len();
@@ -139,13 +139,33 @@ impl LakeWriter {
     /// Writes the log into the lake until `stop` turns true; retries after failures from
     /// the committed cursor. Every [`MAINTENANCE_PERIOD`] it merges small files and drops
     /// event days past each store's retention (today by `clock`).
-    pub async fn run(&self, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) -> Result<()> {
+    pub async fn run(&self, clock: Arc<dyn Clock>, stop: watch::Receiver<bool>) -> Result<()> {
+        self.run_observed(clock, stop, &|_| {}).await
+    }
+
+    /// [`Self::run`], telling `observe` of each failure (`Some`, with what failed) and of
+    /// the first batch written after one (`None`): for a health report.
+    pub async fn run_observed(
+        &self,
+        clock: Arc<dyn Clock>,
+        mut stop: watch::Receiver<bool>,
+        observe: &(dyn Fn(Option<&str>) + Send + Sync),
+    ) -> Result<()> {
         let mut last_maintenance = Instant::now();
+        let mut failing = false;
+        let fail = |failing: &mut bool, why: String| {
+            observe(Some(&why));
+            *failing = true;
+        };
         loop {
             let start = match self.recover().await {
                 Ok(start) => start,
                 Err(e) => {
                     tracing::error!(error = %e, "failed to recover the lake writer");
+                    fail(
+                        &mut failing,
+                        format!("failed to recover the lake writer: {e}"),
+                    );
                     if pause(&mut stop).await {
                         return Ok(());
                     }
@@ -163,6 +183,7 @@ impl LakeWriter {
                     Err(LogError::Closed) => return Ok(()),
                     Err(e) => {
                         tracing::error!(error = %e, "failed to read the event log for the lake");
+                        fail(&mut failing, format!("failed to read the event log: {e}"));
                         break;
                     }
                 };
@@ -178,7 +199,14 @@ impl LakeWriter {
                 }
                 if let Err(e) = self.write_batch(batch).await {
                     tracing::error!(error = %e, "failed to write events into the lake");
+                    fail(
+                        &mut failing,
+                        format!("failed to write events into the lake: {e}"),
+                    );
                     break;
+                }
+                if std::mem::take(&mut failing) {
+                    observe(None);
                 }
                 if last_maintenance.elapsed() >= MAINTENANCE_PERIOD {
                     last_maintenance = Instant::now();
@@ -194,7 +222,7 @@ impl LakeWriter {
     /// Deletes whole event days older than each store's retention; returns files deleted.
     pub async fn expire(&self, today: NaiveDate) -> Result<usize> {
         let mut deleted = 0;
-        for spec in self.catalog.stores() {
+        for spec in self.catalog.stores()? {
             let oldest_kept = today - chrono::Days::new(u64::from(spec.retention_days));
             let mut listing = self
                 .storage
@@ -387,7 +415,7 @@ fn encode_files(
             continue;
         };
         for (index, filter) in filters.iter().enumerate() {
-            if filter.admits(&event) {
+            if filter.admits(offset, &event) {
                 groups
                     .entry((index, time.date_naive()))
                     .or_default()

@@ -46,6 +46,8 @@ fn main_store() -> StoreSpec {
         ],
         ingestion_enabled: true,
         retention_days: 366,
+        from_offset: 0,
+        until_offset: None,
     }
 }
 

@@ -38,6 +38,11 @@ impl StoreService {
                 )));
             }
             store.status = to.clone();
+            if store.ingesting() {
+                store.start_collecting(self.log_end());
+            } else {
+                store.stop_collecting(self.log_end());
+            }
             store.updated_at = now;
             save_in(tx, &store)?;
             Ok(store)

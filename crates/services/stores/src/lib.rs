@@ -40,7 +40,15 @@ pub struct StoreService {
     pending_deletion: chrono::Duration,
     /// Each channel's latest PutAuditEvents outcome, by channel storage key.
     ingestion: std::sync::Mutex<std::collections::HashMap<String, channels::IngestionMemo>>,
+    /// The event log's end (offset after its last durable record): where a store's
+    /// ingestion starts or stops. Without a log, 0.
+    log_end: Option<LogEnd>,
+    /// Bumped after every committed change of this service's stores (see [`Self::changes`]).
+    changes: std::sync::atomic::AtomicU64,
 }
+
+/// Reads the event log's end offset.
+pub type LogEnd = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// How a request names an event data store: its ARN, or the id that ends it.
 enum StoreRef {
@@ -101,7 +109,27 @@ impl StoreService {
             clock,
             pending_deletion,
             ingestion: std::sync::Mutex::new(std::collections::HashMap::new()),
+            log_end: None,
+            changes: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Records the event log's end (`durable_end`) in a store when its ingestion starts
+    /// or stops, so that the lake writer gives it exactly the events logged meanwhile.
+    pub fn with_log_end(mut self, log_end: LogEnd) -> Self {
+        self.log_end = Some(log_end);
+        self
+    }
+
+    fn log_end(&self) -> u64 {
+        self.log_end.as_ref().map_or(0, |end| end())
+    }
+
+    /// A counter that grows after every change this service commits to its stores (not
+    /// those of other processes sharing the metadata store): callers caching
+    /// [`Self::all_stores`] reload when it moved.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -116,12 +144,17 @@ impl StoreService {
         mut body: impl FnMut(&dyn Documents) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let now = self.now();
-        tokio::task::block_in_place(|| {
+        let result = tokio::task::block_in_place(|| {
             self.meta.transaction(|tx: &dyn Documents| {
                 self.remove_purged(tx, now)?;
                 body(tx)
             })
-        })
+        });
+        if result.is_ok() {
+            self.changes
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        result
     }
 
     /// Deletes the documents of stores whose wait after deletion is over.
@@ -172,6 +205,16 @@ impl StoreService {
             }
         }
         Ok(stores)
+    }
+
+    /// The account's stores in `region` (all statuses, purged ones excluded), in
+    /// creation order: the stores a query of that account and region may name.
+    pub fn stores_of(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<Vec<StoreRecord>, StoreError> {
+        self.stores_in(&Direct(self.meta.as_ref()), account, region)
     }
 
     /// Finds the store an `EventDataStore` parameter names, in the request's region.

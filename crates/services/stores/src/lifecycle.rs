@@ -95,12 +95,14 @@ impl StoreService {
         let tags = input.tags_list.unwrap_or_default();
         validate::tags(&tags)?;
         let now = self.now();
+        let log_end = self.log_end();
+        let start_ingestion = input.start_ingestion.unwrap_or(true);
         let mut store = StoreRecord {
             id: uuid::Uuid::new_v4().to_string(),
             name: input.name.clone(),
             account: ctx.account.clone(),
             home_region: ctx.region.clone(),
-            status: if input.start_ingestion.unwrap_or(true) {
+            status: if start_ingestion {
                 EventDataStoreStatus::Enabled
             } else {
                 EventDataStoreStatus::StoppedIngestion
@@ -117,6 +119,8 @@ impl StoreService {
             tags: Vec::new(),
             created_at: now,
             updated_at: now,
+            ingest_from_offset: log_end,
+            ingest_until_offset: (!start_ingestion).then_some(log_end),
         };
         let arn = store.arn();
         validate::merge_tags(&mut store.tags, tags, &arn)?;
@@ -299,6 +303,7 @@ impl StoreService {
                     store.arn()
                 )));
             }
+            store.stop_collecting(self.log_end());
             store.status_before_deletion = Some(store.status.clone());
             store.status = EventDataStoreStatus::PendingDeletion;
             store.deleted_at = Some(now);
@@ -336,6 +341,9 @@ impl StoreService {
                 .status_before_deletion
                 .take()
                 .unwrap_or(EventDataStoreStatus::Enabled);
+            if store.ingesting() {
+                store.start_collecting(self.log_end());
+            }
             store.deleted_at = None;
             store.updated_at = now;
             save_in(tx, &store)?;

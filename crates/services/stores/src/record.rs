@@ -53,6 +53,16 @@ pub struct StoreRecord {
     pub tags: Vec<Tag>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The event log's end when the store was created or its ingestion last (re)started:
+    /// the lake collects the events logged from this offset on, never the log's history
+    /// (AWS: a store collects events from its creation; history comes with imports).
+    /// 0 for stores created before it was recorded.
+    #[serde(default)]
+    pub ingest_from_offset: u64,
+    /// The event log's end when ingestion last stopped or the store was deleted: events
+    /// logged before it still go in, none after. `None` while ingesting.
+    #[serde(default)]
+    pub ingest_until_offset: Option<u64>,
 }
 
 /// A store's answer to Create/Get/Update/Restore: the generated response types share these
@@ -91,6 +101,24 @@ impl StoreRecord {
     pub fn purged_at(&self, now: DateTime<Utc>, wait: chrono::Duration) -> bool {
         self.status == EventDataStoreStatus::PendingDeletion
             && self.deleted_at.is_some_and(|at| at + wait <= now)
+    }
+
+    /// Whether live events go in now (ENABLED).
+    pub fn ingesting(&self) -> bool {
+        self.status == EventDataStoreStatus::Enabled
+    }
+
+    /// Ingestion (re)starts with the events logged from `log_end` on.
+    pub(crate) fn start_collecting(&mut self, log_end: u64) {
+        self.ingest_from_offset = log_end;
+        self.ingest_until_offset = None;
+    }
+
+    /// Ingestion stops with the events logged before `log_end` (unless already stopped).
+    pub(crate) fn stop_collecting(&mut self, log_end: u64) {
+        if self.ingest_until_offset.is_none() {
+            self.ingest_until_offset = Some(log_end.max(self.ingest_from_offset));
+        }
     }
 
     /// The kind of events the store's selectors select (stored selectors were validated).

@@ -1,0 +1,91 @@
+//! CloudTrail Lake in the server: where event data stores keep their files, and the
+//! stores service seen as the lake writer's [`StoreCatalog`].
+
+use opentrail_lake::{LakeError, LakeStorage, StoreCatalog, StoreSpec};
+use opentrail_selectors::EventDataStoreKind;
+use opentrail_stores::{StoreRecord, StoreService};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The data dir's folder holding the event data stores' Parquet files.
+pub const LAKE_DIR: &str = "lake";
+
+/// How long the writer trusts its copy of the stores when this server changed none: the
+/// bound on how late it sees a change another process made to a shared metadata store
+/// (its own changes it sees at the next batch).
+const CATALOG_TTL: Duration = Duration::from_secs(1);
+
+/// The event data stores' files: `<data-dir>/lake/<store-id>/eventday=YYYY-MM-DD/…`.
+pub fn storage(data_dir: &Path) -> anyhow::Result<LakeStorage> {
+    Ok(LakeStorage::local(&data_dir.join(LAKE_DIR))?)
+}
+
+/// What the lake writer needs of a store, or `None` for a store it does not write (stores
+/// of Insights, Config, channel or evidence events have other schemas).
+pub fn store_spec(store: &StoreRecord) -> Option<StoreSpec> {
+    if store.kind() != EventDataStoreKind::CloudTrailEvents {
+        return None;
+    }
+    Some(StoreSpec {
+        id: store.id.clone(),
+        account: store.account.to_string(),
+        home_region: store.home_region.to_string(),
+        multi_region: store.multi_region_enabled,
+        // Stored selectors are the effective ones: the default "Default management
+        // events" selector is filled in at creation.
+        advanced_selectors: store.selectors.clone(),
+        ingestion_enabled: store.ingesting(),
+        retention_days: u32::try_from(store.retention_period).unwrap_or(0),
+        from_offset: store.ingest_from_offset,
+        until_offset: store.ingest_until_offset,
+    })
+}
+
+/// The stores service as a [`StoreCatalog`]: the stores are read again when the service
+/// committed a change since the last read ([`StoreService::changes`]), or after
+/// [`CATALOG_TTL`]; otherwise each batch gets the cached copy.
+pub struct StoreDirectory {
+    stores: Arc<StoreService>,
+    cache: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    changes: u64,
+    loaded: Instant,
+    specs: Vec<StoreSpec>,
+}
+
+impl StoreDirectory {
+    pub fn new(stores: Arc<StoreService>) -> Self {
+        Self {
+            stores,
+            cache: Mutex::new(None),
+        }
+    }
+}
+
+impl StoreCatalog for StoreDirectory {
+    fn stores(&self) -> opentrail_lake::Result<Vec<StoreSpec>> {
+        // Read before listing: a change committed during the listing makes the next
+        // batch list again.
+        let changes = self.stores.changes();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cached) = cache.as_ref() {
+            if cached.changes == changes && cached.loaded.elapsed() < CATALOG_TTL {
+                return Ok(cached.specs.clone());
+            }
+        }
+        let records = self
+            .stores
+            .all_stores()
+            .map_err(|e| LakeError::Catalog(e.to_string()))?;
+        let specs: Vec<StoreSpec> = records.iter().filter_map(store_spec).collect();
+        *cache = Some(Cached {
+            changes,
+            loaded: Instant::now(),
+            specs: specs.clone(),
+        });
+        Ok(specs)
+    }
+}
