@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+mod query_audit;
 pub mod rate_limit;
 pub mod self_audit;
 

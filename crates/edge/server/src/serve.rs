@@ -1,7 +1,7 @@
 //! `opentrail serve`: wire the services together and run the HTTP server.
 
 use crate::config::{AuthMode, ServeArgs};
-use crate::datadir::{object_store, DataDir, DataDirLock};
+use crate::datadir::{lake_dir, object_store, query_results_dir, DataDir, DataDirLock};
 use crate::history_feed;
 use crate::log_retention;
 use crate::topics::{topics_path, Topics};
@@ -120,6 +120,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock.clone(),
         chrono::Duration::from_std(args.event_data_store_pending_deletion.0)?,
     ));
+    // Lake queries read the event data stores the lake writer keeps under the data dir.
+    let lake = opentrail_lake::LakeStorage::local(&lake_dir(&data.path))?;
+    let queries = Arc::new(opentrail_queries::QueryService::new(
+        data.meta.clone(),
+        clock.clone(),
+        Arc::clone(&stores),
+        Arc::new(opentrail_lake::DataFusionEngine::new(lake)),
+        query_results_dir(&data.path),
+        opentrail_queries::QueryOptions {
+            timeout: args.query_timeout.0,
+            hold: args.query_hold,
+            ..opentrail_queries::QueryOptions::default()
+        },
+    )?);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -272,6 +286,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Authenticator::new(args.auth.into(), data.meta.clone(), data.account.clone()),
         trails,
         stores,
+        queries,
         history,
         keys,
         metrics,

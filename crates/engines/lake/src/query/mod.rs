@@ -7,6 +7,8 @@ mod prepare;
 mod render;
 mod stats;
 
+pub use prepare::referenced_stores;
+
 pub use engine::{
     DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics, DEFAULT_QUERY_MEMORY,
 };
