@@ -2,7 +2,7 @@
 //! account's stores whose home region is the request's (a store, multi-region or not, is
 //! managed and queried from its home region only, as the stores service shows them).
 
-use crate::{blocking, QueryError, QueryService};
+use crate::{QueryError, QueryService};
 use opentrail_model::{Arn, RequestContext};
 use opentrail_operations::EventDataStoreStatus;
 use opentrail_stores::StoreRecord;
@@ -35,7 +35,8 @@ pub(crate) fn inactive(arn: &str) -> QueryError {
 
 impl QueryService {
     fn stores_of(&self, ctx: &RequestContext) -> Result<Vec<StoreRecord>, QueryError> {
-        let stores = blocking(|| self.inner.stores.all_stores())?;
+        // all_stores reads off the async workers itself.
+        let stores = self.inner.stores.all_stores()?;
         Ok(stores
             .into_iter()
             .filter(|s| s.account == ctx.account && s.home_region == ctx.region)

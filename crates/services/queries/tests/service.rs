@@ -219,7 +219,7 @@ impl Harness {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_finishes_with_statistics_and_paged_results() {
     let h = harness(Duration::from_secs(3600));
-    let store = h.store("s1").await;
+    let store = h.store("store-1").await;
     let id = h.start(&format!("SELECT eventName FROM {store} -- rows=5")).await.unwrap();
     assert_eq!(id, id.to_lowercase());
     assert_eq!(h.finished(&id).await, QueryStatus::Finished);
@@ -285,8 +285,8 @@ async fn a_query_finishes_with_statistics_and_paged_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_query_validates_first() {
     let h = harness(Duration::from_secs(3600));
-    let store = h.store("s1").await;
-    let gone = h.store("s2").await;
+    let store = h.store("store-1").await;
+    let gone = h.store("store-2").await;
     assert_eq!(code(h.start(&format!("bad SELECT FROM {store}")).await), "InvalidQueryStatementException");
     assert_eq!(
         code(h.start("SELECT * FROM 0000aaaa-1111-2222-3333-444455556666").await),
@@ -338,7 +338,7 @@ async fn start_query_validates_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_active_queries_at_most_then_cancel_frees_a_place() {
     let h = harness(Duration::from_secs(3600));
-    let store = h.store("s1").await;
+    let store = h.store("store-1").await;
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.push(h.start(&format!("SELECT * FROM {store} -- slow")).await.unwrap());
@@ -408,7 +408,7 @@ async fn ten_active_queries_at_most_then_cancel_frees_a_place() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_and_timeouts_are_reported() {
     let h = harness(Duration::from_millis(200));
-    let store = h.store("s1").await;
+    let store = h.store("store-1").await;
     let failed = h.start(&format!("SELECT * FROM {store} -- fail")).await.unwrap();
     assert_eq!(h.finished(&failed).await, QueryStatus::Failed);
     let results = h.results(&failed, None, None).await.unwrap();
@@ -434,8 +434,8 @@ async fn failures_and_timeouts_are_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_queries_filters_and_pages_per_store() {
     let h = harness(Duration::from_secs(3600));
-    let one = h.store("s1").await;
-    let two = h.store("s2").await;
+    let one = h.store("store-1").await;
+    let two = h.store("store-2").await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(h.start(&format!("SELECT * FROM {one} -- rows=1")).await.unwrap());
@@ -551,7 +551,7 @@ async fn list_queries_filters_and_pages_per_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_queries_and_results_fails_interrupted_ones_and_purges_old_ones() {
     let h = harness(Duration::from_secs(3600));
-    let store = h.store("s1").await;
+    let store = h.store("store-1").await;
     let done = h.start(&format!("SELECT * FROM {store} -- rows=3")).await.unwrap();
     h.finished(&done).await;
     let interrupted = h.start(&format!("SELECT * FROM {store} -- slow")).await.unwrap();
