@@ -41,7 +41,9 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let described = waited?;
     let status = described["QueryStatus"].as_str().unwrap_or_default();
     if status != "FINISHED" {
-        let why = described["ErrorMessage"].as_str().unwrap_or("no error message");
+        let why = described["ErrorMessage"]
+            .as_str()
+            .unwrap_or("no error message");
         bail!("query {query_id} {status}: {why}");
     }
     let rows = all_rows(&client, &query_id).await?;
@@ -168,7 +170,11 @@ fn print_table(out: &mut impl Write, rows: &[Value]) -> std::io::Result<()> {
     };
     writeln!(out, "{}", line(names.iter().map(String::as_str).collect()))?;
     for row in &cells {
-        writeln!(out, "{}", line(row.iter().map(|(_, value)| value.as_str()).collect()))?;
+        writeln!(
+            out,
+            "{}",
+            line(row.iter().map(|(_, value)| value.as_str()).collect())
+        )?;
     }
     Ok(())
 }

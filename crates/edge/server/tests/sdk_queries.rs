@@ -56,7 +56,10 @@ async fn a_query_runs_and_is_described_listed_and_paged_through_the_sdk() {
         .await
         .expect("StartQuery");
     let query_id = started.query_id().expect("a query id").to_owned();
-    assert_eq!(wait_until_done(&client, &query_id).await, QueryStatus::Finished);
+    assert_eq!(
+        wait_until_done(&client, &query_id).await,
+        QueryStatus::Finished
+    );
 
     let described = client
         .describe_query()
@@ -89,7 +92,11 @@ async fn a_query_runs_and_is_described_listed_and_paged_through_the_sdk() {
         .send()
         .await
         .expect("ListQueries");
-    let ids: Vec<_> = listed.queries().iter().filter_map(|q| q.query_id()).collect();
+    let ids: Vec<_> = listed
+        .queries()
+        .iter()
+        .filter_map(|q| q.query_id())
+        .collect();
     assert_eq!(ids, vec![query_id.as_str()]);
 
     expect_error(

@@ -119,7 +119,11 @@ impl QueryService {
 
     /// The ARNs of the event data stores a query of the caller's ran over (for its audit
     /// events); empty when there is no such query.
-    pub fn store_arns_of(&self, ctx: &opentrail_model::RequestContext, query_id: &str) -> Vec<String> {
+    pub fn store_arns_of(
+        &self,
+        ctx: &opentrail_model::RequestContext,
+        query_id: &str,
+    ) -> Vec<String> {
         let key = record::key(&ctx.account, &ctx.region, query_id);
         match self.inner.get(&key) {
             Ok(Some(query)) => query

@@ -148,7 +148,9 @@ impl QueryService {
         id: &str,
         store: Option<&str>,
     ) -> Result<QueryRecord, QueryError> {
-        let store = store.map(|value| self.resolve_store(ctx, value)).transpose()?;
+        let store = store
+            .map(|value| self.resolve_store(ctx, value))
+            .transpose()?;
         let now = self.inner.now();
         let query = self
             .inner
@@ -283,7 +285,12 @@ impl QueryService {
             })
             .collect();
         // Newest first; ties by id, so pages never skip or repeat one.
-        let order = |q: &QueryRecord| (std::cmp::Reverse(q.created_at.timestamp_millis()), q.id.clone());
+        let order = |q: &QueryRecord| {
+            (
+                std::cmp::Reverse(q.created_at.timestamp_millis()),
+                q.id.clone(),
+            )
+        };
         queries.sort_by_key(order);
         if let Some((t, i)) = after {
             let position = (std::cmp::Reverse(t), i);
@@ -291,16 +298,13 @@ impl QueryService {
         }
         let more = queries.len() > max as usize;
         queries.truncate(max as usize);
-        let next_token = more
-            .then(|| queries.last())
-            .flatten()
-            .map(|last| {
-                token::encode(&ListToken {
-                    s: store.clone(),
-                    t: last.created_at.timestamp_millis(),
-                    i: last.id.clone(),
-                })
-            });
+        let next_token = more.then(|| queries.last()).flatten().map(|last| {
+            token::encode(&ListToken {
+                s: store.clone(),
+                t: last.created_at.timestamp_millis(),
+                i: last.id.clone(),
+            })
+        });
         Ok(ListQueriesResponse {
             queries: Some(queries.iter().map(QueryRecord::to_list_item).collect()),
             next_token,

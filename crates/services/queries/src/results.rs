@@ -24,7 +24,10 @@ pub(crate) struct ResultFiles {
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> QueryError {
-    QueryError::Internal(format!("failed to {what} query results {}: {e}", path.display()))
+    QueryError::Internal(format!(
+        "failed to {what} query results {}: {e}",
+        path.display()
+    ))
 }
 
 impl ResultFiles {
@@ -109,7 +112,10 @@ impl ResultFiles {
             }
             byte += read as u64;
             let row: ResultRow = serde_json::from_str(line.trim_end()).map_err(|e| {
-                QueryError::Internal(format!("query results {} are unreadable: {e}", path.display()))
+                QueryError::Internal(format!(
+                    "query results {} are unreadable: {e}",
+                    path.display()
+                ))
             })?;
             rows.push(row);
         }
@@ -126,7 +132,9 @@ impl ResultFiles {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "failed to delete query results"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "failed to delete query results")
+                }
             }
         }
     }

@@ -21,8 +21,11 @@ impl Inner {
     /// Starts the task of a query just stored QUEUED.
     pub(crate) fn spawn(self: &Arc<Self>, query: &QueryRecord, stores: Vec<String>) {
         let inner = Arc::clone(self);
-        let (id, storage_key, statement) =
-            (query.id.clone(), query.storage_key(), query.statement.clone());
+        let (id, storage_key, statement) = (
+            query.id.clone(),
+            query.storage_key(),
+            query.statement.clone(),
+        );
         // Registered before the task can end and unregister itself.
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
@@ -68,16 +71,14 @@ impl Inner {
                 return;
             }
         }
-        let outcome = match tokio::time::timeout(
-            self.options.timeout,
-            self.engine.run(statement, stores),
-        )
-        .await
-        {
-            Err(_) => Outcome::TimedOut,
-            Ok(Ok(output)) => Outcome::Finished(output),
-            Ok(Err(e)) => Outcome::Failed(e.to_string()),
-        };
+        let outcome =
+            match tokio::time::timeout(self.options.timeout, self.engine.run(statement, stores))
+                .await
+            {
+                Err(_) => Outcome::TimedOut,
+                Ok(Ok(output)) => Outcome::Finished(output),
+                Ok(Err(e)) => Outcome::Failed(e.to_string()),
+            };
         if let Err(e) = self.conclude(storage_key, outcome) {
             tracing::error!(key = storage_key, error = %e, "failed to store the end of a query");
             let _ = self.transition(storage_key, QueryStatus::Running, |query| {

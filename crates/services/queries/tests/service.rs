@@ -181,7 +181,10 @@ impl Harness {
             if !matches!(status, QueryStatus::Queued | QueryStatus::Running) {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "query {id} never ended");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "query {id} never ended"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -220,7 +223,10 @@ impl Harness {
 async fn a_query_finishes_with_statistics_and_paged_results() {
     let h = harness(Duration::from_secs(3600));
     let store = h.store("store-1").await;
-    let id = h.start(&format!("SELECT eventName FROM {store} -- rows=5")).await.unwrap();
+    let id = h
+        .start(&format!("SELECT eventName FROM {store} -- rows=5"))
+        .await
+        .unwrap();
     assert_eq!(id, id.to_lowercase());
     assert_eq!(h.finished(&id).await, QueryStatus::Finished);
     let described = h
@@ -255,7 +261,10 @@ async fn a_query_finishes_with_statistics_and_paged_results() {
     assert_eq!(statistics.results_count, Some(2));
     assert_eq!(statistics.total_results_count, Some(5));
     assert_eq!(statistics.bytes_scanned, Some(4096));
-    let mut seen = vec![rows[0][0]["eventName"].clone(), rows[1][0]["eventName"].clone()];
+    let mut seen = vec![
+        rows[0][0]["eventName"].clone(),
+        rows[1][0]["eventName"].clone(),
+    ];
     let mut token = first.next_token;
     while let Some(next) = token {
         let page = h.results(&id, Some(2), Some(next)).await.unwrap();
@@ -264,16 +273,28 @@ async fn a_query_finishes_with_statistics_and_paged_results() {
         }
         token = page.next_token;
     }
-    assert_eq!(seen, (0..5).map(|i| format!("Event{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        (0..5).map(|i| format!("Event{i}")).collect::<Vec<_>>()
+    );
 
-    assert_eq!(code(h.results(&id, Some(0), None).await), "InvalidMaxResultsException");
-    assert_eq!(code(h.results(&id, Some(1001), None).await), "InvalidMaxResultsException");
+    assert_eq!(
+        code(h.results(&id, Some(0), None).await),
+        "InvalidMaxResultsException"
+    );
+    assert_eq!(
+        code(h.results(&id, Some(1001), None).await),
+        "InvalidMaxResultsException"
+    );
     assert_eq!(
         code(h.results(&id, None, Some("garbage".into())).await),
         "InvalidNextTokenException"
     );
     // A token of another query's results is refused.
-    let other = h.start(&format!("SELECT * FROM {store} -- rows=3")).await.unwrap();
+    let other = h
+        .start(&format!("SELECT * FROM {store} -- rows=3"))
+        .await
+        .unwrap();
     h.finished(&other).await;
     let other_token = h.results(&other, Some(1), None).await.unwrap().next_token;
     assert_eq!(
@@ -287,12 +308,21 @@ async fn start_query_validates_first() {
     let h = harness(Duration::from_secs(3600));
     let store = h.store("store-1").await;
     let gone = h.store("store-2").await;
-    assert_eq!(code(h.start(&format!("bad SELECT FROM {store}")).await), "InvalidQueryStatementException");
     assert_eq!(
-        code(h.start("SELECT * FROM 0000aaaa-1111-2222-3333-444455556666").await),
+        code(h.start(&format!("bad SELECT FROM {store}")).await),
+        "InvalidQueryStatementException"
+    );
+    assert_eq!(
+        code(
+            h.start("SELECT * FROM 0000aaaa-1111-2222-3333-444455556666")
+                .await
+        ),
         "EventDataStoreNotFoundException"
     );
-    assert_eq!(code(h.start("SELECT 1").await), "InvalidQueryStatementException");
+    assert_eq!(
+        code(h.start("SELECT 1").await),
+        "InvalidQueryStatementException"
+    );
     assert_eq!(code(h.start("").await), "InvalidParameterException");
     h.stores
         .delete_event_data_store(
@@ -341,7 +371,11 @@ async fn ten_active_queries_at_most_then_cancel_frees_a_place() {
     let store = h.store("store-1").await;
     let mut ids = Vec::new();
     for _ in 0..10 {
-        ids.push(h.start(&format!("SELECT * FROM {store} -- slow")).await.unwrap());
+        ids.push(
+            h.start(&format!("SELECT * FROM {store} -- slow"))
+                .await
+                .unwrap(),
+        );
     }
     let eleventh = h.start(&format!("SELECT * FROM {store} -- rows=1")).await;
     assert_eq!(code(eleventh), "MaxConcurrentQueriesException");
@@ -357,7 +391,10 @@ async fn ten_active_queries_at_most_then_cancel_frees_a_place() {
         if running == 2 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "two queries never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two queries never ran"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(h.status(&ids[9]).await, QueryStatus::Queued);
@@ -387,7 +424,10 @@ async fn ten_active_queries_at_most_then_cancel_frees_a_place() {
         .await;
     assert_eq!(code(again), "InactiveQueryException");
     // The slots were given back: a new query runs to the end.
-    let id = h.start(&format!("SELECT * FROM {store} -- rows=1")).await.unwrap();
+    let id = h
+        .start(&format!("SELECT * FROM {store} -- rows=1"))
+        .await
+        .unwrap();
     assert_eq!(h.finished(&id).await, QueryStatus::Finished);
     let results = h.results(&ids[0], None, None).await.unwrap();
     assert_eq!(results.query_status, Some(QueryStatus::Cancelled));
@@ -409,14 +449,20 @@ async fn ten_active_queries_at_most_then_cancel_frees_a_place() {
 async fn failures_and_timeouts_are_reported() {
     let h = harness(Duration::from_millis(200));
     let store = h.store("store-1").await;
-    let failed = h.start(&format!("SELECT * FROM {store} -- fail")).await.unwrap();
+    let failed = h
+        .start(&format!("SELECT * FROM {store} -- fail"))
+        .await
+        .unwrap();
     assert_eq!(h.finished(&failed).await, QueryStatus::Failed);
     let results = h.results(&failed, None, None).await.unwrap();
     assert_eq!(
         results.error_message.as_deref(),
         Some("Query exhausted resources at this scale factor")
     );
-    let slow = h.start(&format!("SELECT * FROM {store} -- slow")).await.unwrap();
+    let slow = h
+        .start(&format!("SELECT * FROM {store} -- slow"))
+        .await
+        .unwrap();
     assert_eq!(h.finished(&slow).await, QueryStatus::TimedOut);
     let cancel = h
         .queries
@@ -438,10 +484,17 @@ async fn list_queries_filters_and_pages_per_store() {
     let two = h.store("store-2").await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(h.start(&format!("SELECT * FROM {one} -- rows=1")).await.unwrap());
+        ids.push(
+            h.start(&format!("SELECT * FROM {one} -- rows=1"))
+                .await
+                .unwrap(),
+        );
         h.clock.advance(chrono::Duration::seconds(10));
     }
-    let other = h.start(&format!("SELECT * FROM {two} -- fail")).await.unwrap();
+    let other = h
+        .start(&format!("SELECT * FROM {two} -- fail"))
+        .await
+        .unwrap();
     for id in ids.iter().chain([&other]) {
         h.finished(id).await;
     }
@@ -468,7 +521,13 @@ async fn list_queries_filters_and_pages_per_store() {
             )
             .await
             .unwrap();
-        paged.extend(answer.queries.unwrap().into_iter().map(|q| q.query_id.unwrap()));
+        paged.extend(
+            answer
+                .queries
+                .unwrap()
+                .into_iter()
+                .map(|q| q.query_id.unwrap()),
+        );
         token = answer.next_token;
         if token.is_none() {
             break;
@@ -509,10 +568,16 @@ async fn list_queries_filters_and_pages_per_store() {
         .await;
     assert_eq!(code(unknown_status), "InvalidQueryStatusException");
     assert_eq!(
-        code(h.list(request("0000aaaa-1111-2222-3333-444455556666")).await),
+        code(
+            h.list(request("0000aaaa-1111-2222-3333-444455556666"))
+                .await
+        ),
         "EventDataStoreNotFoundException"
     );
-    assert_eq!(code(h.list(request("not a store!")).await), "EventDataStoreARNInvalidException");
+    assert_eq!(
+        code(h.list(request("not a store!")).await),
+        "EventDataStoreARNInvalidException"
+    );
     // A token of another store's list is refused.
     let token = h
         .queries
@@ -552,11 +617,23 @@ async fn list_queries_filters_and_pages_per_store() {
 async fn a_restart_keeps_queries_and_results_fails_interrupted_ones_and_purges_old_ones() {
     let h = harness(Duration::from_secs(3600));
     let store = h.store("store-1").await;
-    let done = h.start(&format!("SELECT * FROM {store} -- rows=3")).await.unwrap();
+    let done = h
+        .start(&format!("SELECT * FROM {store} -- rows=3"))
+        .await
+        .unwrap();
     h.finished(&done).await;
-    let interrupted = h.start(&format!("SELECT * FROM {store} -- slow")).await.unwrap();
+    let interrupted = h
+        .start(&format!("SELECT * FROM {store} -- slow"))
+        .await
+        .unwrap();
     // A second service on the same metadata and results is what a restarted server sees.
-    let restarted = service(&h.dir, &h.meta, &h.clock, &h.stores, options(Duration::from_secs(3600)));
+    let restarted = service(
+        &h.dir,
+        &h.meta,
+        &h.clock,
+        &h.stores,
+        options(Duration::from_secs(3600)),
+    );
     let h2 = Harness {
         dir: tempfile::tempdir().unwrap(),
         meta: h.meta.clone(),
@@ -565,7 +642,12 @@ async fn a_restart_keeps_queries_and_results_fails_interrupted_ones_and_purges_o
         queries: restarted,
     };
     assert_eq!(h2.status(&done).await, QueryStatus::Finished);
-    let rows = h2.results(&done, None, None).await.unwrap().query_result_rows.unwrap();
+    let rows = h2
+        .results(&done, None, None)
+        .await
+        .unwrap()
+        .query_result_rows
+        .unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(h2.status(&interrupted).await, QueryStatus::Failed);
     let described = h2
@@ -579,7 +661,10 @@ async fn a_restart_keeps_queries_and_results_fails_interrupted_ones_and_purges_o
         )
         .await
         .unwrap();
-    assert_eq!(described.error_message.as_deref(), Some(INTERRUPTED_MESSAGE));
+    assert_eq!(
+        described.error_message.as_deref(),
+        Some(INTERRUPTED_MESSAGE)
+    );
     // Seven days later the query and its results are gone.
     h.clock.advance(chrono::Duration::days(7));
     let purged = h2
@@ -593,6 +678,14 @@ async fn a_restart_keeps_queries_and_results_fails_interrupted_ones_and_purges_o
         )
         .await;
     assert_eq!(code(purged), "QueryIdNotFoundException");
-    let _ = h2.start(&format!("SELECT * FROM {store} -- rows=1")).await.unwrap();
-    assert!(!h.dir.path().join("queries").join(format!("{done}.jsonl")).exists());
+    let _ = h2
+        .start(&format!("SELECT * FROM {store} -- rows=1"))
+        .await
+        .unwrap();
+    assert!(!h
+        .dir
+        .path()
+        .join("queries")
+        .join(format!("{done}.jsonl"))
+        .exists());
 }
