@@ -1,4 +1,5 @@
-//! Command-line arguments of the client-side commands (`import`, `events`, `stores`, `validate`)
+//! Command-line arguments of the client-side commands (`import`, `events`, `stores`, `query`,
+//! `validate`)
 //! and the argument groups the server's commands share with them.
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -160,6 +161,19 @@ pub enum StoresCommand {
         #[arg(long, value_enum, default_value = "table")]
         output: ListFormat,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The Lake SQL statement (`SELECT ... FROM <event data store id>`).
+    pub sql: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// No progress line on stderr while the query runs.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -284,6 +284,7 @@ async fn run_pipeline(
         response_summary: None,
         body_read: false,
         source_ip: peer.ip().to_string(),
+        audit_resources: None,
     };
     match endpoint {
         Endpoint::Ingest => exchange.operation = Some(Call::PutEvents),
@@ -334,6 +335,7 @@ async fn run_pipeline(
         management_event: endpoint == Endpoint::CloudTrail,
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
+        resources: exchange.audit_resources,
     };
     let durable = if audited {
         app.audit.record(record)
@@ -513,7 +515,10 @@ async fn handle(
     let input = app.model.parse_input(operation, body)?;
     exchange.request_parameters = Some(input.clone());
     let ctx = caller.request_context();
-    dispatch(app, &ctx, operation, input).await
+    let result = dispatch(app, &ctx, operation, input).await;
+    exchange.audit_resources =
+        crate::query_audit::query_resources(app, &ctx, operation, exchange, &result);
+    result
 }
 
 /// Where an in-process call (the console) comes from, for its audit event.

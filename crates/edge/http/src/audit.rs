@@ -27,6 +27,9 @@ pub struct AuditRecord {
     pub management_event: bool,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The resources (type, ARN) of `resources`, when the pipeline knew them; `None`:
+    /// derived from the request and answer (`Operation::audit_resource`).
+    pub resources: Option<Vec<(&'static str, String)>>,
 }
 
 /// Completes when the audit event is durable in the event log, or says why it is not.

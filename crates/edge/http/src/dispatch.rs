@@ -25,6 +25,7 @@ pub async fn dispatch(
     use Operation::*;
     let trails = &app.trails;
     let stores = &app.stores;
+    let queries = &app.queries;
     match operation {
         ListPublicKeys => {
             let keys = &app.keys;
@@ -106,32 +107,32 @@ pub async fn dispatch(
             crate::insights_ops::list_insights_metric_data(app, ctx, typed(input)?).await
         }
         ListInsightsData => crate::insights_ops::list_insights_data(app, ctx, typed(input)?).await,
+        StartQuery => output(queries.start_query(ctx, typed(input)?).await?),
+        DescribeQuery => output(queries.describe_query(ctx, typed(input)?).await?),
+        GetQueryResults => output(queries.get_query_results(ctx, typed(input)?).await?),
+        ListQueries => output(queries.list_queries(ctx, typed(input)?).await?),
+        CancelQuery => output(queries.cancel_query(ctx, typed(input)?).await?),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
-        CancelQuery
-        | CreateDashboard
+        CreateDashboard
         | DeleteDashboard
         | DeleteResourcePolicy
         | DeregisterOrganizationDelegatedAdmin
-        | DescribeQuery
         | DisableFederation
         | EnableFederation
         | GenerateQuery
         | GetDashboard
         | GetEventConfiguration
         | GetImport
-        | GetQueryResults
         | GetResourcePolicy
         | ListDashboards
         | ListImportFailures
         | ListImports
-        | ListQueries
         | PutEventConfiguration
         | PutResourcePolicy
         | RegisterOrganizationDelegatedAdmin
         | SearchSampleQueries
         | StartDashboardRefresh
         | StartImport
-        | StartQuery
         | StopImport
         | UpdateDashboard => Err(unsupported(operation)),
     }

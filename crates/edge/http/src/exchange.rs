@@ -21,6 +21,9 @@ pub struct Exchange {
     pub body_read: bool,
     /// The address the request came from.
     pub source_ip: String,
+    /// The resources (type, ARN) the audit event names when the operation's answer or
+    /// request does not say (a query's event data stores); `None`: found as usual.
+    pub audit_resources: Option<Vec<(&'static str, String)>>,
 }
 
 /// The caller [`authenticate_and_handle`] authenticated.

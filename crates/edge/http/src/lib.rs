@@ -16,6 +16,7 @@ mod insights_ops;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+mod query_audit;
 pub mod rate_limit;
 pub mod self_audit;
 

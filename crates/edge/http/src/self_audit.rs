@@ -204,11 +204,16 @@ pub fn api_call_event(record: &AuditRecord, server_account: &AccountId) -> Strin
     event.insert("requestID".into(), json!(record.request_id));
     event.insert("eventID".into(), json!(uuid::Uuid::new_v4().to_string()));
     event.insert("readOnly".into(), json!(record.read_only));
-    if let Some((resource_type, arn)) = audited_resource(record) {
-        event.insert(
-            "resources".into(),
-            json!([{ "accountId": account, "type": resource_type, "ARN": arn }]),
-        );
+    let resources = match &record.resources {
+        Some(known) => known.clone(),
+        None => audited_resource(record).into_iter().collect(),
+    };
+    if !resources.is_empty() {
+        let listed: Vec<Value> = resources
+            .iter()
+            .map(|(resource_type, arn)| json!({ "accountId": account, "type": resource_type, "ARN": arn }))
+            .collect();
+        event.insert("resources".into(), Value::Array(listed));
     }
     event.insert("eventType".into(), json!("AwsApiCall"));
     event.insert("apiVersion".into(), json!(API_VERSION));
@@ -327,6 +332,7 @@ mod tests {
             management_event: true,
             error_code: None,
             error_message: None,
+            resources: None,
         }
     }
 

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use opentrail_cli::args::{
-    DataDirArgs, EventsCommand, ImportArgs, ObjectStoreKind, S3Args, StoresCommand, ValidateArgs,
+    DataDirArgs, EventsCommand, ImportArgs, ObjectStoreKind, QueryArgs, S3Args, StoresCommand,
+    ValidateArgs,
 };
 pub use opentrail_http::AuthMode;
 
@@ -47,6 +48,9 @@ pub enum Command {
     /// CloudTrail Lake event data stores of a running server.
     #[command(subcommand)]
     Stores(StoresCommand),
+    /// Run a CloudTrail Lake SQL query on a running server (StartQuery, then its results)
+    /// and print them as a table, JSON or CSV.
+    Query(QueryArgs),
     /// Maintain the durable event log (the server must be stopped).
     #[command(subcommand)]
     Log(LogCommand),
@@ -110,6 +114,14 @@ impl std::str::FromStr for Interval {
         }
         Ok(Self(std::time::Duration::from_secs(seconds)))
     }
+}
+
+/// A duration like [`Interval`], or `0` for none.
+fn hold_interval(text: &str) -> Result<std::time::Duration, String> {
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    text.parse::<Interval>().map(|interval| interval.0)
 }
 
 /// A well-formed region name (`--extra-regions`).
@@ -238,6 +250,19 @@ pub struct ServeArgs {
         hide = true
     )]
     pub event_data_store_pending_deletion: Interval,
+    /// How long a Lake query may run before it is TIMED_OUT (AWS: 1 hour): `1h`, `30m`, `90s`.
+    #[arg(long, env = "OPENTRAIL_QUERY_TIMEOUT", default_value = "1h")]
+    pub query_timeout: Interval,
+    /// Test hook: each Lake query stays QUEUED this long before it may run, so that tests
+    /// hold queries active without slow SQL (`0`: none).
+    #[arg(
+        long,
+        env = "OPENTRAIL_QUERY_HOLD",
+        default_value = "0",
+        value_parser = hold_interval,
+        hide = true
+    )]
+    pub query_hold: std::time::Duration,
     /// Trails per ListTrails page.
     #[arg(
         long,

@@ -22,6 +22,17 @@ const LOCK_FILE: &str = "serve.lock";
 /// store was lost, not never created.
 const DATA_ENTRIES: [&str; 5] = ["log", "history", "delivery", "keys", CREDENTIALS_FILE];
 
+/// Where the Lake's event data stores (Parquet files) live in a data dir: the lake writer
+/// writes and the query engine reads this one directory.
+pub fn lake_dir(path: &Path) -> PathBuf {
+    path.join("lake")
+}
+
+/// Where Lake query results live in a data dir (7 days).
+pub fn query_results_dir(path: &Path) -> PathBuf {
+    path.join("queries")
+}
+
 /// Whether a data dir holds a metadata store (a server or an admin command set it up).
 pub fn is_set_up(path: &Path) -> bool {
     path.join(META_FILE).exists()

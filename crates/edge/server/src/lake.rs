@@ -8,9 +8,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The data dir's folder holding the event data stores' Parquet files.
-pub const LAKE_DIR: &str = "lake";
-
 /// How long the writer trusts its copy of the stores when this server changed none: the
 /// bound on how late it sees a change another process made to a shared metadata store
 /// (its own changes it sees at the next batch).
@@ -18,7 +15,7 @@ const CATALOG_TTL: Duration = Duration::from_secs(1);
 
 /// The event data stores' files: `<data-dir>/lake/<store-id>/eventday=YYYY-MM-DD/…`.
 pub fn storage(data_dir: &Path) -> anyhow::Result<LakeStorage> {
-    Ok(LakeStorage::local(&data_dir.join(LAKE_DIR))?)
+    Ok(LakeStorage::local(&crate::datadir::lake_dir(data_dir))?)
 }
 
 /// What the lake writer needs of a store, or `None` for a store it does not write (stores

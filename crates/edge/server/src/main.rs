@@ -81,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Import(args) => runtime.block_on(opentrail_cli::import::import(args)),
         Command::Events(command) => runtime.block_on(opentrail_cli::events_cli::events(command)),
         Command::Stores(command) => runtime.block_on(opentrail_cli::stores_cli::stores(command)),
+        Command::Query(args) => runtime.block_on(opentrail_cli::query_cli::query(args)),
         Command::Topics(command) => topics::topics(command),
         Command::Validate(args) => runtime.block_on(opentrail_cli::validate_cli::validate(args)),
         Command::Log(command) => log_cli::log(command),

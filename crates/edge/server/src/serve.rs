@@ -1,7 +1,7 @@
 //! `opentrail serve`: wire the services together and run the HTTP server.
 
 use crate::config::{AuthMode, ServeArgs};
-use crate::datadir::{object_store, DataDir, DataDirLock};
+use crate::datadir::{object_store, query_results_dir, DataDir, DataDirLock};
 use crate::history_feed;
 use crate::insights_directory::{FileClock, TrailsInsights};
 use crate::log_retention;
@@ -130,7 +130,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Arc::new(move || log.durable_end())
         }),
     );
+    // The lake writer writes and Lake queries read the stores' files under the data dir.
     let lake_storage = crate::lake::storage(&data.path)?;
+    let queries = Arc::new(opentrail_queries::QueryService::new(
+        data.meta.clone(),
+        clock.clone(),
+        Arc::clone(&stores),
+        Arc::new(opentrail_lake::DataFusionEngine::new(lake_storage.clone())),
+        query_results_dir(&data.path),
+        opentrail_queries::QueryOptions {
+            timeout: args.query_timeout.0,
+            hold: args.query_hold,
+            ..opentrail_queries::QueryOptions::default()
+        },
+    )?);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -358,6 +371,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Authenticator::new(args.auth.into(), data.meta.clone(), data.account.clone()),
         trails,
         stores,
+        queries,
         history,
         insights: insights_hub,
         keys,

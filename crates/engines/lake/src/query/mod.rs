@@ -12,6 +12,8 @@ mod stats;
 mod trino;
 mod unnest;
 
+pub use prepare::referenced_stores;
+
 pub use engine::{
     DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics, DEFAULT_QUERY_MEMORY,
 };

@@ -30,6 +30,12 @@ pub(crate) fn table_name(index: usize) -> String {
     format!("eds_{index}")
 }
 
+/// The event data store ids `sql` names after FROM/JOIN (outside strings and comments), in
+/// order of first appearance: what a query runs over (for ListQueries and audit events).
+pub fn referenced_stores(sql: &str) -> Vec<String> {
+    replace_store_ids(sql).1
+}
+
 /// Prepares `sql`; `known` tells whether a store id names a store the caller may query.
 pub(crate) fn prepare(sql: &str, known: &dyn Fn(&str) -> bool) -> Result<Prepared> {
     let (rewritten, stores) = replace_store_ids(sql);
