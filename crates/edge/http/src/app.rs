@@ -18,6 +18,8 @@ pub struct App {
     pub trails: Arc<TrailService>,
     /// CloudTrail Lake event data stores (control plane).
     pub stores: Arc<opentrail_stores::StoreService>,
+    /// SearchSampleQueries and GenerateQuery.
+    pub samples: Arc<opentrail_samples::SampleService>,
     /// The 90-day event history behind LookupEvents.
     pub history: Arc<dyn opentrail_history::EventIndex>,
     /// Digest signing keys, for ListPublicKeys.

@@ -102,31 +102,31 @@ pub async fn dispatch(
         GetEventSelectors => output(trails.get_event_selectors(ctx, typed(input)?).await?),
         PutInsightSelectors => output(trails.put_insight_selectors(ctx, typed(input)?).await?),
         GetInsightSelectors => output(trails.get_insight_selectors(ctx, typed(input)?).await?),
+        SearchSampleQueries => output(app.samples.search_sample_queries(typed(input)?).await?),
+        GenerateQuery => output(app.samples.generate_query(ctx, typed(input)?).await?),
+        PutResourcePolicy => output(stores.put_resource_policy(ctx, typed(input)?).await?),
+        GetResourcePolicy => output(stores.get_resource_policy(ctx, typed(input)?).await?),
+        DeleteResourcePolicy => output(stores.delete_resource_policy(ctx, typed(input)?).await?),
+        PutEventConfiguration => output(stores.put_event_configuration(ctx, typed(input)?).await?),
+        GetEventConfiguration => output(stores.get_event_configuration(ctx, typed(input)?).await?),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
         CancelQuery
         | CreateDashboard
         | DeleteDashboard
-        | DeleteResourcePolicy
         | DeregisterOrganizationDelegatedAdmin
         | DescribeQuery
         | DisableFederation
         | EnableFederation
-        | GenerateQuery
         | GetDashboard
-        | GetEventConfiguration
         | GetImport
         | GetQueryResults
-        | GetResourcePolicy
         | ListDashboards
         | ListImportFailures
         | ListImports
         | ListInsightsData
         | ListInsightsMetricData
         | ListQueries
-        | PutEventConfiguration
-        | PutResourcePolicy
         | RegisterOrganizationDelegatedAdmin
-        | SearchSampleQueries
         | StartDashboardRefresh
         | StartImport
         | StartQuery

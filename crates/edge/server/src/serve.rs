@@ -120,6 +120,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock.clone(),
         chrono::Duration::from_std(args.event_data_store_pending_deletion.0)?,
     ));
+    let samples = Arc::new(opentrail_samples::SampleService::new(
+        data.meta.clone(),
+        Arc::clone(&stores),
+        clock.clone(),
+    )?);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -272,6 +277,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Authenticator::new(args.auth.into(), data.meta.clone(), data.account.clone()),
         trails,
         stores,
+        samples,
         history,
         keys,
         metrics,

@@ -13,7 +13,7 @@ mod writer;
 pub use convert::events_to_batch;
 pub use error::{LakeError, Result};
 pub use query::{
-    DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics, DEFAULT_QUERY_MEMORY,
+    parse_query, DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics, DEFAULT_QUERY_MEMORY,
 };
 pub use schema::events_schema;
 pub use storage::LakeStorage;
