@@ -87,7 +87,8 @@ def test_search_sample_queries_ranks_and_pages(server):
 
 def test_search_sample_queries_errors(server):
     ct = server.client()
-    assert error_code(ct.search_sample_queries, SearchPhrase="x") == "InvalidParameterException"
+    # (boto3 checks lengths itself; the pattern and MaxResults' maximum are the server's.)
+    assert error_code(ct.search_sample_queries, SearchPhrase="caf\u00e9 logins") == "InvalidParameterException"
     assert error_code(ct.search_sample_queries, SearchPhrase="logins", MaxResults=51) == "InvalidParameterException"
     assert error_code(ct.search_sample_queries, SearchPhrase="logins", NextToken="nope-token") == "InvalidParameterException"
 
@@ -261,7 +262,7 @@ def test_generate_query_errors(server):
     with pytest.raises(Exception) as raised:
         server.aws("cloudtrail", "generate-query", "--event-data-stores", eds, "--prompt", "zzqx wvvy kkkj")
     assert getattr(raised.value, "code", None) == "GenerateResponseException"
-    assert error_code(ct.generate_query, EventDataStores=[eds], Prompt="hi") == "InvalidParameterException"
+    assert error_code(ct.generate_query, EventDataStores=[eds], Prompt="logins \u00e9") == "InvalidParameterException"
     missing = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:eventdatastore/00000000-0000-4000-8000-000000000000"
     assert error_code(ct.generate_query, EventDataStores=[missing], Prompt="count events by region") == (
         "EventDataStoreNotFoundException"

@@ -135,7 +135,12 @@ mod tests {
 
     #[test]
     fn frequency_saturates() {
-        let idx = index(&["error", "error error error error error error", "bucket", "key"]);
+        let idx = index(&[
+            "error",
+            "error error error error error error",
+            "bucket",
+            "key",
+        ]);
         let r = idx.relevance(&words("error"));
         assert!(r[1] > r[0] * 0.9, "{r:?}");
         assert!(r[1] < 2.0 * r[0], "{r:?}");
@@ -149,13 +154,21 @@ mod tests {
             vec![(3.0, words("bucket")), (1.0, words("bucket of a user"))],
         ]);
         let r = idx.relevance(&words("root"));
-        assert!(r[0] > r[1], "a name match outweighs a description match: {r:?}");
+        assert!(
+            r[0] > r[1],
+            "a name match outweighs a description match: {r:?}"
+        );
     }
 
     #[test]
     fn relevance_is_between_zero_and_one_and_full_matches_score_high() {
         let idx = index(&["root console login", "bucket", "key", "region", "error"]);
-        for query in ["root console login", "root", "nothing here", "root bucket key"] {
+        for query in [
+            "root console login",
+            "root",
+            "nothing here",
+            "root bucket key",
+        ] {
             for value in idx.relevance(&words(query)) {
                 assert!((0.0..=1.0).contains(&value), "{query}: {value}");
             }
@@ -163,6 +176,9 @@ mod tests {
         let r = idx.relevance(&words("root console login"));
         assert!(r[0] > 0.4, "{r:?}");
         let half = idx.relevance(&words("root unknownword"));
-        assert!(half[0] < r[0], "unknown words lower relevance: {half:?} {r:?}");
+        assert!(
+            half[0] < r[0],
+            "unknown words lower relevance: {half:?} {r:?}"
+        );
     }
 }

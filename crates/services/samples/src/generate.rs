@@ -202,7 +202,10 @@ impl Reading {
             } else {
                 "eventCount DESC".to_owned()
             };
-            let limit = self.limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+            let limit = self
+                .limit
+                .map(|n| format!(" LIMIT {n}"))
+                .unwrap_or_default();
             return format!(
                 "SELECT {expr} AS {name}, COUNT(*) AS eventCount FROM {store_id}{filter}\nGROUP BY {expr} ORDER BY {order}{limit}"
             );
@@ -236,9 +239,11 @@ fn read(prompt: &str) -> Reading {
     let has_prefix = |prefix: &str| lower.iter().any(|w| w.starts_with(prefix));
     let mut reading = Reading {
         about_events: lower.iter().any(|w| {
-            ["event", "activit", "call", "request", "action", "api", "happen"]
-                .iter()
-                .any(|p| w.starts_with(p))
+            [
+                "event", "activit", "call", "request", "action", "api", "happen",
+            ]
+            .iter()
+            .any(|p| w.starts_with(p))
         }),
         ..Reading::default()
     };
@@ -281,9 +286,9 @@ fn read(prompt: &str) -> Reading {
                 .into(),
         );
     } else if has("access denied") || has_prefix("denied") || has_prefix("unauthori") {
-        reading.general.push(
-            "(errorCode LIKE '%AccessDenied%' OR errorCode LIKE '%Unauthorized%')".into(),
-        );
+        reading
+            .general
+            .push("(errorCode LIKE '%AccessDenied%' OR errorCode LIKE '%Unauthorized%')".into());
     } else if has_prefix("throttl") {
         reading.general.push(
             "errorCode IN ('ThrottlingException', 'Throttling', 'RequestLimitExceeded', 'TooManyRequestsException')"
@@ -306,9 +311,17 @@ fn read(prompt: &str) -> Reading {
     }
     if has("read-only") || has("read only") || has("readonly") {
         reading.general.push("readOnly = true".into());
-    } else if ["write", "writes", "mutating", "change", "changes", "modification", "modifications"]
-        .iter()
-        .any(|w| has(w))
+    } else if [
+        "write",
+        "writes",
+        "mutating",
+        "change",
+        "changes",
+        "modification",
+        "modifications",
+    ]
+    .iter()
+    .any(|w| has(w))
     {
         reading.general.push("readOnly = false".into());
     }
@@ -422,8 +435,7 @@ fn named_user<'a>(words: &[(&'a str, String)]) -> Option<&'a str> {
     let is_name = |w: &str| {
         !w.is_empty()
             && w.len() <= 64
-            && w
-                .bytes()
+            && w.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
     };
     for (i, (_, lower)) in words.iter().enumerate() {
@@ -518,10 +530,7 @@ fn number(word: &str) -> Option<u32> {
     if let Ok(n) = word.parse::<u32>() {
         return (1..=100_000).contains(&n).then_some(n);
     }
-    WORDS
-        .iter()
-        .position(|w| *w == word)
-        .map(|i| i as u32 + 1)
+    WORDS.iter().position(|w| *w == word).map(|i| i as u32 + 1)
 }
 
 /// `top 10`, `first 5`, `10 most`.
@@ -646,14 +655,18 @@ mod tests {
     #[test]
     fn daily_breakdowns_order_by_time() {
         let q = sql("number of iam events per day over the last month");
-        assert!(q.contains("GROUP BY date_trunc('day', eventTime) ORDER BY day"), "{q}");
+        assert!(
+            q.contains("GROUP BY date_trunc('day', eventTime) ORDER BY day"),
+            "{q}"
+        );
         assert!(q.contains("interval '30' day"), "{q}");
     }
 
     #[test]
     fn prompts_without_specifics_use_the_library() {
         let library = SampleLibrary::builtin().unwrap();
-        let generated = generate(&library, "security groups opened to the internet", STORE).unwrap();
+        let generated =
+            generate(&library, "security groups opened to the internet", STORE).unwrap();
         assert_eq!(
             generated.source,
             Source::Sample("Security groups opened to the internet".into())

@@ -188,17 +188,18 @@ impl SampleService {
             .map_err(|e| SampleError::Internal(format!("failed to encode generated query: {e}")))?;
         let key = alias_key(account, region, alias);
         tokio::task::block_in_place(|| {
-            self.meta.transaction(|tx: &dyn Documents| -> Result<(), SampleError> {
-                for (old_key, old_value) in tx.list_documents(GENERATED)? {
-                    let expired = serde_json::from_str::<GeneratedQuery>(&old_value)
-                        .map_or(true, |old| self.expired(&old));
-                    if expired {
-                        tx.delete_document(GENERATED, &old_key)?;
+            self.meta
+                .transaction(|tx: &dyn Documents| -> Result<(), SampleError> {
+                    for (old_key, old_value) in tx.list_documents(GENERATED)? {
+                        let expired = serde_json::from_str::<GeneratedQuery>(&old_value)
+                            .map_or(true, |old| self.expired(&old));
+                        if expired {
+                            tx.delete_document(GENERATED, &old_key)?;
+                        }
                     }
-                }
-                tx.put_document(GENERATED, &key, &value)?;
-                Ok(())
-            })
+                    tx.put_document(GENERATED, &key, &value)?;
+                    Ok(())
+                })
         })?;
         Ok(())
     }
@@ -209,6 +210,7 @@ fn alias_key(account: &AccountId, region: &Region, alias: &str) -> String {
 }
 
 fn decode(key: &str, value: &str) -> Result<GeneratedQuery, SampleError> {
-    serde_json::from_str(value)
-        .map_err(|e| SampleError::Internal(format!("stored generated query {key} is unreadable: {e}")))
+    serde_json::from_str(value).map_err(|e| {
+        SampleError::Internal(format!("stored generated query {key} is unreadable: {e}"))
+    })
 }

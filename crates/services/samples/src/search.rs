@@ -17,7 +17,8 @@ pub const DEFAULT_MAX_RESULTS: i32 = 10;
 
 /// Whether `text` is printable ASCII and newlines (the model's `^[ -~\n]*$`).
 pub(crate) fn printable(text: &str) -> bool {
-    text.bytes().all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
+    text.bytes()
+        .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
 }
 
 pub fn search(
@@ -98,7 +99,11 @@ fn phrase_digest(phrase: &str) -> String {
 mod tests {
     use super::*;
 
-    fn request(phrase: &str, max: Option<i32>, token: Option<String>) -> SearchSampleQueriesRequest {
+    fn request(
+        phrase: &str,
+        max: Option<i32>,
+        token: Option<String>,
+    ) -> SearchSampleQueriesRequest {
         SearchSampleQueriesRequest {
             search_phrase: phrase.into(),
             max_results: max,
@@ -124,12 +129,20 @@ mod tests {
             ("who deleted S3 buckets", "S3 bucket deletions"),
             ("security group changes", "Security group changes"),
             ("KMS key deletion", "KMS key deletion scheduled or disabled"),
-            ("brute force password guessing", "Brute force console login attempts"),
+            (
+                "brute force password guessing",
+                "Brute force console login attempts",
+            ),
             ("access denied", "Access denied errors"),
         ];
         for (phrase, expected) in cases {
             let answer = search(&library, &request(phrase, None, None)).unwrap();
-            assert_eq!(names(&answer).first().map(String::as_str), Some(expected), "{phrase}: {:?}", names(&answer));
+            assert_eq!(
+                names(&answer).first().map(String::as_str),
+                Some(expected),
+                "{phrase}: {:?}",
+                names(&answer)
+            );
         }
     }
 
@@ -144,7 +157,9 @@ mod tests {
             .map(|r| r.relevance.unwrap())
             .collect();
         assert!(!relevance.is_empty());
-        assert!(relevance.iter().all(|r| (0.0..=1.0).contains(r) && *r > 0.0));
+        assert!(relevance
+            .iter()
+            .all(|r| (0.0..=1.0).contains(r) && *r > 0.0));
         assert!(relevance.windows(2).all(|w| w[0] >= w[1]), "{relevance:?}");
     }
 
@@ -187,7 +202,12 @@ mod tests {
         assert!(invalid(request("logins", Some(0), None)));
         assert!(invalid(request("logins", Some(51), None)));
         assert!(invalid(request("logins", None, Some("garbage!".into()))));
-        let other = search(&library, &request("changes", Some(1), None)).unwrap().next_token;
-        assert!(invalid(request("logins", None, other)), "a token of another phrase");
+        let other = search(&library, &request("changes", Some(1), None))
+            .unwrap()
+            .next_token;
+        assert!(
+            invalid(request("logins", None, other)),
+            "a token of another phrase"
+        );
     }
 }

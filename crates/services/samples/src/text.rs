@@ -64,7 +64,9 @@ pub fn stem(word: &str) -> String {
         return w.to_owned();
     }
     let mut stemmed = w;
-    for suffix in ["ations", "ation", "ions", "ion", "ing", "ies", "ied", "es", "ed", "s"] {
+    for suffix in [
+        "ations", "ation", "ions", "ion", "ing", "ies", "ied", "es", "ed", "s",
+    ] {
         if let Some(rest) = w.strip_suffix(suffix) {
             if rest.len() < 3 || (suffix == "s" && rest.ends_with(['s', 'u'])) {
                 continue;

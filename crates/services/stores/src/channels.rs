@@ -252,7 +252,7 @@ impl StoreService {
     }
 
     /// The channel a `Channel` parameter names, in the request's account and region.
-    fn resolve_channel_in(
+    pub(crate) fn resolve_channel_in(
         &self,
         docs: &dyn Documents,
         ctx: &RequestContext,

@@ -45,7 +45,10 @@ impl StoreService {
         ctx: &RequestContext,
         input: PutEventConfigurationRequest,
     ) -> Result<PutEventConfigurationResponse, StoreError> {
-        let store_ref = store_parameter(input.trail_name.as_deref(), input.event_data_store.as_deref())?;
+        let store_ref = store_parameter(
+            input.trail_name.as_deref(),
+            input.event_data_store.as_deref(),
+        )?;
         if input.aggregation_configurations.is_some() {
             return Err(StoreError::InvalidParameterCombination(
                 "AggregationConfigurations apply to trails, not to event data stores".into(),
@@ -90,7 +93,10 @@ impl StoreService {
         ctx: &RequestContext,
         input: GetEventConfigurationRequest,
     ) -> Result<GetEventConfigurationResponse, StoreError> {
-        let store_ref = store_parameter(input.trail_name.as_deref(), input.event_data_store.as_deref())?;
+        let store_ref = store_parameter(
+            input.trail_name.as_deref(),
+            input.event_data_store.as_deref(),
+        )?;
         let direct = Direct(self.meta.as_ref());
         let store = self.resolve_in(&direct, ctx, store_ref)?;
         check_category(&store)?;
@@ -106,7 +112,10 @@ impl StoreService {
 
     /// The event configuration of `store` (the default when never put): for writers into
     /// the store.
-    pub fn event_configuration(&self, store: &StoreRecord) -> Result<EventConfiguration, StoreError> {
+    pub fn event_configuration(
+        &self,
+        store: &StoreRecord,
+    ) -> Result<EventConfiguration, StoreError> {
         configuration_in(&Direct(self.meta.as_ref()), store)
     }
 }

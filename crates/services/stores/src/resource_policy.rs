@@ -153,31 +153,38 @@ impl StoreService {
         };
         match ResourceType::of_arn(resource_arn) {
             Some(ResourceType::EventDataStore) => {
-                let store = self.resolve_in(docs, ctx, resource_arn).map_err(|e| match e {
-                    StoreError::EventDataStoreNotFound(_) => not_found(),
-                    StoreError::EventDataStoreArnInvalid(_) => invalid(),
-                    other => other,
-                })?;
+                let store = self
+                    .resolve_in(docs, ctx, resource_arn)
+                    .map_err(|e| match e {
+                        StoreError::EventDataStoreNotFound(_) => not_found(),
+                        StoreError::EventDataStoreArnInvalid(_) => invalid(),
+                        other => other,
+                    })?;
                 Ok(Target {
                     arn: store.arn(),
                     actions: EVENT_DATA_STORE_ACTIONS,
                 })
             }
             Some(ResourceType::Channel) => {
-                let channel = self
-                    .resolve_channel_in(docs, ctx, resource_arn)
-                    .map_err(|e| match e {
-                        StoreError::ChannelNotFound(_) => not_found(),
-                        StoreError::ChannelArnInvalid(_) => invalid(),
-                        other => other,
-                    })?;
+                let channel =
+                    self.resolve_channel_in(docs, ctx, resource_arn)
+                        .map_err(|e| match e {
+                            StoreError::ChannelNotFound(_) => not_found(),
+                            StoreError::ChannelArnInvalid(_) => invalid(),
+                            other => other,
+                        })?;
                 Ok(Target {
                     arn: channel.arn(),
                     actions: CHANNEL_ACTIONS,
                 })
             }
             Some(ResourceType::Dashboard) => {
-                if arn.resource.strip_prefix("dashboard/").unwrap_or("").is_empty() {
+                if arn
+                    .resource
+                    .strip_prefix("dashboard/")
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     return Err(invalid());
                 }
                 Err(not_found())
@@ -279,7 +286,11 @@ fn validate_statement(index: usize, statement: &Value, target: &Target) -> Resul
                     return Err(not_valid(at(&format!("unknown principal type {kind}"))));
                 }
                 count += strings(value)
-                    .ok_or_else(|| not_valid(at(&format!("Principal {kind} must be a string or a list of strings"))))?
+                    .ok_or_else(|| {
+                        not_valid(at(&format!(
+                            "Principal {kind} must be a string or a list of strings"
+                        )))
+                    })?
                     .len();
             }
             count
@@ -300,7 +311,8 @@ fn validate_statement(index: usize, statement: &Value, target: &Target) -> Resul
         .get("Action")
         .ok_or_else(|| not_valid(at("must have an Action")))
         .and_then(|value| {
-            strings(value).ok_or_else(|| not_valid(at("Action must be a string or a list of strings")))
+            strings(value)
+                .ok_or_else(|| not_valid(at("Action must be a string or a list of strings")))
         })?;
     if actions.is_empty() {
         return Err(not_valid(at("must name at least one Action")));
@@ -319,8 +331,8 @@ fn validate_statement(index: usize, statement: &Value, target: &Target) -> Resul
         }
     }
     if let Some(resource) = statement.get("Resource") {
-        let resources =
-            strings(resource).ok_or_else(|| not_valid(at("Resource must be a string or a list of strings")))?;
+        let resources = strings(resource)
+            .ok_or_else(|| not_valid(at("Resource must be a string or a list of strings")))?;
         if let Some(other) = resources.iter().find(|r| **r != target.arn) {
             return Err(not_valid(at(&format!(
                 "Resource {other} must be the ARN the policy is attached to, {}",
