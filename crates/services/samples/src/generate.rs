@@ -225,7 +225,7 @@ impl Reading {
 fn words(prompt: &str) -> Vec<(&str, String)> {
     prompt
         .split(|c: char| !(c.is_ascii_alphanumeric() || ".-:_@+=,/'\"".contains(c)))
-        .map(|w| w.trim_matches(|c: char| ".,:'\"".contains(c)))
+        .map(|w| w.trim_matches(|c: char| ".,:".contains(c)))
         .filter(|w| !w.is_empty())
         .map(|w| (w, w.to_ascii_lowercase()))
         .collect()
@@ -251,7 +251,7 @@ fn read(prompt: &str) -> Reading {
     // Event names written as such (CamelCase with at least two parts: DeleteBucket).
     let mut event_names: Vec<&str> = words
         .iter()
-        .map(|(w, _)| *w)
+        .map(|(w, _)| w.trim_matches(['\'', '"']))
         .filter(|w| is_event_name(w))
         .collect();
     let console_login = has("console login")
@@ -339,17 +339,21 @@ fn read(prompt: &str) -> Reading {
         .map(|(_, source)| *source)
         .collect();
     push_in(&mut reading.specific, "eventSource", &services);
-    let regions: Vec<&str> = lower.iter().copied().filter(|w| is_region(w)).collect();
+    let regions: Vec<&str> = lower
+        .iter()
+        .map(|w| w.trim_matches(['\'', '"']))
+        .filter(|w| is_region(w))
+        .collect();
     push_in(&mut reading.specific, "awsRegion", &regions);
     let addresses: Vec<&str> = words
         .iter()
-        .map(|(w, _)| *w)
+        .map(|(w, _)| w.trim_matches(['\'', '"']))
         .filter(|w| w.parse::<std::net::IpAddr>().is_ok())
         .collect();
     push_in(&mut reading.specific, "sourceIPAddress", &addresses);
     let keys: Vec<&str> = words
         .iter()
-        .map(|(w, _)| *w)
+        .map(|(w, _)| w.trim_matches(['\'', '"']))
         .filter(|w| is_access_key_id(w))
         .collect();
     push_in(&mut reading.specific, "userIdentity.accessKeyId", &keys);
@@ -556,6 +560,11 @@ fn breakdown(lower: &[&str], ranking: bool) -> Option<Dimension> {
             "each" if i > 0 && lower[i - 1] == "for" => i + 1,
             _ => continue,
         };
+        // "by user 'alice'" names a user rather than a breakdown.
+        let follows = lower.get(at + 1).copied().unwrap_or("");
+        if follows.starts_with(['\'', '"']) || matches!(follows, "named" | "called") {
+            continue;
+        }
         if let Some(w) = lower.get(at) {
             if let Some((d, _)) = Dimension::named(w, lower.get(at + 1).copied()) {
                 return Some(d);
