@@ -20,6 +20,8 @@ pub struct App {
     pub stores: Arc<opentrail_stores::StoreService>,
     /// CloudTrail Lake queries (StartQuery ... CancelQuery).
     pub queries: Arc<opentrail_queries::QueryService>,
+    /// SearchSampleQueries and GenerateQuery.
+    pub samples: Arc<opentrail_samples::SampleService>,
     /// The 90-day event history behind LookupEvents.
     pub history: Arc<dyn opentrail_history::EventIndex>,
     /// The Insights engines (ListInsightsMetricData), fed by the server's Insights consumer.

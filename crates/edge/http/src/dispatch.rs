@@ -112,25 +112,25 @@ pub async fn dispatch(
         GetQueryResults => output(queries.get_query_results(ctx, typed(input)?).await?),
         ListQueries => output(queries.list_queries(ctx, typed(input)?).await?),
         CancelQuery => output(queries.cancel_query(ctx, typed(input)?).await?),
+        SearchSampleQueries => output(app.samples.search_sample_queries(typed(input)?).await?),
+        GenerateQuery => output(app.samples.generate_query(ctx, typed(input)?).await?),
+        PutResourcePolicy => output(stores.put_resource_policy(ctx, typed(input)?).await?),
+        GetResourcePolicy => output(stores.get_resource_policy(ctx, typed(input)?).await?),
+        DeleteResourcePolicy => output(stores.delete_resource_policy(ctx, typed(input)?).await?),
+        PutEventConfiguration => output(stores.put_event_configuration(ctx, typed(input)?).await?),
+        GetEventConfiguration => output(stores.get_event_configuration(ctx, typed(input)?).await?),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
         CreateDashboard
         | DeleteDashboard
-        | DeleteResourcePolicy
         | DeregisterOrganizationDelegatedAdmin
         | DisableFederation
         | EnableFederation
-        | GenerateQuery
         | GetDashboard
-        | GetEventConfiguration
         | GetImport
-        | GetResourcePolicy
         | ListDashboards
         | ListImportFailures
         | ListImports
-        | PutEventConfiguration
-        | PutResourcePolicy
         | RegisterOrganizationDelegatedAdmin
-        | SearchSampleQueries
         | StartDashboardRefresh
         | StartImport
         | StopImport

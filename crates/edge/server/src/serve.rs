@@ -144,6 +144,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..opentrail_queries::QueryOptions::default()
         },
     )?);
+    let samples = Arc::new(opentrail_samples::SampleService::new(
+        data.meta.clone(),
+        Arc::clone(&stores),
+        clock.clone(),
+    )?);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -372,6 +377,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trails,
         stores,
         queries,
+        samples,
         history,
         insights: insights_hub,
         keys,

@@ -13,7 +13,7 @@ mod writer;
 pub use convert::events_to_batch;
 pub use error::{LakeError, Result};
 pub use query::{
-    referenced_stores, DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics,
+    parse_query, referenced_stores, DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics,
     DEFAULT_QUERY_MEMORY,
 };
 pub use schema::events_schema;

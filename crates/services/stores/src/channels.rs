@@ -252,7 +252,7 @@ impl StoreService {
     }
 
     /// The channel a `Channel` parameter names, in the request's account and region.
-    fn resolve_channel_in(
+    pub(crate) fn resolve_channel_in(
         &self,
         docs: &dyn Documents,
         ctx: &RequestContext,
@@ -482,6 +482,7 @@ impl StoreService {
             let channel = self.resolve_channel_in(tx, ctx, &input.channel)?;
             tx.delete_document(CHANNELS, &channel.storage_key())?;
             tx.delete_document(CHANNEL_INGESTION, &channel.storage_key())?;
+            tx.delete_document(crate::resource_policy::RESOURCE_POLICIES, &channel.arn())?;
             Ok(channel)
         })?;
         self.lock_ingestion().remove(&channel.storage_key());

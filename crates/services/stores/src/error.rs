@@ -49,6 +49,12 @@ store_errors! {
     ChannelMaxLimitExceeded => "ChannelMaxLimitExceededException",
     ChannelExistsForEds => "ChannelExistsForEDSException",
     InvalidSource => "InvalidSourceException",
+    ResourceArnNotValid => "ResourceARNNotValidException",
+    ResourcePolicyNotValid => "ResourcePolicyNotValidException",
+    ResourcePolicyNotFound => "ResourcePolicyNotFoundException",
+    ResourceTypeNotSupported => "ResourceTypeNotSupportedException",
+    InvalidParameterCombination => "InvalidParameterCombinationException",
+    UnsupportedOperation => "UnsupportedOperationException",
     Internal => "InternalFailure",
 }
 

@@ -6,9 +6,11 @@
 
 mod channels;
 mod error;
+mod event_configuration;
 mod ingestion;
 mod lifecycle;
 mod record;
+mod resource_policy;
 mod tagging;
 mod validate;
 
@@ -17,6 +19,9 @@ pub use channels::{
     CUSTOM_SOURCE, MAX_CHANNELS_PER_REGION,
 };
 pub use error::StoreError;
+pub use event_configuration::{
+    EventConfiguration, LARGE_MAX_EVENT_BYTES, STANDARD_MAX_EVENT_BYTES,
+};
 pub use record::{StoreRecord, DEFAULT_SELECTOR_NAME};
 
 use chrono::{DateTime, Utc};
@@ -160,8 +165,12 @@ impl StoreService {
     /// Deletes the documents of stores whose wait after deletion is over.
     fn remove_purged(&self, tx: &dyn Documents, now: DateTime<Utc>) -> Result<(), StoreError> {
         for (key, value) in tx.list_documents(STORES)? {
-            if decode(&key, &value)?.purged_at(now, self.pending_deletion) {
+            let store = decode(&key, &value)?;
+            if store.purged_at(now, self.pending_deletion) {
                 tx.delete_document(STORES, &key)?;
+                // What lives beside the store goes with it.
+                tx.delete_document(resource_policy::RESOURCE_POLICIES, &store.arn())?;
+                tx.delete_document(event_configuration::EVENT_CONFIGURATIONS, &key)?;
                 tracing::info!(
                     key,
                     "purged event data store after its pending-deletion wait"
