@@ -9,6 +9,7 @@ mod provenance;
 mod region;
 mod request;
 pub mod resource_rules;
+pub mod trail_layout;
 mod time_format;
 mod trail_name;
 

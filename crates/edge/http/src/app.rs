@@ -18,6 +18,8 @@ pub struct App {
     pub trails: Arc<TrailService>,
     /// CloudTrail Lake event data stores (control plane).
     pub stores: Arc<opentrail_stores::StoreService>,
+    /// StartImport ... ListImportFailures: trail buckets copied into event data stores.
+    pub imports: Arc<opentrail_imports::ImportService>,
     /// The 90-day event history behind LookupEvents.
     pub history: Arc<dyn opentrail_history::EventIndex>,
     /// The Insights engines (ListInsightsMetricData), fed by the server's Insights consumer.

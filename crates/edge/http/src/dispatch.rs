@@ -106,6 +106,11 @@ pub async fn dispatch(
             crate::insights_ops::list_insights_metric_data(app, ctx, typed(input)?).await
         }
         ListInsightsData => crate::insights_ops::list_insights_data(app, ctx, typed(input)?).await,
+        StartImport => output(app.imports.start_import(ctx, typed(input)?).await?),
+        GetImport => output(app.imports.get_import(ctx, typed(input)?).await?),
+        ListImports => output(app.imports.list_imports(ctx, typed(input)?).await?),
+        StopImport => output(app.imports.stop_import(ctx, typed(input)?).await?),
+        ListImportFailures => output(app.imports.list_import_failures(ctx, typed(input)?).await?),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
         CancelQuery
         | CreateDashboard
@@ -118,21 +123,16 @@ pub async fn dispatch(
         | GenerateQuery
         | GetDashboard
         | GetEventConfiguration
-        | GetImport
         | GetQueryResults
         | GetResourcePolicy
         | ListDashboards
-        | ListImportFailures
-        | ListImports
         | ListQueries
         | PutEventConfiguration
         | PutResourcePolicy
         | RegisterOrganizationDelegatedAdmin
         | SearchSampleQueries
         | StartDashboardRefresh
-        | StartImport
         | StartQuery
-        | StopImport
         | UpdateDashboard => Err(unsupported(operation)),
     }
 }

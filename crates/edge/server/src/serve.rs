@@ -121,6 +121,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock.clone(),
         chrono::Duration::from_std(args.event_data_store_pending_deletion.0)?,
     ));
+    // Imports write into the lake beside the lake writer (`<data-dir>/lake/`).
+    let imports = Arc::new(opentrail_imports::ImportService::new(
+        data.meta.clone(),
+        buckets.clone(),
+        opentrail_lake::LakeStorage::local(&data.path.join("lake"))?,
+        Arc::clone(&stores),
+        clock.clone(),
+    ));
+    imports.resume()?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -316,6 +325,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Authenticator::new(args.auth.into(), data.meta.clone(), data.account.clone()),
         trails,
         stores,
+        imports,
         history,
         insights: insights_hub,
         keys,
