@@ -9,8 +9,8 @@ mod provenance;
 mod region;
 mod request;
 pub mod resource_rules;
-pub mod trail_layout;
 mod time_format;
+pub mod trail_layout;
 mod trail_name;
 
 pub use account::AccountId;

@@ -205,7 +205,10 @@ impl LakeWriter {
                 let object = object?;
                 let day = match self.storage.parse_part(&object.location) {
                     Some(part) => Some(part.day),
-                    None => self.storage.imported_day(&object.location).map(|(_, day)| day),
+                    None => self
+                        .storage
+                        .imported_day(&object.location)
+                        .map(|(_, day)| day),
                 };
                 if day.is_some_and(|day| day < oldest_kept) {
                     expired.push(object.location);

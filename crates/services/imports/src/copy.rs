@@ -5,16 +5,14 @@
 //! its completion is recorded (with the statistics, in one metadata transaction); a file
 //! that fails part-way has its chunks removed and is tried again when the import is.
 
-use crate::record::{
-    FailureRecord, ImportRecord, Status, FAILURES, FILES_DONE, IMPORTS,
-};
+use crate::record::{FailureRecord, ImportRecord, Status, FAILURES, FILES_DONE, IMPORTS};
 use crate::source::{day_prefixes, DayRange, Location};
 use crate::{ImportError, Shared};
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use opentrail_lake::ImportedFile;
-use opentrail_meta::{Documents, Transactions};
+use opentrail_meta::Documents;
 use opentrail_model::trail_layout::{classify, FileKind};
 use opentrail_model::EventRecord;
 use std::collections::BTreeMap;
@@ -56,13 +54,25 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
         return Ok(());
     };
     let Some(location) = Location::parse(&import.location_uri) else {
-        record_failure(shared, id, &import.location_uri, ERROR_SOURCE, "the S3LocationUri is not s3://bucket[/prefix]")?;
+        record_failure(
+            shared,
+            id,
+            &import.location_uri,
+            ERROR_SOURCE,
+            "the S3LocationUri is not s3://bucket[/prefix]",
+        )?;
         return finish(shared, id, Status::Failed);
     };
     let objects = match shared.buckets.bucket_store(&location.bucket) {
         Ok(objects) => objects,
         Err(e) => {
-            record_failure(shared, id, &import.location_uri, ERROR_SOURCE, &format!("failed to open bucket {}: {e}", location.bucket))?;
+            record_failure(
+                shared,
+                id,
+                &import.location_uri,
+                ERROR_SOURCE,
+                &format!("failed to open bucket {}: {e}", location.bucket),
+            )?;
             return finish(shared, id, Status::Failed);
         }
     };
@@ -70,7 +80,13 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
     let prefixes = match day_prefixes(objects.as_ref(), &location, range).await {
         Ok(prefixes) => prefixes,
         Err(e) => {
-            record_failure(shared, id, &import.location_uri, ERROR_SOURCE, &format!("failed to list bucket {}: {e}", location.bucket))?;
+            record_failure(
+                shared,
+                id,
+                &import.location_uri,
+                ERROR_SOURCE,
+                &format!("failed to list bucket {}: {e}", location.bucket),
+            )?;
             return finish(shared, id, Status::Failed);
         }
     };
@@ -89,7 +105,13 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
         let files = match files {
             Ok(files) => files,
             Err(e) => {
-                record_failure(shared, id, &location.uri_of(prefix), ERROR_UNREADABLE_FILE, &format!("failed to list the prefix: {e}"))?;
+                record_failure(
+                    shared,
+                    id,
+                    &location.uri_of(prefix),
+                    ERROR_UNREADABLE_FILE,
+                    &format!("failed to list the prefix: {e}"),
+                )?;
                 failed_files += 1;
                 continue;
             }
@@ -126,14 +148,24 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
     if stop.load(Ordering::Relaxed) {
         return Ok(());
     }
-    finish(shared, id, if failed_files > 0 { Status::Failed } else { Status::Completed })
+    finish(
+        shared,
+        id,
+        if failed_files > 0 {
+            Status::Failed
+        } else {
+            Status::Completed
+        },
+    )
 }
 
 trait CollectKeys {
     async fn collect_keys(self) -> object_store::Result<Vec<String>>;
 }
 
-impl CollectKeys for futures_util::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+impl CollectKeys
+    for futures_util::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+{
     async fn collect_keys(mut self) -> object_store::Result<Vec<String>> {
         use futures_util::StreamExt;
         let mut keys = Vec::new();
@@ -195,7 +227,8 @@ async fn copy_file(
                 Err(e) => {
                     bad_record_count += 1;
                     if bad_records.len() < MAX_RECORD_FAILURES_PER_FILE {
-                        bad_records.push((index, format!("record {index} is not a valid event: {e}")));
+                        bad_records
+                            .push((index, format!("record {index} is not a valid event: {e}")));
                     }
                     return crate::stream::Next::Continue;
                 }
@@ -287,10 +320,15 @@ impl ChunkWriter<'_> {
                     source: self.source.clone(),
                     chunk: self.chunk,
                 };
-                match self.handle.block_on(self.lake.put_imported(&file, events.clone())) {
+                match self
+                    .handle
+                    .block_on(self.lake.put_imported(&file, events.clone()))
+                {
                     Ok(path) => self.written.push(path),
                     Err(e) => {
-                        self.error = Some(format!("failed to write the events into event data store {store}: {e}"));
+                        self.error = Some(format!(
+                            "failed to write the events into event data store {store}: {e}"
+                        ));
                         return false;
                     }
                 }
@@ -326,18 +364,28 @@ fn file_done(
         }
         tx.put_document(FILES_DONE, &done, &copied.events.to_string())?;
         for (n, (index, message)) in copied.bad_records.iter().enumerate() {
-            let message = if n + 1 == copied.bad_records.len() && copied.bad_record_count > copied.bad_records.len() {
-                format!("{message} ({} more bad records in this file are not listed)", copied.bad_record_count - copied.bad_records.len())
+            let message = if n + 1 == copied.bad_records.len()
+                && copied.bad_record_count > copied.bad_records.len()
+            {
+                format!(
+                    "{message} ({} more bad records in this file are not listed)",
+                    copied.bad_record_count - copied.bad_records.len()
+                )
             } else {
                 message.clone()
             };
-            put_failure(tx, id, &format!("{uri}#{index}"), FailureRecord {
-                location: uri.to_owned(),
-                status: "FAILED".into(),
-                error_type: ERROR_INVALID_RECORD.into(),
-                error_message: message,
-                updated_at: now,
-            })?;
+            put_failure(
+                tx,
+                id,
+                &format!("{uri}#{index}"),
+                FailureRecord {
+                    location: uri.to_owned(),
+                    status: "FAILED".into(),
+                    error_type: ERROR_INVALID_RECORD.into(),
+                    error_message: message,
+                    updated_at: now,
+                },
+            )?;
         }
         // A file that failed in an earlier run and has now been read.
         let earlier = failure_key(id, uri);
@@ -372,23 +420,39 @@ fn failure_key(id: &str, location: &str) -> String {
     format!("{id}/{location}")
 }
 
-fn put_failure(tx: &dyn Documents, id: &str, location_key: &str, failure: FailureRecord) -> Result<(), ImportError> {
+fn put_failure(
+    tx: &dyn Documents,
+    id: &str,
+    location_key: &str,
+    failure: FailureRecord,
+) -> Result<(), ImportError> {
     let text = serde_json::to_string(&failure)
         .map_err(|e| ImportError::Internal(format!("failed to encode an import failure: {e}")))?;
     tx.put_document(FAILURES, &failure_key(id, location_key), &text)?;
     Ok(())
 }
 
-fn record_failure(shared: &Shared, id: &str, location: &str, error_type: &str, message: &str) -> Result<(), ImportError> {
+fn record_failure(
+    shared: &Shared,
+    id: &str,
+    location: &str,
+    error_type: &str,
+    message: &str,
+) -> Result<(), ImportError> {
     let now = shared.clock.now();
     shared.transaction(|tx| {
-        put_failure(tx, id, location, FailureRecord {
-            location: location.to_owned(),
-            status: "FAILED".into(),
-            error_type: error_type.to_owned(),
-            error_message: message.to_owned(),
-            updated_at: now,
-        })
+        put_failure(
+            tx,
+            id,
+            location,
+            FailureRecord {
+                location: location.to_owned(),
+                status: "FAILED".into(),
+                error_type: error_type.to_owned(),
+                error_message: message.to_owned(),
+                updated_at: now,
+            },
+        )
     })
 }
 
@@ -401,7 +465,11 @@ fn finish(shared: &Shared, id: &str, status: Status) -> Result<(), ImportError> 
     })
 }
 
-fn update(shared: &Shared, id: &str, change: impl Fn(&mut ImportRecord)) -> Result<(), ImportError> {
+fn update(
+    shared: &Shared,
+    id: &str,
+    change: impl Fn(&mut ImportRecord),
+) -> Result<(), ImportError> {
     let now = shared.clock.now();
     shared.transaction(|tx| {
         let mut record = load_in(tx, id)?;
@@ -425,7 +493,11 @@ pub(crate) fn save_in(tx: &dyn Documents, record: &ImportRecord) -> Result<(), I
     Ok(())
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> Result<T, ImportError> {
-    serde_json::from_str(text)
-        .map_err(|e| ImportError::Internal(format!("stored import document {key} is unreadable: {e}")))
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    text: &str,
+) -> Result<T, ImportError> {
+    serde_json::from_str(text).map_err(|e| {
+        ImportError::Internal(format!("stored import document {key} is unreadable: {e}"))
+    })
 }

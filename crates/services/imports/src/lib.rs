@@ -132,19 +132,25 @@ impl ImportService {
     fn spawn(&self, id: &str) {
         let stop = Arc::new(AtomicBool::new(false));
         let (done_tx, done) = tokio::sync::watch::channel(false);
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            id.to_owned(),
-            Running {
-                stop: Arc::clone(&stop),
-                done,
-            },
-        );
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                id.to_owned(),
+                Running {
+                    stop: Arc::clone(&stop),
+                    done,
+                },
+            );
         let shared = Arc::clone(&self.shared);
         let running = Arc::clone(&self.running);
         let id = id.to_owned();
         tokio::spawn(async move {
             copy::run(shared, id.clone(), stop).await;
-            running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
             let _ = done_tx.send(true);
         });
     }
@@ -432,8 +438,9 @@ impl ImportService {
         };
         if let Some(destination) = &input.destination {
             // A malformed ARN is EventDataStoreARNInvalidException, as AWS answers.
-            let valid = opentrail_model::Arn::parse(destination)
-                .is_ok_and(|arn| arn.service == "cloudtrail" && arn.resource.starts_with("eventdatastore/"));
+            let valid = opentrail_model::Arn::parse(destination).is_ok_and(|arn| {
+                arn.service == "cloudtrail" && arn.resource.starts_with("eventdatastore/")
+            });
             if !valid {
                 return Err(ImportError::Store(
                     opentrail_stores::StoreError::EventDataStoreArnInvalid(format!(
@@ -458,10 +465,14 @@ impl ImportService {
             .collect();
         imports.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let keys: Vec<String> = imports.iter().map(|i| i.id.clone()).collect();
-        let (start, end, next_token) =
-            page(&keys, input.max_results, input.next_token.as_deref())?;
+        let (start, end, next_token) = page(&keys, input.max_results, input.next_token.as_deref())?;
         Ok(ListImportsResponse {
-            imports: Some(imports[start..end].iter().map(ImportRecord::list_item).collect()),
+            imports: Some(
+                imports[start..end]
+                    .iter()
+                    .map(ImportRecord::list_item)
+                    .collect(),
+            ),
             next_token,
         })
     }
@@ -482,8 +493,7 @@ impl ImportService {
             .enumerate()
             .map(|(n, f)| format!("{}#{n}", f.location))
             .collect();
-        let (start, end, next_token) =
-            page(&keys, input.max_results, input.next_token.as_deref())?;
+        let (start, end, next_token) = page(&keys, input.max_results, input.next_token.as_deref())?;
         Ok(ListImportFailuresResponse {
             failures: Some(
                 failures[start..end]

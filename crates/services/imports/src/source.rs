@@ -80,7 +80,8 @@ impl DayRange {
         let (Some(lowest), Some(highest)) = (lowest, highest) else {
             return false;
         };
-        self.first.is_none_or(|first| highest >= first) && self.last.is_none_or(|last| lowest <= last)
+        self.first.is_none_or(|first| highest >= first)
+            && self.last.is_none_or(|last| lowest <= last)
     }
 }
 
@@ -157,7 +158,9 @@ pub async fn day_prefixes(
                 Level::Kind => Level::Region,
                 Level::Region => Level::Year,
                 Level::Year => {
-                    let Some(year) = digits(&name, 4) else { continue };
+                    let Some(year) = digits(&name, 4) else {
+                        continue;
+                    };
                     if !range.admits(year as i32, None, None) {
                         continue;
                     }
@@ -246,7 +249,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let location = Location::parse("s3://b/p").unwrap();
+        let location = Location::parse("s3://bkt/p").unwrap();
         let start = "2024-05-07T00:00:00Z".parse().unwrap();
         let end = "2024-05-07T23:00:00Z".parse().unwrap();
         let days = day_prefixes(&objects, &location, DayRange::new(Some(start), Some(end)))
@@ -264,7 +267,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(all.len(), 6);
-        let narrowed = Location::parse("s3://b/p/AWSLogs/111122223333/CloudTrail/us-east-1").unwrap();
+        let narrowed =
+            Location::parse("s3://bkt/p/AWSLogs/111122223333/CloudTrail/us-east-1").unwrap();
         let some = day_prefixes(&objects, &narrowed, DayRange::new(None, None))
             .await
             .unwrap();

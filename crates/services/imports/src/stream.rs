@@ -65,16 +65,16 @@ pub fn for_each_record(
     on_record: &mut dyn FnMut(Box<RawValue>) -> Next,
 ) -> Result<(), ReadError> {
     let reader: Box<dyn Read> = if gzipped {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
-            256 * 1024,
-            reader,
-        )))
+        Box::new(flate2::read::MultiGzDecoder::new(
+            std::io::BufReader::with_capacity(256 * 1024, reader),
+        ))
     } else {
         Box::new(reader)
     };
     let mut stopped = false;
-    let mut deserializer =
-        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(256 * 1024, reader));
+    let mut deserializer = serde_json::Deserializer::from_reader(
+        std::io::BufReader::with_capacity(256 * 1024, reader),
+    );
     let outcome = FileSeed {
         on_record,
         stopped: &mut stopped,
