@@ -207,6 +207,10 @@ impl Operation {
                 named(Channel, &["ChannelArn"], &["Channel"])
             }
             PutAuditEvents => named(Channel, &[], &["channelArn"]),
+            // The destination store (Destinations holds exactly one ARN).
+            StartImport | GetImport | StopImport => {
+                named(EventDataStore, &["Destinations"], &["Destinations"])
+            }
             CreateDashboard
             | GetDashboard
             | UpdateDashboard
@@ -222,9 +226,6 @@ impl Operation {
             | ListDashboards
             | ListImports
             | ListImportFailures
-            | GetImport
-            | StartImport
-            | StopImport
             | StartQuery
             | GenerateQuery
             | SearchSampleQueries

@@ -10,6 +10,7 @@ mod region;
 mod request;
 pub mod resource_rules;
 mod time_format;
+pub mod trail_layout;
 mod trail_name;
 
 pub use account::AccountId;

@@ -22,6 +22,8 @@ pub struct App {
     pub queries: Arc<opentrail_queries::QueryService>,
     /// SearchSampleQueries and GenerateQuery.
     pub samples: Arc<opentrail_samples::SampleService>,
+    /// StartImport ... ListImportFailures: trail buckets copied into event data stores.
+    pub imports: Arc<opentrail_imports::ImportService>,
     /// The 90-day event history behind LookupEvents.
     pub history: Arc<dyn opentrail_history::EventIndex>,
     /// The Insights engines (ListInsightsMetricData), fed by the server's Insights consumer.

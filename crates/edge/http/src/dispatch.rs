@@ -119,6 +119,11 @@ pub async fn dispatch(
         DeleteResourcePolicy => output(stores.delete_resource_policy(ctx, typed(input)?).await?),
         PutEventConfiguration => output(stores.put_event_configuration(ctx, typed(input)?).await?),
         GetEventConfiguration => output(stores.get_event_configuration(ctx, typed(input)?).await?),
+        StartImport => output(app.imports.start_import(ctx, typed(input)?).await?),
+        GetImport => output(app.imports.get_import(ctx, typed(input)?).await?),
+        ListImports => output(app.imports.list_imports(ctx, typed(input)?).await?),
+        StopImport => output(app.imports.stop_import(ctx, typed(input)?).await?),
+        ListImportFailures => output(app.imports.list_import_failures(ctx, typed(input)?).await?),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
         CreateDashboard
         | DeleteDashboard
@@ -126,14 +131,9 @@ pub async fn dispatch(
         | DisableFederation
         | EnableFederation
         | GetDashboard
-        | GetImport
         | ListDashboards
-        | ListImportFailures
-        | ListImports
         | RegisterOrganizationDelegatedAdmin
         | StartDashboardRefresh
-        | StartImport
-        | StopImport
         | UpdateDashboard => Err(unsupported(operation)),
     }
 }

@@ -127,7 +127,13 @@ fn audited_resource(record: &AuditRecord) -> Option<(&'static str, String)> {
         let value = value?;
         names
             .iter()
-            .find_map(|name| value.get(*name).and_then(Value::as_str))
+            .find_map(|name| {
+                let named = value.get(*name)?;
+                // A list of resources (StartImport's Destinations) names its first.
+                named
+                    .as_str()
+                    .or_else(|| named.as_array()?.first()?.as_str())
+            })
             .map(str::to_owned)
     };
     let named = member(record.response_elements.as_ref(), wanted.response_members)

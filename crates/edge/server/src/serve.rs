@@ -149,6 +149,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&stores),
         clock.clone(),
     )?);
+    // Imports write into the lake beside the lake writer (`<data-dir>/lake/`).
+    let imports = Arc::new(opentrail_imports::ImportService::new(
+        data.meta.clone(),
+        buckets.clone(),
+        lake_storage.clone(),
+        Arc::clone(&stores),
+        clock.clone(),
+    ));
+    imports.resume()?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -378,6 +387,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stores,
         queries,
         samples,
+        imports,
         history,
         insights: insights_hub,
         keys,

@@ -17,6 +17,6 @@ pub use query::{
     DEFAULT_QUERY_MEMORY,
 };
 pub use schema::events_schema;
-pub use storage::LakeStorage;
+pub use storage::{ImportedFile, LakeStorage};
 pub use store::{StoreCatalog, StoreSpec};
 pub use writer::{LakeWriter, WriteStats, CONSUMER};

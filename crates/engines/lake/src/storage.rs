@@ -1,16 +1,21 @@
 //! Where event data stores live in the object store: one folder per store, one folder per
 //! event day, files named by the range of log offsets whose events they hold:
 //! `<root>/<store-id>/eventday=YYYY-MM-DD/part-<first offset>-<last offset>.parquet`.
+//! Imported events (StartImport) sit beside them as
+//! `import-<import id>-<source file digest>-<chunk>.parquet`: not named by log offsets, so
+//! the writer's recovery, compaction and superseded-file rules never see them; queries read
+//! both and retention drops both by day.
 
 use chrono::NaiveDate;
 use futures_util::StreamExt;
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 
 const DAY_PREFIX: &str = "eventday=";
 const PART_PREFIX: &str = "part-";
 const PART_SUFFIX: &str = ".parquet";
+const IMPORT_PREFIX: &str = "import-";
 
 /// The object store holding the lake and the folder inside it.
 #[derive(Clone, Debug)]
@@ -81,6 +86,74 @@ impl LakeStorage {
             first: first.parse().ok()?,
             last: last.parse().ok()?,
         })
+    }
+}
+
+/// Where an import writes one chunk of one source file's events of one day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedFile {
+    pub store: String,
+    pub day: NaiveDate,
+    /// The import's id (UUID).
+    pub import_id: String,
+    /// Names the source file (e.g. a hex digest of its key): `[0-9a-zA-Z]` only.
+    pub source: String,
+    /// The chunk of the source file (records are written in bounded chunks), from 0.
+    pub chunk: u32,
+}
+
+impl LakeStorage {
+    /// The path of an imported file: the same inputs always give the same path, so a
+    /// re-run of an import overwrites what an interrupted run wrote.
+    pub fn imported_path(&self, file: &ImportedFile) -> Path {
+        self.day_prefix(&file.store, file.day).join(format!(
+            "{IMPORT_PREFIX}{}-{}-{:06}{PART_SUFFIX}",
+            file.import_id, file.source, file.chunk
+        ))
+    }
+
+    /// Writes `events` (all of `file.day`) as one zstd Parquet file; returns its path.
+    pub async fn put_imported(
+        &self,
+        file: &ImportedFile,
+        events: Vec<opentrail_model::EventRecord>,
+    ) -> crate::Result<Path> {
+        let path = self.imported_path(file);
+        let bytes = tokio::task::spawn_blocking(move || crate::writer::encode_parquet(&events))
+            .await
+            .map_err(|e| crate::LakeError::Encode(format!("encoding task failed: {e}")))??;
+        self.objects
+            .put(&path, object_store::PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(path)
+    }
+
+    /// The day of an imported file at `path`, if it is one (`<root>/<store>/eventday=…/import-….parquet`).
+    pub(crate) fn imported_day(&self, path: &Path) -> Option<(String, NaiveDate)> {
+        let relative: Vec<_> = path.prefix_match(&self.root)?.collect();
+        let [store, day, name] = relative.as_slice() else {
+            return None;
+        };
+        let name = name.as_ref();
+        if !(name.starts_with(IMPORT_PREFIX) && name.ends_with(PART_SUFFIX)) {
+            return None;
+        }
+        let day =
+            NaiveDate::parse_from_str(day.as_ref().strip_prefix(DAY_PREFIX)?, "%Y-%m-%d").ok()?;
+        Some((store.as_ref().to_string(), day))
+    }
+
+    /// Every imported file of one store.
+    pub(crate) async fn list_imported(&self, store: &str) -> crate::Result<Vec<Path>> {
+        let mut listing = self.objects.list(Some(&self.store_prefix(store)));
+        let mut files = Vec::new();
+        while let Some(object) = listing.next().await {
+            let object = object?;
+            if self.imported_day(&object.location).is_some() {
+                files.push(object.location);
+            }
+        }
+        Ok(files)
     }
 }
 
@@ -166,6 +239,31 @@ mod tests {
                 "elsewhere/x/eventday=2023-01-22/part-1-2.parquet"
             )),
             None
+        );
+    }
+
+    #[test]
+    fn imported_files_are_never_taken_for_offset_named_parts() {
+        let storage = LakeStorage::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            Path::from("lake"),
+        );
+        let file = ImportedFile {
+            store: "s1".into(),
+            day: NaiveDate::from_ymd_opt(2023, 1, 22).unwrap(),
+            import_id: "0f3a4b5c-1111-2222-3333-444455556666".into(),
+            source: "ab12".into(),
+            chunk: 3,
+        };
+        let path = storage.imported_path(&file);
+        assert_eq!(
+            path.as_ref(),
+            "lake/s1/eventday=2023-01-22/import-0f3a4b5c-1111-2222-3333-444455556666-ab12-000003.parquet"
+        );
+        assert_eq!(storage.parse_part(&path), None);
+        assert_eq!(
+            storage.imported_day(&path),
+            Some(("s1".to_string(), file.day))
         );
     }
 }

@@ -231,10 +231,15 @@ impl LakeWriter {
             let mut expired = Vec::new();
             while let Some(object) = listing.next().await {
                 let object = object?;
-                if let Some(part) = self.storage.parse_part(&object.location) {
-                    if part.day < oldest_kept {
-                        expired.push(object.location);
-                    }
+                let day = match self.storage.parse_part(&object.location) {
+                    Some(part) => Some(part.day),
+                    None => self
+                        .storage
+                        .imported_day(&object.location)
+                        .map(|(_, day)| day),
+                };
+                if day.is_some_and(|day| day < oldest_kept) {
+                    expired.push(object.location);
                 }
             }
             for path in expired {
@@ -438,7 +443,7 @@ fn encode_files(
         .collect()
 }
 
-fn encode_parquet(events: &[EventRecord]) -> Result<Bytes> {
+pub(crate) fn encode_parquet(events: &[EventRecord]) -> Result<Bytes> {
     let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
     let batch = events_to_batch(events).map_err(|e| encode(&e))?;
     let mut out = Vec::new();

@@ -261,6 +261,16 @@ impl StoreService {
     fn resolve(&self, ctx: &RequestContext, value: &str) -> Result<StoreRecord, StoreError> {
         self.resolve_in(&Direct(self.meta.as_ref()), ctx, value)
     }
+
+    /// The caller's store an ARN or id names, in the request's region (StartImport's
+    /// destinations): `EventDataStoreARNInvalidException` or `EventDataStoreNotFoundException`.
+    pub fn find_event_data_store(
+        &self,
+        ctx: &RequestContext,
+        value: &str,
+    ) -> Result<StoreRecord, StoreError> {
+        self.resolve(ctx, value)
+    }
 }
 
 /// Documents read outside a transaction.

@@ -5,7 +5,7 @@
 //! (by eventID), so re-importing adds no duplicates.
 
 mod digests;
-pub mod layout;
+pub use opentrail_model::trail_layout as layout;
 mod source;
 
 use crate::args::ImportArgs;

@@ -225,6 +225,13 @@ impl Planner {
                 );
             }
         }
+        // Files written by StartImport, beside the writer's.
+        for path in self.storage.list_imported(store).await? {
+            paths.push(
+                ListingTableUrl::parse(format!("{}{}", url.as_str(), path))
+                    .map_err(execution_error)?,
+            );
+        }
         if paths.is_empty() {
             // A store without files yet: its (empty) folder.
             let prefix = self.storage.store_prefix(store);
