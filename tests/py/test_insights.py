@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import subprocess
 import uuid
 
 import pytest
 
-from conftest import REGION, error_code, trail_arn, wait_for
+from conftest import OPENTRAIL_BIN, REGION, _child_env, error_code, trail_arn, wait_for
 from test_delivery import aws_validate_logs, keys
 from test_ingest import post_events
 
@@ -133,6 +134,32 @@ def test_a_burst_starts_and_ends_an_insight_delivered_and_validated(insights):
                      "--start-time", iso(t0 - dt.timedelta(minutes=10)), "--end-time", iso(t0 + dt.timedelta(minutes=10)))
     assert sum(cli["Values"]) == 80 and all(v > 0 for v in cli["Values"])
 
+    # The CLI: the events as a table, the per-minute counts as a chart with the baseline.
+    listed = opentrail_cli(server, "insights", "list", "--start-time", iso(t0 - dt.timedelta(hours=1)),
+                           "--end-time", iso(t0 + dt.timedelta(hours=1)))
+    header, *rows = listed.strip().splitlines()
+    assert header.split()[:4] == ["TIME", "STATE", "EVENT", "SOURCE"]
+    assert sorted(row.split()[1] for row in rows) == ["End", "Start"]
+    start_row = next(row.split() for row in rows if row.split()[1] == "Start")
+    assert start_row[0] == iso(t0) and start_row[2:6] == ["ssm.amazonaws.com", "SendCommand", "ApiCallRateInsight", "-"]
+    baseline = by_state["Start"]["insightDetails"]["insightContext"]["statistics"]["baseline"]["average"]
+    assert float(start_row[6]) == pytest.approx(baseline, abs=1e-4) and float(start_row[7]) == 40
+    chart = opentrail_cli(server, "insights", "metrics", "--event-source", "ssm.amazonaws.com",
+                          "--event-name", "SendCommand", "--start-time", iso(t0 - dt.timedelta(minutes=2)),
+                          "--end-time", iso(t0 + dt.timedelta(minutes=4))).splitlines()
+    assert chart[0] == "ssm.amazonaws.com SendCommand ApiCallRateInsight"
+    assert chart[1].startswith(f"baseline {baseline:.4f}/min") and f"insight of {iso(t0)}" in chart[1]
+    assert chart[2] == "6 periods of 60 s, total 80, largest 40"
+    bars = chart[3:]
+    assert [line.split()[0] for line in bars] == [iso(t0 + dt.timedelta(minutes=m)) for m in range(-2, 4)]
+    assert [line.rsplit(" ", 1)[1] for line in bars] == ["0", "0", "40", "40", "0", "0"]
+    assert bars[2].count("█") == 40 and "█" not in bars[0]
+    assert "┊" in bars[0]  # the baseline, marked where no bar covers it
+    as_json = json.loads(opentrail_cli(server, "insights", "metrics", "--event-source", "ssm.amazonaws.com",
+                                       "--event-name", "SendCommand", "--start-time", iso(t0),
+                                       "--end-time", iso(t0 + dt.timedelta(minutes=2)), "--output", "json"))
+    assert as_json["Values"] == [40, 40] and as_json["BaselineAverage"] == pytest.approx(baseline)
+
     data = client.list_insights_data(InsightSource=trail_arn("watched", account=server.account_id),
                                      DataType="InsightsEvents", Dimensions={"EventName": "SendCommand"},
                                      StartTime=t0 - dt.timedelta(hours=1), EndTime=t0 + dt.timedelta(hours=1))
@@ -150,6 +177,14 @@ def test_a_burst_starts_and_ends_an_insight_delivered_and_validated(insights):
     result = aws_validate_logs(server, moto, trail_arn("watched", account=server.account_id), start)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "INVALID" not in result.stdout
+
+
+def opentrail_cli(server, *args: str) -> str:
+    result = subprocess.run(
+        [str(OPENTRAIL_BIN), *args, "--endpoint", server.endpoint, "--data-dir", str(server.data_dir),
+         "--region", REGION], capture_output=True, text=True, timeout=60, env=_child_env())
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def delivered_records(s3, bucket, prefix):

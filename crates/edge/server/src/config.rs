@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use opentrail_cli::args::{
-    DataDirArgs, EventsCommand, ImportArgs, ObjectStoreKind, S3Args, StoresCommand, ValidateArgs,
+    DataDirArgs, EventsCommand, ImportArgs, InsightsCommand, ObjectStoreKind, S3Args,
+    StoresCommand, ValidateArgs,
 };
 pub use opentrail_http::AuthMode;
 
@@ -47,6 +48,9 @@ pub enum Command {
     /// CloudTrail Lake event data stores of a running server.
     #[command(subcommand)]
     Stores(StoresCommand),
+    /// CloudTrail Insights events and per-API counts of a running server.
+    #[command(subcommand)]
+    Insights(InsightsCommand),
     /// Maintain the durable event log (the server must be stopped).
     #[command(subcommand)]
     Log(LogCommand),

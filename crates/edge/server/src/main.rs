@@ -80,6 +80,9 @@ fn main() -> anyhow::Result<()> {
         Command::Import(args) => runtime.block_on(opentrail_cli::import::import(args)),
         Command::Events(command) => runtime.block_on(opentrail_cli::events_cli::events(command)),
         Command::Stores(command) => runtime.block_on(opentrail_cli::stores_cli::stores(command)),
+        Command::Insights(command) => {
+            runtime.block_on(opentrail_cli::insights_cli::insights(command))
+        }
         Command::Topics(command) => topics::topics(command),
         Command::Validate(args) => runtime.block_on(opentrail_cli::validate_cli::validate(args)),
         Command::Log(command) => log_cli::log(command),
