@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import subprocess
+import time
 import uuid
 
 import pytest
 
-from conftest import REGION, error_code, trail_arn, wait_for
+from conftest import OPENTRAIL_BIN, REGION, _child_env, error_code, trail_arn, wait_for
 from test_delivery import aws_validate_logs, keys
 from test_ingest import post_events
 
@@ -133,6 +135,32 @@ def test_a_burst_starts_and_ends_an_insight_delivered_and_validated(insights):
                      "--start-time", iso(t0 - dt.timedelta(minutes=10)), "--end-time", iso(t0 + dt.timedelta(minutes=10)))
     assert sum(cli["Values"]) == 80 and all(v > 0 for v in cli["Values"])
 
+    # The CLI: the events as a table, the per-minute counts as a chart with the baseline.
+    listed = opentrail_cli(server, "insights", "list", "--start-time", iso(t0 - dt.timedelta(hours=1)),
+                           "--end-time", iso(t0 + dt.timedelta(hours=1)))
+    header, *rows = listed.strip().splitlines()
+    assert header.split()[:4] == ["TIME", "STATE", "EVENT", "SOURCE"]
+    assert sorted(row.split()[1] for row in rows) == ["End", "Start"]
+    start_row = next(row.split() for row in rows if row.split()[1] == "Start")
+    assert start_row[0] == iso(t0) and start_row[2:6] == ["ssm.amazonaws.com", "SendCommand", "ApiCallRateInsight", "-"]
+    baseline = by_state["Start"]["insightDetails"]["insightContext"]["statistics"]["baseline"]["average"]
+    assert float(start_row[6]) == pytest.approx(baseline, abs=1e-4) and float(start_row[7]) == 40
+    chart = opentrail_cli(server, "insights", "metrics", "--event-source", "ssm.amazonaws.com",
+                          "--event-name", "SendCommand", "--start-time", iso(t0 - dt.timedelta(minutes=2)),
+                          "--end-time", iso(t0 + dt.timedelta(minutes=4))).splitlines()
+    assert chart[0] == "ssm.amazonaws.com SendCommand ApiCallRateInsight"
+    assert chart[1].startswith(f"baseline {baseline:.4f}/min") and f"insight of {iso(t0)}" in chart[1]
+    assert chart[2] == "6 periods of 60 s, total 80, largest 40"
+    bars = chart[3:]
+    assert [line.split()[0] for line in bars] == [iso(t0 + dt.timedelta(minutes=m)) for m in range(-2, 4)]
+    assert [line.rsplit(" ", 1)[1] for line in bars] == ["0", "0", "40", "40", "0", "0"]
+    assert bars[2].count("█") == 40 and "█" not in bars[0]
+    assert "┊" in bars[0]  # the baseline, marked where no bar covers it
+    as_json = json.loads(opentrail_cli(server, "insights", "metrics", "--event-source", "ssm.amazonaws.com",
+                                       "--event-name", "SendCommand", "--start-time", iso(t0),
+                                       "--end-time", iso(t0 + dt.timedelta(minutes=2)), "--output", "json"))
+    assert as_json["Values"] == [40, 40] and as_json["BaselineAverage"] == pytest.approx(baseline)
+
     data = client.list_insights_data(InsightSource=trail_arn("watched", account=server.account_id),
                                      DataType="InsightsEvents", Dimensions={"EventName": "SendCommand"},
                                      StartTime=t0 - dt.timedelta(hours=1), EndTime=t0 + dt.timedelta(hours=1))
@@ -150,6 +178,14 @@ def test_a_burst_starts_and_ends_an_insight_delivered_and_validated(insights):
     result = aws_validate_logs(server, moto, trail_arn("watched", account=server.account_id), start)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "INVALID" not in result.stdout
+
+
+def opentrail_cli(server, *args: str) -> str:
+    result = subprocess.run(
+        [str(OPENTRAIL_BIN), *args, "--endpoint", server.endpoint, "--data-dir", str(server.data_dir),
+         "--region", REGION], capture_output=True, text=True, timeout=60, env=_child_env())
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def delivered_records(s3, bucket, prefix):
@@ -171,3 +207,89 @@ def test_list_insights_metric_data_errors(server):
                       **base) == "InvalidParameterException"
     empty = client.list_insights_metric_data(InsightType="ApiCallRateInsight", **base)
     assert empty["Values"] == [] and empty["Timestamps"] == []
+
+
+def burst_until_start(server, clock, t0):
+    """A trail with call-rate Insights, 40 SendCommand calls in each of two minutes from t0,
+    the clock moved to the end of the third minute: returns the Start event."""
+    client = server.client()
+    client.put_insight_selectors(TrailName="watched", InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
+    client.start_logging(Name="watched")
+    wait_for(lambda: "insights enabled" in server.log_text(), what="insights to start for the account")
+    burst = [call(server.account_id, t0 + dt.timedelta(seconds=s)) for s in range(0, 120, 3)]
+    burst += [call(server.account_id, t0 + dt.timedelta(seconds=s)) for s in range(1, 120, 3)]
+    answer = post_events(server, json.dumps({"Records": burst}).encode()).json()
+    assert len(answer["successful"]) == len(burst), answer
+    for minute in (1, 2, 3):
+        clock.write_text(iso(t0 + dt.timedelta(minutes=minute, seconds=5)))
+    started = wait_for(lambda: [e for e in insight_events(server, t0) if e["insightDetails"]["state"] == "Start"],
+                       what="the Start event")
+    assert len(started) == 1
+    return started[0]
+
+
+def insight_events(server, t0):
+    pages = server.client().get_paginator("lookup_events").paginate(
+        EventCategory="insight", StartTime=t0 - dt.timedelta(hours=1), EndTime=t0 + dt.timedelta(hours=1))
+    return [json.loads(e["CloudTrailEvent"]) for page in pages for e in page["Events"]]
+
+
+@pytest.mark.parametrize("turn_off", ["stop_logging", "clear_selectors", "delete_trail"])
+def test_turning_insights_off_ends_the_open_insight(insights, turn_off):
+    server, moto, clock, t0 = insights
+    moto.s3().create_bucket(Bucket="insights-bucket")
+    client = server.client()
+    client.create_trail(Name="watched", S3BucketName="insights-bucket")
+    start = burst_until_start(server, clock, t0)
+    if turn_off == "stop_logging":
+        client.stop_logging(Name="watched")
+    elif turn_off == "clear_selectors":
+        client.put_insight_selectors(TrailName="watched", InsightSelectors=[])
+    else:
+        client.delete_trail(Name="watched")
+    # AWS's users see an insight end when Insights is turned off; OpenTrail ends it at the
+    # first minute not yet judged (the clock is at t0+3m05s: minutes before t0+2m are judged).
+    ended = wait_for(lambda: [e for e in insight_events(server, t0) if e["insightDetails"]["state"] == "End"],
+                     what="the End event")
+    assert len(ended) == 1
+    end = ended[0]
+    assert end["sharedEventID"] == start["sharedEventID"]
+    assert end["eventTime"] == iso(t0 + dt.timedelta(minutes=2))
+    statistics = end["insightDetails"]["insightContext"]["statistics"]
+    assert statistics["insightDuration"] == 2 and statistics["insight"]["average"] == 40
+    # Nothing more once the minutes pass: no second End, no new Start.
+    wait_for(lambda: "insights disabled" in server.log_text(), what="insights to stop")
+    for minute in range(4, 10):
+        clock.write_text(iso(t0 + dt.timedelta(minutes=minute, seconds=5)))
+    clock.write_text(iso(t0 + dt.timedelta(minutes=10)))
+    post_events(server, json.dumps({"Records": [call(server.account_id, t0 + dt.timedelta(minutes=9))]}).encode())
+    server.wait_for_history_caught_up()
+    assert sorted(e["insightDetails"]["state"] for e in insight_events(server, t0)) == ["End", "Start"]
+
+
+@pytest.mark.parametrize("stop", ["restart", "kill9"])
+def test_an_insight_started_before_a_restart_ends_once_after_it(insights, stop):
+    server, moto, clock, t0 = insights
+    moto.s3().create_bucket(Bucket="insights-bucket")
+    client = server.client()
+    client.create_trail(Name="watched", S3BucketName="insights-bucket")
+    start = burst_until_start(server, clock, t0)
+    if stop == "restart":
+        server.restart()
+    else:
+        server.kill()
+        server.start()
+    wait_for(lambda: "insights enabled" in server.log_text(), what="insights to resume")
+    for minute in range(4, 12):
+        clock.write_text(iso(t0 + dt.timedelta(minutes=minute, seconds=5)))
+        time.sleep(0.3)
+    ended = wait_for(lambda: [e for e in insight_events(server, t0) if e["insightDetails"]["state"] == "End"],
+                     what="the End event after the restart")
+    server.wait_for_history_caught_up()
+    events = insight_events(server, t0)
+    assert sorted(e["insightDetails"]["state"] for e in events) == ["End", "Start"], events
+    end = ended[0]
+    assert end["sharedEventID"] == start["sharedEventID"]
+    assert end["eventTime"] == iso(t0 + dt.timedelta(minutes=2))
+    statistics = end["insightDetails"]["insightContext"]["statistics"]
+    assert statistics["insightDuration"] == 2 and statistics["insight"]["average"] == 40

@@ -1,6 +1,5 @@
 //! Command-line arguments of the client-side commands (`import`, `events`, `stores`, `query`,
-//! `validate`)
-//! and the argument groups the server's commands share with them.
+//! `insights`, `validate`) and the argument groups the server's commands share with them.
 
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -160,6 +159,58 @@ pub enum StoresCommand {
         client: ClientArgs,
         #[arg(long, value_enum, default_value = "table")]
         output: ListFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChartFormat {
+    Chart,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InsightsCommand {
+    /// List the Insights events of the account and region (LookupEvents with
+    /// EventCategory=insight, newest first, every page).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// RFC 3339 time or epoch seconds.
+        #[arg(long)]
+        start_time: Option<String>,
+        #[arg(long)]
+        end_time: Option<String>,
+        /// Stop after this many events (all by default).
+        #[arg(long)]
+        max_items: Option<usize>,
+        #[arg(long, value_enum, default_value = "table")]
+        output: ListFormat,
+    },
+    /// Chart the counts of one API (ListInsightsMetricData, every page) with its baseline.
+    Metrics {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        event_source: String,
+        #[arg(long)]
+        event_name: String,
+        /// ApiCallRateInsight or ApiErrorRateInsight.
+        #[arg(long, default_value = "ApiCallRateInsight")]
+        insight_type: String,
+        /// The error code (required for ApiErrorRateInsight).
+        #[arg(long)]
+        error_code: Option<String>,
+        /// Seconds per period: 60, 300 or 3600.
+        #[arg(long, default_value_t = 60)]
+        period: u32,
+        /// RFC 3339 time or epoch seconds (default: an hour before the end).
+        #[arg(long)]
+        start_time: Option<String>,
+        /// RFC 3339 time or epoch seconds (default: now).
+        #[arg(long)]
+        end_time: Option<String>,
+        #[arg(long, value_enum, default_value = "chart")]
+        output: ChartFormat,
     },
 }
 

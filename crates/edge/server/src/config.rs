@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use opentrail_cli::args::{
-    DataDirArgs, EventsCommand, ImportArgs, ObjectStoreKind, QueryArgs, S3Args, StoresCommand,
-    ValidateArgs,
+    DataDirArgs, EventsCommand, ImportArgs, InsightsCommand, ObjectStoreKind, QueryArgs, S3Args,
+    StoresCommand, ValidateArgs,
 };
 pub use opentrail_http::AuthMode;
 
@@ -51,6 +51,9 @@ pub enum Command {
     /// Run a CloudTrail Lake SQL query on a running server (StartQuery, then its results)
     /// and print them as a table, JSON or CSV.
     Query(QueryArgs),
+    /// CloudTrail Insights events and per-API counts of a running server.
+    #[command(subcommand)]
+    Insights(InsightsCommand),
     /// Maintain the durable event log (the server must be stopped).
     #[command(subcommand)]
     Log(LogCommand),

@@ -82,6 +82,9 @@ fn main() -> anyhow::Result<()> {
         Command::Events(command) => runtime.block_on(opentrail_cli::events_cli::events(command)),
         Command::Stores(command) => runtime.block_on(opentrail_cli::stores_cli::stores(command)),
         Command::Query(args) => runtime.block_on(opentrail_cli::query_cli::query(args)),
+        Command::Insights(command) => {
+            runtime.block_on(opentrail_cli::insights_cli::insights(command))
+        }
         Command::Topics(command) => topics::topics(command),
         Command::Validate(args) => runtime.block_on(opentrail_cli::validate_cli::validate(args)),
         Command::Log(command) => log_cli::log(command),

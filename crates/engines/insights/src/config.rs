@@ -138,6 +138,10 @@ pub struct InsightsConfig {
     pub training_days: u32,
     /// fsync the counter files at each flush (else they are written to the page cache).
     pub sync: bool,
+    /// Keep the events `tick` returns in the state file until
+    /// [`acknowledge`](crate::InsightsEngine::acknowledge): a consumer that crashes before
+    /// appending them gets them again from [`unacknowledged`](crate::InsightsEngine::unacknowledged).
+    pub hold_events: bool,
 }
 
 impl Default for InsightsConfig {
@@ -152,6 +156,7 @@ impl Default for InsightsConfig {
             retention_days: [15, 63, 90],
             training_days: 28,
             sync: false,
+            hold_events: false,
         }
     }
 }

@@ -24,6 +24,27 @@ pub(crate) struct DetectorState {
 }
 
 impl DetectorState {
+    /// The state of a key whose insight is running, as saved by `running_parts`.
+    pub(crate) fn resumed(previous_count: u64, previous_elevated: bool, quiet_run: u32) -> Self {
+        Self {
+            previous_count,
+            previous_elevated,
+            active: true,
+            quiet_run,
+        }
+    }
+
+    /// `(previous count, previous elevated, quiet run)`, to save a running insight.
+    pub(crate) fn running_parts(&self) -> (u64, bool, u32) {
+        (self.previous_count, self.previous_elevated, self.quiet_run)
+    }
+
+    /// Forgets the running insight (Insights was turned off for its type).
+    pub(crate) fn stop(&mut self) {
+        self.active = false;
+        self.quiet_run = 0;
+    }
+
     /// Judges `minute`, whose count is `count`; the engine calls this for every minute
     /// in order, zero counts included.
     pub(crate) fn step(

@@ -11,7 +11,9 @@ use crate::model::{hour_of_week, KeyModel, Thresholds, TrainingData, DISPERSION_
 use crate::record::{
     attribution_lists, averages, derived_id, AttributionValue, InsightEvent, InsightState,
 };
-use crate::store::{CountRecord, CounterStore, Resolution, MINUTES_PER_DAY};
+use crate::store::{
+    CountRecord, CounterStore, Resolution, Saved, SavedInsight, SavedTop, MINUTES_PER_DAY,
+};
 use crate::topk::Attributions;
 use chrono::{DateTime, Duration, Utc};
 use opentrail_model::event::EventRecord;
@@ -242,6 +244,8 @@ pub struct InsightsEngine {
     current_day: u32,
     models_day: Option<u32>,
     stats: EngineStats,
+    /// Event records returned but not acknowledged yet (with `hold_events`).
+    unacknowledged: Vec<String>,
 }
 
 fn minute_of(time: DateTime<Utc>) -> Option<u32> {
@@ -267,9 +271,12 @@ impl InsightsEngine {
         let now_minute =
             minute_of(clock.now() - Duration::seconds(i64::from(config.close_delay_seconds)))
                 .unwrap_or(0);
-        let closed_before = match store.closed_before()? {
-            Some(minute) => minute,
-            None => backfill_from.and_then(minute_of).unwrap_or(now_minute),
+        let (closed_before, saved) = match store.load_state()? {
+            Some((minute, saved)) => (minute, saved),
+            None => (
+                backfill_from.and_then(minute_of).unwrap_or(now_minute),
+                Saved::default(),
+            ),
         };
         let mut engine = Self {
             config,
@@ -285,12 +292,152 @@ impl InsightsEngine {
             current_day: closed_before / MINUTES_PER_DAY,
             models_day: None,
             stats: EngineStats::default(),
+            unacknowledged: saved.unacknowledged,
         };
         for (id, first_minute, key) in engine.store.load_keys()? {
             engine.insert_key(id, KeyState::new(key, first_minute));
         }
         engine.restore_daily_totals()?;
+        for insight in saved.insights {
+            engine.resume_insight(insight);
+        }
         Ok(engine)
+    }
+
+    /// Puts back an insight that was running when the engine was last flushed, so that
+    /// it ends once (and does not start again) after a restart.
+    fn resume_insight(&mut self, saved: SavedInsight) {
+        let Some(Some(state)) = self.keys.get_mut(saved.key as usize) else {
+            return;
+        };
+        let baseline_attributions = saved.baseline_attributions.map(|values| {
+            values
+                .into_iter()
+                .map(|(value, average)| AttributionValue {
+                    value: Arc::from(value),
+                    average,
+                })
+                .collect()
+        });
+        state.detector = DetectorState::resumed(
+            saved.previous_count,
+            saved.previous_elevated,
+            saved.quiet_run,
+        );
+        state.previous_count = saved.previous_count;
+        state.active = Some(Box::new(Active {
+            start: saved.start,
+            event_id_seed: saved.event_id_seed,
+            baseline_sum: saved.baseline_sum,
+            baseline_minutes: saved.baseline_minutes,
+            baseline_attributions,
+            count: saved.count,
+            attributions: Attributions::from_lists(&saved.attributions, INSIGHT_SKETCH_CAPACITY),
+            pending_count: saved.pending_count,
+            pending_attributions: Attributions::from_lists(
+                &saved.pending_attributions,
+                INSIGHT_SKETCH_CAPACITY,
+            ),
+        }));
+    }
+
+    /// What is written with `closedBefore`: the running insights and the events not
+    /// acknowledged yet.
+    fn saved(&self) -> Saved {
+        let insights = self
+            .keys
+            .iter()
+            .enumerate()
+            .filter_map(|(id, entry)| {
+                let state = entry.as_ref()?;
+                let active = state.active.as_ref()?;
+                let (previous_count, previous_elevated, quiet_run) = state.detector.running_parts();
+                let baseline_attributions: SavedTop<f64> =
+                    active.baseline_attributions.each_ref().map(|values| {
+                        values
+                            .iter()
+                            .map(|value| (value.value.to_string(), value.average))
+                            .collect()
+                    });
+                Some(SavedInsight {
+                    key: id as u32,
+                    start: active.start,
+                    event_id_seed: active.event_id_seed,
+                    baseline_sum: active.baseline_sum,
+                    baseline_minutes: active.baseline_minutes,
+                    baseline_attributions,
+                    count: active.count,
+                    attributions: active.attributions.to_lists(),
+                    pending_count: active.pending_count,
+                    pending_attributions: active.pending_attributions.to_lists(),
+                    previous_count,
+                    previous_elevated,
+                    quiet_run,
+                })
+            })
+            .collect();
+        Saved {
+            insights,
+            unacknowledged: self.unacknowledged.clone(),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), InsightsError> {
+        let saved = self.saved();
+        self.store.flush(self.closed_before, &saved)
+    }
+
+    /// The event records returned and not acknowledged yet, oldest first (with
+    /// `hold_events`; they survive a restart).
+    pub fn unacknowledged(&self) -> &[String] {
+        &self.unacknowledged
+    }
+
+    /// The records of [`unacknowledged`](Self::unacknowledged) were appended: forget them.
+    pub fn acknowledge(&mut self) -> Result<(), InsightsError> {
+        if self.unacknowledged.is_empty() {
+            return Ok(());
+        }
+        self.unacknowledged.clear();
+        self.flush()
+    }
+
+    /// Ends the running insights of the insight types for which `turned_off` is true, at
+    /// the first open minute (Insights was turned off for them): the End's
+    /// `insight.average` covers every judged minute since the start.
+    pub fn end_insights(
+        &mut self,
+        turned_off: impl Fn(InsightType) -> bool,
+    ) -> Result<Vec<InsightEvent>, InsightsError> {
+        let end = self.closed_before;
+        let mut events = Vec::new();
+        for state in self.keys.iter_mut().flatten() {
+            if !turned_off(state.key.insight_type) {
+                continue;
+            }
+            let Some(mut active) = state.active.take() else {
+                continue;
+            };
+            state.detector.stop();
+            active.count += std::mem::take(&mut active.pending_count);
+            let pending = std::mem::take(&mut active.pending_attributions);
+            active.attributions.merge(&pending, INSIGHT_SKETCH_CAPACITY);
+            events.push(end_event(&self.config.source_id, &state.key, &active, end));
+            self.stats.insights_ended += 1;
+        }
+        if events.is_empty() {
+            return Ok(events);
+        }
+        self.hold(&events);
+        self.flush()?;
+        Ok(events)
+    }
+
+    fn hold(&mut self, events: &[InsightEvent]) {
+        if self.config.hold_events {
+            self.unacknowledged
+                .extend(events.iter().map(InsightEvent::to_json));
+        }
     }
 
     fn insert_key(&mut self, id: u32, state: KeyState) {
@@ -523,7 +670,8 @@ impl InsightsEngine {
             self.close_minute(minute, judge, &mut events)?;
             self.closed_before = minute + 1;
         }
-        self.store.flush(self.closed_before)?;
+        self.hold(&events);
+        self.flush()?;
         Ok(events)
     }
 
@@ -647,7 +795,7 @@ impl InsightsEngine {
             }
         }
         self.current_day = day;
-        self.store.flush(self.closed_before)?;
+        self.flush()?;
         self.store.expire(day, self.config.retention_days)?;
         self.evict_idle_keys(day)
     }
@@ -704,7 +852,7 @@ impl InsightsEngine {
 
     /// Trains every key's baseline for `day` on the stored counts of the days before.
     fn train_models(&mut self, day: u32) -> Result<(), InsightsError> {
-        self.store.flush(self.closed_before)?;
+        self.flush()?;
         let training_days = self.config.training_days.max(1);
         let window_start = day.saturating_sub(training_days);
         let key_count = self.keys.len() as u32;
@@ -966,30 +1114,30 @@ fn judge_minute(
             let Some(active) = state.active.take() else {
                 return;
             };
-            let duration = end.saturating_sub(active.start).max(1);
-            let insight_top = active
-                .attributions
-                .by_attribute
-                .each_ref()
-                .map(|top| top.top(TOP_VALUES));
-            events.push(InsightEvent {
-                key: state.key.clone(),
-                state: InsightState::End,
-                event_time: time_of(end),
-                event_id: derived_id(source_id, &state.key, active.event_id_seed, "End"),
-                shared_event_id: derived_id(source_id, &state.key, active.event_id_seed, "shared"),
-                baseline_average: active.baseline_sum as f64
-                    / f64::from(active.baseline_minutes.max(1)),
-                insight_average: active.count as f64 / f64::from(duration),
-                baseline_duration: active.baseline_minutes,
-                insight_duration: Some(duration),
-                attributions: attribution_lists(
-                    &insight_top,
-                    duration,
-                    &active.baseline_attributions,
-                ),
-            });
+            events.push(end_event(source_id, &state.key, &active, end));
             stats.insights_ended += 1;
         }
+    }
+}
+
+/// The End event of `active`, ending at `end`.
+fn end_event(source_id: &str, key: &MetricKey, active: &Active, end: u32) -> InsightEvent {
+    let duration = end.saturating_sub(active.start).max(1);
+    let insight_top = active
+        .attributions
+        .by_attribute
+        .each_ref()
+        .map(|top| top.top(TOP_VALUES));
+    InsightEvent {
+        key: key.clone(),
+        state: InsightState::End,
+        event_time: time_of(end),
+        event_id: derived_id(source_id, key, active.event_id_seed, "End"),
+        shared_event_id: derived_id(source_id, key, active.event_id_seed, "shared"),
+        baseline_average: active.baseline_sum as f64 / f64::from(active.baseline_minutes.max(1)),
+        insight_average: active.count as f64 / f64::from(duration),
+        baseline_duration: active.baseline_minutes,
+        insight_duration: Some(duration),
+        attributions: attribution_lists(&insight_top, duration, &active.baseline_attributions),
     }
 }

@@ -88,6 +88,41 @@ struct StateFile {
     /// Every minute before this one is closed: counted, written and evaluated.
     #[serde(rename = "closedBefore")]
     closed_before: u32,
+    #[serde(flatten)]
+    saved: Saved,
+}
+
+/// What the engine keeps beside its counters, written with `closedBefore` in one file so
+/// the two always agree: the insights running and the events not yet acknowledged.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Saved {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) insights: Vec<SavedInsight>,
+    /// Insights event records returned but not acknowledged (appended) yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) unacknowledged: Vec<String>,
+}
+
+/// Top values of the three attributes with their counts (or per-minute averages).
+pub(crate) type SavedTop<T> = [Vec<(String, T)>; 3];
+
+/// A running insight and its key's detector state.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SavedInsight {
+    pub(crate) key: u32,
+    pub(crate) start: u32,
+    pub(crate) event_id_seed: u32,
+    pub(crate) baseline_sum: u64,
+    pub(crate) baseline_minutes: u32,
+    pub(crate) baseline_attributions: SavedTop<f64>,
+    pub(crate) count: u64,
+    pub(crate) attributions: SavedTop<u64>,
+    pub(crate) pending_count: u64,
+    pub(crate) pending_attributions: SavedTop<u64>,
+    pub(crate) previous_count: u64,
+    pub(crate) previous_elevated: bool,
+    pub(crate) quiet_run: u32,
 }
 
 pub(crate) struct CounterStore {
@@ -289,8 +324,8 @@ impl CounterStore {
     }
 
     /// Makes everything appended durable (keys first, so no record names an unknown key),
-    /// then records that minutes before `closed_before` are closed.
-    pub(crate) fn flush(&mut self, closed_before: u32) -> Result<(), InsightsError> {
+    /// then records that minutes before `closed_before` are closed, with `saved`.
+    pub(crate) fn flush(&mut self, closed_before: u32, saved: &Saved) -> Result<(), InsightsError> {
         self.flush_keys()?;
         for resolution in Resolution::ALL {
             let path = self.dir.join(resolution.dir_name());
@@ -306,19 +341,36 @@ impl CounterStore {
         }
         let path = self.state_path();
         let temp = self.dir.join("state.json.tmp");
-        let text = serde_json::to_vec(&StateFile { closed_before }).unwrap_or_default();
+        #[derive(Serialize)]
+        struct StateRef<'a> {
+            #[serde(rename = "closedBefore")]
+            closed_before: u32,
+            #[serde(flatten)]
+            saved: &'a Saved,
+        }
+        let text = serde_json::to_vec(&StateRef {
+            closed_before,
+            saved,
+        })
+        .unwrap_or_default();
         fs::write(&temp, text).map_err(InsightsError::io("write", &temp))?;
         fs::rename(&temp, &path).map_err(InsightsError::io("rename", &path))?;
         Ok(())
     }
 
     /// The minute before which every minute was closed when the store was last flushed.
+    #[cfg(test)]
     pub(crate) fn closed_before(&self) -> Result<Option<u32>, InsightsError> {
+        Ok(self.load_state()?.map(|(closed_before, _)| closed_before))
+    }
+
+    /// The first open minute and what was saved with it at the last flush.
+    pub(crate) fn load_state(&self) -> Result<Option<(u32, Saved)>, InsightsError> {
         let path = self.state_path();
         match fs::read(&path) {
             Ok(bytes) => Ok(serde_json::from_slice::<StateFile>(&bytes)
                 .ok()
-                .map(|state| state.closed_before)),
+                .map(|state| (state.closed_before, state.saved))),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(InsightsError::io("read", &path)(error)),
         }
@@ -419,7 +471,9 @@ mod tests {
             count: 42,
         };
         store.append(Resolution::OneMinute, record).unwrap();
-        store.flush(day * MINUTES_PER_DAY + 8).unwrap();
+        store
+            .flush(day * MINUTES_PER_DAY + 8, &Saved::default())
+            .unwrap();
         drop(store);
         let path = dir.path().join("m1").join(format!("{}.seg", day_name(day)));
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
@@ -435,7 +489,7 @@ mod tests {
         );
         let second = CountRecord { count: 1, ..record };
         store.append(Resolution::OneMinute, second).unwrap();
-        store.flush(0).unwrap();
+        store.flush(0, &Saved::default()).unwrap();
         assert_eq!(
             store.read_day(Resolution::OneMinute, day).unwrap(),
             vec![record, second]
@@ -456,7 +510,7 @@ mod tests {
                 store.append(resolution, record).unwrap();
             }
         }
-        store.flush(0).unwrap();
+        store.flush(0, &Saved::default()).unwrap();
         store.expire(126, [15, 20, 90]).unwrap();
         assert!(store
             .read_day(Resolution::OneMinute, 110)

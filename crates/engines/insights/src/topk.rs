@@ -111,6 +111,27 @@ impl Attributions {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.by_attribute.iter().map(TopK::heap_bytes).sum()
     }
+
+    /// Every entry of each sketch, to save them.
+    pub(crate) fn to_lists(&self) -> [Vec<(String, u64)>; 3] {
+        self.by_attribute.each_ref().map(|top| {
+            top.top(usize::MAX)
+                .into_iter()
+                .map(|(value, count)| (value.to_string(), count))
+                .collect()
+        })
+    }
+
+    /// Sketches holding the saved entries again.
+    pub(crate) fn from_lists(lists: &[Vec<(String, u64)>; 3], capacity: usize) -> Self {
+        let mut restored = Self::default();
+        for (top, list) in restored.by_attribute.iter_mut().zip(lists) {
+            for (value, count) in list {
+                top.add(value, *count, capacity);
+            }
+        }
+        restored
+    }
 }
 
 #[cfg(test)]

@@ -488,3 +488,120 @@ fn memory_stays_bounded_with_100000_distinct_keys() {
         engine.memory_bytes()
     );
 }
+
+fn holding_config() -> InsightsConfig {
+    InsightsConfig {
+        hold_events: true,
+        ..config()
+    }
+}
+
+#[test]
+fn a_running_insight_survives_a_restart_and_ends_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, clock, now) = engine_with_history(
+        dir.path(),
+        "ssm.amazonaws.com",
+        "SendCommand",
+        None,
+        0.0442,
+        28,
+    );
+    drop(engine);
+    let reopen = || {
+        InsightsEngine::open(dir.path(), holding_config(), Arc::new(clock.clone()), None).unwrap()
+    };
+    let mut engine = reopen();
+    let (source, name) = ("ssm.amazonaws.com", "SendCommand");
+    let before = run(&mut engine, &clock, now, &[3, 3, 3], source, name, None);
+    assert_eq!(before.len(), 1, "{before:#?}");
+    let start = &before[0].1;
+    assert_eq!(start.state, InsightState::Start);
+    // The Start is held until acknowledged, across a restart too.
+    assert_eq!(engine.unacknowledged(), [start.to_json()]);
+    drop(engine);
+    let mut engine = reopen();
+    assert_eq!(engine.unacknowledged(), [start.to_json()]);
+    engine.acknowledge().unwrap();
+    drop(engine);
+    let mut engine = reopen();
+    assert!(engine.unacknowledged().is_empty());
+
+    // The same insight goes on after the restart: no second Start, one End, and the
+    // statistics of an uninterrupted run (the SendCommand example: 5 minutes at 3/min).
+    let mut rest = vec![3u64, 3];
+    rest.extend([0; 15]);
+    let after = run(
+        &mut engine,
+        &clock,
+        now + Duration::minutes(3),
+        &rest,
+        source,
+        name,
+        None,
+    );
+    assert_eq!(after.len(), 1, "{after:#?}");
+    let end = &after[0].1;
+    assert_eq!(end.state, InsightState::End);
+    assert_eq!(end.shared_event_id, start.shared_event_id);
+    assert_eq!(end.event_time, now + Duration::minutes(5));
+    assert_eq!(end.insight_duration, Some(5));
+    assert_eq!(end.insight_average, 3.0);
+    let json: Value = serde_json::from_str(&end.to_json()).unwrap();
+    let attributions = &json["insightDetails"]["insightContext"]["attributions"];
+    assert_eq!(
+        attributions[0]["insight"][0]["value"],
+        "arn:aws:iam::111122223333:user/intruder"
+    );
+    assert_eq!(attributions[0]["insight"][0]["average"], 3.0);
+}
+
+#[test]
+fn turning_insights_off_ends_the_running_insights_of_that_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, clock, now) = engine_with_history(
+        dir.path(),
+        "ssm.amazonaws.com",
+        "SendCommand",
+        None,
+        0.0442,
+        28,
+    );
+    drop(engine);
+    let mut engine =
+        InsightsEngine::open(dir.path(), holding_config(), Arc::new(clock.clone()), None).unwrap();
+    let (source, name) = ("ssm.amazonaws.com", "SendCommand");
+    let started = run(&mut engine, &clock, now, &[3, 3, 4], source, name, None);
+    assert_eq!(started.len(), 1, "{started:#?}");
+    engine.acknowledge().unwrap();
+    // Error-rate Insights turned off: the call-rate insight goes on.
+    assert!(engine
+        .end_insights(|t| t == InsightType::ApiErrorRateInsight)
+        .unwrap()
+        .is_empty());
+    let ended = engine.end_insights(|_| true).unwrap();
+    assert_eq!(ended.len(), 1);
+    let end = &ended[0];
+    assert_eq!(end.state, InsightState::End);
+    assert_eq!(end.shared_event_id, started[0].1.shared_event_id);
+    assert_eq!(end.event_time, now + Duration::minutes(3));
+    assert_eq!(end.insight_duration, Some(3));
+    assert!((end.insight_average - 10.0 / 3.0).abs() < 1e-9);
+    assert_eq!(engine.unacknowledged(), [end.to_json()]);
+    assert!(engine.end_insights(|_| true).unwrap().is_empty());
+    // Nothing runs any more: quiet minutes end nothing, a restart resumes nothing.
+    assert!(run(
+        &mut engine,
+        &clock,
+        now + Duration::minutes(3),
+        &[0; 8],
+        source,
+        name,
+        None
+    )
+    .is_empty());
+    drop(engine);
+    let mut engine =
+        InsightsEngine::open(dir.path(), holding_config(), Arc::new(clock.clone()), None).unwrap();
+    assert!(engine.end_insights(|_| true).unwrap().is_empty());
+}

@@ -70,10 +70,7 @@ pub async fn run(
                 .map_err(|e| e.to_string())?
         };
         if !ticked.is_empty() {
-            let records: Vec<Bytes> = ticked
-                .iter()
-                .map(|event| Bytes::from(event.to_json()))
-                .collect();
+            let records: Vec<Bytes> = ticked.into_iter().map(Bytes::from).collect();
             tracing::info!(events = records.len(), "appending insights events");
             // An event that cannot be appended now is appended again: the engine has
             // moved on, so retry until the log takes it (or the server stops).
@@ -84,6 +81,12 @@ pub async fn run(
                     _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
                 }
             }
+            // Held by the engines (in their state files) until now: a crash before this
+            // point appends them again after the restart.
+            let hub = Arc::clone(&hub);
+            tokio::task::spawn_blocking(move || hub.acknowledge())
+                .await
+                .map_err(|e| e.to_string())?;
         }
         let now = hub.now();
         if checkpoints
