@@ -42,7 +42,7 @@ def run(con, sql, streamed):
     cursor = con.execute(sql)
     if streamed:
         rows = 0
-        for batch in cursor.fetch_record_batch(122_880):
+        for batch in cursor.to_arrow_reader(122_880):
             rows += batch.num_rows
         return rows
     return len(cursor.fetchall())

@@ -83,7 +83,13 @@ fn main() -> Result<()> {
             runs,
             only,
             json_out,
-        } => runtime.block_on(query(&out, &queries, runs, only.as_deref(), json_out.as_deref())),
+        } => runtime.block_on(query(
+            &out,
+            &queries,
+            runs,
+            only.as_deref(),
+            json_out.as_deref(),
+        )),
     }
 }
 
@@ -446,7 +452,10 @@ mod tests {
         let text = br#"{"Records":[{"a":"}{\"]","b":[1,{"c":2}]},{"d":null}]}"#;
         assert_eq!(
             split_records(text).unwrap(),
-            vec![&br#"{"a":"}{\"]","b":[1,{"c":2}]}"#[..], &br#"{"d":null}"#[..]]
+            vec![
+                &br#"{"a":"}{\"]","b":[1,{"c":2}]}"#[..],
+                &br#"{"d":null}"#[..]
+            ]
         );
         assert!(split_records(br#"{"Records":[{"a":1}"#).is_err());
         assert!(split_records(br#"{"Other":[]}"#).is_err());
@@ -457,8 +466,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.json.gz");
         let body = br#"{"Records":[{"eventName":"A","recipientAccountId":"999988887777"},{"eventName":"B"}]}"#;
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut encoder, body).unwrap();
         std::fs::write(&path, encoder.finish().unwrap()).unwrap();
         let records = read_records(&path).unwrap();

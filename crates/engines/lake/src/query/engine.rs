@@ -17,10 +17,10 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::{collect, execute_stream};
-use futures_util::StreamExt;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -132,7 +132,11 @@ impl DataFusionEngine {
     /// Runs `sql` and streams its result, counting rows without keeping or rendering them:
     /// what a result reader that writes rows out as they come (result delivery, the
     /// benchmarks) costs. Returns the row count and the statistics.
-    pub async fn run_counting(&self, sql: &str, stores: &[String]) -> Result<(u64, QueryStatistics)> {
+    pub async fn run_counting(
+        &self,
+        sql: &str,
+        stores: &[String],
+    ) -> Result<(u64, QueryStatistics)> {
         let (planner, sql, stores) = (self.planner.clone(), sql.to_string(), stores.to_vec());
         self.on_query_threads(async move { planner.run_counting(&sql, &stores).await })
             .await
@@ -344,8 +348,8 @@ impl Planner {
             .create_physical_plan()
             .await
             .map_err(execution_error)?;
-        let mut stream = execute_stream(Arc::clone(&plan), context.task_ctx())
-            .map_err(execution_error)?;
+        let mut stream =
+            execute_stream(Arc::clone(&plan), context.task_ctx()).map_err(execution_error)?;
         let mut rows = 0u64;
         while let Some(batch) = stream.next().await {
             rows += batch.map_err(execution_error)?.num_rows() as u64;
