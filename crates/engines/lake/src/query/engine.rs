@@ -19,10 +19,11 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::collect;
+use datafusion::physical_plan::{collect, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -129,6 +130,19 @@ impl DataFusionEngine {
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
         self.planner.memory_limit = bytes;
         self
+    }
+
+    /// Runs `sql` and streams its result, counting rows without keeping or rendering them:
+    /// what a result reader that writes rows out as they come (result delivery, the
+    /// benchmarks) costs. Returns the row count and the statistics.
+    pub async fn run_counting(
+        &self,
+        sql: &str,
+        stores: &[String],
+    ) -> Result<(u64, QueryStatistics)> {
+        let (planner, sql, stores) = (self.planner.clone(), sql.to_string(), stores.to_vec());
+        self.on_query_threads(async move { planner.run_counting(&sql, &stores).await })
+            .await
     }
 
     /// Runs `work` on the query threads.
@@ -341,6 +355,31 @@ impl Planner {
             .await
             .map_err(|e| LakeError::InvalidQuery(e.strip_backtrace()))?;
         Ok(())
+    }
+
+    async fn run_counting(&self, sql: &str, stores: &[String]) -> Result<(u64, QueryStatistics)> {
+        let started = Instant::now();
+        let (context, frame, _) = self.plan(sql, stores).await?;
+        let plan = frame
+            .create_physical_plan()
+            .await
+            .map_err(execution_error)?;
+        let mut stream =
+            execute_stream(Arc::clone(&plan), context.task_ctx()).map_err(execution_error)?;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            rows += batch.map_err(execution_error)?.num_rows() as u64;
+        }
+        let scanned = scan_stats(&plan);
+        Ok((
+            rows,
+            QueryStatistics {
+                events_matched: scanned.events_matched,
+                events_scanned: scanned.events_scanned,
+                bytes_scanned: scanned.bytes_scanned,
+                execution_time_in_millis: started.elapsed().as_millis() as u64,
+            },
+        ))
     }
 
     async fn run(&self, sql: &str, stores: &[String]) -> Result<QueryOutput> {
