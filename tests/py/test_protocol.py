@@ -205,6 +205,7 @@ def test_health(server):
         "eventHistory": "ok",
         "eventHistoryStore": "ok",
         "delivery": "ok",
+        "insights": "ok",
         "lake": "ok",
     }
 

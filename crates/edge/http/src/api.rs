@@ -587,6 +587,8 @@ pub async fn call_operation(
         management_event: true,
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
+        // The console's calls name no Lake query: the resource comes from the request.
+        resources: None,
     };
     let durable = app.audit.record(record);
     if read_only || result.is_err() {

@@ -206,6 +206,9 @@ fn store_spec() -> StoreSpec {
         }],
         ingestion_enabled: true,
         retention_days: 3653,
+        // The store collects every record of the benchmark's log.
+        from_offset: 0,
+        until_offset: None,
     }
 }
 

@@ -89,6 +89,20 @@ pub async fn run(
                 .map_err(|e| e.to_string())?;
         }
         let now = hub.now();
+        if hub.is_idle() {
+            // Nothing is held in memory: commit what was read (an engine enabled later is
+            // bootstrapped from event history, not from these records), so an idle
+            // Insights never holds the log's retention back.
+            checkpoints.clear();
+            let offset = reader.position();
+            if offset > committed {
+                match log.commit_cursor(CONSUMER, offset).await {
+                    Ok(()) => committed = offset,
+                    Err(e) => tracing::warn!(error = %e, "failed to commit the insights cursor"),
+                }
+            }
+            continue;
+        }
         if checkpoints
             .back()
             .is_none_or(|(_, offset)| *offset != reader.position())

@@ -292,6 +292,13 @@ impl InsightsHub {
         }
     }
 
+    /// Whether no account has Insights running or ending: the events read meanwhile are
+    /// not held anywhere, so the log's cursor may pass them at once.
+    pub fn is_idle(&self) -> bool {
+        let engines = self.lock();
+        engines.running.is_empty() && engines.closing.is_empty()
+    }
+
     /// Whether `account` has Insights running.
     pub fn is_enabled(&self, account: &str) -> bool {
         self.lock().running.contains_key(account)
