@@ -571,10 +571,10 @@ fn breakdown(lower: &[&str], ranking: bool) -> Option<Dimension> {
             }
         }
     }
-    if lower.iter().any(|w| *w == "daily") {
+    if lower.contains(&"daily") {
         return Some(Dimension::Day);
     }
-    if lower.iter().any(|w| *w == "hourly") {
+    if lower.contains(&"hourly") {
         return Some(Dimension::Hour);
     }
     if !ranking && !lower.contains(&"which") {
