@@ -7,6 +7,7 @@ Screenshots of each page go to target/test-artifacts/console/.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -319,11 +320,14 @@ def csrf_of(session: requests.Session, server) -> str:
 def test_no_access_without_a_session(console):
     base = console.endpoint
     for path in ("/console/events", "/console/trails", "/console/trails/new",
-                 "/console/events/download?format=csv", "/console/events/detail?id=x"):
+                 "/console/events/download?format=csv", "/console/events/detail?id=x",
+                 "/console/lake", "/console/lake/new", "/console/lake/editor", "/console/lake/history?store=x",
+                 "/console/lake/query?id=x", "/console/lake/query/download?id=x",
+                 "/console/insights", "/console/insights/view?id=x"):
         answer = requests.get(base + path, allow_redirects=False, timeout=30)
         assert answer.status_code == 303 and answer.headers["location"] == "/console/signin", path
     for path in ("/console/trails/new", "/console/trails/delete", "/console/trails/logging",
-                 "/console/events/columns", "/console/signout"):
+                 "/console/events/columns", "/console/signout", "/console/lake/new", "/console/lake/query"):
         answer = requests.post(base + path, data={"name": "x", "csrf": "x"}, allow_redirects=False, timeout=30)
         assert answer.status_code == 401, path
     forged = requests.get(base + "/console/events", cookies={"opentrail_console": "0" * 64},
@@ -420,3 +424,239 @@ def test_session_cookie_is_secure_over_tls(tls_server):
     session_cookie = cookies[cookies.index("opentrail_console="):]
     assert "; Secure" in session_cookie.split(", opentrail")[0]
     assert session.get(f"{endpoint}/console/events", timeout=30, verify=False).status_code == 200
+
+
+def test_lake_and_query_posts_refuse_csrf(console):
+    session = http_sign_in(console)
+    token = csrf_of(session, console)
+    ct = console.client()
+    posts = {
+        "/console/lake/new": {"Name": "forged-store", "RetentionPeriod": "30"},
+        "/console/lake/query": {"sql": "SELECT 1", "store": "x"},
+    }
+    for path, form in posts.items():
+        for csrf in (None, "", "0" * len(token)):
+            data = dict(form, **({} if csrf is None else {"csrf": csrf}))
+            answer = session.post(console.endpoint + path, data=data, allow_redirects=False, timeout=30)
+            assert answer.status_code == 403, (path, csrf)
+    assert ct.list_event_data_stores()["EventDataStores"] == []
+    answer = session.post(f"{console.endpoint}/console/lake/new", allow_redirects=False, timeout=30,
+                          data=dict(posts["/console/lake/new"], csrf=token))
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/lake?done=created"
+    assert [s["Name"] for s in ct.list_event_data_stores()["EventDataStores"]] == ["forged-store"]
+
+
+# ----------------------------------------------------------------- Lake
+
+
+def lake_rows(ct, query_id: str) -> list:
+    rows, kwargs = [], {"QueryId": query_id, "MaxQueryResults": 1000}
+    while True:
+        page = ct.get_query_results(**kwargs)
+        rows.extend(page["QueryResultRows"])
+        if not page.get("NextToken"):
+            return rows
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def wait_query_page_done(browser) -> str:
+    """Waits (the page reloads itself while the query is active) for a terminal status."""
+    def status():
+        try:
+            text = browser.find_element(By.CSS_SELECTOR, "#query-status dd[data-member=QueryStatus]").text
+        except (NoSuchElementException, WebDriverException):
+            return None
+        return text if text in ("FINISHED", "FAILED", "CANCELLED", "TIMED_OUT") else None
+    return wait_for(status, what="the query page to show a finished query")
+
+
+def test_lake_store_editor_samples_query_paging_and_csv(console, browser):
+    ct = console.client()
+    sign_in(browser, console)
+    follow(browser, By.LINK_TEXT, "Lake")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Event data stores"
+    follow(browser, By.ID, "create-store")
+    # A bad selector list is shown with the form kept.
+    browser.find_element(By.ID, "store-name").send_keys("console-lake")
+    retention = browser.find_element(By.ID, "retention")
+    retention.clear()
+    retention.send_keys("30")
+    browser.find_element(By.ID, "termination-protection").click()  # off
+    browser.find_element(By.ID, "store-selectors").send_keys("[{\"FieldSelectors\": ")
+    follow(browser, By.ID, "create-store-submit")
+    assert "InvalidEventSelectorsException" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert browser.find_element(By.ID, "store-name").get_attribute("value") == "console-lake"
+    selectors = browser.find_element(By.ID, "store-selectors")
+    selectors.clear()
+    selectors.send_keys(json.dumps([{"Name": "management", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Management"]}]}]))
+    shot(browser, "12-lake-create")
+    follow(browser, By.ID, "create-store-submit")
+    assert "Event data store created." in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+    stores = ct.list_event_data_stores()["EventDataStores"]
+    assert [s["Name"] for s in stores] == ["console-lake"]
+    store = ct.get_event_data_store(EventDataStore=stores[0]["EventDataStoreArn"])
+    assert store["RetentionPeriod"] == 30 and store["MultiRegionEnabled"] is True
+    assert store["TerminationProtectionEnabled"] is False
+    assert store["AdvancedEventSelectors"][0]["Name"] == "management"
+    arn = store["EventDataStoreArn"]
+    store_id = arn.rsplit("/", 1)[1]
+    row = browser.find_element(By.CSS_SELECTOR, "#stores tbody tr").text
+    assert "console-lake" in row and arn in row and "30" in row and "ENABLED" in row
+    shot(browser, "13-lake-stores")
+
+    # 60 ListTrails calls: their audit events become the store's rows (the Lake writer).
+    for _ in range(60):
+        ct.list_trails()
+    sql = f"SELECT eventName, eventTime, eventID FROM {store_id} WHERE eventName = 'ListTrails' ORDER BY eventTime, eventID"
+
+    def written():
+        query_id = ct.start_query(QueryStatement=sql)["QueryId"]
+        wait_for(lambda: ct.describe_query(QueryId=query_id)["QueryStatus"] in ("FINISHED", "FAILED"),
+                 what="the probe query")
+        return len(lake_rows(ct, query_id)) == 60
+    wait_for(written, interval=1, what="the 60 ListTrails events in the event data store")
+
+    # The editor: search the sample library; a sample fills the editor for the chosen store.
+    follow(browser, By.CSS_SELECTOR, "#stores tbody td a")
+    assert Select(browser.find_element(By.ID, "store")).first_selected_option.get_attribute("value") == store_id
+    browser.find_element(By.ID, "search").send_keys("most frequent API calls")
+    follow(browser, By.ID, "search-samples")
+    samples = browser.find_elements(By.CSS_SELECTOR, "#samples a.sample")
+    assert samples and any(a.text == "Most frequent API calls" for a in samples)
+    shot(browser, "14-lake-editor-samples")
+    follow(browser, By.LINK_TEXT, "Most frequent API calls")
+    editor_sql = browser.find_element(By.ID, "sql").get_attribute("value")
+    assert f"FROM {store_id}" in editor_sql and "$EDS_ID" not in editor_sql
+    follow(browser, By.ID, "run-query")
+    assert wait_query_page_done(browser) == "FINISHED"
+    headings = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#results thead th")]
+    assert headings == ["eventSource", "eventName", "apiCount"]
+    cells = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+             for tr in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
+    assert ["cloudtrail.amazonaws.com", "ListTrails", "60"] in cells
+
+    # Our own SQL: 60 rows, 50 on the first page, 10 on the next.
+    browser.get(f"{console.endpoint}/console/lake/editor?store={store_id}")
+    editor = browser.find_element(By.ID, "sql")
+    editor.clear()
+    editor.send_keys(sql)
+    follow(browser, By.ID, "run-query")
+    assert wait_query_page_done(browser) == "FINISHED"
+    query_id = browser.find_element(By.ID, "query-id").text
+    assert int(browser.find_element(By.CSS_SELECTOR, "dd[data-member=EventsMatched]").text) == 60
+    assert browser.find_element(By.ID, "results-count").text == "60 rows"
+    shot(browser, "15-lake-query-results")
+    expected = lake_rows(ct, query_id)
+    assert len(expected) == 60
+
+    def shown_rows():
+        return [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                for tr in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
+    as_lists = [[list(cell.values())[0] for cell in row] for row in expected]
+    assert shown_rows() == as_lists[:50]
+    follow(browser, By.CSS_SELECTOR, "a[rel=next]")
+    assert shown_rows() == as_lists[50:]
+    with pytest.raises(NoSuchElementException):
+        browser.find_element(By.CSS_SELECTOR, "a[rel=next]")
+
+    # The CSV download has every row, as GetQueryResults gives them.
+    browser.find_element(By.ID, "download-results").click()
+    downloaded = wait_for(lambda: [p for p in browser.downloads.glob("*.csv")], what="the CSV download")[0]
+    wait_for(lambda: not list(browser.downloads.glob("*.crdownload")), what="the download to finish")
+    assert downloaded.name == f"query_{query_id}.csv"
+    rows = list(csv.reader(io.StringIO(downloaded.read_text())))
+    assert rows[0] == ["eventName", "eventTime", "eventID"]
+    assert rows[1:] == as_lists
+
+    # The store's query history lists both queries; a query's page is reached from it.
+    browser.get(f"{console.endpoint}/console/lake/history?store={store_id}")
+    listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#queries tbody td a")]
+    assert query_id in listed and len(listed) >= 2
+    assert listed == [q["QueryId"] for q in ct.list_queries(EventDataStore=arn)["Queries"]]
+    shot(browser, "16-lake-history")
+    follow(browser, By.LINK_TEXT, query_id)
+    assert browser.find_element(By.ID, "query-sql").text == sql
+
+    # A failed query shows its error; the editor keeps a refused statement.
+    browser.get(f"{console.endpoint}/console/lake/editor?store={store_id}")
+    editor = browser.find_element(By.ID, "sql")
+    editor.clear()
+    editor.send_keys(f"DELETE FROM {store_id}")
+    follow(browser, By.ID, "run-query")
+    assert "InvalidQueryStatementException" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert browser.find_element(By.ID, "sql").get_attribute("value") == f"DELETE FROM {store_id}"
+    browser.set_window_size(400, 800)
+    shot(browser, "17-lake-editor-narrow")
+
+
+def test_a_running_query_page_refreshes_itself(start_server, browser):
+    server = start_server("--query-hold", "600s")
+    ct = server.client()
+    store_id = ct.create_event_data_store(Name="held", TerminationProtectionEnabled=False)[
+        "EventDataStoreArn"].rsplit("/", 1)[1]
+    query_id = ct.start_query(QueryStatement=f"SELECT eventID FROM {store_id}")["QueryId"]
+    sign_in(browser, server)
+    browser.get(f"{server.endpoint}/console/lake/query?id={query_id}&store={store_id}")
+    status = browser.find_element(By.CSS_SELECTOR, "#query-status dd[data-member=QueryStatus]").text
+    assert status == "QUEUED"
+    refresh = browser.find_element(By.CSS_SELECTOR, "meta[http-equiv=refresh]")
+    assert refresh.get_attribute("content") == "2"
+    assert browser.find_element(By.ID, "refresh").get_attribute("href").endswith(
+        f"/console/lake/query?id={query_id}&store={store_id}")
+    ct.cancel_query(QueryId=query_id)
+    assert wait_query_page_done(browser) == "CANCELLED"  # the meta refresh reloaded the page
+    assert not browser.find_elements(By.CSS_SELECTOR, "meta[http-equiv=refresh]")
+    shot(browser, "18-lake-query-cancelled")
+
+
+# ----------------------------------------------------------------- Insights
+
+
+def test_insights_list_chart_and_attributions(start_server, browser, tmp_path):
+    from test_insights import burst_until_start, iso
+
+    clock = tmp_path / "clock"
+    t0 = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    clock.write_text(iso(t0))
+    server = start_server("--delivery-interval", "1s", "--insights-test-clock-file", str(clock))
+    server.create_bucket("insights-bucket")
+    server.client().create_trail(Name="watched", S3BucketName="insights-bucket")
+    started = burst_until_start(server, clock, t0)
+    context = started["insightDetails"]["insightContext"]
+
+    sign_in(browser, server)
+    follow(browser, By.LINK_TEXT, "Insights")
+    row = browser.find_element(By.CSS_SELECTOR, "#insights tbody tr").text
+    assert "Start" in row and "ssm.amazonaws.com" in row and "SendCommand" in row and "ApiCallRateInsight" in row
+    shot(browser, "19-insights")
+    follow(browser, By.CSS_SELECTOR, "#insights tbody td a")
+    summary = browser.find_element(By.ID, "insight-summary").text
+    assert "SendCommand" in summary and iso(t0) in summary and "(still open)" in summary
+
+    # The chart: the per-minute counts from ListInsightsMetricData, the baseline line.
+    metrics = server.client().list_insights_metric_data(
+        EventSource="ssm.amazonaws.com", EventName="SendCommand", InsightType="ApiCallRateInsight",
+        Period=60, StartTime=t0 - dt.timedelta(minutes=60), EndTime=t0 + dt.timedelta(minutes=60),
+        DataType="FillWithZeros")
+    series = browser.find_element(By.ID, "chart-series")
+    values = [float(v) for v in series.get_attribute("data-values").split(",")]
+    assert values == metrics["Values"]
+    assert values.count(40) == 2 and len(series.get_attribute("points").split()) == len(values)
+    baseline = browser.find_element(By.ID, "chart-baseline")
+    assert float(baseline.get_attribute("data-value")) == pytest.approx(
+        context["statistics"]["baseline"]["average"], abs=1e-4)
+    assert browser.find_element(By.ID, "insight-chart").get_attribute("role") == "img"
+    assert browser.find_element(By.ID, "chart-title").get_attribute("textContent").startswith(
+        "ssm.amazonaws.com SendCommand")
+
+    # The attributions of the event's insightContext.
+    tables = {t.get_attribute("data-attribute"): t for t in browser.find_elements(By.CSS_SELECTOR, "table.attribution")}
+    assert set(tables) == {a["attribute"] for a in context["attributions"]}
+    user_agent = next(a for a in context["attributions"] if a["attribute"] == "userAgent")
+    assert user_agent["insight"][0]["value"] == "burst-agent"
+    first = tables["userAgent"].find_element(By.CSS_SELECTOR, "tbody tr").text
+    assert first.startswith("burst-agent") and f"{user_agent['insight'][0]['average']:.4f}" in first
+    shot(browser, "20-insight-chart")
+    browser.set_window_size(400, 800)
+    shot(browser, "21-insight-chart-narrow")

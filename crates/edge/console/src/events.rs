@@ -648,7 +648,7 @@ pub async fn download(
 }
 
 /// One CSV record (RFC 4180 quoting, `\n` terminated, as `opentrail events export`).
-fn csv_line(cells: impl IntoIterator<Item = String>) -> Bytes {
+pub(crate) fn csv_line(cells: impl IntoIterator<Item = String>) -> Bytes {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let cells: Vec<String> = cells.into_iter().collect();
     if let Err(e) = writer.write_record(&cells) {

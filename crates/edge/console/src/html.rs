@@ -26,6 +26,8 @@ pub enum Section {
     SignIn,
     Events,
     Trails,
+    Lake,
+    Insights,
 }
 
 /// A whole page: navigation (when signed in), the body, an error message if any.
@@ -35,6 +37,19 @@ pub fn page(
     session: Option<&Session>,
     body: &str,
     status: StatusCode,
+) -> Response {
+    refreshing_page(title, section, session, body, status, None)
+}
+
+/// A page that, when `refresh` is given, reloads itself after that many seconds (a meta
+/// refresh: the console has no script).
+pub fn refreshing_page(
+    title: &str,
+    section: Section,
+    session: Option<&Session>,
+    body: &str,
+    status: StatusCode,
+    refresh: Option<u32>,
 ) -> Response {
     let nav = match session {
         None => String::new(),
@@ -48,12 +63,14 @@ pub fn page(
                 format!("<li><a href=\"{href}\"{current}>{label}</a></li>")
             };
             format!(
-                "<nav aria-label=\"Console\"><ul>{}{}</ul>\
+                "<nav aria-label=\"Console\"><ul>{}{}{}{}</ul>\
                  <form method=\"post\" action=\"/console/signout\" class=\"signout\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
                  <span>{} · {} · {}</span> <button type=\"submit\">Sign out</button></form></nav>",
                 link("/console/events", "Event history", Section::Events),
                 link("/console/trails", "Trails", Section::Trails),
+                link("/console/lake", "Lake", Section::Lake),
+                link("/console/insights", "Insights", Section::Insights),
                 esc(&session.csrf),
                 esc(&session.display_name()),
                 esc(session.caller.account.as_str()),
@@ -61,8 +78,11 @@ pub fn page(
             )
         }
     };
+    let refresh = refresh.map_or(String::new(), |seconds| {
+        format!("<meta http-equiv=\"refresh\" content=\"{seconds}\">")
+    });
     let document = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · OpenTrail</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head>\
          <body><a class=\"skip\" href=\"#main\">Skip to content</a>\

@@ -1,5 +1,6 @@
 //! The web console, served by `opentrail serve` under `/console`: sign-in with an access
-//! key (recorded as CloudTrail `ConsoleLogin` events), event history and trails. Pages are
+//! key (recorded as CloudTrail `ConsoleLogin` events), event history, trails, CloudTrail
+//! Lake (event data stores, the query editor, query results) and Insights. Pages are
 //! rendered on the server and use no script; every operation runs through
 //! [`opentrail_http::api::call_operation`] as the signed-in principal, so the console can
 //! do nothing the API would not allow, and each call is audited as the API's are.
@@ -7,6 +8,8 @@
 mod events;
 mod form;
 mod html;
+mod insights;
+mod lake;
 mod session;
 mod signin;
 mod trails;
@@ -78,6 +81,14 @@ pub fn router(app: Arc<App>, meta: Arc<dyn MetaStore>, config: ConsoleConfig) ->
         .route("/console/trails/logging", post(trails::logging))
         .route("/console/trails/delete", post(trails::delete))
         .route("/console/trails/tags", post(trails::tags))
+        .route("/console/lake", get(lake::stores))
+        .route("/console/lake/new", get(lake::new_form).post(lake::create))
+        .route("/console/lake/editor", get(lake::editor))
+        .route("/console/lake/query", get(lake::query).post(lake::start_query))
+        .route("/console/lake/query/download", get(lake::download))
+        .route("/console/lake/history", get(lake::history))
+        .route("/console/insights", get(insights::list))
+        .route("/console/insights/view", get(insights::view))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }

@@ -17,7 +17,7 @@ use opentrail_wire::ApiError;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 
-async fn call(
+pub(crate) async fn call(
     console: &Console,
     session: &Session,
     origin: &CallOrigin,
