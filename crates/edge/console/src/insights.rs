@@ -285,11 +285,7 @@ fn chart_svg(
         .map(|(_, v)| *v)
         .chain(baseline)
         .fold(0.0_f64, f64::max);
-    let top = if largest <= 0.0 {
-        1.0
-    } else {
-        largest * 1.1
-    };
+    let top = if largest <= 0.0 { 1.0 } else { largest * 1.1 };
     let x = |t: f64| LEFT + (t - t0) / (t1 - t0).max(1.0) * (WIDTH - LEFT - RIGHT);
     let y = |v: f64| TOP + (1.0 - v / top) * (HEIGHT - TOP - BOTTOM);
     let mut svg = format!(
@@ -356,7 +352,10 @@ fn chart_svg(
 }
 
 fn attributions_html(context: &Value) -> String {
-    let attributions = context["attributions"].as_array().cloned().unwrap_or_default();
+    let attributions = context["attributions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if attributions.is_empty() {
         return String::new();
     }

@@ -150,8 +150,8 @@ pub async fn stores(
                 let arn = store["EventDataStoreArn"].as_str().unwrap_or("");
                 let id = store_id(arn);
                 body.push_str(&format!(
-                    "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td class=\"meta\">{}</td><td>{}</td><td>{}</td>\
-                     <td><a href=\"{}\">Query history</a></td></tr>",
+                    "<tr><td><a href=\"{}\">{}</a></td><td class=\"nowrap\">{}</td><td class=\"meta\">{}</td><td>{}</td><td class=\"nowrap\">{}</td>\
+                     <td class=\"nowrap\"><a href=\"{}\">Query history</a></td></tr>",
                     esc(&editor_link(id, None)),
                     esc(store["Name"].as_str().unwrap_or("")),
                     esc(store["Status"].as_str().unwrap_or("")),
@@ -176,11 +176,8 @@ pub async fn stores(
 }
 
 fn create_page(session: &Session, fields: Option<&Fields>, error: Option<&ApiError>) -> Response {
-    let value = |name: &str, default: &str| {
-        esc(fields
-            .and_then(|f| f.get(name))
-            .unwrap_or(default))
-    };
+    let value =
+        |name: &str, default: &str| esc(fields.and_then(|f| f.get(name)).unwrap_or(default));
     let check = |name: &str| {
         if fields.is_none_or(|f| f.checked(name)) {
             " checked"
@@ -325,7 +322,10 @@ async fn samples_panel(
     {
         Err(e) => html.push_str(&error_box(e.code, &e.message)),
         Ok(output) => {
-            let results = output["SearchResults"].as_array().cloned().unwrap_or_default();
+            let results = output["SearchResults"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if results.is_empty() {
                 html.push_str(&notice_box("No sample query matches."));
             } else {
@@ -338,7 +338,7 @@ async fn samples_panel(
                     let mut link = editor_link(store, Some(&sql));
                     link.push_str(&format!("&search={}", encode(phrase)));
                     html.push_str(&format!(
-                        "<li><a href=\"{}\" class=\"sample\">{}</a><br><span class=\"meta\">{}</span></li>",
+                        "<li><a href=\"{}\" class=\"sample\">{}</a><br><span class=\"hint\">{}</span></li>",
                         esc(&link),
                         esc(sample["Name"].as_str().unwrap_or("")),
                         esc(sample["Description"].as_str().unwrap_or("")),
@@ -581,11 +581,7 @@ fn statistics(described: &Value) -> String {
         "QueryStatus",
         described["QueryStatus"].as_str().unwrap_or("").to_owned(),
     );
-    item(
-        "Created",
-        "CreationTime",
-        time_text(&stats["CreationTime"]),
-    );
+    item("Created", "CreationTime", time_text(&stats["CreationTime"]));
     item("Events matched", "EventsMatched", number("EventsMatched"));
     item("Events scanned", "EventsScanned", number("EventsScanned"));
     item("Bytes scanned", "BytesScanned", number("BytesScanned"));
@@ -599,7 +595,10 @@ fn statistics(described: &Value) -> String {
         item(
             "Delivery status",
             "DeliveryStatus",
-            described["DeliveryStatus"].as_str().unwrap_or("").to_owned(),
+            described["DeliveryStatus"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
         );
     }
     html.push_str("</dl>");
@@ -608,7 +607,10 @@ fn statistics(described: &Value) -> String {
 
 /// One page of result rows as a table, with the pager.
 fn results_table(output: &Value, id: &str, store: &str, paged: bool) -> String {
-    let rows = output["QueryResultRows"].as_array().cloned().unwrap_or_default();
+    let rows = output["QueryResultRows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let total = output["QueryStatistics"]["TotalResultsCount"].as_u64();
     let mut html = format!(
         "<h2>Results</h2><p class=\"downloads\"><span id=\"results-count\">{} rows</span> · \
@@ -795,7 +797,10 @@ pub async fn download(
     let first = match call_page(input.clone()).await {
         Ok(first) => first,
         Err(e) => {
-            return (StatusCode::BAD_REQUEST, format!("{}: {}", e.code, e.message))
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{}: {}", e.code, e.message),
+            )
                 .into_response()
         }
     };

@@ -84,7 +84,10 @@ pub fn router(app: Arc<App>, meta: Arc<dyn MetaStore>, config: ConsoleConfig) ->
         .route("/console/lake", get(lake::stores))
         .route("/console/lake/new", get(lake::new_form).post(lake::create))
         .route("/console/lake/editor", get(lake::editor))
-        .route("/console/lake/query", get(lake::query).post(lake::start_query))
+        .route(
+            "/console/lake/query",
+            get(lake::query).post(lake::start_query),
+        )
         .route("/console/lake/query/download", get(lake::download))
         .route("/console/lake/history", get(lake::history))
         .route("/console/insights", get(insights::list))
