@@ -378,27 +378,29 @@ def test_insights_on_data_events_of_a_trail(insights):
     assert error_code(client.list_insights_metric_data, TrailName="nosuchtrail", **base) == "TrailNotFoundException"
 
 
-def test_insight_selector_rules_for_trails_and_event_data_stores(server):
+def test_insight_selector_rules_for_trails_and_event_data_stores(insights):
+    server, moto, _, _ = insights
+    moto.s3().create_bucket(Bucket="any-bucket")
     client = server.client()
-    client.create_trail(Name="t", S3BucketName="any-bucket")
+    client.create_trail(Name="rules", S3BucketName="any-bucket")
     # Data events Insights need the trail to log data events (it logs management only).
-    assert error_code(client.put_insight_selectors, TrailName="t", InsightSelectors=[
+    assert error_code(client.put_insight_selectors, TrailName="rules", InsightSelectors=[
         {"InsightType": "ApiErrorRateInsight", "EventCategories": ["Data"]}]) == "InvalidInsightSelectorsException"
-    assert error_code(client.put_insight_selectors, TrailName="t", InsightSelectors=[
+    assert error_code(client.put_insight_selectors, TrailName="rules", InsightSelectors=[
         {"InsightType": "ApiCallRateInsight", "EventCategories": ["NetworkActivity"]}]) \
         == "InvalidInsightSelectorsException"
     # Call-rate Insights on management events need write management events logged.
-    client.put_event_selectors(TrailName="t", EventSelectors=[
+    client.put_event_selectors(TrailName="rules", EventSelectors=[
         {"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}])
-    assert error_code(client.put_insight_selectors, TrailName="t", InsightSelectors=[
+    assert error_code(client.put_insight_selectors, TrailName="rules", InsightSelectors=[
         {"InsightType": "ApiCallRateInsight"}]) == "InvalidInsightSelectorsException"
-    client.put_insight_selectors(TrailName="t", InsightSelectors=[{"InsightType": "ApiErrorRateInsight"}])
-    client.put_event_selectors(TrailName="t", AdvancedEventSelectors=S3_DATA_SELECTORS + [
+    client.put_insight_selectors(TrailName="rules", InsightSelectors=[{"InsightType": "ApiErrorRateInsight"}])
+    client.put_event_selectors(TrailName="rules", AdvancedEventSelectors=S3_DATA_SELECTORS + [
         {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}])
-    both = client.put_insight_selectors(TrailName="t", InsightSelectors=[
+    both = client.put_insight_selectors(TrailName="rules", InsightSelectors=[
         {"InsightType": "ApiCallRateInsight", "EventCategories": ["Management", "Data"]},
         {"InsightType": "ApiErrorRateInsight", "EventCategories": ["Data"]}])
-    assert client.get_insight_selectors(TrailName="t")["InsightSelectors"] == both["InsightSelectors"]
+    assert client.get_insight_selectors(TrailName="rules")["InsightSelectors"] == both["InsightSelectors"]
 
     # Event data stores: a source of management events and a destination of Insights events.
     source = client.create_event_data_store(Name="source", TerminationProtectionEnabled=False)["EventDataStoreArn"]
@@ -412,7 +414,7 @@ def test_insight_selector_rules_for_trails_and_event_data_stores(server):
         == "InvalidParameterCombinationException"
     assert error_code(client.put_insight_selectors, InsightsDestination=destination, InsightSelectors=selectors) \
         == "InvalidParameterCombinationException"
-    assert error_code(client.put_insight_selectors, TrailName="t", EventDataStore=source,
+    assert error_code(client.put_insight_selectors, TrailName="rules", EventDataStore=source,
                       InsightsDestination=destination, InsightSelectors=selectors) \
         == "InvalidParameterCombinationException"
     assert error_code(client.put_insight_selectors, EventDataStore=source, InsightsDestination=source,
