@@ -196,8 +196,9 @@ mod tests {
         let insights_store = StoreFilter::new(StoreSpec {
             advanced_selectors: vec![AdvancedEventSelector {
                 name: None,
-                field_selectors: vec![AdvancedFieldSelector::new("eventCategory")
-                    .with(Operator::Equals, ["Insight"])],
+                field_selectors: vec![
+                    AdvancedFieldSelector::new("eventCategory").with(Operator::Equals, ["Insight"])
+                ],
             }],
             insights_from: Some(vec!["arn:src".into()]),
             ..spec()

@@ -126,7 +126,9 @@ fn check_source(source: &StoreRecord, types: &[String]) -> Result<(), StoreError
 
 fn decode(key: &str, value: &str) -> Result<StoreInsights, StoreError> {
     serde_json::from_str(value).map_err(|e| {
-        StoreError::Internal(format!("stored Insights settings {key} are unreadable: {e}"))
+        StoreError::Internal(format!(
+            "stored Insights settings {key} are unreadable: {e}"
+        ))
     })
 }
 
@@ -247,7 +249,10 @@ impl StoreService {
             let Some(source) = stores.iter().find(|store| store.storage_key() == key) else {
                 continue;
             };
-            if !stores.iter().any(|store| store.id == insights.destination_id) {
+            if !stores
+                .iter()
+                .any(|store| store.id == insights.destination_id)
+            {
                 continue;
             }
             sources.push(InsightsSource {

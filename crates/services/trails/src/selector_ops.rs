@@ -168,7 +168,11 @@ fn check_trail_logs_analysed_events(
         let (management, data) = analysed_categories(selector);
         let write = kind == "ApiCallRateInsight";
         if management && !trail.selectors.logs_management_events(write) {
-            let which = if write { "write management events" } else { "management events" };
+            let which = if write {
+                "write management events"
+            } else {
+                "management events"
+            };
             return Err(TrailError::InvalidInsightSelectors(format!(
                 "Trail {} does not log {which}; {kind} on management events requires the trail to log {which}",
                 trail.arn()

@@ -391,12 +391,7 @@ mod tests {
             Ok(self.0.clone())
         }
 
-        fn stored_history(
-            &self,
-            _: &str,
-            _: DateTime<Utc>,
-            _: DateTime<Utc>,
-        ) -> Vec<EventRecord> {
+        fn stored_history(&self, _: &str, _: DateTime<Utc>, _: DateTime<Utc>) -> Vec<EventRecord> {
             Vec::new()
         }
     }
@@ -478,7 +473,9 @@ mod tests {
         let management = of("SendCommand");
         assert_eq!(data.len(), 2, "{records:?}");
         assert_eq!(management.len(), 2, "{records:?}");
-        assert!(data.iter().all(|record| record.get("insightSource").is_none()));
+        assert!(data
+            .iter()
+            .all(|record| record.get("insightSource").is_none()));
         assert!(management
             .iter()
             .all(|record| record["insightSource"] == source_arn));
@@ -492,7 +489,13 @@ mod tests {
             error_code: None,
         };
         let points = hub
-            .metric_data(&key, Resolution::OneMinute, t0, t0 + Duration::minutes(5), false)
+            .metric_data(
+                &key,
+                Resolution::OneMinute,
+                t0,
+                t0 + Duration::minutes(5),
+                false,
+            )
             .unwrap()
             .unwrap();
         assert!(points.is_empty(), "{points:?}");
