@@ -293,3 +293,189 @@ def test_an_insight_started_before_a_restart_ends_once_after_it(insights, stop):
     assert end["eventTime"] == iso(t0 + dt.timedelta(minutes=2))
     statistics = end["insightDetails"]["insightContext"]["statistics"]
     assert statistics["insightDuration"] == 2 and statistics["insight"]["average"] == 40
+
+
+def data_call(account: str, time: dt.datetime) -> dict:
+    """An S3 GetObject data event (read-only: call-rate Insights on data events count reads too)."""
+    record = call(account, time)
+    record.update({
+        "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "readOnly": True,
+        "managementEvent": False, "eventCategory": "Data",
+        "resources": [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::data-bucket/key"},
+                      {"type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::data-bucket"}],
+    })
+    return record
+
+
+S3_DATA_SELECTORS = [{"Name": "objects", "FieldSelectors": [
+    {"Field": "eventCategory", "Equals": ["Data"]},
+    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}]
+
+
+def test_insights_on_data_events_of_a_trail(insights):
+    server, moto, clock, t0 = insights
+    moto.s3().create_bucket(Bucket="insights-bucket")
+    client = server.client()
+    client.create_trail(Name="objects", S3BucketName="insights-bucket")
+    client.put_event_selectors(TrailName="objects", AdvancedEventSelectors=S3_DATA_SELECTORS)
+    put = client.put_insight_selectors(TrailName="objects", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight", "EventCategories": ["Data"]}])
+    assert put["InsightSelectors"] == [{"InsightType": "ApiCallRateInsight", "EventCategories": ["Data"]}]
+    client.start_logging(Name="objects")
+    wait_for(lambda: "insights enabled" in server.log_text(), what="insights to start for the account")
+
+    # 40 GetObject calls in each of two minutes, and as many SendCommand management calls,
+    # which this trail neither logs nor analyses.
+    burst = [data_call(server.account_id, t0 + dt.timedelta(seconds=s)) for s in range(0, 120, 3)]
+    burst += [data_call(server.account_id, t0 + dt.timedelta(seconds=s)) for s in range(1, 120, 3)]
+    burst += [call(server.account_id, t0 + dt.timedelta(seconds=s)) for s in range(0, 120, 2)]
+    answer = post_events(server, json.dumps({"Records": burst}).encode()).json()
+    assert len(answer["successful"]) == len(burst), answer
+    for minute in range(1, 12):
+        clock.write_text(iso(t0 + dt.timedelta(minutes=minute, seconds=5)))
+        time.sleep(0.2)
+    events = wait_for(lambda: (found := insight_events(server, t0)) and len(found) == 2 and found,
+                      what="the data events' Start and End")
+    server.wait_for_history_caught_up()
+    events = insight_events(server, t0)
+    assert sorted(e["insightDetails"]["state"] for e in events) == ["End", "Start"], events
+    for event in events:
+        assert event["eventCategory"] == "Insight" and event["eventType"] == "AwsCloudTrailInsight"
+        assert event["insightDetails"]["eventSource"] == "s3.amazonaws.com"
+        assert event["insightDetails"]["eventName"] == "GetObject"
+        assert event["insightDetails"]["insightType"] == "ApiCallRateInsight"
+        assert "insightSource" not in event
+
+    # ListInsightsData (event history, category insight) lists them for the trail.
+    data = client.list_insights_data(InsightSource=trail_arn("objects", account=server.account_id),
+                                     DataType="InsightsEvents", Dimensions={"EventSource": "s3.amazonaws.com"},
+                                     StartTime=t0 - dt.timedelta(hours=1), EndTime=t0 + dt.timedelta(hours=1))
+    assert sorted(json.loads(e["CloudTrailEvent"])["insightDetails"]["state"] for e in data["Events"]) \
+        == ["End", "Start"]
+
+    # ListInsightsMetricData with TrailName: the data events' counts, and the trail's ARN.
+    metrics = client.list_insights_metric_data(
+        TrailName="objects", EventSource="s3.amazonaws.com", EventName="GetObject",
+        InsightType="ApiCallRateInsight", Period=60, StartTime=t0 - dt.timedelta(minutes=1),
+        EndTime=t0 + dt.timedelta(minutes=3), DataType="FillWithZeros")
+    assert metrics["Values"] == [0, 40, 40, 0]
+    assert metrics["TrailARN"] == trail_arn("objects", account=server.account_id)
+    cli = server.aws("cloudtrail", "list-insights-metric-data", "--trail-name", "objects",
+                     "--event-source", "s3.amazonaws.com", "--event-name", "GetObject",
+                     "--insight-type", "ApiCallRateInsight", "--period", "60",
+                     "--start-time", iso(t0), "--end-time", iso(t0 + dt.timedelta(minutes=2)))
+    assert cli["Values"] == [40, 40]
+    # The management calls the trail does not log were not counted.
+    unlogged = client.list_insights_metric_data(
+        EventSource="ssm.amazonaws.com", EventName="SendCommand", InsightType="ApiCallRateInsight",
+        Period=60, StartTime=t0 - dt.timedelta(minutes=1), EndTime=t0 + dt.timedelta(minutes=3))
+    assert unlogged["Values"] == []
+    # TrailName names a trail with Insights on data events, and an existing one.
+    client.create_trail(Name="managed", S3BucketName="insights-bucket")
+    client.put_insight_selectors(TrailName="managed", InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
+    base = {"EventSource": "s3.amazonaws.com", "EventName": "GetObject", "InsightType": "ApiCallRateInsight"}
+    assert error_code(client.list_insights_metric_data, TrailName="managed", **base) == "InvalidParameterException"
+    assert error_code(client.list_insights_metric_data, TrailName="nosuchtrail", **base) == "TrailNotFoundException"
+
+
+def test_insight_selector_rules_for_trails_and_event_data_stores(insights):
+    server, moto, _, _ = insights
+    moto.s3().create_bucket(Bucket="any-bucket")
+    client = server.client()
+    client.create_trail(Name="rules", S3BucketName="any-bucket")
+    # Data events Insights need the trail to log data events (it logs management only).
+    assert error_code(client.put_insight_selectors, TrailName="rules", InsightSelectors=[
+        {"InsightType": "ApiErrorRateInsight", "EventCategories": ["Data"]}]) == "InvalidInsightSelectorsException"
+    assert error_code(client.put_insight_selectors, TrailName="rules", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight", "EventCategories": ["NetworkActivity"]}]) \
+        == "InvalidInsightSelectorsException"
+    # Call-rate Insights on management events need write management events logged.
+    client.put_event_selectors(TrailName="rules", EventSelectors=[
+        {"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}])
+    assert error_code(client.put_insight_selectors, TrailName="rules", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight"}]) == "InvalidInsightSelectorsException"
+    client.put_insight_selectors(TrailName="rules", InsightSelectors=[{"InsightType": "ApiErrorRateInsight"}])
+    client.put_event_selectors(TrailName="rules", AdvancedEventSelectors=S3_DATA_SELECTORS + [
+        {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}])
+    both = client.put_insight_selectors(TrailName="rules", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight", "EventCategories": ["Management", "Data"]},
+        {"InsightType": "ApiErrorRateInsight", "EventCategories": ["Data"]}])
+    assert client.get_insight_selectors(TrailName="rules")["InsightSelectors"] == both["InsightSelectors"]
+
+    # Event data stores: a source of management events and a destination of Insights events.
+    source = client.create_event_data_store(Name="source", TerminationProtectionEnabled=False)["EventDataStoreArn"]
+    destination = client.create_event_data_store(
+        Name="insights", TerminationProtectionEnabled=False,
+        AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}],
+    )["EventDataStoreArn"]
+    selectors = [{"InsightType": "ApiCallRateInsight"}]
+    assert error_code(client.get_insight_selectors, EventDataStore=source) == "InsightNotEnabledException"
+    assert error_code(client.put_insight_selectors, EventDataStore=source, InsightSelectors=selectors) \
+        == "InvalidParameterCombinationException"
+    assert error_code(client.put_insight_selectors, InsightsDestination=destination, InsightSelectors=selectors) \
+        == "InvalidParameterCombinationException"
+    assert error_code(client.put_insight_selectors, TrailName="rules", EventDataStore=source,
+                      InsightsDestination=destination, InsightSelectors=selectors) \
+        == "InvalidParameterCombinationException"
+    assert error_code(client.put_insight_selectors, EventDataStore=source, InsightsDestination=source,
+                      InsightSelectors=selectors) == "InvalidInsightSelectorsException"
+    assert error_code(client.put_insight_selectors, EventDataStore=destination, InsightsDestination=destination,
+                      InsightSelectors=selectors) == "InvalidInsightSelectorsException"
+    assert error_code(client.put_insight_selectors, EventDataStore=source, InsightsDestination=destination,
+                      InsightSelectors=[{"InsightType": "ApiCallRateInsight", "EventCategories": ["Data"]}]) \
+        == "InvalidInsightSelectorsException"
+    assert error_code(client.put_insight_selectors, EventDataStore="0000aaaa-1111-2222-3333-444455556666",
+                      InsightsDestination=destination, InsightSelectors=selectors) == "InvalidParameterException"
+    put = server.aws("cloudtrail", "put-insight-selectors", "--event-data-store", source.rsplit("/", 1)[1],
+                     "--insights-destination", destination, "--insight-selectors",
+                     json.dumps([{"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}]))
+    assert put["EventDataStoreArn"] == source and put["InsightsDestination"] == destination
+    got = client.get_insight_selectors(EventDataStore=source)
+    assert got["InsightsDestination"] == destination
+    assert [s["InsightType"] for s in got["InsightSelectors"]] == ["ApiCallRateInsight", "ApiErrorRateInsight"]
+    client.put_insight_selectors(EventDataStore=source, InsightSelectors=[])
+    assert error_code(client.get_insight_selectors, EventDataStore=source) == "InsightNotEnabledException"
+
+
+def test_event_data_store_insights_are_written_into_the_destination_store(insights):
+    server, moto, clock, t0 = insights
+    client = server.client()
+    source = client.create_event_data_store(Name="source", TerminationProtectionEnabled=False)["EventDataStoreArn"]
+    destination = client.create_event_data_store(
+        Name="insights", TerminationProtectionEnabled=False,
+        AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}],
+    )["EventDataStoreArn"]
+    client.put_insight_selectors(EventDataStore=source, InsightsDestination=destination,
+                                 InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
+    wait_for(lambda: "insights enabled" in server.log_text(), what="insights to start for the store")
+    burst = [call(server.account_id, t0 + dt.timedelta(seconds=s)) for s in range(0, 120, 3)]
+    burst += [call(server.account_id, t0 + dt.timedelta(seconds=s)) for s in range(1, 120, 3)]
+    answer = post_events(server, json.dumps({"Records": burst}).encode()).json()
+    assert len(answer["successful"]) == len(burst), answer
+    for minute in range(1, 12):
+        clock.write_text(iso(t0 + dt.timedelta(minutes=minute, seconds=5)))
+        time.sleep(0.2)
+
+    store = destination.rsplit("/", 1)[1]
+    sql = (f"SELECT eventType, eventCategory, insightSource, insightDetails.state, insightDetails.eventName, "
+           f"insightDetails.insightType, sharedEventID, eventTime FROM {store} ORDER BY eventTime")
+
+    def rows():
+        query_id = client.start_query(QueryStatement=sql)["QueryId"]
+        described = wait_for(lambda: (d := client.describe_query(QueryId=query_id))["QueryStatus"]
+                             in ("FINISHED", "FAILED", "CANCELLED", "TIMED_OUT") and d, what="the query")
+        assert described["QueryStatus"] == "FINISHED", described
+        found = client.get_query_results(QueryId=query_id)["QueryResultRows"]
+        return [{k: v for column in row for k, v in column.items()} for row in found]
+
+    found = wait_for(lambda: (r := rows()) and len(r) == 2 and r, what="Start and End in the destination store")
+    start, end = found
+    for row in found:
+        assert row["eventType"] == "AwsCloudTrailInsight" and row["eventCategory"] == "Insight"
+        assert row["insightSource"] == source
+        assert "SendCommand" in row.values() and "ApiCallRateInsight" in row.values()
+    assert "Start" in start.values() and "End" in end.values()
+    assert start["sharedEventID"] == end["sharedEventID"]
+    assert start["eventTime"].startswith(t0.strftime("%Y-%m-%d %H:%M:%S"))
+    # Not event history's, nor the source store's.
+    assert insight_events(server, t0) == []

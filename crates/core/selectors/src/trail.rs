@@ -42,6 +42,46 @@ impl TrailSelectors {
         }
     }
 
+    /// Whether the selectors log management events: write ones when `write`, else any
+    /// (read or write). Insights requires this of a trail it analyses (AWS: ApiCallRate
+    /// needs write management events, ApiErrorRate read or write ones).
+    pub fn logs_management_events(&self, write: bool) -> bool {
+        match self {
+            Self::Basic(selectors) => selectors.iter().any(|selector| {
+                selector.include_management_events != Some(false)
+                    && match selector.read_write_type.unwrap_or(ReadWriteType::All) {
+                        ReadWriteType::All | ReadWriteType::WriteOnly => true,
+                        ReadWriteType::ReadOnly => !write,
+                    }
+            }),
+            Self::Advanced(selectors) => selectors.iter().any(|selector| {
+                category_is(selector, "Management")
+                    && (!write
+                        || !selector.field_selectors.iter().any(|field| {
+                            field.field == "readOnly"
+                                && field
+                                    .values(crate::Operator::Equals)
+                                    .is_some_and(|values| values.iter().all(|v| v == "true"))
+                        }))
+            }),
+        }
+    }
+
+    /// Whether the selectors log some data events (Insights on data events requires it).
+    pub fn logs_data_events(&self) -> bool {
+        match self {
+            Self::Basic(selectors) => selectors.iter().any(|selector| {
+                selector
+                    .data_resources
+                    .as_ref()
+                    .is_some_and(|resources| !resources.is_empty())
+            }),
+            Self::Advanced(selectors) => selectors
+                .iter()
+                .any(|selector| category_is(selector, "Data")),
+        }
+    }
+
     /// The `EventSelectors` member of a GetEventSelectors response, if basic.
     pub fn event_selectors(&self) -> Option<&[EventSelector]> {
         match self {
@@ -63,6 +103,16 @@ impl Default for TrailSelectors {
     fn default() -> Self {
         Self::default_for_new_trail()
     }
+}
+
+/// Whether an advanced selector's `eventCategory` condition selects `category`.
+fn category_is(selector: &AdvancedEventSelector, category: &str) -> bool {
+    selector.field_selectors.iter().any(|field| {
+        field.field == "eventCategory"
+            && field
+                .values(crate::Operator::Equals)
+                .is_some_and(|values| values.iter().any(|value| value == category))
+    })
 }
 
 #[cfg(test)]
@@ -137,5 +187,31 @@ mod tests {
             serde_json::from_str::<TrailSelectors>(&stored).unwrap(),
             TrailSelectors::default_for_new_trail()
         );
+    }
+
+    #[test]
+    fn which_categories_the_selectors_log() {
+        let default = TrailSelectors::default_for_new_trail();
+        assert!(default.logs_management_events(true));
+        assert!(!default.logs_data_events());
+        let read_only = TrailSelectors::Basic(vec![EventSelector {
+            read_write_type: Some(ReadWriteType::ReadOnly),
+            include_management_events: Some(true),
+            data_resources: None,
+            exclude_management_event_sources: None,
+        }]);
+        assert!(!read_only.logs_management_events(true));
+        assert!(read_only.logs_management_events(false));
+        let data = TrailSelectors::Advanced(vec![AdvancedEventSelector {
+            name: None,
+            field_selectors: vec![
+                crate::AdvancedFieldSelector::new("eventCategory")
+                    .with(crate::Operator::Equals, ["Data"]),
+                crate::AdvancedFieldSelector::new("resources.type")
+                    .with(crate::Operator::Equals, ["AWS::S3::Object"]),
+            ],
+        }]);
+        assert!(data.logs_data_events());
+        assert!(!data.logs_management_events(false));
     }
 }

@@ -101,8 +101,23 @@ pub async fn dispatch(
             output(trails.put_event_selectors(ctx, input).await?)
         }
         GetEventSelectors => output(trails.get_event_selectors(ctx, typed(input)?).await?),
-        PutInsightSelectors => output(trails.put_insight_selectors(ctx, typed(input)?).await?),
-        GetInsightSelectors => output(trails.get_insight_selectors(ctx, typed(input)?).await?),
+        PutInsightSelectors => {
+            let input: opentrail_operations::PutInsightSelectorsRequest = typed(input)?;
+            // Insights of an event data store (source + destination) live with the stores.
+            if input.event_data_store.is_some() || input.insights_destination.is_some() {
+                output(stores.put_insight_selectors(ctx, input).await?)
+            } else {
+                output(trails.put_insight_selectors(ctx, input).await?)
+            }
+        }
+        GetInsightSelectors => {
+            let input: opentrail_operations::GetInsightSelectorsRequest = typed(input)?;
+            if input.event_data_store.is_some() && input.trail_name.is_none() {
+                output(stores.get_insight_selectors(ctx, input).await?)
+            } else {
+                output(trails.get_insight_selectors(ctx, input).await?)
+            }
+        }
         ListInsightsMetricData => {
             crate::insights_ops::list_insights_metric_data(app, ctx, typed(input)?).await
         }

@@ -53,13 +53,28 @@ pub async fn list_insights_metric_data(
         }
         (_, code) => code.map(str::to_owned),
     };
-    if let Some(trail) = &input.trail_name {
-        // Data-event Insights (the only metrics a trail name selects) are not counted here.
-        return Err(ApiError::new(
-            "UnsupportedOperationException",
-            format!("Insights metrics of data events (TrailName {trail}) are not available on this OpenTrail server; omit TrailName for management events"),
-        ));
-    }
+    // TrailName selects the metrics of a trail's Insights on data events (AWS): the trail
+    // must exist and analyse data events. The counts are the account's (see the README).
+    let trail_arn = match input.trail_name.as_deref() {
+        None => None,
+        Some(name) => {
+            let trail = app.trails.find_trail(ctx, name)?;
+            let analyses_data = trail.insight_selectors.iter().any(|selector| {
+                selector
+                    .event_categories
+                    .iter()
+                    .flatten()
+                    .any(|category| category == "Data")
+            });
+            if !analyses_data {
+                return Err(invalid(format!(
+                    "Trail {} does not have Insights enabled on data events; TrailName applies only to data events Insights (omit it for management events)",
+                    trail.arn()
+                )));
+            }
+            Some(trail.arn().to_string())
+        }
+    };
     let period = input.period.unwrap_or(3600);
     let resolution = u32::try_from(period)
         .ok()
@@ -130,7 +145,7 @@ pub async fn list_insights_metric_data(
         timestamps: Some(points.iter().map(|(time, _)| Timestamp(*time)).collect()),
         values: Some(points.iter().map(|(_, count)| *count as f64).collect()),
         next_token,
-        trail_arn: None,
+        trail_arn,
     })
 }
 

@@ -5,9 +5,11 @@
 use chrono::{DateTime, Utc};
 use opentrail_history::{EventIndex, LookupRequest};
 use opentrail_insights_worker::{
-    EventCategories, InsightSelection, InsightType, InsightsDirectory,
+    EventCategories, InsightSelection, InsightType, InsightsDirectory, InsightsSource,
 };
 use opentrail_model::{Clock, EventRecord, KnownRegions, Region};
+use opentrail_selectors::TrailSelectors;
+use opentrail_stores::StoreService;
 use opentrail_trails::{TrailRecord, TrailService};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ const BOOTSTRAP_LIMIT: usize = 1_000_000;
 
 pub struct TrailsInsights {
     pub trails: Arc<TrailService>,
+    pub stores: Arc<StoreService>,
     pub history: Arc<dyn EventIndex>,
     pub regions: KnownRegions,
     pub clock: Arc<dyn Clock>,
@@ -67,20 +70,88 @@ fn merge(into: &mut InsightSelection, more: InsightSelection) {
     }
 }
 
+/// What one trail logs, as Insights reads it: its regions and selectors.
+struct Logged {
+    home_region: String,
+    multi_region: bool,
+    selectors: TrailSelectors,
+}
+
+impl Logged {
+    fn logs(&self, event: &EventRecord) -> bool {
+        (self.multi_region || event.aws_region() == self.home_region)
+            && self.selectors.matches(event)
+    }
+}
+
+/// The key of an event data store's Insights source (an account's trails use the account).
+pub fn store_source_key(store_id: &str) -> String {
+    format!("eds-{store_id}")
+}
+
 impl InsightsDirectory for TrailsInsights {
-    fn enabled_accounts(&self) -> Result<BTreeMap<String, InsightSelection>, String> {
+    fn enabled_accounts(&self) -> Result<BTreeMap<String, InsightsSource>, String> {
         let trails = self.trails.all_trails().map_err(|e| e.to_string())?;
-        let mut accounts: BTreeMap<String, InsightSelection> = BTreeMap::new();
+        let mut accounts: BTreeMap<String, (InsightSelection, Vec<Logged>)> = BTreeMap::new();
         for trail in &trails {
             let selection = trail_selection(trail);
             if selection.is_enabled() {
-                merge(
-                    accounts.entry(trail.account.to_string()).or_default(),
-                    selection,
-                );
+                let (merged, logged) = accounts.entry(trail.account.to_string()).or_default();
+                merge(merged, selection);
+                logged.push(Logged {
+                    home_region: trail.home_region.to_string(),
+                    multi_region: trail.is_multi_region_trail,
+                    selectors: trail.selectors.clone(),
+                });
             }
         }
-        Ok(accounts)
+        // A trail analyses the events it logs (AWS: Insights reads the trail's events).
+        let mut sources: BTreeMap<String, InsightsSource> = accounts
+            .into_iter()
+            .map(|(account, (selection, logged))| {
+                let source = InsightsSource {
+                    filter: Arc::new(move |event: &EventRecord| {
+                        logged.iter().any(|trail| trail.logs(event))
+                    }),
+                    ..InsightsSource::account(&account, selection)
+                };
+                (account, source)
+            })
+            .collect();
+        let stores = self.stores.insights_sources().map_err(|e| e.to_string())?;
+        for store in stores {
+            let source = &store.source;
+            if !source.ingesting() {
+                continue;
+            }
+            let mut selection = InsightSelection::default();
+            for kind in &store.insights.insight_types {
+                match InsightType::parse(kind) {
+                    Some(InsightType::ApiCallRateInsight) => {
+                        selection.call_rate = Some(EventCategories::MANAGEMENT)
+                    }
+                    Some(InsightType::ApiErrorRateInsight) => {
+                        selection.error_rate = Some(EventCategories::MANAGEMENT)
+                    }
+                    None => {}
+                }
+            }
+            let logged = Logged {
+                home_region: source.home_region.to_string(),
+                multi_region: source.multi_region_enabled,
+                selectors: TrailSelectors::Advanced(source.selectors.clone()),
+            };
+            sources.insert(
+                store_source_key(&source.id),
+                InsightsSource {
+                    account: source.account.to_string(),
+                    selection,
+                    insight_source: Some(source.arn()),
+                    filter: Arc::new(move |event: &EventRecord| logged.logs(event)),
+                },
+            );
+        }
+        Ok(sources)
     }
 
     fn stored_history(

@@ -3,7 +3,7 @@
 
 use opentrail_lake::{LakeError, LakeStorage, StoreCatalog, StoreSpec};
 use opentrail_selectors::EventDataStoreKind;
-use opentrail_stores::{StoreRecord, StoreService};
+use opentrail_stores::{InsightsSource, StoreRecord, StoreService};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +19,8 @@ pub fn storage(data_dir: &Path) -> anyhow::Result<LakeStorage> {
 }
 
 /// What the lake writer needs of a store, or `None` for a store it does not write (stores
-/// of Insights, Config, channel or evidence events have other schemas).
+/// of Config, channel or evidence events have other schemas). Insights stores are written
+/// by [`insights_store_spec`].
 pub fn store_spec(store: &StoreRecord) -> Option<StoreSpec> {
     if store.kind() != EventDataStoreKind::CloudTrailEvents {
         return None;
@@ -36,6 +37,33 @@ pub fn store_spec(store: &StoreRecord) -> Option<StoreSpec> {
         retention_days: u32::try_from(store.retention_period).unwrap_or(0),
         from_offset: store.ingest_from_offset,
         until_offset: store.ingest_until_offset,
+        insights_from: None,
+    })
+}
+
+/// An Insights store's spec: it takes the Insights events of the source stores (ARNs)
+/// that name it as their `InsightsDestination`.
+pub fn insights_store_spec(store: &StoreRecord, sources: &[InsightsSource]) -> Option<StoreSpec> {
+    if store.kind() != EventDataStoreKind::Insight {
+        return None;
+    }
+    let from = sources
+        .iter()
+        .filter(|source| source.insights.destination_id == store.id)
+        .map(|source| source.source.arn())
+        .collect();
+    Some(StoreSpec {
+        id: store.id.clone(),
+        account: store.account.to_string(),
+        home_region: store.home_region.to_string(),
+        // Insights events are the source's; its regions decided what was analysed.
+        multi_region: true,
+        advanced_selectors: store.selectors.clone(),
+        ingestion_enabled: store.ingesting(),
+        retention_days: u32::try_from(store.retention_period).unwrap_or(0),
+        from_offset: store.ingest_from_offset,
+        until_offset: store.ingest_until_offset,
+        insights_from: Some(from),
     })
 }
 
@@ -77,7 +105,14 @@ impl StoreCatalog for StoreDirectory {
             .stores
             .all_stores()
             .map_err(|e| LakeError::Catalog(e.to_string()))?;
-        let specs: Vec<StoreSpec> = records.iter().filter_map(store_spec).collect();
+        let sources = self
+            .stores
+            .insights_sources()
+            .map_err(|e| LakeError::Catalog(e.to_string()))?;
+        let specs: Vec<StoreSpec> = records
+            .iter()
+            .filter_map(|store| store_spec(store).or_else(|| insights_store_spec(store, &sources)))
+            .collect();
         *cache = Some(Cached {
             changes,
             loaded: Instant::now(),

@@ -309,6 +309,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let directory: Arc<dyn opentrail_insights_worker::InsightsDirectory> =
                 Arc::new(TrailsInsights {
                     trails: Arc::clone(&trails),
+                    stores: Arc::clone(&stores),
                     history: Arc::clone(&history),
                     regions: regions.clone(),
                     clock: insights_clock,

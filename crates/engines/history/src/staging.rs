@@ -90,7 +90,8 @@ impl StagedEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Staging {
     Staged(StagedEvent),
-    /// A data or network activity event: not part of event history.
+    /// A data or network activity event, or an event data store's Insights event: not
+    /// part of event history.
     NotHistory,
     /// Missing what history needs (eventID, a valid eventTime, account, region).
     Invalid,
@@ -105,6 +106,10 @@ pub(crate) fn stage(record: &EventRecord) -> Staging {
     let Some(category) = HistoryCategory::of(record) else {
         return Staging::NotHistory;
     };
+    // An event data store's Insights events live in its destination store only.
+    if record.insight_source().is_some() {
+        return Staging::NotHistory;
+    }
     let account = record.recipient_account_id();
     let region = record.aws_region();
     let event_id = record.event_id();

@@ -123,6 +123,11 @@ pub struct InsightsConfig {
     /// Names the analysed source (a trail ARN) in the derived event IDs, so two trails'
     /// insights never share an ID.
     pub source_id: String,
+    /// For an event data store's Insights: the source store's ARN, written as
+    /// `insightSource` in each Insights event (AWS's field of Lake Insights events); the
+    /// lake writer routes the events to the destination store by it.
+    #[serde(default)]
+    pub insight_source: Option<String>,
     pub selection: InsightSelection,
     pub call_rate: DetectorConfig,
     pub error_rate: DetectorConfig,
@@ -148,6 +153,7 @@ impl Default for InsightsConfig {
     fn default() -> Self {
         Self {
             source_id: String::new(),
+            insight_source: None,
             selection: InsightSelection::both_on_management(),
             call_rate: DetectorConfig::default(),
             error_rate: DetectorConfig::default(),

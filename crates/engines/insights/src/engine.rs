@@ -435,8 +435,9 @@ impl InsightsEngine {
 
     fn hold(&mut self, events: &[InsightEvent]) {
         if self.config.hold_events {
+            let source = self.config.insight_source.as_deref();
             self.unacknowledged
-                .extend(events.iter().map(InsightEvent::to_json));
+                .extend(events.iter().map(|event| event.to_json_from(source)));
         }
     }
 

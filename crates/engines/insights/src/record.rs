@@ -64,6 +64,8 @@ struct Record<'a> {
     recipient_account_id: &'a str,
     #[serde(rename = "sharedEventID")]
     shared_event_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    insight_source: Option<&'a str>,
     insight_details: Details<'a>,
     event_category: &'static str,
 }
@@ -104,6 +106,12 @@ struct Average {
 impl InsightEvent {
     /// The record's JSON text, as it goes into the event log and log files.
     pub fn to_json(&self) -> String {
+        self.to_json_from(None)
+    }
+
+    /// The record's JSON text with `insightSource` (the source event data store's ARN)
+    /// when given: the shape of an event data store's Insights events.
+    pub fn to_json_from(&self, insight_source: Option<&str>) -> String {
         let record = Record {
             event_version: "1.08",
             event_time: self.event_time.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -112,6 +120,7 @@ impl InsightEvent {
             event_type: "AwsCloudTrailInsight",
             recipient_account_id: &self.key.account,
             shared_event_id: &self.shared_event_id,
+            insight_source,
             insight_details: Details {
                 state: self.state,
                 event_source: &self.key.event_source,
@@ -204,4 +213,45 @@ pub(crate) fn averages(top: &[(Arc<str>, u64)], minutes: u32) -> Vec<Attribution
             average: *count as f64 / f64::from(minutes.max(1)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> InsightEvent {
+        let key = MetricKey {
+            account: Arc::from("111122223333"),
+            region: Arc::from("us-east-1"),
+            event_source: Arc::from("ssm.amazonaws.com"),
+            event_name: Arc::from("SendCommand"),
+            insight_type: InsightType::ApiCallRateInsight,
+            error_code: None,
+        };
+        InsightEvent {
+            shared_event_id: derived_id("s", &key, 1, "shared"),
+            event_id: derived_id("s", &key, 1, "Start"),
+            key,
+            state: InsightState::Start,
+            event_time: DateTime::from_timestamp(60, 0).unwrap_or_default(),
+            baseline_average: 0.5,
+            insight_average: 40.0,
+            baseline_duration: 10_080,
+            insight_duration: None,
+            attributions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_event_data_store_insight_names_its_source() {
+        let trail: serde_json::Value = serde_json::from_str(&event().to_json()).unwrap();
+        assert!(trail.get("insightSource").is_none());
+        let source = "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/src";
+        let lake: serde_json::Value =
+            serde_json::from_str(&event().to_json_from(Some(source))).unwrap();
+        assert_eq!(lake["insightSource"], source);
+        assert_eq!(lake["eventCategory"], "Insight");
+        assert_eq!(lake["eventType"], "AwsCloudTrailInsight");
+        assert_eq!(lake["insightDetails"]["state"], "Start");
+    }
 }

@@ -155,6 +155,20 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
                 .to_vec(),
         ),
         text("eventcontext"),
+        // Insights events (Insights event data stores): the source store and the details.
+        text("insightsource"),
+        structure(
+            "insightdetails",
+            vec![
+                text("state"),
+                text("eventsource"),
+                text("eventname"),
+                text("insighttype"),
+                text("errorcode"),
+                // `statistics` and `attributions`, as JSON text.
+                string_map("insightcontext"),
+            ],
+        ),
         text("eventjson"),
         text("eventjsonchecksum"),
     ]))

@@ -29,6 +29,10 @@ pub struct StoreSpec {
     /// The log's end when ingestion last stopped (or the store was deleted): events below
     /// it that the writer had not reached yet still go in; none at or after it.
     pub until_offset: Option<u64>,
+    /// An Insights event data store: the ARNs of the source stores whose Insights events
+    /// (their `insightSource`) it receives, and nothing else. `None` for other stores,
+    /// which never receive an event data store's Insights events.
+    pub insights_from: Option<Vec<String>>,
 }
 
 impl StoreSpec {
@@ -83,7 +87,17 @@ impl StoreFilter {
         self.spec.collects_offset(offset)
             && event.recipient_account_id() == self.spec.account
             && (self.spec.multi_region || event.aws_region() == self.spec.home_region)
-            && self.selectors.matches(event)
+            && self.admits_insights(event)
+    }
+
+    /// An Insights store takes exactly its sources' Insights events; another store never
+    /// takes an event data store's Insights events, and its selectors decide the rest.
+    fn admits_insights(&self, event: &EventRecord) -> bool {
+        let source = event.insight_source();
+        match &self.spec.insights_from {
+            Some(sources) => source.is_some_and(|source| sources.contains(&source)),
+            None => source.is_none() && self.selectors.matches(event),
+        }
     }
 }
 
@@ -107,6 +121,7 @@ mod tests {
             retention_days: 366,
             from_offset: 0,
             until_offset: None,
+            insights_from: None,
         }
     }
 
@@ -167,5 +182,32 @@ mod tests {
         };
         assert!(!never.collects_offset(0));
         assert!(!never.collects_any(0, u64::MAX));
+    }
+
+    #[test]
+    fn an_insights_store_takes_only_its_sources_insights_events() {
+        let insight = |source: Option<&str>| {
+            let source = source.map_or(String::new(), |arn| format!(r#""insightSource":"{arn}","#));
+            EventRecord::from_json(&format!(
+                r#"{{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","awsRegion":"us-east-1","eventID":"i","eventType":"AwsCloudTrailInsight","recipientAccountId":"123456789012","sharedEventID":"s",{source}"insightDetails":{{"state":"Start","eventSource":"ssm.amazonaws.com","eventName":"SendCommand","insightType":"ApiCallRateInsight","insightContext":{{}}}},"eventCategory":"Insight"}}"#
+            ))
+            .unwrap()
+        };
+        let insights_store = StoreFilter::new(StoreSpec {
+            advanced_selectors: vec![AdvancedEventSelector {
+                name: None,
+                field_selectors: vec![
+                    AdvancedFieldSelector::new("eventCategory").with(Operator::Equals, ["Insight"])
+                ],
+            }],
+            insights_from: Some(vec!["arn:src".into()]),
+            ..spec()
+        });
+        assert!(insights_store.admits(5, &insight(Some("arn:src"))));
+        assert!(!insights_store.admits(5, &insight(Some("arn:other"))));
+        assert!(!insights_store.admits(5, &insight(None)));
+        assert!(!insights_store.admits(5, &event("123456789012", "us-east-1", "Management")));
+        let events_store = StoreFilter::new(spec());
+        assert!(!events_store.admits(5, &insight(Some("arn:src"))));
     }
 }

@@ -48,6 +48,7 @@ fn main_store() -> StoreSpec {
         retention_days: 366,
         from_offset: 0,
         until_offset: None,
+        insights_from: None,
     }
 }
 

@@ -55,6 +55,8 @@ store_errors! {
     ResourceTypeNotSupported => "ResourceTypeNotSupportedException",
     InvalidParameterCombination => "InvalidParameterCombinationException",
     UnsupportedOperation => "UnsupportedOperationException",
+    InvalidInsightSelectors => "InvalidInsightSelectorsException",
+    InsightNotEnabled => "InsightNotEnabledException",
     Internal => "InternalFailure",
 }
 

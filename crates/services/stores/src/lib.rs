@@ -8,6 +8,7 @@ mod channels;
 mod error;
 mod event_configuration;
 mod ingestion;
+mod insights;
 mod lifecycle;
 mod record;
 mod resource_policy;
@@ -22,6 +23,7 @@ pub use error::StoreError;
 pub use event_configuration::{
     EventConfiguration, LARGE_MAX_EVENT_BYTES, STANDARD_MAX_EVENT_BYTES,
 };
+pub use insights::{InsightsSource, StoreInsights};
 pub use record::{StoreRecord, DEFAULT_SELECTOR_NAME};
 
 use chrono::{DateTime, Utc};
@@ -171,6 +173,7 @@ impl StoreService {
                 // What lives beside the store goes with it.
                 tx.delete_document(resource_policy::RESOURCE_POLICIES, &store.arn())?;
                 tx.delete_document(event_configuration::EVENT_CONFIGURATIONS, &key)?;
+                tx.delete_document(insights::STORE_INSIGHTS, &key)?;
                 tracing::info!(
                     key,
                     "purged event data store after its pending-deletion wait"

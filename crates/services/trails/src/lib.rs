@@ -143,6 +143,16 @@ impl TrailService {
         Ok(trails)
     }
 
+    /// The caller's trail a `TrailName` parameter names (a name or an ARN):
+    /// `InvalidTrailNameException` or `TrailNotFoundException` otherwise.
+    pub fn find_trail(
+        &self,
+        ctx: &RequestContext,
+        name_or_arn: &str,
+    ) -> Result<TrailRecord, TrailError> {
+        self.resolve(ctx, name_or_arn)
+    }
+
     /// Finds the trail a name or ARN refers to, as seen from the request's region.
     fn resolve(&self, ctx: &RequestContext, name_or_arn: &str) -> Result<TrailRecord, TrailError> {
         self.resolve_in(&self.direct(), ctx, name_or_arn)

@@ -135,11 +135,54 @@ fn validate_insight_selectors(selectors: &[StoredInsightSelector]) -> Result<(),
         }
         seen.push(kind);
         for category in selector.event_categories.iter().flatten() {
-            if category != "Management" {
+            if category != "Management" && category != "Data" {
                 return Err(TrailError::InvalidInsightSelectors(format!(
-                    "Invalid event category {category} for trail Insights; trails analyse Management events"
+                    "Invalid EventCategories value {category}; valid values are Management and Data"
                 )));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The categories a selector analyses: `Management` when it names none (AWS's default).
+fn analysed_categories(selector: &StoredInsightSelector) -> (bool, bool) {
+    match selector.event_categories.as_deref() {
+        None | Some([]) => (true, false),
+        Some(list) => (
+            list.iter().any(|c| c == "Management"),
+            list.iter().any(|c| c == "Data"),
+        ),
+    }
+}
+
+/// AWS's rule: the trail must log the events its Insights analyse. `ApiCallRateInsight`
+/// on management events needs write management events, `ApiErrorRateInsight` read or
+/// write ones; Insights on data events needs the trail to log data events.
+fn check_trail_logs_analysed_events(
+    trail: &crate::TrailRecord,
+    selectors: &[StoredInsightSelector],
+) -> Result<(), TrailError> {
+    for selector in selectors {
+        let kind = selector.insight_type.as_deref().unwrap_or_default();
+        let (management, data) = analysed_categories(selector);
+        let write = kind == "ApiCallRateInsight";
+        if management && !trail.selectors.logs_management_events(write) {
+            let which = if write {
+                "write management events"
+            } else {
+                "management events"
+            };
+            return Err(TrailError::InvalidInsightSelectors(format!(
+                "Trail {} does not log {which}; {kind} on management events requires the trail to log {which}",
+                trail.arn()
+            )));
+        }
+        if data && !trail.selectors.logs_data_events() {
+            return Err(TrailError::InvalidInsightSelectors(format!(
+                "Trail {} does not log data events; {kind} on data events requires the trail to log read or write data events",
+                trail.arn()
+            )));
         }
     }
     Ok(())
@@ -250,6 +293,7 @@ impl TrailService {
         validate_insight_selectors(&selectors)?;
         let trail = self.write(|tx| {
             let mut trail = self.resolve_for_write_in(tx, ctx, &name)?;
+            check_trail_logs_analysed_events(&trail, &selectors)?;
             trail.insight_selectors = selectors.clone();
             save_in(tx, &trail)?;
             Ok(trail)

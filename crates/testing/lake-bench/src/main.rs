@@ -209,6 +209,7 @@ fn store_spec() -> StoreSpec {
         // The store collects every record of the benchmark's log.
         from_offset: 0,
         until_offset: None,
+        insights_from: None,
     }
 }
 

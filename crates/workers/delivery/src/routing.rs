@@ -98,6 +98,10 @@ pub fn routes(event: &EventRecord, trail: &TrailTarget) -> Option<Region> {
         return None;
     }
     if event.event_category() == INSIGHT_CATEGORY {
+        // An event data store's Insights events go to its destination store only.
+        if event.insight_source().is_some() {
+            return None;
+        }
         let insight_type = insight_type(event)?;
         return trail
             .insight_types

@@ -1,5 +1,7 @@
-//! One Insights engine per account with Insights enabled, opened and closed as trails
-//! enable and disable Insights, start and stop logging, or are deleted.
+//! One Insights engine per Insights source: an account whose trails enable Insights
+//! (keyed by the account id), or an event data store with Insights (keyed `eds-<id>`);
+//! opened and closed as trails and stores enable and disable Insights, start and stop
+//! logging, or are deleted.
 
 use chrono::{DateTime, Duration, Utc};
 use opentrail_insights::{
@@ -17,14 +19,44 @@ pub const BOOTSTRAP_DAYS: i64 = 28;
 /// Counts per period: `(period start, count)`, oldest first.
 pub type MetricPoints = Vec<(DateTime<Utc>, u64)>;
 
-/// The server's view of which accounts analyse what.
+/// Which events a source counts (the trails' or the store's selectors and regions).
+pub type EventFilter = Arc<dyn Fn(&EventRecord) -> bool + Send + Sync>;
+
+/// What one Insights source analyses.
+#[derive(Clone)]
+pub struct InsightsSource {
+    /// The account whose events are analysed.
+    pub account: String,
+    pub selection: InsightSelection,
+    /// An event data store source's ARN: written as `insightSource` in its Insights
+    /// events (which then go to its destination store only). `None` for trails.
+    pub insight_source: Option<String>,
+    /// The events of `account` that count; others are ignored.
+    pub filter: EventFilter,
+}
+
+impl InsightsSource {
+    /// A source counting every event of `account` (its selection decides the rest).
+    pub fn account(account: &str, selection: InsightSelection) -> Self {
+        Self {
+            account: account.to_owned(),
+            selection,
+            insight_source: None,
+            filter: Arc::new(|_| true),
+        }
+    }
+}
+
+/// The server's view of which sources analyse what.
 pub trait InsightsDirectory: Send + Sync {
-    /// Each account with at least one logging trail that has insight selectors, with the
-    /// union of their selections. `Err` when the trails cannot be read (nothing changes).
-    fn enabled_accounts(&self) -> Result<BTreeMap<String, InsightSelection>, String>;
+    /// Each Insights source by its key: an account with at least one logging trail that
+    /// has insight selectors (keyed by the account id, with the union of their
+    /// selections), and each event data store with Insights (`eds-<store id>`). `Err`
+    /// when they cannot be read (nothing changes).
+    fn enabled_accounts(&self) -> Result<BTreeMap<String, InsightsSource>, String>;
 
     /// Stored events of `account` in `[since, until)`, oldest first, to bootstrap a new
-    /// engine's baselines.
+    /// engine's baselines (the hub keeps those its source's filter admits).
     fn stored_history(
         &self,
         account: &str,
@@ -34,7 +66,7 @@ pub trait InsightsDirectory: Send + Sync {
 }
 
 struct Running {
-    selection: InsightSelection,
+    source: InsightsSource,
     engine: InsightsEngine,
 }
 
@@ -83,7 +115,7 @@ impl InsightsHub {
     /// acknowledged.
     pub fn apply(
         &self,
-        wanted: &BTreeMap<String, InsightSelection>,
+        wanted: &BTreeMap<String, InsightsSource>,
         directory: &dyn InsightsDirectory,
     ) -> Result<(), InsightsError> {
         let mut engines = self.lock();
@@ -108,15 +140,19 @@ impl InsightsHub {
             tracing::info!(account, ended = ended.len(), "insights disabled");
             closing.insert(account, engine);
         }
-        for (account, selection) in wanted {
+        for (account, source) in wanted {
+            let selection = &source.selection;
             if !selection.is_enabled() {
                 continue;
             }
-            if running
-                .get(account)
-                .is_some_and(|running| running.selection == *selection)
-            {
-                continue;
+            if let Some(running) = running.get_mut(account) {
+                if running.source.selection == *selection
+                    && running.source.insight_source == source.insight_source
+                {
+                    // Same analysis: only which events count may have changed.
+                    running.source.filter = Arc::clone(&source.filter);
+                    continue;
+                }
             }
             // A changed selection ends the insights of the types turned off, then
             // reopens the engine on its stored counters (and its held events).
@@ -136,11 +172,11 @@ impl InsightsHub {
                 drop(leaving);
                 self.remove_counters(account);
             }
-            let engine = self.open_engine(account, *selection, directory)?;
+            let engine = self.open_engine(account, source, directory)?;
             running.insert(
                 account.clone(),
                 Running {
-                    selection: *selection,
+                    source: source.clone(),
                     engine,
                 },
             );
@@ -153,7 +189,7 @@ impl InsightsHub {
     /// their End events were appended): their running insights end now.
     fn sweep_leftovers(
         &self,
-        wanted: &BTreeMap<String, InsightSelection>,
+        wanted: &BTreeMap<String, InsightsSource>,
         running: &BTreeMap<String, Running>,
         closing: &mut BTreeMap<String, InsightsEngine>,
     ) {
@@ -172,7 +208,7 @@ impl InsightsHub {
                 self.remove_counters(&account);
                 continue;
             }
-            let config = self.config(&account, InsightSelection::default());
+            let config = self.config(&account, InsightSelection::default(), None);
             match InsightsEngine::open(&dir, config, Arc::clone(&self.clock), None) {
                 Ok(mut engine) => match engine.end_insights(|_| true) {
                     Ok(ended) => {
@@ -203,9 +239,15 @@ impl InsightsHub {
         }
     }
 
-    fn config(&self, account: &str, selection: InsightSelection) -> InsightsConfig {
+    fn config(
+        &self,
+        key: &str,
+        selection: InsightSelection,
+        insight_source: Option<String>,
+    ) -> InsightsConfig {
         InsightsConfig {
-            source_id: account.to_owned(),
+            source_id: key.to_owned(),
+            insight_source,
             selection,
             sync: self.sync,
             hold_events: true,
@@ -215,13 +257,14 @@ impl InsightsHub {
 
     fn open_engine(
         &self,
-        account: &str,
-        selection: InsightSelection,
+        key: &str,
+        source: &InsightsSource,
         directory: &dyn InsightsDirectory,
     ) -> Result<InsightsEngine, InsightsError> {
-        let dir = self.dir.join(account);
+        let account = key;
+        let dir = self.dir.join(key);
         let fresh = !dir.join("state.json").exists();
-        let config = self.config(account, selection);
+        let config = self.config(key, source.selection, source.insight_source.clone());
         let now = self.clock.now();
         let since = now - Duration::days(BOOTSTRAP_DAYS);
         let mut engine = InsightsEngine::open(
@@ -231,10 +274,11 @@ impl InsightsHub {
             fresh.then_some(since),
         )?;
         if fresh {
-            let history = directory.stored_history(account, since, now);
-            let count = history.len();
-            for record in &history {
+            let history = directory.stored_history(&source.account, since, now);
+            let mut count = 0;
+            for record in history.iter().filter(|record| (source.filter)(record)) {
                 engine.observe_record(record);
+                count += 1;
             }
             engine.backfill_until(now)?;
             tracing::info!(
@@ -246,15 +290,18 @@ impl InsightsHub {
         Ok(engine)
     }
 
-    /// Counts the calls of `records` in their accounts' engines.
+    /// Counts the calls of `records` in the engines of the sources that admit them.
     pub fn observe(&self, records: &[EventRecord]) {
         let mut engines = self.lock();
         if engines.running.is_empty() {
             return;
         }
         for record in records {
-            if let Some(running) = engines.running.get_mut(record.recipient_account_id()) {
-                running.engine.observe_record(record);
+            let account = record.recipient_account_id();
+            for running in engines.running.values_mut() {
+                if running.source.account == account && (running.source.filter)(record) {
+                    running.engine.observe_record(record);
+                }
             }
         }
     }
@@ -328,5 +375,129 @@ fn selection_has(selection: &InsightSelection, insight_type: InsightType) -> boo
     match insight_type {
         InsightType::ApiCallRateInsight => selection.call_rate.is_some(),
         InsightType::ApiErrorRateInsight => selection.error_rate.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentrail_insights::EventCategories;
+    use opentrail_model::TestClock;
+
+    struct Fixed(BTreeMap<String, InsightsSource>);
+
+    impl InsightsDirectory for Fixed {
+        fn enabled_accounts(&self) -> Result<BTreeMap<String, InsightsSource>, String> {
+            Ok(self.0.clone())
+        }
+
+        fn stored_history(&self, _: &str, _: DateTime<Utc>, _: DateTime<Utc>) -> Vec<EventRecord> {
+            Vec::new()
+        }
+    }
+
+    fn call(time: DateTime<Utc>, category: &str) -> EventRecord {
+        let (source, name, read_only) = match category {
+            "Data" => ("s3.amazonaws.com", "GetObject", true),
+            _ => ("ssm.amazonaws.com", "SendCommand", false),
+        };
+        EventRecord::from_json(&format!(
+            r#"{{"eventVersion":"1.08","eventTime":"{}","eventSource":"{source}","eventName":"{name}","awsRegion":"us-east-1","eventID":"e","eventType":"AwsApiCall","readOnly":{read_only},"recipientAccountId":"111122223333","eventCategory":"{category}","managementEvent":{}}}"#,
+            time.format("%Y-%m-%dT%H:%M:%SZ"),
+            category == "Management"
+        ))
+        .unwrap()
+    }
+
+    /// Two sources of one account: its trails (data events only) and an event data store
+    /// (management events); each counts its own events and names itself in its records.
+    #[test]
+    fn each_source_counts_what_it_admits_and_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = DateTime::parse_from_rfc3339("2026-01-05T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = TestClock::new(t0);
+        let hub = InsightsHub::new(dir.path().to_path_buf(), Arc::new(clock.clone()), false);
+        let data_only = InsightSelection {
+            call_rate: Some(EventCategories {
+                management: false,
+                data: true,
+            }),
+            error_rate: None,
+        };
+        let source_arn = "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/src";
+        let mut sources = BTreeMap::new();
+        sources.insert(
+            "111122223333".to_owned(),
+            InsightsSource::account("111122223333", data_only),
+        );
+        sources.insert(
+            "eds-src".to_owned(),
+            InsightsSource {
+                account: "111122223333".into(),
+                selection: InsightSelection {
+                    call_rate: Some(EventCategories::MANAGEMENT),
+                    error_rate: None,
+                },
+                insight_source: Some(source_arn.into()),
+                filter: Arc::new(|event: &EventRecord| event.event_category() == "Management"),
+            },
+        );
+        let directory = Fixed(sources.clone());
+        hub.apply(&sources, &directory).unwrap();
+        let mut burst = Vec::new();
+        for second in 0..60 {
+            for category in ["Management", "Data"] {
+                burst.push(call(t0 + Duration::seconds(second), category));
+            }
+        }
+        hub.observe(&burst);
+        let mut records = Vec::new();
+        for minute in 1..=9 {
+            clock.set(t0 + Duration::minutes(minute) + Duration::seconds(65));
+            records.extend(hub.tick());
+            hub.acknowledge();
+        }
+        let records: Vec<serde_json::Value> = records
+            .iter()
+            .map(|text| serde_json::from_str(text).unwrap())
+            .collect();
+        let of = |name: &str| -> Vec<&serde_json::Value> {
+            records
+                .iter()
+                .filter(|record| record["insightDetails"]["eventName"] == name)
+                .collect()
+        };
+        let data = of("GetObject");
+        let management = of("SendCommand");
+        assert_eq!(data.len(), 2, "{records:?}");
+        assert_eq!(management.len(), 2, "{records:?}");
+        assert!(data
+            .iter()
+            .all(|record| record.get("insightSource").is_none()));
+        assert!(management
+            .iter()
+            .all(|record| record["insightSource"] == source_arn));
+        // The account's trails did not count the management calls.
+        let key = MetricKey {
+            account: Arc::from("111122223333"),
+            region: Arc::from("us-east-1"),
+            event_source: Arc::from("ssm.amazonaws.com"),
+            event_name: Arc::from("SendCommand"),
+            insight_type: InsightType::ApiCallRateInsight,
+            error_code: None,
+        };
+        let points = hub
+            .metric_data(
+                &key,
+                Resolution::OneMinute,
+                t0,
+                t0 + Duration::minutes(5),
+                false,
+            )
+            .unwrap()
+            .unwrap();
+        assert!(points.is_empty(), "{points:?}");
     }
 }

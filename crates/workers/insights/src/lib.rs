@@ -6,7 +6,7 @@ mod consumer;
 mod hub;
 
 pub use consumer::{run, ConsumerError, CONSUMER};
-pub use hub::{InsightsDirectory, InsightsHub};
+pub use hub::{EventFilter, InsightsDirectory, InsightsHub, InsightsSource};
 pub use opentrail_insights::{
     EventCategories, InsightSelection, InsightType, MetricKey, Resolution,
 };

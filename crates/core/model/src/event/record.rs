@@ -394,6 +394,23 @@ impl EventRecord {
         self.text(&self.fields().top.shared_event_id)
     }
 
+    /// `insightSource` of an Insights event of an event data store: the source store's
+    /// ARN (such events go to its Insights destination store only). `None` for other
+    /// events, trails' Insights events included. Read on demand: Insights events are rare.
+    pub fn insight_source(&self) -> Option<String> {
+        if self.event_category() != "Insight" || !self.json().contains("\"insightSource\"") {
+            return None;
+        }
+        #[derive(serde::Deserialize)]
+        struct Source {
+            #[serde(rename = "insightSource")]
+            insight_source: Option<String>,
+        }
+        serde_json::from_str::<Source>(self.json())
+            .ok()
+            .and_then(|source| source.insight_source)
+    }
+
     /// `vpcEndpointId`.
     pub fn vpc_endpoint_id(&self) -> Option<&str> {
         self.text(&self.fields().top.vpc_endpoint_id)
