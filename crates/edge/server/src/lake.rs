@@ -1,9 +1,10 @@
 //! CloudTrail Lake in the server: where event data stores keep their files, and the
 //! stores service seen as the lake writer's [`StoreCatalog`].
 
-use opentrail_lake::{LakeError, LakeStorage, StoreCatalog, StoreSpec};
+use opentrail_lake::{ContextKeys, LakeError, LakeStorage, StoreCatalog, StoreSchema, StoreSpec};
+use opentrail_operations::Type;
 use opentrail_selectors::EventDataStoreKind;
-use opentrail_stores::{StoreRecord, StoreService};
+use opentrail_stores::{ChannelRecord, EventConfiguration, StoreRecord, StoreService};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,11 +20,34 @@ pub fn storage(data_dir: &Path) -> anyhow::Result<LakeStorage> {
 }
 
 /// What the lake writer needs of a store, or `None` for a store it does not write (stores
-/// of Insights, Config, channel or evidence events have other schemas).
-pub fn store_spec(store: &StoreRecord) -> Option<StoreSpec> {
-    if store.kind() != EventDataStoreKind::CloudTrailEvents {
-        return None;
-    }
+/// of Insights, Config or evidence events have other schemas). A store of channel events
+/// (ActivityAuditLog) takes the events of the `channels` whose destinations name it.
+pub fn store_spec(
+    store: &StoreRecord,
+    configuration: &EventConfiguration,
+    channels: &[ChannelRecord],
+) -> Option<StoreSpec> {
+    let (schema, channels) = match store.kind() {
+        EventDataStoreKind::CloudTrailEvents => (StoreSchema::CloudTrailEvents, Vec::new()),
+        EventDataStoreKind::ActivityAuditLog => {
+            let arn = store.arn();
+            let sending = channels
+                .iter()
+                .filter(|channel| channel.destinations.contains(&arn))
+                .map(ChannelRecord::arn)
+                .collect();
+            (StoreSchema::ActivityAuditLog, sending)
+        }
+        _ => return None,
+    };
+    let keys_of = |kind: Type| -> Vec<String> {
+        configuration
+            .context_key_selectors
+            .iter()
+            .filter(|selector| selector.r#type == kind)
+            .flat_map(|selector| selector.equals.iter().cloned())
+            .collect()
+    };
     Some(StoreSpec {
         id: store.id.clone(),
         account: store.account.to_string(),
@@ -36,6 +60,13 @@ pub fn store_spec(store: &StoreRecord) -> Option<StoreSpec> {
         retention_days: u32::try_from(store.retention_period).unwrap_or(0),
         from_offset: store.ingest_from_offset,
         until_offset: store.ingest_until_offset,
+        schema,
+        channels,
+        max_event_bytes: configuration.max_event_bytes(),
+        context_keys: ContextKeys {
+            request: keys_of(Type::RequestContext),
+            tags: keys_of(Type::TagContext),
+        },
     })
 }
 
@@ -77,7 +108,14 @@ impl StoreCatalog for StoreDirectory {
             .stores
             .all_stores()
             .map_err(|e| LakeError::Catalog(e.to_string()))?;
-        let specs: Vec<StoreSpec> = records.iter().filter_map(store_spec).collect();
+
+        let catalog = |e: opentrail_stores::StoreError| LakeError::Catalog(e.to_string());
+        let channels = self.stores.all_channels().map_err(catalog)?;
+        let mut specs = Vec::with_capacity(records.len());
+        for record in &records {
+            let configuration = self.stores.event_configuration(record).map_err(catalog)?;
+            specs.extend(store_spec(record, &configuration, &channels));
+        }
         *cache = Some(Cached {
             changes,
             loaded: Instant::now(),
