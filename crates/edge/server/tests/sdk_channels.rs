@@ -286,7 +286,10 @@ async fn channels_and_put_audit_events_through_the_sdks() {
 }
 
 /// Runs `sql` until it returns a row (90 s); the rows as the SDK reads them.
-async fn rows_when_written(client: &aws_sdk_cloudtrail::Client, sql: &str) -> Vec<Vec<(String, String)>> {
+async fn rows_when_written(
+    client: &aws_sdk_cloudtrail::Client,
+    sql: &str,
+) -> Vec<Vec<(String, String)>> {
     use aws_sdk_cloudtrail::types::QueryStatus;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
