@@ -118,16 +118,16 @@ impl StoreFilter {
             && event.recipient_account_id() == self.spec.account
             && (self.spec.multi_region || event.aws_region() == self.spec.home_region)
             && self.selectors.matches(event)
-            && self.from_its_channels(event)
+            && self.takes_channel_events_of(event)
     }
 
     /// ActivityAuditLog stores take only the events of channels that name them as a
     /// destination; other stores take no channel events whatever their selectors.
-    fn from_its_channels(&self, event: &EventRecord) -> bool {
+    fn takes_channel_events_of(&self, event: &EventRecord) -> bool {
         let channel = channel_arn(event);
         match self.spec.schema {
             StoreSchema::ActivityAuditLog => {
-                channel.is_some_and(|arn| self.spec.channels.iter().any(|mine| *mine == arn))
+                channel.is_some_and(|arn| self.spec.channels.contains(&arn))
             }
             StoreSchema::CloudTrailEvents => channel.is_none(),
         }

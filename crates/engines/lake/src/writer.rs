@@ -410,6 +410,9 @@ async fn pause(stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
+/// A file to store: its path, how many events it holds, its bytes.
+type EncodedFile = (object_store::path::Path, usize, Bytes);
+
 /// The files of one batch: per store and event day, the admitted events as zstd Parquet
 /// in the store's schema (enriched with the `eventContext` its configuration asks for);
 /// and how many events were left out of a store for being larger than its MaxEventSize.
@@ -419,7 +422,7 @@ fn encode_files(
     batch: Vec<(u64, LogRecord)>,
     first: u64,
     last: u64,
-) -> Result<(Vec<(object_store::path::Path, usize, Bytes)>, usize)> {
+) -> Result<(Vec<EncodedFile>, usize)> {
     let mut groups: BTreeMap<(usize, NaiveDate), Vec<EventRecord>> = BTreeMap::new();
     let mut too_large = 0;
     for (offset, record) in batch {
