@@ -7,8 +7,9 @@
 //! `eventVersion`, `eventCategory` `ActivityAuditLog`, `eventType` `ActivityLog`,
 //! `eventID` (the `successful[].eventID` of the answer), `eventTime` (the producer's,
 //! normalised), `awsRegion` (the channel's), `recipientAccountId` (the channel owner),
-//! `metadata` {`ingestionTime`, `channelARN`} and `eventData` (the producer's JSON object,
-//! as sent). Event history and trail delivery skip such records, as on AWS.
+//! `metadata` {`ingestionTime`, `channelARN`}, `eventData` (the producer's JSON object,
+//! as sent) and `eventDataChecksum` (the producer's, else the base64 SHA-256 of the
+//! `eventData` text sent). Event history and trail delivery skip such records, as on AWS.
 
 use crate::app::App;
 use crate::audit::Call;
@@ -334,6 +335,17 @@ fn check_event(event: &AuditEvent, target: &IngestTarget, now: DateTime<Utc>) ->
         Err(e) => return Err(("InvalidData", format!("eventData is not valid JSON: {e}"))),
     };
     let event_time = check_event_data(&data, target.account.as_str())?;
+    // The producer's checksum, else one of the eventData it sent: what Lake's
+    // `eventDataChecksum` column shows.
+    let checksum = event
+        .checksum
+        .as_deref()
+        .map(|checksum| checksum.trim().to_string())
+        .unwrap_or_else(|| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .encode(Sha256::digest(event.event_data.as_bytes()))
+        });
     let event_id = uuid::Uuid::new_v4().to_string();
     let record = json!({
         "eventVersion": EVENT_VERSION,
@@ -348,6 +360,7 @@ fn check_event(event: &AuditEvent, target: &IngestTarget, now: DateTime<Utc>) ->
             "channelARN": target.channel_arn,
         },
         "eventData": Value::Object(data),
+        "eventDataChecksum": checksum,
     });
     Ok((event_id, Bytes::from(record.to_string())))
 }

@@ -1,9 +1,12 @@
 //! CloudTrail Lake in the server: where event data stores keep their files, and the
 //! stores service seen as the lake writer's [`StoreCatalog`].
 
-use opentrail_lake::{LakeError, LakeStorage, StoreCatalog, StoreSpec};
+use opentrail_lake::{ContextKeys, LakeError, LakeStorage, StoreCatalog, StoreSchema, StoreSpec};
+use opentrail_operations::Type;
 use opentrail_selectors::EventDataStoreKind;
-use opentrail_stores::{InsightsSource, StoreRecord, StoreService};
+use opentrail_stores::{
+    ChannelRecord, EventConfiguration, InsightsSource, StoreRecord, StoreService,
+};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,12 +22,35 @@ pub fn storage(data_dir: &Path) -> anyhow::Result<LakeStorage> {
 }
 
 /// What the lake writer needs of a store, or `None` for a store it does not write (stores
-/// of Config, channel or evidence events have other schemas). Insights stores are written
-/// by [`insights_store_spec`].
-pub fn store_spec(store: &StoreRecord) -> Option<StoreSpec> {
-    if store.kind() != EventDataStoreKind::CloudTrailEvents {
-        return None;
-    }
+/// of Config or evidence events have other schemas). A store of channel events
+/// (ActivityAuditLog) takes the events of the `channels` whose destinations name it.
+/// Insights stores are written by [`insights_store_spec`].
+pub fn store_spec(
+    store: &StoreRecord,
+    configuration: &EventConfiguration,
+    channels: &[ChannelRecord],
+) -> Option<StoreSpec> {
+    let (schema, channels) = match store.kind() {
+        EventDataStoreKind::CloudTrailEvents => (StoreSchema::CloudTrailEvents, Vec::new()),
+        EventDataStoreKind::ActivityAuditLog => {
+            let arn = store.arn();
+            let sending = channels
+                .iter()
+                .filter(|channel| channel.destinations.contains(&arn))
+                .map(ChannelRecord::arn)
+                .collect();
+            (StoreSchema::ActivityAuditLog, sending)
+        }
+        _ => return None,
+    };
+    let keys_of = |kind: Type| -> Vec<String> {
+        configuration
+            .context_key_selectors
+            .iter()
+            .filter(|selector| selector.r#type == kind)
+            .flat_map(|selector| selector.equals.iter().cloned())
+            .collect()
+    };
     Some(StoreSpec {
         id: store.id.clone(),
         account: store.account.to_string(),
@@ -38,12 +64,23 @@ pub fn store_spec(store: &StoreRecord) -> Option<StoreSpec> {
         from_offset: store.ingest_from_offset,
         until_offset: store.ingest_until_offset,
         insights_from: None,
+        schema,
+        channels,
+        max_event_bytes: configuration.max_event_bytes(),
+        context_keys: ContextKeys {
+            request: keys_of(Type::RequestContext),
+            tags: keys_of(Type::TagContext),
+        },
     })
 }
 
 /// An Insights store's spec: it takes the Insights events of the source stores (ARNs)
 /// that name it as their `InsightsDestination`.
-pub fn insights_store_spec(store: &StoreRecord, sources: &[InsightsSource]) -> Option<StoreSpec> {
+pub fn insights_store_spec(
+    store: &StoreRecord,
+    configuration: &EventConfiguration,
+    sources: &[InsightsSource],
+) -> Option<StoreSpec> {
     if store.kind() != EventDataStoreKind::Insight {
         return None;
     }
@@ -64,6 +101,10 @@ pub fn insights_store_spec(store: &StoreRecord, sources: &[InsightsSource]) -> O
         from_offset: store.ingest_from_offset,
         until_offset: store.ingest_until_offset,
         insights_from: Some(from),
+        schema: StoreSchema::CloudTrailEvents,
+        channels: Vec::new(),
+        max_event_bytes: configuration.max_event_bytes(),
+        context_keys: ContextKeys::default(),
     })
 }
 
@@ -105,14 +146,18 @@ impl StoreCatalog for StoreDirectory {
             .stores
             .all_stores()
             .map_err(|e| LakeError::Catalog(e.to_string()))?;
-        let sources = self
-            .stores
-            .insights_sources()
-            .map_err(|e| LakeError::Catalog(e.to_string()))?;
-        let specs: Vec<StoreSpec> = records
-            .iter()
-            .filter_map(|store| store_spec(store).or_else(|| insights_store_spec(store, &sources)))
-            .collect();
+
+        let catalog = |e: opentrail_stores::StoreError| LakeError::Catalog(e.to_string());
+        let channels = self.stores.all_channels().map_err(catalog)?;
+        let sources = self.stores.insights_sources().map_err(catalog)?;
+        let mut specs = Vec::with_capacity(records.len());
+        for record in &records {
+            let configuration = self.stores.event_configuration(record).map_err(catalog)?;
+            specs.extend(
+                store_spec(record, &configuration, &channels)
+                    .or_else(|| insights_store_spec(record, &configuration, &sources)),
+            );
+        }
         *cache = Some(Cached {
             changes,
             loaded: Instant::now(),

@@ -136,7 +136,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data.meta.clone(),
         clock.clone(),
         Arc::clone(&stores),
-        Arc::new(opentrail_lake::DataFusionEngine::new(lake_storage.clone())),
+        // Stores of channel events have their own table schema; the catalog tells which.
+        Arc::new(
+            opentrail_lake::DataFusionEngine::new(lake_storage.clone()).with_catalog(Arc::new(
+                crate::lake::StoreDirectory::new(Arc::clone(&stores)),
+            )),
+        ),
         query_results_dir(&data.path),
         opentrail_queries::QueryOptions {
             timeout: args.query_timeout.0,

@@ -284,3 +284,104 @@ async fn channels_and_put_audit_events_through_the_sdks() {
         .into_service_error()
         .is_channel_not_found());
 }
+
+/// Runs `sql` until it returns a row (90 s); the rows as the SDK reads them.
+async fn rows_when_written(
+    client: &aws_sdk_cloudtrail::Client,
+    sql: &str,
+) -> Vec<Vec<(String, String)>> {
+    use aws_sdk_cloudtrail::types::QueryStatus;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let query_id = client
+            .start_query()
+            .query_statement(sql)
+            .send()
+            .await
+            .expect("StartQuery")
+            .query_id()
+            .expect("a query id")
+            .to_owned();
+        let results = loop {
+            let results = client
+                .get_query_results()
+                .query_id(&query_id)
+                .send()
+                .await
+                .expect("GetQueryResults");
+            match results.query_status() {
+                Some(QueryStatus::Queued | QueryStatus::Running) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                status => {
+                    assert_eq!(status, Some(&QueryStatus::Finished), "{results:?}");
+                    break results;
+                }
+            }
+        };
+        let rows: Vec<Vec<(String, String)>> = results
+            .query_result_rows()
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .flat_map(|column| column.iter().map(|(k, v)| (k.clone(), v.clone())))
+                    .collect()
+            })
+            .collect();
+        if !rows.is_empty() {
+            return rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rows within 90 s: {sql}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_events_are_read_back_with_start_query() {
+    let server = TestServer::start();
+    let client = server.client(REGION);
+    let data = data_client(&server, REGION);
+    let store = audit_store(&client, "sdk-channel-lake").await;
+    let channel = client
+        .create_channel()
+        .name("sdk-lake-channel")
+        .source("Custom")
+        .destinations(destination(&store))
+        .send()
+        .await
+        .expect("CreateChannel")
+        .channel_arn()
+        .expect("an ARN")
+        .to_owned();
+    let put = data
+        .put_audit_events()
+        .channel_arn(&channel)
+        .audit_events(audit_event("one", event_data("u-lake", ACCOUNT_ID)))
+        .send()
+        .await
+        .expect("PutAuditEvents");
+    assert!(put.failed().is_empty(), "{put:?}");
+    let event_id = put.successful()[0].event_id().to_owned();
+    let store_id = store.rsplit('/').next().expect("an id");
+    let rows = rows_when_written(
+        &client,
+        &format!(
+            "SELECT eventID, eventData.eventName, eventData.UID, eventData.userIdentity.principalId, metadata.channelARN FROM {store_id}"
+        ),
+    )
+    .await;
+    let expected: Vec<(String, String)> = [
+        ("eventID", event_id.as_str()),
+        ("eventName", "Login"),
+        ("UID", "u-lake"),
+        ("principalId", "alice"),
+        ("channelARN", channel.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(rows, vec![expected]);
+}

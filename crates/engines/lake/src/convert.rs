@@ -3,7 +3,8 @@
 //! lowercase column names (`sourceIPAddress` → `sourceipaddress`), objects become structs,
 //! free-form objects become `map<string,string>` with nested values as JSON text.
 
-use crate::schema::events_schema;
+use crate::schema::{activity_schema, events_schema};
+use crate::store::StoreSchema;
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BooleanArray, ListArray, MapArray, RecordBatch, StringArray,
@@ -20,6 +21,51 @@ use std::sync::Arc;
 /// The columns not read from the record's fields.
 const EVENT_JSON: &str = "eventjson";
 const EVENT_JSON_CHECKSUM: &str = "eventjsonchecksum";
+
+/// The record batch of `events` in the table `schema` names.
+pub(crate) fn batch_of(
+    schema: StoreSchema,
+    events: &[EventRecord],
+) -> Result<RecordBatch, ArrowError> {
+    match schema {
+        StoreSchema::CloudTrailEvents => events_to_batch(events),
+        StoreSchema::ActivityAuditLog => activity_to_batch(events),
+    }
+}
+
+/// Converts events sent through channels into one record batch of the activity schema.
+/// `eventDataChecksum` is the record's (PutAuditEvents keeps the producer's or computes
+/// it), else the base64 SHA-256 of `eventData` as the record holds it.
+pub fn activity_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
+    use base64::Engine;
+    let encode_base64 = |digest: &[u8]| base64::engine::general_purpose::STANDARD.encode(digest);
+    let parsed: Vec<Value> = events
+        .iter()
+        .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
+        .collect();
+    let schema = activity_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let name = field.name().as_str();
+            if name == EVENT_DATA_CHECKSUM {
+                return Arc::new(StringArray::from_iter(parsed.iter().map(|record| {
+                    member(record, name).map(as_text).or_else(|| {
+                        member(record, "eventdata")
+                            .map(|data| encode_base64(&Sha256::digest(data.to_string())))
+                    })
+                }))) as ArrayRef;
+            }
+            let values: Vec<Option<&Value>> =
+                parsed.iter().map(|record| member(record, name)).collect();
+            column(field.data_type(), &values)
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns)
+}
+
+const EVENT_DATA_CHECKSUM: &str = "eventdatachecksum";
 
 /// Converts events into one record batch of the events schema.
 pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {

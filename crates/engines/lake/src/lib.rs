@@ -1,7 +1,8 @@
-//! CloudTrail Lake's engine: the CloudTrail-events schema as Arrow, a durable-log consumer
-//! that writes event data stores as Parquet into an object store, and SQL over them
-//! (Trino's dialect as Lake speaks it) with DataFusion. The only crate that uses DataFusion.
+//! CloudTrail Lake's engine: the CloudTrail-events and channel-events schemas as Arrow, a
+//! durable-log consumer that writes event data stores as Parquet into an object store, and
+//! SQL over them (Trino's dialect as Lake speaks it) with DataFusion. The only crate that uses DataFusion.
 
+mod context;
 mod convert;
 mod error;
 mod query;
@@ -10,13 +11,14 @@ mod storage;
 mod store;
 mod writer;
 
-pub use convert::events_to_batch;
+pub use context::ContextKeys;
+pub use convert::{activity_to_batch, events_to_batch};
 pub use error::{LakeError, Result};
 pub use query::{
     parse_query, referenced_stores, DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics,
     DEFAULT_QUERY_MEMORY,
 };
-pub use schema::events_schema;
+pub use schema::{activity_schema, events_schema};
 pub use storage::{ImportedFile, LakeStorage};
-pub use store::{StoreCatalog, StoreSpec};
+pub use store::{StoreCatalog, StoreSchema, StoreSpec, STANDARD_MAX_EVENT_BYTES};
 pub use writer::{LakeWriter, WriteStats, CONSUMER};

@@ -179,13 +179,77 @@ pub fn events_schema() -> SchemaRef {
     Arc::clone(&EVENTS_SCHEMA)
 }
 
+/// Events sent through channels (the CloudTrail Lake integrations event schema): the
+/// fields CloudTrail adds at ingestion, `metadata` about the channel, and the producer's
+/// `eventData` with its `eventDataChecksum`.
+static ACTIVITY_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let user_identity = structure(
+        "useridentity",
+        vec![text("type"), text("principalid"), string_map("details")],
+    );
+    let event_data = structure(
+        "eventdata",
+        vec![
+            text("version"),
+            user_identity,
+            text("useragent"),
+            text("eventsource"),
+            text("eventname"),
+            // As the producer wrote it; the top-level eventtime is the typed one.
+            text("eventtime"),
+            text("uid"),
+            string_map("requestparameters"),
+            string_map("responseelements"),
+            text("errorcode"),
+            text("errormessage"),
+            text("sourceipaddress"),
+            text("recipientaccountid"),
+            string_map("additionaleventdata"),
+        ],
+    );
+    Arc::new(Schema::new(vec![
+        text("eventversion"),
+        text("eventcategory"),
+        text("eventtype"),
+        text("eventid"),
+        Field::new("eventtime", TIMESTAMP, true),
+        text("awsregion"),
+        text("recipientaccountid"),
+        structure(
+            "addendum",
+            ["reason", "updatedfields", "originaluid", "originaleventid"]
+                .map(text)
+                .to_vec(),
+        ),
+        structure(
+            "metadata",
+            vec![
+                Field::new("ingestiontime", TIMESTAMP, true),
+                text("channelarn"),
+            ],
+        ),
+        event_data,
+        text("eventdatachecksum"),
+    ]))
+});
+
+/// The schema of an event data store of events sent through channels (ActivityAuditLog).
+pub fn activity_schema() -> SchemaRef {
+    Arc::clone(&ACTIVITY_SCHEMA)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn column_names_are_lowercase_and_unique() {
-        let schema = events_schema();
+        for schema in [events_schema(), activity_schema()] {
+            assert_lowercase_and_unique(&schema);
+        }
+    }
+
+    fn assert_lowercase_and_unique(schema: &SchemaRef) {
         let mut names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert!(names.iter().all(|name| *name == name.to_lowercase()));
         let count = names.len();

@@ -1,10 +1,31 @@
 //! What the lake needs to know of an event data store; the control plane (crates/services)
 //! owns stores and hands the lake their current specs through [`StoreCatalog`].
 
+use crate::context::ContextKeys;
+use datafusion::arrow::datatypes::SchemaRef;
 use opentrail_model::EventRecord;
 use opentrail_selectors::{AdvancedEventSelector, TrailSelectors};
 
-/// One CloudTrail-events event data store as the lake sees it.
+/// The table a store's files hold: which events go in and the columns they get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreSchema {
+    /// Management, data and network activity events ([`crate::events_schema`]).
+    #[default]
+    CloudTrailEvents,
+    /// Events sent through channels with PutAuditEvents ([`crate::activity_schema`]).
+    ActivityAuditLog,
+}
+
+impl StoreSchema {
+    pub fn arrow_schema(self) -> SchemaRef {
+        match self {
+            Self::CloudTrailEvents => crate::events_schema(),
+            Self::ActivityAuditLog => crate::activity_schema(),
+        }
+    }
+}
+
+/// One event data store the lake writes, as the lake sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreSpec {
     /// The store id: the last part of its ARN and its table name in SQL.
@@ -33,7 +54,20 @@ pub struct StoreSpec {
     /// (their `insightSource`) it receives, and nothing else. `None` for other stores,
     /// which never receive an event data store's Insights events.
     pub insights_from: Option<Vec<String>>,
+    pub schema: StoreSchema,
+    /// ActivityAuditLog stores: the ARNs of the channels whose destinations include the
+    /// store; only their events (by `metadata.channelARN`) go in.
+    pub channels: Vec<String>,
+    /// PutEventConfiguration's MaxEventSize in bytes: a larger event (its JSON record as
+    /// logged) is left out of the store.
+    pub max_event_bytes: usize,
+    /// PutEventConfiguration's ContextKeySelectors: the `eventContext` the store's events
+    /// get (none when empty).
+    pub context_keys: ContextKeys,
 }
+
+/// The largest event a store keeps by default (MaxEventSize Standard, 256 KB).
+pub const STANDARD_MAX_EVENT_BYTES: usize = 256 * 1024;
 
 impl StoreSpec {
     /// Whether the store collects the event logged at `offset` (its selectors aside).
@@ -88,6 +122,7 @@ impl StoreFilter {
             && event.recipient_account_id() == self.spec.account
             && (self.spec.multi_region || event.aws_region() == self.spec.home_region)
             && self.admits_insights(event)
+            && self.takes_channel_events_of(event)
     }
 
     /// An Insights store takes exactly its sources' Insights events; another store never
@@ -99,6 +134,31 @@ impl StoreFilter {
             None => source.is_none() && self.selectors.matches(event),
         }
     }
+
+    /// ActivityAuditLog stores take only the events of channels that name them as a
+    /// destination; other stores take no channel events whatever their selectors.
+    fn takes_channel_events_of(&self, event: &EventRecord) -> bool {
+        let channel = channel_arn(event);
+        match self.spec.schema {
+            StoreSchema::ActivityAuditLog => {
+                channel.is_some_and(|arn| self.spec.channels.contains(&arn))
+            }
+            StoreSchema::CloudTrailEvents => channel.is_none(),
+        }
+    }
+}
+
+/// `metadata.channelARN` of an event sent through a channel.
+pub(crate) fn channel_arn(event: &EventRecord) -> Option<String> {
+    if event.event_category() != "ActivityAuditLog" {
+        return None;
+    }
+    let record: serde_json::Value = serde_json::from_str(event.json()).ok()?;
+    record
+        .get("metadata")?
+        .get("channelARN")?
+        .as_str()
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -122,6 +182,10 @@ mod tests {
             from_offset: 0,
             until_offset: None,
             insights_from: None,
+            schema: StoreSchema::CloudTrailEvents,
+            channels: vec![],
+            max_event_bytes: STANDARD_MAX_EVENT_BYTES,
+            context_keys: ContextKeys::default(),
         }
     }
 

@@ -6,10 +6,11 @@
 //! stored. After a crash the writer starts from the cursor and first deletes the files of
 //! any batch at or beyond it (written but never committed), so a replayed record is stored once.
 
-use crate::convert::events_to_batch;
+use crate::context::enrich;
+use crate::convert::batch_of;
 use crate::error::{LakeError, Result};
 use crate::storage::{superseded, LakeStorage, PartFile, StoredPart};
-use crate::store::{StoreCatalog, StoreFilter};
+use crate::store::{StoreCatalog, StoreFilter, StoreSchema};
 use bytes::Bytes;
 use chrono::NaiveDate;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -39,6 +40,9 @@ pub struct WriteStats {
     /// Events written, summed over stores (an event two stores admit counts twice).
     pub events_written: usize,
     pub files_written: usize,
+    /// Events left out of a store because they are larger than its MaxEventSize, summed
+    /// over stores.
+    pub events_too_large: usize,
 }
 
 pub struct LakeWriter {
@@ -103,13 +107,14 @@ impl LakeWriter {
             .collect();
         let records = batch.len();
         let storage = self.storage.clone();
-        let files = tokio::task::spawn_blocking(move || {
+        let (files, events_too_large) = tokio::task::spawn_blocking(move || {
             encode_files(&storage, &filters, batch, first, last)
         })
         .await
         .map_err(|e| LakeError::Encode(format!("encoding task failed: {e}")))??;
         let mut stats = WriteStats {
             records,
+            events_too_large,
             ..WriteStats::default()
         };
         for (path, rows, bytes) in files {
@@ -364,24 +369,31 @@ impl LakeWriter {
     }
 }
 
+/// Merges files of one store (so of one schema: the first file's).
 fn merge_parquet(files: Vec<Bytes>) -> Result<Bytes> {
     let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
-    let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, crate::events_schema(), Some(writer_properties()))
-            .map_err(|e| encode(&e))?;
+    let mut writer: Option<ArrowWriter<Vec<u8>>> = None;
     for file in files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|builder| builder.build())
-            .map_err(|e| encode(&e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| encode(&e))?;
+        let schema = Arc::clone(builder.schema());
+        let reader = builder.build().map_err(|e| encode(&e))?;
+        let writer = match &mut writer {
+            Some(writer) => writer,
+            None => writer.insert(
+                ArrowWriter::try_new(Vec::new(), schema, Some(writer_properties()))
+                    .map_err(|e| encode(&e))?,
+            ),
+        };
         for batch in reader {
             writer
                 .write(&batch.map_err(|e| encode(&e))?)
                 .map_err(|e| encode(&e))?;
         }
     }
-    writer.close().map_err(|e| encode(&e))?;
-    Ok(Bytes::from(out))
+    let Some(writer) = writer else {
+        return Ok(Bytes::new());
+    };
+    Ok(Bytes::from(writer.into_inner().map_err(|e| encode(&e))?))
 }
 
 fn writer_properties() -> WriterProperties {
@@ -398,15 +410,21 @@ async fn pause(stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
-/// The files of one batch: per store and event day, the admitted events as zstd Parquet.
+/// A file to store: its path, how many events it holds, its bytes.
+type EncodedFile = (object_store::path::Path, usize, Bytes);
+
+/// The files of one batch: per store and event day, the admitted events as zstd Parquet
+/// in the store's schema (enriched with the `eventContext` its configuration asks for);
+/// and how many events were left out of a store for being larger than its MaxEventSize.
 fn encode_files(
     storage: &LakeStorage,
     filters: &[StoreFilter],
     batch: Vec<(u64, LogRecord)>,
     first: u64,
     last: u64,
-) -> Result<Vec<(object_store::path::Path, usize, Bytes)>> {
+) -> Result<(Vec<EncodedFile>, usize)> {
     let mut groups: BTreeMap<(usize, NaiveDate), Vec<EventRecord>> = BTreeMap::new();
+    let mut too_large = 0;
     for (offset, record) in batch {
         // Records that are not events (provenance markers) belong to no store.
         let Ok(event) = record.to_event() else {
@@ -420,32 +438,52 @@ fn encode_files(
             continue;
         };
         for (index, filter) in filters.iter().enumerate() {
-            if filter.admits(offset, &event) {
-                groups
-                    .entry((index, time.date_naive()))
-                    .or_default()
-                    .push(event.clone());
+            if !filter.admits(offset, &event) {
+                continue;
             }
+            if event.byte_len() > filter.spec.max_event_bytes {
+                too_large += 1;
+                tracing::warn!(
+                    store = %filter.spec.id,
+                    offset,
+                    event_id = event.event_id(),
+                    bytes = event.byte_len(),
+                    max_event_bytes = filter.spec.max_event_bytes,
+                    "event larger than the store's MaxEventSize left out of it"
+                );
+                continue;
+            }
+            let stored = enrich(&event, &filter.spec.context_keys).unwrap_or_else(|| event.clone());
+            groups
+                .entry((index, time.date_naive()))
+                .or_default()
+                .push(stored);
         }
     }
-    groups
+    let files = groups
         .into_iter()
         .map(|((index, day), events)| {
+            let spec = &filters[index].spec;
             let part = PartFile {
-                store: filters[index].spec.id.clone(),
+                store: spec.id.clone(),
                 day,
                 first,
                 last,
             };
-            let bytes = encode_parquet(&events)?;
+            let bytes = encode_parquet_as(spec.schema, &events)?;
             Ok((storage.part_path(&part), events.len(), bytes))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((files, too_large))
 }
 
 pub(crate) fn encode_parquet(events: &[EventRecord]) -> Result<Bytes> {
+    encode_parquet_as(StoreSchema::CloudTrailEvents, events)
+}
+
+fn encode_parquet_as(schema: StoreSchema, events: &[EventRecord]) -> Result<Bytes> {
     let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
-    let batch = events_to_batch(events).map_err(|e| encode(&e))?;
+    let batch = batch_of(schema, events).map_err(|e| encode(&e))?;
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))
         .map_err(|e| encode(&e))?;

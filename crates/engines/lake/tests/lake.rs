@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use opentrail_lake::{
-    DataFusionEngine, LakeError, LakeStorage, LakeWriter, QueryEngine, QueryOutput, StoreSpec,
+    ContextKeys, DataFusionEngine, LakeError, LakeStorage, LakeWriter, QueryEngine, QueryOutput,
+    StoreSchema, StoreSpec, STANDARD_MAX_EVENT_BYTES,
 };
 use opentrail_log::{
     AppendAck, DurableLog, DurableLogReader, EventLog, LogHealth, LogOptions, LogRecord,
@@ -49,6 +50,10 @@ fn main_store() -> StoreSpec {
         from_offset: 0,
         until_offset: None,
         insights_from: None,
+        schema: StoreSchema::CloudTrailEvents,
+        channels: vec![],
+        max_event_bytes: STANDARD_MAX_EVENT_BYTES,
+        context_keys: ContextKeys::default(),
     }
 }
 
@@ -250,7 +255,7 @@ impl Lake {
     }
 
     fn engine(&self) -> DataFusionEngine {
-        DataFusionEngine::new(self.storage.clone())
+        DataFusionEngine::new(self.storage.clone()).with_catalog(Arc::new(self.stores.clone()))
     }
 
     async fn query(&self, sql: &str) -> QueryOutput {

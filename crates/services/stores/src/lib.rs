@@ -219,6 +219,12 @@ impl StoreService {
         Ok(stores)
     }
 
+    /// Every channel of every account and region (for the lake writer: which channels'
+    /// events go into which store).
+    pub fn all_channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+        tokio::task::block_in_place(|| channels::all_channels(&Direct(self.meta.as_ref())))
+    }
+
     /// The account's stores in `region` (all statuses, purged ones excluded), in
     /// creation order: the stores a query of that account and region may name.
     pub fn stores_of(

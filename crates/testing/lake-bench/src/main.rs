@@ -6,7 +6,10 @@
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use opentrail_lake::{DataFusionEngine, LakeStorage, LakeWriter, QueryEngine, StoreSpec};
+use opentrail_lake::{
+    ContextKeys, DataFusionEngine, LakeStorage, LakeWriter, QueryEngine, StoreSchema, StoreSpec,
+    STANDARD_MAX_EVENT_BYTES,
+};
 use opentrail_log::{DurableLog, EventLog, LogOptions};
 use opentrail_selectors::{AdvancedEventSelector, AdvancedFieldSelector, Operator};
 use std::io::Read;
@@ -210,6 +213,10 @@ fn store_spec() -> StoreSpec {
         from_offset: 0,
         until_offset: None,
         insights_from: None,
+        schema: StoreSchema::CloudTrailEvents,
+        channels: vec![],
+        max_event_bytes: STANDARD_MAX_EVENT_BYTES,
+        context_keys: ContextKeys::default(),
     }
 }
 

@@ -8,8 +8,8 @@ use super::stats::scan_stats;
 use super::trino::more_trino_functions;
 use super::unnest::unnest_functions;
 use crate::error::{LakeError, Result};
-use crate::schema::events_schema;
 use crate::storage::{superseded, LakeStorage};
+use crate::store::{StoreCatalog, StoreSchema};
 use async_trait::async_trait;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -122,6 +122,7 @@ impl DataFusionEngine {
             planner: Planner {
                 storage,
                 memory_limit: DEFAULT_QUERY_MEMORY,
+                catalog: None,
             },
             runtime,
         }
@@ -129,6 +130,14 @@ impl DataFusionEngine {
 
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
         self.planner.memory_limit = bytes;
+        self
+    }
+
+    /// Where the engine learns each store's table schema ([`crate::StoreSpec::schema`]);
+    /// without it, or for a store the catalog does not list, every store has the
+    /// CloudTrail-events schema.
+    pub fn with_catalog(mut self, catalog: Arc<dyn StoreCatalog>) -> Self {
+        self.planner.catalog = Some(catalog);
         self
     }
 
@@ -182,6 +191,7 @@ impl Drop for DataFusionEngine {
 struct Planner {
     storage: LakeStorage,
     memory_limit: usize,
+    catalog: Option<Arc<dyn StoreCatalog>>,
 }
 
 impl Planner {
@@ -226,6 +236,19 @@ impl Planner {
         Ok(context)
     }
 
+    /// The table schema of `store`.
+    fn schema_of(&self, store: &str) -> Result<StoreSchema> {
+        let Some(catalog) = &self.catalog else {
+            return Ok(StoreSchema::CloudTrailEvents);
+        };
+        Ok(catalog
+            .stores()?
+            .into_iter()
+            .find(|spec| spec.id == store)
+            .map(|spec| spec.schema)
+            .unwrap_or_default())
+    }
+
     /// The store's files as a table, leaving out inputs of an unfinished compaction.
     async fn store_table(&self, url: &ObjectStoreUrl, store: &str) -> Result<ListingTable> {
         let parts = self.storage.list_parts(Some(store)).await?;
@@ -258,7 +281,7 @@ impl Planner {
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(paths)
             .with_listing_options(options)
-            .with_schema(events_schema());
+            .with_schema(self.schema_of(store)?.arrow_schema());
         ListingTable::try_new(config).map_err(execution_error)
     }
 
