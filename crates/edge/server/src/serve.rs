@@ -149,17 +149,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let queries = Arc::new(
         opentrail_queries::QueryService::new(
-        data.meta.clone(),
-        clock.clone(),
-        Arc::clone(&stores),
-        Arc::new(opentrail_lake::DataFusionEngine::new(lake_storage.clone())),
-        query_results_dir(&data.path),
-        opentrail_queries::QueryOptions {
-            timeout: args.query_timeout.0,
-            hold: args.query_hold,
-            ..opentrail_queries::QueryOptions::default()
-        },
-    )?
+            data.meta.clone(),
+            clock.clone(),
+            Arc::clone(&stores),
+            Arc::new(opentrail_lake::DataFusionEngine::new(lake_storage.clone())),
+            query_results_dir(&data.path),
+            opentrail_queries::QueryOptions {
+                timeout: args.query_timeout.0,
+                hold: args.query_hold,
+                ..opentrail_queries::QueryOptions::default()
+            },
+        )?
         .with_delivery(
             buckets.clone(),
             Arc::new(crate::lake::QuerySigner(Arc::clone(&keys))),

@@ -125,46 +125,43 @@ pub fn result_files(
     rows: &[Vec<Option<String>>],
     file_bytes: usize,
 ) -> Result<Vec<ResultFile>, QueryError> {
-    let csv_error = |e: &dyn std::fmt::Display| {
-        QueryError::Internal(format!("failed to write query results as CSV: {e}"))
-    };
-    let line = |fields: &mut dyn Iterator<Item = &str>| -> Result<Vec<u8>, QueryError> {
-        let mut writer = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::new());
-        writer
-            .write_record(fields)
-            .map_err(|e| csv_error(&e))?;
-        writer.into_inner().map_err(|e| csv_error(&e))
-    };
-    let header = line(&mut columns.iter().map(String::as_str))?;
-    let mut texts: Vec<Vec<u8>> = vec![header.clone()];
+    let header = csv_line(columns.iter().map(String::as_str))?;
+    let mut texts: Vec<Vec<u8>> = Vec::new();
+    let mut current = header.clone();
     for row in rows {
-        let current = texts.last_mut().expect("texts starts with one file");
-        let text = line(&mut row.iter().map(|value| value.as_deref().unwrap_or("")))?;
+        let text = csv_line(row.iter().map(|value| value.as_deref().unwrap_or("")))?;
         if current.len() > header.len() && current.len() + text.len() > file_bytes.max(1) {
-            let mut next = header.clone();
-            next.extend_from_slice(&text);
-            texts.push(next);
-        } else {
-            current.extend_from_slice(&text);
+            texts.push(std::mem::replace(&mut current, header.clone()));
         }
+        current.extend_from_slice(&text);
     }
+    texts.push(current);
     texts
         .into_iter()
         .enumerate()
         .map(|(index, text)| {
             let mut encoder =
                 flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            encoder
-                .write_all(&text)
-                .map_err(|e| csv_error(&e))?;
+            encoder.write_all(&text).map_err(|e| csv_error(&e))?;
             Ok(ResultFile {
                 name: format!("result_{}.csv.gz", index + 1),
                 gzipped: encoder.finish().map_err(|e| csv_error(&e))?,
             })
         })
         .collect()
+}
+
+fn csv_error(e: &dyn std::fmt::Display) -> QueryError {
+    QueryError::Internal(format!("failed to write query results as CSV: {e}"))
+}
+
+/// One CSV record with its CRLF.
+fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> Result<Vec<u8>, QueryError> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer.write_record(fields).map_err(|e| csv_error(&e))?;
+    writer.into_inner().map_err(|e| csv_error(&e))
 }
 
 /// The hex SHA-256 of `bytes`.
@@ -303,7 +300,10 @@ mod tests {
     fn uris_parse_into_bucket_and_prefix() {
         let parse = |uri: &str| Destination::parse(uri).map(|d| (d.bucket, d.prefix));
         assert_eq!(parse("s3://my-bucket"), Ok(("my-bucket".into(), "".into())));
-        assert_eq!(parse("s3://my-bucket/"), Ok(("my-bucket".into(), "".into())));
+        assert_eq!(
+            parse("s3://my-bucket/"),
+            Ok(("my-bucket".into(), "".into()))
+        );
         assert_eq!(
             parse("s3://my-bucket/a/b/"),
             Ok(("my-bucket".into(), "a/b".into()))

@@ -8,9 +8,9 @@ use opentrail_lake::LakeError;
 use opentrail_meta::Documents;
 use opentrail_model::RequestContext;
 use opentrail_operations::{
-    CancelQueryRequest, CancelQueryResponse, DescribeQueryRequest, DescribeQueryResponse,
-    GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest, ListQueriesResponse,
-    DeliveryStatus, QueryStatistics, QueryStatus, StartQueryRequest, StartQueryResponse,
+    CancelQueryRequest, CancelQueryResponse, DeliveryStatus, DescribeQueryRequest,
+    DescribeQueryResponse, GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest,
+    ListQueriesResponse, QueryStatistics, QueryStatus, StartQueryRequest, StartQueryResponse,
 };
 
 /// The longest QueryStatement (the model's limit).
@@ -87,13 +87,11 @@ pub(crate) fn fill_parameters(
             parameters.len()
         )));
     }
-    let mut values = parameters.iter();
-    let mut filled = String::with_capacity(template.len());
-    for c in template.chars() {
-        match (c, values.next_if(|_| c == '?')) {
-            (_, Some(value)) => filled.push_str(value),
-            (c, None) => filled.push(c),
-        }
+    let mut pieces = template.split('?');
+    let mut filled = pieces.next().unwrap_or_default().to_owned();
+    for (value, piece) in parameters.iter().zip(pieces) {
+        filled.push_str(value);
+        filled.push_str(piece);
     }
     Ok(filled)
 }
@@ -189,8 +187,7 @@ impl QueryService {
             }
             (None, Some(alias)) => {
                 let template = self.template(ctx, &alias)?;
-                let statement =
-                    fill_parameters(&template.sql, input.query_parameters.as_deref())?;
+                let statement = fill_parameters(&template.sql, input.query_parameters.as_deref())?;
                 (statement, Some(template.prompt))
             }
             (Some(_), Some(_)) => {

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, Region};
 use opentrail_operations::{
-    DeliveryStatus, DescribeQueryResponse, Query, QueryStatisticsForDescribeQuery, QueryStatus, Timestamp,
+    DeliveryStatus, DescribeQueryResponse, Query, QueryStatisticsForDescribeQuery, QueryStatus,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 

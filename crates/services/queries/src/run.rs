@@ -100,11 +100,12 @@ impl Inner {
                 Ok(Ok(output)) => Outcome::Finished(output),
                 Ok(Err(e)) => Outcome::Failed(e.to_string()),
             };
-        // The files to deliver are made before the query is FINISHED (its rows are at hand).
+        // The files to deliver are made before the query is FINISHED (its rows are at
+        // hand); CSV and gzip work off the async workers.
         let files = match (&outcome, &shipping, self.delivery.get()) {
-            (Outcome::Finished(output), Some(_), Some(delivery)) => Some(
-                crate::delivery::result_files(&output.columns, &output.rows, delivery.file_bytes),
-            ),
+            (Outcome::Finished(output), Some(_), Some(delivery)) => Some(crate::blocking(|| {
+                crate::delivery::result_files(&output.columns, &output.rows, delivery.file_bytes)
+            })),
             _ => None,
         };
         match self.conclude(storage_key, outcome) {

@@ -42,7 +42,12 @@ impl QueryEngine for Rows {
         Ok(QueryOutput {
             columns: vec!["eventName".into(), "note".into()],
             rows: (0..rows)
-                .map(|i| vec![Some(format!("Event{i}")), (i % 2 == 0).then(|| "a,b".into())])
+                .map(|i| {
+                    vec![
+                        Some(format!("Event{i}")),
+                        (i % 2 == 0).then(|| "a,b".into()),
+                    ]
+                })
                 .collect(),
             statistics: QueryStatistics::default(),
         })
@@ -175,7 +180,10 @@ impl Harness {
             if !active && described.delivery_status != Some(DeliveryStatus::Pending) {
                 return described;
             }
-            assert!(std::time::Instant::now() < deadline, "query {id} never settled");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "query {id} never settled"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -336,7 +344,12 @@ async fn delivery_errors_and_statuses() {
     let described = h.settled(&failed).await;
     assert_eq!(described.query_status, Some(QueryStatus::Failed));
     assert_eq!(described.delivery_status, Some(DeliveryStatus::Failed));
-    assert!(h.buckets.list_objects("b-1", "failed/").await.unwrap().is_empty());
+    assert!(h
+        .buckets
+        .list_objects("b-1", "failed/")
+        .await
+        .unwrap()
+        .is_empty());
 
     // Without a DeliveryS3Uri there is no delivery status.
     let plain = h
