@@ -166,3 +166,22 @@ impl StoreCatalog for StoreDirectory {
         Ok(specs)
     }
 }
+
+/// Signs delivered query results (`result_sign.json`) with the region's key of the key
+/// store that signs digests, so that `ListPublicKeys` serves the key that verifies them.
+pub struct QuerySigner(pub Arc<opentrail_delivery::KeyStore>);
+
+impl opentrail_queries::ResultSigner for QuerySigner {
+    fn sign(
+        &self,
+        region: &opentrail_model::Region,
+        at: chrono::DateTime<chrono::Utc>,
+        message: &[u8],
+    ) -> Result<opentrail_queries::Signature, String> {
+        let key = self.0.signing_key(region, at).map_err(|e| e.to_string())?;
+        Ok(opentrail_queries::Signature {
+            bytes: key.sign(message),
+            fingerprint: key.fingerprint().to_owned(),
+        })
+    }
+}

@@ -132,28 +132,45 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     // The lake writer writes and Lake queries read the stores' files under the data dir.
     let lake_storage = crate::lake::storage(&data.path)?;
-    let queries = Arc::new(opentrail_queries::QueryService::new(
-        data.meta.clone(),
-        clock.clone(),
-        Arc::clone(&stores),
-        // Stores of channel events have their own table schema; the catalog tells which.
-        Arc::new(
-            opentrail_lake::DataFusionEngine::new(lake_storage.clone()).with_catalog(Arc::new(
-                crate::lake::StoreDirectory::new(Arc::clone(&stores)),
-            )),
-        ),
-        query_results_dir(&data.path),
-        opentrail_queries::QueryOptions {
-            timeout: args.query_timeout.0,
-            hold: args.query_hold,
-            ..opentrail_queries::QueryOptions::default()
-        },
-    )?);
     let samples = Arc::new(opentrail_samples::SampleService::new(
         data.meta.clone(),
         Arc::clone(&stores),
         clock.clone(),
     )?);
+    // Query results delivered to S3 are signed with the key that signs digests (the
+    // region's key ListPublicKeys serves).
+    let keys_dir = data.path.join("keys");
+    let keys = Arc::new(
+        tokio::task::spawn_blocking({
+            let meta = data.meta.clone();
+            move || KeyStore::open(meta, keys_dir, DEFAULT_ROTATION)
+        })
+        .await??,
+    );
+    let queries = Arc::new(
+        opentrail_queries::QueryService::new(
+            data.meta.clone(),
+            clock.clone(),
+            Arc::clone(&stores),
+            // Stores of channel events have their own table schema; the catalog tells which.
+            Arc::new(
+                opentrail_lake::DataFusionEngine::new(lake_storage.clone()).with_catalog(
+                    Arc::new(crate::lake::StoreDirectory::new(Arc::clone(&stores))),
+                ),
+            ),
+            query_results_dir(&data.path),
+            opentrail_queries::QueryOptions {
+                timeout: args.query_timeout.0,
+                hold: args.query_hold,
+                ..opentrail_queries::QueryOptions::default()
+            },
+        )?
+        .with_delivery(
+            buckets.clone(),
+            Arc::new(crate::lake::QuerySigner(Arc::clone(&keys))),
+        )
+        .with_templates(Arc::clone(&samples)),
+    );
     // Imports write into the lake beside the lake writer (`<data-dir>/lake/`).
     let imports = Arc::new(opentrail_imports::ImportService::new(
         data.meta.clone(),
@@ -174,14 +191,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http,
         Arc::new(move |outcome| record_notification(&status_trails, &notified, outcome)),
     ));
-    let keys_dir = data.path.join("keys");
-    let keys = Arc::new(
-        tokio::task::spawn_blocking({
-            let meta = data.meta.clone();
-            move || KeyStore::open(meta, keys_dir, DEFAULT_ROTATION)
-        })
-        .await??,
-    );
     let mut delivery_config = DeliveryConfig::new(data.path.join("delivery"));
     delivery_config.delivery_interval = args.delivery_interval.0;
     delivery_config.digest_interval = args.digest_interval.0;

@@ -39,6 +39,10 @@ query_errors! {
     InvalidDateRange => "InvalidDateRangeException",
     InvalidQueryStatus => "InvalidQueryStatusException",
     UnsupportedOperation => "UnsupportedOperationException",
+    InvalidS3BucketName => "InvalidS3BucketNameException",
+    InvalidS3Prefix => "InvalidS3PrefixException",
+    S3BucketDoesNotExist => "S3BucketDoesNotExistException",
+    InsufficientS3BucketPolicy => "InsufficientS3BucketPolicyException",
     Internal => "InternalFailure",
 }
 

@@ -5,6 +5,7 @@
 //! `opentrail-operations` and returns its generated response, or a [`QueryError`] (an
 //! `opentrail_wire::AwsError`).
 
+mod delivery;
 mod error;
 mod lifecycle;
 mod record;
@@ -13,6 +14,10 @@ mod run;
 mod stores;
 mod token;
 
+pub use delivery::{
+    result_files, sign_file, string_to_sign, Destination, ResultFile, ResultSigner, Signature,
+    DEFAULT_RESULT_FILE_BYTES, SIGN_FILE_NAME,
+};
 pub use error::QueryError;
 pub use record::QueryRecord;
 pub use results::{Position, ResultRow};
@@ -27,7 +32,7 @@ use record::QUERIES;
 use results::ResultFiles;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The most queries one account may have QUEUED or RUNNING in a region (AWS: 10).
@@ -51,6 +56,8 @@ pub struct QueryOptions {
     /// A test hook: each query stays QUEUED this long before it may run, so that tests
     /// can hold ten queries active without needing slow SQL.
     pub hold: Duration,
+    /// CSV bytes after which a delivered result file is closed and the next begun.
+    pub result_file_bytes: usize,
 }
 
 impl Default for QueryOptions {
@@ -60,6 +67,7 @@ impl Default for QueryOptions {
             retention: chrono::Duration::days(RESULT_RETENTION_DAYS),
             running: DEFAULT_RUNNING_QUERIES,
             hold: Duration::ZERO,
+            result_file_bytes: delivery::DEFAULT_RESULT_FILE_BYTES,
         }
     }
 }
@@ -81,6 +89,10 @@ struct Inner {
     slots: tokio::sync::Semaphore,
     /// The tasks of this process's QUEUED and RUNNING queries, by query id.
     tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Where `DeliveryS3Uri` results go; unset, StartQuery refuses a `DeliveryS3Uri`.
+    delivery: OnceLock<delivery::Delivery>,
+    /// GenerateQuery's aliases, for `StartQuery(QueryAlias=…)`; unset, it is refused.
+    templates: OnceLock<Arc<opentrail_samples::SampleService>>,
 }
 
 /// Why a query that was QUEUED or RUNNING when its server stopped is FAILED on restart.
@@ -111,10 +123,34 @@ impl QueryService {
                 options,
                 slots,
                 tasks: Mutex::new(HashMap::new()),
+                delivery: OnceLock::new(),
+                templates: OnceLock::new(),
             }),
         };
         service.inner.recover()?;
         Ok(service)
+    }
+
+    /// Lets StartQuery deliver results to the buckets of `buckets` (the object store
+    /// trails deliver to), signing them with `signer`.
+    pub fn with_delivery(
+        self,
+        buckets: Arc<dyn opentrail_objstore::ObjectStore>,
+        signer: Arc<dyn ResultSigner>,
+    ) -> Self {
+        let file_bytes = self.inner.options.result_file_bytes;
+        let _ = self.inner.delivery.set(delivery::Delivery {
+            buckets,
+            signer,
+            file_bytes,
+        });
+        self
+    }
+
+    /// Lets StartQuery run the queries GenerateQuery keeps under an alias.
+    pub fn with_templates(self, samples: Arc<opentrail_samples::SampleService>) -> Self {
+        let _ = self.inner.templates.set(samples);
+        self
     }
 
     /// The ARNs of the event data stores a query of the caller's ran over (for its audit
@@ -194,8 +230,20 @@ impl Inner {
             let purged = self.purge_in(tx, now)?;
             for (key, value) in tx.list_documents(QUERIES)? {
                 let mut query = decode(&key, &value)?;
+                if query.status == QueryStatus::Finished
+                    && query.delivery_status == Some(opentrail_operations::DeliveryStatus::Pending)
+                {
+                    // Its delivery was cut short: the bucket may hold some files and no
+                    // sign file. Run the query again to deliver its results.
+                    query.delivery_status = Some(opentrail_operations::DeliveryStatus::Failed);
+                    save_in(tx, &query)?;
+                    continue;
+                }
                 if !query.is_active() {
                     continue;
+                }
+                if query.delivery_status.is_some() {
+                    query.delivery_status = Some(opentrail_operations::DeliveryStatus::Failed);
                 }
                 query.status = QueryStatus::Failed;
                 query.ended_at = Some(now);

@@ -8,9 +8,9 @@ use opentrail_lake::LakeError;
 use opentrail_meta::Documents;
 use opentrail_model::RequestContext;
 use opentrail_operations::{
-    CancelQueryRequest, CancelQueryResponse, DescribeQueryRequest, DescribeQueryResponse,
-    GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest, ListQueriesResponse,
-    QueryStatistics, QueryStatus, StartQueryRequest, StartQueryResponse,
+    CancelQueryRequest, CancelQueryResponse, DeliveryStatus, DescribeQueryRequest,
+    DescribeQueryResponse, GetQueryResultsRequest, GetQueryResultsResponse, ListQueriesRequest,
+    ListQueriesResponse, QueryStatistics, QueryStatus, StartQueryRequest, StartQueryResponse,
 };
 
 /// The longest QueryStatement (the model's limit).
@@ -36,24 +36,159 @@ fn check_owner(ctx: &RequestContext, owner: Option<&str>) -> Result<(), QueryErr
     }
 }
 
+/// The longest QueryAlias (the model's limit).
+const MAX_ALIAS_CHARS: usize = 256;
+/// The most QueryParameters, and the longest one (the model's limits).
+const MAX_PARAMETERS: usize = 10;
+const MAX_PARAMETER_CHARS: usize = 1024;
+
+/// A QueryAlias as the model allows it: `^[a-zA-Z][a-zA-Z0-9._\-]*$`, 1 to 256 characters.
+fn check_alias(alias: &str) -> Result<(), QueryError> {
+    let mut chars = alias.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && alias.len() <= MAX_ALIAS_CHARS;
+    if valid {
+        Ok(())
+    } else {
+        Err(QueryError::InvalidParameter(format!(
+            "QueryAlias {alias:?} is not valid: it must be 1 to {MAX_ALIAS_CHARS} characters, a letter then letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
+/// Puts `parameters` in the `?` placeholders of a query template, in order, as AWS does
+/// for dashboard widgets (a placeholder inside quotes stays inside them). The count must
+/// match; a template without placeholders takes no parameters.
+pub(crate) fn fill_parameters(
+    template: &str,
+    parameters: Option<&[String]>,
+) -> Result<String, QueryError> {
+    let parameters = parameters.unwrap_or_default();
+    if parameters.len() > MAX_PARAMETERS {
+        return Err(QueryError::InvalidParameter(format!(
+            "QueryParameters may hold at most {MAX_PARAMETERS} values, got {}",
+            parameters.len()
+        )));
+    }
+    if let Some(bad) = parameters
+        .iter()
+        .find(|p| !(1..=MAX_PARAMETER_CHARS).contains(&p.chars().count()))
+    {
+        return Err(QueryError::InvalidParameter(format!(
+            "Each of QueryParameters must be 1 to {MAX_PARAMETER_CHARS} characters long, got {} characters",
+            bad.chars().count()
+        )));
+    }
+    let placeholders = template.matches('?').count();
+    if placeholders != parameters.len() {
+        return Err(QueryError::InvalidParameter(format!(
+            "The query of this QueryAlias has {placeholders} ? placeholders but {} QueryParameters were given",
+            parameters.len()
+        )));
+    }
+    let mut pieces = template.split('?');
+    let mut filled = pieces.next().unwrap_or_default().to_owned();
+    for (value, piece) in parameters.iter().zip(pieces) {
+        filled.push_str(value);
+        filled.push_str(piece);
+    }
+    Ok(filled)
+}
+
 impl QueryService {
+    /// The parsed `DeliveryS3Uri`, whose bucket must exist and accept our writes.
+    async fn destination(
+        &self,
+        ctx: &RequestContext,
+        uri: &str,
+    ) -> Result<crate::Destination, QueryError> {
+        let Some(delivery) = self.inner.delivery.get() else {
+            return Err(QueryError::UnsupportedOperation(
+                "This OpenTrail server has no object store to deliver query results to; read them with GetQueryResults".into(),
+            ));
+        };
+        let destination = crate::Destination::parse(uri)?;
+        let bucket = &destination.bucket;
+        match delivery.buckets.bucket_exists(bucket).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(QueryError::S3BucketDoesNotExist(format!(
+                    "S3 bucket {bucket} does not exist"
+                )))
+            }
+            Err(opentrail_objstore::StoreError::AccessDenied(why)) => {
+                return Err(QueryError::InsufficientS3BucketPolicy(format!(
+                    "Access to S3 bucket {bucket} was denied: {why}"
+                )))
+            }
+            Err(e) => {
+                return Err(QueryError::Internal(format!(
+                    "failed to check that S3 bucket {bucket} exists: {e}"
+                )))
+            }
+        }
+        // An embedded bucket another account owns takes no results of this account (on
+        // AWS its bucket policy would not let CloudTrail write them), as for trails.
+        let owner = crate::blocking(|| {
+            self.inner
+                .meta
+                .get_document(opentrail_trails::BUCKET_OWNERS, bucket)
+        })?;
+        if owner.is_some_and(|owner| owner != ctx.account.as_str()) {
+            return Err(QueryError::InsufficientS3BucketPolicy(format!(
+                "Incorrect S3 bucket policy is detected for bucket: {bucket}"
+            )));
+        }
+        Ok(destination)
+    }
+
+    /// The query GenerateQuery keeps under `alias` for the caller.
+    fn template(
+        &self,
+        ctx: &RequestContext,
+        alias: &str,
+    ) -> Result<opentrail_samples::GeneratedQuery, QueryError> {
+        check_alias(alias)?;
+        let Some(samples) = self.inner.templates.get() else {
+            return Err(QueryError::UnsupportedOperation(
+                "This OpenTrail server keeps no generated queries: give QueryStatement".into(),
+            ));
+        };
+        samples
+            .query_for_alias(&ctx.account, &ctx.region, alias)
+            .map_err(|e| QueryError::Internal(format!("failed to read QueryAlias {alias}: {e}")))?
+            .ok_or_else(|| {
+                QueryError::InvalidParameter(format!(
+                    "QueryAlias {alias} does not exist or has expired: GenerateQuery returns one, usable for {} days",
+                    opentrail_samples::ALIAS_DAYS
+                ))
+            })
+    }
+
     pub async fn start_query(
         &self,
         ctx: &RequestContext,
         input: StartQueryRequest,
     ) -> Result<StartQueryResponse, QueryError> {
         check_owner(ctx, input.event_data_store_owner_account_id.as_deref())?;
-        if input.delivery_s3_uri.is_some() {
-            return Err(QueryError::UnsupportedOperation(
-                "Delivering query results to S3 (DeliveryS3Uri) is not available on this OpenTrail server yet; read them with GetQueryResults".into(),
-            ));
-        }
-        let statement = match (input.query_statement, input.query_alias) {
-            (Some(statement), None) => statement,
-            (None, Some(_)) => {
-                return Err(QueryError::UnsupportedOperation(
-                    "QueryAlias runs a dashboard widget's query; this OpenTrail server has no dashboards yet: give QueryStatement".into(),
-                ))
+        let destination = match input.delivery_s3_uri.as_deref() {
+            Some(uri) => Some(self.destination(ctx, uri).await?),
+            None => None,
+        };
+        let (statement, prompt) = match (input.query_statement, input.query_alias) {
+            (Some(statement), None) => {
+                if input.query_parameters.is_some() {
+                    return Err(QueryError::InvalidParameter(
+                        "QueryParameters go with QueryAlias only".into(),
+                    ));
+                }
+                (statement, None)
+            }
+            (None, Some(alias)) => {
+                let template = self.template(ctx, &alias)?;
+                let statement = fill_parameters(&template.sql, input.query_parameters.as_deref())?;
+                (statement, Some(template.prompt))
             }
             (Some(_), Some(_)) => {
                 return Err(QueryError::InvalidParameter(
@@ -66,11 +201,6 @@ impl QueryService {
                 ))
             }
         };
-        if input.query_parameters.is_some() {
-            return Err(QueryError::InvalidParameter(
-                "QueryParameters go with QueryAlias only".into(),
-            ));
-        }
         let length = statement.chars().count();
         if !(1..=MAX_STATEMENT_CHARS).contains(&length) {
             return Err(QueryError::InvalidParameter(format!(
@@ -112,6 +242,10 @@ impl QueryService {
             bytes_scanned: 0,
             results_count: 0,
             error_message: None,
+            delivery_status: destination.as_ref().map(|_| DeliveryStatus::Pending),
+            delivery_s3_uri: destination.as_ref().and(input.delivery_s3_uri),
+            destination,
+            prompt,
         };
         let purged = self.inner.write(|tx: &dyn Documents| {
             let purged = self.inner.purge_in(tx, now)?;
@@ -335,6 +469,9 @@ impl QueryService {
             }
             let mut cancelled = current;
             cancelled.status = QueryStatus::Cancelled;
+            if cancelled.delivery_status.is_some() {
+                cancelled.delivery_status = Some(DeliveryStatus::Cancelled);
+            }
             cancelled.ended_at = Some(now);
             save_in(tx, &cancelled)?;
             Ok(cancelled)

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, Region};
 use opentrail_operations::{
-    DescribeQueryResponse, Query, QueryStatisticsForDescribeQuery, QueryStatus, Timestamp,
+    DeliveryStatus, DescribeQueryResponse, Query, QueryStatisticsForDescribeQuery, QueryStatus,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,18 @@ pub struct QueryRecord {
     /// Rows of a FINISHED query's result (its result file holds them).
     pub results_count: u64,
     pub error_message: Option<String>,
+    /// `DeliveryS3Uri` as given, when the results go to S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_s3_uri: Option<String>,
+    /// Where the results go (parsed from `delivery_s3_uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<crate::Destination>,
+    /// How the delivery to S3 went; `None` without a `DeliveryS3Uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<DeliveryStatus>,
+    /// The GenerateQuery prompt of a query started by its `QueryAlias`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 impl QueryRecord {
@@ -75,6 +88,9 @@ impl QueryRecord {
                 creation_time: Some(Timestamp(self.created_at)),
             }),
             error_message: self.error_message.clone(),
+            delivery_s3_uri: self.delivery_s3_uri.clone(),
+            delivery_status: self.delivery_status.clone(),
+            prompt: self.prompt.clone(),
             ..DescribeQueryResponse::default()
         }
     }

@@ -7,8 +7,16 @@ use crate::record::QueryRecord;
 use crate::{decode, save_in, Inner, QueryError};
 use opentrail_lake::QueryOutput;
 use opentrail_meta::Documents;
-use opentrail_operations::QueryStatus;
+use opentrail_model::{AccountId, Region};
+use opentrail_operations::{DeliveryStatus, QueryStatus};
 use std::sync::Arc;
+
+/// Where a query's results go, and for whom.
+pub(crate) struct Shipping {
+    account: AccountId,
+    region: Region,
+    destination: crate::Destination,
+}
 
 /// What a query's execution came to.
 enum Outcome {
@@ -26,10 +34,17 @@ impl Inner {
             query.storage_key(),
             query.statement.clone(),
         );
+        let shipping = query.destination.clone().map(|destination| Shipping {
+            account: query.account.clone(),
+            region: query.region.clone(),
+            destination,
+        });
         // Registered before the task can end and unregister itself.
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
-            inner.execute(&storage_key, &statement, &stores).await;
+            inner
+                .execute(&storage_key, &statement, &stores, shipping)
+                .await;
             inner
                 .tasks
                 .lock()
@@ -51,7 +66,13 @@ impl Inner {
         }
     }
 
-    async fn execute(&self, storage_key: &str, statement: &str, stores: &[String]) {
+    async fn execute(
+        &self,
+        storage_key: &str,
+        statement: &str,
+        stores: &[String],
+        shipping: Option<Shipping>,
+    ) {
         if !self.options.hold.is_zero() {
             tokio::time::sleep(self.options.hold).await;
         }
@@ -79,18 +100,82 @@ impl Inner {
                 Ok(Ok(output)) => Outcome::Finished(output),
                 Ok(Err(e)) => Outcome::Failed(e.to_string()),
             };
-        if let Err(e) = self.conclude(storage_key, outcome) {
-            tracing::error!(key = storage_key, error = %e, "failed to store the end of a query");
-            let _ = self.transition(storage_key, QueryStatus::Running, |query| {
-                query.status = QueryStatus::Failed;
-                query.ended_at = Some(self.now());
-                query.error_message = Some(format!("Query failed: {e}"));
-            });
+        // The files to deliver are made before the query is FINISHED (its rows are at
+        // hand); CSV and gzip work off the async workers.
+        let files = match (&outcome, &shipping, self.delivery.get()) {
+            (Outcome::Finished(output), Some(_), Some(delivery)) => Some(crate::blocking(|| {
+                crate::delivery::result_files(&output.columns, &output.rows, delivery.file_bytes)
+            })),
+            _ => None,
+        };
+        match self.conclude(storage_key, outcome) {
+            Ok(Some(completed)) => {
+                if let (Some(files), Some(shipping)) = (files, shipping) {
+                    self.ship(storage_key, files, shipping, completed).await;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(key = storage_key, error = %e, "failed to store the end of a query");
+                let _ = self.transition(storage_key, QueryStatus::Running, |query| {
+                    query.status = QueryStatus::Failed;
+                    query.ended_at = Some(self.now());
+                    query.error_message = Some(format!("Query failed: {e}"));
+                    if query.delivery_status.is_some() {
+                        query.delivery_status = Some(DeliveryStatus::Failed);
+                    }
+                });
+            }
         }
     }
 
-    /// Stores the outcome of a RUNNING query (its results first, when FINISHED).
-    fn conclude(&self, storage_key: &str, outcome: Outcome) -> Result<(), QueryError> {
+    /// Delivers the files of a FINISHED query and records how that went.
+    async fn ship(
+        &self,
+        storage_key: &str,
+        files: Result<Vec<crate::ResultFile>, QueryError>,
+        shipping: Shipping,
+        completed: chrono::DateTime<chrono::Utc>,
+    ) {
+        let Some(delivery) = self.delivery.get() else {
+            return;
+        };
+        let id = id_of(storage_key);
+        let status = match files {
+            Ok(files) => {
+                delivery
+                    .deliver(
+                        crate::delivery::Shipment {
+                            account: &shipping.account,
+                            region: &shipping.region,
+                            query_id: &id,
+                            completed,
+                            destination: &shipping.destination,
+                        },
+                        files,
+                    )
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(query = %id, error = %e, "failed to make the result files");
+                DeliveryStatus::Failed
+            }
+        };
+        let recorded = self.transition(storage_key, QueryStatus::Finished, |query| {
+            query.delivery_status = Some(status.clone());
+        });
+        if let Err(e) = recorded {
+            tracing::error!(query = %id, error = %e, "failed to record a delivery status");
+        }
+    }
+
+    /// Stores the outcome of a RUNNING query (its results first, when FINISHED); returns
+    /// when it ended if it is now FINISHED.
+    fn conclude(
+        &self,
+        storage_key: &str,
+        outcome: Outcome,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, QueryError> {
         let id = id_of(storage_key);
         let timeout = self.options.timeout;
         let (status, error_message, statistics, results_count) = match outcome {
@@ -116,6 +201,10 @@ impl Inner {
             query.ended_at = Some(ended);
             query.error_message = error_message.clone();
             query.results_count = results_count;
+            if query.delivery_status.is_some() && status != QueryStatus::Finished {
+                // AWS delivers no partial results.
+                query.delivery_status = Some(DeliveryStatus::Failed);
+            }
             if let Some(statistics) = statistics {
                 query.events_matched = statistics.events_matched;
                 query.events_scanned = statistics.events_scanned;
@@ -126,7 +215,7 @@ impl Inner {
             // Cancelled (or purged) meanwhile: its results are not kept.
             self.results.remove(&id);
         }
-        Ok(())
+        Ok((stored && status == QueryStatus::Finished).then_some(ended))
     }
 
     /// Applies `change` to the query if it is still `from`; returns whether it was.
