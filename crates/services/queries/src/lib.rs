@@ -14,7 +14,7 @@ mod stores;
 mod token;
 
 pub use error::QueryError;
-pub use record::QueryRecord;
+pub use record::{QueryRecord, WidgetRun};
 pub use results::{Position, ResultRow};
 
 use chrono::{DateTime, Utc};

@@ -32,6 +32,17 @@ pub struct QueryRecord {
     /// Rows of a FINISHED query's result (its result file holds them).
     pub results_count: u64,
     pub error_message: Option<String>,
+    /// Set when a dashboard refresh started it: DescribeQuery finds it by QueryAlias and
+    /// RefreshId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget: Option<WidgetRun>,
+}
+
+/// The dashboard widget a query ran for: its alias and the refresh that started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetRun {
+    pub refresh_id: String,
+    pub query_alias: String,
 }
 
 impl QueryRecord {
