@@ -141,18 +141,6 @@ impl QueryService {
         widget: Option<WidgetRun>,
     ) -> Result<String, QueryError> {
         let (stores, active) = self.plan(ctx, &statement).await?;
-        self.inner
-            .engine
-            .validate(&statement, &caller.active)
-            .await
-            .map_err(|e| match e {
-                LakeError::InvalidQuery(message) => QueryError::InvalidQueryStatement(message),
-                LakeError::StoreNotFound(id) if caller.pending_deletion.contains(&id) => {
-                    inactive(&store_arn(ctx, &id))
-                }
-                LakeError::StoreNotFound(id) => not_found(ctx, &store_arn(ctx, &id)),
-                other => QueryError::Internal(format!("failed to plan the query: {other}")),
-            })?;
         let now = self.inner.now();
         let query = QueryRecord {
             id: uuid::Uuid::new_v4().to_string(),
