@@ -248,7 +248,7 @@ impl QueryService {
             }
             (None, None, None) => {
                 return Err(QueryError::InvalidParameter(
-                    "QueryId is required (or QueryAlias with RefreshId)".into(),
+                    "QueryId is required".into(),
                 ))
             }
             (Some(_), _, _) => {
