@@ -20,6 +20,8 @@ pub struct App {
     pub stores: Arc<opentrail_stores::StoreService>,
     /// CloudTrail Lake queries (StartQuery ... CancelQuery).
     pub queries: Arc<opentrail_queries::QueryService>,
+    /// CreateDashboard ... StartDashboardRefresh, and tags on dashboards.
+    pub dashboards: Arc<opentrail_dashboards::DashboardService>,
     /// SearchSampleQueries and GenerateQuery.
     pub samples: Arc<opentrail_samples::SampleService>,
     /// StartImport ... ListImportFailures: trail buckets copied into event data stores.

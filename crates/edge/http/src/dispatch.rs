@@ -1,6 +1,7 @@
 //! Typed dispatch of CloudTrail operations to the services.
 
 use crate::app::App;
+use opentrail_dashboards::DashboardService;
 use opentrail_delivery::list_public_keys;
 use opentrail_operations::Operation;
 use opentrail_stores::StoreService;
@@ -58,7 +59,9 @@ pub async fn dispatch(
         )),
         AddTags => {
             let input: opentrail_operations::AddTagsRequest = typed(input)?;
-            if StoreService::is_channel_arn(&input.resource_id) {
+            if DashboardService::is_dashboard_arn(&input.resource_id) {
+                output(app.dashboards.add_tags(ctx, input).await?)
+            } else if StoreService::is_channel_arn(&input.resource_id) {
                 output(stores.add_channel_tags(ctx, input).await?)
             } else if is_event_data_store(&input.resource_id) {
                 output(stores.add_tags(ctx, input).await?)
@@ -68,7 +71,9 @@ pub async fn dispatch(
         }
         RemoveTags => {
             let input: opentrail_operations::RemoveTagsRequest = typed(input)?;
-            if StoreService::is_channel_arn(&input.resource_id) {
+            if DashboardService::is_dashboard_arn(&input.resource_id) {
+                output(app.dashboards.remove_tags(ctx, input).await?)
+            } else if StoreService::is_channel_arn(&input.resource_id) {
                 output(stores.remove_channel_tags(ctx, input).await?)
             } else if is_event_data_store(&input.resource_id) {
                 output(stores.remove_tags(ctx, input).await?)
@@ -139,17 +144,21 @@ pub async fn dispatch(
         ListImports => output(app.imports.list_imports(ctx, typed(input)?).await?),
         StopImport => output(app.imports.stop_import(ctx, typed(input)?).await?),
         ListImportFailures => output(app.imports.list_import_failures(ctx, typed(input)?).await?),
+        CreateDashboard => output(app.dashboards.create_dashboard(ctx, typed(input)?).await?),
+        GetDashboard => output(app.dashboards.get_dashboard(ctx, typed(input)?).await?),
+        ListDashboards => output(app.dashboards.list_dashboards(ctx, typed(input)?).await?),
+        UpdateDashboard => output(app.dashboards.update_dashboard(ctx, typed(input)?).await?),
+        DeleteDashboard => output(app.dashboards.delete_dashboard(ctx, typed(input)?).await?),
+        StartDashboardRefresh => output(
+            app.dashboards
+                .start_dashboard_refresh(ctx, typed(input)?)
+                .await?,
+        ),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
-        CreateDashboard
-        | DeleteDashboard
-        | DeregisterOrganizationDelegatedAdmin
+        DeregisterOrganizationDelegatedAdmin
         | DisableFederation
         | EnableFederation
-        | GetDashboard
-        | ListDashboards
-        | RegisterOrganizationDelegatedAdmin
-        | StartDashboardRefresh
-        | UpdateDashboard => Err(unsupported(operation)),
+        | RegisterOrganizationDelegatedAdmin => Err(unsupported(operation)),
     }
 }
 
@@ -176,7 +185,7 @@ fn is_event_data_store(resource_id: &str) -> bool {
     })
 }
 
-/// ListTags over trails and event data stores at once: each resource asked of its
+/// ListTags over trails, event data stores, channels and dashboards at once: each resource asked of its
 /// service, the answers in the request's order (the first failure is the answer).
 async fn list_tags(
     app: &App,
@@ -189,7 +198,9 @@ async fn list_tags(
             resource_id_list: vec![resource_id.clone()],
             next_token: None,
         };
-        let answer = if StoreService::is_channel_arn(&resource_id) {
+        let answer = if DashboardService::is_dashboard_arn(&resource_id) {
+            app.dashboards.list_tags(ctx, one).await?
+        } else if StoreService::is_channel_arn(&resource_id) {
             app.stores.list_channel_tags(ctx, one).await?
         } else if is_event_data_store(&resource_id) {
             app.stores.list_tags(ctx, one).await?

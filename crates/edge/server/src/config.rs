@@ -256,6 +256,14 @@ pub struct ServeArgs {
     /// How long a Lake query may run before it is TIMED_OUT (AWS: 1 hour): `1h`, `30m`, `90s`.
     #[arg(long, env = "OPENTRAIL_QUERY_TIMEOUT", default_value = "1h")]
     pub query_timeout: Interval,
+    /// How often the server looks for dashboards whose scheduled refresh is due.
+    #[arg(
+        long,
+        env = "OPENTRAIL_DASHBOARD_REFRESH_CHECK",
+        default_value = "30s",
+        hide = true
+    )]
+    pub dashboard_refresh_check: Interval,
     /// Test hook: each Lake query stays QUEUED this long before it may run, so that tests
     /// hold queries active without slow SQL (`0`: none).
     #[arg(

@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod dashboard_refresh;
 mod datadir;
 mod history_feed;
 mod insights_directory;

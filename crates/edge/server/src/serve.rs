@@ -171,6 +171,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .with_templates(Arc::clone(&samples)),
     );
+    let dashboards = Arc::new(opentrail_dashboards::DashboardService::new(
+        data.meta.clone(),
+        clock.clone(),
+        Arc::clone(&queries),
+    ));
     // Imports write into the lake beside the lake writer (`<data-dir>/lake/`).
     let imports = Arc::new(opentrail_imports::ImportService::new(
         data.meta.clone(),
@@ -377,6 +382,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     let retention_status = Arc::new(RetentionStatus::default());
+    // Refreshes dashboards whose schedule is due; stops with the other tasks.
+    let dashboard_refresh = tokio::spawn(crate::dashboard_refresh::run(
+        Arc::clone(&dashboards),
+        args.dashboard_refresh_check.0,
+        tasks_stopped.clone(),
+    ));
     let retention = tokio::spawn(log_retention::run(
         event_log.clone(),
         args.event_log_retention.0,
@@ -401,6 +412,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trails,
         stores,
         queries,
+        dashboards,
         samples,
         imports,
         history,
@@ -518,6 +530,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             limit_ms = SHUTDOWN_FLUSH_LIMIT.as_millis(),
             "event history, delivery or the lake writer did not stop in time; exiting without waiting (each resumes from the event log on restart)"
         );
+    }
+    if let Err(e) = dashboard_refresh.await {
+        tracing::error!(error = %e, "dashboard refresh task failed");
     }
     if let Err(e) = retention.await {
         tracing::error!(error = %e, "event log retention task failed");

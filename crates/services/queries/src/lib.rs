@@ -19,7 +19,7 @@ pub use delivery::{
     DEFAULT_RESULT_FILE_BYTES, SIGN_FILE_NAME,
 };
 pub use error::QueryError;
-pub use record::QueryRecord;
+pub use record::{QueryRecord, WidgetRun};
 pub use results::{Position, ResultRow};
 
 use chrono::{DateTime, Utc};

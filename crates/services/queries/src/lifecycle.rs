@@ -1,6 +1,6 @@
 //! StartQuery, DescribeQuery, GetQueryResults, ListQueries and CancelQuery.
 
-use crate::record::{key, saturating_i32, saturating_i64, QueryRecord};
+use crate::record::{key, saturating_i32, saturating_i64, QueryRecord, WidgetRun};
 use crate::stores::{inactive, not_found, store_arn};
 use crate::token::{self, ListToken, ResultsToken};
 use crate::{save_in, QueryError, QueryService, MAX_ACTIVE_QUERIES_PER_REGION};
@@ -201,6 +201,51 @@ impl QueryService {
                 ))
             }
         };
+        let options = StartOptions {
+            delivery_s3_uri: destination.as_ref().and(input.delivery_s3_uri),
+            destination,
+            prompt,
+            widget: None,
+        };
+        let query_id = self.start_statement(ctx, statement, options).await?;
+        Ok(StartQueryResponse {
+            query_id: Some(query_id),
+            event_data_store_owner_account_id: input.event_data_store_owner_account_id,
+        })
+    }
+
+    /// Starts a dashboard widget's query (its parameters already substituted) for refresh
+    /// `widget.refresh_id`: the same checks and limits as StartQuery; DescribeQuery then
+    /// finds it by `QueryAlias` and `RefreshId`. Returns the query id.
+    pub async fn start_widget_query(
+        &self,
+        ctx: &RequestContext,
+        statement: String,
+        widget: WidgetRun,
+    ) -> Result<String, QueryError> {
+        let options = StartOptions {
+            widget: Some(widget),
+            ..StartOptions::default()
+        };
+        self.start_statement(ctx, statement, options).await
+    }
+
+    /// Checks that `statement` would run for the caller (its SQL plans over the caller's
+    /// active event data stores, which it names): StartQuery's errors, without starting it.
+    pub async fn check_statement(
+        &self,
+        ctx: &RequestContext,
+        statement: &str,
+    ) -> Result<(), QueryError> {
+        self.plan(ctx, statement).await.map(|_| ())
+    }
+
+    /// The ids of the stores `statement` reads and the caller's active stores.
+    async fn plan(
+        &self,
+        ctx: &RequestContext,
+        statement: &str,
+    ) -> Result<(Vec<String>, Vec<String>), QueryError> {
         let length = statement.chars().count();
         if !(1..=MAX_STATEMENT_CHARS).contains(&length) {
             return Err(QueryError::InvalidParameter(format!(
@@ -210,7 +255,7 @@ impl QueryService {
         let caller = self.caller_stores(ctx)?;
         self.inner
             .engine
-            .validate(&statement, &caller.active)
+            .validate(statement, &caller.active)
             .await
             .map_err(|e| match e {
                 LakeError::InvalidQuery(message) => QueryError::InvalidQueryStatement(message),
@@ -220,12 +265,22 @@ impl QueryService {
                 LakeError::StoreNotFound(id) => not_found(ctx, &store_arn(ctx, &id)),
                 other => QueryError::Internal(format!("failed to plan the query: {other}")),
             })?;
-        let stores = opentrail_lake::referenced_stores(&statement);
+        let stores = opentrail_lake::referenced_stores(statement);
         if stores.is_empty() {
             return Err(QueryError::InvalidQueryStatement(
                 "The query must read an event data store: name its id after FROM".into(),
             ));
         }
+        Ok((stores, caller.active))
+    }
+
+    async fn start_statement(
+        &self,
+        ctx: &RequestContext,
+        statement: String,
+        options: StartOptions,
+    ) -> Result<String, QueryError> {
+        let (stores, active) = self.plan(ctx, &statement).await?;
         let now = self.inner.now();
         let query = QueryRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -242,10 +297,11 @@ impl QueryService {
             bytes_scanned: 0,
             results_count: 0,
             error_message: None,
-            delivery_status: destination.as_ref().map(|_| DeliveryStatus::Pending),
-            delivery_s3_uri: destination.as_ref().and(input.delivery_s3_uri),
-            destination,
-            prompt,
+            delivery_status: options.destination.as_ref().map(|_| DeliveryStatus::Pending),
+            delivery_s3_uri: options.delivery_s3_uri,
+            destination: options.destination,
+            prompt: options.prompt,
+            widget: options.widget,
         };
         let purged = self.inner.write(|tx: &dyn Documents| {
             let purged = self.inner.purge_in(tx, now)?;
@@ -267,11 +323,8 @@ impl QueryService {
             Ok(purged)
         })?;
         self.inner.remove_results(&purged);
-        self.inner.spawn(&query, caller.active);
-        Ok(StartQueryResponse {
-            query_id: Some(query.id),
-            event_data_store_owner_account_id: input.event_data_store_owner_account_id,
-        })
+        self.inner.spawn(&query, active);
+        Ok(query.id)
     }
 
     /// The caller's query `id`; with an `EventDataStore` parameter, it must have run over
@@ -297,21 +350,57 @@ impl QueryService {
         Ok(query)
     }
 
+    /// The caller's query a dashboard refresh started for the widget `alias`.
+    fn find_widget_query(
+        &self,
+        ctx: &RequestContext,
+        alias: &str,
+        refresh_id: &str,
+    ) -> Result<QueryRecord, QueryError> {
+        let now = self.inner.now();
+        self.inner
+            .all()?
+            .into_iter()
+            .find(|q| {
+                q.account == ctx.account
+                    && q.region == ctx.region
+                    && !self.inner.expired(q, now)
+                    && q.widget
+                        .as_ref()
+                        .is_some_and(|w| w.query_alias == alias && w.refresh_id == refresh_id)
+            })
+            .ok_or_else(|| {
+                QueryError::QueryIdNotFound(format!(
+                    "No query of dashboard refresh {refresh_id} has the alias {alias}"
+                ))
+            })
+    }
+
     pub async fn describe_query(
         &self,
         ctx: &RequestContext,
         input: DescribeQueryRequest,
     ) -> Result<DescribeQueryResponse, QueryError> {
         check_owner(ctx, input.event_data_store_owner_account_id.as_deref())?;
-        let Some(id) = input.query_id else {
-            let message = if input.query_alias.is_some() || input.refresh_id.is_some() {
-                "QueryAlias and RefreshId describe dashboard widget queries; this OpenTrail server has no dashboards yet: give QueryId"
-            } else {
-                "QueryId is required"
-            };
-            return Err(QueryError::InvalidParameter(message.into()));
+        let query = match (input.query_id, input.query_alias, input.refresh_id) {
+            (Some(id), None, None) => self.find(ctx, &id, input.event_data_store.as_deref())?,
+            (None, Some(alias), Some(refresh)) => self.find_widget_query(ctx, &alias, &refresh)?,
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return Err(QueryError::InvalidParameter(
+                    "QueryAlias and RefreshId go together: give both to describe a dashboard widget's query".into(),
+                ))
+            }
+            (None, None, None) => {
+                return Err(QueryError::InvalidParameter(
+                    "QueryId is required".into(),
+                ))
+            }
+            (Some(_), _, _) => {
+                return Err(QueryError::InvalidParameter(
+                    "Give either QueryId or QueryAlias with RefreshId, not both".into(),
+                ))
+            }
         };
-        let query = self.find(ctx, &id, input.event_data_store.as_deref())?;
         Ok(query.to_describe_response(self.inner.now()))
     }
 
@@ -483,4 +572,16 @@ impl QueryService {
             event_data_store_owner_account_id: input.event_data_store_owner_account_id,
         })
     }
+}
+
+/// What a query started by StartQuery or a dashboard refresh carries besides its SQL.
+#[derive(Default)]
+struct StartOptions {
+    /// Where its results are delivered (`DeliveryS3Uri`), and that URI as given.
+    destination: Option<crate::Destination>,
+    delivery_s3_uri: Option<String>,
+    /// The GenerateQuery prompt of a query started by its `QueryAlias`.
+    prompt: Option<String>,
+    /// The dashboard widget and refresh that started it.
+    widget: Option<WidgetRun>,
 }

@@ -45,6 +45,17 @@ pub struct QueryRecord {
     /// The GenerateQuery prompt of a query started by its `QueryAlias`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// Set when a dashboard refresh started it: DescribeQuery finds it by QueryAlias and
+    /// RefreshId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget: Option<WidgetRun>,
+}
+
+/// The dashboard widget a query ran for: its alias and the refresh that started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetRun {
+    pub refresh_id: String,
+    pub query_alias: String,
 }
 
 impl QueryRecord {
