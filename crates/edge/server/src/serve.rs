@@ -154,9 +154,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Arc::clone(&stores),
             // Stores of channel events have their own table schema; the catalog tells which.
             Arc::new(
-                opentrail_lake::DataFusionEngine::new(lake_storage.clone()).with_catalog(
-                    Arc::new(crate::lake::StoreDirectory::new(Arc::clone(&stores))),
-                ),
+                opentrail_lake::DataFusionEngine::new(lake_storage.clone()).with_catalog(Arc::new(
+                    crate::lake::StoreDirectory::new(Arc::clone(&stores)),
+                )),
             ),
             query_results_dir(&data.path),
             opentrail_queries::QueryOptions {

@@ -297,7 +297,10 @@ impl QueryService {
             bytes_scanned: 0,
             results_count: 0,
             error_message: None,
-            delivery_status: options.destination.as_ref().map(|_| DeliveryStatus::Pending),
+            delivery_status: options
+                .destination
+                .as_ref()
+                .map(|_| DeliveryStatus::Pending),
             delivery_s3_uri: options.delivery_s3_uri,
             destination: options.destination,
             prompt: options.prompt,
