@@ -152,22 +152,25 @@ fn json_input(data_type: &DataType) -> DataType {
     }
 }
 
-impl TrinoFunction {
-    fn arity(&self, args: &[DataType], expected: std::ops::RangeInclusive<usize>) -> Result<()> {
-        if !expected.contains(&args.len()) {
-            return plan_err!(
-                "function {} takes {} arguments, got {}",
-                self.name,
-                if expected.start() == expected.end() {
-                    expected.start().to_string()
-                } else {
-                    format!("{} to {}", expected.start(), expected.end())
-                },
-                args.len()
-            );
-        }
-        Ok(())
+/// Checks that function `name` got an argument count within `expected`.
+pub(super) fn check_arity(
+    name: &str,
+    args: &[DataType],
+    expected: std::ops::RangeInclusive<usize>,
+) -> Result<()> {
+    if !expected.contains(&args.len()) {
+        return plan_err!(
+            "function {} takes {} arguments, got {}",
+            name,
+            if expected.start() == expected.end() {
+                expected.start().to_string()
+            } else {
+                format!("{} to {}", expected.start(), expected.end())
+            },
+            args.len()
+        );
     }
+    Ok(())
 }
 
 impl ScalarUDFImpl for TrinoFunction {
@@ -183,7 +186,7 @@ impl ScalarUDFImpl for TrinoFunction {
         use DataType::*;
         Ok(match self.kind {
             Kind::ElementAt => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 if is_map(&args[0]) {
                     vec![args[0].clone(), Utf8]
                 } else if is_list(&args[0]) {
@@ -193,7 +196,7 @@ impl ScalarUDFImpl for TrinoFunction {
                 }
             }
             Kind::Contains => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 if is_list(&args[0]) {
                     vec![args[0].clone(), args[1].clone()]
                 } else {
@@ -201,7 +204,7 @@ impl ScalarUDFImpl for TrinoFunction {
                 }
             }
             Kind::JsonExtract | Kind::JsonExtractScalar | Kind::JsonArrayContains => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 let second = match (self.kind, &args[1]) {
                     (Kind::JsonArrayContains, Boolean | Float64 | Int64) => args[1].clone(),
                     (Kind::JsonArrayContains, Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32) => {
@@ -213,42 +216,42 @@ impl ScalarUDFImpl for TrinoFunction {
                 vec![json_input(&args[0]), second]
             }
             Kind::JsonArrayGet => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 vec![json_input(&args[0]), Int64]
             }
             Kind::JsonArrayLength | Kind::JsonParse | Kind::JsonFormat | Kind::IsJsonScalar => {
-                self.arity(args, 1..=1)?;
+                check_arity(self.name, args, 1..=1)?;
                 vec![json_input(&args[0])]
             }
             Kind::DateAdd => {
-                self.arity(args, 3..=3)?;
+                check_arity(self.name, args, 3..=3)?;
                 vec![Utf8, Int64, TIMESTAMP]
             }
             Kind::DateDiff => {
-                self.arity(args, 3..=3)?;
+                check_arity(self.name, args, 3..=3)?;
                 vec![Utf8, TIMESTAMP, TIMESTAMP]
             }
             Kind::FormatDatetime => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 vec![TIMESTAMP, Utf8]
             }
             Kind::FromIso8601Timestamp => {
-                self.arity(args, 1..=1)?;
+                check_arity(self.name, args, 1..=1)?;
                 vec![Utf8]
             }
             Kind::Slice => {
-                self.arity(args, 3..=3)?;
+                check_arity(self.name, args, 3..=3)?;
                 if !matches!(args[0], List(_)) {
                     return plan_err!("slice takes an array, got {}", args[0]);
                 }
                 vec![args[0].clone(), Int64, Int64]
             }
             Kind::Date | Kind::Part(_) => {
-                self.arity(args, 1..=1)?;
+                check_arity(self.name, args, 1..=1)?;
                 vec![TIMESTAMP]
             }
             Kind::If => {
-                self.arity(args, 2..=3)?;
+                check_arity(self.name, args, 2..=3)?;
                 let common = match (args[1].clone(), args.get(2).cloned().unwrap_or(Null)) {
                     (a, b) if a == b => a,
                     (Null, other) | (other, Null) => other,

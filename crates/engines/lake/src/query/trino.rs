@@ -4,7 +4,7 @@
 //! `from_unixtime`/`to_unixtime`, and the casts [`super::rewrite`] turns Trino's into
 //! (`lake_cast_varchar`, `lake_cast_json`, `lake_cast_map`, `lake_cast_array`).
 
-use super::functions::{embedded_json, joda_to_chrono};
+use super::functions::{check_arity, embedded_json, joda_to_chrono};
 use crate::schema::TIMESTAMP;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{
@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType};
-use datafusion::common::{exec_err, plan_err, Result};
+use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -106,24 +106,6 @@ fn text_list_type() -> DataType {
         .clone()
 }
 
-impl MoreFunction {
-    fn arity(&self, args: &[DataType], expected: std::ops::RangeInclusive<usize>) -> Result<()> {
-        if !expected.contains(&args.len()) {
-            return plan_err!(
-                "function {} takes {} arguments, got {}",
-                self.name,
-                if expected.start() == expected.end() {
-                    expected.start().to_string()
-                } else {
-                    format!("{} to {}", expected.start(), expected.end())
-                },
-                args.len()
-            );
-        }
-        Ok(())
-    }
-}
-
 impl ScalarUDFImpl for MoreFunction {
     fn name(&self) -> &str {
         self.name
@@ -137,7 +119,7 @@ impl ScalarUDFImpl for MoreFunction {
         use DataType::*;
         Ok(match self.kind {
             Kind::RegexpExtract | Kind::RegexpExtractAll => {
-                self.arity(args, 2..=3)?;
+                check_arity(self.name, args, 2..=3)?;
                 let mut types = vec![Utf8, Utf8];
                 if args.len() == 3 {
                     types.push(Int64);
@@ -145,35 +127,35 @@ impl ScalarUDFImpl for MoreFunction {
                 types
             }
             Kind::RegexpReplace => {
-                self.arity(args, 2..=3)?;
+                check_arity(self.name, args, 2..=3)?;
                 vec![Utf8; args.len()]
             }
             Kind::Url(_) => {
-                self.arity(args, 1..=1)?;
+                check_arity(self.name, args, 1..=1)?;
                 vec![Utf8]
             }
             Kind::UrlParameter => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 vec![Utf8, Utf8]
             }
             Kind::DateFormat => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 vec![TIMESTAMP, Utf8]
             }
             Kind::ParseDatetime => {
-                self.arity(args, 2..=2)?;
+                check_arity(self.name, args, 2..=2)?;
                 vec![Utf8, Utf8]
             }
             Kind::FromUnixtime => {
-                self.arity(args, 1..=1)?;
+                check_arity(self.name, args, 1..=1)?;
                 vec![Float64]
             }
             Kind::ToUnixtime => {
-                self.arity(args, 1..=1)?;
+                check_arity(self.name, args, 1..=1)?;
                 vec![TIMESTAMP]
             }
             Kind::CastVarchar | Kind::CastJson | Kind::CastMap | Kind::CastArray => {
-                self.arity(args, 3..=3)?;
+                check_arity(self.name, args, 3..=3)?;
                 let input = match (self.kind, &args[0]) {
                     (Kind::CastMap | Kind::CastArray, Map(..) | List(_)) => args[0].clone(),
                     (Kind::CastMap | Kind::CastArray, LargeList(item)) => List(item.clone()),
