@@ -3,12 +3,16 @@
 //! lowercase column names (`sourceIPAddress` → `sourceipaddress`), objects become structs,
 //! free-form objects become `map<string,string>` with nested values as JSON text.
 
-use crate::schema::{activity_schema, events_schema};
+use crate::schema::{
+    activity_schema, events_file_schema, events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM,
+    EVENT_JSON_SKELETON,
+};
+use crate::skeleton::{skeleton, ElidedColumns, ELIDED};
 use crate::store::StoreSchema;
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanArray, ListArray, MapArray, RecordBatch, StringArray,
-    StringBuilder, StructArray, TimestampMillisecondArray,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanArray, ListArray, MapArray, RecordBatch,
+    StringArray, StringBuilder, StructArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
@@ -18,17 +22,13 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-/// The columns not read from the record's fields.
-const EVENT_JSON: &str = "eventjson";
-const EVENT_JSON_CHECKSUM: &str = "eventjsonchecksum";
-
-/// The record batch of `events` in the table `schema` names.
+/// The record batch of `events` as the lake's files for a store of `schema` hold them.
 pub(crate) fn batch_of(
     schema: StoreSchema,
     events: &[EventRecord],
 ) -> Result<RecordBatch, ArrowError> {
     match schema {
-        StoreSchema::CloudTrailEvents => events_to_batch(events),
+        StoreSchema::CloudTrailEvents => events_to_file_batch(events),
         StoreSchema::ActivityAuditLog => activity_to_batch(events),
     }
 }
@@ -93,6 +93,94 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
             }
         })
         .collect();
+    RecordBatch::try_new(schema, columns)
+}
+
+/// Converts events into one record batch of the files' schema ([`events_file_schema`]):
+/// the typed columns, and each record's text as a skeleton of what they do not hold.
+pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
+    let parsed: Vec<Value> = events
+        .iter()
+        .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
+        .collect();
+    let schema = events_file_schema();
+    let mut columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .filter(|field| field.name() != EVENT_JSON_SKELETON)
+        .map(|field| {
+            let values: Vec<Option<&Value>> = parsed
+                .iter()
+                .map(|record| member(record, field.name()))
+                .collect();
+            column(field.data_type(), &values)
+        })
+        .collect();
+    let skeletons = {
+        let elided = ElidedColumns::new(
+            ELIDED
+                .iter()
+                .map(|name| {
+                    schema
+                        .index_of(name)
+                        .map(|index| &columns[index])
+                        .map_err(|e| ArrowError::SchemaError(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        StringArray::from_iter_values(
+            events
+                .iter()
+                .enumerate()
+                .map(|(row, event)| skeleton(event.json(), &elided, row)),
+        )
+    };
+    columns.push(Arc::new(skeletons));
+    RecordBatch::try_new(schema, columns)
+}
+
+/// `batch` in the files' layout: a batch of a file written before the skeleton layout
+/// (whole `eventjson` and its checksum) gets the skeleton column instead; any other batch
+/// is returned as it is.
+pub(crate) fn to_file_layout(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let Some(whole) = batch.column_by_name(EVENT_JSON) else {
+        return Ok(batch);
+    };
+    let whole = whole.as_string::<i32>().clone();
+    let schema = events_file_schema();
+    let mut columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .filter(|field| field.name() != EVENT_JSON_SKELETON)
+        .map(|field| {
+            batch
+                .column_by_name(field.name())
+                .cloned()
+                .unwrap_or_else(|| {
+                    datafusion::arrow::array::new_null_array(field.data_type(), batch.num_rows())
+                })
+        })
+        .collect();
+    let elided = ElidedColumns::new(
+        ELIDED
+            .iter()
+            .map(|name| {
+                schema
+                    .index_of(name)
+                    .map(|index| &columns[index])
+                    .map_err(|e| ArrowError::SchemaError(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    let skeletons: StringArray = (0..batch.num_rows())
+        .map(|row| {
+            whole
+                .is_valid(row)
+                .then(|| skeleton(whole.value(row), &elided, row))
+        })
+        .collect();
+    drop(elided);
+    columns.push(Arc::new(skeletons));
     RecordBatch::try_new(schema, columns)
 }
 
@@ -243,7 +331,6 @@ fn list_column(item: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::TimestampMillisecondType;
 
     const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:bob","arn":"arn:aws:sts::123456789012:assumed-role/r/bob","accountId":"123456789012","sessionContext":{"sessionIssuer":{"type":"Role","userName":"r"},"attributes":{"creationDate":"2023-07-10T11:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"2023-07-10T11:45:03Z","eventSource":"s3.amazonaws.com","eventName":"CreateBucket","awsRegion":"us-east-1","sourceIPAddress":"1.2.3.4","requestParameters":{"bucketName":"b","CreateBucketConfiguration":{"LocationConstraint":"eu-west-1"},"n":5},"responseElements":null,"eventID":"e1","readOnly":false,"resources":[{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b"}],"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.2"}}"#;

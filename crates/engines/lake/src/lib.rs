@@ -7,18 +7,19 @@ mod convert;
 mod error;
 mod query;
 mod schema;
+mod skeleton;
 mod storage;
 mod store;
 mod writer;
 
 pub use context::ContextKeys;
-pub use convert::{activity_to_batch, events_to_batch};
+pub use convert::{activity_to_batch, events_to_batch, events_to_file_batch};
 pub use error::{LakeError, Result};
 pub use query::{
     parse_query, referenced_stores, DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics,
     DEFAULT_QUERY_MEMORY,
 };
-pub use schema::{activity_schema, events_schema};
+pub use schema::{activity_schema, events_file_schema, events_schema, EVENT_JSON_SKELETON};
 pub use storage::{ImportedFile, LakeStorage};
 pub use store::{StoreCatalog, StoreSchema, StoreSpec, STANDARD_MAX_EVENT_BYTES};
 pub use writer::{LakeWriter, WriteStats, CONSUMER};

@@ -169,14 +169,57 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
                 string_map("insightcontext"),
             ],
         ),
-        text("eventjson"),
-        text("eventjsonchecksum"),
+        text(EVENT_JSON),
+        text(EVENT_JSON_CHECKSUM),
     ]))
 });
 
 /// The schema of a CloudTrail-events event data store.
 pub fn events_schema() -> SchemaRef {
     Arc::clone(&EVENTS_SCHEMA)
+}
+
+/// The column of the files that holds each record's text without the values its typed
+/// columns hold (see `skeleton.rs`).
+pub const EVENT_JSON_SKELETON: &str = "eventjsonskeleton";
+pub(crate) const EVENT_JSON: &str = "eventjson";
+pub(crate) const EVENT_JSON_CHECKSUM: &str = "eventjsonchecksum";
+
+/// The columns of the Parquet files the lake writes for a CloudTrail-events store: the
+/// table's typed columns and [`EVENT_JSON_SKELETON`]; `eventjson` and `eventjsonchecksum`
+/// are computed from them when queried.
+static EVENTS_FILE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = EVENTS_SCHEMA
+        .fields()
+        .iter()
+        .filter(|field| ![EVENT_JSON, EVENT_JSON_CHECKSUM].contains(&field.name().as_str()))
+        .map(|field| field.as_ref().clone())
+        .collect();
+    fields.push(text(EVENT_JSON_SKELETON));
+    Arc::new(Schema::new(fields))
+});
+
+/// The schema of the files written for a CloudTrail-events store.
+pub fn events_file_schema() -> SchemaRef {
+    Arc::clone(&EVENTS_FILE_SCHEMA)
+}
+
+/// What queries read from a CloudTrail-events store's files: the file columns and
+/// `eventjson`, which files written before the skeleton layout hold whole (null in newer
+/// files; their checksum is recomputed alike).
+static EVENTS_SCAN_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = EVENTS_FILE_SCHEMA
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone())
+        .collect();
+    fields.push(text(EVENT_JSON));
+    Arc::new(Schema::new(fields))
+});
+
+/// The schema queries scan a CloudTrail-events store's files with.
+pub(crate) fn events_scan_schema() -> SchemaRef {
+    Arc::clone(&EVENTS_SCAN_SCHEMA)
 }
 
 /// Events sent through channels (the CloudTrail Lake integrations event schema): the

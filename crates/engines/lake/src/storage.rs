@@ -119,7 +119,7 @@ impl LakeStorage {
         events: Vec<opentrail_model::EventRecord>,
     ) -> crate::Result<Path> {
         let path = self.imported_path(file);
-        let bytes = tokio::task::spawn_blocking(move || crate::writer::encode_parquet(&events))
+        let bytes = tokio::task::spawn_blocking(move || crate::writer::encode_parquet(events))
             .await
             .map_err(|e| crate::LakeError::Encode(format!("encoding task failed: {e}")))??;
         self.objects

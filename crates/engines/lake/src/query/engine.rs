@@ -2,15 +2,18 @@
 
 use super::functions::{trino_aggregates, trino_functions};
 use super::lambdas::trino_higher_order_functions;
+use super::layout::events_table;
 use super::prepare::{prepare, resolve_names, table_name, Prepared};
 use super::render::render_value;
 use super::stats::scan_stats;
 use super::trino::more_trino_functions;
 use super::unnest::unnest_functions;
 use crate::error::{LakeError, Result};
+use crate::schema::events_scan_schema;
 use crate::storage::{superseded, LakeStorage};
 use crate::store::{StoreCatalog, StoreSchema};
 use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -230,7 +233,7 @@ impl Planner {
         for (index, store) in stores.iter().enumerate() {
             let table = self.store_table(&url, store).await?;
             context
-                .register_table(table_name(index), Arc::new(table))
+                .register_table(table_name(index), table)
                 .map_err(execution_error)?;
         }
         Ok(context)
@@ -250,7 +253,11 @@ impl Planner {
     }
 
     /// The store's files as a table, leaving out inputs of an unfinished compaction.
-    async fn store_table(&self, url: &ObjectStoreUrl, store: &str) -> Result<ListingTable> {
+    async fn store_table(
+        &self,
+        url: &ObjectStoreUrl,
+        store: &str,
+    ) -> Result<Arc<dyn TableProvider>> {
         let parts = self.storage.list_parts(Some(store)).await?;
         let skipped = superseded(&parts);
         let mut paths = Vec::with_capacity(parts.len());
@@ -279,10 +286,21 @@ impl Planner {
         }
         let options =
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let schema = self.schema_of(store)?;
+        let file_schema = match schema {
+            StoreSchema::CloudTrailEvents => events_scan_schema(),
+            StoreSchema::ActivityAuditLog => schema.arrow_schema(),
+        };
         let config = ListingTableConfig::new_with_multi_paths(paths)
             .with_listing_options(options)
-            .with_schema(self.schema_of(store)?.arrow_schema());
-        ListingTable::try_new(config).map_err(execution_error)
+            .with_schema(file_schema);
+        let files = ListingTable::try_new(config).map_err(execution_error)?;
+        Ok(match schema {
+            StoreSchema::CloudTrailEvents => {
+                Arc::new(events_table(files).map_err(execution_error)?)
+            }
+            StoreSchema::ActivityAuditLog => Arc::new(files),
+        })
     }
 
     async fn plan(

@@ -5,6 +5,7 @@ mod dialect;
 mod engine;
 mod functions;
 mod lambdas;
+mod layout;
 mod prepare;
 mod render;
 mod rewrite;

@@ -1,0 +1,318 @@
+//! The record text, stored without what the typed columns already hold.
+//!
+//! Each file row keeps its record's exact text in `eventjsonskeleton`, except that the value
+//! of a top-level scalar member whose typed column reproduces it byte for byte
+//! (`"eventID":"…"`, `"eventTime":"2024-03-21T00:00:01Z"`, `"readOnly":true`, …) is replaced
+//! by two bytes: NUL and the column's number in [`ELIDED`]. Neither byte can occur in JSON
+//! text, so the markers are unambiguous, and a value is elided only when the column's value
+//! written back ([`ElidedColumns::json_of`]) equals the record's own bytes: [`rebuild`] gives
+//! back the record text exactly, whatever its key order, spacing, escapes or unknown fields.
+//! Queries see `eventjson` rebuilt and `eventjsonchecksum` computed from it; files written
+//! before this layout still hold both and are read as they are.
+//!
+//! Why: the record text is most of a row (≈ 1,370 bytes a record in the reference set), and
+//! its identifiers (`eventID`, `requestID`), times and addresses are the parts zstd cannot
+//! fold. Leaving them to their typed columns halves the text column; see the lake-bench
+//! README for the measurement.
+
+use chrono::DateTime;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+
+/// The top-level scalar columns whose values a skeleton may leave out, in marker order
+/// (marker byte = index + 1).
+pub(crate) const ELIDED: [&str; 21] = [
+    "eventversion",
+    "eventtime",
+    "eventsource",
+    "eventname",
+    "awsregion",
+    "sourceipaddress",
+    "useragent",
+    "errorcode",
+    "errormessage",
+    "requestid",
+    "eventid",
+    "readonly",
+    "eventtype",
+    "apiversion",
+    "managementevent",
+    "recipientaccountid",
+    "sharedeventid",
+    "vpcendpointid",
+    "vpcendpointaccountid",
+    "eventcategory",
+    "sessioncredentialfromconsole",
+];
+
+/// The byte that starts a marker.
+const MARK: u8 = 0;
+
+/// The [`ELIDED`] columns of a batch, in that order.
+pub(crate) struct ElidedColumns<'a> {
+    columns: Vec<&'a dyn Array>,
+}
+
+impl<'a> ElidedColumns<'a> {
+    /// `columns` must be the arrays of the [`ELIDED`] columns, in that order.
+    pub(crate) fn new(columns: Vec<&'a ArrayRef>) -> Self {
+        Self {
+            columns: columns.into_iter().map(|array| array.as_ref()).collect(),
+        }
+    }
+
+    /// The JSON text the value of column `index` at `row` is written as, as CloudTrail
+    /// writes it: strings with serde_json's escaping, booleans bare, times as
+    /// `YYYY-MM-DDTHH:MM:SSZ` (milliseconds only when there are any). None for a null or a
+    /// type this layout does not elide.
+    pub(crate) fn json_of(&self, index: usize, row: usize) -> Option<String> {
+        let array = *self.columns.get(index)?;
+        if array.is_null(row) {
+            return None;
+        }
+        match array.data_type() {
+            DataType::Utf8 => serde_json::to_string(array.as_string::<i32>().value(row)).ok(),
+            DataType::Boolean => {
+                let flags: &BooleanArray = array.as_boolean();
+                Some(flags.value(row).to_string())
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, None) => {
+                let millis = array.as_primitive::<TimestampMillisecondType>().value(row);
+                let time = DateTime::from_timestamp_millis(millis)?;
+                let format = if millis.rem_euclid(1000) == 0 {
+                    "\"%Y-%m-%dT%H:%M:%SZ\""
+                } else {
+                    "\"%Y-%m-%dT%H:%M:%S%.3fZ\""
+                };
+                Some(time.format(format).to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The skeleton of record `json` (row `row` of `columns`): the text with each top-level
+/// scalar value its column reproduces replaced by a marker. A text that is not a JSON
+/// object is kept whole.
+pub(crate) fn skeleton(json: &str, columns: &ElidedColumns<'_>, row: usize) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut copied = 0;
+    for member in top_level_members(json.as_bytes()) {
+        let Some(index) = ELIDED
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(member.key))
+        else {
+            continue;
+        };
+        let value = &json[member.value.clone()];
+        if columns.json_of(index, row).as_deref() != Some(value) {
+            continue;
+        }
+        out.push_str(&json[copied..member.value.start]);
+        out.push(char::from(MARK));
+        out.push(char::from(u8::try_from(index + 1).unwrap_or(u8::MAX)));
+        copied = member.value.end;
+    }
+    out.push_str(&json[copied..]);
+    out
+}
+
+/// The record text of `skeleton`, each marker replaced by its column's value at `row`.
+/// None if a marker names a column that has no value there (a damaged file).
+pub(crate) fn rebuild(skeleton: &str, columns: &ElidedColumns<'_>, row: usize) -> Option<String> {
+    let bytes = skeleton.as_bytes();
+    let mut out = String::with_capacity(skeleton.len() + 256);
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|&b| b == MARK) {
+        let mark = at + offset;
+        let index = usize::from(*bytes.get(mark + 1)?).checked_sub(1)?;
+        out.push_str(&skeleton[copied..mark]);
+        out.push_str(&columns.json_of(index, row)?);
+        copied = mark + 2;
+        at = copied;
+    }
+    out.push_str(&skeleton[copied..]);
+    Some(out)
+}
+
+/// The `eventjson` column of rows whose text is a skeleton (`eventjson` null there) or
+/// whole (older files).
+pub(crate) fn rebuild_column(
+    whole: &StringArray,
+    skeletons: &StringArray,
+    columns: &ElidedColumns<'_>,
+) -> StringArray {
+    (0..whole.len())
+        .map(|row| {
+            if whole.is_valid(row) {
+                Some(whole.value(row).to_string())
+            } else if skeletons.is_valid(row) {
+                rebuild(skeletons.value(row), columns, row)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// A top-level member of a JSON object: its key (raw, without quotes) and where its value's
+/// text is.
+struct Member<'a> {
+    key: &'a str,
+    value: std::ops::Range<usize>,
+}
+
+/// The members of the JSON object `text` is, in order; nothing if it is not one. Keys with
+/// escapes are skipped (no column name has any).
+fn top_level_members(text: &[u8]) -> Vec<Member<'_>> {
+    let mut members = Vec::with_capacity(24);
+    let mut at = skip_space(text, 0);
+    if text.get(at) != Some(&b'{') {
+        return members;
+    }
+    at += 1;
+    loop {
+        at = skip_space(text, at);
+        if text.get(at) != Some(&b'"') {
+            return members;
+        }
+        let key_start = at + 1;
+        let Some(key_end) = string_end(text, at) else {
+            return members;
+        };
+        let key = std::str::from_utf8(&text[key_start..key_end - 1]).unwrap_or("\\");
+        at = skip_space(text, key_end);
+        if text.get(at) != Some(&b':') {
+            return members;
+        }
+        let value_start = skip_space(text, at + 1);
+        let Some(value_end) = value_end(text, value_start) else {
+            return members;
+        };
+        if !key.contains('\\') {
+            members.push(Member {
+                key,
+                value: value_start..value_end,
+            });
+        }
+        at = skip_space(text, value_end);
+        match text.get(at) {
+            Some(b',') => at += 1,
+            _ => return members,
+        }
+    }
+}
+
+fn skip_space(text: &[u8], mut at: usize) -> usize {
+    while matches!(text.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// The index just past the string starting at `start` (a `"`).
+fn string_end(text: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        match text.get(at)? {
+            b'"' => return Some(at + 1),
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value starting at `start`.
+fn value_end(text: &[u8], start: usize) -> Option<usize> {
+    match text.get(start)? {
+        b'"' => string_end(text, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut at = start;
+            loop {
+                match text.get(at)? {
+                    b'"' => {
+                        at = string_end(text, at)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        }
+        _ => {
+            let mut at = start;
+            while let Some(byte) = text.get(at) {
+                if matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                at += 1;
+            }
+            (at > start).then_some(at)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::events_to_file_batch;
+    use opentrail_model::EventRecord;
+
+    fn round_trip(json: &str) -> String {
+        let event = EventRecord::from_json(json).unwrap();
+        let batch = events_to_file_batch(std::slice::from_ref(&event)).unwrap();
+        let skeleton = batch
+            .column_by_name(crate::schema::EVENT_JSON_SKELETON)
+            .unwrap()
+            .as_string::<i32>()
+            .value(0)
+            .to_string();
+        let columns = ElidedColumns::new(
+            ELIDED
+                .iter()
+                .map(|name| batch.column_by_name(name).unwrap())
+                .collect(),
+        );
+        assert_eq!(rebuild(&skeleton, &columns, 0).as_deref(), Some(json));
+        skeleton
+    }
+
+    #[test]
+    fn leaves_out_the_values_the_columns_hold_and_gives_the_text_back() {
+        let json = r#"{"eventVersion":"1.08","userIdentity":{"type":"Root","arn":"arn:aws:iam::123456789012:root"},"eventTime":"2024-03-21T00:00:01Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2 \"quoted\" é","requestParameters":{"bucketName":"b"},"responseElements":null,"requestID":"R1","eventID":"3e7da7f9-7115-46f5-8f56-127f9fe8f366","readOnly":true,"eventType":"AwsApiCall","managementEvent":false,"recipientAccountId":"123456789012","eventCategory":"Data"}"#;
+        let skeleton = round_trip(json);
+        assert!(skeleton.len() + 150 < json.len(), "{skeleton:?}");
+        assert!(!skeleton.contains("3e7da7f9"));
+        assert!(skeleton.contains(r#""bucketName":"b""#));
+    }
+
+    #[test]
+    fn keeps_values_the_columns_would_write_differently() {
+        // Spacing, escapes the column would not write, a string where a boolean belongs,
+        // fractional and offset times, a number in a text column, unknown keys.
+        for json in [
+            r#"{ "eventVersion" : "1.08" , "eventID":"a\/b", "readOnly":"true", "eventTime":"2024-03-21T00:00:01.500Z" }"#,
+            r#"{"eventTime":"2024-03-21T01:00:01+01:00","eventSource":"x\u0041","apiVersion":5,"eventName":"A","newField":{"eventID":"inner"}}"#,
+            r#"{"EVENTNAME":"Upper","errorMessage":"line\nbreak \u2028","eventID":""}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2024-03-21T00:00:01.123Z","readOnly":false}"#,
+        ] {
+            round_trip(json);
+        }
+    }
+
+    #[test]
+    fn a_damaged_marker_gives_no_text() {
+        let columns = ElidedColumns::new(Vec::new());
+        assert_eq!(rebuild("{\"a\":\u{0}\u{1}}", &columns, 0), None);
+        assert_eq!(rebuild("{\"a\":\u{0}", &columns, 0), None);
+    }
+}
