@@ -9,7 +9,7 @@
 use crate::context::enrich;
 use crate::convert::{batch_of, to_file_layout};
 use crate::error::{LakeError, Result};
-use crate::schema::{events_file_schema, EVENT_JSON};
+use crate::schema::{events_file_schema, EVENT_JSON, EVENT_JSON_SKELETON};
 use crate::storage::{superseded, LakeStorage, PartFile, StoredPart};
 use crate::store::{StoreCatalog, StoreFilter, StoreSchema};
 use bytes::Bytes;
@@ -18,11 +18,12 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use futures_util::StreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use opentrail_log::{DurableLog, LogError, LogRecord};
 use opentrail_model::{Clock, EventRecord};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -31,6 +32,9 @@ use tokio::sync::watch;
 pub const CONSUMER: &str = "lake";
 /// Records read from the log per batch (one file per store and day per batch).
 const BATCH_RECORDS: usize = 20_000;
+/// Batches encoded at once while the writer catches up (one per core of the reference
+/// 2-core machine; encoding is the writer's CPU work).
+const ENCODING_IN_FLIGHT: usize = 2;
 /// How long an idle writer waits for more records before writing a smaller batch.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
@@ -96,8 +100,18 @@ impl LakeWriter {
 
     /// Writes the events of one batch of consecutive records and commits the cursor past it.
     pub async fn write_batch(&self, batch: Vec<(u64, LogRecord)>) -> Result<WriteStats> {
+        match self.start_encoding(batch)? {
+            Some(encoding) => self.finish(encoding).await,
+            None => Ok(WriteStats::default()),
+        }
+    }
+
+    /// Starts encoding `batch` on a blocking thread (None for an empty batch). Encoding
+    /// stores nothing: [`Self::finish`] stores the files and moves the cursor, in the order
+    /// the batches were started.
+    fn start_encoding(&self, batch: Vec<(u64, LogRecord)>) -> Result<Option<Encoding>> {
         let (Some(&(first, _)), Some(&(last, _))) = (batch.first(), batch.last()) else {
-            return Ok(WriteStats::default());
+            return Ok(None);
         };
         let filters: Vec<StoreFilter> = self
             .catalog
@@ -106,19 +120,30 @@ impl LakeWriter {
             .filter(|spec| spec.collects_any(first, last))
             .map(StoreFilter::new)
             .collect();
-        let records = batch.len();
         let storage = self.storage.clone();
-        let (files, events_too_large) = tokio::task::spawn_blocking(move || {
-            encode_files(&storage, &filters, batch, first, last)
-        })
-        .await
-        .map_err(|e| LakeError::Encode(format!("encoding task failed: {e}")))??;
+        Ok(Some(tokio::task::spawn_blocking(move || {
+            let records = batch.len();
+            let (files, events_too_large) = encode_files(&storage, &filters, batch, first, last)?;
+            Ok(EncodedBatch {
+                files,
+                records,
+                events_too_large,
+                last,
+            })
+        })))
+    }
+
+    /// Stores the files of an encoded batch and commits the cursor past it.
+    async fn finish(&self, encoding: Encoding) -> Result<WriteStats> {
+        let encoded = encoding
+            .await
+            .map_err(|e| LakeError::Encode(format!("encoding task failed: {e}")))??;
         let mut stats = WriteStats {
-            records,
-            events_too_large,
+            records: encoded.records,
+            events_too_large: encoded.events_too_large,
             ..WriteStats::default()
         };
-        for (path, rows, bytes) in files {
+        for (path, rows, bytes) in encoded.files {
             self.storage
                 .objects
                 .put(&path, PutPayload::from_bytes(bytes))
@@ -126,20 +151,31 @@ impl LakeWriter {
             stats.files_written += 1;
             stats.events_written += rows;
         }
-        self.log.commit_cursor(CONSUMER, last + 1).await?;
+        self.log.commit_cursor(CONSUMER, encoded.last + 1).await?;
         Ok(stats)
     }
 
-    /// Recovers, then writes everything durable now; returns the offset reached.
+    /// Recovers, then writes everything durable now; returns the offset reached. Up to
+    /// [`ENCODING_IN_FLIGHT`] batches are encoded at once.
     pub async fn catch_up(&self) -> Result<u64> {
         let mut reader = self.log.reader(self.recover().await?);
+        let mut in_flight = VecDeque::new();
         loop {
             let batch = reader.poll_records(BATCH_RECORDS)?;
             if batch.is_empty() {
-                return Ok(reader.position());
+                break;
             }
-            self.write_batch(batch).await?;
+            in_flight.extend(self.start_encoding(batch)?);
+            if in_flight.len() >= ENCODING_IN_FLIGHT {
+                if let Some(encoding) = in_flight.pop_front() {
+                    self.finish(encoding).await?;
+                }
+            }
         }
+        while let Some(encoding) = in_flight.pop_front() {
+            self.finish(encoding).await?;
+        }
+        Ok(reader.position())
     }
 
     /// Writes the log into the lake until `stop` turns true; retries after failures from
@@ -179,6 +215,7 @@ impl LakeWriter {
                 }
             };
             let mut reader = self.log.reader(start);
+            let mut in_flight: VecDeque<Encoding> = VecDeque::new();
             loop {
                 let batch = tokio::select! {
                     batch = reader.next_records(BATCH_RECORDS) => batch,
@@ -203,7 +240,23 @@ impl LakeWriter {
                         }
                     }
                 }
-                if let Err(e) = self.write_batch(batch).await {
+                // While the log holds more than a batch, the next batch is encoded while
+                // this one is; once caught up, everything read is stored at once.
+                let caught_up = batch.len() < BATCH_RECORDS;
+                let written = async {
+                    in_flight.extend(self.start_encoding(batch)?);
+                    while in_flight.len() >= ENCODING_IN_FLIGHT
+                        || (caught_up && !in_flight.is_empty())
+                    {
+                        if let Some(encoding) = in_flight.pop_front() {
+                            self.finish(encoding).await?;
+                        }
+                    }
+                    Ok::<_, LakeError>(())
+                }
+                .await;
+                if let Err(e) = written {
+                    in_flight.clear();
                     tracing::error!(error = %e, "failed to write events into the lake");
                     fail(
                         &mut failing,
@@ -418,9 +471,18 @@ fn sort_for_compression(events: &mut [EventRecord]) {
     });
 }
 
+/// zstd level 1 (the level fast enough for the writer's throughput target). Columns whose
+/// values are all different skip the dictionary the writer would build and drop.
 fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+    let unique = [EVENT_JSON_SKELETON, "eventid", "requestid"];
+    unique
+        .into_iter()
+        .fold(
+            WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())),
+            |builder, column| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(column), false)
+            },
+        )
         .build()
 }
 
@@ -430,6 +492,18 @@ async fn pause(stop: &mut watch::Receiver<bool>) -> bool {
         _ = tokio::time::sleep(Duration::from_secs(1)) => false,
         _ = stop.wait_for(|stopped| *stopped) => true,
     }
+}
+
+/// A batch being encoded on a blocking thread.
+type Encoding = tokio::task::JoinHandle<Result<EncodedBatch>>;
+
+/// The files of a batch, ready to store.
+struct EncodedBatch {
+    files: Vec<EncodedFile>,
+    records: usize,
+    events_too_large: usize,
+    /// The offset of the batch's last record.
+    last: u64,
 }
 
 /// A file to store: its path, how many events it holds, its bytes.
