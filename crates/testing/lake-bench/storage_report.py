@@ -32,7 +32,8 @@ def main():
         print(f"  {name:<28} {size / rows:8.1f} B/event")
     if "--variants" in sys.argv:
         sample = files[: max(1, len(files) // 10)]
-        tables = [pq.read_table(p, columns=["eventjson"]) for p in sample]
+        column = "eventjsonskeleton" if "eventjsonskeleton" in pq.read_schema(sample[0]).names else "eventjson"
+        tables = [pq.read_table(p, columns=[column]) for p in sample]
         n = sum(t.num_rows for t in tables)
         for level, page in [(1, 1 << 20), (3, 1 << 20), (3, 8 << 20), (6, 8 << 20), (9, 8 << 20)]:
             out = 0
@@ -41,7 +42,7 @@ def main():
                 pq.write_table(t, b, compression="zstd", compression_level=level,
                                use_dictionary=False, data_page_size=page)
                 out += len(b.getvalue())
-            print(f"  eventjson at zstd {level}, pages {page >> 20} MiB: {out / n:.1f} B/event ({len(sample)} files)")
+            print(f"  {column} at zstd {level}, pages {page >> 20} MiB: {out / n:.1f} B/event ({len(sample)} files)")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 //! The record text, stored without what the typed columns already hold.
 //!
 //! Each file row keeps its record's exact text in `eventjsonskeleton`, except that the value
-//! of a top-level scalar member whose typed column reproduces it byte for byte
-//! (`"eventID":"…"`, `"eventTime":"2024-03-21T00:00:01Z"`, `"readOnly":true`, …) is replaced
-//! by two bytes: NUL and the column's number in [`ELIDED`]. Neither byte can occur in JSON
+//! of a top-level member whose typed column reproduces it byte for byte (`"eventID":"…"`,
+//! `"eventTime":"2024-03-21T00:00:01Z"`, `"readOnly":true`, `"requestParameters":{…}` from
+//! its map column, …) is replaced by two bytes: NUL and the column's number in [`ELIDED`]. Neither byte can occur in JSON
 //! text, so the markers are unambiguous, and a value is elided only when the column's value
 //! written back ([`ElidedColumns::json_of`]) equals the record's own bytes: [`rebuild`] gives
 //! back the record text exactly, whatever its key order, spacing, escapes or unknown fields.
@@ -21,7 +21,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType}
 
 /// The top-level scalar columns whose values a skeleton may leave out, in marker order
 /// (marker byte = index + 1).
-pub(crate) const ELIDED: [&str; 21] = [
+pub(crate) const ELIDED: [&str; 25] = [
     "eventversion",
     "eventtime",
     "eventsource",
@@ -43,6 +43,10 @@ pub(crate) const ELIDED: [&str; 21] = [
     "vpcendpointaccountid",
     "eventcategory",
     "sessioncredentialfromconsole",
+    "requestparameters",
+    "responseelements",
+    "additionaleventdata",
+    "serviceeventdetails",
 ];
 
 /// The byte that starts a marker.
@@ -86,8 +90,49 @@ impl<'a> ElidedColumns<'a> {
                 };
                 Some(time.format(format).to_string())
             }
+            DataType::Map(_, _) => map_json(array.as_map().value(row)),
             _ => None,
         }
+    }
+}
+
+/// A `map<string,string>` entry list as the JSON object it came from: keys as strings,
+/// values that are JSON objects, arrays, numbers, booleans or null as they are, any other
+/// value as a string. (A string that looks like one of those is written unquoted, so its
+/// record keeps the member whole.)
+fn map_json(entries: datafusion::arrow::array::StructArray) -> Option<String> {
+    let keys = entries.column(0).as_string_opt::<i32>()?;
+    let values = entries.column(1).as_string_opt::<i32>()?;
+    let mut out = String::with_capacity(64 * keys.len() + 2);
+    out.push('{');
+    for index in 0..keys.len() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(keys.value(index)).ok()?);
+        out.push(':');
+        if values.is_null(index) {
+            out.push_str("null");
+            continue;
+        }
+        let value = values.value(index);
+        if written_bare(value) {
+            out.push_str(value);
+        } else {
+            out.push_str(&serde_json::to_string(value).ok()?);
+        }
+    }
+    out.push('}');
+    Some(out)
+}
+
+/// Whether a map value is JSON text other than a string (how the writer keeps nested
+/// values, numbers and booleans).
+fn written_bare(value: &str) -> bool {
+    match value.as_bytes().first() {
+        Some(b'{' | b'[') => true,
+        Some(b'-' | b'0'..=b'9') => value.parse::<f64>().is_ok(),
+        _ => matches!(value, "true" | "false" | "null"),
     }
 }
 
@@ -292,7 +337,29 @@ mod tests {
         let skeleton = round_trip(json);
         assert!(skeleton.len() + 150 < json.len(), "{skeleton:?}");
         assert!(!skeleton.contains("3e7da7f9"));
-        assert!(skeleton.contains(r#""bucketName":"b""#));
+        assert!(!skeleton.contains(r#""bucketName":"b""#), "{skeleton:?}");
+        assert!(skeleton.contains(r#""responseElements":null"#));
+    }
+
+    #[test]
+    fn maps_give_back_their_objects_when_they_can() {
+        let base = r#""eventVersion":"1.08","eventTime":"2024-03-21T00:00:01Z","eventID":"e""#;
+        for (parameters, elided) in [
+            (
+                r#"{"a":"x","n":5,"f":1.5,"t":true,"z":null,"o":{"k":[1,"v"]},"e":{}}"#,
+                true,
+            ),
+            ("{}", true),
+            (r#"{"policy":"{\"a\":1}"}"#, false),
+            (r#"{"n":"5"}"#, false),
+            (r#"{"f":1.50}"#, false),
+            (r#"{"s":"a\/b"}"#, false),
+            (r#"{ "a":"x" }"#, false),
+        ] {
+            let json = format!(r#"{{{base},"requestParameters":{parameters}}}"#);
+            let skeleton = round_trip(&json);
+            assert_eq!(!skeleton.contains(parameters), elided, "{json}");
+        }
     }
 
     #[test]
