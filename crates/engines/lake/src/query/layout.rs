@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// The function that gives a row's record text: `lake_eventjson(eventjson,
 /// eventjsonskeleton, <the ELIDED columns>)`.
 const EVENT_JSON_FUNCTION: &str = "lake_eventjson";
-/// Hex SHA-256 of the record text, with the same arguments.
+/// Hex SHA-256 of a record text.
 const CHECKSUM_FUNCTION: &str = "lake_eventjsonchecksum";
 
 /// The table queries see for a CloudTrail-events store whose files `files` lists.
@@ -36,8 +36,9 @@ pub(crate) fn events_table(files: ListingTable) -> Result<ViewTable> {
         .iter()
         .map(|field| match field.name().as_str() {
             EVENT_JSON => record_text(false).call(arguments.clone()).alias(EVENT_JSON),
+            // Of the same expression, which DataFusion computes once for both columns.
             EVENT_JSON_CHECKSUM => record_text(true)
-                .call(arguments.clone())
+                .call(vec![record_text(false).call(arguments.clone())])
                 .alias(EVENT_JSON_CHECKSUM),
             name => column(name),
         })
@@ -53,9 +54,10 @@ fn column(name: &str) -> Expr {
 }
 
 fn record_text(checksum: bool) -> ScalarUDF {
+    let arguments = if checksum { 1 } else { 2 + ELIDED.len() };
     ScalarUDF::new_from_impl(RecordText {
         checksum,
-        signature: Signature::any(2 + ELIDED.len(), Volatility::Immutable),
+        signature: Signature::any(arguments, Volatility::Immutable),
     })
 }
 
@@ -84,6 +86,19 @@ impl ScalarUDFImpl for RecordText {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        if self.checksum {
+            let Some(texts) = arrays
+                .first()
+                .and_then(|texts| texts.as_string_opt::<i32>())
+            else {
+                return exec_err!("{} takes the record text", self.name());
+            };
+            let checksums: StringArray = texts
+                .iter()
+                .map(|text| text.map(|text| hex::encode(Sha256::digest(text))))
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(checksums)));
+        }
         let [whole, skeletons, elided @ ..] = arrays.as_slice() else {
             return exec_err!("{} takes {} arguments", self.name(), 2 + ELIDED.len());
         };
@@ -94,17 +109,7 @@ impl ScalarUDFImpl for RecordText {
             return exec_err!("{} takes the record text columns", self.name());
         };
         let columns = ElidedColumns::new(elided.iter().collect());
-        let texts = rebuild_column(whole, skeletons, &columns);
-        let result: ArrayRef = if self.checksum {
-            Arc::new(
-                texts
-                    .iter()
-                    .map(|text| text.map(|text| hex::encode(Sha256::digest(text))))
-                    .collect::<StringArray>(),
-            )
-        } else {
-            Arc::new(texts)
-        };
-        Ok(ColumnarValue::Array(result))
+        let texts: ArrayRef = Arc::new(rebuild_column(whole, skeletons, &columns));
+        Ok(ColumnarValue::Array(texts))
     }
 }
