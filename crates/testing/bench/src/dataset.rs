@@ -12,7 +12,7 @@ use std::path::Path;
 /// An eventID (a UUID) as a number, cheap to keep a million of.
 pub type EventId = u128;
 
-const RECIPIENT_ACCOUNT: &[u8] = b"\"recipientAccountId\":\"";
+pub(crate) const RECIPIENT_ACCOUNT: &[u8] = b"\"recipientAccountId\":\"";
 const EVENT_TIME: &[u8] = b"\"eventTime\":\"";
 const EVENT_ID: &[u8] = b"\"eventID\":\"";
 const MANAGEMENT_EVENT: &[u8] = b"\"managementEvent\":true";
@@ -53,7 +53,7 @@ pub fn event_ids(text: &[u8]) -> impl Iterator<Item = EventId> + '_ {
 
 /// Overwrites the string value of the first `"field":"` in `record` with `value` when it
 /// has the same length; false when the field is missing or its value is longer or shorter.
-fn overwrite_string(record: &mut [u8], field: &[u8], value: &[u8]) -> bool {
+pub(crate) fn overwrite_string(record: &mut [u8], field: &[u8], value: &[u8]) -> bool {
     let Some(at) = memmem::find(record, field) else {
         return false;
     };

@@ -1,8 +1,9 @@
 //! `opentrail-bench ingest`: POST /events throughput and ack latency on the reference
 //! dataset, and `opentrail-bench import`: the wall time of `opentrail import` on it.
 
+use crate::dataset::{overwrite_string, RECIPIENT_ACCOUNT};
 use crate::events::{build_bodies, copy_record, percentile, send_all, Ack, EventsClient};
-use crate::server::{BenchServer, ServeOptions};
+use crate::server::{BenchServer, ServeOptions, ACCOUNT_ID};
 use anyhow::bail;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,6 +28,12 @@ pub struct IngestArgs {
     /// with AWS's 90 days event history would drop every event instead of indexing it.
     #[arg(long, default_value_t = 36_500)]
     history_retention_days: u32,
+    /// Also create one event data store of all the set's events (management events and
+    /// the S3 object, Lambda and DynamoDB data events; each record's `recipientAccountId`
+    /// becomes the bench account) before sending, and wait until the lake writer has
+    /// written everything: the end-to-end rate then covers ingest, history and the store.
+    #[arg(long)]
+    lake_store: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,10 +63,23 @@ fn start_server(bin: &std::path::Path, retention_days: u32) -> anyhow::Result<Be
 
 pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     eprintln!("reading {}", args.input.display());
-    let bodies = build_bodies(&args.input, args.batch_bytes, &mut copy_record)?;
+    let mut to_bench_account = |record: &[u8], body: &mut Vec<u8>| {
+        let start = body.len();
+        body.extend_from_slice(record);
+        overwrite_string(&mut body[start..], RECIPIENT_ACCOUNT, ACCOUNT_ID.as_bytes());
+    };
+    let bodies = if args.lake_store {
+        build_bodies(&args.input, args.batch_bytes, &mut to_bench_account)?
+    } else {
+        build_bodies(&args.input, args.batch_bytes, &mut copy_record)?
+    };
     let events: usize = bodies.iter().map(|b| b.records).sum();
     let bytes: usize = bodies.iter().map(|b| b.bytes.len()).sum();
     let server = start_server(&args.opentrail_bin, args.history_retention_days)?;
+    let store = match args.lake_store {
+        true => Some(lake::create_all_events_store(&server).await?),
+        false => None,
+    };
     let client = EventsClient::new(&server, args.concurrency)?;
     // Sign every request up front so the client's hashing does not compete with the server
     // for the two cores while the clock runs; the server still verifies every payload hash.
@@ -73,6 +93,10 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     // How far event history got while ingest ran, and when it had everything.
     let (log_end, applied_during) = history_progress(&server.endpoint()).await?;
     let searchable = wait_until_indexed(&server.endpoint()).await;
+    let lake = match &store {
+        Some(store) => Some(lake::wait_until_written(&server, store, started).await?),
+        None => None,
+    };
     let mut latencies: Vec<Duration> = acks.iter().map(Ack::latency).collect();
     latencies.sort();
     server.stop()?;
@@ -102,6 +126,13 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
         );
         println!(
             "event history: {applied_during} of {log_end} log records indexed while ingest ran ({indexing_rate:.0} records/s); all searchable after {searchable:.2}s"
+        );
+    }
+    if let Some(lake) = lake {
+        let end_to_end = lake.written_after.max(searchable);
+        println!(
+            "event data store: {} events written into it, the lake writer done after {:.2}s; ingest + history + store end to end: {:.0} events/s ({events} events / {end_to_end:.2}s)",
+            lake.stored, lake.written_after, events as f64 / end_to_end
         );
     }
     Ok(())
@@ -170,5 +201,120 @@ async fn wait_until_indexed(endpoint: &str) -> anyhow::Result<Instant> {
             bail!("event history did not catch up in 10 minutes");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The all-events store of `ingest --lake-store`.
+mod lake {
+    use super::*;
+    use anyhow::Context;
+    use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, QueryStatus};
+
+    const REGION: &str = "us-east-1";
+
+    pub struct LakeFigures {
+        pub stored: u64,
+        /// Seconds from the first request until the writer's cursor reached the log's end.
+        pub written_after: f64,
+    }
+
+    fn selector(name: &str, fields: &[(&str, &str)]) -> anyhow::Result<AdvancedEventSelector> {
+        let mut selector = AdvancedEventSelector::builder().name(name);
+        for (field, value) in fields {
+            selector = selector.field_selectors(
+                AdvancedFieldSelector::builder()
+                    .field(*field)
+                    .equals(*value)
+                    .build()?,
+            );
+        }
+        Ok(selector.build()?)
+    }
+
+    /// A multi-region store of every event category the reference set has; its id.
+    pub async fn create_all_events_store(server: &BenchServer) -> anyhow::Result<String> {
+        let mut selectors = vec![selector("management", &[("eventCategory", "Management")])?];
+        for kind in [
+            "AWS::S3::Object",
+            "AWS::Lambda::Function",
+            "AWS::DynamoDB::Table",
+        ] {
+            selectors.push(selector(
+                kind,
+                &[("eventCategory", "Data"), ("resources.type", kind)],
+            )?);
+        }
+        let store = server
+            .cloudtrail_client(REGION)
+            .create_event_data_store()
+            .name("bench-all-events")
+            .set_advanced_event_selectors(Some(selectors))
+            .retention_period(3653)
+            .send()
+            .await
+            .context("CreateEventDataStore")?;
+        let arn = store.event_data_store_arn().context("no store ARN")?;
+        Ok(arn.rsplit('/').next().unwrap_or_default().to_owned())
+    }
+
+    /// Waits until the lake writer's cursor is at the log's end, then counts the store.
+    pub async fn wait_until_written(
+        server: &BenchServer,
+        store: &str,
+        started: Instant,
+    ) -> anyhow::Result<LakeFigures> {
+        let deadline = Instant::now() + Duration::from_secs(900);
+        loop {
+            let text = reqwest::get(format!("{}/metrics", server.endpoint()))
+                .await?
+                .text()
+                .await?;
+            let lag = text.lines().find_map(|line| {
+                line.strip_prefix("opentrail_event_log_consumer_lag_records{consumer=\"lake\"} ")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            });
+            match lag {
+                Some(0) => break,
+                Some(_) => {}
+                None => bail!("the server's /metrics has no lake consumer lag"),
+            }
+            if Instant::now() > deadline {
+                bail!("the lake writer did not catch up in 15 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let written_after = started.elapsed().as_secs_f64();
+        let client = server.cloudtrail_client(REGION);
+        let query = client
+            .start_query()
+            .query_statement(format!("SELECT count(*) AS n FROM {store}"))
+            .send()
+            .await
+            .context("StartQuery")?;
+        let id = query.query_id().context("no query id")?.to_owned();
+        loop {
+            let described = client.describe_query().query_id(&id).send().await?;
+            match described.query_status() {
+                Some(QueryStatus::Finished) => break,
+                Some(QueryStatus::Queued | QueryStatus::Running) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                other => bail!("the count query ended {other:?}"),
+            }
+        }
+        let results = client.get_query_results().query_id(&id).send().await?;
+        let stored = results
+            .query_result_rows()
+            .first()
+            .and_then(|row| row.first())
+            .and_then(|cell| cell.get("n"))
+            .and_then(|n| n.parse().ok())
+            .context("no count in the query result")?;
+        Ok(LakeFigures {
+            stored,
+            written_after,
+        })
     }
 }
