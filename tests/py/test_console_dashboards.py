@@ -11,6 +11,7 @@ import json
 
 import requests
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -85,6 +86,14 @@ def wait_refreshed(driver) -> str:
     return wait_for(done, what="the dashboard's widget queries to finish")
 
 
+def full_shot(driver, name: str) -> None:
+    """A screenshot of the whole page (the window made as tall as the page meanwhile)."""
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    driver.set_window_size(width, max(height, driver.execute_script("return document.documentElement.scrollHeight") + 140))
+    shot(driver, name)
+    driver.set_window_size(width, height)
+
+
 def widget_rows(ct, alias: str, refresh_id: str) -> list[list[tuple[str, str]]]:
     described = ct.describe_query(QueryAlias=alias, RefreshId=refresh_id)
     assert described["QueryStatus"] == "FINISHED", described
@@ -93,9 +102,9 @@ def widget_rows(ct, alias: str, refresh_id: str) -> list[list[tuple[str, str]]]:
 
 def tab_to(driver, element_id: str, limit: int = 60) -> None:
     """Presses Tab from the top of the page until `element_id` has the focus."""
-    driver.find_element(By.TAG_NAME, "body").click()
+    driver.execute_script("document.activeElement && document.activeElement.blur()")
     for _ in range(limit):
-        driver.switch_to.active_element.send_keys(Keys.TAB)
+        ActionChains(driver).send_keys(Keys.TAB).perform()
         if driver.switch_to.active_element.get_attribute("id") == element_id:
             return
     raise AssertionError(f"Tab never reached #{element_id}")
@@ -142,7 +151,7 @@ def test_dashboard_with_each_view_refreshed_from_the_keyboard(console, browser):
     wait_for(lambda: browser.find_element(By.TAG_NAME, "html").id != before, what="the refreshed page")
     refresh_id = wait_refreshed(browser)
     assert ct.get_dashboard(DashboardId="console-dash")["LastRefreshId"] == refresh_id
-    shot(browser, "22-dashboard-refreshed")
+    full_shot(browser, "22-dashboard-refreshed")
 
     bars = widget_rows(ct, "widget-1", refresh_id)
     assert sorted((dict(r)["eventName"], dict(r)["calls"]) for r in bars) == [
@@ -166,7 +175,7 @@ def test_dashboard_with_each_view_refreshed_from_the_keyboard(console, browser):
         assert chart.get_attribute("role") == "img" and chart.get_attribute("aria-labelledby")
         assert browser.find_elements(By.CSS_SELECTOR, f"#{alias}-table tbody tr")
     browser.set_window_size(480, 900)
-    shot(browser, "23-dashboard-narrow")
+    full_shot(browser, "23-dashboard-narrow")
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     browser.set_window_size(1280, 800)
 
@@ -178,7 +187,7 @@ def test_dashboard_with_each_view_refreshed_from_the_keyboard(console, browser):
     sources = widget_rows(ct, "widget-2", overview_refresh)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#widget-2-chart rect.bar")) == len(sources) > 0
     assert browser.find_elements(By.CSS_SELECTOR, "#widget-1-chart circle.point")
-    shot(browser, "24-managed-dashboard-refreshed")
+    full_shot(browser, "24-managed-dashboard-refreshed")
 
     # A custom dashboard filled from a managed one, for the store.
     browser.get(f"{console.endpoint}/console/dashboards/new")

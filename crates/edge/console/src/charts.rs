@@ -163,13 +163,23 @@ fn open_svg(id: &str, title: &str, kind: &str, description: &str) -> String {
     )
 }
 
+/// The top of the value axis: a round number (1, 2, 2.5 or 5 times a power of ten) at or
+/// above the largest value.
 fn largest(points: &[(String, f64)]) -> f64 {
     let top = points.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
     if top <= 0.0 {
-        1.0
-    } else {
-        top * 1.1
+        return 1.0;
     }
+    let step = 10f64.powf(top.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * step)
+        .find(|candidate| *candidate >= top)
+        .unwrap_or(10.0 * step)
+}
+
+fn peak(points: &[(String, f64)]) -> f64 {
+    points.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max)
 }
 
 fn axes(svg: &mut String, top: f64) {
@@ -195,7 +205,7 @@ fn line(points: &[(String, f64)], id: &str, title: &str) -> String {
         &format!(
             "Line chart of {} points; largest {}.",
             points.len(),
-            number(largest(points) / 1.1)
+            number(peak(points))
         ),
     );
     let top = largest(points);
@@ -263,7 +273,7 @@ fn bar(points: &[(String, f64)], id: &str, title: &str, horizontal: bool) -> Str
             "{} bar chart of {} bars; largest {}.",
             if horizontal { "Horizontal" } else { "Vertical" },
             points.len(),
-            number(top / 1.1)
+            number(peak(points))
         ),
     );
     let count = points.len().max(1) as f64;
@@ -459,6 +469,17 @@ mod tests {
             "Calls",
         );
         assert!(!table.contains("<svg") && table.contains("id=\"widget-4-table\""));
+    }
+
+    #[test]
+    fn the_value_axis_ends_on_a_round_number() {
+        let top = |v: f64| largest(&[("a".to_owned(), v)]);
+        assert_eq!(top(6.0), 10.0);
+        assert_eq!(top(1.0), 1.0);
+        assert_eq!(top(0.0), 1.0);
+        assert_eq!(top(180.0), 200.0);
+        assert_eq!(top(2100.0), 2500.0);
+        assert!((top(0.3) - 0.5).abs() < 1e-9);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The web console, served by `opentrail serve` under `/console`: sign-in with an access
 //! key (recorded as CloudTrail `ConsoleLogin` events), event history, trails, CloudTrail
-//! Lake (event data stores, the query editor, query results, dashboards) and Insights. Pages are
-//! rendered on the server and use no script; every operation runs through
+//! Lake (event data stores, the query editor, query results, dashboards) and Insights.
+//! Pages are rendered on the server and use no script; every operation runs through
 //! [`opentrail_http::api::call_operation`] as the signed-in principal, so the console can
 //! do nothing the API would not allow, and each call is audited as the API's are.
 
