@@ -27,6 +27,7 @@ pub enum Section {
     Events,
     Trails,
     Lake,
+    Dashboards,
     Insights,
 }
 
@@ -63,13 +64,14 @@ pub fn refreshing_page(
                 format!("<li><a href=\"{href}\"{current}>{label}</a></li>")
             };
             format!(
-                "<nav aria-label=\"Console\"><ul>{}{}{}{}</ul>\
+                "<nav aria-label=\"Console\"><ul>{}{}{}{}{}</ul>\
                  <form method=\"post\" action=\"/console/signout\" class=\"signout\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
                  <span>{} · {} · {}</span> <button type=\"submit\">Sign out</button></form></nav>",
                 link("/console/events", "Event history", Section::Events),
                 link("/console/trails", "Trails", Section::Trails),
                 link("/console/lake", "Lake", Section::Lake),
+                link("/console/dashboards", "Dashboards", Section::Dashboards),
                 link("/console/insights", "Insights", Section::Insights),
                 esc(&session.csrf),
                 esc(&session.display_name()),

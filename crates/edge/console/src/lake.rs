@@ -40,7 +40,7 @@ pub(crate) fn time_text(value: &Value) -> String {
 }
 
 /// The id (the SQL table name) of an event data store ARN.
-fn store_id(arn: &str) -> &str {
+pub(crate) fn store_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
@@ -54,7 +54,7 @@ fn cell_text(value: &Value) -> String {
 }
 
 /// A result row (a list of one-key objects) as its column names and values.
-fn row_cells(row: &Value) -> Vec<(String, String)> {
+pub(crate) fn row_cells(row: &Value) -> Vec<(String, String)> {
     row.as_array()
         .into_iter()
         .flatten()
@@ -85,7 +85,7 @@ fn history_link(store: &str) -> String {
 }
 
 /// Every event data store of the region (all pages of ListEventDataStores).
-async fn all_stores(
+pub(crate) async fn all_stores(
     console: &crate::Console,
     session: &Session,
     origin: &CallOrigin,

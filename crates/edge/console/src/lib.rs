@@ -1,10 +1,12 @@
 //! The web console, served by `opentrail serve` under `/console`: sign-in with an access
 //! key (recorded as CloudTrail `ConsoleLogin` events), event history, trails, CloudTrail
-//! Lake (event data stores, the query editor, query results) and Insights. Pages are
-//! rendered on the server and use no script; every operation runs through
+//! Lake (event data stores, the query editor, query results, dashboards) and Insights.
+//! Pages are rendered on the server and use no script; every operation runs through
 //! [`opentrail_http::api::call_operation`] as the signed-in principal, so the console can
 //! do nothing the API would not allow, and each call is audited as the API's are.
 
+mod charts;
+mod dashboards;
 mod events;
 mod form;
 mod html;
@@ -90,6 +92,14 @@ pub fn router(app: Arc<App>, meta: Arc<dyn MetaStore>, config: ConsoleConfig) ->
         )
         .route("/console/lake/query/download", get(lake::download))
         .route("/console/lake/history", get(lake::history))
+        .route("/console/dashboards", get(dashboards::list))
+        .route(
+            "/console/dashboards/new",
+            get(dashboards::new_form).post(dashboards::create),
+        )
+        .route("/console/dashboards/view", get(dashboards::view))
+        .route("/console/dashboards/refresh", post(dashboards::refresh))
+        .route("/console/dashboards/delete", post(dashboards::delete))
         .route("/console/insights", get(insights::list))
         .route("/console/insights/view", get(insights::view))
         .layer(axum::middleware::map_response(security_headers))
