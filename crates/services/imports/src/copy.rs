@@ -140,8 +140,8 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
             prefix_done(shared, id, prefix)?;
         }
     }
-    // Files are read (inflated, parsed, encoded) FILES_AT_ONCE at a time, one blocking
-    // thread each; each counts once its own completion is recorded, in whatever order.
+    // Files are read (inflated, parsed, encoded) several at a time, one blocking thread
+    // each; each counts once its own completion is recorded, in whatever order they end.
     let parallel = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, MAX_FILES_AT_ONCE);
@@ -178,10 +178,7 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
             stopped = true;
         }
     }
-    if stopped {
-        return Ok(());
-    }
-    if stop.load(Ordering::Relaxed) {
+    if stopped || stop.load(Ordering::Relaxed) {
         return Ok(());
     }
     finish(
