@@ -482,9 +482,10 @@ async fn resource_policies_on_dashboards_live_and_die_with_them() {
         .unwrap()
         .dashboard_arn
         .unwrap();
+    let context = ctx();
     let get = |arn: &str| {
         h.stores.get_resource_policy(
-            &ctx(),
+            &context,
             GetResourcePolicyRequest {
                 resource_arn: arn.into(),
             },
@@ -492,7 +493,7 @@ async fn resource_policies_on_dashboards_live_and_die_with_them() {
     };
     let put = |arn: &str, policy: String| {
         h.stores.put_resource_policy(
-            &ctx(),
+            &context,
             PutResourcePolicyRequest {
                 resource_arn: arn.into(),
                 resource_policy: policy,
