@@ -71,6 +71,9 @@ pub async fn run(args: LakeImportArgs) -> anyhow::Result<()> {
     let store = client
         .create_event_data_store()
         .name("bench-lake-import")
+        // The reference events are from 2024: with the default 366 days the lake writer's
+        // retention (every 10 minutes) would drop them during a long run.
+        .retention_period(3653)
         // An import copies every event of the files whatever the store's selectors; this
         // selector keeps out the events the server logs itself meanwhile (CreateEventDataStore,
         // StartImport, GetImport: management events), so COUNT(*) is the imported events.
