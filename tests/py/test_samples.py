@@ -173,6 +173,53 @@ def test_resource_policy_errors(server):
     assert error_code(ct.get_resource_policy, ResourceArn="not-an-arn") == "ResourceARNNotValidException"
 
 
+def dashboard_policy(arn: str, action="cloudtrail:StartDashboardRefresh") -> str:
+    """AWS's example: CloudTrail may refresh the dashboard on its schedule."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": action,
+                    "Condition": {"StringEquals": {"AWS:SourceArn": arn, "AWS:SourceAccount": ACCOUNT_ID}},
+                }
+            ],
+        }
+    )
+
+
+def test_resource_policies_on_dashboards(server):
+    ct = server.client()
+    dashboard = ct.create_dashboard(Name="refreshed")["DashboardArn"]
+    assert error_code(ct.get_resource_policy, ResourceArn=dashboard) == "ResourcePolicyNotFoundException"
+    policy = dashboard_policy(dashboard)
+    put = body(ct.put_resource_policy(ResourceArn=dashboard, ResourcePolicy=policy))
+    assert put == {"ResourceArn": dashboard, "ResourcePolicy": policy}
+    assert body(ct.get_resource_policy(ResourceArn=dashboard)) == put
+    # A dashboard's policy grants StartDashboardRefresh only.
+    assert error_code(
+        ct.put_resource_policy, ResourceArn=dashboard, ResourcePolicy=dashboard_policy(dashboard, "cloudtrail:StartQuery")
+    ) == "ResourcePolicyNotValidException"
+    # The AWS CLI sees the same policy.
+    got = server.aws("cloudtrail", "get-resource-policy", "--resource-arn", dashboard)
+    assert got["ResourcePolicy"] == policy
+    server.aws("cloudtrail", "delete-resource-policy", "--resource-arn", dashboard)
+    assert error_code(ct.get_resource_policy, ResourceArn=dashboard) == "ResourcePolicyNotFoundException"
+    server.aws("cloudtrail", "put-resource-policy", "--resource-arn", dashboard, "--resource-policy", policy)
+
+    # Deleting the dashboard deletes its policy: one made again under the name has none.
+    ct.delete_dashboard(DashboardId=dashboard)
+    assert error_code(ct.get_resource_policy, ResourceArn=dashboard) == "ResourceNotFoundException"
+    assert error_code(ct.put_resource_policy, ResourceArn=dashboard, ResourcePolicy=policy) == "ResourceNotFoundException"
+    assert ct.create_dashboard(Name="refreshed")["DashboardArn"] == dashboard
+    assert error_code(ct.get_resource_policy, ResourceArn=dashboard) == "ResourcePolicyNotFoundException"
+    # Another account's or region's dashboard of that name is not the caller's.
+    other = dashboard.replace(ACCOUNT_ID, "444455556666")
+    assert error_code(ct.get_resource_policy, ResourceArn=other) == "ResourceNotFoundException"
+
+
 def test_resource_policy_cli(server):
     ct = server.client()
     eds = store(ct)

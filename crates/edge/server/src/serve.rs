@@ -128,7 +128,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_log_end({
             let log = Arc::clone(&log);
             Arc::new(move || log.durable_end())
-        }),
+        })
+        // Resource policies on dashboard ARNs ask the dashboards crate whether one exists.
+        .with_dashboards(Arc::new(opentrail_dashboards::Directory)),
     );
     // The lake writer writes and Lake queries read the stores' files under the data dir.
     let lake_storage = crate::lake::storage(&data.path)?;

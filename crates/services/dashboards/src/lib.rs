@@ -27,6 +27,29 @@ use opentrail_queries::QueryService;
 use record::DASHBOARDS;
 use std::sync::Arc;
 
+/// Tells the stores service (resource policies on dashboard ARNs) whether a dashboard
+/// exists: a custom dashboard (or the Highlights dashboard) the account created, or one of
+/// the managed dashboards every account has (stored on its first dashboard call).
+pub struct Directory;
+
+impl opentrail_stores::DashboardLookup for Directory {
+    fn find_dashboard(
+        &self,
+        docs: &dyn Documents,
+        ctx: &RequestContext,
+        arn: &str,
+    ) -> opentrail_meta::Result<Option<String>> {
+        let Ok(name) = parse_dashboard_id(ctx, arn) else {
+            return Ok(None);
+        };
+        let stored = docs
+            .get_document(DASHBOARDS, &record::key(&ctx.account, &ctx.region, &name))?
+            .is_some();
+        let managed = managed::all().iter().any(|m| m.name == name);
+        Ok((stored || managed).then(|| record::arn(&ctx.region, &ctx.account, &name)))
+    }
+}
+
 /// The most custom dashboards one account may have in a region (AWS: 100); managed
 /// dashboards do not count.
 pub const MAX_DASHBOARDS_PER_REGION: usize = 100;

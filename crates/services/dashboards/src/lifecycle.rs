@@ -263,6 +263,8 @@ impl DashboardService {
             if !tx.delete_document(DASHBOARDS, &key(&ctx.account, &ctx.region, &dashboard.name))? {
                 return Err(not_found(&input.dashboard_id));
             }
+            // Its resource-based policy goes with it.
+            opentrail_stores::remove_resource_policy(tx, &dashboard.arn())?;
             Ok(())
         })?;
         Ok(DeleteDashboardResponse {})

@@ -10,10 +10,10 @@ use opentrail_meta::{MetaStore, SqliteMetaStore};
 use opentrail_model::{AccountId, Clock, Region, RequestContext, TestClock};
 use opentrail_operations::{
     AddTagsRequest, CreateDashboardRequest, CreateEventDataStoreRequest, DashboardType,
-    DeleteDashboardRequest, DescribeQueryRequest, GetDashboardRequest, ListDashboardsRequest,
-    ListTagsRequest, RefreshSchedule, RefreshScheduleFrequency, RefreshScheduleFrequencyUnit,
-    RefreshScheduleStatus, RequestWidget, StartDashboardRefreshRequest, Tag,
-    UpdateDashboardRequest,
+    DeleteDashboardRequest, DeleteResourcePolicyRequest, DescribeQueryRequest, GetDashboardRequest,
+    GetResourcePolicyRequest, ListDashboardsRequest, ListTagsRequest, PutResourcePolicyRequest,
+    RefreshSchedule, RefreshScheduleFrequency, RefreshScheduleFrequencyUnit, RefreshScheduleStatus,
+    RequestWidget, StartDashboardRefreshRequest, Tag, UpdateDashboardRequest,
 };
 use opentrail_queries::{QueryOptions, QueryService};
 use opentrail_stores::StoreService;
@@ -77,7 +77,10 @@ impl Harness {
         let meta: Arc<dyn MetaStore> =
             Arc::new(SqliteMetaStore::open(&dir.path().join("meta.db")).unwrap());
         let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
-        let stores = Arc::new(StoreService::new(meta.clone(), Arc::new(clock.clone())));
+        let stores = Arc::new(
+            StoreService::new(meta.clone(), Arc::new(clock.clone()))
+                .with_dashboards(Arc::new(opentrail_dashboards::Directory)),
+        );
         let (queries, dashboards) = Self::services(&dir, &meta, &clock, &stores);
         Harness {
             dir,
@@ -452,5 +455,122 @@ async fn manual_and_scheduled_refreshes_run_the_widgets() {
     assert!(
         reason.contains("0000aaaa-1111-2222-3333-444455556666"),
         "{reason}"
+    );
+}
+
+fn refresh_policy(arn: &str, action: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": action,
+            "Condition": {"StringEquals": {"AWS:SourceArn": arn, "AWS:SourceAccount": "111122223333"}}
+        }]
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_policies_on_dashboards_live_and_die_with_them() {
+    let h = Harness::new();
+    let store = h.store().await;
+    let arn = h
+        .dashboards
+        .create_dashboard(&ctx(), create("main", vec![widget(&store)]))
+        .await
+        .unwrap()
+        .dashboard_arn
+        .unwrap();
+    let context = ctx();
+    let get = |arn: &str| {
+        h.stores.get_resource_policy(
+            &context,
+            GetResourcePolicyRequest {
+                resource_arn: arn.into(),
+            },
+        )
+    };
+    let put = |arn: &str, policy: String| {
+        h.stores.put_resource_policy(
+            &context,
+            PutResourcePolicyRequest {
+                resource_arn: arn.into(),
+                resource_policy: policy,
+            },
+        )
+    };
+    let store_code = |e: opentrail_stores::StoreError| e.code();
+    assert_eq!(
+        store_code(get(&arn).await.unwrap_err()),
+        "ResourcePolicyNotFoundException"
+    );
+    let policy = refresh_policy(&arn, "cloudtrail:StartDashboardRefresh");
+    let put_answer = put(&arn, policy.clone()).await.unwrap();
+    assert_eq!(put_answer.resource_arn.as_deref(), Some(arn.as_str()));
+    let got = get(&arn).await.unwrap();
+    assert_eq!(got.resource_policy.as_deref(), Some(policy.as_str()));
+    // A dashboard's policy grants refreshes, not queries.
+    assert_eq!(
+        store_code(
+            put(&arn, refresh_policy(&arn, "cloudtrail:StartQuery"))
+                .await
+                .unwrap_err()
+        ),
+        "ResourcePolicyNotValidException"
+    );
+    // Managed dashboards exist for every account; unknown ones do not.
+    let managed = "arn:aws:cloudtrail:us-east-1:111122223333:dashboard/AWSCloudTrail-Overview";
+    assert_eq!(
+        store_code(get(managed).await.unwrap_err()),
+        "ResourcePolicyNotFoundException"
+    );
+    for unknown in [
+        "arn:aws:cloudtrail:us-east-1:111122223333:dashboard/nope",
+        "arn:aws:cloudtrail:us-east-1:444455556666:dashboard/main",
+        "arn:aws:cloudtrail:eu-west-1:111122223333:dashboard/main",
+    ] {
+        assert_eq!(
+            store_code(get(unknown).await.unwrap_err()),
+            "ResourceNotFoundException",
+            "{unknown}"
+        );
+    }
+
+    // Deleting the dashboard deletes its policy: one made again under the name has none.
+    h.dashboards
+        .delete_dashboard(
+            &ctx(),
+            DeleteDashboardRequest {
+                dashboard_id: arn.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store_code(get(&arn).await.unwrap_err()),
+        "ResourceNotFoundException"
+    );
+    h.dashboards
+        .create_dashboard(&ctx(), create("main", vec![widget(&store)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store_code(get(&arn).await.unwrap_err()),
+        "ResourcePolicyNotFoundException"
+    );
+    put(&arn, policy).await.unwrap();
+    h.stores
+        .delete_resource_policy(
+            &ctx(),
+            DeleteResourcePolicyRequest {
+                resource_arn: arn.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store_code(get(&arn).await.unwrap_err()),
+        "ResourcePolicyNotFoundException"
     );
 }

@@ -9,6 +9,7 @@ use crate::record::{FailureRecord, ImportRecord, Status, FAILURES, FILES_DONE, I
 use crate::source::{day_prefixes, DayRange, Location};
 use crate::{ImportError, Shared};
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use opentrail_lake::ImportedFile;
@@ -21,6 +22,8 @@ use std::sync::Arc;
 
 /// Events gathered before they are written as one chunk (per destination and day).
 pub const CHUNK_EVENTS: usize = 20_000;
+/// Most files read at once (one blocking thread each; fewer on fewer cores).
+const MAX_FILES_AT_ONCE: usize = 4;
 /// Bad records of one file recorded as failures; more are counted in the last one's message.
 const MAX_RECORD_FAILURES_PER_FILE: usize = 100;
 
@@ -96,8 +99,12 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
         }
         record.statistics.prefixes_found = prefixes.len() as i64;
     })?;
+    // Every file still to read, with its prefix; listing is cheap next to reading.
     let mut failed_files = 0;
-    for prefix in &prefixes {
+    let mut pending_files = Vec::new();
+    let mut remaining = vec![0usize; prefixes.len()];
+    let mut prefix_failed = vec![false; prefixes.len()];
+    for (at, prefix) in prefixes.iter().enumerate() {
         let files = objects
             .list(Some(&Path::from(prefix.as_str())))
             .collect_keys()
@@ -113,39 +120,65 @@ async fn copy(shared: &Arc<Shared>, id: &str, stop: &AtomicBool) -> Result<(), I
                     &format!("failed to list the prefix: {e}"),
                 )?;
                 failed_files += 1;
+                prefix_failed[at] = true;
                 continue;
             }
         };
-        let mut prefix_failed = false;
         for key in files {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let kind = classify(&key);
-            if !matches!(kind, FileKind::Log | FileKind::Insight) {
+            if !matches!(classify(&key), FileKind::Log | FileKind::Insight) {
                 continue;
             }
             if shared.meta_get(FILES_DONE, &done_key(id, &key))?.is_some() {
                 continue;
             }
-            let outcome = copy_file(shared, &import, &objects, &key, stop).await;
-            let uri = location.uri_of(&key);
-            match outcome {
-                FileOutcome::Stopped => return Ok(()),
-                FileOutcome::Failed(why) => {
-                    tracing::warn!(import = %id, file = %uri, error = %why, "failed to import a log file");
-                    record_failure(shared, id, &uri, ERROR_UNREADABLE_FILE, &why)?;
-                    failed_files += 1;
-                    prefix_failed = true;
-                }
-                FileOutcome::Copied(copied) => file_done(shared, id, &key, &uri, copied)?,
-            }
+            remaining[at] += 1;
+            pending_files.push((at, key));
         }
-        if !prefix_failed {
+    }
+    for (at, prefix) in prefixes.iter().enumerate() {
+        if remaining[at] == 0 && !prefix_failed[at] {
             prefix_done(shared, id, prefix)?;
         }
     }
-    if stop.load(Ordering::Relaxed) {
+    // Files are read (inflated, parsed, encoded) several at a time, one blocking thread
+    // each; each counts once its own completion is recorded, in whatever order they end.
+    let parallel = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, MAX_FILES_AT_ONCE);
+    let mut copies = futures_util::stream::iter(pending_files.into_iter().map(|(at, key)| {
+        let import = &import;
+        let objects = &objects;
+        async move {
+            let outcome = copy_file(shared, import, objects, &key, stop).await;
+            (at, key, outcome)
+        }
+    }))
+    .buffer_unordered(parallel);
+    let mut stopped = false;
+    while let Some((at, key, outcome)) = copies.next().await {
+        let uri = location.uri_of(&key);
+        match outcome {
+            // The others finish (or stop) on their own; none is recorded as done.
+            FileOutcome::Stopped => stopped = true,
+            FileOutcome::Failed(why) => {
+                tracing::warn!(import = %id, file = %uri, error = %why, "failed to import a log file");
+                record_failure(shared, id, &uri, ERROR_UNREADABLE_FILE, &why)?;
+                failed_files += 1;
+                prefix_failed[at] = true;
+            }
+            FileOutcome::Copied(copied) => {
+                file_done(shared, id, &key, &uri, copied)?;
+                remaining[at] -= 1;
+                if remaining[at] == 0 && !prefix_failed[at] {
+                    prefix_done(shared, id, &prefixes[at])?;
+                }
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            stopped = true;
+        }
+    }
+    if stopped || stop.load(Ordering::Relaxed) {
         return Ok(());
     }
     finish(
@@ -167,7 +200,6 @@ impl CollectKeys
     for futures_util::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
 {
     async fn collect_keys(mut self) -> object_store::Result<Vec<String>> {
-        use futures_util::StreamExt;
         let mut keys = Vec::new();
         while let Some(meta) = self.next().await {
             keys.push(meta?.location.to_string());

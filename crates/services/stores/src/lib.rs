@@ -25,6 +25,7 @@ pub use event_configuration::{
 };
 pub use insights::{InsightsSource, StoreInsights};
 pub use record::{StoreRecord, DEFAULT_SELECTOR_NAME};
+pub use resource_policy::{remove_resource_policy, DashboardLookup};
 
 use chrono::{DateTime, Utc};
 use opentrail_meta::{Documents, MetaStore, Transactions};
@@ -52,6 +53,8 @@ pub struct StoreService {
     log_end: Option<LogEnd>,
     /// Bumped after every committed change of this service's stores (see [`Self::changes`]).
     changes: std::sync::atomic::AtomicU64,
+    /// Finds dashboards for resource policies on dashboard ARNs (without it, none exist).
+    dashboards: Option<Arc<dyn DashboardLookup>>,
 }
 
 /// Reads the event log's end offset.
@@ -118,7 +121,14 @@ impl StoreService {
             ingestion: std::sync::Mutex::new(std::collections::HashMap::new()),
             log_end: None,
             changes: std::sync::atomic::AtomicU64::new(0),
+            dashboards: None,
         }
+    }
+
+    /// Lets PutResourcePolicy, GetResourcePolicy and DeleteResourcePolicy find dashboards.
+    pub fn with_dashboards(mut self, lookup: Arc<dyn DashboardLookup>) -> Self {
+        self.dashboards = Some(lookup);
+        self
     }
 
     /// Records the event log's end (`durable_end`) in a store when its ingestion starts

@@ -1,7 +1,9 @@
-//! Resource-based policies on event data stores and channels (PutResourcePolicy,
-//! GetResourcePolicy, DeleteResourcePolicy): validated as AWS documents them, stored in the
-//! metadata store beside their resource and removed with it. They are not evaluated yet:
-//! OpenTrail has no access control beyond an account's own keys.
+//! Resource-based policies on event data stores, channels and dashboards
+//! (PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy): validated as AWS documents
+//! them, stored in the metadata store beside their resource and removed with it. They are
+//! not evaluated yet: OpenTrail has no access control beyond an account's own keys.
+//! Dashboards live in a crate above this one; a [`DashboardLookup`] the server wires in
+//! tells whether one exists.
 
 use crate::{Direct, StoreError, StoreService};
 use chrono::{DateTime, Utc};
@@ -36,6 +38,30 @@ const EVENT_DATA_STORE_ACTIONS: &[&str] = &[
     "cloudtrail:GenerateQueryResultsSummary",
     "cloudtrail:GetEventDataStore",
 ];
+
+/// The actions a dashboard's policy may grant: CloudTrail refreshing it on its schedule
+/// (AWS: "CloudTrail must be granted permissions to run the StartDashboardRefresh operation
+/// to refresh the dashboard on your behalf").
+const DASHBOARD_ACTIONS: &[&str] = &["cloudtrail:StartDashboardRefresh"];
+
+/// Finds dashboards for policies on dashboard ARNs (the dashboards service implements it).
+pub trait DashboardLookup: Send + Sync {
+    /// The ARN of the caller's dashboard that `arn` (a `dashboard/<name>` ARN of the
+    /// caller's account and region) names, read through `docs` (the policy request's own
+    /// transaction), or `None` when there is no such dashboard.
+    fn find_dashboard(
+        &self,
+        docs: &dyn Documents,
+        ctx: &RequestContext,
+        arn: &str,
+    ) -> opentrail_meta::Result<Option<String>>;
+}
+
+/// Removes the resource policy of `arn`, in the transaction that deletes the resource;
+/// whether there was one.
+pub fn remove_resource_policy(docs: &dyn Documents, arn: &str) -> opentrail_meta::Result<bool> {
+    docs.delete_document(RESOURCE_POLICIES, arn)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredPolicy {
@@ -116,8 +142,8 @@ impl StoreService {
         Ok(DeleteResourcePolicyResponse {})
     }
 
-    /// The event data store or channel `resource_arn` names, in the caller's account and
-    /// region. Dashboards are a resource type policies may name, but none exist yet.
+    /// The event data store, channel or dashboard `resource_arn` names, in the caller's
+    /// account and region.
     fn policy_target(
         &self,
         docs: &dyn Documents,
@@ -187,7 +213,19 @@ impl StoreService {
                 {
                     return Err(invalid());
                 }
-                Err(not_found())
+                if arn.account != ctx.account.as_str() || arn.region != ctx.region.as_str() {
+                    return Err(not_found());
+                }
+                let Some(lookup) = self.dashboards.as_ref() else {
+                    return Err(not_found());
+                };
+                let found = lookup
+                    .find_dashboard(docs, ctx, resource_arn)?
+                    .ok_or_else(not_found)?;
+                Ok(Target {
+                    arn: found,
+                    actions: DASHBOARD_ACTIONS,
+                })
             }
             Some(ResourceType::Trail) | None => Err(unsupported()),
         }

@@ -8,6 +8,7 @@ mod delivery;
 mod delivery_latency;
 mod events;
 mod ingest;
+mod lake_import;
 mod latency;
 mod log_retention;
 mod moto;
@@ -39,6 +40,9 @@ enum Command {
     AuditEvents(audit_events::AuditEventsArgs),
     /// Wall time of `opentrail import` on a directory of CloudTrail .json.gz files.
     Import(ingest::ImportArgs),
+    /// CloudTrail Lake StartImport of a trail bucket into an event data store, end to end:
+    /// seconds to COMPLETED, events/s, COUNT(*) check and server peak RSS.
+    LakeImport(lake_import::LakeImportArgs),
     /// End-to-end delivery throughput of one trail into the embedded bucket store, and the
     /// gzip ratio of the delivered files against `gzip -6`.
     Delivery(delivery::DeliveryArgs),
@@ -83,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         Command::ApiLatency(args) => runtime.block_on(latency::run(args)),
         Command::Ingest(args) => runtime.block_on(ingest::run_ingest(args)),
         Command::Import(args) => runtime.block_on(ingest::run_import(args)),
+        Command::LakeImport(args) => runtime.block_on(lake_import::run(args)),
         Command::AuditEvents(args) => runtime.block_on(audit_events::run(args)),
         Command::Delivery(args) => runtime.block_on(delivery::run(args)),
         Command::DeliveryLatency(args) => runtime.block_on(delivery_latency::run(args)),
