@@ -94,6 +94,19 @@ impl StoreSpec {
 /// writer retries it from its cursor, so no store misses an event.
 pub trait StoreCatalog: Send + Sync + 'static {
     fn stores(&self) -> crate::Result<Vec<StoreSpec>>;
+
+    /// The stores whose federation is enabling, enabled or disabling (EnableFederation):
+    /// the writer publishes their Iceberg tables, keeps them current, or removes them.
+    fn federated(&self) -> crate::Result<Vec<crate::FederatedStore>> {
+        Ok(Vec::new())
+    }
+
+    /// The writer published the table of a store that was enabling (`enabled` true: now
+    /// ENABLED) or removed the table of one that was disabling (`enabled` false: DISABLED).
+    fn federation_settled(&self, store: &str, enabled: bool) -> crate::Result<()> {
+        let _ = (store, enabled);
+        Ok(())
+    }
 }
 
 /// A fixed list of stores (tests, and callers that rebuild it on change).

@@ -46,9 +46,11 @@ pub struct WriteStats {
 }
 
 pub struct LakeWriter {
-    log: Arc<dyn DurableLog>,
-    catalog: Arc<dyn StoreCatalog>,
-    storage: LakeStorage,
+    pub(crate) log: Arc<dyn DurableLog>,
+    pub(crate) catalog: Arc<dyn StoreCatalog>,
+    pub(crate) storage: LakeStorage,
+    /// The federated tables this writer keeps current ([`crate::federation`]).
+    pub(crate) federation: tokio::sync::Mutex<crate::federation::Tables>,
 }
 
 impl LakeWriter {
@@ -61,6 +63,7 @@ impl LakeWriter {
             log,
             catalog,
             storage,
+            federation: tokio::sync::Mutex::new(Default::default()),
         }
     }
 
@@ -117,6 +120,7 @@ impl LakeWriter {
             events_too_large,
             ..WriteStats::default()
         };
+        let mut changed = Vec::new();
         for (path, rows, bytes) in files {
             self.storage
                 .objects
@@ -124,8 +128,11 @@ impl LakeWriter {
                 .await?;
             stats.files_written += 1;
             stats.events_written += rows;
+            changed.extend(self.storage.parse_part(&path).map(|part| part.store));
         }
         self.log.commit_cursor(CONSUMER, last + 1).await?;
+        // Federated tables follow (at most one Iceberg commit per store per second).
+        self.federate_changed(&changed).await;
         Ok(stats)
     }
 
@@ -135,6 +142,7 @@ impl LakeWriter {
         loop {
             let batch = reader.poll_records(BATCH_RECORDS)?;
             if batch.is_empty() {
+                self.federate(true).await?;
                 return Ok(reader.position());
             }
             self.write_batch(batch).await?;
@@ -182,6 +190,11 @@ impl LakeWriter {
                 let batch = tokio::select! {
                     batch = reader.next_records(BATCH_RECORDS) => batch,
                     _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+                    // Idle: federation changes (EnableFederation …) and imported files.
+                    _ = tokio::time::sleep(crate::federation::TICK) => {
+                        self.federate_logged(false).await;
+                        continue;
+                    }
                 };
                 let mut batch = match batch {
                     Ok(batch) => batch,
@@ -273,6 +286,8 @@ impl LakeWriter {
             Ok(files) => tracing::info!(files, "dropped lake files past retention"),
             Err(e) => tracing::warn!(error = %e, "failed to drop lake files past retention"),
         }
+        // Merged and expired files leave the federated tables now.
+        self.federate_logged(true).await;
     }
 }
 
