@@ -2,8 +2,8 @@
 //! stores service seen as the lake writer's [`StoreCatalog`].
 
 use opentrail_lake::{
-    ContextKeys, FederatedStore, FederationState, LakeError, LakeStorage, StoreCatalog, StoreSchema,
-    StoreSpec,
+    ContextKeys, FederatedStore, FederationState, LakeError, LakeStorage, StoreCatalog,
+    StoreSchema, StoreSpec,
 };
 use opentrail_operations::FederationStatus;
 use opentrail_operations::Type;

@@ -16,11 +16,11 @@
 //! (`schema.name-mapping.default`) maps columns by name. The last [`KEPT_VERSIONS`]
 //! versions are kept for readers that are still planning on an older one.
 
+use crate::avro::{container, Datum};
 use crate::error::{LakeError, Result};
 use crate::storage::{superseded, LakeStorage};
 use crate::store::StoreSchema;
 use crate::writer::{LakeWriter, CONSUMER};
-use crate::avro::{container, Datum};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures_util::StreamExt;
 use object_store::path::Path;
@@ -240,7 +240,10 @@ impl LakeStorage {
             .put(&table.metadata(version), PutPayload::from(text))
             .await?;
         self.objects
-            .put(&table.hint, PutPayload::from(version.to_string().into_bytes()))
+            .put(
+                &table.hint,
+                PutPayload::from(version.to_string().into_bytes()),
+            )
             .await?;
         self.drop_old_versions(&table, version).await
     }
@@ -569,10 +572,8 @@ fn iceberg_type(data_type: &DataType, ids: &mut i32) -> (Value, Vec<Value>) {
             (json!(kind), vec![])
         }
         DataType::Struct(fields) => {
-            let (fields, mapping): (Vec<Value>, Vec<Value>) = fields
-                .iter()
-                .map(|field| struct_field(field, ids))
-                .unzip();
+            let (fields, mapping): (Vec<Value>, Vec<Value>) =
+                fields.iter().map(|field| struct_field(field, ids)).unzip();
             (json!({"type": "struct", "fields": fields}), mapping)
         }
         DataType::List(item) | DataType::LargeList(item) => {

@@ -62,7 +62,10 @@ impl LakeStorage {
         })?;
         let objects = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
         let absolute = std::fs::canonicalize(dir).map_err(|e| {
-            crate::LakeError::Io(format!("failed to resolve lake directory {}: {e}", dir.display()))
+            crate::LakeError::Io(format!(
+                "failed to resolve lake directory {}: {e}",
+                dir.display()
+            ))
         })?;
         let location = format!("file://{}", absolute.display());
         Ok(Self::new(Arc::new(objects), Path::default()).with_location(location))

@@ -29,7 +29,9 @@ fn validate_role_arn(ctx: &RequestContext, role: &str) -> Result<(), StoreError>
     }
     let parts: Vec<&str> = role.splitn(6, ':').collect();
     let [arn, partition, service, region, account, resource] = parts.as_slice() else {
-        return Err(invalid("it must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"));
+        return Err(invalid(
+            "it must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+        ));
     };
     let name = resource.strip_prefix("role/").unwrap_or("");
     if *arn != "arn"
@@ -38,7 +40,9 @@ fn validate_role_arn(ctx: &RequestContext, role: &str) -> Result<(), StoreError>
         || !region.is_empty()
         || name.is_empty()
     {
-        return Err(invalid("it must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"));
+        return Err(invalid(
+            "it must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+        ));
     }
     if *account != ctx.account.as_str() {
         return Err(invalid(&format!(
@@ -213,7 +217,10 @@ mod tests {
             "arn:aws:iam::111122223333:role/has space",
         ] {
             let err = validate_role_arn(&ctx, bad).unwrap_err();
-            assert!(matches!(err, StoreError::InvalidParameter(_)), "{bad}: {err:?}");
+            assert!(
+                matches!(err, StoreError::InvalidParameter(_)),
+                "{bad}: {err:?}"
+            );
         }
         let long = format!("arn:aws:iam::111122223333:role/{}", "r".repeat(120));
         assert!(validate_role_arn(&ctx, &long).is_err());

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, Region};
 use opentrail_operations::{
     AdvancedEventSelector as WireSelector, AdvancedFieldSelector as WireFieldSelector, BillingMode,
-    CreateEventDataStoreResponse, EventDataStore, EventDataStoreStatus, FederationStatus, GetEventDataStoreResponse,
-    PartitionKey, RestoreEventDataStoreResponse, Tag, Timestamp, UpdateEventDataStoreResponse,
+    CreateEventDataStoreResponse, EventDataStore, EventDataStoreStatus, FederationStatus,
+    GetEventDataStoreResponse, PartitionKey, RestoreEventDataStoreResponse, Tag, Timestamp,
+    UpdateEventDataStoreResponse,
 };
 use opentrail_selectors::{AdvancedEventSelector, AdvancedFieldSelector, EventDataStoreKind};
 use serde::{Deserialize, Serialize};
@@ -115,7 +116,11 @@ impl StoreRecord {
     pub fn federation_active(&self) -> bool {
         matches!(
             self.federation_status,
-            Some(FederationStatus::Enabling | FederationStatus::Enabled | FederationStatus::Disabling)
+            Some(
+                FederationStatus::Enabling
+                    | FederationStatus::Enabled
+                    | FederationStatus::Disabling
+            )
         )
     }
 

@@ -81,28 +81,27 @@ async fn federation_moves_through_its_statuses_and_survives_a_restart() {
         code(missing.unwrap_err()),
         "EventDataStoreNotFoundException"
     );
-    let invalid = stores.enable_federation(&ctx, enable("not/an/id", ROLE)).await;
+    let invalid = stores
+        .enable_federation(&ctx, enable("not/an/id", ROLE))
+        .await;
     assert_eq!(
         code(invalid.unwrap_err()),
         "EventDataStoreARNInvalidException"
     );
 
-    let enabled = stores.enable_federation(&ctx, enable(&id, ROLE)).await.unwrap();
+    let enabled = stores
+        .enable_federation(&ctx, enable(&id, ROLE))
+        .await
+        .unwrap();
     assert_eq!(enabled.event_data_store_arn.as_deref(), Some(arn.as_str()));
     assert_eq!(enabled.federation_status, Some(FederationStatus::Enabling));
     assert_eq!(enabled.federation_role_arn.as_deref(), Some(ROLE));
     // While enabling: the lake writer sees it; another change is refused.
     assert_eq!(stores.federated_stores().unwrap().len(), 1);
     let again = stores.enable_federation(&ctx, enable(&id, ROLE)).await;
-    assert_eq!(
-        code(again.unwrap_err()),
-        "ConcurrentModificationException"
-    );
+    assert_eq!(code(again.unwrap_err()), "ConcurrentModificationException");
     let early = stores.disable_federation(&ctx, disable(&arn)).await;
-    assert_eq!(
-        code(early.unwrap_err()),
-        "ConcurrentModificationException"
-    );
+    assert_eq!(code(early.unwrap_err()), "ConcurrentModificationException");
     let delete = DeleteEventDataStoreRequest {
         event_data_store: arn.clone(),
     };
@@ -137,13 +136,25 @@ async fn federation_moves_through_its_statuses_and_survives_a_restart() {
         (Some(FederationStatus::Enabled), Some(ROLE.to_string()))
     );
 
-    let disabling = stores.disable_federation(&ctx, disable(&arn)).await.unwrap();
-    assert_eq!(disabling.federation_status, Some(FederationStatus::Disabling));
+    let disabling = stores
+        .disable_federation(&ctx, disable(&arn))
+        .await
+        .unwrap();
+    assert_eq!(
+        disabling.federation_status,
+        Some(FederationStatus::Disabling)
+    );
     // Settling the other way round changes nothing.
     stores.settle_federation(&id, true).unwrap();
-    assert_eq!(federation(&stores, &arn).await.0, Some(FederationStatus::Disabling));
+    assert_eq!(
+        federation(&stores, &arn).await.0,
+        Some(FederationStatus::Disabling)
+    );
     stores.settle_federation(&id, false).unwrap();
-    assert_eq!(federation(&stores, &arn).await, (Some(FederationStatus::Disabled), None));
+    assert_eq!(
+        federation(&stores, &arn).await,
+        (Some(FederationStatus::Disabled), None)
+    );
     assert!(stores.federated_stores().unwrap().is_empty());
     let idle = stores.disable_federation(&ctx, disable(&id)).await.unwrap();
     assert_eq!(idle.federation_status, Some(FederationStatus::Disabled));
