@@ -132,7 +132,7 @@ def test_errors(server):
     assert error_code(ct.enable_federation, EventDataStore="bad/id", FederationRoleArn=ROLE) == (
         "EventDataStoreARNInvalidException"
     )
-    for role in ("not-a-role", "arn:aws:iam::111122223333:role/other-account", f"arn:aws:iam::{ACCOUNT_ID}:user/u"):
+    for role in ("not-a-role", "arn:aws:iam::444455556666:role/other-account", f"arn:aws:iam::{ACCOUNT_ID}:user/u"):
         assert error_code(ct.enable_federation, EventDataStore=store, FederationRoleArn=role) == (
             "InvalidParameterException"
         ), role

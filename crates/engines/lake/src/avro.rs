@@ -10,6 +10,8 @@ pub(crate) enum Datum {
     Int(i32),
     Long(i64),
     Str(String),
+    /// Only read (the writers never write a null).
+    #[cfg(test)]
     Null,
     /// The branch's index in the union's schema, and its value.
     Union(u32, Box<Datum>),
@@ -40,6 +42,7 @@ impl Datum {
             Self::Int(n) => put_long(out, i64::from(*n)),
             Self::Long(n) => put_long(out, *n),
             Self::Str(text) => put_bytes(out, text.as_bytes()),
+            #[cfg(test)]
             Self::Null => {}
             Self::Union(branch, value) => {
                 put_long(out, i64::from(*branch));

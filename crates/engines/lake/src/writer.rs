@@ -188,13 +188,14 @@ impl LakeWriter {
             let mut reader = self.log.reader(start);
             loop {
                 let batch = tokio::select! {
-                    batch = reader.next_records(BATCH_RECORDS) => batch,
+                    batch = reader.next_records(BATCH_RECORDS) => Some(batch),
                     _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
                     // Idle: federation changes (EnableFederation …) and imported files.
-                    _ = tokio::time::sleep(crate::federation::TICK) => {
-                        self.federate_logged(false).await;
-                        continue;
-                    }
+                    _ = tokio::time::sleep(crate::federation::TICK) => None,
+                };
+                let Some(batch) = batch else {
+                    self.federate_logged(false).await;
+                    continue;
                 };
                 let mut batch = match batch {
                     Ok(batch) => batch,
