@@ -196,7 +196,6 @@ impl StoreRecord {
                 partition_keys: Some(self.partition_keys()),
                 federation_status: self.federation_status.clone(),
                 federation_role_arn: self.federation_role_arn.clone(),
-                ..GetEventDataStoreResponse::default()
             }
         )
     }
@@ -208,7 +207,6 @@ impl StoreRecord {
                 status: Some(self.status.clone()),
                 federation_status: self.federation_status.clone(),
                 federation_role_arn: self.federation_role_arn.clone(),
-                ..UpdateEventDataStoreResponse::default()
             }
         )
     }
