@@ -88,6 +88,8 @@ pub async fn dispatch(
         UpdateEventDataStore => output(stores.update_event_data_store(ctx, typed(input)?).await?),
         DeleteEventDataStore => output(stores.delete_event_data_store(ctx, typed(input)?).await?),
         RestoreEventDataStore => output(stores.restore_event_data_store(ctx, typed(input)?).await?),
+        EnableFederation => output(stores.enable_federation(ctx, typed(input)?).await?),
+        DisableFederation => output(stores.disable_federation(ctx, typed(input)?).await?),
         StartEventDataStoreIngestion => output(
             stores
                 .start_event_data_store_ingestion(ctx, typed(input)?)
@@ -155,10 +157,9 @@ pub async fn dispatch(
                 .await?,
         ),
         // Not built yet: each answers UnsupportedOperationException until its issue lands.
-        DeregisterOrganizationDelegatedAdmin
-        | DisableFederation
-        | EnableFederation
-        | RegisterOrganizationDelegatedAdmin => Err(unsupported(operation)),
+        DeregisterOrganizationDelegatedAdmin | RegisterOrganizationDelegatedAdmin => {
+            Err(unsupported(operation))
+        }
     }
 }
 

@@ -1,7 +1,11 @@
 //! CloudTrail Lake in the server: where event data stores keep their files, and the
 //! stores service seen as the lake writer's [`StoreCatalog`].
 
-use opentrail_lake::{ContextKeys, LakeError, LakeStorage, StoreCatalog, StoreSchema, StoreSpec};
+use opentrail_lake::{
+    ContextKeys, FederatedStore, FederationState, LakeError, LakeStorage, StoreCatalog,
+    StoreSchema, StoreSpec,
+};
+use opentrail_operations::FederationStatus;
 use opentrail_operations::Type;
 use opentrail_selectors::EventDataStoreKind;
 use opentrail_stores::{
@@ -114,6 +118,7 @@ pub fn insights_store_spec(
 pub struct StoreDirectory {
     stores: Arc<StoreService>,
     cache: Mutex<Option<Cached>>,
+    federated: Mutex<Option<(u64, Instant, Vec<FederatedStore>)>>,
 }
 
 struct Cached {
@@ -127,8 +132,32 @@ impl StoreDirectory {
         Self {
             stores,
             cache: Mutex::new(None),
+            federated: Mutex::new(None),
         }
     }
+}
+
+/// A store whose federation the lake writer acts on, with the table's schema; `None` when
+/// federation is DISABLED (or the store holds no lake table).
+pub fn federated_store(store: &StoreRecord) -> Option<FederatedStore> {
+    let state = match store.federation_status.as_ref()? {
+        FederationStatus::Enabling => FederationState::Enabling,
+        FederationStatus::Enabled => FederationState::Enabled,
+        FederationStatus::Disabling => FederationState::Disabling,
+        _ => return None,
+    };
+    let schema = match store.kind() {
+        EventDataStoreKind::CloudTrailEvents | EventDataStoreKind::Insight => {
+            StoreSchema::CloudTrailEvents
+        }
+        EventDataStoreKind::ActivityAuditLog => StoreSchema::ActivityAuditLog,
+        _ => return None,
+    };
+    Some(FederatedStore {
+        id: store.id.clone(),
+        schema,
+        state,
+    })
 }
 
 impl StoreCatalog for StoreDirectory {
@@ -164,6 +193,32 @@ impl StoreCatalog for StoreDirectory {
             specs: specs.clone(),
         });
         Ok(specs)
+    }
+
+    /// Asked every second by an idle writer: cached like [`Self::stores`].
+    fn federated(&self) -> opentrail_lake::Result<Vec<FederatedStore>> {
+        let changes = self.stores.changes();
+        let mut cache = self.federated.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, loaded, federated)) = cache.as_ref() {
+            if *seen == changes && loaded.elapsed() < CATALOG_TTL {
+                return Ok(federated.clone());
+            }
+        }
+        let federated: Vec<FederatedStore> = self
+            .stores
+            .federated_stores()
+            .map_err(|e| LakeError::Catalog(e.to_string()))?
+            .iter()
+            .filter_map(federated_store)
+            .collect();
+        *cache = Some((changes, Instant::now(), federated.clone()));
+        Ok(federated)
+    }
+
+    fn federation_settled(&self, store: &str, enabled: bool) -> opentrail_lake::Result<()> {
+        self.stores
+            .settle_federation(store, enabled)
+            .map_err(|e| LakeError::Catalog(e.to_string()))
     }
 }
 

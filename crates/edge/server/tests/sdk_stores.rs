@@ -120,3 +120,128 @@ async fn create_get_and_list_event_data_stores_through_the_sdk() {
         "EventDataStoreNotFoundException",
     );
 }
+
+/// EnableFederation / DisableFederation through the typed SDK: ENABLING, then ENABLED once
+/// the lake writer published the Iceberg table; a federated store cannot be deleted;
+/// DISABLING, then DISABLED; each modelled error the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_through_the_sdk() {
+    use aws_sdk_cloudtrail::types::FederationStatus;
+    let server = TestServer::start();
+    let client = server.client(REGION);
+    let role = format!("arn:aws:iam::{ACCOUNT_ID}:role/federation");
+    let arn = client
+        .create_event_data_store()
+        .name("sdk-federated")
+        .termination_protection_enabled(false)
+        .send()
+        .await
+        .expect("CreateEventDataStore")
+        .event_data_store_arn()
+        .expect("an ARN")
+        .to_owned();
+
+    let enabled = client
+        .enable_federation()
+        .event_data_store(&arn)
+        .federation_role_arn(&role)
+        .send()
+        .await
+        .expect("EnableFederation");
+    assert_eq!(enabled.event_data_store_arn(), Some(arn.as_str()));
+    assert_eq!(
+        enabled.federation_status(),
+        Some(&FederationStatus::Enabling)
+    );
+    assert_eq!(enabled.federation_role_arn(), Some(role.as_str()));
+    let status = |client: aws_sdk_cloudtrail::Client, arn: String| async move {
+        client
+            .get_event_data_store()
+            .event_data_store(arn)
+            .send()
+            .await
+            .expect("GetEventDataStore")
+            .federation_status()
+            .cloned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while status(client.clone(), arn.clone()).await != Some(FederationStatus::Enabled) {
+        assert!(std::time::Instant::now() < deadline, "never ENABLED");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    expect_error(
+        client
+            .enable_federation()
+            .event_data_store(&arn)
+            .federation_role_arn(&role)
+            .send()
+            .await,
+        "EventDataStoreFederationEnabledException",
+    );
+    expect_error(
+        client
+            .delete_event_data_store()
+            .event_data_store(&arn)
+            .send()
+            .await,
+        "EventDataStoreFederationEnabledException",
+    );
+
+    let disabled = client
+        .disable_federation()
+        .event_data_store(&arn)
+        .send()
+        .await
+        .expect("DisableFederation");
+    assert_eq!(disabled.event_data_store_arn(), Some(arn.as_str()));
+    assert!(matches!(
+        disabled.federation_status(),
+        Some(FederationStatus::Disabling | FederationStatus::Disabled)
+    ));
+    while status(client.clone(), arn.clone()).await != Some(FederationStatus::Disabled) {
+        assert!(std::time::Instant::now() < deadline, "never DISABLED");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    expect_error(
+        client
+            .enable_federation()
+            .event_data_store(&arn)
+            .federation_role_arn("arn:aws:iam::111122223333:user/not-a-role")
+            .send()
+            .await,
+        "InvalidParameterException",
+    );
+    expect_error(
+        client
+            .enable_federation()
+            .event_data_store("00000000-0000-0000-0000-000000000000")
+            .federation_role_arn(&role)
+            .send()
+            .await,
+        "EventDataStoreNotFoundException",
+    );
+    expect_error(
+        client
+            .disable_federation()
+            .event_data_store("bad/id")
+            .send()
+            .await,
+        "EventDataStoreARNInvalidException",
+    );
+    client
+        .delete_event_data_store()
+        .event_data_store(&arn)
+        .send()
+        .await
+        .expect("DeleteEventDataStore once federation is DISABLED");
+    expect_error(
+        client
+            .enable_federation()
+            .event_data_store(&arn)
+            .federation_role_arn(&role)
+            .send()
+            .await,
+        "InactiveEventDataStoreException",
+    );
+}

@@ -2,9 +2,11 @@
 //! durable-log consumer that writes event data stores as Parquet into an object store, and
 //! SQL over them (Trino's dialect as Lake speaks it) with DataFusion. The only crate that uses DataFusion.
 
+mod avro;
 mod context;
 mod convert;
 mod error;
+mod federation;
 mod query;
 mod schema;
 mod skeleton;
@@ -15,6 +17,10 @@ mod writer;
 pub use context::ContextKeys;
 pub use convert::{activity_to_batch, events_to_batch, events_to_file_batch};
 pub use error::{LakeError, Result};
+pub use federation::{
+    FederatedStore, FederationState, IcebergSchema, FEDERATION_DIR, MANIFEST_LIST_SCHEMA,
+    MANIFEST_SCHEMA,
+};
 pub use query::{
     parse_query, referenced_stores, DataFusionEngine, QueryEngine, QueryOutput, QueryStatistics,
     DEFAULT_QUERY_MEMORY,

@@ -22,6 +22,9 @@ const IMPORT_PREFIX: &str = "import-";
 pub struct LakeStorage {
     pub objects: Arc<dyn ObjectStore>,
     pub root: Path,
+    /// The URI of the object store's top (`file:///abs/dir` for a local lake): federated
+    /// tables (Iceberg) name their files by URI. `None`: the lake cannot be federated.
+    pub location: Option<String>,
 }
 
 /// One lake file, parsed from its path.
@@ -36,7 +39,17 @@ pub(crate) struct PartFile {
 
 impl LakeStorage {
     pub fn new(objects: Arc<dyn ObjectStore>, root: Path) -> Self {
-        Self { objects, root }
+        Self {
+            objects,
+            root,
+            location: None,
+        }
+    }
+
+    /// The URI of the object store's top, for federated tables.
+    pub fn with_location(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
     }
 
     /// A lake in a local directory (created if missing).
@@ -48,7 +61,14 @@ impl LakeStorage {
             ))
         })?;
         let objects = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
-        Ok(Self::new(Arc::new(objects), Path::default()))
+        let absolute = std::fs::canonicalize(dir).map_err(|e| {
+            crate::LakeError::Io(format!(
+                "failed to resolve lake directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let location = format!("file://{}", absolute.display());
+        Ok(Self::new(Arc::new(objects), Path::default()).with_location(location))
     }
 
     pub(crate) fn store_prefix(&self, store: &str) -> Path {

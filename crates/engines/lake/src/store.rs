@@ -17,9 +17,20 @@ pub enum StoreSchema {
 }
 
 impl StoreSchema {
+    /// The table queries see.
     pub fn arrow_schema(self) -> SchemaRef {
         match self {
             Self::CloudTrailEvents => crate::events_schema(),
+            Self::ActivityAuditLog => crate::activity_schema(),
+        }
+    }
+
+    /// The columns of the files the writer stores (what external readers of the files,
+    /// such as a federated table, see): for CloudTrail events the typed columns and
+    /// `eventjsonskeleton` instead of `eventjson` and `eventjsonchecksum`.
+    pub fn file_schema(self) -> SchemaRef {
+        match self {
+            Self::CloudTrailEvents => crate::events_file_schema(),
             Self::ActivityAuditLog => crate::activity_schema(),
         }
     }
@@ -94,6 +105,19 @@ impl StoreSpec {
 /// writer retries it from its cursor, so no store misses an event.
 pub trait StoreCatalog: Send + Sync + 'static {
     fn stores(&self) -> crate::Result<Vec<StoreSpec>>;
+
+    /// The stores whose federation is enabling, enabled or disabling (EnableFederation):
+    /// the writer publishes their Iceberg tables, keeps them current, or removes them.
+    fn federated(&self) -> crate::Result<Vec<crate::FederatedStore>> {
+        Ok(Vec::new())
+    }
+
+    /// The writer published the table of a store that was enabling (`enabled` true: now
+    /// ENABLED) or removed the table of one that was disabling (`enabled` false: DISABLED).
+    fn federation_settled(&self, store: &str, enabled: bool) -> crate::Result<()> {
+        let _ = (store, enabled);
+        Ok(())
+    }
 }
 
 /// A fixed list of stores (tests, and callers that rebuild it on change).

@@ -51,9 +51,11 @@ pub struct WriteStats {
 }
 
 pub struct LakeWriter {
-    log: Arc<dyn DurableLog>,
-    catalog: Arc<dyn StoreCatalog>,
-    storage: LakeStorage,
+    pub(crate) log: Arc<dyn DurableLog>,
+    pub(crate) catalog: Arc<dyn StoreCatalog>,
+    pub(crate) storage: LakeStorage,
+    /// The federated tables this writer keeps current ([`crate::federation`]).
+    pub(crate) federation: tokio::sync::Mutex<crate::federation::Tables>,
 }
 
 impl LakeWriter {
@@ -66,6 +68,7 @@ impl LakeWriter {
             log,
             catalog,
             storage,
+            federation: tokio::sync::Mutex::new(Default::default()),
         }
     }
 
@@ -143,6 +146,7 @@ impl LakeWriter {
             events_too_large: encoded.events_too_large,
             ..WriteStats::default()
         };
+        let mut changed = Vec::new();
         for (path, rows, bytes) in encoded.files {
             self.storage
                 .objects
@@ -150,8 +154,11 @@ impl LakeWriter {
                 .await?;
             stats.files_written += 1;
             stats.events_written += rows;
+            changed.extend(self.storage.parse_part(&path).map(|part| part.store));
         }
         self.log.commit_cursor(CONSUMER, encoded.last + 1).await?;
+        // Federated tables follow (at most one Iceberg commit per store per second).
+        self.federate_changed(&changed).await;
         Ok(stats)
     }
 
@@ -175,6 +182,7 @@ impl LakeWriter {
         while let Some(encoding) = in_flight.pop_front() {
             self.finish(encoding).await?;
         }
+        self.federate(true).await?;
         Ok(reader.position())
     }
 
@@ -218,8 +226,14 @@ impl LakeWriter {
             let mut in_flight: VecDeque<Encoding> = VecDeque::new();
             loop {
                 let batch = tokio::select! {
-                    batch = reader.next_records(BATCH_RECORDS) => batch,
+                    batch = reader.next_records(BATCH_RECORDS) => Some(batch),
                     _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+                    // Idle: federation changes (EnableFederation …) and imported files.
+                    _ = tokio::time::sleep(crate::federation::TICK) => None,
+                };
+                let Some(batch) = batch else {
+                    self.federate_logged(false).await;
+                    continue;
                 };
                 let mut batch = match batch {
                     Ok(batch) => batch,
@@ -327,6 +341,8 @@ impl LakeWriter {
             Ok(files) => tracing::info!(files, "dropped lake files past retention"),
             Err(e) => tracing::warn!(error = %e, "failed to drop lake files past retention"),
         }
+        // Merged and expired files leave the federated tables now.
+        self.federate_logged(true).await;
     }
 }
 

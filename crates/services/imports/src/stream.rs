@@ -59,18 +59,197 @@ pub enum ReadError {
 }
 
 /// Calls `on_record` for each element of the file's `Records` array, in order.
+///
+/// Files as CloudTrail writes them (`{"Records":[{…},{…}]}`) are split by a scanner that
+/// finds each record's end and has serde_json check just that record; any other layout
+/// (other members first, spacing) goes through serde_json's streaming parser. Both hold at
+/// most one record and a read chunk. The scanner is ~5× faster than the streaming parser
+/// (serde_json's reader path handles a byte at a time); see the bench README.
 pub fn for_each_record(
     reader: impl Read,
     gzipped: bool,
     on_record: &mut dyn FnMut(Box<RawValue>) -> Next,
 ) -> Result<(), ReadError> {
-    let reader: Box<dyn Read> = if gzipped {
+    let mut reader: Box<dyn Read> = if gzipped {
         Box::new(flate2::read::MultiGzDecoder::new(
             std::io::BufReader::with_capacity(256 * 1024, reader),
         ))
     } else {
         Box::new(reader)
     };
+    let mut head = Vec::with_capacity(CHUNK);
+    while head.len() < RECORDS_START.len() + 64 {
+        let read = fill(&mut reader, &mut head)?;
+        if read == 0 {
+            break;
+        }
+    }
+    let start = head
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    if head[start..].starts_with(RECORDS_START) {
+        let mut splitter = Splitter {
+            reader,
+            buf: head,
+            at: start + RECORDS_START.len(),
+        };
+        return splitter.run(on_record);
+    }
+    for_each_record_streamed(std::io::Cursor::new(head).chain(reader), on_record)
+}
+
+/// How CloudTrail's log files begin.
+const RECORDS_START: &[u8] = b"{\"Records\":[";
+/// Bytes read at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Appends up to [`CHUNK`] bytes from `reader` to `buf`; returns how many.
+fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>) -> Result<usize, ReadError> {
+    let len = buf.len();
+    buf.resize(len + CHUNK, 0);
+    let read = loop {
+        match reader.read(&mut buf[len..]) {
+            Ok(read) => break read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(len);
+                return Err(ReadError::Unreadable(format!(
+                    "not a CloudTrail log file ({{\"Records\":[...]}}): {e}"
+                )));
+            }
+        }
+    };
+    buf.truncate(len + read);
+    Ok(read)
+}
+
+fn malformed(why: &str) -> ReadError {
+    ReadError::Unreadable(format!(
+        "not a CloudTrail log file ({{\"Records\":[...]}}): {why}"
+    ))
+}
+
+/// Splits the `Records` array of a file that starts with [`RECORDS_START`].
+struct Splitter {
+    reader: Box<dyn Read>,
+    buf: Vec<u8>,
+    /// The first byte not yet consumed.
+    at: usize,
+}
+
+impl Splitter {
+    /// The next byte that is not whitespace, reading more as needed; None at the end.
+    fn next_token(&mut self) -> Result<Option<u8>, ReadError> {
+        loop {
+            if let Some(offset) = self.buf[self.at..]
+                .iter()
+                .position(|byte| !byte.is_ascii_whitespace())
+            {
+                self.at += offset;
+                return Ok(Some(self.buf[self.at]));
+            }
+            self.at = self.buf.len();
+            if self.more()? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Drops what was consumed when that is most of the buffer, then reads a chunk.
+    fn more(&mut self) -> Result<usize, ReadError> {
+        if self.at > 0 && self.at >= self.buf.len() / 2 {
+            self.buf.drain(..self.at);
+            self.at = 0;
+        }
+        fill(&mut self.reader, &mut self.buf)
+    }
+
+    fn run(&mut self, on_record: &mut dyn FnMut(Box<RawValue>) -> Next) -> Result<(), ReadError> {
+        let mut first = true;
+        loop {
+            match self.next_token()? {
+                Some(b']') => break,
+                Some(b',') if !first => self.at += 1,
+                Some(b'{') if first => {}
+                Some(_) | None => return Err(malformed("the Records array is cut short")),
+            }
+            if !first && self.next_token()? != Some(b'{') {
+                return Err(malformed("a record is not a JSON object"));
+            }
+            first = false;
+            let end = self.record_end()?;
+            let record: Box<RawValue> = serde_json::from_slice(&self.buf[self.at..end])
+                .map_err(|e| malformed(&e.to_string()))?;
+            self.at = end;
+            if let Next::Stop = on_record(record) {
+                return Err(ReadError::Stopped);
+            }
+        }
+        self.at += 1;
+        if self.next_token()? != Some(b'}') {
+            return Err(malformed("expected } after the Records array"));
+        }
+        self.at += 1;
+        match self.next_token()? {
+            None => Ok(()),
+            Some(_) => Err(malformed("trailing characters after the log file's object")),
+        }
+    }
+
+    /// The end (exclusive) of the object starting at `self.at`, reading more as needed.
+    fn record_end(&mut self) -> Result<usize, ReadError> {
+        let mut scan = self.at;
+        let mut depth = 0usize;
+        let mut in_string = false;
+        loop {
+            while scan < self.buf.len() {
+                if in_string {
+                    match memchr::memchr2(b'"', b'\\', &self.buf[scan..]) {
+                        None => scan = self.buf.len(),
+                        Some(offset) => {
+                            scan += offset;
+                            if self.buf[scan] == b'\\' {
+                                if scan + 1 >= self.buf.len() {
+                                    break;
+                                }
+                                scan += 2;
+                            } else {
+                                in_string = false;
+                                scan += 1;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                match self.buf[scan] {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return Ok(scan + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                scan += 1;
+            }
+            let consumed = self.at;
+            if self.more()? == 0 {
+                return Err(malformed("the file ends inside a record"));
+            }
+            // `more` may have dropped the consumed bytes: keep `scan` on the same byte.
+            scan -= consumed - self.at;
+        }
+    }
+}
+
+/// [`for_each_record`] through serde_json's streaming parser.
+fn for_each_record_streamed(
+    reader: impl Read,
+    on_record: &mut dyn FnMut(Box<RawValue>) -> Next,
+) -> Result<(), ReadError> {
     let mut stopped = false;
     let mut deserializer = serde_json::Deserializer::from_reader(
         std::io::BufReader::with_capacity(256 * 1024, reader),
@@ -208,6 +387,50 @@ mod tests {
             records(b"not gzip", true),
             Err(ReadError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn the_scanner_splits_records_across_chunks_and_escapes() {
+        // Records as CloudTrail writes them, large enough to span several read chunks,
+        // with escaped quotes and backslashes and brackets inside strings.
+        let records: Vec<String> = (0..400)
+            .map(|i| {
+                format!(
+                    r#"{{"eventID":"{i}","s":"a \" ] }} {{ \\","pad":"{}","n":[1,{{"x":[]}}]}}"#,
+                    "x".repeat(i * 7)
+                )
+            })
+            .collect();
+        let text = format!("{{\"Records\":[{}]}}\n", records.join(","));
+        assert!(text.len() > 2 * CHUNK);
+        assert_eq!(records_of(text.as_bytes()), records);
+        assert_eq!(records_of(br#"{"Records":[]}"#), Vec::<String>::new());
+        // The same through the streaming parser (another layout) gives the same records.
+        let spaced = format!("{{ \"Records\" : [{}] }}", records.join(" , "));
+        assert_eq!(records_of(spaced.as_bytes()), records);
+    }
+
+    fn records_of(text: &[u8]) -> Vec<String> {
+        records(text, false).unwrap()
+    }
+
+    #[test]
+    fn the_scanner_refuses_what_is_not_a_log_file() {
+        for text in [
+            &br#"{"Records":[{"a":1}"#[..],
+            br#"{"Records":[{"a":1},]}"#,
+            br#"{"Records":[{"a":1}]} x"#,
+            br#"{"Records":[{"a":1}]"#,
+            br#"{"Records":[1]}"#,
+            br#"{"Records":[{"a":}]}"#,
+            br#"{"Records":[{"a":1} {"a":2}]}"#,
+        ] {
+            assert!(
+                matches!(records(text, false), Err(ReadError::Unreadable(_))),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     #[test]

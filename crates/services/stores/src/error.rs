@@ -57,6 +57,8 @@ store_errors! {
     UnsupportedOperation => "UnsupportedOperationException",
     InvalidInsightSelectors => "InvalidInsightSelectorsException",
     InsightNotEnabled => "InsightNotEnabledException",
+    ConcurrentModification => "ConcurrentModificationException",
+    EventDataStoreFederationEnabled => "EventDataStoreFederationEnabledException",
     Internal => "InternalFailure",
 }
 

@@ -7,6 +7,7 @@
 mod channels;
 mod error;
 mod event_configuration;
+mod federation;
 mod ingestion;
 mod insights;
 mod lifecycle;

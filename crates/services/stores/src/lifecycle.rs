@@ -49,7 +49,7 @@ fn check_room(existing: &[StoreRecord], ctx: &RequestContext) -> Result<(), Stor
     Ok(())
 }
 
-fn inactive(store: &StoreRecord) -> StoreError {
+pub(crate) fn inactive(store: &StoreRecord) -> StoreError {
     StoreError::InactiveEventDataStore(format!(
         "Event data store {} is pending deletion; restore it first",
         store.arn()
@@ -121,6 +121,8 @@ impl StoreService {
             updated_at: now,
             ingest_from_offset: log_end,
             ingest_until_offset: (!start_ingestion).then_some(log_end),
+            federation_status: None,
+            federation_role_arn: None,
         };
         let arn = store.arn();
         validate::merge_tags(&mut store.tags, tags, &arn)?;
@@ -297,6 +299,13 @@ impl StoreService {
                 return Err(inactive(&store));
             }
             crate::channels::check_no_channel_uses(tx, &store)?;
+            if store.federation_active() {
+                return Err(StoreError::EventDataStoreFederationEnabled(format!(
+                    "Event data store {} cannot be deleted because Lake query federation is {}; run DisableFederation first",
+                    store.arn(),
+                    store.federation_status.as_ref().map_or("", |s| s.as_str())
+                )));
+            }
             if store.termination_protection_enabled {
                 return Err(StoreError::EventDataStoreTerminationProtected(format!(
                     "Event data store {} cannot be deleted because termination protection is enabled",

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use opentrail_model::{AccountId, Region};
 use opentrail_operations::{
     AdvancedEventSelector as WireSelector, AdvancedFieldSelector as WireFieldSelector, BillingMode,
-    CreateEventDataStoreResponse, EventDataStore, EventDataStoreStatus, GetEventDataStoreResponse,
-    PartitionKey, RestoreEventDataStoreResponse, Tag, Timestamp, UpdateEventDataStoreResponse,
+    CreateEventDataStoreResponse, EventDataStore, EventDataStoreStatus, FederationStatus,
+    GetEventDataStoreResponse, PartitionKey, RestoreEventDataStoreResponse, Tag, Timestamp,
+    UpdateEventDataStoreResponse,
 };
 use opentrail_selectors::{AdvancedEventSelector, AdvancedFieldSelector, EventDataStoreKind};
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,13 @@ pub struct StoreRecord {
     /// logged before it still go in, none after. `None` while ingesting.
     #[serde(default)]
     pub ingest_until_offset: Option<u64>,
+    /// EnableFederation / DisableFederation: ENABLING, ENABLED, DISABLING, DISABLED; `None`
+    /// for a store never federated (reported as nothing, like a store created before).
+    #[serde(default)]
+    pub federation_status: Option<FederationStatus>,
+    /// The role EnableFederation named, while federation is not DISABLED.
+    #[serde(default)]
+    pub federation_role_arn: Option<String>,
 }
 
 /// A store's answer to Create/Get/Update/Restore: the generated response types share these
@@ -101,6 +109,19 @@ impl StoreRecord {
     pub fn purged_at(&self, now: DateTime<Utc>, wait: chrono::Duration) -> bool {
         self.status == EventDataStoreStatus::PendingDeletion
             && self.deleted_at.is_some_and(|at| at + wait <= now)
+    }
+
+    /// Whether federation is anything but DISABLED (or never enabled): the lake writer
+    /// publishes, keeps or removes the store's table, and the store cannot be deleted.
+    pub fn federation_active(&self) -> bool {
+        matches!(
+            self.federation_status,
+            Some(
+                FederationStatus::Enabling
+                    | FederationStatus::Enabled
+                    | FederationStatus::Disabling
+            )
+        )
     }
 
     /// Whether live events go in now (ENABLED).
@@ -173,7 +194,8 @@ impl StoreRecord {
             GetEventDataStoreResponse {
                 status: Some(self.status.clone()),
                 partition_keys: Some(self.partition_keys()),
-                ..GetEventDataStoreResponse::default()
+                federation_status: self.federation_status.clone(),
+                federation_role_arn: self.federation_role_arn.clone(),
             }
         )
     }
@@ -183,7 +205,8 @@ impl StoreRecord {
             self,
             UpdateEventDataStoreResponse {
                 status: Some(self.status.clone()),
-                ..UpdateEventDataStoreResponse::default()
+                federation_status: self.federation_status.clone(),
+                federation_role_arn: self.federation_role_arn.clone(),
             }
         )
     }

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use opentrail_lake::{
-    ContextKeys, DataFusionEngine, LakeStorage, LakeWriter, QueryEngine, StoreSchema, StoreSpec,
-    STANDARD_MAX_EVENT_BYTES,
+    ContextKeys, DataFusionEngine, FederatedStore, FederationState, LakeStorage, LakeWriter,
+    QueryEngine, StoreCatalog, StoreSchema, StoreSpec, STANDARD_MAX_EVENT_BYTES,
 };
 use opentrail_log::{DurableLog, EventLog, LogOptions};
 use opentrail_selectors::{AdvancedEventSelector, AdvancedFieldSelector, Operator};
@@ -45,6 +45,10 @@ enum Command {
         /// Keep the event log after loading (deleted by default: it is ~1.4 KB per event).
         #[arg(long)]
         keep_log: bool,
+        /// Federate the store (EnableFederation): the writer keeps its Iceberg table
+        /// current as it writes. Compare `writer_seconds` with a run without it.
+        #[arg(long)]
+        federate: bool,
         #[arg(long)]
         json: bool,
     },
@@ -78,8 +82,9 @@ fn main() -> Result<()> {
             input,
             out,
             keep_log,
+            federate,
             json,
-        } => runtime.block_on(load(&input, &out, keep_log, json)),
+        } => runtime.block_on(load(&input, &out, keep_log, federate, json)),
         Command::Query {
             out,
             queries,
@@ -237,7 +242,24 @@ fn dir_bytes(dir: &Path) -> Result<(u64, usize)> {
     Ok((bytes, files))
 }
 
-async fn load(input: &Path, out: &Path, keep_log: bool, json: bool) -> Result<()> {
+/// The benchmark's store, federated (its Iceberg table enabled from the start).
+struct FederatedCatalog(Vec<StoreSpec>);
+
+impl StoreCatalog for FederatedCatalog {
+    fn stores(&self) -> opentrail_lake::Result<Vec<StoreSpec>> {
+        Ok(self.0.clone())
+    }
+
+    fn federated(&self) -> opentrail_lake::Result<Vec<FederatedStore>> {
+        Ok(vec![FederatedStore {
+            id: STORE_ID.to_string(),
+            schema: StoreSchema::CloudTrailEvents,
+            state: FederationState::Enabled,
+        }])
+    }
+}
+
+async fn load(input: &Path, out: &Path, keep_log: bool, federate: bool, json: bool) -> Result<()> {
     if out.exists() {
         bail!("{} exists; give a new folder", out.display());
     }
@@ -275,15 +297,20 @@ async fn load(input: &Path, out: &Path, keep_log: bool, json: bool) -> Result<()
     // 2. The lake writer alone: log → Parquet, as the server's writer task does.
     let storage = LakeStorage::local(&lake_dir)?;
     let log: Arc<dyn DurableLog> = Arc::new(log);
-    let writer = LakeWriter::new(
-        Arc::clone(&log),
-        Arc::new(vec![store_spec()]),
-        storage.clone(),
-    );
+    let catalog: Arc<dyn StoreCatalog> = if federate {
+        Arc::new(FederatedCatalog(vec![store_spec()]))
+    } else {
+        Arc::new(vec![store_spec()])
+    };
+    let writer = LakeWriter::new(Arc::clone(&log), catalog, storage.clone());
     let started = Instant::now();
     let reached = writer.catch_up().await?;
     let write_seconds = started.elapsed().as_secs_f64();
     let (written_bytes, written_files) = dir_bytes(&lake_dir)?;
+    let table_version = storage.federation_version(STORE_ID).await?;
+    if federate {
+        eprintln!("federation: the store's Iceberg table is at version {table_version}");
+    }
     eprintln!(
         "lake writer: {events} events in {write_seconds:.2} s = {:.0} events/s; {written_files} files, {:.1} B/event",
         events as f64 / write_seconds,
@@ -318,6 +345,8 @@ async fn load(input: &Path, out: &Path, keep_log: bool, json: bool) -> Result<()
         "lake_bytes": bytes,
         "bytes_per_event": bytes as f64 / events as f64,
         "store": STORE_ID,
+        "federated": federate,
+        "iceberg_table_version": table_version,
         "parquet_glob": format!("{}/{STORE_ID}/*/*.parquet", lake_dir.display()),
     });
     std::fs::write(
