@@ -65,12 +65,12 @@ pub enum ReadError {
 /// (other members first, spacing) goes through serde_json's streaming parser. Both hold at
 /// most one record and a read chunk. The scanner is ~5× faster than the streaming parser
 /// (serde_json's reader path handles a byte at a time); see the bench README.
-pub fn for_each_record(
-    reader: impl Read,
+pub fn for_each_record<'a>(
+    reader: impl Read + 'a,
     gzipped: bool,
     on_record: &mut dyn FnMut(Box<RawValue>) -> Next,
 ) -> Result<(), ReadError> {
-    let mut reader: Box<dyn Read> = if gzipped {
+    let mut reader: Box<dyn Read + 'a> = if gzipped {
         Box::new(flate2::read::MultiGzDecoder::new(
             std::io::BufReader::with_capacity(256 * 1024, reader),
         ))
@@ -96,7 +96,7 @@ pub fn for_each_record(
         };
         return splitter.run(on_record);
     }
-    for_each_record_streamed(std::io::Cursor::new(head).chain(reader), on_record)
+    for_each_record_streamed(Read::chain(std::io::Cursor::new(head), reader), on_record)
 }
 
 /// How CloudTrail's log files begin.
@@ -131,14 +131,14 @@ fn malformed(why: &str) -> ReadError {
 }
 
 /// Splits the `Records` array of a file that starts with [`RECORDS_START`].
-struct Splitter {
-    reader: Box<dyn Read>,
+struct Splitter<'a> {
+    reader: Box<dyn Read + 'a>,
     buf: Vec<u8>,
     /// The first byte not yet consumed.
     at: usize,
 }
 
-impl Splitter {
+impl Splitter<'_> {
     /// The next byte that is not whitespace, reading more as needed; None at the end.
     fn next_token(&mut self) -> Result<Option<u8>, ReadError> {
         loop {
