@@ -16,7 +16,12 @@ RAW_RUNS=${4:-1}
 HERE=crates/testing/lake-bench
 VENV=target/lake-bench-venv
 
-cargo build --profile fast -p opentrail-lake-bench
+# The same package set as the other benchmarks' build (crates/testing/bench/README.md): a
+# build of this package alone unifies dependency features differently and recompiles
+# DataFusion (about an hour on the 2-core machine) instead of reusing it.
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --profile fast -p opentrail-lake-bench -p opentrail-server -p opentrail-bench
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi

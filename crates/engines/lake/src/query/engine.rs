@@ -19,6 +19,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -126,6 +128,9 @@ impl DataFusionEngine {
                 storage,
                 memory_limit: DEFAULT_QUERY_MEMORY,
                 catalog: None,
+                footers: Arc::new(
+                    DefaultCache::new(FOOTER_CACHE_BYTES).with_name("lake Parquet footers"),
+                ),
             },
             runtime,
         }
@@ -195,12 +200,24 @@ struct Planner {
     storage: LakeStorage,
     memory_limit: usize,
     catalog: Option<Arc<dyn StoreCatalog>>,
+    /// The files' Parquet footers, kept across queries (each query has its own runtime
+    /// for its memory limit). An entry is used only while the file's size and modification
+    /// time are unchanged.
+    footers: Arc<FileMetadataCache>,
 }
+
+/// Memory for cached Parquet footers (a lake file's footer is tens of KB).
+const FOOTER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Planner {
     /// A session with the statement's stores registered as tables `eds_<n>`.
     async fn session(&self, stores: &[String]) -> Result<SessionContext> {
         let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                CacheManagerConfig::default()
+                    .with_file_metadata_cache(Some(Arc::clone(&self.footers)))
+                    .with_metadata_cache_limit(FOOTER_CACHE_BYTES),
+            )
             .with_memory_limit(self.memory_limit, 1.0)
             .with_disk_manager_builder(
                 DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
