@@ -7,7 +7,7 @@ use crate::schema::{
     activity_schema, events_file_schema, events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM,
     EVENT_JSON_SKELETON,
 };
-use crate::skeleton::{skeleton, ElidedColumns, ELIDED};
+use crate::skeleton::{skeleton, ElidedColumns};
 use crate::store::StoreSchema;
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{
@@ -117,17 +117,7 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
         })
         .collect();
     let skeletons = {
-        let elided = ElidedColumns::new(
-            ELIDED
-                .iter()
-                .map(|name| {
-                    schema
-                        .index_of(name)
-                        .map(|index| &columns[index])
-                        .map_err(|e| ArrowError::SchemaError(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        let elided = ElidedColumns::of(&schema, &columns)?;
         StringArray::from_iter_values(
             events
                 .iter()
@@ -161,17 +151,7 @@ pub(crate) fn to_file_layout(batch: RecordBatch) -> Result<RecordBatch, ArrowErr
                 })
         })
         .collect();
-    let elided = ElidedColumns::new(
-        ELIDED
-            .iter()
-            .map(|name| {
-                schema
-                    .index_of(name)
-                    .map(|index| &columns[index])
-                    .map_err(|e| ArrowError::SchemaError(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    );
+    let elided = ElidedColumns::of(&schema, &columns)?;
     let skeletons: StringArray = (0..batch.num_rows())
         .map(|row| {
             whole

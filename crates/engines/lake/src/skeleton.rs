@@ -65,6 +65,25 @@ impl<'a> ElidedColumns<'a> {
         }
     }
 
+    /// The [`ELIDED`] columns among `columns`, the arrays of `schema`'s fields in order.
+    pub(crate) fn of(
+        schema: &datafusion::arrow::datatypes::Schema,
+        columns: &'a [ArrayRef],
+    ) -> Result<Self, datafusion::arrow::error::ArrowError> {
+        let columns = ELIDED
+            .iter()
+            .map(|name| {
+                let index = schema.index_of(name)?;
+                columns.get(index).ok_or_else(|| {
+                    datafusion::arrow::error::ArrowError::SchemaError(format!(
+                        "no array for column {name}"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(columns))
+    }
+
     /// The JSON text the value of column `index` at `row` is written as, as CloudTrail
     /// writes it: strings with serde_json's escaping, booleans bare, times as
     /// `YYYY-MM-DDTHH:MM:SSZ` (milliseconds only when there are any). None for a null or a
@@ -321,12 +340,7 @@ mod tests {
             .as_string::<i32>()
             .value(0)
             .to_string();
-        let columns = ElidedColumns::new(
-            ELIDED
-                .iter()
-                .map(|name| batch.column_by_name(name).unwrap())
-                .collect(),
-        );
+        let columns = ElidedColumns::of(&batch.schema(), batch.columns()).unwrap();
         assert_eq!(rebuild(&skeleton, &columns, 0).as_deref(), Some(json));
         skeleton
     }
