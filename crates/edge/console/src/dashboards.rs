@@ -243,19 +243,7 @@ fn create_page(
             )
         })
         .collect();
-    let store_options: String = stores
-        .iter()
-        .map(|s| {
-            let id = store_id(text(s, "EventDataStoreArn"));
-            let selected = if id == store { " selected" } else { "" };
-            format!(
-                "<option value=\"{}\"{selected}>{} ({})</option>",
-                esc(id),
-                esc(text(s, "Name")),
-                esc(id)
-            )
-        })
-        .collect();
+    let store_options = store_options(stores, store);
     let protection =
         if fields.get("Name").is_none() || fields.checked("TerminationProtectionEnabled") {
             " checked"
@@ -551,19 +539,7 @@ fn refresh_form(
         .collect();
     let store = if managed {
         let chosen = fields.text("store").unwrap_or("");
-        let options: String = stores
-            .iter()
-            .map(|s| {
-                let id = store_id(text(s, "EventDataStoreArn"));
-                let selected = if id == chosen { " selected" } else { "" };
-                format!(
-                    "<option value=\"{}\"{selected}>{} ({})</option>",
-                    esc(id),
-                    esc(text(s, "Name")),
-                    esc(id)
-                )
-            })
-            .collect();
+        let options = store_options(stores, chosen);
         format!(
             "<div><label for=\"refresh-store\">Event data store</label><select id=\"refresh-store\" name=\"store\" required>{options}</select>\
              <input type=\"hidden\" name=\"managed\" value=\"on\"></div>"
@@ -830,6 +806,24 @@ pub async fn view(
         StatusCode::OK,
         active.then_some(REFRESH_SECONDS),
     )
+}
+
+/// `<option>`s of the event data stores `stores` (ListEventDataStores entries), `chosen`
+/// (a store id) selected.
+fn store_options(stores: &[Value], chosen: &str) -> String {
+    stores
+        .iter()
+        .map(|s| {
+            let id = store_id(text(s, "EventDataStoreArn"));
+            let selected = if id == chosen { " selected" } else { "" };
+            format!(
+                "<option value=\"{}\"{selected}>{} ({})</option>",
+                esc(id),
+                esc(text(s, "Name")),
+                esc(id)
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
