@@ -74,10 +74,13 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
         .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
         .collect();
     let schema = events_schema();
+    let records: Vec<Option<&Value>> = parsed.iter().map(Some).collect();
+    let members = Members::of(schema.fields(), &records);
     let columns = schema
         .fields()
         .iter()
-        .map(|field| match field.name().as_str() {
+        .enumerate()
+        .map(|(index, field)| match field.name().as_str() {
             EVENT_JSON => Arc::new(StringArray::from_iter_values(
                 events.iter().map(EventRecord::json),
             )) as ArrayRef,
@@ -86,11 +89,7 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
                     .iter()
                     .map(|event| hex::encode(Sha256::digest(event.as_bytes()))),
             )),
-            name => {
-                let values: Vec<Option<&Value>> =
-                    parsed.iter().map(|record| member(record, name)).collect();
-                column(field.data_type(), &values)
-            }
+            _ => column(field.data_type(), &members.column(index)),
         })
         .collect();
     RecordBatch::try_new(schema, columns)
@@ -104,17 +103,14 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
         .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
         .collect();
     let schema = events_file_schema();
+    let records: Vec<Option<&Value>> = parsed.iter().map(Some).collect();
+    let members = Members::of(schema.fields(), &records);
     let mut columns: Vec<ArrayRef> = schema
         .fields()
         .iter()
-        .filter(|field| field.name() != EVENT_JSON_SKELETON)
-        .map(|field| {
-            let values: Vec<Option<&Value>> = parsed
-                .iter()
-                .map(|record| member(record, field.name()))
-                .collect();
-            column(field.data_type(), &values)
-        })
+        .enumerate()
+        .filter(|(_, field)| field.name() != EVENT_JSON_SKELETON)
+        .map(|(index, field)| column(field.data_type(), &members.column(index)))
         .collect();
     let skeletons = {
         let elided = ElidedColumns::of(&schema, &columns)?;
@@ -178,6 +174,88 @@ fn member<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
         .filter(|value| !value.is_null())
 }
 
+/// The members of many JSON objects that a struct's fields take, found in one pass over
+/// each object's keys (what [`member`] finds for each field, without a search per field):
+/// row-major, `fields` per row.
+struct Members<'a> {
+    width: usize,
+    found: Vec<Option<&'a Value>>,
+}
+
+impl<'a> Members<'a> {
+    /// The longest key that can name a field: lowercasing ASCII keeps the length.
+    const LONGEST: usize = 64;
+
+    fn of(fields: &Fields, values: &[Option<&'a Value>]) -> Self {
+        let width = fields.len();
+        let mut names: Vec<(&str, usize)> = fields
+            .iter()
+            .enumerate()
+            .map(|(index, field)| (field.name().as_str(), index))
+            .collect();
+        names.sort_unstable();
+        let mut found = vec![None; values.len() * width];
+        // Per field of the current row: 0 nothing yet, 1 a key equal ignoring case,
+        // 2 the key written exactly as the field (which wins, as in `member`).
+        let mut how = vec![0u8; width];
+        let mut lower = [0u8; Self::LONGEST];
+        for (row, value) in values.iter().enumerate() {
+            let Some(object) = value.and_then(Value::as_object) else {
+                continue;
+            };
+            how.fill(0);
+            let slots = &mut found[row * width..(row + 1) * width];
+            for (key, item) in object {
+                let Some(buffer) = lower.get_mut(..key.len()) else {
+                    continue;
+                };
+                buffer.copy_from_slice(key.as_bytes());
+                buffer.make_ascii_lowercase();
+                let Ok(position) = names.binary_search_by(|(name, _)| name.as_bytes().cmp(buffer))
+                else {
+                    continue;
+                };
+                let (name, index) = names[position];
+                let exact = name == key.as_str();
+                if exact || how[index] == 0 {
+                    how[index] = if exact { 2 } else { 1 };
+                    slots[index] = Some(item);
+                }
+            }
+            for slot in slots.iter_mut() {
+                if slot.is_some_and(Value::is_null) {
+                    *slot = None;
+                }
+            }
+        }
+        Self { width, found }
+    }
+
+    /// The values of field `index`, one per row.
+    fn column(&self, index: usize) -> Vec<Option<&'a Value>> {
+        self.found
+            .iter()
+            .skip(index)
+            .step_by(self.width.max(1))
+            .copied()
+            .collect()
+    }
+}
+
+/// Appends a scalar as text (strings as they are, anything else as its JSON text) without
+/// an allocation per value: `scratch` holds the JSON text of non-strings.
+fn append_text(builder: &mut StringBuilder, value: &Value, scratch: &mut Vec<u8>) {
+    match value {
+        Value::String(text) => builder.append_value(text),
+        other => {
+            scratch.clear();
+            // Writing a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *scratch, other);
+            builder.append_value(String::from_utf8_lossy(scratch));
+        }
+    }
+}
+
 /// A scalar as text: strings as they are, anything else as its JSON text.
 fn as_text(value: &Value) -> String {
     match value {
@@ -198,9 +276,17 @@ fn parse_timestamp_millis(text: &str) -> Option<i64> {
 
 fn column(data_type: &DataType, values: &[Option<&Value>]) -> ArrayRef {
     match data_type {
-        DataType::Utf8 => Arc::new(StringArray::from_iter(
-            values.iter().map(|value| value.map(as_text)),
-        )),
+        DataType::Utf8 => {
+            let mut builder = StringBuilder::with_capacity(values.len(), values.len() * 16);
+            let mut scratch = Vec::new();
+            for value in values {
+                match value {
+                    Some(value) => append_text(&mut builder, value, &mut scratch),
+                    None => builder.append_null(),
+                }
+            }
+            Arc::new(builder.finish())
+        }
         DataType::Boolean => Arc::new(BooleanArray::from_iter(values.iter().map(
             |value| match value {
                 Some(Value::Bool(flag)) => Some(*flag),
@@ -234,15 +320,11 @@ fn struct_column(fields: &Fields, values: &[Option<&Value>]) -> ArrayRef {
         .iter()
         .map(|value| value.filter(|value| value.is_object()))
         .collect();
+    let members = Members::of(fields, &objects);
     let children = fields
         .iter()
-        .map(|field| {
-            let members: Vec<Option<&Value>> = objects
-                .iter()
-                .map(|object| object.and_then(|object| member(object, field.name())))
-                .collect();
-            column(field.data_type(), &members)
-        })
+        .enumerate()
+        .map(|(index, field)| column(field.data_type(), &members.column(index)))
         .collect();
     let nulls = NullBuffer::from_iter(objects.iter().map(Option::is_some));
     Arc::new(StructArray::new(fields.clone(), children, Some(nulls)))
@@ -252,6 +334,7 @@ fn struct_column(fields: &Fields, values: &[Option<&Value>]) -> ArrayRef {
 fn map_column(entries: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
     let mut keys = StringBuilder::new();
     let mut items = StringBuilder::new();
+    let mut scratch = Vec::new();
     let mut offsets = vec![0i32];
     let mut valid = Vec::with_capacity(values.len());
     for value in values {
@@ -261,7 +344,7 @@ fn map_column(entries: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
             keys.append_value(key);
             match item {
                 Value::Null => items.append_null(),
-                item => items.append_value(as_text(item)),
+                item => append_text(&mut items, item, &mut scratch),
             }
         }
         offsets.push(i32::try_from(keys.len()).unwrap_or(i32::MAX));
@@ -381,6 +464,41 @@ mod tests {
             .unwrap()
             .as_string::<i32>();
         assert_eq!(arn.value(0), "arn:aws:s3:::b");
+    }
+
+    #[test]
+    fn keys_match_fields_ignoring_case_and_the_exact_spelling_wins() {
+        let fields = Fields::from(vec![
+            datafusion::arrow::datatypes::Field::new("eventname", DataType::Utf8, true),
+            datafusion::arrow::datatypes::Field::new("eventsource", DataType::Utf8, true),
+        ]);
+        let objects: Vec<Value> = [
+            r#"{"EventName":"a","eventname":"b"}"#,
+            r#"{"EventName":"a","EVENTNAME":"b","eventSource":"s"}"#,
+            r#"{"eventname":null,"EventName":"x"}"#,
+            r#"{"other":1}"#,
+            r#"[1]"#,
+        ]
+        .iter()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .collect();
+        let values: Vec<Option<&Value>> = objects.iter().map(Some).collect();
+        let members = Members::of(&fields, &values);
+        let text = |column: Vec<Option<&Value>>| -> Vec<Option<String>> {
+            column.into_iter().map(|value| value.map(as_text)).collect()
+        };
+        let expected_from_member = |name: &str| -> Vec<Option<String>> {
+            objects
+                .iter()
+                .map(|object| member(object, name).map(as_text))
+                .collect()
+        };
+        assert_eq!(
+            text(members.column(0)),
+            [Some("b".into()), Some("a".into()), None, None, None]
+        );
+        assert_eq!(text(members.column(0)), expected_from_member("eventname"));
+        assert_eq!(text(members.column(1)), expected_from_member("eventsource"));
     }
 
     #[test]
