@@ -3,6 +3,7 @@
 //! lowercase column names (`sourceIPAddress` → `sourceipaddress`), objects become structs,
 //! free-form objects become `map<string,string>` with nested values as JSON text.
 
+use crate::json::Json;
 use crate::schema::{
     activity_schema, events_file_schema, events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM,
     EVENT_JSON_SKELETON,
@@ -18,7 +19,6 @@ use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use opentrail_model::EventRecord;
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -39,9 +39,9 @@ pub(crate) fn batch_of(
 pub fn activity_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
     use base64::Engine;
     let encode_base64 = |digest: &[u8]| base64::engine::general_purpose::STANDARD.encode(digest);
-    let parsed: Vec<Value> = events
+    let parsed: Vec<Json> = events
         .iter()
-        .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
+        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
         .collect();
     let schema = activity_schema();
     let columns = schema
@@ -52,12 +52,15 @@ pub fn activity_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowErr
             if name == EVENT_DATA_CHECKSUM {
                 return Arc::new(StringArray::from_iter(parsed.iter().map(|record| {
                     member(record, name).map(as_text).or_else(|| {
-                        member(record, "eventdata")
-                            .map(|data| encode_base64(&Sha256::digest(data.to_string())))
+                        member(record, "eventdata").map(|data| {
+                            let mut text = Vec::new();
+                            data.write_into(&mut text);
+                            encode_base64(&Sha256::digest(text))
+                        })
                     })
                 }))) as ArrayRef;
             }
-            let values: Vec<Option<&Value>> =
+            let values: Vec<Option<&Json>> =
                 parsed.iter().map(|record| member(record, name)).collect();
             column(field.data_type(), &values)
         })
@@ -69,12 +72,12 @@ const EVENT_DATA_CHECKSUM: &str = "eventdatachecksum";
 
 /// Converts events into one record batch of the events schema.
 pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
-    let parsed: Vec<Value> = events
+    let parsed: Vec<Json> = events
         .iter()
-        .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
+        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
         .collect();
     let schema = events_schema();
-    let records: Vec<Option<&Value>> = parsed.iter().map(Some).collect();
+    let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
     let members = Members::of(schema.fields(), &records);
     let columns = schema
         .fields()
@@ -98,12 +101,12 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
 /// Converts events into one record batch of the files' schema ([`events_file_schema`]):
 /// the typed columns, and each record's text as a skeleton of what they do not hold.
 pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
-    let parsed: Vec<Value> = events
+    let parsed: Vec<Json> = events
         .iter()
-        .map(|event| serde_json::from_str(event.json()).unwrap_or(Value::Null))
+        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
         .collect();
     let schema = events_file_schema();
-    let records: Vec<Option<&Value>> = parsed.iter().map(Some).collect();
+    let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
     let members = Members::of(schema.fields(), &records);
     let mut columns: Vec<ArrayRef> = schema
         .fields()
@@ -161,32 +164,33 @@ pub(crate) fn to_file_layout(batch: RecordBatch) -> Result<RecordBatch, ArrowErr
 }
 
 /// The member of a JSON object whose key equals `name` ignoring ASCII case.
-fn member<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+fn member<'v, 'a>(value: &'v Json<'a>, name: &str) -> Option<&'v Json<'a>> {
     let object = value.as_object()?;
     object
-        .get(name)
+        .iter()
+        .find(|(key, _)| key == name)
         .or_else(|| {
             object
                 .iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value)
         })
+        .map(|(_, value)| value)
         .filter(|value| !value.is_null())
 }
+
+/// The longest key that can name a field: lowercasing ASCII keeps the length.
+const LONGEST_FIELD_NAME: usize = 64;
 
 /// The members of many JSON objects that a struct's fields take, found in one pass over
 /// each object's keys (what [`member`] finds for each field, without a search per field):
 /// row-major, `fields` per row.
-struct Members<'a> {
+struct Members<'v, 'a> {
     width: usize,
-    found: Vec<Option<&'a Value>>,
+    found: Vec<Option<&'v Json<'a>>>,
 }
 
-impl<'a> Members<'a> {
-    /// The longest key that can name a field: lowercasing ASCII keeps the length.
-    const LONGEST: usize = 64;
-
-    fn of(fields: &Fields, values: &[Option<&'a Value>]) -> Self {
+impl<'v, 'a> Members<'v, 'a> {
+    fn of(fields: &Fields, values: &[Option<&'v Json<'a>>]) -> Self {
         let width = fields.len();
         let mut names: Vec<(&str, usize)> = fields
             .iter()
@@ -198,32 +202,51 @@ impl<'a> Members<'a> {
         // Per field of the current row: 0 nothing yet, 1 a key equal ignoring case,
         // 2 the key written exactly as the field (which wins, as in `member`).
         let mut how = vec![0u8; width];
-        let mut lower = [0u8; Self::LONGEST];
+        let mut lower = [0u8; LONGEST_FIELD_NAME];
+        // The field (and whether exactly spelled) of a key: found by lowercasing it and a
+        // binary search.
+        let mut resolve = |key: &str| -> Option<(usize, bool)> {
+            let buffer = lower.get_mut(..key.len())?;
+            buffer.copy_from_slice(key.as_bytes());
+            buffer.make_ascii_lowercase();
+            let position = names
+                .binary_search_by(|(name, _)| name.as_bytes().cmp(buffer))
+                .ok()?;
+            let (name, index) = names[position];
+            Some((index, name == key))
+        };
+        // Records of a kind have the same keys in the same order: per position, the last
+        // key seen there and its field, checked with one comparison.
+        let mut hints: Vec<(&'v str, Option<(usize, bool)>)> = Vec::new();
         for (row, value) in values.iter().enumerate() {
-            let Some(object) = value.and_then(Value::as_object) else {
+            let Some(object) = value.and_then(Json::as_object) else {
                 continue;
             };
             how.fill(0);
             let slots = &mut found[row * width..(row + 1) * width];
-            for (key, item) in object {
-                let Some(buffer) = lower.get_mut(..key.len()) else {
+            for (at, (key, item)) in object.iter().enumerate() {
+                let key: &'v str = key.as_ref();
+                let resolved = match hints.get(at) {
+                    Some((hinted, resolved)) if *hinted == key => *resolved,
+                    _ => {
+                        let resolved = resolve(key);
+                        match hints.get_mut(at) {
+                            Some(hint) => *hint = (key, resolved),
+                            None => hints.push((key, resolved)),
+                        }
+                        resolved
+                    }
+                };
+                let Some((index, exact)) = resolved else {
                     continue;
                 };
-                buffer.copy_from_slice(key.as_bytes());
-                buffer.make_ascii_lowercase();
-                let Ok(position) = names.binary_search_by(|(name, _)| name.as_bytes().cmp(buffer))
-                else {
-                    continue;
-                };
-                let (name, index) = names[position];
-                let exact = name == key.as_str();
                 if exact || how[index] == 0 {
                     how[index] = if exact { 2 } else { 1 };
                     slots[index] = Some(item);
                 }
             }
             for slot in slots.iter_mut() {
-                if slot.is_some_and(Value::is_null) {
+                if slot.is_some_and(Json::is_null) {
                     *slot = None;
                 }
             }
@@ -232,7 +255,7 @@ impl<'a> Members<'a> {
     }
 
     /// The values of field `index`, one per row.
-    fn column(&self, index: usize) -> Vec<Option<&'a Value>> {
+    fn column(&self, index: usize) -> Vec<Option<&'v Json<'a>>> {
         self.found
             .iter()
             .skip(index)
@@ -244,23 +267,26 @@ impl<'a> Members<'a> {
 
 /// Appends a scalar as text (strings as they are, anything else as its JSON text) without
 /// an allocation per value: `scratch` holds the JSON text of non-strings.
-fn append_text(builder: &mut StringBuilder, value: &Value, scratch: &mut Vec<u8>) {
+fn append_text(builder: &mut StringBuilder, value: &Json, scratch: &mut Vec<u8>) {
     match value {
-        Value::String(text) => builder.append_value(text),
+        Json::String(text) => builder.append_value(text),
         other => {
             scratch.clear();
-            // Writing a Value into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *scratch, other);
+            other.write_into(scratch);
             builder.append_value(String::from_utf8_lossy(scratch));
         }
     }
 }
 
 /// A scalar as text: strings as they are, anything else as its JSON text.
-fn as_text(value: &Value) -> String {
+fn as_text(value: &Json) -> String {
     match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+        Json::String(text) => text.to_string(),
+        other => {
+            let mut text = Vec::new();
+            other.write_into(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        }
     }
 }
 
@@ -274,7 +300,7 @@ fn parse_timestamp_millis(text: &str) -> Option<i64> {
         .map(|time| time.and_utc().timestamp_millis())
 }
 
-fn column(data_type: &DataType, values: &[Option<&Value>]) -> ArrayRef {
+fn column(data_type: &DataType, values: &[Option<&Json>]) -> ArrayRef {
     match data_type {
         DataType::Utf8 => {
             let mut builder = StringBuilder::with_capacity(values.len(), values.len() * 16);
@@ -289,15 +315,15 @@ fn column(data_type: &DataType, values: &[Option<&Value>]) -> ArrayRef {
         }
         DataType::Boolean => Arc::new(BooleanArray::from_iter(values.iter().map(
             |value| match value {
-                Some(Value::Bool(flag)) => Some(*flag),
-                Some(Value::String(text)) => text.parse().ok(),
+                Some(Json::Bool(flag)) => Some(*flag),
+                Some(Json::String(text)) => text.parse().ok(),
                 _ => None,
             },
         ))),
         DataType::Timestamp(TimeUnit::Millisecond, None) => Arc::new(
             TimestampMillisecondArray::from_iter(values.iter().map(|value| {
                 value
-                    .and_then(Value::as_str)
+                    .and_then(|value| value.as_str())
                     .and_then(parse_timestamp_millis)
             })),
         ),
@@ -315,8 +341,8 @@ fn unreachable_type(data_type: &DataType, len: usize) -> ArrayRef {
     datafusion::arrow::array::new_null_array(data_type, len)
 }
 
-fn struct_column(fields: &Fields, values: &[Option<&Value>]) -> ArrayRef {
-    let objects: Vec<Option<&Value>> = values
+fn struct_column(fields: &Fields, values: &[Option<&Json>]) -> ArrayRef {
+    let objects: Vec<Option<&Json>> = values
         .iter()
         .map(|value| value.filter(|value| value.is_object()))
         .collect();
@@ -331,19 +357,19 @@ fn struct_column(fields: &Fields, values: &[Option<&Value>]) -> ArrayRef {
 }
 
 /// A free-form JSON object as `map<string,string>`; a non-object value is null.
-fn map_column(entries: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
+fn map_column(entries: &FieldRef, values: &[Option<&Json>]) -> ArrayRef {
     let mut keys = StringBuilder::new();
     let mut items = StringBuilder::new();
     let mut scratch = Vec::new();
     let mut offsets = vec![0i32];
     let mut valid = Vec::with_capacity(values.len());
     for value in values {
-        let object: Option<&Map<String, Value>> = value.and_then(Value::as_object);
+        let object = value.and_then(|value| value.as_object());
         valid.push(object.is_some());
         for (key, item) in object.into_iter().flatten() {
             keys.append_value(key);
             match item {
-                Value::Null => items.append_null(),
+                Json::Null => items.append_null(),
                 item => append_text(&mut items, item, &mut scratch),
             }
         }
@@ -366,12 +392,12 @@ fn map_column(entries: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
     ))
 }
 
-fn list_column(item: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
-    let arrays: Vec<Option<&Vec<Value>>> = values
+fn list_column(item: &FieldRef, values: &[Option<&Json>]) -> ArrayRef {
+    let arrays: Vec<Option<&[Json]>> = values
         .iter()
-        .map(|value| value.and_then(Value::as_array))
+        .map(|value| value.and_then(|value| value.as_array()))
         .collect();
-    let elements: Vec<Option<&Value>> = arrays
+    let elements: Vec<Option<&Json>> = arrays
         .iter()
         .flatten()
         .flat_map(|array| {
@@ -380,7 +406,7 @@ fn list_column(item: &FieldRef, values: &[Option<&Value>]) -> ArrayRef {
                 .map(|element| Some(element).filter(|e| !e.is_null()))
         })
         .collect();
-    let lengths = arrays.iter().map(|array| array.map_or(0, Vec::len));
+    let lengths = arrays.iter().map(|array| array.map_or(0, <[Json]>::len));
     let child = column(item.data_type(), &elements);
     let nulls = NullBuffer::from_iter(arrays.iter().map(Option::is_some));
     Arc::new(ListArray::new(
@@ -472,7 +498,7 @@ mod tests {
             datafusion::arrow::datatypes::Field::new("eventname", DataType::Utf8, true),
             datafusion::arrow::datatypes::Field::new("eventsource", DataType::Utf8, true),
         ]);
-        let objects: Vec<Value> = [
+        let objects: Vec<Json> = [
             r#"{"EventName":"a","eventname":"b"}"#,
             r#"{"EventName":"a","EVENTNAME":"b","eventSource":"s"}"#,
             r#"{"eventname":null,"EventName":"x"}"#,
@@ -480,11 +506,11 @@ mod tests {
             r#"[1]"#,
         ]
         .iter()
-        .map(|text| serde_json::from_str(text).unwrap())
+        .map(|text| Json::parse(text).unwrap())
         .collect();
-        let values: Vec<Option<&Value>> = objects.iter().map(Some).collect();
+        let values: Vec<Option<&Json>> = objects.iter().map(Some).collect();
         let members = Members::of(&fields, &values);
-        let text = |column: Vec<Option<&Value>>| -> Vec<Option<String>> {
+        let text = |column: Vec<Option<&Json>>| -> Vec<Option<String>> {
             column.into_iter().map(|value| value.map(as_text)).collect()
         };
         let expected_from_member = |name: &str| -> Vec<Option<String>> {

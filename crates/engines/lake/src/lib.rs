@@ -7,6 +7,7 @@ mod context;
 mod convert;
 mod error;
 mod federation;
+mod json;
 mod query;
 mod schema;
 mod skeleton;

@@ -5,7 +5,7 @@
 //! `"eventTime":"2024-03-21T00:00:01Z"`, `"readOnly":true`, `"requestParameters":{…}` from
 //! its map column, …) is replaced by two bytes: NUL and the column's number in [`ELIDED`]. Neither byte can occur in JSON
 //! text, so the markers are unambiguous, and a value is elided only when the column's value
-//! written back ([`ElidedColumns::json_of`]) equals the record's own bytes: [`rebuild`] gives
+//! written back ([`ElidedColumns::write_json`]) equals the record's own bytes: [`rebuild`] gives
 //! back the record text exactly, whatever its key order, spacing, escapes or unknown fields.
 //! Queries see `eventjson` rebuilt and `eventjsonchecksum` computed from it; files written
 //! before this layout still hold both and are read as they are.
@@ -84,51 +84,121 @@ impl<'a> ElidedColumns<'a> {
         Ok(Self::new(columns))
     }
 
-    /// The JSON text the value of column `index` at `row` is written as, as CloudTrail
-    /// writes it: strings with serde_json's escaping, booleans bare, times as
-    /// `YYYY-MM-DDTHH:MM:SSZ` (milliseconds only when there are any). None for a null or a
-    /// type this layout does not elide.
-    pub(crate) fn json_of(&self, index: usize, row: usize) -> Option<String> {
-        let array = *self.columns.get(index)?;
+    /// Appends the JSON text the value of column `index` at `row` is written as, as
+    /// CloudTrail writes it: strings with serde_json's escaping, booleans bare, times as
+    /// `YYYY-MM-DDTHH:MM:SSZ` (milliseconds only when there are any). False (and `out` as
+    /// it was) for a null or a type this layout does not elide.
+    pub(crate) fn write_json(&self, index: usize, row: usize, out: &mut String) -> bool {
+        let Some(array) = self.columns.get(index).copied() else {
+            return false;
+        };
         if array.is_null(row) {
-            return None;
+            return false;
         }
         match array.data_type() {
-            DataType::Utf8 => serde_json::to_string(array.as_string::<i32>().value(row)).ok(),
+            DataType::Utf8 => write_json_string(array.as_string::<i32>().value(row), out),
             DataType::Boolean => {
                 let flags: &BooleanArray = array.as_boolean();
-                Some(flags.value(row).to_string())
+                out.push_str(if flags.value(row) { "true" } else { "false" });
             }
             DataType::Timestamp(TimeUnit::Millisecond, None) => {
                 let millis = array.as_primitive::<TimestampMillisecondType>().value(row);
-                let time = DateTime::from_timestamp_millis(millis)?;
-                let format = if millis.rem_euclid(1000) == 0 {
-                    "\"%Y-%m-%dT%H:%M:%SZ\""
-                } else {
-                    "\"%Y-%m-%dT%H:%M:%S%.3fZ\""
-                };
-                Some(time.format(format).to_string())
+                return write_time(millis, out);
             }
-            DataType::Map(_, _) => map_json(array.as_map().value(row)),
-            _ => None,
+            DataType::Map(_, _) => return write_map(array.as_map().value(row), out),
+            _ => return false,
         }
+        true
     }
+}
+
+/// A string as serde_json writes it: quoted; `"` and `\` escaped; `\b`, `\t`, `\n`,
+/// `\f`, `\r` for those controls and `\u00xx` (lowercase hex) for the other bytes below
+/// 0x20; everything else as it is.
+fn write_json_string(text: &str, out: &mut String) {
+    out.push('"');
+    let bytes = text.as_bytes();
+    let mut copied = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x09 => "\\t",
+            0x0A => "\\n",
+            0x0C => "\\f",
+            0x0D => "\\r",
+            0x00..=0x1F => "",
+            _ => continue,
+        };
+        out.push_str(&text[copied..at]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xF)]));
+        } else {
+            out.push_str(escape);
+        }
+        copied = at + 1;
+    }
+    out.push_str(&text[copied..]);
+    out.push('"');
+}
+
+/// A time as CloudTrail writes `eventTime`: `"YYYY-MM-DDTHH:MM:SSZ"`, with `.sss` before
+/// the `Z` only when there are milliseconds.
+fn write_time(millis: i64, out: &mut String) -> bool {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let Some(time) = DateTime::from_timestamp_millis(millis) else {
+        return false;
+    };
+    let fraction = millis.rem_euclid(1000);
+    if (0..=9999).contains(&time.year()) {
+        // Writing into a String cannot fail.
+        let _ = write!(
+            out,
+            "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            time.year(),
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        );
+        if fraction != 0 {
+            let _ = write!(out, ".{fraction:03}");
+        }
+        out.push_str("Z\"");
+        return true;
+    }
+    let format = if fraction == 0 {
+        "\"%Y-%m-%dT%H:%M:%SZ\""
+    } else {
+        "\"%Y-%m-%dT%H:%M:%S%.3fZ\""
+    };
+    let _ = write!(out, "{}", time.format(format));
+    true
 }
 
 /// A `map<string,string>` entry list as the JSON object it came from: keys as strings,
 /// values that are JSON objects, arrays, numbers, booleans or null as they are, any other
 /// value as a string. (A string that looks like one of those is written unquoted, so its
 /// record keeps the member whole.)
-fn map_json(entries: datafusion::arrow::array::StructArray) -> Option<String> {
-    let keys = entries.column(0).as_string_opt::<i32>()?;
-    let values = entries.column(1).as_string_opt::<i32>()?;
-    let mut out = String::with_capacity(64 * keys.len() + 2);
+fn write_map(entries: datafusion::arrow::array::StructArray, out: &mut String) -> bool {
+    let (Some(keys), Some(values)) = (
+        entries.column(0).as_string_opt::<i32>(),
+        entries.column(1).as_string_opt::<i32>(),
+    ) else {
+        return false;
+    };
     out.push('{');
     for index in 0..keys.len() {
         if index > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(keys.value(index)).ok()?);
+        write_json_string(keys.value(index), out);
         out.push(':');
         if values.is_null(index) {
             out.push_str("null");
@@ -138,11 +208,11 @@ fn map_json(entries: datafusion::arrow::array::StructArray) -> Option<String> {
         if written_bare(value) {
             out.push_str(value);
         } else {
-            out.push_str(&serde_json::to_string(value).ok()?);
+            write_json_string(value, out);
         }
     }
     out.push('}');
-    Some(out)
+    true
 }
 
 /// Whether a map value is JSON text other than a string (how the writer keeps nested
@@ -160,6 +230,7 @@ fn written_bare(value: &str) -> bool {
 /// object is kept whole.
 pub(crate) fn skeleton(json: &str, columns: &ElidedColumns<'_>, row: usize) -> String {
     let mut out = String::with_capacity(json.len());
+    let mut written = String::new();
     let mut copied = 0;
     for member in top_level_members(json.as_bytes()) {
         let Some(index) = ELIDED
@@ -169,7 +240,8 @@ pub(crate) fn skeleton(json: &str, columns: &ElidedColumns<'_>, row: usize) -> S
             continue;
         };
         let value = &json[member.value.clone()];
-        if columns.json_of(index, row).as_deref() != Some(value) {
+        written.clear();
+        if !columns.write_json(index, row, &mut written) || written != value {
             continue;
         }
         out.push_str(&json[copied..member.value.start]);
@@ -192,7 +264,9 @@ pub(crate) fn rebuild(skeleton: &str, columns: &ElidedColumns<'_>, row: usize) -
         let mark = at + offset;
         let index = usize::from(*bytes.get(mark + 1)?).checked_sub(1)?;
         out.push_str(&skeleton[copied..mark]);
-        out.push_str(&columns.json_of(index, row)?);
+        if !columns.write_json(index, row, &mut out) {
+            return None;
+        }
         copied = mark + 2;
         at = copied;
     }
@@ -343,6 +417,39 @@ mod tests {
         let columns = ElidedColumns::of(&batch.schema(), batch.columns()).unwrap();
         assert_eq!(rebuild(&skeleton, &columns, 0).as_deref(), Some(json));
         skeleton
+    }
+
+    proptest::proptest! {
+        /// Strings and times are written exactly as serde_json and chrono write them (the
+        /// files written before this writer rebuild their text with those).
+        #[test]
+        fn strings_and_times_are_written_as_serde_json_and_chrono_write_them(
+            text in "(?s).{0,40}",
+            millis in -62_135_596_800_000i64..253_402_300_800_000,
+            whole in proptest::bool::ANY,
+        ) {
+            let mut out = String::new();
+            write_json_string(&text, &mut out);
+            proptest::prop_assert_eq!(&out, &serde_json::to_string(&text).unwrap());
+            let millis = if whole { millis - millis.rem_euclid(1000) } else { millis };
+            let time = DateTime::from_timestamp_millis(millis).unwrap();
+            let format = if millis.rem_euclid(1000) == 0 {
+                "\"%Y-%m-%dT%H:%M:%SZ\""
+            } else {
+                "\"%Y-%m-%dT%H:%M:%S%.3fZ\""
+            };
+            out.clear();
+            proptest::prop_assert!(write_time(millis, &mut out));
+            proptest::prop_assert_eq!(out, time.format(format).to_string());
+        }
+    }
+
+    #[test]
+    fn control_characters_are_escaped_as_serde_json_does() {
+        let text: String = (0u8..0x80).map(char::from).collect();
+        let mut out = String::new();
+        write_json_string(&text, &mut out);
+        assert_eq!(out, serde_json::to_string(&text).unwrap());
     }
 
     #[test]

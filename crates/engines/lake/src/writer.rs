@@ -549,6 +549,7 @@ fn encode_files(
             );
             continue;
         };
+        let mut takers = Vec::new();
         for (index, filter) in filters.iter().enumerate() {
             if !filter.admits(offset, &event) {
                 continue;
@@ -565,12 +566,20 @@ fn encode_files(
                 );
                 continue;
             }
-            let stored = enrich(&event, &filter.spec.context_keys).unwrap_or_else(|| event.clone());
-            groups
-                .entry((index, time.date_naive()))
-                .or_default()
-                .push(stored);
+            takers.push(index);
         }
+        // The last store that takes the event gets the record itself, the others a copy.
+        let Some((&last, others)) = takers.split_last() else {
+            continue;
+        };
+        let day = time.date_naive();
+        for &index in others {
+            let stored =
+                enrich(&event, &filters[index].spec.context_keys).unwrap_or_else(|| event.clone());
+            groups.entry((index, day)).or_default().push(stored);
+        }
+        let stored = enrich(&event, &filters[last].spec.context_keys).unwrap_or(event);
+        groups.entry((last, day)).or_default().push(stored);
     }
     let files = groups
         .into_iter()

@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The allocator the server runs with (its lake writer and query engine allocate through it).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The benchmark store: UUID-shaped like AWS's, the table name in the queries' SQL.
 const STORE_ID: &str = "0e3a9c1b-7f2d-4c55-9a61-b3e0c4d2f8a7";
 /// Every record's `recipientAccountId` becomes this account (same length, so each record
