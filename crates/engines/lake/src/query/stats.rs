@@ -1,8 +1,9 @@
 //! Query statistics from the executed plan's metrics.
 //!
-//! - EventsScanned: rows the Parquet scans produced (after file and row-group pruning).
-//! - EventsMatched: of those, rows that passed the query's filter on the store (the output
-//!   of the filter right above each scan; a scan without one counts all its rows).
+//! - EventsScanned: rows the Parquet scans read (after file, row-group and page pruning):
+//!   the rows they produced and those their pushed-down filters dropped while decoding.
+//! - EventsMatched: of those, rows that passed the query's filter on the store (what the
+//!   scan produced, or the output of a filter right above it when one is left there).
 //! - BytesScanned: bytes the Parquet scans read from storage (compressed column chunks and
 //!   metadata).
 
@@ -45,13 +46,14 @@ fn reaches_scan(plan: &Arc<dyn ExecutionPlan>) -> bool {
 fn visit(plan: &Arc<dyn ExecutionPlan>, stats: &mut ScanStats) {
     if plan.name() == SCAN {
         let rows = output_rows(plan);
-        stats.events_scanned += rows;
+        let sum = |name: &str| {
+            plan.metrics()
+                .and_then(|metrics| metrics.sum_by_name(name))
+                .map_or(0, |value| value.as_usize()) as u64
+        };
+        stats.events_scanned += rows + sum("pushdown_rows_pruned");
         stats.events_matched += rows;
-        if let Some(metrics) = plan.metrics() {
-            stats.bytes_scanned += metrics
-                .sum_by_name("bytes_scanned")
-                .map_or(0, |v| v.as_usize()) as u64;
-        }
+        stats.bytes_scanned += sum("bytes_scanned");
         return;
     }
     if plan.name() == FILTER {
