@@ -14,6 +14,8 @@ OUT=${2:?usage: run.sh INPUT OUT [RUNS] [RAW_RUNS]}
 RUNS=${3:-5}
 RAW_RUNS=${4:-1}
 HERE=crates/testing/lake-bench
+# The allocator settings `opentrail serve` runs with (it starts itself again with this set).
+export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-25}
 VENV=target/lake-bench-venv
 
 # The same package set as the other benchmarks' build (crates/testing/bench/README.md): a
