@@ -8,7 +8,7 @@ use crate::schema::{
     activity_schema, events_file_schema, events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM,
     EVENT_JSON_SKELETON,
 };
-use crate::skeleton::{skeleton, ElidedColumns};
+use crate::skeleton::{skeleton, skeleton_into, ElidedColumns};
 use crate::store::StoreSchema;
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{
@@ -117,12 +117,15 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
         .collect();
     let skeletons = {
         let elided = ElidedColumns::of(&schema, &columns)?;
-        StringArray::from_iter_values(
-            events
-                .iter()
-                .enumerate()
-                .map(|(row, event)| skeleton(event.json(), &elided, row)),
-        )
+        let bytes = events.iter().map(EventRecord::byte_len).sum::<usize>() / 4;
+        let mut builder = StringBuilder::with_capacity(events.len(), bytes);
+        let (mut text, mut scratch) = (String::new(), String::new());
+        for (row, event) in events.iter().enumerate() {
+            text.clear();
+            skeleton_into(event.json(), &elided, row, &mut text, &mut scratch);
+            builder.append_value(&text);
+        }
+        builder.finish()
     };
     columns.push(Arc::new(skeletons));
     RecordBatch::try_new(schema, columns)

@@ -230,7 +230,18 @@ fn written_bare(value: &str) -> bool {
 /// object is kept whole.
 pub(crate) fn skeleton(json: &str, columns: &ElidedColumns<'_>, row: usize) -> String {
     let mut out = String::with_capacity(json.len());
-    let mut written = String::new();
+    skeleton_into(json, columns, row, &mut out, &mut String::new());
+    out
+}
+
+/// [`skeleton`] appended to `out`; `written` is scratch space kept between calls.
+pub(crate) fn skeleton_into(
+    json: &str,
+    columns: &ElidedColumns<'_>,
+    row: usize,
+    out: &mut String,
+    written: &mut String,
+) {
     let mut copied = 0;
     for member in top_level_members(json.as_bytes()) {
         let Some(index) = ELIDED
@@ -241,7 +252,7 @@ pub(crate) fn skeleton(json: &str, columns: &ElidedColumns<'_>, row: usize) -> S
         };
         let value = &json[member.value.clone()];
         written.clear();
-        if !columns.write_json(index, row, &mut written) || written != value {
+        if !columns.write_json(index, row, written) || written != value {
             continue;
         }
         out.push_str(&json[copied..member.value.start]);
@@ -250,7 +261,6 @@ pub(crate) fn skeleton(json: &str, columns: &ElidedColumns<'_>, row: usize) -> S
         copied = member.value.end;
     }
     out.push_str(&json[copied..]);
-    out
 }
 
 /// The record text of `skeleton`, each marker replaced by its column's value at `row`.

@@ -472,19 +472,28 @@ fn merge_parquet(files: Vec<Bytes>) -> Result<Bytes> {
 
 /// Rows are stored grouped by who did what (then in time order): neighbouring records are
 /// alike, which is what zstd folds (the lake-bench README has the measurement).
-fn sort_for_compression(events: &mut [EventRecord]) {
-    events.sort_by_cached_key(|event| {
-        (
-            event
-                .user_identity()
-                .arn
-                .map(|arn| arn.to_string())
-                .unwrap_or_default(),
-            event.event_source().to_string(),
-            event.event_name().to_string(),
-            event.event_time(),
-        )
-    });
+fn sort_for_compression(events: &mut Vec<EventRecord>) {
+    // Keys borrowed from the records (no string copied per event); a stable sort of the
+    // positions keeps equal keys in log order.
+    let order = {
+        let keys: Vec<_> = events
+            .iter()
+            .map(|event| {
+                (
+                    event.user_identity().arn.unwrap_or_default(),
+                    event.event_source(),
+                    event.event_name(),
+                    event.event_time(),
+                )
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        order
+    };
+    let mut slots: Vec<Option<EventRecord>> =
+        std::mem::take(events).into_iter().map(Some).collect();
+    events.extend(order.into_iter().filter_map(|index| slots[index].take()));
 }
 
 /// zstd level 1 (the level fast enough for the writer's throughput target). Columns whose
