@@ -8,7 +8,7 @@ use crate::schema::{
     activity_schema, events_file_schema, events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM,
     EVENT_JSON_SKELETON,
 };
-use crate::skeleton::{skeleton, skeleton_into, ElidedColumns};
+use crate::skeleton::{skeleton_into, ElidedColumns};
 use crate::store::StoreSchema;
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{
@@ -39,10 +39,7 @@ pub(crate) fn batch_of(
 pub fn activity_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
     use base64::Engine;
     let encode_base64 = |digest: &[u8]| base64::engine::general_purpose::STANDARD.encode(digest);
-    let parsed: Vec<Json> = events
-        .iter()
-        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
-        .collect();
+    let parsed = parse_records(events);
     let schema = activity_schema();
     let columns = schema
         .fields()
@@ -72,10 +69,7 @@ const EVENT_DATA_CHECKSUM: &str = "eventdatachecksum";
 
 /// Converts events into one record batch of the events schema.
 pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
-    let parsed: Vec<Json> = events
-        .iter()
-        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
-        .collect();
+    let parsed = parse_records(events);
     let schema = events_schema();
     let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
     let members = Members::of(schema.fields(), &records);
@@ -101,10 +95,7 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
 /// Converts events into one record batch of the files' schema ([`events_file_schema`]):
 /// the typed columns, and each record's text as a skeleton of what they do not hold.
 pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
-    let parsed: Vec<Json> = events
-        .iter()
-        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
-        .collect();
+    let parsed = parse_records(events);
     let schema = events_file_schema();
     let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
     let members = Members::of(schema.fields(), &records);
@@ -117,15 +108,7 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
         .collect();
     let skeletons = {
         let elided = ElidedColumns::of(&schema, &columns)?;
-        let bytes = events.iter().map(EventRecord::byte_len).sum::<usize>() / 4;
-        let mut builder = StringBuilder::with_capacity(events.len(), bytes);
-        let (mut text, mut scratch) = (String::new(), String::new());
-        for (row, event) in events.iter().enumerate() {
-            text.clear();
-            skeleton_into(event.json(), &elided, row, &mut text, &mut scratch);
-            builder.append_value(&text);
-        }
-        builder.finish()
+        skeleton_column(events.iter().map(|event| Some(event.json())), &elided)
     };
     columns.push(Arc::new(skeletons));
     RecordBatch::try_new(schema, columns)
@@ -154,16 +137,41 @@ pub(crate) fn to_file_layout(batch: RecordBatch) -> Result<RecordBatch, ArrowErr
         })
         .collect();
     let elided = ElidedColumns::of(&schema, &columns)?;
-    let skeletons: StringArray = (0..batch.num_rows())
-        .map(|row| {
-            whole
-                .is_valid(row)
-                .then(|| skeleton(whole.value(row), &elided, row))
-        })
-        .collect();
+    let skeletons = skeleton_column(
+        (0..batch.num_rows()).map(|row| whole.is_valid(row).then(|| whole.value(row))),
+        &elided,
+    );
     drop(elided);
     columns.push(Arc::new(skeletons));
     RecordBatch::try_new(schema, columns)
+}
+
+/// Each record read into a [`Json`] (null for a text that is not JSON).
+fn parse_records(events: &[EventRecord]) -> Vec<Json<'_>> {
+    events
+        .iter()
+        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
+        .collect()
+}
+
+/// The `eventjsonskeleton` column of the record texts `texts` (row by row; None is null),
+/// written through one buffer.
+fn skeleton_column<'t>(
+    texts: impl ExactSizeIterator<Item = Option<&'t str>>,
+    elided: &ElidedColumns<'_>,
+) -> StringArray {
+    let mut builder = StringBuilder::with_capacity(texts.len(), texts.len() * 256);
+    let (mut text, mut scratch) = (String::new(), String::new());
+    for (row, json) in texts.enumerate() {
+        let Some(json) = json else {
+            builder.append_null();
+            continue;
+        };
+        text.clear();
+        skeleton_into(json, elided, row, &mut text, &mut scratch);
+        builder.append_value(&text);
+    }
+    builder.finish()
 }
 
 /// The member of a JSON object whose key equals `name` ignoring ASCII case.

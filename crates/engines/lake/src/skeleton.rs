@@ -225,16 +225,9 @@ fn written_bare(value: &str) -> bool {
     }
 }
 
-/// The skeleton of record `json` (row `row` of `columns`): the text with each top-level
-/// scalar value its column reproduces replaced by a marker. A text that is not a JSON
-/// object is kept whole.
-pub(crate) fn skeleton(json: &str, columns: &ElidedColumns<'_>, row: usize) -> String {
-    let mut out = String::with_capacity(json.len());
-    skeleton_into(json, columns, row, &mut out, &mut String::new());
-    out
-}
-
-/// [`skeleton`] appended to `out`; `written` is scratch space kept between calls.
+/// Appends the skeleton of record `json` (row `row` of `columns`) to `out`: the text with
+/// each top-level scalar value its column reproduces replaced by a marker. A text that is
+/// not a JSON object is kept whole. `written` is scratch space kept between calls.
 pub(crate) fn skeleton_into(
     json: &str,
     columns: &ElidedColumns<'_>,
