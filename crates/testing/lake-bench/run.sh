@@ -16,6 +16,7 @@ RAW_RUNS=${4:-1}
 HERE=crates/testing/lake-bench
 # The allocator settings `opentrail serve` runs with (it starts itself again with this set).
 export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-25}
+export MIMALLOC_PURGE_DECOMMITS=${MIMALLOC_PURGE_DECOMMITS:-0}
 VENV=target/lake-bench-venv
 
 # The same package set as the other benchmarks' build (crates/testing/bench/README.md): a

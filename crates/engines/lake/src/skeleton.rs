@@ -97,6 +97,8 @@ impl<'a> ElidedColumns<'a> {
         }
         match array.data_type() {
             DataType::Utf8 => write_json_string(array.as_string::<i32>().value(row), out),
+            // As queries read the string columns (`events_scan_schema`).
+            DataType::Utf8View => write_json_string(array.as_string_view().value(row), out),
             DataType::Boolean => {
                 let flags: &BooleanArray = array.as_boolean();
                 out.push_str(if flags.value(row) { "true" } else { "false" });
