@@ -5,7 +5,7 @@
 
 use crate::schema::{events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_JSON_SKELETON};
 use crate::skeleton::{rebuild_column, ElidedColumns, ELIDED};
-use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::{exec_err, Column, Result};
@@ -93,11 +93,21 @@ impl ScalarUDFImpl for RecordText {
             else {
                 return exec_err!("{} takes the record text", self.name());
             };
-            let checksums: StringArray = texts
-                .iter()
-                .map(|text| text.map(|text| hex::encode(Sha256::digest(text))))
-                .collect();
-            return Ok(ColumnarValue::Array(Arc::new(checksums)));
+            // Into one buffer sized up front: no string allocated per row.
+            let mut checksums = StringBuilder::with_capacity(texts.len(), texts.len() * 64);
+            let mut hex_text = [0u8; 64];
+            for text in texts.iter() {
+                let Some(text) = text else {
+                    checksums.append_null();
+                    continue;
+                };
+                let written = hex::encode_to_slice(Sha256::digest(text), &mut hex_text);
+                match (written, std::str::from_utf8(&hex_text)) {
+                    (Ok(()), Ok(hex_text)) => checksums.append_value(hex_text),
+                    _ => checksums.append_null(),
+                }
+            }
+            return Ok(ColumnarValue::Array(Arc::new(checksums.finish())));
         }
         let [whole, skeletons, elided @ ..] = arrays.as_slice() else {
             return exec_err!("{} takes {} arguments", self.name(), 2 + ELIDED.len());
