@@ -294,11 +294,9 @@ pub(crate) fn rebuild(skeleton: &str, columns: &ElidedColumns<'_>, row: usize) -
 fn rebuild_into(skeleton: &str, columns: &ElidedColumns<'_>, row: usize, out: &mut String) -> bool {
     let bytes = skeleton.as_bytes();
     let mut copied = 0;
+    // A marker's second byte is never NUL (a NUL there is damage, refused below), so each
+    // NUL found starts a marker after the last one.
     for mark in memchr::memchr_iter(MARK, bytes) {
-        // A marker's second byte is never NUL; a NUL there is damage, caught below.
-        if mark < copied {
-            return false;
-        }
         let Some(index) = bytes
             .get(mark + 1)
             .and_then(|&byte| usize::from(byte).checked_sub(1))
