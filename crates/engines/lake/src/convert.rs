@@ -289,6 +289,22 @@ fn append_text(builder: &mut StringBuilder, value: &Json, scratch: &mut Vec<u8>)
     }
 }
 
+/// About the bytes [`append_text`] writes for `value`: exact for strings, a guess for
+/// the rest (whose JSON text is only known once written).
+fn text_len(value: &Json) -> usize {
+    match value {
+        Json::String(text) => text.len(),
+        Json::Null => 0,
+        _ => 16,
+    }
+}
+
+/// About the bytes a text column of `values` holds (see [`text_len`]): the builder is
+/// sized once instead of growing while the column is written.
+fn text_bytes(values: &[Option<&Json>]) -> usize {
+    values.iter().flatten().map(|value| text_len(value)).sum()
+}
+
 /// A scalar as text: strings as they are, anything else as its JSON text.
 fn as_text(value: &Json) -> String {
     match value {
@@ -314,7 +330,7 @@ fn parse_timestamp_millis(text: &str) -> Option<i64> {
 fn column(data_type: &DataType, values: &[Option<&Json>]) -> ArrayRef {
     match data_type {
         DataType::Utf8 => {
-            let mut builder = StringBuilder::with_capacity(values.len(), values.len() * 16);
+            let mut builder = StringBuilder::with_capacity(values.len(), text_bytes(values));
             let mut scratch = Vec::new();
             for value in values {
                 match value {
@@ -369,8 +385,18 @@ fn struct_column(fields: &Fields, values: &[Option<&Json>]) -> ArrayRef {
 
 /// A free-form JSON object as `map<string,string>`; a non-object value is null.
 fn map_column(entries: &FieldRef, values: &[Option<&Json>]) -> ArrayRef {
-    let mut keys = StringBuilder::new();
-    let mut items = StringBuilder::new();
+    let (mut count, mut key_bytes, mut item_bytes) = (0, 0, 0);
+    for (key, item) in values
+        .iter()
+        .filter_map(|value| value.and_then(Json::as_object))
+        .flatten()
+    {
+        count += 1;
+        key_bytes += key.len();
+        item_bytes += text_len(item);
+    }
+    let mut keys = StringBuilder::with_capacity(count, key_bytes);
+    let mut items = StringBuilder::with_capacity(count, item_bytes);
     let mut scratch = Vec::new();
     let mut offsets = vec![0i32];
     let mut valid = Vec::with_capacity(values.len());

@@ -14,10 +14,11 @@ use crate::storage::{superseded, LakeStorage, PartFile, StoredPart};
 use crate::store::{StoreCatalog, StoreFilter, StoreSchema};
 use bytes::Bytes;
 use chrono::NaiveDate;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use futures_util::StreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -497,18 +498,61 @@ fn sort_for_compression(events: &mut Vec<EventRecord>) {
 }
 
 /// zstd level 1 (the level fast enough for the writer's throughput target). Columns whose
-/// values are all different skip the dictionary the writer would build and drop.
+/// values are all different skip the dictionary the writer would build and drop. Columns
+/// no query can prune by (the record text, random identifiers, the keys and values of the
+/// free-form maps) carry no min/max statistics: computing them compares every value, and
+/// nothing reads them.
 fn writer_properties() -> WriterProperties {
     let unique = [EVENT_JSON_SKELETON, "eventid", "requestid"];
-    unique
+    let builder = unique.into_iter().fold(
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())),
+        |builder, column| {
+            builder
+                .set_column_dictionary_enabled(ColumnPath::from(column), false)
+                .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None)
+        },
+    );
+    unpruned_map_leaves()
         .into_iter()
-        .fold(
-            WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())),
-            |builder, column| {
-                builder.set_column_dictionary_enabled(ColumnPath::from(column), false)
-            },
-        )
+        .fold(builder, |builder, path| {
+            builder.set_column_statistics_enabled(path, EnabledStatistics::None)
+        })
         .build()
+}
+
+/// The key and value leaves of every `map<string,string>` column of the files' schema.
+fn unpruned_map_leaves() -> Vec<ColumnPath> {
+    fn walk(field: &Field, path: &mut Vec<String>, leaves: &mut Vec<ColumnPath>) {
+        path.push(field.name().clone());
+        match field.data_type() {
+            DataType::Map(entries, _) => {
+                if let DataType::Struct(children) = entries.data_type() {
+                    for child in children {
+                        let mut leaf = path.clone();
+                        leaf.extend([entries.name().clone(), child.name().clone()]);
+                        leaves.push(ColumnPath::new(leaf));
+                    }
+                }
+            }
+            DataType::Struct(children) => {
+                for child in children {
+                    walk(child, path, leaves);
+                }
+            }
+            DataType::List(item) => {
+                path.push("list".into());
+                walk(item, path, leaves);
+                path.pop();
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+    let mut leaves = Vec::new();
+    for field in events_file_schema().fields() {
+        walk(field, &mut Vec::new(), &mut leaves);
+    }
+    leaves
 }
 
 /// Waits a second before retrying; true when asked to stop meanwhile.
@@ -640,4 +684,33 @@ fn encode_parquet_as(schema: StoreSchema, mut events: Vec<EventRecord>) -> Resul
     }
     writer.close().map_err(|e| encode(&e))?;
     Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/bob","accountId":"123456789012"},"eventTime":"2024-03-10T11:45:03Z","eventSource":"s3.amazonaws.com","eventName":"CreateBucket","awsRegion":"us-east-1","sourceIPAddress":"1.2.3.4","requestParameters":{"bucketName":"b"},"responseElements":null,"requestID":"r1","eventID":"e1","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012","eventCategory":"Management"}"#;
+
+    #[test]
+    fn only_columns_queries_prune_by_carry_statistics() {
+        let event = EventRecord::from_json(RECORD).unwrap();
+        let bytes = encode_parquet(vec![event]).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let group = reader.metadata().row_group(0);
+        let path_of = |index: usize| group.column(index).column_path().clone();
+        let paths: Vec<ColumnPath> = (0..group.num_columns()).map(path_of).collect();
+        let unpruned = unpruned_map_leaves();
+        assert!(unpruned.len() >= 8, "{unpruned:?}");
+        for path in &unpruned {
+            assert!(paths.contains(path), "{path} is not a column of the files");
+        }
+        for (index, path) in paths.iter().enumerate() {
+            let has_statistics = group.column(index).statistics().is_some();
+            let name = path.string();
+            let expected = !unpruned.contains(path)
+                && ![EVENT_JSON_SKELETON, "eventid", "requestid"].contains(&name.as_str());
+            assert_eq!(has_statistics, expected, "statistics of {name}");
+        }
+    }
 }

@@ -72,6 +72,10 @@ enum Command {
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json_out: Option<PathBuf>,
+        /// Group with DataFusion's own grouping alone (the engine's grouping by bit
+        /// patterns off), for comparison.
+        #[arg(long)]
+        datafusion_grouping: bool,
     },
 }
 
@@ -95,12 +99,14 @@ fn main() -> Result<()> {
             runs,
             only,
             json_out,
+            datafusion_grouping,
         } => runtime.block_on(query(
             &out,
             &queries,
             runs,
             only.as_deref(),
             json_out.as_deref(),
+            !datafusion_grouping,
         )),
     }
 }
@@ -402,9 +408,10 @@ async fn query(
     runs: usize,
     only: Option<&str>,
     json_out: Option<&Path>,
+    group_by_bits: bool,
 ) -> Result<()> {
     let storage = LakeStorage::local(&out.join("lake"))?;
-    let engine = DataFusionEngine::new(storage);
+    let engine = DataFusionEngine::new(storage).with_group_by_bits(group_by_bits);
     let stores = vec![STORE_ID.to_string()];
     let text = std::fs::read_to_string(queries)?;
     let wanted: Option<Vec<&str>> = only.map(|names| names.split(',').collect());

@@ -1,6 +1,7 @@
 //! The query engine seam and its DataFusion implementation.
 
 use super::functions::{trino_aggregates, trino_functions};
+use super::grouping::GroupByBits;
 use super::lambdas::trino_higher_order_functions;
 use super::layout::events_table;
 use super::prepare::{prepare, resolve_names, table_name, Prepared};
@@ -26,6 +27,7 @@ use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::{collect, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -130,6 +132,7 @@ impl DataFusionEngine {
                 storage,
                 memory_limit: DEFAULT_QUERY_MEMORY,
                 catalog: None,
+                group_by_bits: true,
                 footers: Arc::new(
                     DefaultCache::new(FOOTER_CACHE_BYTES).with_name("lake Parquet footers"),
                 ),
@@ -139,6 +142,14 @@ impl DataFusionEngine {
             },
             runtime,
         }
+    }
+
+    /// Whether partial aggregations group rows by the bits of their group values first
+    /// ([`super::grouping`]; on by default). Off runs DataFusion's own grouping alone:
+    /// the benchmarks compare the two.
+    pub fn with_group_by_bits(mut self, on: bool) -> Self {
+        self.planner.group_by_bits = on;
+        self
     }
 
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
@@ -205,6 +216,7 @@ struct Planner {
     storage: LakeStorage,
     memory_limit: usize,
     catalog: Option<Arc<dyn StoreCatalog>>,
+    group_by_bits: bool,
     /// The files' Parquet footers, kept across queries (each query has its own runtime
     /// for its memory limit). An entry is used only while the file's size and modification
     /// time are unchanged.
@@ -251,7 +263,15 @@ impl Planner {
         // a few pages (the lake-bench README has the measurement).
         config.options_mut().execution.parquet.pushdown_filters = true;
         config.options_mut().execution.parquet.reorder_filters = true;
-        let context = SessionContext::new_with_config_rt(config, runtime);
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features();
+        if self.group_by_bits {
+            state = state.with_physical_optimizer_rule(Arc::new(GroupByBits));
+        }
+        let state = state.build();
+        let context = SessionContext::new_with_state(state);
         let url = url_of_lake()?;
         context.register_object_store(url.as_ref(), Arc::clone(&self.storage.objects));
         for function in trino_functions() {

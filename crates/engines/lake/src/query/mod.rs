@@ -4,6 +4,7 @@
 mod dialect;
 mod engine;
 mod functions;
+mod grouping;
 mod lambdas;
 mod layout;
 mod prepare;
