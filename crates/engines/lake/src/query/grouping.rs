@@ -540,11 +540,14 @@ mod tests {
         "DescribeInstancesInAnotherRegion",
     ];
 
+    /// A row of the test table: `a` and `b` as indices into [`WORDS`], and `x`.
+    type Row = (Option<u8>, Option<u8>, i64);
+
     /// A batch whose strings are taken from one dictionary (equal values, equal views),
     /// as the Parquet reader gives them; `None` is null.
-    fn batch(schema: &SchemaRef, rows: &[(Option<u8>, Option<u8>, i64)]) -> RecordBatch {
+    fn batch(schema: &SchemaRef, rows: &[Row]) -> RecordBatch {
         let dictionary: ArrayRef = Arc::new(StringViewArray::from_iter_values(WORDS));
-        let column = |pick: &dyn Fn(&(Option<u8>, Option<u8>, i64)) -> Option<u8>| {
+        let column = |pick: &dyn Fn(&Row) -> Option<u8>| {
             let indices =
                 UInt32Array::from_iter(rows.iter().map(|row| pick(row).map(|i| u32::from(i) % 6)));
             take_arrays(&[Arc::clone(&dictionary)], &indices, None)
