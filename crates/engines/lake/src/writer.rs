@@ -503,8 +503,7 @@ fn sort_for_compression(events: &mut Vec<EventRecord>) {
 /// free-form maps) carry no min/max statistics: computing them compares every value, and
 /// nothing reads them.
 fn writer_properties() -> WriterProperties {
-    let unique = [EVENT_JSON_SKELETON, "eventid", "requestid"];
-    let builder = unique.into_iter().fold(
+    let builder = UNIQUE_COLUMNS.into_iter().fold(
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())),
         |builder, column| {
             builder
@@ -519,6 +518,9 @@ fn writer_properties() -> WriterProperties {
         })
         .build()
 }
+
+/// Columns whose values are all different: no dictionary, no statistics.
+const UNIQUE_COLUMNS: [&str; 3] = [EVENT_JSON_SKELETON, "eventid", "requestid"];
 
 /// The key and value leaves of every `map<string,string>` column of the files' schema.
 fn unpruned_map_leaves() -> Vec<ColumnPath> {
@@ -708,8 +710,7 @@ mod tests {
         for (index, path) in paths.iter().enumerate() {
             let has_statistics = group.column(index).statistics().is_some();
             let name = path.string();
-            let expected = !unpruned.contains(path)
-                && ![EVENT_JSON_SKELETON, "eventid", "requestid"].contains(&name.as_str());
+            let expected = !unpruned.contains(path) && !UNIQUE_COLUMNS.contains(&name.as_str());
             assert_eq!(has_statistics, expected, "statistics of {name}");
         }
     }

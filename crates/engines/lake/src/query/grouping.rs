@@ -543,6 +543,15 @@ mod tests {
     /// A row of the test table: `a` and `b` as indices into [`WORDS`], and `x`.
     type Row = (Option<u8>, Option<u8>, i64);
 
+    /// The test table: two strings and an integer.
+    fn table_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8View, true),
+            Field::new("b", DataType::Utf8View, true),
+            Field::new("x", DataType::Int64, false),
+        ]))
+    }
+
     /// A batch whose strings are taken from one dictionary (equal values, equal views),
     /// as the Parquet reader gives them; `None` is null.
     fn batch(schema: &SchemaRef, rows: &[Row]) -> RecordBatch {
@@ -619,11 +628,7 @@ mod tests {
                 1..3,
             )
         ) {
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("a", DataType::Utf8View, true),
-                Field::new("b", DataType::Utf8View, true),
-                Field::new("x", DataType::Int64, false),
-            ]));
+            let schema = table_schema();
             let partitions: Vec<Vec<RecordBatch>> = partitions
                 .iter()
                 .map(|batches| batches.iter().map(|rows| batch(&schema, rows)).collect())
@@ -642,11 +647,7 @@ mod tests {
 
     #[test]
     fn filtered_and_primitive_groupings_keep_datafusions_operator() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("a", DataType::Utf8View, true),
-            Field::new("b", DataType::Utf8View, true),
-            Field::new("x", DataType::Int64, false),
-        ]));
+        let schema = table_schema();
         let rows = [(Some(0), Some(1), 1), (Some(1), None, 2)];
         let partitions = vec![vec![batch(&schema, &rows)], vec![batch(&schema, &rows)]];
         let runtime = tokio::runtime::Builder::new_current_thread()
