@@ -3,7 +3,7 @@
 //! lowercase column names (`sourceIPAddress` → `sourceipaddress`), objects become structs,
 //! free-form objects become `map<string,string>` with nested values as JSON text.
 
-use crate::json::Json;
+use crate::json::{Json, Member, Reader};
 use crate::schema::{
     activity_schema, events_file_schema, events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM,
     EVENT_JSON_SKELETON,
@@ -95,7 +95,7 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
 /// Converts events into one record batch of the files' schema ([`events_file_schema`]):
 /// the typed columns, and each record's text as a skeleton of what they do not hold.
 pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
-    let parsed = parse_records(events);
+    let (parsed, record_members) = parse_records_with_members(events);
     let schema = events_file_schema();
     let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
     let members = Members::of(schema.fields(), &records);
@@ -108,7 +108,13 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
         .collect();
     let skeletons = {
         let elided = ElidedColumns::of(&schema, &columns)?;
-        skeleton_column(events.iter().map(|event| Some(event.json())), &elided)
+        skeleton_column(
+            events
+                .iter()
+                .zip(&record_members)
+                .map(|(event, members)| Some((event.json(), Some(members.as_slice())))),
+            &elided,
+        )
     };
     columns.push(Arc::new(skeletons));
     RecordBatch::try_new(schema, columns)
@@ -138,7 +144,7 @@ pub(crate) fn to_file_layout(batch: RecordBatch) -> Result<RecordBatch, ArrowErr
         .collect();
     let elided = ElidedColumns::of(&schema, &columns)?;
     let skeletons = skeleton_column(
-        (0..batch.num_rows()).map(|row| whole.is_valid(row).then(|| whole.value(row))),
+        (0..batch.num_rows()).map(|row| whole.is_valid(row).then(|| (whole.value(row), None))),
         &elided,
     );
     drop(elided);
@@ -148,27 +154,54 @@ pub(crate) fn to_file_layout(batch: RecordBatch) -> Result<RecordBatch, ArrowErr
 
 /// Each record read into a [`Json`] (null for a text that is not JSON).
 fn parse_records(events: &[EventRecord]) -> Vec<Json<'_>> {
+    let (mut reader, mut members) = (Reader::default(), Vec::new());
     events
         .iter()
-        .map(|event| Json::parse(event.json()).unwrap_or(Json::Null))
+        .map(|event| {
+            members.clear();
+            reader
+                .read(event.json(), &mut members)
+                .unwrap_or(Json::Null)
+        })
         .collect()
 }
 
-/// The `eventjsonskeleton` column of the record texts `texts` (row by row; None is null),
-/// written through one buffer.
-fn skeleton_column<'t>(
-    texts: impl ExactSizeIterator<Item = Option<&'t str>>,
+/// Records read into [`Json`] values, and each record's top-level members.
+type ParsedRecords<'t> = (Vec<Json<'t>>, Vec<Vec<Member<'t>>>);
+
+/// [`parse_records`], and each record's top-level members (where their values are).
+fn parse_records_with_members(events: &[EventRecord]) -> ParsedRecords<'_> {
+    let mut reader = Reader::default();
+    events
+        .iter()
+        .map(|event| {
+            let mut members = Vec::with_capacity(24);
+            let json = reader
+                .read(event.json(), &mut members)
+                .unwrap_or(Json::Null);
+            (json, members)
+        })
+        .unzip()
+}
+
+/// The `eventjsonskeleton` column of the record texts `texts` (row by row, with their
+/// top-level members when known; None is null), written through one buffer.
+fn skeleton_column<'t, 'm>(
+    texts: impl ExactSizeIterator<Item = Option<(&'t str, Option<&'m [Member<'t>]>)>>,
     elided: &ElidedColumns<'_>,
-) -> StringArray {
+) -> StringArray
+where
+    't: 'm,
+{
     let mut builder = StringBuilder::with_capacity(texts.len(), texts.len() * 256);
     let (mut text, mut scratch) = (String::new(), String::new());
     for (row, json) in texts.enumerate() {
-        let Some(json) = json else {
+        let Some((json, members)) = json else {
             builder.append_null();
             continue;
         };
         text.clear();
-        skeleton_into(json, elided, row, &mut text, &mut scratch);
+        skeleton_into(json, members, elided, row, &mut text, &mut scratch);
         builder.append_value(&text);
     }
     builder.finish()

@@ -24,8 +24,9 @@ pub(crate) enum Json<'a> {
 
 impl<'a> Json<'a> {
     /// Reads one JSON text; None when it is not JSON.
+    #[cfg(test)]
     pub(crate) fn parse(text: &'a str) -> Option<Self> {
-        serde_json::from_str(text).ok()
+        Reader::default().read(text, &mut Vec::new())
     }
 
     pub(crate) fn as_object(&self) -> Option<&[(Cow<'a, str>, Json<'a>)]> {
@@ -61,6 +62,397 @@ impl<'a> Json<'a> {
     pub(crate) fn write_into(&self, out: &mut Vec<u8>) {
         // Writing into a Vec cannot fail, and every Json can be written.
         let _ = serde_json::to_writer(out, self);
+    }
+}
+
+/// Reads JSON texts into [`Json`] values, as serde_json reads them into `Value`s, in one
+/// pass that also finds where the top-level members' values are (what the skeleton
+/// needs). Member and item lists are gathered on stacks kept between texts, so each object
+/// and array is allocated once at its final size.
+///
+/// Its own scan covers what records hold: strings without escapes, objects, arrays, the
+/// literals and unsigned integers. Strings with escapes and other numbers are decoded by
+/// serde_json itself; and anything the scan does not accept (bad syntax, control
+/// characters in strings, deep nesting) is read again by serde_json, whose answer is the
+/// one given — so every text reads exactly as `serde_json::from_str` reads it (a property
+/// test compares them).
+#[derive(Default)]
+pub(crate) struct Reader<'a> {
+    members: Vec<(Cow<'a, str>, Json<'a>)>,
+    items: Vec<Json<'a>>,
+}
+
+/// Nesting the scan takes on itself; deeper texts go to serde_json (whose limit is 128).
+const MAX_DEPTH: usize = 100;
+/// Past this many members, repeated keys are found through an index.
+const SCAN_MEMBERS: usize = 16;
+
+impl<'a> Reader<'a> {
+    /// Reads `text` (None when it is not JSON) and appends the members of its top-level
+    /// object to `members`, as [`top_level_members`] finds them.
+    pub(crate) fn read(
+        &mut self,
+        text: &'a str,
+        members: &mut Vec<Member<'a>>,
+    ) -> Option<Json<'a>> {
+        let before = members.len();
+        let mut scan = Scan {
+            text,
+            bytes: text.as_bytes(),
+            at: 0,
+            members: &mut self.members,
+            items: &mut self.items,
+        };
+        scan.skip_space();
+        let value = scan
+            .value(0, Some(members))
+            .filter(|_| scan.skip_space() == text.len());
+        self.members.clear();
+        self.items.clear();
+        if value.is_some() {
+            return value;
+        }
+        members.truncate(before);
+        members.extend(top_level_members(text.as_bytes()));
+        serde_json::from_str(text).ok()
+    }
+}
+
+/// One text being read by [`Reader`].
+struct Scan<'a, 's> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+    members: &'s mut Vec<(Cow<'a, str>, Json<'a>)>,
+    items: &'s mut Vec<Json<'a>>,
+}
+
+impl<'a> Scan<'a, '_> {
+    /// Moves past white space; returns where it stopped.
+    fn skip_space(&mut self) -> usize {
+        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+        self.at
+    }
+
+    fn value(&mut self, depth: usize, top: Option<&mut Vec<Member<'a>>>) -> Option<Json<'a>> {
+        match *self.bytes.get(self.at)? {
+            b'"' => self.string().map(Json::String),
+            b'{' => self.object(depth, top),
+            b'[' => self.array(depth),
+            b't' => self.literal(b"true", Json::Bool(true)),
+            b'f' => self.literal(b"false", Json::Bool(false)),
+            b'n' => self.literal(b"null", Json::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Json<'a>) -> Option<Json<'a>> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| {
+            self.at = end;
+            value
+        })
+    }
+
+    /// At a `"`: the string, borrowed from the text when it has no escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.at + 1;
+        let mut at = start;
+        // Eight bytes at a time while none of them is `"`, `\` or a control character.
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+        while let Some(chunk) = self.bytes.get(at..at + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let stops = zero_byte(word ^ (ONES * u64::from(b'"')))
+                | zero_byte(word ^ (ONES * u64::from(b'\\')))
+                | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+            if stops != 0 {
+                at += (stops.trailing_zeros() / 8) as usize;
+                break;
+            }
+            at += 8;
+        }
+        loop {
+            match *self.bytes.get(at)? {
+                b'"' => {
+                    self.at = at + 1;
+                    return self.text.get(start..at).map(Cow::Borrowed);
+                }
+                b'\\' => return self.escaped_string(),
+                0x00..=0x1F => return None,
+                _ => at += 1,
+            }
+        }
+    }
+
+    /// At a `"` of a string with escapes: the string as serde_json decodes it.
+    fn escaped_string(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.at;
+        let mut at = start + 1;
+        loop {
+            match *self.bytes.get(at)? {
+                b'"' => break,
+                b'\\' => at += 2,
+                _ => at += 1,
+            }
+        }
+        let decoded: String = serde_json::from_str(self.text.get(start..=at)?).ok()?;
+        self.at = at + 1;
+        Some(Cow::Owned(decoded))
+    }
+
+    /// Unsigned integers of up to 19 digits here; any other number as serde_json reads it.
+    fn number(&mut self) -> Option<Json<'a>> {
+        let start = self.at;
+        let mut at = start;
+        while matches!(self.bytes.get(at), Some(b'0'..=b'9')) {
+            at += 1;
+        }
+        let digits = at - start;
+        let integer = !matches!(self.bytes.get(at), Some(b'.' | b'e' | b'E' | b'-' | b'+'));
+        if integer && (1..=19).contains(&digits) && (digits == 1 || self.bytes[start] != b'0') {
+            let value: u64 = self.text.get(start..at)?.parse().ok()?;
+            self.at = at;
+            return Some(Json::Number(value.into()));
+        }
+        while matches!(
+            self.bytes.get(at),
+            Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+        ) {
+            at += 1;
+        }
+        let number: Number = serde_json::from_str(self.text.get(start..at)?).ok()?;
+        self.at = at;
+        Some(Json::Number(number))
+    }
+
+    fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        let first = self.items.len();
+        if self.skip_space_then(b']') {
+            return Some(Json::Array(Vec::new()));
+        }
+        loop {
+            let item = self.value(depth + 1, None)?;
+            self.items.push(item);
+            self.skip_space();
+            match *self.bytes.get(self.at)? {
+                b',' => {
+                    self.at += 1;
+                    self.skip_space();
+                }
+                b']' => {
+                    self.at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        Some(Json::Array(self.items.drain(first..).collect()))
+    }
+
+    /// Moves past white space, then past `close` if it is there (true).
+    fn skip_space_then(&mut self, close: u8) -> bool {
+        self.skip_space();
+        let found = self.bytes.get(self.at) == Some(&close);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    /// An object; with `top`, also where each member's value is (keys without escapes).
+    fn object(&mut self, depth: usize, mut top: Option<&mut Vec<Member<'a>>>) -> Option<Json<'a>> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        let first = self.members.len();
+        if self.skip_space_then(b'}') {
+            return Some(Json::Object(Vec::new()));
+        }
+        let mut index: Option<HashMap<Cow<'a, str>, usize>> = None;
+        loop {
+            if self.bytes.get(self.at) != Some(&b'"') {
+                return None;
+            }
+            let key = self.string()?;
+            self.skip_space();
+            if self.bytes.get(self.at) != Some(&b':') {
+                return None;
+            }
+            self.at += 1;
+            let value_start = self.skip_space();
+            let value = self.value(depth + 1, None)?;
+            if let (Some(top), Cow::Borrowed(raw)) = (top.as_deref_mut(), &key) {
+                top.push(Member {
+                    key: raw,
+                    value: value_start..self.at,
+                });
+            }
+            // A repeated key keeps its first place and takes its last value.
+            let members = &self.members[first..];
+            let earlier = match &index {
+                None if members.len() < SCAN_MEMBERS => {
+                    members.iter().position(|(seen, _)| same_key(seen, &key))
+                }
+                None => index
+                    .insert(
+                        members
+                            .iter()
+                            .enumerate()
+                            .map(|(at, (seen, _))| (seen.clone(), at))
+                            .collect(),
+                    )
+                    .get(&key)
+                    .copied(),
+                Some(map) => map.get(&key).copied(),
+            };
+            match earlier {
+                Some(at) => self.members[first + at].1 = value,
+                None => {
+                    if let Some(map) = &mut index {
+                        map.insert(key.clone(), self.members.len() - first);
+                    }
+                    self.members.push((key, value));
+                }
+            }
+            self.skip_space();
+            match *self.bytes.get(self.at)? {
+                b',' => {
+                    self.at += 1;
+                    self.skip_space();
+                }
+                b'}' => {
+                    self.at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        Some(Json::Object(self.members.drain(first..).collect()))
+    }
+}
+
+/// Key equality, deciding most unequal keys by their length and end bytes before comparing
+/// them whole.
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.last() == b.last() && a.first() == b.first() && a == b
+}
+
+/// A top-level member of a JSON object: its key (raw, without quotes) and where its value's
+/// text is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Member<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: std::ops::Range<usize>,
+}
+
+/// The members of the JSON object `text` is, in order; nothing if it is not one. Keys with
+/// escapes are skipped (no column name has any).
+pub(crate) fn top_level_members(text: &[u8]) -> Vec<Member<'_>> {
+    let mut members = Vec::with_capacity(24);
+    let mut at = skip_space(text, 0);
+    if text.get(at) != Some(&b'{') {
+        return members;
+    }
+    at += 1;
+    loop {
+        at = skip_space(text, at);
+        if text.get(at) != Some(&b'"') {
+            return members;
+        }
+        let key_start = at + 1;
+        let Some(key_end) = string_end(text, at) else {
+            return members;
+        };
+        let key = std::str::from_utf8(&text[key_start..key_end - 1]).unwrap_or("\\");
+        at = skip_space(text, key_end);
+        if text.get(at) != Some(&b':') {
+            return members;
+        }
+        let value_start = skip_space(text, at + 1);
+        let Some(value_end) = value_end(text, value_start) else {
+            return members;
+        };
+        if !key.contains('\\') {
+            members.push(Member {
+                key,
+                value: value_start..value_end,
+            });
+        }
+        at = skip_space(text, value_end);
+        match text.get(at) {
+            Some(b',') => at += 1,
+            _ => return members,
+        }
+    }
+}
+
+fn skip_space(text: &[u8], mut at: usize) -> usize {
+    while matches!(text.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// The index just past the string starting at `start` (a `"`).
+fn string_end(text: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        match text.get(at)? {
+            b'"' => return Some(at + 1),
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value starting at `start`.
+fn value_end(text: &[u8], start: usize) -> Option<usize> {
+    match text.get(start)? {
+        b'"' => string_end(text, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut at = start;
+            loop {
+                match text.get(at)? {
+                    b'"' => {
+                        at = string_end(text, at)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        }
+        _ => {
+            let mut at = start;
+            while let Some(byte) = text.get(at) {
+                if matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                at += 1;
+            }
+            (at > start).then_some(at)
+        }
     }
 }
 
@@ -259,6 +651,131 @@ mod tests {
         assert!(matches!(members[0].1, Json::String(Cow::Borrowed(_))));
         assert!(matches!(members[1].0, Cow::Owned(_)));
         assert!(matches!(members[1].1, Json::String(Cow::Owned(_))));
+    }
+
+    /// What serde_json alone reads (the reader's reference) and the members the text scan
+    /// finds, against what the reader gives.
+    fn reads_as_serde_json(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let expected: Option<Json> = serde_json::from_str(text).ok();
+        let mut members = vec![Member {
+            key: "kept",
+            value: 0..0,
+        }];
+        let read = Reader::default().read(text, &mut members);
+        proptest::prop_assert_eq!(&read, &expected, "{}", text);
+        let mut scanned = vec![Member {
+            key: "kept",
+            value: 0..0,
+        }];
+        scanned.extend(top_level_members(text.as_bytes()));
+        if expected.is_some() {
+            proptest::prop_assert_eq!(members, scanned, "{}", text);
+        }
+        Ok(())
+    }
+
+    fn arbitrary_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "(?s).{0,12}".prop_map(Value::String),
+            "[a-zA-Z:/. -]{0,24}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("[a-cA-C\\\"é]{0,3}", inner), 0..20).prop_map(
+                    |members| {
+                        // Written with repeats: serde_json's map would drop them.
+                        let text = format!(
+                            "{{{}}}",
+                            members
+                                .iter()
+                                .map(|(key, value)| format!(
+                                    "{}:{}",
+                                    Value::String(key.clone()),
+                                    value
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        );
+                        Value::String(text)
+                    }
+                ),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// Valid texts, compact, spaced and with repeated keys (an object written as a
+        /// string value above is also read as text on its own).
+        #[test]
+        fn the_reader_reads_valid_texts_as_serde_json_does(
+            value in arbitrary_value(),
+            spaced in proptest::bool::ANY,
+        ) {
+            let text = if spaced {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                value.to_string()
+            };
+            reads_as_serde_json(&text)?;
+            if let Value::String(inner) = &value {
+                reads_as_serde_json(inner)?;
+            }
+        }
+
+        /// Texts of JSON's characters in any order: mostly not JSON, refused as serde_json
+        /// refuses them, and read as it reads them when they are.
+        #[test]
+        fn the_reader_refuses_what_serde_json_refuses(
+            text in "[{}\\[\\]\":, \n0-9.eE+\\-tnrufals\\\\u\u{1}é]{0,40}",
+        ) {
+            reads_as_serde_json(&text)?;
+        }
+
+        /// A record cut anywhere or with a byte changed.
+        #[test]
+        fn the_reader_reads_damaged_records_as_serde_json_does(
+            cut in 0usize..400,
+            at in 0usize..400,
+            byte in proptest::sample::select(b"{}[]\":, 0-9.eEtnul\\x".to_vec()),
+        ) {
+            let record = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/b","n":[1,-2,3.5e2,{"k":null}]},"eventTime":"2024-03-10T11:45:03Z","requestParameters":{"a\"b":"c\u0041","n":18446744073709551615,"m":-0,"e":1E400},"readOnly":false}"#;
+            reads_as_serde_json(&record[..cut.min(record.len())])?;
+            let mut changed = record.as_bytes().to_vec();
+            let at = at.min(changed.len() - 1);
+            changed[at] = byte;
+            if let Ok(changed) = String::from_utf8(changed) {
+                reads_as_serde_json(&changed)?;
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_and_many_members_read_as_serde_json_does() {
+        for depth in [99, 100, 101, 127, 128, 129, 200] {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            reads_as_serde_json(&text).unwrap();
+            let text = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+            reads_as_serde_json(&text).unwrap();
+        }
+        let many: String = format!(
+            "{{{}}}",
+            (0..100)
+                .map(|i| format!(r#""k{}":{}"#, i % 40, i))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        reads_as_serde_json(&many).unwrap();
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! fold. Leaving them to their typed columns halves the text column; see the lake-bench
 //! README for the measurement.
 
+use crate::json::{top_level_members, Member};
 use chrono::DateTime;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder,
@@ -84,6 +85,33 @@ impl<'a> ElidedColumns<'a> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::new(columns))
+    }
+
+    /// Whether the value of column `index` at `row`, written as JSON
+    /// ([`Self::write_json`]), is `value`. A string without escapes is compared as it is:
+    /// written back it would differ exactly when the column's text differs (a column text
+    /// that needs escapes is written with a `\`, which `value` has none of). `written` is
+    /// scratch space.
+    fn reproduces(&self, index: usize, row: usize, value: &str, written: &mut String) -> bool {
+        let Some(array) = self.columns.get(index).copied() else {
+            return false;
+        };
+        if array.is_null(row) {
+            return false;
+        }
+        if let (DataType::Utf8, Some(inner)) = (
+            array.data_type(),
+            value
+                .strip_prefix('"')
+                .and_then(|rest| rest.strip_suffix('"')),
+        ) {
+            if !inner.contains('\\') {
+                return inner == array.as_string::<i32>().value(row)
+                    && !inner.bytes().any(|byte| byte < 0x20 || byte == b'"');
+            }
+        }
+        written.clear();
+        self.write_json(index, row, written) && written == value
     }
 
     /// Appends the JSON text the value of column `index` at `row` is written as, as
@@ -251,26 +279,37 @@ fn written_bare(value: &str) -> bool {
 }
 
 /// Appends the skeleton of record `json` (row `row` of `columns`) to `out`: the text with
-/// each top-level scalar value its column reproduces replaced by a marker. A text that is
-/// not a JSON object is kept whole. `written` is scratch space kept between calls.
+/// each top-level scalar value its column reproduces replaced by a marker. `members` are
+/// the record's top-level members ([`top_level_members`]; found here when None). A text
+/// that is not a JSON object is kept whole. `written` is scratch space kept between calls.
 pub(crate) fn skeleton_into(
     json: &str,
+    members: Option<&[Member<'_>]>,
     columns: &ElidedColumns<'_>,
     row: usize,
     out: &mut String,
     written: &mut String,
 ) {
+    let found;
+    let members = match members {
+        Some(members) => members,
+        None => {
+            found = top_level_members(json.as_bytes());
+            &found
+        }
+    };
     let mut copied = 0;
-    for member in top_level_members(json.as_bytes()) {
+    for member in members {
         let Some(index) = ELIDED
             .iter()
             .position(|name| name.eq_ignore_ascii_case(member.key))
         else {
             continue;
         };
-        let value = &json[member.value.clone()];
-        written.clear();
-        if !columns.write_json(index, row, written) || written != value {
+        let Some(value) = json.get(member.value.clone()) else {
+            continue;
+        };
+        if !columns.reproduces(index, row, value, written) {
             continue;
         }
         out.push_str(&json[copied..member.value.start]);
@@ -353,111 +392,6 @@ fn text_bytes(array: &StringArray) -> usize {
     match (offsets.first(), offsets.last()) {
         (Some(&first), Some(&last)) => usize::try_from(last - first).unwrap_or(0),
         _ => 0,
-    }
-}
-
-/// A top-level member of a JSON object: its key (raw, without quotes) and where its value's
-/// text is.
-struct Member<'a> {
-    key: &'a str,
-    value: std::ops::Range<usize>,
-}
-
-/// The members of the JSON object `text` is, in order; nothing if it is not one. Keys with
-/// escapes are skipped (no column name has any).
-fn top_level_members(text: &[u8]) -> Vec<Member<'_>> {
-    let mut members = Vec::with_capacity(24);
-    let mut at = skip_space(text, 0);
-    if text.get(at) != Some(&b'{') {
-        return members;
-    }
-    at += 1;
-    loop {
-        at = skip_space(text, at);
-        if text.get(at) != Some(&b'"') {
-            return members;
-        }
-        let key_start = at + 1;
-        let Some(key_end) = string_end(text, at) else {
-            return members;
-        };
-        let key = std::str::from_utf8(&text[key_start..key_end - 1]).unwrap_or("\\");
-        at = skip_space(text, key_end);
-        if text.get(at) != Some(&b':') {
-            return members;
-        }
-        let value_start = skip_space(text, at + 1);
-        let Some(value_end) = value_end(text, value_start) else {
-            return members;
-        };
-        if !key.contains('\\') {
-            members.push(Member {
-                key,
-                value: value_start..value_end,
-            });
-        }
-        at = skip_space(text, value_end);
-        match text.get(at) {
-            Some(b',') => at += 1,
-            _ => return members,
-        }
-    }
-}
-
-fn skip_space(text: &[u8], mut at: usize) -> usize {
-    while matches!(text.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        at += 1;
-    }
-    at
-}
-
-/// The index just past the string starting at `start` (a `"`).
-fn string_end(text: &[u8], start: usize) -> Option<usize> {
-    let mut at = start + 1;
-    loop {
-        match text.get(at)? {
-            b'"' => return Some(at + 1),
-            b'\\' => at += 2,
-            _ => at += 1,
-        }
-    }
-}
-
-/// The index just past the JSON value starting at `start`.
-fn value_end(text: &[u8], start: usize) -> Option<usize> {
-    match text.get(start)? {
-        b'"' => string_end(text, start),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut at = start;
-            loop {
-                match text.get(at)? {
-                    b'"' => {
-                        at = string_end(text, at)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(at + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                at += 1;
-            }
-        }
-        _ => {
-            let mut at = start;
-            while let Some(byte) = text.get(at) {
-                if matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                at += 1;
-            }
-            (at > start).then_some(at)
-        }
     }
 }
 
