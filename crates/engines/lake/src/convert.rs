@@ -3,7 +3,7 @@
 //! lowercase column names (`sourceIPAddress` → `sourceipaddress`), objects become structs,
 //! free-form objects become `map<string,string>` with nested values as JSON text.
 
-use crate::json::{Json, Member, Reader};
+use crate::json::{bytes_eq, Json, Member, Reader};
 use crate::schema::{
     activity_schema, events_file_schema, events_schema, EVENT_JSON, EVENT_JSON_CHECKSUM,
     EVENT_JSON_SKELETON,
@@ -271,7 +271,9 @@ impl<'v, 'a> Members<'v, 'a> {
             for (at, (key, item)) in object.iter().enumerate() {
                 let key: &'v str = key.as_ref();
                 let resolved = match hints.get(at) {
-                    Some((hinted, resolved)) if *hinted == key => *resolved,
+                    Some((hinted, resolved)) if bytes_eq(hinted.as_bytes(), key.as_bytes()) => {
+                        *resolved
+                    }
                     _ => {
                         let resolved = resolve(key);
                         match hints.get_mut(at) {

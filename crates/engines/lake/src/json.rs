@@ -281,6 +281,9 @@ impl<'a> Scan<'a, '_> {
             return Some(Json::Object(Vec::new()));
         }
         let mut index: Option<HashMap<Cow<'a, str>, usize>> = None;
+        // A bit per key signature seen: a key whose bit is clear is new without a search
+        // (repeated keys are rare; records' top-level objects have ~20 members).
+        let mut signatures = 0u128;
         loop {
             if self.bytes.get(self.at) != Some(&b'"') {
                 return None;
@@ -301,7 +304,9 @@ impl<'a> Scan<'a, '_> {
             }
             // A repeated key keeps its first place and takes its last value.
             let members = &self.members[first..];
+            let signature = 1u128 << key_signature(&key);
             let earlier = match &index {
+                _ if signatures & signature == 0 => None,
                 None if members.len() < SCAN_MEMBERS => {
                     members.iter().position(|(seen, _)| same_key(seen, &key))
                 }
@@ -317,6 +322,7 @@ impl<'a> Scan<'a, '_> {
                     .copied(),
                 Some(map) => map.get(&key).copied(),
             };
+            signatures |= signature;
             match earlier {
                 Some(at) => self.members[first + at].1 = value,
                 None => {
@@ -347,7 +353,46 @@ impl<'a> Scan<'a, '_> {
 /// them whole.
 fn same_key(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.last() == b.last() && a.first() == b.first() && a == b
+    a.len() == b.len() && a.last() == b.last() && a.first() == b.first() && bytes_eq(a, b)
+}
+
+/// One of 128 bits for a key, from its length and end bytes: equal keys have equal bits.
+fn key_signature(key: &str) -> u32 {
+    let bytes = key.as_bytes();
+    let (first, last) = (bytes.first().copied(), bytes.last().copied());
+    let mixed = (bytes.len() as u32)
+        .wrapping_mul(31)
+        .wrapping_add(u32::from(first.unwrap_or(0)).wrapping_mul(7))
+        .wrapping_add(u32::from(last.unwrap_or(0)));
+    mixed % 128
+}
+
+/// Byte equality; keys and short values (up to 32 bytes) are compared a byte or a word at
+/// a time, without a call to `memcmp`.
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len > 32 {
+        return a == b;
+    }
+    if len < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let word = |bytes: &[u8], at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let mut at = 0;
+    while at + 8 < len {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, len - 8) == word(b, len - 8)
 }
 
 /// A top-level member of a JSON object: its key (raw, without quotes) and where its value's
@@ -776,6 +821,14 @@ mod tests {
                 .join(",")
         );
         reads_as_serde_json(&many).unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bytes_eq_is_equality(a in "[ab]{0,40}", b in "[ab]{0,40}") {
+            proptest::prop_assert_eq!(bytes_eq(a.as_bytes(), b.as_bytes()), a == b);
+            proptest::prop_assert!(bytes_eq(a.as_bytes(), a.as_bytes()));
+        }
     }
 
     #[test]
