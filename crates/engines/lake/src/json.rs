@@ -130,9 +130,7 @@ struct Scan<'a, 's> {
 impl<'a> Scan<'a, '_> {
     /// Moves past white space; returns where it stopped.
     fn skip_space(&mut self) -> usize {
-        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
+        self.at = skip_space(self.bytes, self.at);
         self.at
     }
 
@@ -193,17 +191,9 @@ impl<'a> Scan<'a, '_> {
 
     /// At a `"` of a string with escapes: the string as serde_json decodes it.
     fn escaped_string(&mut self) -> Option<Cow<'a, str>> {
-        let start = self.at;
-        let mut at = start + 1;
-        loop {
-            match *self.bytes.get(at)? {
-                b'"' => break,
-                b'\\' => at += 2,
-                _ => at += 1,
-            }
-        }
-        let decoded: String = serde_json::from_str(self.text.get(start..=at)?).ok()?;
-        self.at = at + 1;
+        let end = string_end(self.bytes, self.at)?;
+        let decoded: String = serde_json::from_str(self.text.get(self.at..end)?).ok()?;
+        self.at = end;
         Some(Cow::Owned(decoded))
     }
 
@@ -244,20 +234,24 @@ impl<'a> Scan<'a, '_> {
         loop {
             let item = self.value(depth + 1, None)?;
             self.items.push(item);
-            self.skip_space();
-            match *self.bytes.get(self.at)? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_space();
-                }
-                b']' => {
-                    self.at += 1;
-                    break;
-                }
-                _ => return None,
+            if self.next_or_close(b']')? {
+                break;
             }
         }
         Some(Json::Array(self.items.drain(first..).collect()))
+    }
+
+    /// After an item or member: moves past a `,` and the space after it (false), or past
+    /// `close` (true); None for anything else.
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        let byte = *self.bytes.get(self.skip_space())?;
+        self.at += 1;
+        if byte == b',' {
+            self.skip_space();
+            Some(false)
+        } else {
+            (byte == close).then_some(true)
+        }
     }
 
     /// Moves past white space, then past `close` if it is there (true).
@@ -280,10 +274,7 @@ impl<'a> Scan<'a, '_> {
         if self.skip_space_then(b'}') {
             return Some(Json::Object(Vec::new()));
         }
-        let mut index: Option<HashMap<Cow<'a, str>, usize>> = None;
-        // A bit per key signature seen: a key whose bit is clear is new without a search
-        // (repeated keys are rare; records' top-level objects have ~20 members).
-        let mut signatures = 0u128;
+        let mut gathering = Gathering::default();
         loop {
             if self.bytes.get(self.at) != Some(&b'"') {
                 return None;
@@ -302,50 +293,65 @@ impl<'a> Scan<'a, '_> {
                     value: value_start..self.at,
                 });
             }
-            // A repeated key keeps its first place and takes its last value.
-            let members = &self.members[first..];
-            let signature = 1u128 << key_signature(&key);
-            let earlier = match &index {
-                _ if signatures & signature == 0 => None,
-                None if members.len() < SCAN_MEMBERS => {
-                    members.iter().position(|(seen, _)| same_key(seen, &key))
-                }
-                None => index
-                    .insert(
-                        members
-                            .iter()
-                            .enumerate()
-                            .map(|(at, (seen, _))| (seen.clone(), at))
-                            .collect(),
-                    )
-                    .get(&key)
-                    .copied(),
-                Some(map) => map.get(&key).copied(),
-            };
-            signatures |= signature;
-            match earlier {
-                Some(at) => self.members[first + at].1 = value,
-                None => {
-                    if let Some(map) = &mut index {
-                        map.insert(key.clone(), self.members.len() - first);
-                    }
-                    self.members.push((key, value));
-                }
-            }
-            self.skip_space();
-            match *self.bytes.get(self.at)? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_space();
-                }
-                b'}' => {
-                    self.at += 1;
-                    break;
-                }
-                _ => return None,
+            gathering.insert(self.members, first, key, value);
+            if self.next_or_close(b'}')? {
+                break;
             }
         }
         Some(Json::Object(self.members.drain(first..).collect()))
+    }
+}
+
+/// The members of one object as they are read, kept at `members[first..]` of a list: a
+/// repeated key keeps its first place and takes its last value (as `serde_json::Value`
+/// with `preserve_order` does).
+#[derive(Default)]
+struct Gathering<'a> {
+    /// Built once an object has [`SCAN_MEMBERS`] members and a key may repeat.
+    index: Option<HashMap<Cow<'a, str>, usize>>,
+    /// A bit per key signature seen: a key whose bit is clear is new without a search
+    /// (repeated keys are rare; records' top-level objects have ~20 members).
+    signatures: u128,
+}
+
+impl<'a> Gathering<'a> {
+    fn insert(
+        &mut self,
+        members: &mut Vec<(Cow<'a, str>, Json<'a>)>,
+        first: usize,
+        key: Cow<'a, str>,
+        value: Json<'a>,
+    ) {
+        let object = &members[first..];
+        let signature = 1u128 << key_signature(&key);
+        let earlier = match &self.index {
+            _ if self.signatures & signature == 0 => None,
+            None if object.len() < SCAN_MEMBERS => {
+                object.iter().position(|(seen, _)| same_key(seen, &key))
+            }
+            None => self
+                .index
+                .insert(
+                    object
+                        .iter()
+                        .enumerate()
+                        .map(|(at, (seen, _))| (seen.clone(), at))
+                        .collect(),
+                )
+                .get(&key)
+                .copied(),
+            Some(map) => map.get(&key).copied(),
+        };
+        self.signatures |= signature;
+        match earlier {
+            Some(at) => members[first + at].1 = value,
+            None => {
+                if let Some(map) = &mut self.index {
+                    map.insert(key.clone(), members.len() - first);
+                }
+                members.push((key, value));
+            }
+        }
     }
 }
 
@@ -591,33 +597,10 @@ impl<'de> Visitor<'de> for JsonVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
-        // Past this many members, repeated keys are found through an index.
-        const SCAN: usize = 16;
-        let mut index: HashMap<Cow<'de, str>, usize> = HashMap::new();
+        let mut gathering = Gathering::default();
         while let Some(Key(key)) = map.next_key()? {
             let value: Json<'de> = map.next_value()?;
-            let earlier = if members.len() < SCAN {
-                members.iter().position(|(seen, _)| *seen == key)
-            } else {
-                if index.is_empty() {
-                    index.extend(
-                        members
-                            .iter()
-                            .enumerate()
-                            .map(|(at, (seen, _))| (seen.clone(), at)),
-                    );
-                }
-                index.get(&key).copied()
-            };
-            match earlier {
-                Some(at) => members[at].1 = value,
-                None => {
-                    if !index.is_empty() {
-                        index.insert(key.clone(), members.len());
-                    }
-                    members.push((key, value));
-                }
-            }
+            gathering.insert(&mut members, 0, key, value);
         }
         Ok(Json::Object(members))
     }
