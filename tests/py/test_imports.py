@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ACCOUNT_ID, REGION, error_code, wait_for
+from test_channel_lake import query
 from test_import_layout import digest_file, insight_file
 from test_ingest import conformance_files
 
@@ -210,12 +211,45 @@ def test_stopped_import_started_again_completes_without_duplicates(server):
     assert final["ImportStatus"] == "COMPLETED"
     assert final["ImportStatistics"]["EventsCompleted"] == expected["events"] + big
     assert final["ImportStatistics"]["FilesCompleted"] == expected["files"] + 1
-    # One set of files per source file: a re-run overwrote what the stopped run wrote.
-    files = imported_files(server, store, import_id)
-    names = [f.name for f in files]
+    # Every event once: the stopped run's unfinished chunks went, and the small files of
+    # the day were written together (far fewer sources than files).
+    names = [f.name for f in imported_files(server, store, import_id)]
     assert len(names) == len(set(names))
     sources = {n.split("-")[6] for n in names}
-    assert len(sources) == expected["files"] + 1
+    assert 2 <= len(sources) < expected["files"]
+    assert imported_count(ct, store) == expected["events"] + big
+
+
+def imported_count(ct, store_arn: str) -> int:
+    """How many events of 2023 (the imported ones, not the server's own) the store holds."""
+    sql = f"SELECT COUNT(*) AS n FROM {store_arn.rsplit('/', 1)[1]} WHERE eventTime < '2024-01-01 00:00:00'"
+    return int(query(ct, sql)[0][0]["n"])
+
+
+def test_chunks_an_interrupted_run_left_are_removed_when_it_resumes(server):
+    ct = server.client()
+    expected = fill_trail_bucket(server, "trail-bucket")
+    big = 300_000
+    name = f"{FILE_ACCOUNT}_CloudTrail_{REGION}_20230710T0000Z_aaaaaaaaaaaaaaaa.json.gz"
+    (server.data_dir / "buckets" / "trail-bucket" / prefix("CloudTrail") / name).write_bytes(big_log_file(big))
+    store = create_store(ct)
+    import_id = ct.start_import(Destinations=[store], ImportSource=source("trail-bucket"))["ImportId"]
+    assert ct.stop_import(ImportId=import_id)["ImportStatus"] == "STOPPED"
+    # What a run killed while writing leaves behind: a chunk of a source (a group of small
+    # files) it never recorded as done. Its files are read again, maybe grouped otherwise.
+    day = server.data_dir / "lake" / store.rsplit("/", 1)[1] / "eventday=2023-07-10"
+    day.mkdir(parents=True, exist_ok=True)
+    planted = day / f"import-{import_id}-0123456789abcdef-000000.parquet"
+    planted.write_bytes(b"PAR1 left by a run that was killed")
+    server.kill()
+    server.start()
+    ct = server.client()
+    assert ct.start_import(ImportId=import_id)["ImportStatus"] == "INITIALIZING"
+    final = wait_status(ct, import_id, "COMPLETED", "FAILED")
+    assert final["ImportStatus"] == "COMPLETED"
+    assert final["ImportStatistics"]["EventsCompleted"] == expected["events"] + big
+    assert not planted.exists()
+    assert imported_count(ct, store) == expected["events"] + big
 
 
 def test_import_resumes_after_a_restart(server):

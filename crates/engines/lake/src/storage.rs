@@ -163,6 +163,31 @@ impl LakeStorage {
         Some((store.as_ref().to_string(), day))
     }
 
+    /// The files import `import_id` wrote into `store`, each with the source it names
+    /// ([`ImportedFile::source`]): for removing what an interrupted run of the import
+    /// wrote for sources it never recorded as done.
+    pub async fn imported_chunks(
+        &self,
+        store: &str,
+        import_id: &str,
+    ) -> crate::Result<Vec<(Path, String)>> {
+        let start = format!("{IMPORT_PREFIX}{import_id}-");
+        Ok(self
+            .list_imported(store)
+            .await?
+            .into_iter()
+            .filter_map(|path| {
+                let name = path.filename()?;
+                let (source, _chunk) = name
+                    .strip_prefix(&start)?
+                    .strip_suffix(PART_SUFFIX)?
+                    .rsplit_once('-')?;
+                let source = source.to_owned();
+                Some((path, source))
+            })
+            .collect())
+    }
+
     /// Every imported file of one store.
     pub(crate) async fn list_imported(&self, store: &str) -> crate::Result<Vec<Path>> {
         let mut listing = self.objects.list(Some(&self.store_prefix(store)));
@@ -285,5 +310,42 @@ mod tests {
             storage.imported_day(&path),
             Some(("s1".to_string(), file.day))
         );
+    }
+
+    #[tokio::test]
+    async fn an_imports_chunks_are_listed_with_their_sources() {
+        let storage = LakeStorage::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            Path::from("lake"),
+        );
+        let id = "0f3a4b5c-1111-2222-3333-444455556666";
+        let file = |import_id: &str, source: &str, chunk: u32| ImportedFile {
+            store: "s1".into(),
+            day: NaiveDate::from_ymd_opt(2023, 1, 22).unwrap(),
+            import_id: import_id.into(),
+            source: source.into(),
+            chunk,
+        };
+        let written = [
+            file(id, "ab12", 0),
+            file(id, "ab12", 1),
+            file(id, "cd34", 0),
+            file("9f3a4b5c-1111-2222-3333-444455556666", "ab12", 0),
+        ];
+        for file in &written {
+            let event = opentrail_model::EventRecord::from_json(
+                r#"{"eventVersion":"1.08","eventTime":"2023-01-22T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"e1","recipientAccountId":"123456789012","userIdentity":{"type":"Root"}}"#,
+            )
+            .unwrap();
+            storage.put_imported(file, vec![event]).await.unwrap();
+        }
+        let mut chunks = storage.imported_chunks("s1", id).await.unwrap();
+        chunks.sort();
+        let expected: Vec<(Path, String)> = written[..3]
+            .iter()
+            .map(|file| (storage.imported_path(file), file.source.clone()))
+            .collect();
+        assert_eq!(chunks, expected);
+        assert!(storage.imported_chunks("s2", id).await.unwrap().is_empty());
     }
 }

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub(crate) const IMPORTS: &str = "imports";
 /// Source files an import finished: `<import id>/<object key>` → events copied.
 pub(crate) const FILES_DONE: &str = "import_files";
+/// Sources whose chunks an import finished (a group of small files, named as its chunks
+/// are; a file read alone is done when its key is in [`FILES_DONE`]): `<import id>/<source>`
+/// → how many files it held.
+pub(crate) const SOURCES_DONE: &str = "import_sources";
 /// Failures: `<import id>/<location>` → [`FailureRecord`].
 pub(crate) const FAILURES: &str = "import_failures";
 

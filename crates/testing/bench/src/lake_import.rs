@@ -103,6 +103,7 @@ pub async fn run(args: LakeImportArgs) -> anyhow::Result<()> {
         .to_owned();
     let store_id = store_arn.rsplit('/').next().unwrap_or_default().to_owned();
     let rss_before = server.peak_rss_bytes();
+    let cpu_before = server.cpu_seconds();
     let load = load_average();
 
     let started = Instant::now();
@@ -158,6 +159,10 @@ pub async fn run(args: LakeImportArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let elapsed = started.elapsed().as_secs_f64();
+    // The server's CPU time over the import (GetImport polls included).
+    let cpu = cpu_before
+        .zip(server.cpu_seconds())
+        .map(|(before, after)| after - before);
     let stats = finished
         .import_statistics()
         .context("GetImport has no ImportStatistics")?;
@@ -172,23 +177,27 @@ pub async fn run(args: LakeImportArgs) -> anyhow::Result<()> {
 
     let mib = |b: Option<u64>| b.map_or(-1.0, |b| b as f64 / (1 << 20) as f64);
     let rate = completed as f64 / elapsed;
+    let cpu_micros_per_event = cpu.map(|cpu| cpu * 1e6 / completed.max(1) as f64);
     if args.json {
         println!(
             "{}",
             serde_json::json!({ "files": files.len(), "gz_bytes": bytes, "expected_events": expected,
                 "events_completed": completed, "files_completed": files_completed,
                 "count_star": counted, "seconds": elapsed, "events_per_second": rate,
-                "count_query_seconds": query_seconds,
+                "count_query_seconds": query_seconds, "server_cpu_seconds": cpu,
+                "server_cpu_micros_per_event": cpu_micros_per_event,
                 "server_peak_rss_mib_before_import": mib(rss_before),
                 "server_peak_rss_mib": mib(peak_rss), "load_average_at_start": load })
         );
     } else {
         println!(
             "lake-import of {} ({} files, {:.0} MB gzipped): {completed} events in {elapsed:.2}s: {rate:.0} events/s; \
-             COUNT(*) {counted} ({query_seconds:.2}s); server peak RSS {:.0} MiB ({:.0} MiB before StartImport); load average {load} at start",
+             server CPU {:.2}s ({:.1} µs/event); COUNT(*) {counted} ({query_seconds:.2}s); server peak RSS {:.0} MiB ({:.0} MiB before StartImport); load average {load} at start",
             args.input.display(),
             files.len(),
             bytes as f64 / 1e6,
+            cpu.unwrap_or(f64::NAN),
+            cpu_micros_per_event.unwrap_or(f64::NAN),
             mib(peak_rss),
             mib(rss_before),
         );

@@ -158,6 +158,20 @@ impl BenchServer {
         Some(kib * 1024)
     }
 
+    /// The server's user and system CPU time so far (`/proc/PID/stat`, in clock ticks of
+    /// 1/100 s), in seconds: a measure that does not drift with the machine's speed as
+    /// wall time does.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start at state, field 3.
+        let rest = stat.get(stat.rfind(')')? + 2..)?;
+        let mut fields = rest.split_whitespace().skip(11);
+        let user: f64 = fields.next()?.parse().ok()?;
+        let system: f64 = fields.next()?.parse().ok()?;
+        Some((user + system) / 100.0)
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
