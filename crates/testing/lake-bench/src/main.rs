@@ -76,6 +76,10 @@ enum Command {
         /// patterns off), for comparison.
         #[arg(long)]
         datafusion_grouping: bool,
+        /// Decode every column a query reads and filter after, instead of evaluating
+        /// filters while Parquet is decoded, for comparison.
+        #[arg(long)]
+        no_filter_pushdown: bool,
     },
 }
 
@@ -100,6 +104,7 @@ fn main() -> Result<()> {
             only,
             json_out,
             datafusion_grouping,
+            no_filter_pushdown,
         } => runtime.block_on(query(
             &out,
             &queries,
@@ -107,6 +112,7 @@ fn main() -> Result<()> {
             only.as_deref(),
             json_out.as_deref(),
             !datafusion_grouping,
+            !no_filter_pushdown,
         )),
     }
 }
@@ -429,9 +435,12 @@ async fn query(
     only: Option<&str>,
     json_out: Option<&Path>,
     group_by_bits: bool,
+    filter_pushdown: bool,
 ) -> Result<()> {
     let storage = LakeStorage::local(&out.join("lake"))?;
-    let engine = DataFusionEngine::new(storage).with_group_by_bits(group_by_bits);
+    let engine = DataFusionEngine::new(storage)
+        .with_group_by_bits(group_by_bits)
+        .with_filter_pushdown(filter_pushdown);
     let stores = vec![STORE_ID.to_string()];
     let text = std::fs::read_to_string(queries)?;
     let wanted: Option<Vec<&str>> = only.map(|names| names.split(',').collect());

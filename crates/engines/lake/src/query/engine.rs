@@ -133,6 +133,7 @@ impl DataFusionEngine {
                 memory_limit: DEFAULT_QUERY_MEMORY,
                 catalog: None,
                 group_by_bits: true,
+                filter_pushdown: true,
                 footers: Arc::new(
                     DefaultCache::new(FOOTER_CACHE_BYTES).with_name("lake Parquet footers"),
                 ),
@@ -149,6 +150,13 @@ impl DataFusionEngine {
     /// the benchmarks compare the two.
     pub fn with_group_by_bits(mut self, on: bool) -> Self {
         self.planner.group_by_bits = on;
+        self
+    }
+
+    /// Whether filters are evaluated while Parquet is decoded (on by default). Off decodes
+    /// every column a query reads and filters after: the benchmarks compare the two.
+    pub fn with_filter_pushdown(mut self, on: bool) -> Self {
+        self.planner.filter_pushdown = on;
         self
     }
 
@@ -217,6 +225,7 @@ struct Planner {
     memory_limit: usize,
     catalog: Option<Arc<dyn StoreCatalog>>,
     group_by_bits: bool,
+    filter_pushdown: bool,
     /// The files' Parquet footers, kept across queries (each query has its own runtime
     /// for its memory limit). An entry is used only while the file's size and modification
     /// time are unchanged.
@@ -261,7 +270,7 @@ impl Planner {
         // Filters are evaluated while decoding, and the other columns decoded only for
         // the rows that pass: rows are sorted by principal, so one principal's events are
         // a few pages (the lake-bench README has the measurement).
-        config.options_mut().execution.parquet.pushdown_filters = true;
+        config.options_mut().execution.parquet.pushdown_filters = self.filter_pushdown;
         config.options_mut().execution.parquet.reorder_filters = true;
         let mut state = SessionStateBuilder::new()
             .with_config(config)
