@@ -1,10 +1,11 @@
 //! The background copy of one import: finds the day prefixes within its time range, reads
 //! each log and Insights file record by record and writes the events in range into every
-//! destination store's lake folder, in bounded chunks with names derived from the import
-//! and the source file, so a re-run overwrites instead of duplicating. A file counts once
-//! its completion is recorded (with the statistics, in one metadata transaction); a file
-//! that fails part-way has its chunks removed and is tried again when the import is.
-
+//! destination store's lake folder, in bounded chunks named by the import and their source
+//! (a large file alone, or a group of one day's small files: [`Unit`]). A source's files
+//! count once their completion is recorded (with the statistics, in one metadata
+//! transaction); a file that fails part-way has its chunks removed and is tried again when
+//! the import is, and a run first removes the chunks of sources an interrupted run did not
+//! record, so nothing is stored twice.
 use crate::record::{
     FailureRecord, ImportRecord, Status, FAILURES, FILES_DONE, IMPORTS, SOURCES_DONE,
 };
