@@ -6,6 +6,7 @@
 //! transaction); a file that fails part-way has its chunks removed and is tried again when
 //! the import is, and a run first removes the chunks of sources an interrupted run did not
 //! record, so nothing is stored twice.
+
 use crate::record::{
     FailureRecord, ImportRecord, Status, FAILURES, FILES_DONE, IMPORTS, SOURCES_DONE,
 };
