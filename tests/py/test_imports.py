@@ -191,15 +191,25 @@ def big_log_file(events: int) -> bytes:
     return gzip.compress(json.dumps({"Records": records}).encode(), compresslevel=1)
 
 
-def test_stopped_import_started_again_completes_without_duplicates(server):
+BIG = 300_000
+
+
+def start_import_with_big_file(server):
+    """Fills the trail bucket, adds a file of BIG events (it keeps the copy busy long enough
+    to be stopped part-way) and starts importing it all into a new store; returns the
+    client, what the bucket holds besides, the store and the import."""
     ct = server.client()
     expected = fill_trail_bucket(server, "trail-bucket")
-    # A large file keeps the copy busy long enough to be stopped part-way.
-    big = 300_000
     name = f"{FILE_ACCOUNT}_CloudTrail_{REGION}_20230710T0000Z_aaaaaaaaaaaaaaaa.json.gz"
-    (server.data_dir / "buckets" / "trail-bucket" / prefix("CloudTrail") / name).write_bytes(big_log_file(big))
+    (server.data_dir / "buckets" / "trail-bucket" / prefix("CloudTrail") / name).write_bytes(big_log_file(BIG))
     store = create_store(ct)
     import_id = ct.start_import(Destinations=[store], ImportSource=source("trail-bucket"))["ImportId"]
+    return ct, expected, store, import_id
+
+
+def test_stopped_import_started_again_completes_without_duplicates(server):
+    ct, expected, store, import_id = start_import_with_big_file(server)
+    big = BIG
     assert error_code(ct.start_import, Destinations=[store], ImportSource=source("trail-bucket")) == "AccountHasOngoingImportException"
     stopped = ct.stop_import(ImportId=import_id)
     assert stopped["ImportStatus"] == "STOPPED"
@@ -227,13 +237,8 @@ def imported_count(ct, store_arn: str) -> int:
 
 
 def test_chunks_an_interrupted_run_left_are_removed_when_it_resumes(server):
-    ct = server.client()
-    expected = fill_trail_bucket(server, "trail-bucket")
-    big = 300_000
-    name = f"{FILE_ACCOUNT}_CloudTrail_{REGION}_20230710T0000Z_aaaaaaaaaaaaaaaa.json.gz"
-    (server.data_dir / "buckets" / "trail-bucket" / prefix("CloudTrail") / name).write_bytes(big_log_file(big))
-    store = create_store(ct)
-    import_id = ct.start_import(Destinations=[store], ImportSource=source("trail-bucket"))["ImportId"]
+    ct, expected, store, import_id = start_import_with_big_file(server)
+    big = BIG
     assert ct.stop_import(ImportId=import_id)["ImportStatus"] == "STOPPED"
     # What a run killed while writing leaves behind: a chunk of a source (a group of small
     # files) it never recorded as done. Its files are read again, maybe grouped otherwise.

@@ -267,20 +267,9 @@ struct Unit {
 }
 
 impl Unit {
-    fn alone(file: PendingFile) -> Self {
-        Self {
-            source: source_name(&[file.key.as_str()]),
-            files: vec![file],
-        }
-    }
-
-    fn group(files: Vec<PendingFile>) -> Self {
-        if files.len() == 1 {
-            return files.into_iter().next().map(Self::alone).unwrap_or(Self {
-                files: Vec::new(),
-                source: String::new(),
-            });
-        }
+    /// The unit of `files`, named by their keys ([`source_name`]: one file alone keeps
+    /// the name its key gives).
+    fn of(files: Vec<PendingFile>) -> Self {
         let keys: Vec<&str> = files.iter().map(|file| file.key.as_str()).collect();
         Self {
             source: source_name(&keys),
@@ -327,7 +316,7 @@ fn units_of(files: Vec<PendingFile>, prefixes: &[String]) -> Vec<Unit> {
         .into_iter()
         .partition(|file| file.size > SMALL_FILE_BYTES);
     small.sort_by(|a, b| (day_of(a.at), &a.key).cmp(&(day_of(b.at), &b.key)));
-    let mut units: Vec<Unit> = large.into_iter().map(Unit::alone).collect();
+    let mut units: Vec<Unit> = large.into_iter().map(|file| Unit::of(vec![file])).collect();
     let mut group: Vec<PendingFile> = Vec::new();
     let mut group_bytes = 0;
     for file in small {
@@ -335,14 +324,14 @@ fn units_of(files: Vec<PendingFile>, prefixes: &[String]) -> Vec<Unit> {
             .last()
             .is_some_and(|last| day_of(last.at) == day_of(file.at));
         if !group.is_empty() && (!same_day || group_bytes + file.size > GROUP_BYTES) {
-            units.push(Unit::group(std::mem::take(&mut group)));
+            units.push(Unit::of(std::mem::take(&mut group)));
             group_bytes = 0;
         }
         group_bytes += file.size;
         group.push(file);
     }
     if !group.is_empty() {
-        units.push(Unit::group(group));
+        units.push(Unit::of(group));
     }
     units
 }
