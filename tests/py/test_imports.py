@@ -257,6 +257,33 @@ def test_chunks_an_interrupted_run_left_are_removed_when_it_resumes(server):
     assert imported_count(ct, store) == expected["events"] + big
 
 
+def test_chunks_that_cannot_be_written_fail_their_files_and_a_retry_writes_them(server):
+    """A file streamed alone has its chunks written while it is read: a write that fails
+    (here the store's day folder is a plain file) fails the file, whatever chunk it was,
+    leaves none of its chunks behind, and a retry writes every event once."""
+    ct = server.client()
+    store = create_store(ct)
+    day = server.data_dir / "lake" / store.rsplit("/", 1)[1] / "eventday=2023-07-10"
+    day.parent.mkdir(parents=True, exist_ok=True)
+    day.write_bytes(b"not a folder")
+    expected = fill_trail_bucket(server, "trail-bucket")
+    name = f"{FILE_ACCOUNT}_CloudTrail_{REGION}_20230710T0000Z_aaaaaaaaaaaaaaaa.json.gz"
+    (server.data_dir / "buckets" / "trail-bucket" / prefix("CloudTrail") / name).write_bytes(big_log_file(BIG))
+    import_id = ct.start_import(Destinations=[store], ImportSource=source("trail-bucket"))["ImportId"]
+    final = wait_status(ct, import_id, "COMPLETED", "FAILED")
+    assert final["ImportStatus"] == "FAILED"
+    failures = ct.list_import_failures(ImportId=import_id)["Failures"]
+    big = [f for f in failures if f["Location"].endswith(name)]
+    assert len(big) == 1 and big[0]["Status"] == "FAILED", failures
+    assert "failed to write the events into event data store" in big[0]["ErrorMessage"]
+    day.unlink()
+    assert ct.start_import(ImportId=import_id)["ImportStatus"] == "INITIALIZING"
+    final = wait_status(ct, import_id, "COMPLETED", "FAILED")
+    assert final["ImportStatus"] == "COMPLETED", ct.list_import_failures(ImportId=import_id)
+    assert final["ImportStatistics"]["EventsCompleted"] == expected["events"] + BIG
+    assert imported_count(ct, store) == expected["events"] + BIG
+
+
 def test_import_resumes_after_a_restart(server):
     ct = server.client()
     expected = fill_trail_bucket(server, "trail-bucket")

@@ -38,6 +38,8 @@ const GROUP_BYTES: u64 = 8 * 1024 * 1024;
 /// A group's file with more events than this (a small file that inflates far more than
 /// usual) is not held whole: it is read again alone and streamed into chunks of its own.
 const GROUP_FILE_EVENTS: i64 = CHUNK_EVENTS as i64;
+/// Chunks of one unit encoded and written at once while its reading goes on.
+const CHUNKS_IN_FLIGHT: usize = 2;
 /// Bad records of one file recorded as failures; more are counted in the last one's message.
 const MAX_RECORD_FAILURES_PER_FILE: usize = 100;
 
@@ -409,7 +411,7 @@ async fn copy_unit(
         let read = |key: &str, writer: &mut ChunkWriter<'_>, whole: bool| {
             read_file(&handle, &objects, key, &import, &mirror, writer, whole)
         };
-        let mut writer = ChunkWriter::new(handle.clone(), lake.clone(), &import, source);
+        let mut writer = ChunkWriter::new(handle.clone(), lake.clone(), &import, source, !whole);
         let mut outcomes: Vec<Option<FileOutcome>> = keys.iter().map(|_| None).collect();
         let mut too_large = Vec::new();
         // Whether the unit's chunks must go: a file read alone failed, a chunk could not
@@ -436,7 +438,7 @@ async fn copy_unit(
                 break;
             }
         }
-        if abandoned || !writer.flush() {
+        if abandoned || !writer.finish() {
             writer.remove_written();
             let unwritten = writer.error.take();
             return outcomes
@@ -450,10 +452,15 @@ async fn copy_unit(
         }
         for index in too_large {
             let key = &keys[index];
-            let mut alone =
-                ChunkWriter::new(handle.clone(), lake.clone(), &import, source_name(&[key]));
+            let mut alone = ChunkWriter::new(
+                handle.clone(),
+                lake.clone(),
+                &import,
+                source_name(&[key]),
+                true,
+            );
             let outcome = match read(key, &mut alone, false) {
-                Some(FileOutcome::Copied(copied)) if alone.flush() => FileOutcome::Copied(copied),
+                Some(FileOutcome::Copied(copied)) if alone.finish() => FileOutcome::Copied(copied),
                 Some(FileOutcome::Copied(_)) => {
                     FileOutcome::Failed(alone.error.take().unwrap_or_default())
                 }
@@ -500,12 +507,26 @@ fn read_file(
     writer: &mut ChunkWriter<'_>,
     whole: bool,
 ) -> Option<FileOutcome> {
-    let stream = match handle.block_on(objects.get(&Path::from(key))) {
-        Ok(result) => result.into_stream(),
+    let result = match handle.block_on(objects.get(&Path::from(key))) {
+        Ok(result) => result,
         Err(e) => return Some(FileOutcome::Failed(format!("failed to read the file: {e}"))),
     };
     let mut too_large = false;
-    let reader = crate::stream::StreamReader::new(handle.clone(), stream);
+    // A file of the embedded store is read here, on this blocking thread: its stream
+    // would read 8 KiB at a time, each on a blocking task of its own.
+    let range = result.range.clone();
+    let reader: Box<dyn std::io::Read> = match result.payload {
+        object_store::GetResultPayload::File(mut file, _) => {
+            use std::io::{Read, Seek, SeekFrom};
+            if let Err(e) = file.seek(SeekFrom::Start(range.start)) {
+                return Some(FileOutcome::Failed(format!("failed to read the file: {e}")));
+            }
+            Box::new(file.take(range.end - range.start))
+        }
+        object_store::GetResultPayload::Stream(stream) => {
+            Box::new(crate::stream::StreamReader::new(handle.clone(), stream))
+        }
+    };
     let gzipped = key.ends_with(".gz");
     let mut bad_records = Vec::new();
     let mut bad_record_count = 0;
@@ -569,7 +590,11 @@ fn in_range(time: DateTime<Utc>, start: Option<DateTime<Utc>>, end: Option<DateT
     start.is_none_or(|start| time >= start) && end.is_none_or(|end| time <= end)
 }
 
-/// Writes gathered events as chunk files, one per destination and day.
+/// Writes gathered events as chunk files, one per destination and day. For a file streamed
+/// alone, chunks are encoded and written while the next one is read (up to
+/// [`CHUNKS_IN_FLIGHT`] at once), so one large file keeps more than one core busy; a
+/// group's chunks are written before reading goes on (with units already read one per
+/// core, overlapping cost more CPU than it saved: the bench README, 2026-12-05).
 struct ChunkWriter<'a> {
     handle: tokio::runtime::Handle,
     lake: opentrail_lake::LakeStorage,
@@ -578,7 +603,11 @@ struct ChunkWriter<'a> {
     chunk: u32,
     pending: Vec<(NaiveDate, EventRecord)>,
     written: Vec<Path>,
-    events: i64,
+    /// Whether chunks are written while reading goes on (a file streamed alone).
+    streamed: bool,
+    /// The chunks being written, oldest first: each gives the files it wrote, and why it
+    /// stopped short if it did.
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<(Vec<Path>, Option<String>)>>,
     error: Option<String>,
 }
 
@@ -588,6 +617,7 @@ impl<'a> ChunkWriter<'a> {
         lake: opentrail_lake::LakeStorage,
         import: &'a ImportRecord,
         source: String,
+        streamed: bool,
     ) -> Self {
         Self {
             handle,
@@ -597,21 +627,29 @@ impl<'a> ChunkWriter<'a> {
             chunk: 0,
             pending: Vec::new(),
             written: Vec::new(),
-            events: 0,
+            streamed,
+            in_flight: std::collections::VecDeque::new(),
             error: None,
         }
     }
 
-    /// Writes what is pending; false (with `error` set) when a write failed.
+    /// Starts writing what is pending, once fewer than [`CHUNKS_IN_FLIGHT`] chunks are
+    /// being written; false (with `error` set) when a write failed. [`Self::finish`] waits
+    /// for every chunk too.
     fn flush(&mut self) -> bool {
+        while self.in_flight.len() >= CHUNKS_IN_FLIGHT {
+            if !self.settle_oldest() {
+                return false;
+            }
+        }
         if self.pending.is_empty() {
             return true;
         }
         let mut by_day: BTreeMap<NaiveDate, Vec<EventRecord>> = BTreeMap::new();
-        let count = self.pending.len() as i64;
         for (day, event) in self.pending.drain(..) {
             by_day.entry(day).or_default().push(event);
         }
+        let mut files = Vec::new();
         for store in &self.import.destination_ids {
             for (day, events) in &by_day {
                 let file = ImportedFile {
@@ -621,26 +659,71 @@ impl<'a> ChunkWriter<'a> {
                     source: self.source.clone(),
                     chunk: self.chunk,
                 };
-                match self
-                    .handle
-                    .block_on(self.lake.put_imported(&file, events.clone()))
-                {
-                    Ok(path) => self.written.push(path),
+                files.push((file, events.clone()));
+            }
+        }
+        let lake = self.lake.clone();
+        self.in_flight.push_back(self.handle.spawn(async move {
+            let mut written = Vec::new();
+            for (file, events) in files {
+                match lake.put_imported(&file, events).await {
+                    Ok(path) => written.push(path),
                     Err(e) => {
-                        self.error = Some(format!(
-                            "failed to write the events into event data store {store}: {e}"
-                        ));
-                        return false;
+                        let why = format!(
+                            "failed to write the events into event data store {}: {e}",
+                            file.store
+                        );
+                        return (written, Some(why));
                     }
                 }
             }
-        }
+            (written, None)
+        }));
         self.chunk += 1;
-        self.events += count;
+        if !self.streamed {
+            return self.settle();
+        }
         true
     }
 
+    /// Waits for every chunk being written; false (with `error` set) when one failed.
+    fn settle(&mut self) -> bool {
+        let mut settled = true;
+        while !self.in_flight.is_empty() {
+            settled &= self.settle_oldest();
+        }
+        settled
+    }
+
+    /// Waits for the oldest chunk being written; false (with `error` set) when it failed.
+    fn settle_oldest(&mut self) -> bool {
+        let Some(task) = self.in_flight.pop_front() else {
+            return true;
+        };
+        let (written, failed) = self.handle.block_on(task).unwrap_or_else(|e| {
+            (
+                Vec::new(),
+                Some(format!("the import's write task failed: {e}")),
+            )
+        });
+        self.written.extend(written);
+        match failed {
+            None => true,
+            Some(why) => {
+                self.error = Some(why);
+                false
+            }
+        }
+    }
+
+    /// Writes what is pending and waits until every chunk is written; false (with `error`
+    /// set) when a write failed.
+    fn finish(&mut self) -> bool {
+        self.flush() && self.settle()
+    }
+
     fn remove_written(&mut self) {
+        self.settle();
         for path in self.written.drain(..) {
             if let Err(e) = self.handle.block_on(self.lake.objects.delete(&path)) {
                 tracing::warn!(path = %path, error = %e, "failed to remove a partly imported file");
