@@ -121,7 +121,15 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     for (name, help, value) in gauges {
         push_sample(&mut text, "gauge", name, help, value);
     }
-    render_log_retention(&mut text, &app.log_retention, app.log.durable_end());
+    // The last retention pass's figures, with each consumer's cursor as committed now (the
+    // pass's is up to a pass old).
+    let mut stats = app.log_retention.latest();
+    for consumer in stats.iter_mut().flat_map(|stats| &mut stats.consumers) {
+        if let Ok(Some(cursor)) = app.log.cursor(&consumer.consumer).await {
+            consumer.cursor = Some(cursor);
+        }
+    }
+    render_log_retention(&mut text, &app.log_retention, stats, app.log.durable_end());
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -129,12 +137,14 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
-/// The event log's disk use, oldest offset and consumers' lag as of the last retention
-/// pass (nothing before the first). Consumer labels are cursor names, at most
-/// [`opentrail_log::MAX_REPORTED_CONSUMERS`] of them.
+/// The event log's deletions since the start, and its disk use, oldest offset and
+/// consumers' lag from `stats` (the last retention pass's; nothing before the first).
+/// Consumer labels are cursor names, at most [`opentrail_log::MAX_REPORTED_CONSUMERS`] of
+/// them.
 fn render_log_retention(
     text: &mut String,
     status: &opentrail_log::RetentionStatus,
+    stats: Option<opentrail_log::LogStats>,
     durable_end: u64,
 ) {
     let (deleted_segments, deleted_bytes) = status.deleted_totals();
@@ -152,7 +162,7 @@ fn render_log_retention(
         "Bytes of event log segments deleted by retention since the server started.",
         deleted_bytes,
     );
-    let Some(stats) = status.latest() else {
+    let Some(stats) = stats else {
         return;
     };
     let gauges = [

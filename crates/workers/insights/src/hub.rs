@@ -346,6 +346,11 @@ impl InsightsHub {
         engines.running.is_empty() && engines.closing.is_empty()
     }
 
+    /// Whether any engine is running, so that [`Self::observe`] counts anything.
+    pub fn is_counting(&self) -> bool {
+        !self.lock().running.is_empty()
+    }
+
     /// Whether `account` has Insights running.
     pub fn is_enabled(&self, account: &str) -> bool {
         self.lock().running.contains_key(account)
