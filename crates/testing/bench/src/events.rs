@@ -8,6 +8,7 @@ use http::{HeaderName, HeaderValue};
 use opentrail_sigv4::{sign, PayloadHash, SigningParams};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -188,7 +189,31 @@ pub async fn send_all(
     requests: Vec<SignedRequest>,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Ack>> {
-    let queue = Arc::new(Mutex::new(requests));
+    send_paced(client, requests, concurrency, None).await
+}
+
+/// [`send_all`], at most `rate` events per second when given: each request goes out when
+/// the records before it are due (its place in the schedule from the start), or later if
+/// every connection is still waiting for an answer.
+pub async fn send_paced(
+    client: &Arc<EventsClient>,
+    requests: Vec<SignedRequest>,
+    concurrency: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<Vec<Ack>> {
+    let started = tokio::time::Instant::now();
+    let mut due_records = 0usize;
+    let scheduled: VecDeque<(Duration, SignedRequest)> = requests
+        .into_iter()
+        .map(|request| {
+            let due = rate.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(due_records as f64 / rate)
+            });
+            due_records += request.body.records;
+            (due, request)
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(scheduled));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
         let (queue, client) = (Arc::clone(&queue), Arc::clone(client));
@@ -198,10 +223,11 @@ pub async fn send_all(
                 let next = queue
                     .lock()
                     .map_err(|_| anyhow::anyhow!("queue poisoned"))?
-                    .pop();
-                let Some(request) = next else {
+                    .pop_front();
+                let Some((due, request)) = next else {
                     break;
                 };
+                tokio::time::sleep_until(started + due).await;
                 acks.push(client.send(request).await?);
             }
             Ok::<_, anyhow::Error>(acks)

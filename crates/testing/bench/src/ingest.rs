@@ -2,7 +2,7 @@
 //! dataset, and `opentrail-bench import`: the wall time of `opentrail import` on it.
 
 use crate::dataset::{overwrite_string, RECIPIENT_ACCOUNT};
-use crate::events::{build_bodies, copy_record, percentile, send_all, Ack, EventsClient};
+use crate::events::{build_bodies, copy_record, percentile, send_paced, Ack, EventsClient};
 use crate::server::{BenchServer, ServeOptions, ACCOUNT_ID};
 use anyhow::bail;
 use std::path::PathBuf;
@@ -34,6 +34,12 @@ pub struct IngestArgs {
     /// written everything: the end-to-end rate then covers ingest, history and the store.
     #[arg(long)]
     lake_store: bool,
+    /// Offer this many events per second (a steady load) instead of sending as fast as the
+    /// server acknowledges: the figures then say whether history (and the store) keep up
+    /// with that rate: how far behind the log's end they fell while it ran and how long
+    /// after the last acknowledgement they had everything.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,8 +94,10 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
         .map(|body| client.sign(body))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let started = Instant::now();
-    let acks = send_all(&client, requests, args.concurrency).await?;
+    let watch = LagWatch::start(server.endpoint());
+    let acks = send_paced(&client, requests, args.concurrency, args.rate).await?;
     let elapsed = started.elapsed();
+    let last_ack = Instant::now();
     // How far event history got while ingest ran, and when it had everything.
     let (log_end, applied_during) = history_progress(&server.endpoint()).await?;
     let searchable = wait_until_indexed(&server.endpoint()).await;
@@ -97,6 +105,8 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
         Some(store) => Some(lake::wait_until_written(&server, store, started).await?),
         None => None,
     };
+    let lags = watch.stop().await;
+    let cpu_seconds = server.cpu_seconds();
     let mut latencies: Vec<Duration> = acks.iter().map(Ack::latency).collect();
     latencies.sort();
     server.stop()?;
@@ -116,26 +126,110 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
             serde_json::json!({ "events": events, "requests": latencies.len(), "seconds": elapsed.as_secs_f64(),
                 "events_per_second": rate, "mb_per_second": mb_s, "ack_ms": { "p50": p50, "p99": p99, "max": max },
                 "history": { "log_records": log_end, "indexed_during_ingest": applied_during,
-                    "indexed_per_second_during_ingest": indexing_rate, "all_searchable_after_seconds": searchable } })
+                    "indexed_per_second_during_ingest": indexing_rate, "all_searchable_after_seconds": searchable },
+                "offered_events_per_second": args.rate, "max_records_behind": { "history": lags.history, "store": lags.lake },
+                "store_written_after_seconds": lake.as_ref().map(|lake| lake.written_after),
+                "server_cpu_seconds": cpu_seconds })
         );
-    } else {
-        println!(
-            "ingest: {events} events in {} requests, {:.2}s: {rate:.0} events/s, {mb_s:.0} MB/s; ack latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
-            latencies.len(),
-            elapsed.as_secs_f64()
-        );
-        println!(
-            "event history: {applied_during} of {log_end} log records indexed while ingest ran ({indexing_rate:.0} records/s); all searchable after {searchable:.2}s"
-        );
+        return Ok(());
     }
-    if let Some(lake) = lake {
+    println!(
+        "ingest: {events} events in {} requests, {:.2}s: {rate:.0} events/s, {mb_s:.0} MB/s; ack latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
+        latencies.len(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "event history: {applied_during} of {log_end} log records indexed while ingest ran ({indexing_rate:.0} records/s); all searchable after {searchable:.2}s"
+    );
+    if let Some(lake) = &lake {
         let end_to_end = lake.written_after.max(searchable);
         println!(
             "event data store: {} events written into it, the lake writer done after {:.2}s; ingest + history + store end to end: {:.0} events/s ({events} events / {end_to_end:.2}s)",
             lake.stored, lake.written_after, events as f64 / end_to_end
         );
     }
+    // Whether the consumers kept up: how far behind the log's end they fell, and how long
+    // after the last acknowledgement they had everything.
+    let after_last_ack = |seconds: f64| seconds - (last_ack - started).as_secs_f64();
+    println!(
+        "offered {}; behind the log's end at most: history {} records, store {}; everything searchable {:.2}s after the last ack{}; server CPU {}",
+        args.rate.map_or("as fast as acknowledged".to_owned(), |r| format!("{r:.0} events/s")),
+        lags.history,
+        lags.lake.map_or("-".to_owned(), |l| l.to_string()),
+        after_last_ack(searchable),
+        lake.as_ref().map_or(String::new(), |lake| format!(
+            ", in the store {:.2}s after",
+            after_last_ack(lake.written_after)
+        )),
+        cpu_seconds.map_or("unknown".to_owned(), |cpu| format!(
+            "{cpu:.1}s ({:.1} µs/event)",
+            cpu * 1e6 / events as f64
+        )),
+    );
     Ok(())
+}
+
+/// The most records event history and the lake writer were behind the log's end, sampled
+/// from `/metrics` every 100 ms while the bench runs.
+struct LagWatch {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<MaxLags>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct MaxLags {
+    history: u64,
+    lake: Option<u64>,
+}
+
+impl LagWatch {
+    fn start(endpoint: String) -> Self {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut max = MaxLags::default();
+            while !*stopped.borrow() {
+                if let Ok(text) = metrics_text(&endpoint).await {
+                    let (end, applied) = (
+                        gauge(&text, "opentrail_event_log_durable_end_offset "),
+                        gauge(&text, "opentrail_history_applied_offset "),
+                    );
+                    if let (Some(end), Some(applied)) = (end, applied) {
+                        max.history = max.history.max(end.saturating_sub(applied));
+                    }
+                    if let Some(lag) = gauge(&text, LAKE_LAG) {
+                        max.lake = Some(max.lake.unwrap_or(0).max(lag));
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+            max
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> MaxLags {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// The lake consumer's lag gauge in `/metrics`.
+const LAKE_LAG: &str = "opentrail_event_log_consumer_lag_records{consumer=\"lake\"} ";
+
+async fn metrics_text(endpoint: &str) -> anyhow::Result<String> {
+    Ok(reqwest::get(format!("{endpoint}/metrics"))
+        .await?
+        .text()
+        .await?)
+}
+
+/// The value of the `/metrics` line starting with `name` (which ends with a space).
+fn gauge(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
 }
 
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
@@ -172,17 +266,10 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
 
 /// The durable end of the event log and event history's applied offset, from `/metrics`.
 async fn history_progress(endpoint: &str) -> anyhow::Result<(u64, u64)> {
-    let text = reqwest::get(format!("{endpoint}/metrics"))
-        .await?
-        .text()
-        .await?;
-    let gauge = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
-    };
+    let text = metrics_text(endpoint).await?;
     match (
-        gauge("opentrail_event_log_durable_end_offset "),
-        gauge("opentrail_history_applied_offset "),
+        gauge(&text, "opentrail_event_log_durable_end_offset "),
+        gauge(&text, "opentrail_history_applied_offset "),
     ) {
         (Some(end), Some(applied)) => Ok((end, applied)),
         _ => bail!("the server's /metrics has no history progress gauges"),
@@ -265,17 +352,8 @@ mod lake {
     ) -> anyhow::Result<LakeFigures> {
         let deadline = Instant::now() + Duration::from_secs(900);
         loop {
-            let text = reqwest::get(format!("{}/metrics", server.endpoint()))
-                .await?
-                .text()
-                .await?;
-            let lag = text.lines().find_map(|line| {
-                line.strip_prefix("opentrail_event_log_consumer_lag_records{consumer=\"lake\"} ")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            });
-            match lag {
+            let text = metrics_text(&server.endpoint()).await?;
+            match gauge(&text, LAKE_LAG) {
                 Some(0) => break,
                 Some(_) => {}
                 None => bail!("the server's /metrics has no lake consumer lag"),
