@@ -83,7 +83,7 @@ async fn imports_through_the_sdk() {
         .await
         .expect("StartImport");
     let id = started.import_id().expect("an import id").to_owned();
-    assert_eq!(started.destinations(), [store.clone()]);
+    assert_eq!(started.destinations(), std::slice::from_ref(&store));
     assert_eq!(
         started
             .import_source()
@@ -300,7 +300,7 @@ async fn samples_policies_event_configuration_and_generated_queries_through_the_
         .expect("PutEventConfiguration");
     assert_eq!(put.event_data_store_arn(), Some(store.as_str()));
     assert_eq!(put.max_event_size(), Some(&MaxEventSize::Large));
-    assert_eq!(put.context_key_selectors(), [selector.clone()]);
+    assert_eq!(put.context_key_selectors(), std::slice::from_ref(&selector));
     let got = client
         .get_event_configuration()
         .event_data_store(&store_id)
