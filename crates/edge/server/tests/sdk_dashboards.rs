@@ -10,21 +10,13 @@ use aws_sdk_cloudtrail::types::{
     RefreshScheduleFrequencyUnit, RefreshScheduleStatus, RequestWidget,
 };
 use aws_sdk_cloudtrail::Client;
-use common::{expect_error, TestServer, ACCOUNT_ID};
+use common::{create_event_data_store, expect_error, store_id, TestServer, ACCOUNT_ID};
 use std::time::{Duration, Instant};
 
 const REGION: &str = "us-east-1";
 
 async fn create_store(client: &Client, name: &str) -> String {
-    let created = client
-        .create_event_data_store()
-        .name(name)
-        .termination_protection_enabled(false)
-        .send()
-        .await
-        .expect("CreateEventDataStore");
-    let arn = created.event_data_store_arn().expect("an ARN");
-    arn.rsplit('/').next().expect("an id").to_owned()
+    store_id(&create_event_data_store(client, name).await)
 }
 
 async fn widget_status(client: &Client, alias: &str, refresh_id: &str) -> QueryStatus {

@@ -13,7 +13,7 @@ use aws_sdk_cloudtrail::primitives::DateTime;
 use aws_sdk_cloudtrail::types::{
     ContextKeySelector, ImportSource, ImportStatus, MaxEventSize, S3ImportSource, Type,
 };
-use common::{expect_error, TestServer, ACCOUNT_ID};
+use common::{create_event_data_store, expect_error, store_id, TestServer, ACCOUNT_ID};
 
 const REGION: &str = "us-east-1";
 const MISSING_STORE: &str =
@@ -63,15 +63,7 @@ async fn imports_through_the_sdk() {
     let client = server.client(REGION);
     server.create_bucket("sdk-trail-bucket");
     write_trail_log(&server, "sdk-trail-bucket", 25);
-    let store = client
-        .create_event_data_store()
-        .name("sdk-imports")
-        .send()
-        .await
-        .expect("CreateEventDataStore")
-        .event_data_store_arn()
-        .expect("an ARN")
-        .to_owned();
+    let store = create_event_data_store(&client, "sdk-imports").await;
 
     let started = client
         .start_import()
@@ -181,16 +173,8 @@ async fn imports_through_the_sdk() {
 async fn samples_policies_event_configuration_and_generated_queries_through_the_sdk() {
     let server = TestServer::start();
     let client = server.client(REGION);
-    let store = client
-        .create_event_data_store()
-        .name("sdk-edges")
-        .send()
-        .await
-        .expect("CreateEventDataStore")
-        .event_data_store_arn()
-        .expect("an ARN")
-        .to_owned();
-    let store_id = store.rsplit('/').next().expect("an id").to_owned();
+    let store = create_event_data_store(&client, "sdk-edges").await;
+    let id = store_id(&store);
 
     // SearchSampleQueries: ranked, relevance in (0, 1].
     let found = client
@@ -303,7 +287,7 @@ async fn samples_policies_event_configuration_and_generated_queries_through_the_
     assert_eq!(put.context_key_selectors(), std::slice::from_ref(&selector));
     let got = client
         .get_event_configuration()
-        .event_data_store(&store_id)
+        .event_data_store(&id)
         .send()
         .await
         .expect("GetEventConfiguration by id");
@@ -336,10 +320,7 @@ async fn samples_policies_event_configuration_and_generated_queries_through_the_
         .await
         .expect("GenerateQuery");
     let statement = generated.query_statement().expect("a statement");
-    assert!(
-        statement.contains(&format!("FROM {store_id}")),
-        "{statement}"
-    );
+    assert!(statement.contains(&format!("FROM {id}")), "{statement}");
     assert!(statement.contains("GROUP BY awsRegion"), "{statement}");
     assert_eq!(
         generated.event_data_store_owner_account_id(),

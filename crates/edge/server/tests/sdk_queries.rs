@@ -7,22 +7,14 @@ mod common;
 
 use aws_sdk_cloudtrail::types::QueryStatus;
 use aws_sdk_cloudtrail::Client;
-use common::{expect_error, TestServer};
+use common::{create_event_data_store, expect_error, store_id, TestServer};
 use std::time::{Duration, Instant};
 
 const REGION: &str = "us-east-1";
 const UNKNOWN_QUERY: &str = "00000000-0000-4000-8000-000000000000";
 
 async fn create_store(client: &Client, name: &str) -> String {
-    let created = client
-        .create_event_data_store()
-        .name(name)
-        .termination_protection_enabled(false)
-        .send()
-        .await
-        .expect("CreateEventDataStore");
-    let arn = created.event_data_store_arn().expect("an ARN");
-    arn.rsplit('/').next().expect("an id").to_owned()
+    store_id(&create_event_data_store(client, name).await)
 }
 
 async fn wait_until_done(client: &Client, query_id: &str) -> QueryStatus {

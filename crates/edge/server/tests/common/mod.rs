@@ -512,6 +512,26 @@ pub fn expect_error_naming<T: Debug, E: ProvideErrorMetadata + Debug>(
     message
 }
 
+/// Creates an event data store (termination protection off, so tests may delete it);
+/// its ARN.
+pub async fn create_event_data_store(client: &Client, name: &str) -> String {
+    client
+        .create_event_data_store()
+        .name(name)
+        .termination_protection_enabled(false)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateEventDataStore {name}: {e:?}"))
+        .event_data_store_arn()
+        .expect("an ARN")
+        .to_owned()
+}
+
+/// The id at the end of an event data store ARN.
+pub fn store_id(arn: &str) -> String {
+    arn.rsplit('/').next().expect("an id").to_owned()
+}
+
 /// Creates a trail in the client's region with the test bucket.
 pub async fn create_trail(
     client: &Client,
