@@ -236,6 +236,19 @@ pub struct ServeArgs {
         hide = true
     )]
     pub event_log_segment_bytes: u64,
+    /// Bytes of the most recently acknowledged records the event log keeps in memory,
+    /// already parsed, for its consumers (event history, the lake writer, delivery ...): a
+    /// consumer within this distance of the log's end reads and parses nothing again.
+    /// Larger only for experiments: 2 GiB (every record of the 1M reference set in memory)
+    /// used ~3 GiB and gained nothing end to end (crates/testing/bench/README.md,
+    /// "Ingest end to end, 2026-12-06").
+    #[arg(
+        long,
+        env = "OPENTRAIL_EVENT_LOG_TAIL_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        hide = true
+    )]
+    pub event_log_tail_bytes: usize,
     /// Digest cadence (hourly as AWS); shorter only for tests and demos.
     #[arg(
         long,

@@ -86,6 +86,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_options = LogOptions {
         direct_io: args.log_direct_io,
         segment_bytes: args.event_log_segment_bytes,
+        tail_cache_bytes: args.event_log_tail_bytes,
         ..LogOptions::default()
     };
     // The embedded segment log. Past this point only its retention (segment files and
