@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One `{"Records":[...]}` request body.
+#[derive(Clone)]
 pub struct Body {
     pub bytes: Bytes,
     pub records: usize,

@@ -2,7 +2,7 @@
 //! dataset, and `opentrail-bench import`: the wall time of `opentrail import` on it.
 
 use crate::dataset::{overwrite_string, RECIPIENT_ACCOUNT};
-use crate::events::{build_bodies, copy_record, percentile, send_paced, Ack, EventsClient};
+use crate::events::{build_bodies, copy_record, percentile, send_paced, Ack, Body, EventsClient};
 use crate::server::{BenchServer, ServeOptions, ACCOUNT_ID};
 use anyhow::bail;
 use std::path::PathBuf;
@@ -40,6 +40,11 @@ pub struct IngestArgs {
     /// after the last acknowledgement they had everything.
     #[arg(long)]
     rate: Option<f64>,
+    /// Runs, each on a fresh server: with more than one, the median, lowest and highest
+    /// end-to-end rate, ingest rate and server CPU per event close the report (one run on
+    /// the shared 2-core machine can be ~10 % off).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +84,50 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     } else {
         build_bodies(&args.input, args.batch_bytes, &mut copy_record)?
     };
+    let runs = args.runs.max(1);
+    let mut figures = Vec::with_capacity(runs);
+    for run in 1..=runs {
+        let one = ingest_once(&args, bodies.clone()).await?;
+        if !args.json {
+            if runs > 1 {
+                println!("run {run} of {runs}:");
+            }
+            one.print(args.rate);
+        }
+        figures.push(one);
+    }
+    if args.json {
+        let json = match figures.as_slice() {
+            [one] => one.json(args.rate),
+            all => serde_json::json!({
+                "runs": all.iter().map(|one| one.json(args.rate)).collect::<Vec<_>>(),
+                "median": Spread::of(all).json(),
+            }),
+        };
+        println!("{json}");
+    } else if runs > 1 {
+        Spread::of(&figures).print(runs);
+    }
+    Ok(())
+}
+
+/// One server, one pass over the data set: what [`run_ingest`] reports per run.
+struct RunFigures {
+    events: usize,
+    bytes: usize,
+    latencies: Vec<Duration>,
+    /// From the first request to the last acknowledgement.
+    elapsed: Duration,
+    log_end: u64,
+    applied_during: u64,
+    /// When everything was searchable in event history, from the start.
+    searchable: f64,
+    lake: Option<lake::LakeFigures>,
+    lags: MaxLags,
+    cpu_seconds: Option<f64>,
+}
+
+async fn ingest_once(args: &IngestArgs, bodies: Vec<Body>) -> anyhow::Result<RunFigures> {
     let events: usize = bodies.iter().map(|b| b.records).sum();
     let bytes: usize = bodies.iter().map(|b| b.bytes.len()).sum();
     let server = start_server(&args.opentrail_bin, args.history_retention_days)?;
@@ -97,7 +146,6 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     let watch = LagWatch::start(server.endpoint());
     let acks = send_paced(&client, requests, args.concurrency, args.rate).await?;
     let elapsed = started.elapsed();
-    let last_ack = Instant::now();
     // How far event history got while ingest ran, and when it had everything.
     let (log_end, applied_during) = history_progress(&server.endpoint()).await?;
     let searchable = wait_until_indexed(&server.endpoint()).await;
@@ -110,63 +158,184 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     let mut latencies: Vec<Duration> = acks.iter().map(Ack::latency).collect();
     latencies.sort();
     server.stop()?;
-    let searchable = (searchable? - started).as_secs_f64();
-    let indexing_rate = applied_during as f64 / elapsed.as_secs_f64();
-    let rate = events as f64 / elapsed.as_secs_f64();
-    let mb_s = bytes as f64 / 1e6 / elapsed.as_secs_f64();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let (p50, p99, max) = (
-        ms(percentile(&latencies, 50.0)),
-        ms(percentile(&latencies, 99.0)),
-        ms(*latencies.last().unwrap_or(&Duration::ZERO)),
-    );
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ "events": events, "requests": latencies.len(), "seconds": elapsed.as_secs_f64(),
-                "events_per_second": rate, "mb_per_second": mb_s, "ack_ms": { "p50": p50, "p99": p99, "max": max },
-                "history": { "log_records": log_end, "indexed_during_ingest": applied_during,
-                    "indexed_per_second_during_ingest": indexing_rate, "all_searchable_after_seconds": searchable },
-                "offered_events_per_second": args.rate, "max_records_behind": { "history": lags.history, "store": lags.lake },
-                "store_written_after_seconds": lake.as_ref().map(|lake| lake.written_after),
-                "server_cpu_seconds": cpu_seconds })
-        );
-        return Ok(());
+    Ok(RunFigures {
+        events,
+        bytes,
+        latencies,
+        elapsed,
+        log_end,
+        applied_during,
+        searchable: (searchable? - started).as_secs_f64(),
+        lake,
+        lags,
+        cpu_seconds,
+    })
+}
+
+impl RunFigures {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
     }
-    println!(
-        "ingest: {events} events in {} requests, {:.2}s: {rate:.0} events/s, {mb_s:.0} MB/s; ack latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
-        latencies.len(),
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "event history: {applied_during} of {log_end} log records indexed while ingest ran ({indexing_rate:.0} records/s); all searchable after {searchable:.2}s"
-    );
-    if let Some(lake) = &lake {
-        let end_to_end = lake.written_after.max(searchable);
+
+    /// Ingest, history and (with `--lake-store`) the store, from the first request until
+    /// both had everything.
+    fn end_to_end_seconds(&self) -> f64 {
+        self.lake.as_ref().map_or(self.searchable, |lake| {
+            lake.written_after.max(self.searchable)
+        })
+    }
+
+    fn end_to_end_rate(&self) -> f64 {
+        self.events as f64 / self.end_to_end_seconds()
+    }
+
+    fn cpu_micros_per_event(&self) -> Option<f64> {
+        self.cpu_seconds.map(|cpu| cpu * 1e6 / self.events as f64)
+    }
+
+    /// Ack latency p50, p99 and max, in milliseconds.
+    fn ack_ms(&self) -> (f64, f64, f64) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        (
+            ms(percentile(&self.latencies, 50.0)),
+            ms(percentile(&self.latencies, 99.0)),
+            ms(*self.latencies.last().unwrap_or(&Duration::ZERO)),
+        )
+    }
+
+    fn json(&self, offered: Option<f64>) -> serde_json::Value {
+        let (p50, p99, max) = self.ack_ms();
+        let elapsed = self.elapsed.as_secs_f64();
+        serde_json::json!({ "events": self.events, "requests": self.latencies.len(), "seconds": elapsed,
+            "events_per_second": self.rate(), "mb_per_second": self.bytes as f64 / 1e6 / elapsed,
+            "ack_ms": { "p50": p50, "p99": p99, "max": max },
+            "history": { "log_records": self.log_end, "indexed_during_ingest": self.applied_during,
+                "indexed_per_second_during_ingest": self.applied_during as f64 / elapsed,
+                "all_searchable_after_seconds": self.searchable },
+            "offered_events_per_second": offered,
+            "max_records_behind": { "history": self.lags.history, "store": self.lags.lake },
+            "store_written_after_seconds": self.lake.as_ref().map(|lake| lake.written_after),
+            "end_to_end_events_per_second": self.end_to_end_rate(),
+            "server_cpu_seconds": self.cpu_seconds })
+    }
+
+    fn print(&self, offered: Option<f64>) {
+        let (p50, p99, max) = self.ack_ms();
+        let (events, elapsed) = (self.events, self.elapsed.as_secs_f64());
         println!(
-            "event data store: {} events written into it, the lake writer done after {:.2}s; ingest + history + store end to end: {:.0} events/s ({events} events / {end_to_end:.2}s)",
-            lake.stored, lake.written_after, events as f64 / end_to_end
+            "ingest: {events} events in {} requests, {elapsed:.2}s: {:.0} events/s, {:.0} MB/s; ack latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
+            self.latencies.len(),
+            self.rate(),
+            self.bytes as f64 / 1e6 / elapsed,
+        );
+        println!(
+            "event history: {} of {} log records indexed while ingest ran ({:.0} records/s); all searchable after {:.2}s",
+            self.applied_during,
+            self.log_end,
+            self.applied_during as f64 / elapsed,
+            self.searchable
+        );
+        if let Some(lake) = &self.lake {
+            println!(
+                "event data store: {} events written into it, the lake writer done after {:.2}s; ingest + history + store end to end: {:.0} events/s ({events} events / {:.2}s)",
+                lake.stored,
+                lake.written_after,
+                self.end_to_end_rate(),
+                self.end_to_end_seconds()
+            );
+        }
+        // Whether the consumers kept up: how far behind the log's end they fell, and how
+        // long after the last acknowledgement they had everything.
+        let after_last_ack = |seconds: f64| seconds - elapsed;
+        println!(
+            "offered {}; behind the log's end at most: history {} records, store {}; everything searchable {:.2}s after the last ack{}; server CPU {}",
+            offered.map_or("as fast as acknowledged".to_owned(), |r| format!("{r:.0} events/s")),
+            self.lags.history,
+            self.lags.lake.map_or("-".to_owned(), |l| l.to_string()),
+            after_last_ack(self.searchable),
+            self.lake.as_ref().map_or(String::new(), |lake| format!(
+                ", in the store {:.2}s after",
+                after_last_ack(lake.written_after)
+            )),
+            match (self.cpu_seconds, self.cpu_micros_per_event()) {
+                (Some(cpu), Some(micros)) => format!("{cpu:.1}s ({micros:.1} µs/event)"),
+                _ => "unknown".to_owned(),
+            },
         );
     }
-    // Whether the consumers kept up: how far behind the log's end they fell, and how long
-    // after the last acknowledgement they had everything.
-    let after_last_ack = |seconds: f64| seconds - (last_ack - started).as_secs_f64();
-    println!(
-        "offered {}; behind the log's end at most: history {} records, store {}; everything searchable {:.2}s after the last ack{}; server CPU {}",
-        args.rate.map_or("as fast as acknowledged".to_owned(), |r| format!("{r:.0} events/s")),
-        lags.history,
-        lags.lake.map_or("-".to_owned(), |l| l.to_string()),
-        after_last_ack(searchable),
-        lake.as_ref().map_or(String::new(), |lake| format!(
-            ", in the store {:.2}s after",
-            after_last_ack(lake.written_after)
-        )),
-        cpu_seconds.map_or("unknown".to_owned(), |cpu| format!(
-            "{cpu:.1}s ({:.1} µs/event)",
-            cpu * 1e6 / events as f64
-        )),
-    );
-    Ok(())
+}
+
+/// Median, lowest and highest of a figure over the runs.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Range {
+    fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.sort_by(f64::total_cmp);
+        let (&min, &max) = (values.first()?, values.last()?);
+        let middle = values.len() / 2;
+        let median = if values.len().is_multiple_of(2) {
+            (values[middle - 1] + values[middle]) / 2.0
+        } else {
+            values[middle]
+        };
+        Some(Self { median, min, max })
+    }
+
+    fn json(self) -> serde_json::Value {
+        serde_json::json!({ "median": self.median, "min": self.min, "max": self.max })
+    }
+}
+
+/// The run-to-run spread of the figures that decide a comparison (end to end, ingest,
+/// server CPU per event): one run on the shared 2-core machine can be ~10 % off.
+struct Spread {
+    end_to_end: Option<Range>,
+    ingest: Option<Range>,
+    cpu_micros_per_event: Option<Range>,
+}
+
+impl Spread {
+    fn of(runs: &[RunFigures]) -> Self {
+        Self {
+            end_to_end: Range::of(runs.iter().map(RunFigures::end_to_end_rate).collect()),
+            ingest: Range::of(runs.iter().map(RunFigures::rate).collect()),
+            cpu_micros_per_event: Range::of(
+                runs.iter()
+                    .filter_map(RunFigures::cpu_micros_per_event)
+                    .collect(),
+            ),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "end_to_end_events_per_second": self.end_to_end.map(Range::json),
+            "events_per_second": self.ingest.map(Range::json),
+            "server_cpu_micros_per_event": self.cpu_micros_per_event.map(Range::json),
+        })
+    }
+
+    fn print(&self, runs: usize) {
+        let show = |range: Option<Range>, digits: usize, unit: &str| {
+            range.map_or("unknown".to_owned(), |r| {
+                format!(
+                    "median {:.digits$} {unit} ({:.digits$}–{:.digits$})",
+                    r.median, r.min, r.max
+                )
+            })
+        };
+        println!(
+            "over {runs} runs: end to end {}; ingest {}; server CPU {}",
+            show(self.end_to_end, 0, "events/s"),
+            show(self.ingest, 0, "events/s"),
+            show(self.cpu_micros_per_event, 1, "µs/event"),
+        );
+    }
 }
 
 /// The most records event history and the lake writer were behind the log's end, sampled
@@ -394,5 +563,19 @@ mod lake {
             stored,
             written_after,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Range;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        let odd = Range::of(vec![3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((odd.median, odd.min, odd.max), (2.0, 1.0, 3.0));
+        let even = Range::of(vec![40.0, 10.0, 30.0, 20.0]).unwrap();
+        assert_eq!((even.median, even.min, even.max), (25.0, 10.0, 40.0));
+        assert!(Range::of(Vec::new()).is_none());
     }
 }
