@@ -57,17 +57,14 @@ pub async fn run(
                 continue;
             }
         };
-        if !batch.is_empty() {
+        // With no engine running there is nothing to count into: the records are not even
+        // parsed (that had been ~5 % of the CPU of ingest with history and a store), nor
+        // handed to a blocking thread.
+        if !batch.is_empty() && hub.is_counting() {
             let hub = Arc::clone(&hub);
-            // With no engine running there is nothing to count into: the records are not
-            // even parsed (that had been ~5 % of the CPU of ingest with history and a store).
-            tokio::task::spawn_blocking(move || {
-                if hub.is_counting() {
-                    hub.observe(&events_of(batch));
-                }
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+            tokio::task::spawn_blocking(move || hub.observe(&events_of(batch)))
+                .await
+                .map_err(|e| e.to_string())?;
         }
         let ticked = {
             let hub = Arc::clone(&hub);
