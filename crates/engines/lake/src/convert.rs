@@ -93,8 +93,37 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
 }
 
 /// Converts events into one record batch of the files' schema ([`events_file_schema`]):
-/// the typed columns, and each record's text as a skeleton of what they do not hold.
+/// the typed columns, read from each record's text in one pass ([`crate::direct`]), and
+/// each record's text as a skeleton of what they do not hold.
 pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
+    let schema = events_file_schema();
+    let typed: Fields = schema
+        .fields()
+        .iter()
+        .filter(|field| field.name() != EVENT_JSON_SKELETON)
+        .cloned()
+        .collect();
+    let (mut columns, record_members) = crate::direct::record_columns(&typed, events)?;
+    let skeletons = {
+        let elided = ElidedColumns::of(&schema, &columns)?;
+        skeleton_column(
+            events
+                .iter()
+                .zip(&record_members)
+                .map(|(event, members)| Some((event.json(), Some(members.as_slice())))),
+            &elided,
+        )
+    };
+    columns.push(Arc::new(skeletons));
+    RecordBatch::try_new(schema, columns)
+}
+
+/// [`events_to_file_batch`] through a parsed tree of each record: what the one-pass
+/// reading is proven against.
+#[cfg(test)]
+pub(crate) fn events_to_file_batch_by_tree(
+    events: &[EventRecord],
+) -> Result<RecordBatch, ArrowError> {
     let (parsed, record_members) = parse_records_with_members(events);
     let schema = events_file_schema();
     let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
@@ -167,9 +196,11 @@ fn parse_records(events: &[EventRecord]) -> Vec<Json<'_>> {
 }
 
 /// Records read into [`Json`] values, and each record's top-level members.
+#[cfg(test)]
 type ParsedRecords<'t> = (Vec<Json<'t>>, Vec<Vec<Member<'t>>>);
 
 /// [`parse_records`], and each record's top-level members (where their values are).
+#[cfg(test)]
 fn parse_records_with_members(events: &[EventRecord]) -> ParsedRecords<'_> {
     let mut reader = Reader::default();
     events
@@ -353,7 +384,7 @@ fn as_text(value: &Json) -> String {
 }
 
 /// `eventTime` and `creationDate` as CloudTrail writes them (RFC 3339, usually whole seconds).
-fn parse_timestamp_millis(text: &str) -> Option<i64> {
+pub(crate) fn parse_timestamp_millis(text: &str) -> Option<i64> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.timestamp_millis());
     }

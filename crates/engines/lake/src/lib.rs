@@ -5,6 +5,7 @@
 mod avro;
 mod context;
 mod convert;
+mod direct;
 mod error;
 mod federation;
 mod json;

@@ -612,6 +612,10 @@ fn encode_files(
     first: u64,
     last: u64,
 ) -> Result<(Vec<EncodedFile>, usize)> {
+    // Without a store that collects the batch, no record needs reading.
+    if filters.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
     let mut groups: BTreeMap<(usize, NaiveDate), Vec<EventRecord>> = BTreeMap::new();
     let mut too_large = 0;
     for (offset, record) in batch {
