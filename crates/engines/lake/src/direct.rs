@@ -17,6 +17,7 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, ListArray, MapArray, StringArray, StructArray,
     TimestampMillisecondArray,
 };
+use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
 use datafusion::arrow::error::ArrowError;
@@ -32,7 +33,7 @@ pub(crate) fn record_columns<'t>(
     fields: &Fields,
     events: &'t [EventRecord],
 ) -> Result<(Vec<ArrayRef>, Vec<Vec<Member<'t>>>), ArrowError> {
-    let mut root = StructNode::new(fields);
+    let mut root = StructNode::new(fields, events.len());
     let mut all_members = Vec::with_capacity(events.len());
     let mut scratch = Scratch::default();
     for (row, event) in events.iter().enumerate() {
@@ -82,17 +83,18 @@ enum Node {
 }
 
 impl Node {
-    fn new(data_type: &DataType) -> Self {
+    /// Buffers for a column of `data_type`, sized for about `rows` rows.
+    fn new(data_type: &DataType, rows: usize) -> Self {
         match data_type {
-            DataType::Utf8 => Node::Text(TextNode::default()),
-            DataType::Boolean => Node::Bool(Vec::new()),
-            DataType::Timestamp(TimeUnit::Millisecond, None) => Node::Time(Vec::new()),
-            DataType::Struct(fields) => Node::Struct(StructNode::new(fields)),
-            DataType::Map(entries, _) => Node::Map(MapNode::new(entries)),
+            DataType::Utf8 => Node::Text(TextNode::new(rows)),
+            DataType::Boolean => Node::Bool(Vec::with_capacity(rows)),
+            DataType::Timestamp(TimeUnit::Millisecond, None) => Node::Time(Vec::with_capacity(rows)),
+            DataType::Struct(fields) => Node::Struct(StructNode::new(fields, rows)),
+            DataType::Map(entries, _) => Node::Map(MapNode::new(entries, rows)),
             DataType::List(item) => Node::List(ListNode {
                 item: Arc::clone(item),
                 offsets: vec![0],
-                child: Box::new(Node::new(item.data_type())),
+                child: Box::new(Node::new(item.data_type(), rows)),
                 valid: Vec::new(),
             }),
             other => Node::Other(other.clone(), 0),
@@ -154,10 +156,7 @@ impl Node {
 fn offsets(offsets: Vec<usize>) -> Result<OffsetBuffer<i32>, ArrowError> {
     let offsets = offsets
         .into_iter()
-        .map(|offset| {
-            i32::try_from(offset)
-                .map_err(|_| ArrowError::ComputeError("lake column too large".into()))
-        })
+        .map(|offset| i32::try_from(offset).map_err(|_| too_large()))
         .collect::<Result<Vec<i32>, _>>()?;
     Ok(OffsetBuffer::new(ScalarBuffer::from(offsets)))
 }
@@ -165,23 +164,28 @@ fn offsets(offsets: Vec<usize>) -> Result<OffsetBuffer<i32>, ArrowError> {
 /// A text column: values end to end, where each row ends, which rows are not null.
 struct TextNode {
     bytes: Vec<u8>,
-    ends: Vec<usize>,
-    valid: Vec<bool>,
-    nulls: usize,
-}
-
-impl Default for TextNode {
-    fn default() -> Self {
-        Self {
-            bytes: Vec::new(),
-            ends: vec![0],
-            valid: Vec::new(),
-            nulls: 0,
-        }
-    }
+    ends: Vec<i32>,
+    valid: NullBufferBuilder,
+    /// Set when the values outgrew an `i32` offset (the batch is refused).
+    overflow: bool,
 }
 
 impl TextNode {
+    fn new(rows: usize) -> Self {
+        let mut ends = Vec::with_capacity(rows + 1);
+        ends.push(0);
+        Self {
+            bytes: Vec::with_capacity(rows * TEXT_BYTES_PER_ROW),
+            ends,
+            valid: NullBufferBuilder::new(rows),
+            overflow: false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len() - 1
+    }
+
     fn push(&mut self, value: &[u8]) {
         self.bytes.extend_from_slice(value);
         self.close(true);
@@ -189,9 +193,16 @@ impl TextNode {
 
     /// Ends a row whose bytes were appended to `bytes`.
     fn close(&mut self, valid: bool) {
-        self.ends.push(self.bytes.len());
-        self.valid.push(valid);
-        self.nulls += usize::from(!valid);
+        let end = i32::try_from(self.bytes.len()).unwrap_or_else(|_| {
+            self.overflow = true;
+            0
+        });
+        self.ends.push(end);
+        if valid {
+            self.valid.append_non_null();
+        } else {
+            self.valid.append_null();
+        }
     }
 
     fn append_null(&mut self) {
@@ -199,19 +210,32 @@ impl TextNode {
     }
 
     fn truncate(&mut self, rows: usize) {
-        if rows + 1 >= self.ends.len() {
+        if rows >= self.len() {
             return;
         }
         self.ends.truncate(rows + 1);
-        self.bytes.truncate(self.ends[rows]);
+        self.bytes
+            .truncate(usize::try_from(self.ends[rows]).unwrap_or(0));
         self.valid.truncate(rows);
-        self.nulls = self.valid.iter().filter(|valid| !**valid).count();
     }
 
-    fn finish(self) -> Result<StringArray, ArrowError> {
-        let nulls = (self.nulls > 0).then(|| NullBuffer::from(self.valid));
-        StringArray::try_new(offsets(self.ends)?, Buffer::from_vec(self.bytes), nulls)
+    fn finish(mut self) -> Result<StringArray, ArrowError> {
+        if self.overflow {
+            return Err(too_large());
+        }
+        StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(self.ends)),
+            Buffer::from_vec(self.bytes),
+            self.valid.finish(),
+        )
     }
+}
+
+/// About the bytes a text column's value takes: its buffer's first size.
+const TEXT_BYTES_PER_ROW: usize = 16;
+
+fn too_large() -> ArrowError {
+    ArrowError::ComputeError("lake column too large".into())
 }
 
 /// A struct column; also the files' top level (whose own validity is not used).
@@ -234,7 +258,7 @@ struct StructNode {
 }
 
 impl StructNode {
-    fn new(fields: &Fields) -> Self {
+    fn new(fields: &Fields, rows: usize) -> Self {
         let mut names: Vec<(String, usize)> = fields
             .iter()
             .enumerate()
@@ -245,7 +269,7 @@ impl StructNode {
             fields: fields.clone(),
             children: fields
                 .iter()
-                .map(|field| Node::new(field.data_type()))
+                .map(|field| Node::new(field.data_type(), rows))
                 .collect(),
             valid: Vec::new(),
             names,
@@ -321,7 +345,7 @@ struct MapNode {
 }
 
 impl MapNode {
-    fn new(entries: &FieldRef) -> Self {
+    fn new(entries: &FieldRef, rows: usize) -> Self {
         let entry_fields = match entries.data_type() {
             DataType::Struct(fields) => Some(fields.clone()),
             _ => None,
@@ -330,14 +354,14 @@ impl MapNode {
             entries: Arc::clone(entries),
             entry_fields,
             offsets: vec![0],
-            keys: TextNode::default(),
-            values: TextNode::default(),
+            keys: TextNode::new(rows),
+            values: TextNode::new(rows),
             valid: Vec::new(),
         }
     }
 
     fn append_null(&mut self) {
-        self.offsets.push(self.keys.valid.len());
+        self.offsets.push(self.keys.len());
         self.valid.push(false);
     }
 
@@ -649,7 +673,7 @@ impl<'t> Scan<'t> {
             }
         }
         scratch.entries.truncate(first);
-        map.offsets.push(map.keys.valid.len());
+        map.offsets.push(map.keys.len());
         map.valid.push(true);
         Some(end)
     }
@@ -848,7 +872,7 @@ impl<'t> Scan<'t> {
 
     fn literal(&self, start: usize, word: &[u8]) -> Option<usize> {
         let end = start + word.len();
-        (self.bytes.get(start..end)? == word).then_some(end)
+        bytes_eq(self.bytes.get(start..end)?, word).then_some(end)
     }
 
     fn literal_into(&self, start: usize, word: &[u8], out: &mut Vec<u8>) -> Option<usize> {
