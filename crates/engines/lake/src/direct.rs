@@ -13,11 +13,11 @@
 
 use crate::convert::parse_timestamp_millis;
 use crate::json::{bytes_eq, Member};
+use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, ListArray, MapArray, StringArray, StructArray,
     TimestampMillisecondArray,
 };
-use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
 use datafusion::arrow::error::ArrowError;
@@ -88,7 +88,9 @@ impl Node {
         match data_type {
             DataType::Utf8 => Node::Text(TextNode::new(rows)),
             DataType::Boolean => Node::Bool(Vec::with_capacity(rows)),
-            DataType::Timestamp(TimeUnit::Millisecond, None) => Node::Time(Vec::with_capacity(rows)),
+            DataType::Timestamp(TimeUnit::Millisecond, None) => {
+                Node::Time(Vec::with_capacity(rows))
+            }
             DataType::Struct(fields) => Node::Struct(StructNode::new(fields, rows)),
             DataType::Map(entries, _) => Node::Map(MapNode::new(entries, rows)),
             DataType::List(item) => Node::List(ListNode {
@@ -556,7 +558,9 @@ impl<'t> Scan<'t> {
                 .ok()
                 .map(Cow::Owned)
         } else {
-            self.text.get(range.start + 1..range.end - 1).map(Cow::Borrowed)
+            self.text
+                .get(range.start + 1..range.end - 1)
+                .map(Cow::Borrowed)
         }
     }
 
@@ -743,7 +747,10 @@ impl<'t> Scan<'t> {
                 None if object.len() < SCAN_MEMBERS => {
                     let mut earlier = None;
                     for (position, seen) in object.iter().enumerate() {
-                        if self.same_key(&(seen.key.clone(), seen.escaped), &(entry.key.clone(), escaped))? {
+                        if self.same_key(
+                            &(seen.key.clone(), seen.escaped),
+                            &(entry.key.clone(), escaped),
+                        )? {
                             earlier = Some(position);
                             break;
                         }
@@ -755,7 +762,10 @@ impl<'t> Scan<'t> {
                     for (position, seen) in object.iter().enumerate() {
                         map.insert(self.key(&seen.key, seen.escaped)?, position);
                     }
-                    index.insert(map).get(&self.key(&entry.key, escaped)?).copied()
+                    index
+                        .insert(map)
+                        .get(&self.key(&entry.key, escaped)?)
+                        .copied()
                 }
                 Some(map) => map.get(&self.key(&entry.key, escaped)?).copied(),
             };
@@ -1056,7 +1066,16 @@ mod tests {
         }
     }
 
-    const NUMBERS: [&str; 8] = ["0", "-0", "1.0e2", "1E5", "0.10", "-12", "18446744073709551616", "12345678901234567890"];
+    const NUMBERS: [&str; 8] = [
+        "0",
+        "-0",
+        "1.0e2",
+        "1E5",
+        "0.10",
+        "-12",
+        "18446744073709551616",
+        "12345678901234567890",
+    ];
     const TIMES: [&str; 5] = [
         "2024-03-10T11:45:03Z",
         "2024-03-10T11:45:03.120Z",
@@ -1103,22 +1122,20 @@ mod tests {
     }
 
     fn any_doc() -> BoxedStrategy<Doc> {
-        leaf().prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..5).prop_map(Doc::Array),
-                proptest::collection::vec(
-                    (key(&["a", "B", "k", "é", "q\""]), inner),
-                    0..7
-                )
-                .prop_map(|members| Doc::Object(
-                    members
-                        .into_iter()
-                        .map(|((key, escape), value)| (key, escape, value))
-                        .collect()
-                )),
-            ]
-        })
-        .boxed()
+        leaf()
+            .prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..5).prop_map(Doc::Array),
+                    proptest::collection::vec((key(&["a", "B", "k", "é", "q\""]), inner), 0..7)
+                        .prop_map(|members| Doc::Object(
+                            members
+                                .into_iter()
+                                .map(|((key, escape), value)| (key, escape, value))
+                                .collect()
+                        )),
+                ]
+            })
+            .boxed()
     }
 
     /// An object of members keyed from `names`, values from `value`.
@@ -1143,15 +1160,18 @@ mod tests {
 
     fn identity() -> BoxedStrategy<Doc> {
         let issuer = object_of(
-            &["type", "principalId", "arn", "accountId", "userName", "other"],
+            &[
+                "type",
+                "principalId",
+                "arn",
+                "accountId",
+                "userName",
+                "other",
+            ],
             leaf(),
             0..6,
         );
-        let attributes = object_of(
-            &["creationDate", "mfaAuthenticated", "other"],
-            leaf(),
-            0..4,
-        );
+        let attributes = object_of(&["creationDate", "mfaAuthenticated", "other"], leaf(), 0..4);
         let web = object_of(
             &["federatedProvider", "attributes"],
             prop_oneof![leaf(), any_doc()].boxed(),
@@ -1159,19 +1179,35 @@ mod tests {
         );
         let context = (attributes, issuer, web).prop_flat_map(|(attributes, issuer, web)| {
             object_of(
-                &["attributes", "sessionIssuer", "webIdFederationData", "sourceIdentity", "x"],
+                &[
+                    "attributes",
+                    "sessionIssuer",
+                    "webIdFederationData",
+                    "sourceIdentity",
+                    "x",
+                ],
                 prop_oneof![Just(attributes), Just(issuer), Just(web), leaf(),].boxed(),
                 0..5,
             )
         });
-        context.prop_flat_map(|context| {
-            object_of(
-                &["type", "principalId", "arn", "accountId", "accessKeyId", "sessionContext", "invokedBy", "unknown"],
-                prop_oneof![3 => leaf(), 2 => Just(context), 1 => any_doc()].boxed(),
-                0..9,
-            )
-        })
-        .boxed()
+        context
+            .prop_flat_map(|context| {
+                object_of(
+                    &[
+                        "type",
+                        "principalId",
+                        "arn",
+                        "accountId",
+                        "accessKeyId",
+                        "sessionContext",
+                        "invokedBy",
+                        "unknown",
+                    ],
+                    prop_oneof![3 => leaf(), 2 => Just(context), 1 => any_doc()].boxed(),
+                    0..9,
+                )
+            })
+            .boxed()
     }
 
     fn resources() -> BoxedStrategy<Doc> {
@@ -1216,7 +1252,11 @@ mod tests {
         let scalar = (key(&TOP), prop_oneof![4 => leaf(), 1 => any_doc()]);
         let map = (
             key(&MAPS),
-            object_of(&["bucketName", "key", "Key", "nested", "é"], any_doc(), 0..6),
+            object_of(
+                &["bucketName", "key", "Key", "nested", "é"],
+                any_doc(),
+                0..6,
+            ),
         );
         let identity = (key(&["userIdentity"]), identity());
         let resources = (key(&["resources"]), resources());

@@ -533,6 +533,12 @@ fn writer_properties() -> WriterProperties {
                 .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None)
         },
     );
+    let builder = MOSTLY_DISTINCT_COLUMNS
+        .into_iter()
+        .fold(builder, |builder, path| {
+            let path = ColumnPath::new(path.iter().map(|part| part.to_string()).collect());
+            builder.set_column_dictionary_enabled(path, false)
+        });
     unpruned_map_leaves()
         .into_iter()
         .fold(builder, |builder, path| {
@@ -540,6 +546,16 @@ fn writer_properties() -> WriterProperties {
         })
         .build()
 }
+
+/// Columns whose values are mostly different (their dictionary outgrows its page and the
+/// writer falls back to plain values after hashing every value until then): no dictionary.
+const MOSTLY_DISTINCT_COLUMNS: [&[&str]; 5] = [
+    &["requestparameters", "entries", "value"],
+    &["responseelements", "entries", "value"],
+    &["additionaleventdata", "entries", "value"],
+    &["resources", "list", "item", "arn"],
+    &["eventtime"],
+];
 
 /// Columns whose values are all different: no dictionary, no statistics.
 const UNIQUE_COLUMNS: [&str; 3] = [EVENT_JSON_SKELETON, "eventid", "requestid"];
@@ -742,6 +758,37 @@ mod tests {
             let expected = !unpruned.contains(path) && !UNIQUE_COLUMNS.contains(&name.as_str());
             assert_eq!(has_statistics, expected, "statistics of {name}");
         }
+    }
+
+    #[test]
+    fn mostly_distinct_columns_have_no_dictionary() {
+        let event = EventRecord::from_json(RECORD).unwrap();
+        let bytes = encode_parquet(vec![event]).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let group = reader.metadata().row_group(0);
+        let mut checked = 0;
+        for column in group.columns() {
+            let path: Vec<&str> = column
+                .column_path()
+                .parts()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let dictionary = column.dictionary_page_offset().is_some();
+            let distinct = MOSTLY_DISTINCT_COLUMNS.contains(&path.as_slice())
+                || UNIQUE_COLUMNS.contains(&path.join(".").as_str());
+            if distinct {
+                assert!(!dictionary, "dictionary of {path:?}");
+            }
+            if path == ["eventsource"] {
+                assert!(dictionary, "no dictionary for {path:?}");
+            }
+            checked += usize::from(distinct);
+        }
+        assert_eq!(
+            checked,
+            MOSTLY_DISTINCT_COLUMNS.len() + UNIQUE_COLUMNS.len()
+        );
     }
 
     fn record(arn: Option<&str>, source: &str, name: &str, second: u32, id: usize) -> EventRecord {
