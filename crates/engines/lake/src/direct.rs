@@ -250,7 +250,7 @@ struct StructNode {
     names: Vec<(String, usize)>,
     /// Per key position, the last key seen there and its field: records of a kind have the
     /// same keys in the same order.
-    hints: Vec<(Vec<u8>, Option<(usize, bool)>)>,
+    hints: Vec<(Vec<u8>, Resolved)>,
     /// Per field, for the row being read: 0 nothing yet, 1 a key equal ignoring case,
     /// 2 the key written exactly as the field.
     how: Vec<u8>,
@@ -300,7 +300,7 @@ impl StructNode {
     }
 
     /// The field of a key, and whether the key is spelled exactly as the field.
-    fn resolve(&mut self, at: usize, key: &str) -> Option<(usize, bool)> {
+    fn resolve(&mut self, at: usize, key: &str) -> Resolved {
         if let Some((hinted, resolved)) = self.hints.get(at) {
             if bytes_eq(hinted, key.as_bytes()) {
                 return *resolved;
@@ -321,10 +321,13 @@ impl StructNode {
     }
 }
 
+/// A key's field and whether the key is spelled exactly as the field (None: no field).
+type Resolved = Option<(usize, bool)>;
+
 /// The longest key that can name a field: lowercasing ASCII keeps the length.
 const LONGEST_FIELD_NAME: usize = 64;
 
-fn resolve_name(names: &[(String, usize)], key: &str) -> Option<(usize, bool)> {
+fn resolve_name(names: &[(String, usize)], key: &str) -> Resolved {
     let mut lower = [0u8; LONGEST_FIELD_NAME];
     let buffer = lower.get_mut(..key.len())?;
     buffer.copy_from_slice(key.as_bytes());
