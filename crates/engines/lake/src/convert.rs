@@ -96,6 +96,12 @@ pub fn events_to_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError
 /// the typed columns, read from each record's text in one pass ([`crate::direct`]), and
 /// each record's text as a skeleton of what they do not hold.
 pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
+    let texts: Vec<&str> = events.iter().map(EventRecord::json).collect();
+    file_batch_of(&texts)
+}
+
+/// [`events_to_file_batch`] of record texts.
+pub(crate) fn file_batch_of(texts: &[&str]) -> Result<RecordBatch, ArrowError> {
     let schema = events_file_schema();
     let typed: Fields = schema
         .fields()
@@ -103,14 +109,14 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
         .filter(|field| field.name() != EVENT_JSON_SKELETON)
         .cloned()
         .collect();
-    let (mut columns, record_members) = crate::direct::record_columns(&typed, events)?;
+    let (mut columns, record_members) = crate::direct::record_columns(&typed, texts)?;
     let skeletons = {
         let elided = ElidedColumns::of(&schema, &columns)?;
         skeleton_column(
-            events
+            texts
                 .iter()
                 .zip(&record_members)
-                .map(|(event, members)| Some((event.json(), Some(members.as_slice())))),
+                .map(|(&text, members)| Some((text, Some(members.as_slice())))),
             &elided,
         )
     };
@@ -118,13 +124,11 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
     RecordBatch::try_new(schema, columns)
 }
 
-/// [`events_to_file_batch`] through a parsed tree of each record: what the one-pass
-/// reading is proven against.
+/// [`file_batch_of`] through a parsed tree of each record: what the one-pass reading is
+/// proven against.
 #[cfg(test)]
-pub(crate) fn events_to_file_batch_by_tree(
-    events: &[EventRecord],
-) -> Result<RecordBatch, ArrowError> {
-    let (parsed, record_members) = parse_records_with_members(events);
+pub(crate) fn file_batch_by_tree(texts: &[&str]) -> Result<RecordBatch, ArrowError> {
+    let (parsed, record_members) = parse_records_with_members(texts);
     let schema = events_file_schema();
     let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
     let members = Members::of(schema.fields(), &records);
@@ -138,10 +142,10 @@ pub(crate) fn events_to_file_batch_by_tree(
     let skeletons = {
         let elided = ElidedColumns::of(&schema, &columns)?;
         skeleton_column(
-            events
+            texts
                 .iter()
                 .zip(&record_members)
-                .map(|(event, members)| Some((event.json(), Some(members.as_slice())))),
+                .map(|(&text, members)| Some((text, Some(members.as_slice())))),
             &elided,
         )
     };
@@ -201,15 +205,13 @@ type ParsedRecords<'t> = (Vec<Json<'t>>, Vec<Vec<Member<'t>>>);
 
 /// [`parse_records`], and each record's top-level members (where their values are).
 #[cfg(test)]
-fn parse_records_with_members(events: &[EventRecord]) -> ParsedRecords<'_> {
+fn parse_records_with_members<'t>(texts: &[&'t str]) -> ParsedRecords<'t> {
     let mut reader = Reader::default();
-    events
+    texts
         .iter()
-        .map(|event| {
+        .map(|&text| {
             let mut members = Vec::with_capacity(24);
-            let json = reader
-                .read(event.json(), &mut members)
-                .unwrap_or(Json::Null);
+            let json = reader.read(text, &mut members).unwrap_or(Json::Null);
             (json, members)
         })
         .unzip()

@@ -21,23 +21,22 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
 use datafusion::arrow::error::ArrowError;
-use opentrail_model::EventRecord;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// The columns of `fields` (a struct's or the files' top-level fields) for `events`, and
-/// each record's top-level members (as [`crate::json::Reader`] finds them, for the skeleton).
+/// The columns of `fields` (a struct's or the files' top-level fields) for the record texts
+/// `texts`, and each record's top-level members (as [`crate::json::Reader`] finds them, for
+/// the skeleton).
 pub(crate) fn record_columns<'t>(
     fields: &Fields,
-    events: &'t [EventRecord],
+    texts: &[&'t str],
 ) -> Result<(Vec<ArrayRef>, Vec<Vec<Member<'t>>>), ArrowError> {
-    let mut root = StructNode::new(fields, events.len());
-    let mut all_members = Vec::with_capacity(events.len());
+    let mut root = StructNode::new(fields, texts.len());
+    let mut all_members = Vec::with_capacity(texts.len());
     let mut scratch = Scratch::default();
-    for (row, event) in events.iter().enumerate() {
-        let text = event.json();
+    for (row, &text) in texts.iter().enumerate() {
         scratch.entries.clear();
         let mut members = Vec::with_capacity(24);
         let read = Scan::new(text)
@@ -211,13 +210,13 @@ impl TextNode {
         self.close(false);
     }
 
+    /// Keeps the first `rows` rows, and none of the bytes of a row left unfinished.
     fn truncate(&mut self, rows: usize) {
-        if rows >= self.len() {
+        let Some(&end) = self.ends.get(rows) else {
             return;
-        }
+        };
         self.ends.truncate(rows + 1);
-        self.bytes
-            .truncate(usize::try_from(self.ends[rows]).unwrap_or(0));
+        self.bytes.truncate(usize::try_from(end).unwrap_or(0));
         self.valid.truncate(rows);
     }
 
@@ -370,12 +369,12 @@ impl MapNode {
         self.valid.push(false);
     }
 
+    /// Keeps the first `rows` rows, and none of the entries of a row left unfinished.
     fn truncate(&mut self, rows: usize) {
-        if rows + 1 >= self.offsets.len() {
+        let Some(&entries) = self.offsets.get(rows) else {
             return;
-        }
+        };
         self.offsets.truncate(rows + 1);
-        let entries = self.offsets[rows];
         self.keys.truncate(entries);
         self.values.truncate(entries);
         self.valid.truncate(rows);
@@ -421,12 +420,13 @@ impl ListNode {
         self.valid.push(false);
     }
 
+    /// Keeps the first `rows` rows, and none of the items of a row left unfinished.
     fn truncate(&mut self, rows: usize) {
-        if rows + 1 >= self.offsets.len() {
+        let Some(&items) = self.offsets.get(rows) else {
             return;
-        }
+        };
         self.offsets.truncate(rows + 1);
-        self.child.truncate(self.offsets[rows]);
+        self.child.truncate(items);
         self.valid.truncate(rows);
     }
 }
@@ -437,7 +437,7 @@ struct Scan<'t> {
     bytes: &'t [u8],
 }
 
-/// Containers nested deeper than this are not read (serde_json refuses more than 128).
+/// Containers nested deeper than this are not read (serde_json refuses 128 levels or more).
 const MAX_DEPTH: usize = 128;
 /// Past this many members, a map's repeated keys are found through an index.
 const SCAN_MEMBERS: usize = 16;
@@ -1009,7 +1009,8 @@ fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use crate::convert::{events_to_file_batch, events_to_file_batch_by_tree};
+    use crate::convert::{file_batch_by_tree, file_batch_of};
+    use datafusion::arrow::array::{Array, AsArray};
     use opentrail_model::EventRecord;
     use proptest::prelude::*;
     use serde_json::Value;
@@ -1018,27 +1019,29 @@ mod tests {
     #[derive(Clone, Debug)]
     enum Doc {
         Leaf(Value),
-        /// A number written as it is (`1.0e2`, `-0`, `007`…) where it is valid JSON.
-        Number(&'static str),
+        /// A value written as it is: numbers (`1.0e2`, `-0`…) and strings with escapes
+        /// serde_json would not write (`\/`, `\u00e9`, surrogate pairs).
+        Raw(&'static str),
         Array(Vec<Doc>),
         Object(Vec<(String, bool, Doc)>),
     }
 
     impl Doc {
-        fn write(&self, spaced: bool, out: &mut String) {
-            let gap = if spaced { " " } else { "" };
+        fn write(&self, gap: &str, out: &mut String) {
             match self {
                 Doc::Leaf(value) => out.push_str(&value.to_string()),
-                Doc::Number(text) => out.push_str(text),
+                Doc::Raw(text) => out.push_str(text),
                 Doc::Array(items) => {
                     out.push('[');
+                    out.push_str(gap);
                     for (at, item) in items.iter().enumerate() {
                         if at > 0 {
                             out.push(',');
                             out.push_str(gap);
                         }
-                        item.write(spaced, out);
+                        item.write(gap, out);
                     }
+                    out.push_str(gap);
                     out.push(']');
                 }
                 Doc::Object(members) => {
@@ -1058,9 +1061,10 @@ mod tests {
                             }
                             _ => out.push_str(&written),
                         }
+                        out.push_str(gap);
                         out.push(':');
                         out.push_str(gap);
-                        value.write(spaced, out);
+                        value.write(gap, out);
                     }
                     out.push_str(gap);
                     out.push('}');
@@ -1069,7 +1073,7 @@ mod tests {
         }
     }
 
-    const NUMBERS: [&str; 8] = [
+    const RAW: [&str; 14] = [
         "0",
         "-0",
         "1.0e2",
@@ -1078,6 +1082,12 @@ mod tests {
         "-12",
         "18446744073709551616",
         "12345678901234567890",
+        "-9223372036854775809",
+        "2.5e-3",
+        r#""a\/b""#,
+        r#""\u00e9t\u00E9""#,
+        r#""\ud83d\ude00 \"q\" \t""#,
+        r#""2024-03-10T11:45:03\u005a""#,
     ];
     const TIMES: [&str; 5] = [
         "2024-03-10T11:45:03Z",
@@ -1096,7 +1106,7 @@ mod tests {
             any::<f64>()
                 .prop_filter("finite", |f| f.is_finite())
                 .prop_map(|f| Doc::Leaf(Value::from(f))),
-            proptest::sample::select(NUMBERS.to_vec()).prop_map(Doc::Number),
+            proptest::sample::select(RAW.to_vec()).prop_map(Doc::Raw),
             "(?s).{0,10}".prop_map(|text| Doc::Leaf(Value::String(text))),
             "[a-z \"\\\\/é]{0,12}".prop_map(|text| Doc::Leaf(Value::String(text))),
             proptest::sample::select(TIMES.to_vec())
@@ -1223,7 +1233,7 @@ mod tests {
         .boxed()
     }
 
-    const TOP: [&str; 18] = [
+    const TOP: [&str; 22] = [
         "eventVersion",
         "eventTime",
         "eventSource",
@@ -1242,6 +1252,10 @@ mod tests {
         "eventContext",
         "somethingElse",
         "eventJsonSkeleton",
+        "userAgent",
+        "errorMessage",
+        "addendum",
+        "insightDetails",
     ];
     const MAPS: [&str; 4] = [
         "requestParameters",
@@ -1283,15 +1297,20 @@ mod tests {
     }
 
     fn assert_same(events: &[EventRecord]) -> Result<(), TestCaseError> {
-        let direct = events_to_file_batch(events).unwrap();
-        let tree = events_to_file_batch_by_tree(events).unwrap();
+        let texts: Vec<&str> = events.iter().map(EventRecord::json).collect();
+        assert_same_texts(&texts)
+    }
+
+    fn assert_same_texts(texts: &[&str]) -> Result<(), TestCaseError> {
+        let direct = file_batch_of(texts).unwrap();
+        let tree = file_batch_by_tree(texts).unwrap();
         prop_assert_eq!(direct.schema(), tree.schema());
         for (index, field) in tree.schema().fields().iter().enumerate() {
             prop_assert!(
                 direct.column(index).to_data() == tree.column(index).to_data(),
                 "column {} of {:?}",
                 field.name(),
-                events.iter().map(EventRecord::json).collect::<Vec<_>>()
+                texts
             );
         }
         Ok(())
@@ -1303,13 +1322,16 @@ mod tests {
         /// Any record reads into exactly the columns (and skeleton) the tree walk gives.
         #[test]
         fn one_pass_reading_gives_the_tree_walks_columns(
-            records in proptest::collection::vec((record(), any::<bool>()), 1..6)
+            records in proptest::collection::vec(
+                (record(), proptest::sample::select(vec!["", " ", "\n\t", " \r\n "])),
+                1..6,
+            )
         ) {
             let events: Vec<EventRecord> = records
                 .iter()
-                .filter_map(|(doc, spaced)| {
+                .filter_map(|(doc, gap)| {
                     let mut text = String::new();
-                    doc.write(*spaced, &mut text);
+                    doc.write(gap, &mut text);
                     // Records repeating a field OpenTrail reads are refused at ingest.
                     EventRecord::from_json(&text).ok()
                 })
@@ -1339,6 +1361,39 @@ mod tests {
         }
     }
 
+    /// A text the scan cannot read (no record's, which are all JSON) is a row of nulls,
+    /// and leaves nothing of itself in the rows after it.
+    #[test]
+    fn an_unreadable_text_is_a_row_of_nulls() {
+        let texts = [
+            r#"{"resources":[{"type":"a"},tru]}"#,
+            r#"{"resources":[{"type":"b"}]}"#,
+            r#"{"requestParameters":{"k":[tru]},"eventName":"n"}"#,
+            r#"{"requestParameters":{"j":"v"},"userIdentity":{"type":"x","arn":[1,}}"#,
+            r#"{"userIdentity":{"type":"y"},"eventName":"m"}"#,
+            "not json",
+            r#"{"eventName":"z"} and more"#,
+            r#"{"eventName":"w","readOnly":true}"#,
+        ];
+        assert_same_texts(&texts).unwrap();
+        let batch = file_batch_of(&texts).unwrap();
+        let names = batch
+            .column_by_name("eventname")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .collect::<Vec<_>>();
+        assert_eq!(
+            names,
+            [None, None, None, None, Some("m"), None, None, Some("w")]
+        );
+        let resources = batch.column_by_name("resources").unwrap().as_list::<i32>();
+        assert!(resources.is_null(0));
+        let second = resources.value(1);
+        let types = second.as_struct().column_by_name("type").unwrap();
+        assert_eq!(types.as_string::<i32>().value(0), "b");
+    }
+
     #[test]
     fn repeated_and_respelled_keys_read_as_the_tree_walk_reads_them() {
         let texts = [
@@ -1348,11 +1403,34 @@ mod tests {
             r#"{"resources":[null,{"ARN":"x","arn":"y"},7,{"Type":"t"}],"readOnly":"true","managementEvent":"no"}"#,
             r#"{ "eventTime" : "2024-03-10T11:45:03.5Z" , "sourceIPAddress" : { "b" : 1 , "a" : [ ] } , "errorCode" : 1.0e2 }"#,
             r#"{"\u0065ventName":"escaped key","requestParameters":{"\u006b":"v","k":"w"}}"#,
+            r#"{"insightDetails":{"state":"Start","insightContext":{"statistics":{"baseline":{"average":0.5}},"attributions":[]}},"addendum":{"reason":"r"}}"#,
         ];
         let events: Vec<EventRecord> = texts
             .iter()
             .map(|text| EventRecord::from_json(text).unwrap())
             .collect();
         assert_same(&events).unwrap();
+        // Maps with more members than are compared one by one, keys repeated.
+        let members = |count: usize| -> String {
+            (0..count)
+                .map(|i| {
+                    format!(
+                        r#""k{}":{{"n{}":{},"n{}":[{}]}}"#,
+                        i % 23,
+                        i % 3,
+                        i,
+                        i % 3,
+                        i
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let many = format!(
+            r#"{{"requestParameters":{{{}}},"responseElements":{{"r":{{{}}}}}}}"#,
+            members(60),
+            members(40)
+        );
+        assert_same(&[EventRecord::from_json(&many).unwrap()]).unwrap();
     }
 }
