@@ -549,12 +549,13 @@ fn writer_properties() -> WriterProperties {
 
 /// Columns whose values are mostly different (their dictionary outgrows its page and the
 /// writer falls back to plain values after hashing every value until then): no dictionary.
-const MOSTLY_DISTINCT_COLUMNS: [&[&str]; 5] = [
+/// `eventtime` keeps its dictionary: in a day's compacted file its seconds repeat (10M
+/// reference events: 129.3 B/event with it, 129.8 without; lake-bench README).
+const MOSTLY_DISTINCT_COLUMNS: [&[&str]; 4] = [
     &["requestparameters", "entries", "value"],
     &["responseelements", "entries", "value"],
     &["additionaleventdata", "entries", "value"],
     &["resources", "list", "item", "arn"],
-    &["eventtime"],
 ];
 
 /// Columns whose values are all different: no dictionary, no statistics.
