@@ -6,10 +6,10 @@
 //! first spelling does, a repeated key takes its last value, `null` is a null, objects of
 //! free-form maps are `map<string,string>` with nested values as serde_json's compact text.
 //!
-//! The texts are those of [`EventRecord`]s: JSON objects serde_json accepts. Strings with
-//! escapes and numbers other than plain unsigned integers are decoded by serde_json itself.
-//! A text the scan cannot read (none is expected) gives a row of nulls, as the tree walk
-//! gives for a text that is not JSON.
+//! The texts are those of [`opentrail_model::EventRecord`]s: JSON objects serde_json
+//! accepts. Strings with escapes and numbers other than plain unsigned integers are decoded
+//! by serde_json itself. A text the scan cannot read (none is expected) gives a row of
+//! nulls, as the tree walk gives for a text that is not JSON.
 
 use crate::convert::parse_timestamp_millis;
 use crate::json::{bytes_eq, Member};
