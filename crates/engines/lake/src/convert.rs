@@ -102,20 +102,35 @@ pub fn events_to_file_batch(events: &[EventRecord]) -> Result<RecordBatch, Arrow
 
 /// [`events_to_file_batch`] of record texts.
 pub(crate) fn file_batch_of(texts: &[&str]) -> Result<RecordBatch, ArrowError> {
-    let schema = events_file_schema();
-    let typed: Fields = schema
+    let (columns, record_members) = crate::direct::record_columns(&TYPED_FILE_FIELDS, texts)?;
+    with_skeletons(columns, texts, &record_members)
+}
+
+/// The fields of the files' schema that are read from the records (all but the skeleton,
+/// which is last).
+static TYPED_FILE_FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
+    events_file_schema()
         .fields()
         .iter()
         .filter(|field| field.name() != EVENT_JSON_SKELETON)
         .cloned()
-        .collect();
-    let (mut columns, record_members) = crate::direct::record_columns(&typed, texts)?;
+        .collect()
+});
+
+/// The batch of the files' schema: the typed `columns` of the record texts `texts`, and
+/// the skeleton of each text (its top-level members as `record_members` gives them).
+fn with_skeletons(
+    mut columns: Vec<ArrayRef>,
+    texts: &[&str],
+    record_members: &[Vec<Member<'_>>],
+) -> Result<RecordBatch, ArrowError> {
+    let schema = events_file_schema();
     let skeletons = {
         let elided = ElidedColumns::of(&schema, &columns)?;
         skeleton_column(
             texts
                 .iter()
-                .zip(&record_members)
+                .zip(record_members)
                 .map(|(&text, members)| Some((text, Some(members.as_slice())))),
             &elided,
         )
@@ -132,25 +147,32 @@ pub(crate) fn file_batch_by_tree(texts: &[&str]) -> Result<RecordBatch, ArrowErr
     let schema = events_file_schema();
     let records: Vec<Option<&Json>> = parsed.iter().map(Some).collect();
     let members = Members::of(schema.fields(), &records);
-    let mut columns: Vec<ArrayRef> = schema
+    let columns: Vec<ArrayRef> = schema
         .fields()
         .iter()
         .enumerate()
         .filter(|(_, field)| field.name() != EVENT_JSON_SKELETON)
         .map(|(index, field)| column(field.data_type(), &members.column(index)))
         .collect();
-    let skeletons = {
-        let elided = ElidedColumns::of(&schema, &columns)?;
-        skeleton_column(
-            texts
-                .iter()
-                .zip(&record_members)
-                .map(|(&text, members)| Some((text, Some(members.as_slice())))),
-            &elided,
-        )
-    };
-    columns.push(Arc::new(skeletons));
-    RecordBatch::try_new(schema, columns)
+    with_skeletons(columns, texts, &record_members)
+}
+
+/// Every record of the conformance log files (real CloudTrail deliveries).
+#[cfg(test)]
+pub(crate) fn conformance_events() -> Vec<EventRecord> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../core/model/tests/conformance"
+    );
+    let mut events = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "json") {
+            let bytes = std::fs::read(path).unwrap();
+            events.extend(opentrail_model::parse_log_file(&bytes).unwrap());
+        }
+    }
+    events
 }
 
 /// `batch` in the files' layout: a batch of a file written before the skeleton layout
@@ -634,18 +656,7 @@ mod tests {
 
     #[test]
     fn every_conformance_record_converts() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../core/model/tests/conformance"
-        );
-        let mut events = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|ext| ext == "json") {
-                let bytes = std::fs::read(path).unwrap();
-                events.extend(opentrail_model::parse_log_file(&bytes).unwrap());
-            }
-        }
+        let events = conformance_events();
         assert!(events.len() > 50);
         let batch = events_to_batch(&events).unwrap();
         assert_eq!(batch.num_rows(), events.len());

@@ -12,7 +12,7 @@
 //! nulls, as the tree walk gives for a text that is not JSON.
 
 use crate::convert::parse_timestamp_millis;
-use crate::json::{bytes_eq, Member};
+use crate::json::{bytes_eq, plain_run_end, skip_space, Member};
 use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, ListArray, MapArray, StringArray, StructArray,
@@ -450,11 +450,8 @@ impl<'t> Scan<'t> {
         }
     }
 
-    fn skip_space(&self, mut at: usize) -> usize {
-        while matches!(self.bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            at += 1;
-        }
-        at
+    fn skip_space(&self, at: usize) -> usize {
+        skip_space(self.bytes, at)
     }
 
     /// The record's object into the top-level columns, its members into `members`.
@@ -492,7 +489,7 @@ impl<'t> Scan<'t> {
         } else {
             loop {
                 let (key_range, escaped) = self.string(at)?;
-                let key = self.key(&key_range, escaped)?;
+                let key = self.decoded(&key_range, escaped)?;
                 at = self.skip_space(key_range.end);
                 if self.bytes.get(at) != Some(&b':') {
                     return None;
@@ -554,8 +551,8 @@ impl<'t> Scan<'t> {
         Some(at)
     }
 
-    /// A key's text, decoded when it has escapes.
-    fn key(&self, range: &Range<usize>, escaped: bool) -> Option<Cow<'t, str>> {
+    /// A string's text (its range with quotes), decoded by serde_json when it has escapes.
+    fn decoded(&self, range: &Range<usize>, escaped: bool) -> Option<Cow<'t, str>> {
         if escaped {
             serde_json::from_str::<String>(self.text.get(range.clone())?)
                 .ok()
@@ -589,7 +586,7 @@ impl<'t> Scan<'t> {
                     b'f' => (self.literal(start, b"false")?, Some(false)),
                     b'"' => {
                         let (range, escaped) = self.string(start)?;
-                        let value = self.string_value(&range, escaped)?.parse().ok();
+                        let value = self.decoded(&range, escaped)?.parse().ok();
                         (range.end, value)
                     }
                     _ => (self.value_end(start, depth)?, None),
@@ -601,7 +598,7 @@ impl<'t> Scan<'t> {
                 let (end, value) = match first {
                     b'"' => {
                         let (range, escaped) = self.string(start)?;
-                        let value = parse_timestamp_millis(&self.string_value(&range, escaped)?);
+                        let value = parse_timestamp_millis(&self.decoded(&range, escaped)?);
                         (range.end, value)
                     }
                     _ => (self.value_end(start, depth)?, None),
@@ -650,7 +647,7 @@ impl<'t> Scan<'t> {
     ) -> Option<usize> {
         if self.bytes.get(start) == Some(&b'"') {
             let (range, escaped) = self.string(start)?;
-            text.push(self.string_value(&range, escaped)?.as_bytes());
+            text.push(self.decoded(&range, escaped)?.as_bytes());
             return Some(range.end);
         }
         let end = self.compact_into(start, depth, &mut text.bytes, scratch)?;
@@ -672,7 +669,7 @@ impl<'t> Scan<'t> {
         for position in first..last {
             let entry = scratch.entries[position].clone();
             map.keys
-                .push(self.key(&entry.key, entry.escaped)?.as_bytes());
+                .push(self.decoded(&entry.key, entry.escaped)?.as_bytes());
             if self.bytes.get(entry.value.start) == Some(&b'n') {
                 map.values.append_null();
             } else {
@@ -763,20 +760,20 @@ impl<'t> Scan<'t> {
                 None => {
                     let mut map = HashMap::with_capacity(object.len() * 2);
                     for (position, seen) in object.iter().enumerate() {
-                        map.insert(self.key(&seen.key, seen.escaped)?, position);
+                        map.insert(self.decoded(&seen.key, seen.escaped)?, position);
                     }
                     index
                         .insert(map)
-                        .get(&self.key(&entry.key, escaped)?)
+                        .get(&self.decoded(&entry.key, escaped)?)
                         .copied()
                 }
-                Some(map) => map.get(&self.key(&entry.key, escaped)?).copied(),
+                Some(map) => map.get(&self.decoded(&entry.key, escaped)?).copied(),
             };
             match earlier {
                 Some(position) => scratch.entries[first + position].value = entry.value,
                 None => {
                     if let Some(map) = &mut index {
-                        map.insert(self.key(&entry.key, escaped)?, object.len());
+                        map.insert(self.decoded(&entry.key, escaped)?, object.len());
                     }
                     scratch.entries.push(entry);
                 }
@@ -796,7 +793,7 @@ impl<'t> Scan<'t> {
         if !a.1 && !b.1 {
             return Some(bytes_eq(&self.bytes[a.0.clone()], &self.bytes[b.0.clone()]));
         }
-        Some(self.key(&a.0, a.1)? == self.key(&b.0, b.1)?)
+        Some(self.decoded(&a.0, a.1)? == self.decoded(&b.0, b.1)?)
     }
 
     /// Writes the value at `start` as serde_json writes it compactly; returns its end.
@@ -828,7 +825,7 @@ impl<'t> Scan<'t> {
                     }
                     let entry = scratch.entries[position].clone();
                     if entry.escaped {
-                        let key = self.key(&entry.key, true)?;
+                        let key = self.decoded(&entry.key, true)?;
                         serde_json::to_writer(&mut *out, key.as_ref()).ok()?;
                     } else {
                         out.extend_from_slice(&self.bytes[entry.key.clone()]);
@@ -926,11 +923,6 @@ impl<'t> Scan<'t> {
         }
     }
 
-    /// A string's value (its range with quotes), decoded by serde_json when it has escapes.
-    fn string_value(&self, range: &Range<usize>, escaped: bool) -> Option<Cow<'t, str>> {
-        self.key(range, escaped)
-    }
-
     /// Where the value at `start` ends, without reading it into anything.
     fn value_end(&self, start: usize, depth: usize) -> Option<usize> {
         match *self.bytes.get(start)? {
@@ -980,36 +972,9 @@ fn plain_unsigned(number: &[u8]) -> bool {
         && (number.len() == 1 || number[0] != b'0')
 }
 
-/// From `at`, the index of the first byte that is `"`, `\` or a control character (or the
-/// end), eight bytes at a time.
-fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let stops = zero_byte(word ^ (ONES * u64::from(b'"')))
-            | zero_byte(word ^ (ONES * u64::from(b'\\')))
-            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
-        if stops != 0 {
-            return at + (stops.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    while let Some(&byte) = bytes.get(at) {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            break;
-        }
-        at += 1;
-    }
-    at
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::convert::{file_batch_by_tree, file_batch_of};
+    use crate::convert::{conformance_events, file_batch_by_tree, file_batch_of};
     use datafusion::arrow::array::{Array, AsArray};
     use opentrail_model::EventRecord;
     use proptest::prelude::*;
@@ -1343,18 +1308,7 @@ mod tests {
 
     #[test]
     fn every_conformance_record_reads_as_the_tree_walk_reads_it() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../core/model/tests/conformance"
-        );
-        let mut events = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|ext| ext == "json") {
-                let bytes = std::fs::read(path).unwrap();
-                events.extend(opentrail_model::parse_log_file(&bytes).unwrap());
-            }
-        }
+        let events = conformance_events();
         assert!(events.len() > 50);
         for slice in events.chunks(256) {
             assert_same(slice).unwrap();

@@ -158,24 +158,7 @@ impl<'a> Scan<'a, '_> {
     /// At a `"`: the string, borrowed from the text when it has no escapes.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.at + 1;
-        let mut at = start;
-        // Eight bytes at a time while none of them is `"`, `\` or a control character.
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
-        while let Some(chunk) = self.bytes.get(at..at + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let word = u64::from_le_bytes(word);
-            let stops = zero_byte(word ^ (ONES * u64::from(b'"')))
-                | zero_byte(word ^ (ONES * u64::from(b'\\')))
-                | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
-            if stops != 0 {
-                at += (stops.trailing_zeros() / 8) as usize;
-                break;
-            }
-            at += 8;
-        }
+        let mut at = plain_run_end(self.bytes, start);
         loop {
             match *self.bytes.get(at)? {
                 b'"' => {
@@ -450,7 +433,28 @@ pub(crate) fn top_level_members(text: &[u8]) -> Vec<Member<'_>> {
     }
 }
 
-fn skip_space(text: &[u8], mut at: usize) -> usize {
+/// From `at`, the index of the first byte that is `"`, `\` or a control character (or the
+/// end), eight bytes at a time.
+pub(crate) fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let stops = zero_byte(word ^ (ONES * u64::from(b'"')))
+            | zero_byte(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+        if stops != 0 {
+            return at + (stops.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at
+}
+
+pub(crate) fn skip_space(text: &[u8], mut at: usize) -> usize {
     while matches!(text.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         at += 1;
     }
