@@ -9,7 +9,6 @@ use crate::schema::{
     EVENT_JSON_SKELETON,
 };
 use crate::skeleton::{skeleton_into, ElidedColumns};
-use crate::store::StoreSchema;
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BooleanArray, ListArray, MapArray, RecordBatch,
@@ -21,17 +20,6 @@ use datafusion::arrow::error::ArrowError;
 use opentrail_model::EventRecord;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-
-/// The record batch of `events` as the lake's files for a store of `schema` hold them.
-pub(crate) fn batch_of(
-    schema: StoreSchema,
-    events: &[EventRecord],
-) -> Result<RecordBatch, ArrowError> {
-    match schema {
-        StoreSchema::CloudTrailEvents => events_to_file_batch(events),
-        StoreSchema::ActivityAuditLog => activity_to_batch(events),
-    }
-}
 
 /// Converts events sent through channels into one record batch of the activity schema.
 /// `eventDataChecksum` is the record's (PutAuditEvents keeps the producer's or computes

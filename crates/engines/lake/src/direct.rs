@@ -973,7 +973,7 @@ fn plain_unsigned(number: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::convert::{conformance_events, file_batch_by_tree, file_batch_of};
     use datafusion::arrow::array::{Array, AsArray};
     use opentrail_model::EventRecord;
@@ -982,7 +982,7 @@ mod tests {
 
     /// A JSON text's shape, written with repeated keys, spacing and escapes as asked.
     #[derive(Clone, Debug)]
-    enum Doc {
+    pub(crate) enum Doc {
         Leaf(Value),
         /// A value written as it is: numbers (`1.0e2`, `-0`…) and strings with escapes
         /// serde_json would not write (`\/`, `\u00e9`, surrogate pairs).
@@ -992,7 +992,7 @@ mod tests {
     }
 
     impl Doc {
-        fn write(&self, gap: &str, out: &mut String) {
+        pub(crate) fn write(&self, gap: &str, out: &mut String) {
             match self {
                 Doc::Leaf(value) => out.push_str(&value.to_string()),
                 Doc::Raw(text) => out.push_str(text),
@@ -1062,7 +1062,7 @@ mod tests {
         "yesterday",
     ];
 
-    fn leaf() -> BoxedStrategy<Doc> {
+    pub(crate) fn leaf() -> BoxedStrategy<Doc> {
         prop_oneof![
             Just(Doc::Leaf(Value::Null)),
             any::<bool>().prop_map(|flag| Doc::Leaf(Value::Bool(flag))),
@@ -1099,7 +1099,7 @@ mod tests {
             })
     }
 
-    fn any_doc() -> BoxedStrategy<Doc> {
+    pub(crate) fn any_doc() -> BoxedStrategy<Doc> {
         leaf()
             .prop_recursive(4, 48, 6, |inner| {
                 prop_oneof![
@@ -1136,7 +1136,7 @@ mod tests {
         .boxed()
     }
 
-    fn identity() -> BoxedStrategy<Doc> {
+    pub(crate) fn identity() -> BoxedStrategy<Doc> {
         let issuer = object_of(
             &[
                 "type",

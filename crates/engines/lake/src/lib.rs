@@ -7,6 +7,7 @@ mod context;
 mod convert;
 mod direct;
 mod error;
+mod facts;
 mod federation;
 mod json;
 mod query;

@@ -2,6 +2,7 @@
 //! owns stores and hands the lake their current specs through [`StoreCatalog`].
 
 use crate::context::ContextKeys;
+use crate::facts::Seen;
 use datafusion::arrow::datatypes::SchemaRef;
 use opentrail_model::EventRecord;
 use opentrail_selectors::{AdvancedEventSelector, TrailSelectors};
@@ -141,7 +142,7 @@ impl StoreFilter {
 
     /// Whether the store records `event`, logged at `offset`: collected offsets, its
     /// account, one of its regions, its selectors.
-    pub(crate) fn admits(&self, offset: u64, event: &EventRecord) -> bool {
+    pub(crate) fn admits(&self, offset: u64, event: &Seen<'_>) -> bool {
         self.spec.collects_offset(offset)
             && event.recipient_account_id() == self.spec.account
             && (self.spec.multi_region || event.aws_region() == self.spec.home_region)
@@ -151,18 +152,22 @@ impl StoreFilter {
 
     /// An Insights store takes exactly its sources' Insights events; another store never
     /// takes an event data store's Insights events, and its selectors decide the rest.
-    fn admits_insights(&self, event: &EventRecord) -> bool {
+    fn admits_insights(&self, event: &Seen<'_>) -> bool {
         let source = event.insight_source();
         match &self.spec.insights_from {
             Some(sources) => source.is_some_and(|source| sources.contains(&source)),
-            None => source.is_none() && self.selectors.matches(event),
+            None => source.is_none() && self.selectors.matches(event.view()),
         }
     }
 
     /// ActivityAuditLog stores take only the events of channels that name them as a
     /// destination; other stores take no channel events whatever their selectors.
-    fn takes_channel_events_of(&self, event: &EventRecord) -> bool {
-        let channel = channel_arn(event);
+    fn takes_channel_events_of(&self, event: &Seen<'_>) -> bool {
+        let channel = match event {
+            // Plain records are never channel events.
+            Seen::Plain(_) => None,
+            Seen::Parsed(event) => channel_arn(event),
+        };
         match self.spec.schema {
             StoreSchema::ActivityAuditLog => {
                 channel.is_some_and(|arn| self.spec.channels.contains(&arn))
@@ -188,6 +193,11 @@ pub(crate) fn channel_arn(event: &EventRecord) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `event` as the writer sees it (plain records through their facts).
+    fn seen(event: &EventRecord) -> Seen<'_> {
+        Seen::of(event.as_bytes(), None).unwrap()
+    }
     use opentrail_selectors::{AdvancedFieldSelector, Operator};
 
     fn spec() -> StoreSpec {
@@ -224,20 +234,20 @@ mod tests {
     #[test]
     fn admits_by_account_region_selectors_and_ingestion() {
         let filter = StoreFilter::new(spec());
-        assert!(filter.admits(5, &event("123456789012", "us-east-1", "Management")));
-        assert!(!filter.admits(5, &event("210987654321", "us-east-1", "Management")));
-        assert!(!filter.admits(5, &event("123456789012", "eu-west-1", "Management")));
-        assert!(!filter.admits(5, &event("123456789012", "us-east-1", "Data")));
+        assert!(filter.admits(5, &seen(&event("123456789012", "us-east-1", "Management"))));
+        assert!(!filter.admits(5, &seen(&event("210987654321", "us-east-1", "Management"))));
+        assert!(!filter.admits(5, &seen(&event("123456789012", "eu-west-1", "Management"))));
+        assert!(!filter.admits(5, &seen(&event("123456789012", "us-east-1", "Data"))));
         let multi = StoreFilter::new(StoreSpec {
             multi_region: true,
             ..spec()
         });
-        assert!(multi.admits(5, &event("123456789012", "eu-west-1", "Management")));
+        assert!(multi.admits(5, &seen(&event("123456789012", "eu-west-1", "Management"))));
         let stopped = StoreFilter::new(StoreSpec {
             ingestion_enabled: false,
             ..spec()
         });
-        assert!(!stopped.admits(5, &event("123456789012", "us-east-1", "Management")));
+        assert!(!stopped.admits(5, &seen(&event("123456789012", "us-east-1", "Management"))));
     }
 
     #[test]
@@ -247,9 +257,9 @@ mod tests {
             from_offset: 10,
             ..spec()
         });
-        assert!(!created_later.admits(9, &management));
-        assert!(created_later.admits(10, &management));
-        assert!(created_later.admits(1_000, &management));
+        assert!(!created_later.admits(9, &seen(&management)));
+        assert!(created_later.admits(10, &seen(&management)));
+        assert!(created_later.admits(1_000, &seen(&management)));
         // Stopped at 20: what was logged before still goes in, nothing after.
         let stopped = StoreFilter::new(StoreSpec {
             from_offset: 10,
@@ -257,9 +267,9 @@ mod tests {
             ingestion_enabled: false,
             ..spec()
         });
-        assert!(!stopped.admits(9, &management));
-        assert!(stopped.admits(19, &management));
-        assert!(!stopped.admits(20, &management));
+        assert!(!stopped.admits(9, &seen(&management)));
+        assert!(stopped.admits(19, &seen(&management)));
+        assert!(!stopped.admits(20, &seen(&management)));
         assert!(stopped.spec.collects_any(0, 10));
         assert!(stopped.spec.collects_any(19, 30));
         assert!(!stopped.spec.collects_any(0, 9));
@@ -291,11 +301,11 @@ mod tests {
             insights_from: Some(vec!["arn:src".into()]),
             ..spec()
         });
-        assert!(insights_store.admits(5, &insight(Some("arn:src"))));
-        assert!(!insights_store.admits(5, &insight(Some("arn:other"))));
-        assert!(!insights_store.admits(5, &insight(None)));
-        assert!(!insights_store.admits(5, &event("123456789012", "us-east-1", "Management")));
+        assert!(insights_store.admits(5, &seen(&insight(Some("arn:src")))));
+        assert!(!insights_store.admits(5, &seen(&insight(Some("arn:other")))));
+        assert!(!insights_store.admits(5, &seen(&insight(None))));
+        assert!(!insights_store.admits(5, &seen(&event("123456789012", "us-east-1", "Management"))));
         let events_store = StoreFilter::new(spec());
-        assert!(!events_store.admits(5, &insight(Some("arn:src"))));
+        assert!(!events_store.admits(5, &seen(&insight(Some("arn:src")))));
     }
 }

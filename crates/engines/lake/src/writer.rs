@@ -7,8 +7,9 @@
 //! any batch at or beyond it (written but never committed), so a replayed record is stored once.
 
 use crate::context::enrich;
-use crate::convert::{batch_of, to_file_layout};
+use crate::convert::{activity_to_batch, file_batch_of, to_file_layout};
 use crate::error::{LakeError, Result};
+use crate::facts::Seen;
 use crate::schema::{events_file_schema, EVENT_JSON, EVENT_JSON_SKELETON};
 use crate::storage::{superseded, LakeStorage, PartFile, StoredPart};
 use crate::store::{StoreCatalog, StoreFilter, StoreSchema};
@@ -478,24 +479,20 @@ fn merge_parquet(files: Vec<Bytes>) -> Result<Bytes> {
 /// `eventTime`). Who-did-what keys are far fewer than rows, so each distinct one is ranked
 /// once and the rows are sorted by (rank, time, position): no strings are compared per pair
 /// of rows (comparing them had been ~5 % of an import's CPU).
-fn sort_for_compression(events: &mut Vec<EventRecord>) {
+fn sort_for_compression(rows: &mut Vec<Row<'_>>) {
     let order = {
         let mut ids: hashbrown::HashMap<(&str, &str, &str), u32> = hashbrown::HashMap::new();
         let mut distinct: Vec<(&str, &str, &str)> = Vec::new();
-        let mut rows: Vec<(u32, Option<chrono::DateTime<chrono::Utc>>, u32)> = events
+        let mut order: Vec<(u32, Option<chrono::DateTime<chrono::Utc>>, u32)> = rows
             .iter()
             .enumerate()
-            .map(|(position, event)| {
-                let key = (
-                    event.user_identity().arn.unwrap_or_default(),
-                    event.event_source(),
-                    event.event_name(),
-                );
+            .map(|(position, row)| {
+                let (key, time) = row.sort_key();
                 let id = *ids.entry(key).or_insert_with(|| {
                     distinct.push(key);
                     (distinct.len() - 1) as u32
                 });
-                (id, event.event_time(), position as u32)
+                (id, time, position as u32)
             })
             .collect();
         let mut by_key: Vec<u32> = (0..distinct.len() as u32).collect();
@@ -504,15 +501,14 @@ fn sort_for_compression(events: &mut Vec<EventRecord>) {
         for (position, id) in by_key.into_iter().enumerate() {
             rank[id as usize] = position as u32;
         }
-        for row in &mut rows {
+        for row in &mut order {
             row.0 = rank[row.0 as usize];
         }
-        rows.sort_unstable();
-        rows
+        order.sort_unstable();
+        order
     };
-    let mut slots: Vec<Option<EventRecord>> =
-        std::mem::take(events).into_iter().map(Some).collect();
-    events.extend(
+    let mut slots: Vec<Option<Row<'_>>> = std::mem::take(rows).into_iter().map(Some).collect();
+    rows.extend(
         order
             .into_iter()
             .filter_map(|(_, _, position)| slots[position as usize].take()),
@@ -633,13 +629,18 @@ fn encode_files(
     if filters.is_empty() {
         return Ok((Vec::new(), 0));
     }
-    let mut groups: BTreeMap<(usize, NaiveDate), Vec<EventRecord>> = BTreeMap::new();
+    // What each record is: its facts, or the model's parse ([`Seen::of`]). Records that
+    // are not events (provenance markers) belong to no store.
+    let seen: Vec<(u64, Seen<'_>)> = batch
+        .iter()
+        .filter_map(|(offset, record)| {
+            Seen::of(record.bytes(), record.event()).map(|seen| (*offset, seen))
+        })
+        .collect();
+    let mut groups: BTreeMap<(usize, NaiveDate), Vec<Row<'_>>> = BTreeMap::new();
     let mut too_large = 0;
-    for (offset, record) in batch {
-        // Records that are not events (provenance markers) belong to no store.
-        let Ok(event) = record.to_event() else {
-            continue;
-        };
+    for (offset, event) in &seen {
+        let offset = *offset;
         let Some(time) = event.event_time() else {
             tracing::warn!(
                 offset,
@@ -647,41 +648,40 @@ fn encode_files(
             );
             continue;
         };
-        let mut takers = Vec::new();
+        let day = time.date_naive();
         for (index, filter) in filters.iter().enumerate() {
-            if !filter.admits(offset, &event) {
+            if !filter.admits(offset, event) {
                 continue;
             }
-            if event.byte_len() > filter.spec.max_event_bytes {
+            let bytes = event.text().len();
+            if bytes > filter.spec.max_event_bytes {
                 too_large += 1;
                 tracing::warn!(
                     store = %filter.spec.id,
                     offset,
                     event_id = event.event_id(),
-                    bytes = event.byte_len(),
+                    bytes,
                     max_event_bytes = filter.spec.max_event_bytes,
                     "event larger than the store's MaxEventSize left out of it"
                 );
                 continue;
             }
-            takers.push(index);
+            let keys = &filter.spec.context_keys;
+            let enriched = if keys.is_empty() {
+                None
+            } else {
+                event.to_event().and_then(|record| enrich(&record, keys))
+            };
+            let row = match enriched {
+                Some(record) => Row::Enriched(record),
+                None => Row::Seen(event),
+            };
+            groups.entry((index, day)).or_default().push(row);
         }
-        // The last store that takes the event gets the record itself, the others a copy.
-        let Some((&last, others)) = takers.split_last() else {
-            continue;
-        };
-        let day = time.date_naive();
-        for &index in others {
-            let stored =
-                enrich(&event, &filters[index].spec.context_keys).unwrap_or_else(|| event.clone());
-            groups.entry((index, day)).or_default().push(stored);
-        }
-        let stored = enrich(&event, &filters[last].spec.context_keys).unwrap_or(event);
-        groups.entry((last, day)).or_default().push(stored);
     }
     let files = groups
         .into_iter()
-        .map(|((index, day), events)| {
+        .map(|((index, day), rows)| {
             let spec = &filters[index].spec;
             let part = PartFile {
                 store: spec.id.clone(),
@@ -689,8 +689,8 @@ fn encode_files(
                 first,
                 last,
             };
-            let count = events.len();
-            let bytes = encode_parquet_as(spec.schema, events)?;
+            let count = rows.len();
+            let bytes = encode_parquet_as(spec.schema, rows)?;
             Ok((storage.part_path(&part), count, bytes))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -710,24 +710,81 @@ const CONVERT_ROWS: usize = 256;
 const ESTIMATED_FILE_BYTES_PER_EVENT: usize = 160;
 
 pub(crate) fn encode_parquet(events: Vec<EventRecord>) -> Result<Bytes> {
-    encode_parquet_as(StoreSchema::CloudTrailEvents, events)
+    let rows = events.into_iter().map(Row::Enriched).collect();
+    encode_parquet_as(StoreSchema::CloudTrailEvents, rows)
 }
 
-fn encode_parquet_as(schema: StoreSchema, mut events: Vec<EventRecord>) -> Result<Bytes> {
+/// One event as a store's file holds it: the record as the writer saw it, or the record
+/// the store's `eventContext` made of it.
+enum Row<'a> {
+    Seen(&'a Seen<'a>),
+    Enriched(EventRecord),
+}
+
+impl Row<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Self::Seen(seen) => seen.text(),
+            Self::Enriched(event) => event.json(),
+        }
+    }
+
+    /// Who did what, and when: the order rows are stored in ([`sort_for_compression`]).
+    fn sort_key(&self) -> ((&str, &str, &str), Option<chrono::DateTime<chrono::Utc>>) {
+        fn of_event(
+            event: &EventRecord,
+        ) -> ((&str, &str, &str), Option<chrono::DateTime<chrono::Utc>>) {
+            let arn = event.user_identity().arn.unwrap_or_default();
+            (
+                (arn, event.event_source(), event.event_name()),
+                event.event_time(),
+            )
+        }
+        match self {
+            Self::Seen(Seen::Plain(facts)) => (
+                (
+                    facts.user_identity_arn.unwrap_or_default(),
+                    facts.event_source,
+                    facts.event_name,
+                ),
+                Some(facts.event_time),
+            ),
+            Self::Seen(Seen::Parsed(event)) | Self::Enriched(event) => of_event(event),
+        }
+    }
+
+    fn to_event(&self) -> Option<EventRecord> {
+        match self {
+            Self::Seen(seen) => seen.to_event(),
+            Self::Enriched(event) => Some(event.clone()),
+        }
+    }
+}
+
+fn encode_parquet_as(schema: StoreSchema, mut rows: Vec<Row<'_>>) -> Result<Bytes> {
     let encode = |e: &dyn std::fmt::Display| LakeError::Encode(e.to_string());
     if schema == StoreSchema::CloudTrailEvents {
-        sort_for_compression(&mut events);
+        sort_for_compression(&mut rows);
     }
-    let mut out = Vec::with_capacity(events.len() * ESTIMATED_FILE_BYTES_PER_EVENT);
+    let mut out = Vec::with_capacity(rows.len() * ESTIMATED_FILE_BYTES_PER_EVENT);
     let mut writer =
         ArrowWriter::try_new(&mut out, schema.file_schema(), Some(writer_properties()))
             .map_err(|e| encode(&e))?;
-    // Converted a slice at a time into the same row group: the parsed records and Arrow
-    // columns of one slice are what is held at once, and their memory is reused slice
-    // after slice. The file holds the same rows in one row group (pages may be cut at
-    // other rows).
-    for slice in events.chunks(CONVERT_ROWS) {
-        let batch = batch_of(schema, slice).map_err(|e| encode(&e))?;
+    // Converted a slice at a time into the same row group: the Arrow columns of one slice
+    // are what is held at once, and their memory is reused slice after slice. The file
+    // holds the same rows in one row group (pages may be cut at other rows).
+    for slice in rows.chunks(CONVERT_ROWS) {
+        let batch = match schema {
+            StoreSchema::CloudTrailEvents => {
+                let texts: Vec<&str> = slice.iter().map(Row::text).collect();
+                file_batch_of(&texts)
+            }
+            StoreSchema::ActivityAuditLog => {
+                let events: Vec<EventRecord> = slice.iter().filter_map(Row::to_event).collect();
+                activity_to_batch(&events)
+            }
+        }
+        .map_err(|e| encode(&e))?;
         writer.write(&batch).map_err(|e| encode(&e))?;
     }
     writer.close().map_err(|e| encode(&e))?;
@@ -815,7 +872,7 @@ mod tests {
             let arns = ["arn:aws:iam::1:user/a", "arn:aws:iam::1:user/b", "arn:aws:iam::1:user/ab"];
             let sources = ["s3.amazonaws.com", "ec2.amazonaws.com", "iam.amazonaws.com"];
             let names = ["GetObject", "PutObject", "CreateUser"];
-            let mut events: Vec<EventRecord> = rows
+            let events: Vec<EventRecord> = rows
                 .iter()
                 .enumerate()
                 .map(|(id, &(arn, source, name, second))| {
@@ -834,11 +891,23 @@ mod tests {
                 };
                 key(a).cmp(&key(b))
             });
-            sort_for_compression(&mut events);
+            // Every other record through its facts, the others as the model parsed them.
+            let seen: Vec<Seen> = events
+                .iter()
+                .enumerate()
+                .map(|(at, event)| match at % 2 {
+                    0 => Seen::of(event.as_bytes(), None).unwrap(),
+                    _ => Seen::Parsed(event.clone()),
+                })
+                .collect();
+            let mut sorted: Vec<Row> = seen.iter().map(Row::Seen).collect();
+            sort_for_compression(&mut sorted);
+            let sorted: Vec<EventRecord> =
+                sorted.iter().map(|row| row.to_event().unwrap()).collect();
             let ids = |events: &[EventRecord]| -> Vec<String> {
                 events.iter().map(|e| e.event_id().to_string()).collect()
             };
-            proptest::prop_assert_eq!(ids(&events), ids(&expected));
+            proptest::prop_assert_eq!(ids(&sorted), ids(&expected));
         }
     }
 }

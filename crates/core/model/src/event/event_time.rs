@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 /// Parses `eventTime` in the only form CloudTrail writes it, e.g. `2023-07-10T11:45:03Z`.
 /// Calendar-invalid values (`2023-02-30`, hour 24) are refused.
-pub(crate) fn parse_event_time(text: &str) -> Option<DateTime<Utc>> {
+pub fn parse_event_time(text: &str) -> Option<DateTime<Utc>> {
     let bytes = text.as_bytes();
     let separators = [
         (4, b'-'),

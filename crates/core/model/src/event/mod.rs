@@ -23,6 +23,7 @@ pub use document::{
     SessionIssuerDocument, TlsDetails, UserIdentityDocument, WebIdFederationData,
 };
 pub use error::EventError;
+pub use event_time::parse_event_time;
 pub use identity::{Resource, SessionIssuer, UserIdentity, UserIdentityType};
 pub use log_file::{
     log_file_record_texts, log_file_record_texts_at_most, parse_log_file, parse_records_ndjson,
