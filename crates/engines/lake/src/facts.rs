@@ -601,7 +601,7 @@ mod tests {
         let text = |text: &str| Doc::Leaf(Json::String(text.into()));
         prop_oneof![
             12 => Just(text(values[0])),
-            4 => proptest::sample::select(values.to_vec()).prop_map(move |value| text(value)),
+            4 => proptest::sample::select(values.to_vec()).prop_map(text),
             1 => leaf(),
         ]
         .boxed()
