@@ -444,7 +444,11 @@ mod tests {
     /// key of the conformance records and other spellings of them.
     #[test]
     fn elided_index_is_the_case_insensitive_position() {
-        let slow = |key: &str| ELIDED.iter().position(|name| name.eq_ignore_ascii_case(key));
+        let slow = |key: &str| {
+            ELIDED
+                .iter()
+                .position(|name| name.eq_ignore_ascii_case(key))
+        };
         let mut keys: Vec<String> = crate::convert::conformance_events()
             .iter()
             .flat_map(|event| {
