@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use opentrail_model::EventRecord;
 use opentrail_selectors::EventView;
 
-use crate::json::{plain_run_end, skip_space};
+use crate::json::{plain_run_end, skip_space, value_end};
 
 /// The facts of one plain record, borrowed from its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,72 +117,21 @@ impl<'a> Cursor<'a> {
         self.text.get(start..end).ok_or(NotPlain)
     }
 
-    /// Past the string at the cursor (at its `"`), escapes and all.
-    fn skip_string(&mut self) -> Read<()> {
-        let bytes = self.bytes();
-        let mut at = self.at + 1;
-        loop {
-            at = plain_run_end(bytes, at);
-            match bytes.get(at) {
-                Some(b'"') => {
-                    self.at = at + 1;
-                    return Ok(());
-                }
-                Some(b'\\') => at += 2,
-                Some(_) => at += 1,
-                None => return Err(NotPlain),
-            }
-        }
-    }
-
-    /// The value at the cursor, skipping containers.
+    /// The value at the cursor; containers and other scalars are skipped by
+    /// [`value_end`].
     fn value(&mut self) -> Read<Value<'a>> {
-        match self.peek().ok_or(NotPlain)? {
-            b'"' => self.string().map(Value::Str),
-            b'{' | b'[' => self.skip_container().map(|()| Value::Other),
-            _ => {
-                let start = self.at;
-                let bytes = self.bytes();
-                let mut end = start;
-                while bytes.get(end).is_some_and(|byte| {
-                    !matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-                }) {
-                    end += 1;
-                }
-                self.at = end;
-                Ok(match &bytes[start..end] {
-                    b"null" => Value::Absent,
-                    b"true" => Value::Bool(true),
-                    b"false" => Value::Bool(false),
-                    b"" => return Err(NotPlain),
-                    _ => Value::Other,
-                })
-            }
+        if self.peek().ok_or(NotPlain)? == b'"' {
+            return self.string().map(Value::Str);
         }
-    }
-
-    /// Past the object or array at the cursor.
-    fn skip_container(&mut self) -> Read<()> {
-        let bytes = self.bytes();
-        let mut depth = 0usize;
-        loop {
-            match bytes.get(self.at).ok_or(NotPlain)? {
-                b'"' => {
-                    self.skip_string()?;
-                    continue;
-                }
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth = depth.checked_sub(1).ok_or(NotPlain)?;
-                    if depth == 0 {
-                        self.at += 1;
-                        return Ok(());
-                    }
-                }
-                _ => {}
-            }
-            self.at += 1;
-        }
+        let start = self.at;
+        let end = value_end(self.bytes(), start).ok_or(NotPlain)?;
+        self.at = end;
+        Ok(match &self.bytes()[start..end] {
+            b"null" => Value::Absent,
+            b"true" => Value::Bool(true),
+            b"false" => Value::Bool(false),
+            _ => Value::Other,
+        })
     }
 
     /// Calls `member` with each key of the object at the cursor (a key with escapes is not
@@ -476,6 +425,14 @@ impl<'a> Seen<'a> {
         match self {
             Self::Plain(_) => None,
             Self::Parsed(event) => event.insight_source(),
+        }
+    }
+
+    /// `metadata.channelARN` of a channel's event (plain records are never channel events).
+    pub(crate) fn channel_arn(&self) -> Option<String> {
+        match self {
+            Self::Plain(_) => None,
+            Self::Parsed(event) => crate::store::channel_arn(event),
         }
     }
 

@@ -461,10 +461,11 @@ pub(crate) fn skip_space(text: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// The index just past the string starting at `start` (a `"`).
+/// The index just past the string starting at `start` (a `"`), eight bytes at a time.
 fn string_end(text: &[u8], start: usize) -> Option<usize> {
     let mut at = start + 1;
     loop {
+        at = plain_run_end(text, at);
         match text.get(at)? {
             b'"' => return Some(at + 1),
             b'\\' => at += 2,
@@ -473,8 +474,9 @@ fn string_end(text: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// The index just past the JSON value starting at `start`.
-fn value_end(text: &[u8], start: usize) -> Option<usize> {
+/// The index just past the JSON value starting at `start` (not validated: containers by
+/// their brackets, scalars up to the next delimiter).
+pub(crate) fn value_end(text: &[u8], start: usize) -> Option<usize> {
     match text.get(start)? {
         b'"' => string_end(text, start),
         b'{' | b'[' => {

@@ -163,11 +163,7 @@ impl StoreFilter {
     /// ActivityAuditLog stores take only the events of channels that name them as a
     /// destination; other stores take no channel events whatever their selectors.
     fn takes_channel_events_of(&self, event: &Seen<'_>) -> bool {
-        let channel = match event {
-            // Plain records are never channel events.
-            Seen::Plain(_) => None,
-            Seen::Parsed(event) => channel_arn(event),
-        };
+        let channel = event.channel_arn();
         match self.spec.schema {
             StoreSchema::ActivityAuditLog => {
                 channel.is_some_and(|arn| self.spec.channels.contains(&arn))

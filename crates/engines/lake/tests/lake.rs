@@ -711,17 +711,7 @@ async fn retention_drops_whole_old_days() {
 
 #[tokio::test]
 async fn conformance_events_by_event_source() {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../core/model/tests/conformance"
-    );
-    let mut events = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|ext| ext == "json") {
-            events.extend(opentrail_model::parse_log_file(&std::fs::read(path).unwrap()).unwrap());
-        }
-    }
+    let events = conformance_events();
     let account = events[0].recipient_account_id().to_string();
     let store = StoreSpec {
         id: "c0ffee00-1111-2222-3333-444455556666".into(),
