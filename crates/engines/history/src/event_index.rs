@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use opentrail_model::EventRecord;
 use opentrail_operations::LookupEventsResponse;
 
-use crate::{HistoryError, HistoryHealth, HistoryStats, HistoryStore, InsertStats};
+use crate::{HistoryError, HistoryHealth, HistoryStats, HistoryStore, InsertStats, PreparedBatch};
 use crate::{LookupError, LookupRequest};
 
 /// An index of management and Insights events fed from the durable event log, answering
@@ -24,6 +24,11 @@ pub trait EventIndex: Send + Sync + 'static {
         events: &[(u64, EventRecord)],
         provenance: &dyn Fn(u64) -> Option<&'p [u8]>,
     ) -> Result<InsertStats, HistoryError>;
+
+    /// [`EventIndex::insert_batch`] of a batch prepared beforehand ([`PreparedBatch::new`],
+    /// which takes no lock: a feed prepares the next batch on another thread while this
+    /// one is inserted). Batches are inserted in log order, one at a time.
+    fn insert_prepared(&self, batch: PreparedBatch) -> Result<InsertStats, HistoryError>;
 
     /// Answers LookupEvents for the request's account and region.
     fn lookup(&self, request: &LookupRequest) -> Result<LookupEventsResponse, LookupError>;
@@ -60,6 +65,10 @@ impl EventIndex for HistoryStore {
         provenance: &dyn Fn(u64) -> Option<&'p [u8]>,
     ) -> Result<InsertStats, HistoryError> {
         self.insert_batch_with_provenance(events, provenance)
+    }
+
+    fn insert_prepared(&self, batch: PreparedBatch) -> Result<InsertStats, HistoryError> {
+        HistoryStore::insert_prepared(self, batch)
     }
 
     fn lookup(&self, request: &LookupRequest) -> Result<LookupEventsResponse, LookupError> {

@@ -42,4 +42,4 @@ pub use event_index::EventIndex;
 pub use lookup::{LookupError, LookupRequest};
 pub use options::HistoryOptions;
 pub use resources::{ResourceSummary, MAX_DERIVED_RESOURCES};
-pub use store::{HistoryHealth, HistoryStats, HistoryStore, InsertStats};
+pub use store::{HistoryHealth, HistoryStats, HistoryStore, InsertStats, PreparedBatch};

@@ -27,6 +27,48 @@ pub struct InsertStats {
     pub conflicts: usize,
 }
 
+/// A batch read from the durable log, prepared for [`HistoryStore::insert_prepared`]: what
+/// event history keeps of each record, with its sort key, day and index keys. Preparing
+/// takes no lock, so a feed can prepare the next batch on another thread while the
+/// previous one is inserted.
+#[derive(Debug, Default)]
+pub struct PreparedBatch {
+    /// Each record's log offset and what staging made of it, in the batch's order.
+    events: Vec<(u64, Staging)>,
+}
+
+impl PreparedBatch {
+    /// Stages the records of a batch, each with the provenance JSON (see
+    /// `opentrail_model::Provenance`) that `provenance` gives for its log offset.
+    pub fn new<'p>(
+        events: Vec<(u64, EventRecord)>,
+        provenance: impl Fn(u64) -> Option<&'p [u8]>,
+    ) -> Self {
+        let events = events
+            .into_iter()
+            .map(|(offset, record)| {
+                let staging = match stage(&record) {
+                    Staging::Staged(event) => {
+                        Staging::Staged(event.with_provenance(provenance(offset)))
+                    }
+                    other => other,
+                };
+                (offset, staging)
+            })
+            .collect();
+        Self { events }
+    }
+
+    /// Records in the batch (kept by history or not).
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
 impl HistoryStore {
     /// Stores the history events of a batch read from the durable log. Idempotent: a
     /// record already stored (same eventID in its account and region, same content) is
@@ -48,8 +90,15 @@ impl HistoryStore {
         events: &[(u64, EventRecord)],
         provenance: impl Fn(u64) -> Option<&'p [u8]>,
     ) -> Result<InsertStats, HistoryError> {
+        self.insert_prepared(PreparedBatch::new(events.to_vec(), provenance))
+    }
+
+    /// [`HistoryStore::insert_batch_with_provenance`] of a batch prepared beforehand.
+    /// Batches must be inserted in log order, one at a time.
+    pub fn insert_prepared(&self, batch: PreparedBatch) -> Result<InsertStats, HistoryError> {
         let shared = &self.shared;
-        let Some(end_offset) = events
+        let Some(end_offset) = batch
+            .events
             .iter()
             .map(|(offset, _)| offset.saturating_add(1))
             .max()
@@ -61,13 +110,19 @@ impl HistoryStore {
         let mut stats = InsertStats::default();
         let mut accepted: Vec<StagedEvent> = Vec::new();
         let mut damaged = Vec::new();
-        let first_offset = events.iter().map(|(offset, _)| *offset).min().unwrap_or(0);
+        let first_offset = batch
+            .events
+            .iter()
+            .map(|(offset, _)| *offset)
+            .min()
+            .unwrap_or(0);
         let applied_offset = {
             let state = shared.read_state();
-            let mut in_batch: HashMap<u32, Vec<&EventRecord>> = HashMap::new();
-            for (offset, record) in events {
-                let event = match stage(record) {
-                    Staging::Staged(event) => event.with_provenance(provenance(*offset)),
+            // Fingerprint → the accepted events of this batch with it.
+            let mut in_batch: HashMap<u32, Vec<usize>> = HashMap::new();
+            for (_, staging) in batch.events {
+                let event = match staging {
+                    Staging::Staged(event) => event,
                     Staging::NotHistory => {
                         stats.not_history += 1;
                         continue;
@@ -81,10 +136,11 @@ impl HistoryStore {
                     stats.expired += 1;
                     continue;
                 }
+                let record = &event.record;
                 let twins = in_batch.entry(event.fingerprint()).or_default();
                 let in_batch_presence = twins
                     .iter()
-                    .map(|twin| compare(twin.as_bytes(), record))
+                    .map(|&twin| compare(accepted[twin].record.as_bytes(), record))
                     .fold(Presence::New, Presence::and);
                 let presence = match in_batch_presence {
                     Presence::Stored => Presence::Stored,
@@ -103,7 +159,7 @@ impl HistoryStore {
                     }
                     Presence::New => {}
                 }
-                twins.push(record);
+                twins.push(accepted.len());
                 accepted.push(event);
             }
             shared.next_applied_offset(&state, first_offset, end_offset)

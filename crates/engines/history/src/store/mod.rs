@@ -34,7 +34,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLock
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use insert::InsertStats;
+pub use insert::{InsertStats, PreparedBatch};
 pub use quarantine::HistoryHealth;
 
 /// Frozen memtables waiting for the flusher before inserts wait for it.
