@@ -122,11 +122,7 @@ pub async fn run(
             continue;
         };
         let spans = feed.provenance.spans(&batch);
-        let prepared = tokio::task::spawn_blocking(move || {
-            PreparedBatch::new(events_of(batch), |offset| spans.of(offset))
-        })
-        .await;
-        let prepared = match prepared {
+        let prepared = match prepare(batch, spans).await {
             Ok(prepared) => prepared,
             Err(e) => {
                 feed.settle().await;
@@ -268,6 +264,27 @@ impl Feed {
         self.reader = None;
         self.provenance = ProvenanceSpans::default();
     }
+}
+
+/// Parses and stages a batch in two halves on two blocking threads: once the other
+/// consumers of the log have caught up, history's feed has the machine to itself, and
+/// preparing is most of its work.
+async fn prepare(
+    mut batch: Vec<(u64, LogRecord)>,
+    spans: ProvenanceSpans,
+) -> Result<PreparedBatch, tokio::task::JoinError> {
+    let second = batch.split_off(batch.len() / 2);
+    let spans = Arc::new(spans);
+    let half = |records: Vec<(u64, LogRecord)>| {
+        let spans = Arc::clone(&spans);
+        tokio::task::spawn_blocking(move || {
+            PreparedBatch::new(events_of(records), |offset| spans.of(offset))
+        })
+    };
+    let (first, second) = (half(batch), half(second));
+    let mut prepared = first.await?;
+    prepared.append(second.await?);
+    Ok(prepared)
 }
 
 /// The events of a batch read from the log, by offset: the parse ingest handed the log

@@ -38,23 +38,27 @@ struct Arena {
 }
 
 impl Arena {
-    fn push(&mut self, bytes: &[u8]) -> ArenaRange {
+    /// Copies `parts` one after the other into one range.
+    fn push(&mut self, parts: &[&[u8]]) -> ArenaRange {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
         let fits = self
             .chunks
             .last()
-            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= bytes.len());
+            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= len);
         if !fits {
             self.chunks
-                .push(Vec::with_capacity(ARENA_CHUNK_BYTES.max(bytes.len())));
+                .push(Vec::with_capacity(ARENA_CHUNK_BYTES.max(len)));
         }
         let chunk_index = self.chunks.len() - 1;
         let chunk = &mut self.chunks[chunk_index];
         let start = chunk.len();
-        chunk.extend_from_slice(bytes);
+        for part in parts {
+            chunk.extend_from_slice(part);
+        }
         ArenaRange {
             chunk: chunk_index as u32,
             start: start as u32,
-            len: bytes.len() as u32,
+            len: len as u32,
         }
     }
 
@@ -144,9 +148,8 @@ impl Memtable {
                 .or_default()
                 .push(index),
         }
-        let json = event.json();
-        self.bytes += json.len() + event.keys.heap_bytes() + EVENT_OVERHEAD_BYTES;
-        let json = self.arena.push(json);
+        let json = self.arena.push(&event.stored_parts());
+        self.bytes += json.len as usize + event.keys.heap_bytes() + EVENT_OVERHEAD_BYTES;
         self.events.push(MemEvent {
             json,
             sort_key: event.sort_key,

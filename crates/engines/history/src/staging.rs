@@ -18,9 +18,9 @@ pub(crate) struct StagedEvent {
     pub(crate) day: i32,
     /// Index keys: the stream key, then one per attribute value.
     pub(crate) keys: KeyList,
-    /// What is stored when the record's provenance is known: the record's text, a NUL
-    /// byte (which no JSON text holds) and the provenance JSON; see [`split_stored`].
-    pub(crate) stored: Option<Box<[u8]>>,
+    /// The record's provenance JSON, when known. What is stored then is the record's text,
+    /// a NUL byte (which no JSON text holds) and the provenance; see [`split_stored`].
+    pub(crate) provenance: Option<Box<[u8]>>,
 }
 
 /// Several index keys in one buffer (one allocation instead of one per key).
@@ -64,21 +64,26 @@ impl KeyList {
 }
 
 impl StagedEvent {
-    /// The bytes stored for the event: the record's text, with its provenance if known.
-    pub(crate) fn json(&self) -> &[u8] {
-        self.stored.as_deref().unwrap_or(self.record.as_bytes())
+    /// The parts of the bytes stored for the event, in order: the record's text, then, if
+    /// its provenance is known, a NUL byte and the provenance.
+    pub(crate) fn stored_parts(&self) -> [&[u8]; 3] {
+        match &self.provenance {
+            Some(provenance) => [self.record.as_bytes(), b"\0", provenance],
+            None => [self.record.as_bytes(), b"", b""],
+        }
+    }
+
+    /// The bytes stored for the event, in one piece.
+    pub(crate) fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.provenance {
+            Some(_) => std::borrow::Cow::Owned(self.stored_parts().concat()),
+            None => std::borrow::Cow::Borrowed(self.record.as_bytes()),
+        }
     }
 
     /// Stores `provenance` (JSON) beside the record.
     pub(crate) fn with_provenance(mut self, provenance: Option<&[u8]>) -> Self {
-        self.stored = provenance.map(|provenance| {
-            let record = self.record.as_bytes();
-            let mut stored = Vec::with_capacity(record.len() + 1 + provenance.len());
-            stored.extend_from_slice(record);
-            stored.push(0);
-            stored.extend_from_slice(provenance);
-            stored.into_boxed_slice()
-        });
+        self.provenance = provenance.map(Box::from);
         self
     }
 
@@ -158,7 +163,7 @@ pub(crate) fn stage(record: &EventRecord) -> Staging {
         sort_key: sort_key(time, event_fingerprint(account, region, event_id)),
         day: day_of(i64::from(time)),
         keys,
-        stored: None,
+        provenance: None,
     })
 }
 

@@ -59,6 +59,11 @@ impl PreparedBatch {
         Self { events }
     }
 
+    /// Adds `later`, the records that follow this batch's in the log.
+    pub fn append(&mut self, mut later: PreparedBatch) {
+        self.events.append(&mut later.events);
+    }
+
     /// Records in the batch (kept by history or not).
     pub fn len(&self) -> usize {
         self.events.len()
@@ -167,7 +172,8 @@ impl HistoryStore {
         stats.inserted = accepted.len();
 
         if shared.options.write_ahead_log {
-            let records: Vec<&[u8]> = accepted.iter().map(StagedEvent::json).collect();
+            let stored: Vec<_> = accepted.iter().map(StagedEvent::stored).collect();
+            let records: Vec<&[u8]> = stored.iter().map(|stored| &stored[..]).collect();
             shared.guarded(|| wal.append(applied_offset, &records))?;
         }
         let full = {
