@@ -17,8 +17,9 @@ pub use account::AccountId;
 pub use arn::{Arn, ArnError, TrailArn};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use event::{
-    check_event_time, log_file_record_texts, log_file_record_texts_at_most, parse_event_time,
-    parse_log_file, parse_records_ndjson, write_log_file, EventError, EventRecord, RecordRef,
+    check_event_time, log_file_record_texts, log_file_record_texts_at_most,
+    log_file_records_at_most, parse_event_time, parse_log_file, parse_records_ndjson,
+    write_log_file, EventError, EventRecord, RecordRef,
 };
 pub use provenance::{
     is_provenance_marker, parse_provenance_marker, Provenance, PROVENANCE_MARKER,

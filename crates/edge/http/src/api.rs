@@ -209,15 +209,41 @@ fn render_log_retention(
     }
 }
 
+/// A handler's answer: a JSON value, or JSON text it wrote itself (an answer of a line per
+/// record, written without building a tree of values first).
+pub(crate) enum Output {
+    Value(Value),
+    Text(String),
+}
+
+impl Output {
+    fn value(&self) -> Option<&Value> {
+        match self {
+            Output::Value(value) => Some(value),
+            Output::Text(_) => None,
+        }
+    }
+
+    /// The response body; written text is taken (the audit event uses the handler's
+    /// summary of it), a value stays for the audit event.
+    fn take_body(&mut self) -> String {
+        match self {
+            Output::Value(value) => value.to_string(),
+            Output::Text(text) => std::mem::take(text),
+        }
+    }
+}
+
 /// `responseElements` of a request's audit event: none for read-only calls and failures,
-/// else the summary the handler left, or the whole answer.
+/// else the summary the handler left, or the whole answer when it is a value. `answer` is
+/// `Err` for a failure, `Ok(None)` for an answer the handler wrote as text.
 fn audited_response(
-    result: &Result<Value, ApiError>,
+    answer: Result<Option<&Value>, ()>,
     read_only: bool,
     summary: Option<Value>,
 ) -> Option<Value> {
-    match result {
-        Ok(output) if !read_only => summary.or_else(|| Some(output.clone())),
+    match answer {
+        Ok(output) if !read_only => summary.or_else(|| output.cloned()),
         _ => None,
     }
 }
@@ -303,12 +329,13 @@ async fn run_pipeline(
         }
         Endpoint::CloudTrail => {}
     }
-    let result = authenticate_and_handle(&app, &parts, body, endpoint, &mut exchange).await;
+    let mut result = authenticate_and_handle(&app, &parts, body, endpoint, &mut exchange).await;
 
     // A bounded label set: the known calls and `unknown`, never request text.
     let operation = exchange.operation.map_or("unknown", Call::name);
+    let answer = result.as_mut().ok().map(Output::take_body);
     let (status, body, error) = match &result {
-        Ok(output) => (StatusCode::OK, output.to_string(), None),
+        Ok(_) => (StatusCode::OK, answer.unwrap_or_default(), None),
         Err(e) => {
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
             if status.is_server_error() {
@@ -341,7 +368,11 @@ async fn run_pipeline(
         caller: exchange.caller,
         operation: exchange.operation,
         request_parameters: exchange.request_parameters,
-        response_elements: audited_response(&result, read_only, exchange.response_summary),
+        response_elements: audited_response(
+            result.as_ref().map(Output::value).map_err(drop),
+            read_only,
+            exchange.response_summary,
+        ),
         management_event: endpoint == Endpoint::CloudTrail,
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
@@ -440,7 +471,7 @@ async fn authenticate_and_handle(
     body: Body,
     endpoint: Endpoint,
     exchange: &mut Exchange,
-) -> Result<Value, ApiError> {
+) -> Result<Output, ApiError> {
     let service = match endpoint {
         Endpoint::CloudTrail => CLOUDTRAIL_SERVICE,
         Endpoint::Ingest => crate::ingest::INGEST_SERVICE,
@@ -490,9 +521,11 @@ async fn authenticate_and_handle(
     check_region(app, &caller)?;
     exchange.caller = Some(caller);
     match endpoint {
-        Endpoint::CloudTrail => handle(app, parts, &body, exchange).await,
+        Endpoint::CloudTrail => handle(app, parts, &body, exchange).await.map(Output::Value),
         Endpoint::Ingest => crate::ingest::handle(app, parts, &body, exchange).await,
-        Endpoint::CloudTrailData => crate::audit_events::handle(app, parts, &body, exchange).await,
+        Endpoint::CloudTrailData => crate::audit_events::handle(app, parts, &body, exchange)
+            .await
+            .map(Output::Value),
     }
 }
 
@@ -593,7 +626,11 @@ pub async fn call_operation(
         access_key_id: Some(caller.access_key_id.clone()),
         caller: Some(caller.clone()),
         request_parameters,
-        response_elements: audited_response(&result, read_only, None),
+        response_elements: audited_response(
+            result.as_ref().map(Some).map_err(drop),
+            read_only,
+            None,
+        ),
         management_event: true,
         error_code: error.map(|e| e.code.to_owned()),
         error_message: error.map(|e| e.message.clone()),
@@ -621,18 +658,22 @@ mod tests {
 
     #[test]
     fn audit_events_get_the_summary_not_the_whole_answer() {
-        let answer = Ok(json!({ "successful": [{ "id": "0" }], "failed": [] }));
+        let whole = json!({ "successful": [{ "id": "0" }], "failed": [] });
         let summary = json!({ "successfulCount": 1, "failedCount": 0 });
+        let text = Output::Text(whole.to_string());
+        let value = Output::Value(whole.clone());
+        for answer in [&value, &text] {
+            assert_eq!(
+                audited_response(Ok(answer.value()), false, Some(summary.clone())),
+                Some(summary.clone())
+            );
+            assert_eq!(audited_response(Ok(answer.value()), true, None), None);
+        }
         assert_eq!(
-            audited_response(&answer, false, Some(summary.clone())),
-            Some(summary)
+            audited_response(Ok(value.value()), false, None),
+            Some(whole)
         );
-        assert_eq!(
-            audited_response(&answer, false, None),
-            answer.as_ref().ok().cloned()
-        );
-        assert_eq!(audited_response(&answer, true, None), None);
-        let failed: Result<Value, ApiError> = Err(ApiError::validation("bad"));
-        assert_eq!(audited_response(&failed, false, None), None);
+        assert_eq!(audited_response(Ok(text.value()), false, None), None);
+        assert_eq!(audited_response(Err(()), false, Some(summary)), None);
     }
 }

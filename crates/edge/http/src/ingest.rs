@@ -3,17 +3,16 @@
 //! once the durable event log has fsynced them.
 
 use crate::accounts::AccountRegistry;
+use crate::api::Output;
 use crate::app::App;
 use crate::exchange::Exchange;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use opentrail_log::{LogError, LogRecord};
-use opentrail_model::{
-    log_file_record_texts_at_most, EventError, EventRecord, KnownRegions, RecordRef,
-};
+use opentrail_model::{log_file_records_at_most, EventError, EventRecord, KnownRegions, RecordRef};
 pub use opentrail_wire::ingest::{INGEST_SERVICE, MAX_RECORDS_PER_REQUEST};
 use opentrail_wire::ApiError;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -76,22 +75,31 @@ fn decode_body(
 }
 
 /// One record's text in a request body.
+// Elements are kept parsed side by side in one vector per request (one allocation),
+// whose size is what the parse is.
+#[allow(clippy::large_enum_variant)]
 enum RecordText<'a> {
-    /// An element of `{"Records":[...]}`: already checked to be well-formed JSON.
-    Element(&'a str),
+    /// An element of `{"Records":[...]}` (well-formed JSON), parsed as the body was read.
+    Element(Result<RecordRef<'a>, EventError>),
     /// A line of newline-delimited records, not parsed yet.
     Line(&'a str),
 }
 
 impl<'a> RecordText<'a> {
+    #[cfg(test)]
     fn text(&self) -> &'a str {
         match self {
-            RecordText::Element(text) | RecordText::Line(text) => text,
+            RecordText::Element(Ok(record)) => record.json(),
+            RecordText::Element(Err(_)) => "",
+            RecordText::Line(text) => text,
         }
     }
 
-    fn parse(&self) -> Result<RecordRef<'a>, EventError> {
-        EventRecord::parse_borrowed(self.text())
+    fn parse(self) -> Result<RecordRef<'a>, EventError> {
+        match self {
+            RecordText::Element(parsed) => parsed,
+            RecordText::Line(text) => EventRecord::parse_borrowed(text),
+        }
     }
 }
 
@@ -102,8 +110,13 @@ fn split_records(body: &[u8]) -> Result<Vec<RecordText<'_>>, ApiError> {
     // A body of records has a `Records` member; a first line that is a record has none
     // (serde stops at its end), so it is read as newline-delimited records.
     if text.trim_start().starts_with('{') {
-        match log_file_record_texts_at_most(text, MAX_RECORDS_PER_REQUEST) {
-            Ok(records) => return Ok(records.into_iter().map(RecordText::Element).collect()),
+        match log_file_records_at_most(text, MAX_RECORDS_PER_REQUEST) {
+            Ok(records) => {
+                return Ok(records
+                    .into_iter()
+                    .map(|(_, parsed)| RecordText::Element(parsed))
+                    .collect())
+            }
             Err(EventError::TooManyRecords { .. }) => return Err(too_many_records()),
             Err(_) => {}
         }
@@ -228,7 +241,7 @@ fn rejection(error: EventError) -> (&'static str, String) {
 }
 
 fn check_record<'a>(
-    text: &RecordText<'a>,
+    text: RecordText<'a>,
     policy: &RecordPolicy,
 ) -> Result<RecordRef<'a>, (&'static str, String)> {
     let record = text.parse().map_err(rejection)?;
@@ -302,7 +315,7 @@ fn check_body(
     let mut accepted = Vec::with_capacity(texts.len());
     let mut new_accounts = BTreeSet::new();
     for text in texts {
-        match check_record(&text, policy) {
+        match check_record(text, policy) {
             Ok(record) => {
                 let recipient = record.recipient_account_id();
                 if policy.any_account
@@ -336,12 +349,12 @@ fn check_body(
     })
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     app: &App,
     parts: &http::request::Parts,
     body: &Bytes,
     exchange: &mut Exchange,
-) -> Result<Value, ApiError> {
+) -> Result<Output, ApiError> {
     exchange.operation = Some(crate::audit::Call::PutEvents);
     let caller = crate::exchange::authenticated_caller(exchange)?;
     // Inflating and parsing a body takes milliseconds: off the runtime.
@@ -414,35 +427,107 @@ pub async fn handle(
                     .with_status(503),
             })?;
     }
-    let mut successful = Vec::with_capacity(accepted_count);
-    let mut failed = Vec::new();
+    let mut answer = PutEventsAnswer {
+        successful: Vec::with_capacity(accepted_count),
+        failed: Vec::new(),
+    };
     for (index, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
             Outcome::Accepted {
                 event_id,
                 outside_retention,
-            } => {
-                let mut entry = json!({ "id": index.to_string(), "eventID": event_id });
-                if outside_retention {
-                    entry["history"] = json!("outside-retention");
-                }
-                successful.push(entry)
-            }
-            Outcome::Rejected { code, message } => failed.push(
-                json!({ "id": index.to_string(), "errorCode": code, "errorMessage": message }),
-            ),
+            } => answer.successful.push(Successful {
+                id: index,
+                event_id,
+                history: outside_retention.then_some("outside-retention"),
+            }),
+            Outcome::Rejected { code, message } => answer.failed.push(Failed {
+                id: index,
+                error_code: code,
+                error_message: message,
+            }),
         }
     }
     exchange.response_summary = Some(json!({
-        "successfulCount": successful.len(),
-        "failedCount": failed.len(),
+        "successfulCount": answer.successful.len(),
+        "failedCount": answer.failed.len(),
     }));
-    Ok(json!({ "successful": successful, "failed": failed }))
+    // Written directly: a tree of values for every record cost more than the rest of the
+    // answer (a request carries up to MAX_RECORDS_PER_REQUEST records).
+    serde_json::to_string(&answer)
+        .map(Output::Text)
+        .map_err(|e| ApiError::internal(format!("failed to write the answer: {e}")))
+}
+
+/// The answer to `POST /events`: `{"successful":[...],"failed":[...]}`.
+#[derive(serde::Serialize)]
+struct PutEventsAnswer {
+    successful: Vec<Successful>,
+    failed: Vec<Failed>,
+}
+
+/// An accepted record: its index in the request (a string) and its eventID.
+#[derive(serde::Serialize)]
+struct Successful {
+    #[serde(serialize_with = "index_string")]
+    id: usize,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    /// `outside-retention` when event history will not keep it (older than its retention).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<&'static str>,
+}
+
+/// A refused record: its index in the request (a string) and why.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failed {
+    #[serde(serialize_with = "index_string")]
+    id: usize,
+    error_code: &'static str,
+    error_message: String,
+}
+
+fn index_string<S: serde::Serializer>(index: &usize, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(index)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answer_is_written_as_a_tree_of_values_would_be() {
+        let answer = PutEventsAnswer {
+            successful: vec![
+                Successful {
+                    id: 0,
+                    event_id: "e\"1".into(),
+                    history: None,
+                },
+                Successful {
+                    id: 12,
+                    event_id: "e2".into(),
+                    history: Some("outside-retention"),
+                },
+            ],
+            failed: vec![Failed {
+                id: 1,
+                error_code: "InvalidField",
+                error_message: "bad \u{1} \"x\" é\n".into(),
+            }],
+        };
+        let tree = json!({
+            "successful": [
+                { "id": "0", "eventID": "e\"1" },
+                { "id": "12", "eventID": "e2", "history": "outside-retention" },
+            ],
+            "failed": [
+                { "id": "1", "errorCode": "InvalidField", "errorMessage": "bad \u{1} \"x\" é\n" },
+            ],
+        });
+        assert_eq!(serde_json::to_string(&answer).unwrap(), tree.to_string());
+    }
 
     #[test]
     fn splits_both_body_forms() {

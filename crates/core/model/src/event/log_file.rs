@@ -2,7 +2,7 @@
 //! records as bulk imports carry them.
 
 use super::error::EventError;
-use super::record::EventRecord;
+use super::record::{EventRecord, RecordRef};
 use super::scan::{ScanError, Scanner};
 
 const LOG_FILE_START: &[u8] = b"{\"Records\":[";
@@ -31,6 +31,48 @@ pub fn log_file_record_texts(text: &str) -> Result<Vec<&str>, EventError> {
 /// [`log_file_record_texts`] that stops at the first element past `max` with
 /// [`EventError::TooManyRecords`], before collecting more.
 pub fn log_file_record_texts_at_most(text: &str, max: usize) -> Result<Vec<&str>, EventError> {
+    walk_log_file(text, max, |scanner, texts| {
+        let (start, end) = scanner.value()?;
+        texts.push(&text[start..end]);
+        Ok(())
+    })
+}
+
+/// The texts of the elements of `Records` in a log file, each with its parse as a record
+/// (or the error its parse gave), as [`log_file_record_texts_at_most`] then
+/// [`EventRecord::parse_borrowed`] of each text would give them, in one pass over the text:
+/// a record that parses is not scanned again to find where it ends.
+#[allow(clippy::type_complexity)]
+pub fn log_file_records_at_most(
+    text: &str,
+    max: usize,
+) -> Result<Vec<(&str, Result<RecordRef<'_>, EventError>)>, EventError> {
+    walk_log_file(text, max, |scanner, records| {
+        scanner.skip_whitespace();
+        let start = scanner.position();
+        match EventRecord::parse_leading_borrowed(&text[start..]) {
+            Ok((record, length)) => {
+                scanner.advance_to(start + length);
+                records.push((&text[start..start + length], Ok(record)));
+            }
+            // Not a record: the element's extent as a value, and its parse's error.
+            Err(_) => {
+                let (start, end) = scanner.value()?;
+                let element = &text[start..end];
+                records.push((element, EventRecord::parse_borrowed(element)));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Walks a log file `{"Records":[...]}`, `element` consuming each element of `Records` into
+/// the list, up to `max` of them.
+fn walk_log_file<'a, T>(
+    text: &'a str,
+    max: usize,
+    mut element: impl FnMut(&mut Scanner<'a>, &mut Vec<T>) -> Result<(), Box<ScanError>>,
+) -> Result<Vec<T>, EventError> {
     if !text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .starts_with('{')
@@ -41,7 +83,7 @@ pub fn log_file_record_texts_at_most(text: &str, max: usize) -> Result<Vec<&str>
         return Err(EventError::malformed("log file is larger than 4 GiB"));
     }
     let mut scanner = Scanner::new(text);
-    let mut records: Option<Vec<&str>> = None;
+    let mut records: Option<Vec<T>> = None;
     let mut too_many = false;
     let walked = scanner.object(|scanner, key| {
         let name = scanner.key_text(key)?;
@@ -54,16 +96,14 @@ pub fn log_file_record_texts_at_most(text: &str, max: usize) -> Result<Vec<&str>
         if scanner.peek() != Some(b'[') {
             return Err(ScanError::at("`Records` is not an array".into(), key.end));
         }
-        let texts = records.insert(Vec::new());
+        let items = records.insert(Vec::new());
         scanner
             .array(|scanner| {
-                if texts.len() >= max {
+                if items.len() >= max {
                     too_many = true;
                     return Err(ScanError::at("too many records".into(), 0));
                 }
-                let (start, end) = scanner.value()?;
-                texts.push(&text[start..end]);
-                Ok(())
+                element(scanner, items)
             })
             .map(drop)
     });
@@ -150,6 +190,163 @@ mod tests {
             "{\"Records\":[]",
         ] {
             assert!(log_file_record_texts(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod one_pass {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+
+    const KEYS: [&str; 17] = [
+        "eventVersion",
+        "eventTime",
+        "eventID",
+        "eventName",
+        "eventSource",
+        "awsRegion",
+        "recipientAccountId",
+        "eventType",
+        "userIdentity",
+        "resources",
+        "requestParameters",
+        "readOnly",
+        "managementEvent",
+        "eventCategory",
+        "errorCode",
+        "sourceIPAddress",
+        "somethingElse",
+    ];
+
+    const VALUES: [&str; 16] = [
+        r#""2024-03-01T00:00:00Z""#,
+        r#""1.08""#,
+        r#""1.0""#,
+        r#""e1""#,
+        r#""us-east-1""#,
+        r#""123456789012""#,
+        "true",
+        "false",
+        "null",
+        "12",
+        r#"{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","sessionContext":{"sessionIssuer":{"type":"Role"},"attributes":{"mfaAuthenticated":"false"}}}"#,
+        r#"[{"ARN":"arn:aws:s3:::b","type":"AWS::S3::Bucket"},{"ARNPrefix":"arn:x"}]"#,
+        r#"{"bucketName":"b","n":[1,{"k":null}]}"#,
+        r#""with \"escapes\" \u00e9 \/""#,
+        "[]",
+        "{}",
+    ];
+
+    /// An element of `Records`: mostly objects of CloudTrail's keys (repeated, missing,
+    /// of the wrong type, in any order), sometimes another value.
+    fn element() -> impl Strategy<Value = String> {
+        let member = (
+            prop::sample::select(KEYS.to_vec()),
+            prop::sample::select(VALUES.to_vec()),
+            prop::sample::select(vec!["", " ", "\n  "]),
+        );
+        prop_oneof![
+            4 => prop::collection::vec(member, 0..14).prop_map(|members| {
+                let members: Vec<String> = members
+                    .into_iter()
+                    .map(|(key, value, space)| format!("{space}\"{key}\"{space}:{space}{value}"))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            }),
+            1 => prop::sample::select(vec!["1", "\"text\"", "[1,{}]", "null", "[]"]).prop_map(String::from),
+        ]
+    }
+
+    fn log_file() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(element(), 0..6),
+            prop::sample::select(vec!["", " ", "\n", "\r\n  "]),
+        )
+            .prop_map(|(elements, space)| {
+                format!(
+                    "{space}{{\"Records\":{space}[{space}{}{space}]}}{space}",
+                    elements.join(&format!("{space},{space}"))
+                )
+            })
+    }
+
+    /// `text` with a byte at each of `edits` replaced by a structural one.
+    fn damaged(text: String, edits: Vec<(prop::sample::Index, u8)>) -> String {
+        let mut bytes = text.into_bytes();
+        for (at, byte) in edits {
+            if !bytes.is_empty() {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The one pass gives what splitting and then parsing each text gives.
+    fn agree(text: &str, max: usize) -> Result<(), TestCaseError> {
+        match (
+            log_file_record_texts_at_most(text, max),
+            log_file_records_at_most(text, max),
+        ) {
+            (Ok(texts), Ok(records)) => {
+                prop_assert_eq!(texts.len(), records.len());
+                for (text, (element, parsed)) in texts.into_iter().zip(records) {
+                    prop_assert_eq!(text, element);
+                    match (EventRecord::parse_borrowed(text), parsed) {
+                        (Ok(split), Ok(one_pass)) => {
+                            prop_assert_eq!(split.json(), one_pass.json());
+                            prop_assert_eq!(split.fields(), one_pass.fields());
+                        }
+                        (Err(split), Err(one_pass)) => {
+                            prop_assert_eq!(split.to_string(), one_pass.to_string())
+                        }
+                        (split, one_pass) => prop_assert!(
+                            false,
+                            "{text}: split then parsed {:?}, one pass {:?}",
+                            split.err(),
+                            one_pass.err()
+                        ),
+                    }
+                }
+            }
+            (Err(split), Err(one_pass)) => prop_assert_eq!(split.to_string(), one_pass.to_string()),
+            (split, one_pass) => prop_assert!(
+                false,
+                "{text}: split {:?}, one pass {:?}",
+                split.err(),
+                one_pass.err()
+            ),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_generated_elements_are_often_records() {
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let parsed = (0..200)
+            .filter(|_| {
+                let text = element().new_tree(&mut runner).expect("element").current();
+                EventRecord::parse_borrowed(&text).is_ok()
+            })
+            .count();
+        assert!(parsed >= 40, "{parsed} of 200 parse as records");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn one_pass_parses_what_splitting_then_parsing_does(
+            file in log_file(),
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::sample::select(b"{}[]:,\"\\ 0tn".to_vec())),
+                0..3,
+            ),
+            max in 0..8usize,
+        ) {
+            agree(&damaged(file, edits), max)?;
         }
     }
 }

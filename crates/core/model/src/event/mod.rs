@@ -26,8 +26,8 @@ pub use error::EventError;
 pub use event_time::parse_event_time;
 pub use identity::{Resource, SessionIssuer, UserIdentity, UserIdentityType};
 pub use log_file::{
-    log_file_record_texts, log_file_record_texts_at_most, parse_log_file, parse_records_ndjson,
-    write_log_file,
+    log_file_record_texts, log_file_record_texts_at_most, log_file_records_at_most, parse_log_file,
+    parse_records_ndjson, write_log_file,
 };
 pub use record::{EventRecord, RecordRef};
 pub use validate::{

@@ -157,6 +157,29 @@ impl Fields {
         walk_record(&mut scanner, &mut fields)
             .and_then(|()| scanner.finish())
             .map_err(|error| EventError::malformed(format!("record: {error}")))?;
+        fields.derive(record);
+        Ok(fields)
+    }
+
+    /// Indexes the record object at the start of `text`, which may go on after it (the
+    /// rest of a log file); returns the fields and the object's length. Equivalent to
+    /// [`Fields::parse`] of the object's text alone.
+    pub(crate) fn parse_leading(text: &str) -> Result<(Self, usize), EventError> {
+        if !text.starts_with('{') {
+            return Err(EventError::malformed("record is not a json object"));
+        }
+        let mut fields = Fields::default();
+        let mut scanner = Scanner::new(text);
+        walk_record(&mut scanner, &mut fields)
+            .map_err(|error| EventError::malformed(format!("record: {error}")))?;
+        let end = scanner.position();
+        fields.derive(&text[..end]);
+        Ok((fields, end))
+    }
+
+    /// What is computed from the indexed text once the walk is done.
+    fn derive(&mut self, record: &str) {
+        let fields = self;
         fields.event_time = fields
             .top
             .event_time
@@ -168,7 +191,6 @@ impl Fields {
             .as_str(fields.source(record))
             .and_then(minor_version);
         fields.derived_event_id = fields.derive_event_id(record);
-        Ok(fields)
     }
 
     /// Where the slots' text is, for a record parsed into these fields.

@@ -169,6 +169,20 @@ impl EventRecord {
         Ok(RecordRef { json, fields })
     }
 
+    /// [`EventRecord::parse_borrowed`] of the object at the start of `text`, which may go
+    /// on after it; also returns the object's length.
+    pub(crate) fn parse_leading_borrowed(text: &str) -> Result<(RecordRef<'_>, usize), EventError> {
+        check_size(text.len())?;
+        let (fields, end) = Fields::parse_leading(text)?;
+        Ok((
+            RecordRef {
+                json: &text[..end],
+                fields,
+            },
+            end,
+        ))
+    }
+
     fn from_text(json: Box<str>) -> Result<Self, EventError> {
         check_size(json.len())?;
         let fields = Fields::parse(&json)?;

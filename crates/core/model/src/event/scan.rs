@@ -98,6 +98,17 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// Where the scanner is: the byte offset of what it reads next.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves on to `position`, past what another scan of the same text read.
+    pub(crate) fn advance_to(&mut self, position: usize) {
+        debug_assert!(position >= self.pos && position <= self.bytes.len());
+        self.pos = position;
+    }
+
     pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
