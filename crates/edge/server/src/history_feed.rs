@@ -124,10 +124,12 @@ pub async fn run(
         let spans = feed.provenance.spans(&batch);
         let prepared = match prepare(batch, spans).await {
             Ok(prepared) => prepared,
+            // (A failed insert before it already started the reading again.)
             Err(e) => {
-                feed.settle().await;
-                feed.failed(format!("event history batch preparation failed: {e}"))
-                    .await;
+                if feed.settle().await {
+                    feed.failed(format!("event history batch preparation failed: {e}"))
+                        .await;
+                }
                 continue;
             }
         };
@@ -176,18 +178,22 @@ struct Feed {
 
 impl Feed {
     fn reader(&mut self) -> &mut Box<dyn DurableLogReader> {
-        let (log, history) = (&self.log, &self.history);
-        self.reader
-            .get_or_insert_with(|| log.reader(history.applied_offset().max(log.start_offset())))
+        let reader = self.take_reader();
+        self.reader.insert(reader)
+    }
+
+    /// The reader, or a new one from what history applied.
+    fn take_reader(&mut self) -> Box<dyn DurableLogReader> {
+        self.reader.take().unwrap_or_else(|| {
+            let from = self.history.applied_offset().max(self.log.start_offset());
+            self.log.reader(from)
+        })
     }
 
     /// Up to a batch of the records durable now (none when caught up), read on a
     /// blocking thread.
     async fn poll(&mut self) -> Result<Vec<(u64, LogRecord)>, opentrail_log::LogError> {
-        self.reader();
-        let Some(mut reader) = self.reader.take() else {
-            return Ok(Vec::new());
-        };
+        let mut reader = self.take_reader();
         let polled = tokio::task::spawn_blocking(move || {
             let batch = reader.poll_records(BATCH);
             (reader, batch)
@@ -361,14 +367,6 @@ mod tests {
     }
 
     impl EventIndex for Watched {
-        fn insert_batch<'p>(
-            &self,
-            events: &[(u64, EventRecord)],
-            provenance: &dyn Fn(u64) -> Option<&'p [u8]>,
-        ) -> Result<InsertStats, HistoryError> {
-            self.insert_prepared(PreparedBatch::new(events.to_vec(), provenance))
-        }
-
         fn insert_prepared(&self, batch: PreparedBatch) -> Result<InsertStats, HistoryError> {
             if self.inserting.swap(true, Ordering::SeqCst) {
                 self.violations

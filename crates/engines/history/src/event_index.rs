@@ -23,7 +23,9 @@ pub trait EventIndex: Send + Sync + 'static {
         &self,
         events: &[(u64, EventRecord)],
         provenance: &dyn Fn(u64) -> Option<&'p [u8]>,
-    ) -> Result<InsertStats, HistoryError>;
+    ) -> Result<InsertStats, HistoryError> {
+        self.insert_prepared(PreparedBatch::new(events.to_vec(), provenance))
+    }
 
     /// [`EventIndex::insert_batch`] of a batch prepared beforehand ([`PreparedBatch::new`],
     /// which takes no lock: a feed prepares the next batch on another thread while this
@@ -59,14 +61,6 @@ pub trait EventIndex: Send + Sync + 'static {
 }
 
 impl EventIndex for HistoryStore {
-    fn insert_batch<'p>(
-        &self,
-        events: &[(u64, EventRecord)],
-        provenance: &dyn Fn(u64) -> Option<&'p [u8]>,
-    ) -> Result<InsertStats, HistoryError> {
-        self.insert_batch_with_provenance(events, provenance)
-    }
-
     fn insert_prepared(&self, batch: PreparedBatch) -> Result<InsertStats, HistoryError> {
         HistoryStore::insert_prepared(self, batch)
     }

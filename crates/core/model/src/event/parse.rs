@@ -149,14 +149,7 @@ pub(crate) struct Fields {
 impl Fields {
     /// Indexes `record`, the JSON text of one record without surrounding whitespace.
     pub(crate) fn parse(record: &str) -> Result<Self, EventError> {
-        if !record.starts_with('{') {
-            return Err(EventError::malformed("record is not a json object"));
-        }
-        let mut fields = Fields::default();
-        let mut scanner = Scanner::new(record);
-        walk_record(&mut scanner, &mut fields)
-            .and_then(|()| scanner.finish())
-            .map_err(|error| EventError::malformed(format!("record: {error}")))?;
+        let (mut fields, _) = Self::walk(record, Scanner::finish)?;
         fields.derive(record);
         Ok(fields)
     }
@@ -165,15 +158,29 @@ impl Fields {
     /// rest of a log file); returns the fields and the object's length. Equivalent to
     /// [`Fields::parse`] of the object's text alone.
     pub(crate) fn parse_leading(text: &str) -> Result<(Self, usize), EventError> {
+        let (mut fields, end) = Self::walk(text, |_| Ok(()))?;
+        fields.derive(&text[..end]);
+        Ok((fields, end))
+    }
+
+    /// Walks the record object at the start of `text`, then `after` (what may follow it);
+    /// returns the fields, not yet derived, and the object's length.
+    fn walk<'a>(
+        text: &'a str,
+        after: impl FnOnce(&mut Scanner<'a>) -> ScanResult<()>,
+    ) -> Result<(Self, usize), EventError> {
         if !text.starts_with('{') {
             return Err(EventError::malformed("record is not a json object"));
         }
         let mut fields = Fields::default();
         let mut scanner = Scanner::new(text);
+        let mut end = 0;
         walk_record(&mut scanner, &mut fields)
+            .and_then(|()| {
+                end = scanner.position();
+                after(&mut scanner)
+            })
             .map_err(|error| EventError::malformed(format!("record: {error}")))?;
-        let end = scanner.position();
-        fields.derive(&text[..end]);
         Ok((fields, end))
     }
 

@@ -63,15 +63,6 @@ impl PreparedBatch {
     pub fn append(&mut self, mut later: PreparedBatch) {
         self.events.append(&mut later.events);
     }
-
-    /// Records in the batch (kept by history or not).
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
 }
 
 impl HistoryStore {
