@@ -66,6 +66,9 @@ pub fn log_file_records_at_most(
     })
 }
 
+/// What a record of a log file takes, about, for sizing the list of its records up front.
+const EXPECTED_RECORD_BYTES: usize = 1024;
+
 /// Walks a log file `{"Records":[...]}`, `element` consuming each element of `Records` into
 /// the list, up to `max` of them.
 fn walk_log_file<'a, T>(
@@ -96,7 +99,11 @@ fn walk_log_file<'a, T>(
         if scanner.peek() != Some(b'[') {
             return Err(ScanError::at("`Records` is not an array".into(), key.end));
         }
-        let items = records.insert(Vec::new());
+        // Room for records of ~1 KiB up front: a request's records are large (`RecordRef`
+        // holds its index inline), and growing the list by doubling copied them over again.
+        let items = records.insert(Vec::with_capacity(
+            (text.len() / EXPECTED_RECORD_BYTES).clamp(1, max.max(1)),
+        ));
         scanner
             .array(|scanner| {
                 if items.len() >= max {
