@@ -9,10 +9,15 @@ pub struct AccountId(String);
 
 impl AccountId {
     pub fn parse(value: &str) -> Result<Self, String> {
-        if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+        if Self::is_valid(value) {
             return Ok(Self(value.to_owned()));
         }
         Err(format!("account id must be 12 digits, got {value:?}"))
+    }
+
+    /// Whether [`Self::parse`] takes `value` (12 digits), without making one.
+    pub fn is_valid(value: &str) -> bool {
+        value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
     }
 
     pub fn as_str(&self) -> &str {

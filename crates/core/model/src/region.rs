@@ -107,15 +107,19 @@ pub struct Region(String);
 impl Region {
     /// Lowercase letters, digits and hyphens, starting with a letter (`us-east-1`, `eu-central-2`).
     pub fn parse(value: &str) -> Result<Self, String> {
-        let well_formed = (1..=64).contains(&value.len())
-            && value.starts_with(|c: char| c.is_ascii_lowercase())
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if well_formed {
+        if Self::is_valid(value) {
             return Ok(Self(value.to_owned()));
         }
         Err(format!("invalid region name {value:?}"))
+    }
+
+    /// Whether [`Self::parse`] takes `value` (a region name's shape), without making one.
+    pub fn is_valid(value: &str) -> bool {
+        (1..=64).contains(&value.len())
+            && value.starts_with(|c: char| c.is_ascii_lowercase())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     }
 
     pub fn as_str(&self) -> &str {

@@ -6,7 +6,7 @@ use crate::index_key::is_stream_key;
 use crate::staging::{compare, Presence, StagedEvent};
 use opentrail_model::EventRecord;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 struct MemEvent {
     /// Where the record's text is in `Memtable::arena`.
@@ -248,9 +248,10 @@ impl Memtable {
         for (index, event) in self.events.iter().enumerate() {
             days.entry(event.day).or_default().push(index as u32);
         }
+        // Each event's run and its ordinal there.
         let mut ordinal_of = vec![0u32; self.events.len()];
+        let mut run_of = vec![0u32; self.events.len()];
         let mut runs: Vec<DayRun<'_>> = Vec::with_capacity(days.len());
-        let mut run_of_day = HashMap::new();
         for (day, mut indexes) in days {
             indexes.sort_unstable_by_key(|&index| {
                 let event = &self.events[index as usize];
@@ -261,8 +262,8 @@ impl Memtable {
             });
             for (ordinal, &index) in indexes.iter().enumerate() {
                 ordinal_of[index as usize] = ordinal as u32;
+                run_of[index as usize] = runs.len() as u32;
             }
-            run_of_day.insert(day, runs.len());
             runs.push(DayRun {
                 day,
                 records: indexes
@@ -286,18 +287,19 @@ impl Memtable {
             .map(|(key, indexes)| (&**key, indexes))
             .collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // A key's (run, ordinal) pairs, sorted: each run's ordinals ascending, runs apart.
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
         for (key, indexes) in keys {
-            let mut per_run: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-            for &index in indexes {
-                let run = run_of_day[&self.events[index as usize].day];
-                per_run
-                    .entry(run)
-                    .or_default()
-                    .push(ordinal_of[index as usize]);
-            }
-            for (run, mut ordinals) in per_run {
-                ordinals.sort_unstable();
-                runs[run].postings.push((key, ordinals));
+            pairs.clear();
+            pairs.extend(
+                indexes
+                    .iter()
+                    .map(|&index| (run_of[index as usize], ordinal_of[index as usize])),
+            );
+            pairs.sort_unstable();
+            for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+                let ordinals = run.iter().map(|&(_, ordinal)| ordinal).collect();
+                runs[run[0].0 as usize].postings.push((key, ordinals));
             }
         }
         runs

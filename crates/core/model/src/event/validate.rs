@@ -156,7 +156,7 @@ impl<'a> View<'a> {
             check.required_str(&top.event_name, "eventName")?;
         }
         let region = check.required_str(&top.aws_region, "awsRegion")?;
-        if Region::parse(region).is_err() {
+        if !Region::is_valid(region) {
             return Err(EventError::invalid(
                 "awsRegion",
                 format!("must be a region name, got {}", quoted(region)),
@@ -187,7 +187,7 @@ impl<'a> View<'a> {
                     "must not be empty",
                 ));
             }
-            if AccountId::parse(account).is_err() {
+            if !AccountId::is_valid(account) {
                 return Err(EventError::invalid(
                     "recipientAccountId",
                     format!("must be 12 digits, got {}", quoted(account)),
