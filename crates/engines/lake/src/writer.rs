@@ -537,15 +537,15 @@ fn writer_properties() -> WriterProperties {
     writer_properties_builder().build()
 }
 
-/// [`writer_properties`] for a file whose first rows are `first`: the columns those rows
-/// leave empty are stored uncompressed. zstd makes such a column chunk larger (a chunk of
+/// [`writer_properties`] for a file whose rows `sample` stands for: the columns the sample
+/// leaves empty are stored uncompressed. zstd makes such a column chunk larger (a chunk of
 /// nulls, 42 bytes, takes 60 compressed), and each compressed column costs the writer a
 /// zstd compressor and decompressor per file; in the reference set a third of the columns
-/// are empty in nearly every file. A column empty in the first rows but not later is still
-/// written correctly, only without compression.
-fn writer_properties_for(first: &RecordBatch) -> WriterProperties {
+/// are empty in nearly every file. A column empty in the sample but not in the file is
+/// still written correctly, only without compression.
+fn writer_properties_for(sample: &RecordBatch) -> WriterProperties {
     let mut leaves = Vec::new();
-    for (field, array) in first.schema().fields().iter().zip(first.columns()) {
+    for (field, array) in sample.schema().fields().iter().zip(sample.columns()) {
         empty_leaves(field, array.as_ref(), &mut Vec::new(), &mut leaves);
     }
     leaves
@@ -636,30 +636,22 @@ const UNIQUE_COLUMNS: [&str; 3] = [EVENT_JSON_SKELETON, "eventid", "requestid"];
 /// The key and value leaves of every `map<string,string>` column of the files' schema.
 fn unpruned_map_leaves() -> Vec<ColumnPath> {
     fn walk(field: &Field, path: &mut Vec<String>, leaves: &mut Vec<ColumnPath>) {
-        path.push(field.name().clone());
         match field.data_type() {
-            DataType::Map(entries, _) => {
-                if let DataType::Struct(children) = entries.data_type() {
-                    for child in children {
-                        let mut leaf = path.clone();
-                        leaf.extend([entries.name().clone(), child.name().clone()]);
-                        leaves.push(ColumnPath::new(leaf));
-                    }
-                }
-            }
+            DataType::Map(_, _) => leaf_paths(field, path, leaves),
             DataType::Struct(children) => {
+                path.push(field.name().clone());
                 for child in children {
                     walk(child, path, leaves);
                 }
+                path.pop();
             }
             DataType::List(item) => {
-                path.push("list".into());
+                path.extend([field.name().clone(), "list".into()]);
                 walk(item, path, leaves);
-                path.pop();
+                path.truncate(path.len() - 2);
             }
             _ => {}
         }
-        path.pop();
     }
     let mut leaves = Vec::new();
     for field in events_file_schema().fields() {
