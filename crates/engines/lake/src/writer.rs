@@ -835,64 +835,44 @@ fn encode_parquet_as(schema: StoreSchema, mut rows: Vec<Row<'_>>) -> Result<Byte
         sort_for_compression(&mut rows);
     }
     // Which columns the file leaves empty, judged from rows spread over all of it (sorted,
-    // its first rows are one principal's and leave empty what others fill).
+    // its first rows are one principal's and leave empty what others fill). A file of one
+    // slice is its own sample.
     let step = rows.len().div_ceil(CONVERT_ROWS).max(1);
-    let mut properties = match step {
-        // One slice: judged from the slice itself.
-        1 => None,
-        _ => {
-            let sample: Vec<&Row<'_>> = rows.iter().step_by(step).collect();
-            Some(writer_properties_for(
-                &convert(schema, &sample).map_err(|e| encode(&e))?,
-            ))
+    let sample = convert(schema, rows.iter().step_by(step)).map_err(|e| encode(&e))?;
+    let mut writer = ArrowWriter::try_new(
+        Vec::with_capacity(rows.len() * ESTIMATED_FILE_BYTES_PER_EVENT),
+        schema.file_schema(),
+        Some(writer_properties_for(&sample)),
+    )
+    .map_err(|e| encode(&e))?;
+    if step == 1 {
+        if !rows.is_empty() {
+            writer.write(&sample).map_err(|e| encode(&e))?;
         }
-    };
-    let capacity = rows.len() * ESTIMATED_FILE_BYTES_PER_EVENT;
-    let mut writer = None;
-    // Converted a slice at a time into the same row group: the Arrow columns of one slice
-    // are what is held at once, and their memory is reused slice after slice. The file
-    // holds the same rows in one row group (pages may be cut at other rows).
-    for slice in rows.chunks(CONVERT_ROWS) {
-        let slice: Vec<&Row<'_>> = slice.iter().collect();
-        let batch = convert(schema, &slice).map_err(|e| encode(&e))?;
-        let writer = match &mut writer {
-            Some(writer) => writer,
-            None => {
-                let properties = properties
-                    .take()
-                    .unwrap_or_else(|| writer_properties_for(&batch));
-                writer.insert(
-                    ArrowWriter::try_new(
-                        Vec::with_capacity(capacity),
-                        schema.file_schema(),
-                        Some(properties),
-                    )
-                    .map_err(|e| encode(&e))?,
-                )
-            }
-        };
-        writer.write(&batch).map_err(|e| encode(&e))?;
+    } else {
+        // Converted a slice at a time into the same row group: the Arrow columns of one
+        // slice are what is held at once, and their memory is reused slice after slice.
+        // The file holds the same rows in one row group (pages may be cut at other rows).
+        for slice in rows.chunks(CONVERT_ROWS) {
+            let batch = convert(schema, slice).map_err(|e| encode(&e))?;
+            writer.write(&batch).map_err(|e| encode(&e))?;
+        }
     }
-    let writer = match writer {
-        Some(writer) => writer,
-        None => ArrowWriter::try_new(Vec::new(), schema.file_schema(), Some(writer_properties()))
-            .map_err(|e| encode(&e))?,
-    };
     Ok(Bytes::from(writer.into_inner().map_err(|e| encode(&e))?))
 }
 
 /// `rows` as a batch of `schema`'s file layout.
-fn convert(
+fn convert<'r, 'a: 'r>(
     schema: StoreSchema,
-    rows: &[&Row<'_>],
+    rows: impl IntoIterator<Item = &'r Row<'a>>,
 ) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
     match schema {
         StoreSchema::CloudTrailEvents => {
-            let texts: Vec<&str> = rows.iter().map(|row| row.text()).collect();
+            let texts: Vec<&str> = rows.into_iter().map(Row::text).collect();
             file_batch_of(&texts)
         }
         StoreSchema::ActivityAuditLog => {
-            let events: Vec<EventRecord> = rows.iter().filter_map(|row| row.to_event()).collect();
+            let events: Vec<EventRecord> = rows.into_iter().filter_map(Row::to_event).collect();
             activity_to_batch(&events)
         }
     }
