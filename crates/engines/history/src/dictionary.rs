@@ -26,7 +26,7 @@ impl std::fmt::Debug for Dictionary {
 }
 
 impl Dictionary {
-    fn new(id: u32, bytes: &[u8], level: i32) -> Self {
+    pub(crate) fn new(id: u32, bytes: &[u8], level: i32) -> Self {
         Self {
             id,
             encoder: EncoderDictionary::copy(bytes, level),

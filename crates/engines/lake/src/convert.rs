@@ -120,6 +120,7 @@ fn with_skeletons(
                 .iter()
                 .zip(record_members)
                 .map(|(&text, members)| Some((text, Some(members.as_slice())))),
+            texts.iter().map(|text| text.len()).sum(),
             &elided,
         )
     };
@@ -188,6 +189,7 @@ pub(crate) fn to_file_layout(batch: RecordBatch) -> Result<RecordBatch, ArrowErr
     let elided = ElidedColumns::of(&schema, &columns)?;
     let skeletons = skeleton_column(
         (0..batch.num_rows()).map(|row| whole.is_valid(row).then(|| (whole.value(row), None))),
+        crate::skeleton::text_bytes(&whole),
         &elided,
     );
     drop(elided);
@@ -228,15 +230,19 @@ fn parse_records_with_members<'t>(texts: &[&'t str]) -> ParsedRecords<'t> {
 }
 
 /// The `eventjsonskeleton` column of the record texts `texts` (row by row, with their
-/// top-level members when known; None is null), written through one buffer.
+/// top-level members when known; None is null), written through one buffer sized for
+/// `text_bytes`, the bytes of the texts (which their skeletons do not outgrow, but for
+/// a marker in place of a one-byte value): growing it by doubling as rows came copied
+/// the column again and again.
 fn skeleton_column<'t, 'm>(
     texts: impl ExactSizeIterator<Item = Option<(&'t str, Option<&'m [Member<'t>]>)>>,
+    text_bytes: usize,
     elided: &ElidedColumns<'_>,
 ) -> StringArray
 where
     't: 'm,
 {
-    let mut builder = StringBuilder::with_capacity(texts.len(), texts.len() * 256);
+    let mut builder = StringBuilder::with_capacity(texts.len(), text_bytes);
     let (mut text, mut scratch) = (String::new(), String::new());
     for (row, json) in texts.enumerate() {
         let Some((json, members)) = json else {

@@ -428,7 +428,7 @@ pub(crate) fn rebuild_column(
 }
 
 /// The bytes of the values of `array` (of its slice only).
-fn text_bytes(array: &StringArray) -> usize {
+pub(crate) fn text_bytes(array: &StringArray) -> usize {
     let offsets = array.value_offsets();
     match (offsets.first(), offsets.last()) {
         (Some(&first), Some(&last)) => usize::try_from(last - first).unwrap_or(0),

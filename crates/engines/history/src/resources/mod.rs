@@ -8,10 +8,11 @@
 //! same thing, in which case the ARN is kept as one more lookup value of that resource.
 
 mod arn;
+mod json;
 mod table;
 
+use json::Json;
 use opentrail_model::EventRecord;
-use serde_json::Value;
 use std::borrow::Cow;
 use table::{Section, TypeOf};
 
@@ -171,7 +172,7 @@ fn resource_type_of(type_of: TypeOf, value: &str) -> Option<&'static str> {
 /// `requestParameters` or `responseElements`, parsed the first time a rule needs it.
 struct LazyJson<'a> {
     text: Option<&'a str>,
-    parsed: Option<Option<Value>>,
+    parsed: Option<Option<Json<'a>>>,
 }
 
 impl<'a> LazyJson<'a> {
@@ -179,33 +180,33 @@ impl<'a> LazyJson<'a> {
         Self { text, parsed: None }
     }
 
-    fn get(&mut self) -> Option<&Value> {
+    fn get(&mut self) -> Option<&Json<'a>> {
         let text = self.text;
         self.parsed
-            .get_or_insert_with(|| text.and_then(|text| serde_json::from_str(text).ok()))
+            .get_or_insert_with(|| text.and_then(Json::parse))
             .as_ref()
     }
 }
 
 /// The strings at `path` (dotted member names) under `value`, walking arrays met on the
 /// way; `{"tag": .., "content": "<id>"}` stands for its `content`.
-fn strings_at<'v>(value: &'v Value, path: &str, out: &mut Vec<&'v str>) {
+fn strings_at<'v>(value: &'v Json<'_>, path: &str, out: &mut Vec<&'v str>) {
     match value {
-        Value::Array(items) => {
+        Json::Array(items) => {
             for item in items {
                 strings_at(item, path, out);
             }
         }
-        Value::String(text) if path.is_empty() => out.push(text),
-        Value::Object(members) => {
+        Json::Str(text) if path.is_empty() => out.push(text),
+        Json::Object(_) => {
             if path.is_empty() {
-                if let Some(Value::String(content)) = members.get("content") {
+                if let Some(Json::Str(content)) = value.member("content") {
                     out.push(content);
                 }
                 return;
             }
             let (head, rest) = path.split_once('.').unwrap_or((path, ""));
-            if let Some(member) = members.get(head) {
+            if let Some(member) = value.member(head) {
                 strings_at(member, rest, out);
             }
         }
@@ -243,11 +244,13 @@ mod tests {
 
     #[test]
     fn paths_walk_arrays_and_content_objects() {
-        let value: Value = serde_json::json!({
+        let text = serde_json::json!({
             "instancesSet": {"items": [{"instanceId": "i-1"}, {"instanceId": "i-2"}, {"other": 1}]},
             "Req": {"NatGatewayId": [{"tag": "1", "content": "nat-1"}, {"tag": "2", "content": "nat-2"}]},
             "names": ["a", "b", 3],
-        });
+        })
+        .to_string();
+        let value = Json::parse(&text).unwrap();
         let mut out = Vec::new();
         strings_at(&value, "instancesSet.items.instanceId", &mut out);
         strings_at(&value, "Req.NatGatewayId", &mut out);
@@ -326,7 +329,7 @@ mod tests {
     #[test]
     fn derived_resources_are_capped() {
         let ids: Vec<String> = (0..200).map(|n| format!("i-{n}")).collect();
-        let items: Vec<Value> = ids
+        let items: Vec<serde_json::Value> = ids
             .iter()
             .map(|id| serde_json::json!({"instanceId": id}))
             .collect();

@@ -3,9 +3,10 @@
 
 use crate::dictionary::Dictionary;
 use crate::varint;
+use std::cell::RefCell;
 use std::io;
-use zstd::bulk::{Compressor, Decompressor};
-use zstd::zstd_safe::{CParameter, DictAttachPref};
+use zstd::bulk::Compressor;
+use zstd::zstd_safe::{self, CParameter, DCtx, DictAttachPref};
 
 /// A decompressed block: the raw bytes and where each record starts.
 #[derive(Debug)]
@@ -145,17 +146,42 @@ pub(crate) fn compress_page(raw: &[u8], level: i32) -> io::Result<Vec<u8>> {
     compressor(None, level)?.compress(raw)
 }
 
+thread_local! {
+    /// Each thread's decompression context, made at its first block and used for every
+    /// block after (with any dictionary): making one per block was most of what reading a
+    /// block cost besides the decompression itself.
+    static DECOMPRESSION: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+}
+
 /// Decompresses one frame whose decompressed size is `raw_len`.
 pub(crate) fn decompress(
     compressed: &[u8],
     raw_len: usize,
     dictionary: Option<&Dictionary>,
 ) -> io::Result<Vec<u8>> {
-    let mut decompressor = match dictionary {
-        Some(dictionary) => Decompressor::with_prepared_dictionary(dictionary.decoder())?,
-        None => Decompressor::new()?,
-    };
-    let raw = decompressor.decompress(compressed, raw_len)?;
+    let mut raw = Vec::with_capacity(raw_len);
+    DECOMPRESSION.with_borrow_mut(|context| {
+        let context = match context {
+            Some(context) => context,
+            None => context.insert(
+                DCtx::try_create()
+                    .ok_or_else(|| io::Error::other("no memory for a zstd context"))?,
+            ),
+        };
+        let done = match dictionary {
+            Some(dictionary) => context.decompress_using_ddict(
+                &mut raw,
+                compressed,
+                dictionary.decoder().as_ddict(),
+            ),
+            None => context.decompress(&mut raw, compressed),
+        };
+        done.map_err(|code| {
+            // A failed frame can leave the context mid-frame: start the next one afresh.
+            let _ = context.reset(zstd_safe::ResetDirective::SessionOnly);
+            io::Error::new(io::ErrorKind::InvalidData, zstd_safe::get_error_name(code))
+        })
+    })?;
     if raw.len() != raw_len {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -189,5 +215,32 @@ mod tests {
         assert_eq!(block.record(1), Some(&b""[..]));
         assert_eq!(block.record(3), None);
         assert!(DecodedBlock::decode(vec![5, 1]).is_none());
+    }
+
+    /// One context per thread serves every block, with and without a dictionary, and
+    /// still serves after a block that fails.
+    #[test]
+    fn the_thread_context_survives_failed_blocks() {
+        let mut builder = BlockBuilder::default();
+        for n in 0..50 {
+            builder.push(format!("{{\"eventName\":\"GetObject\",\"n\":{n}}}").as_bytes());
+        }
+        let raw = builder.take();
+        let dictionary = Dictionary::new(1, b"{\"eventName\":\"GetObject\",\"n\":", 3);
+        let with = compress_blocks(std::slice::from_ref(&raw), Some(&dictionary), 3, 1).unwrap();
+        let without = compress_blocks(std::slice::from_ref(&raw), None, 3, 1).unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                decompress(&with[0], raw.len(), Some(&dictionary)).unwrap(),
+                raw
+            );
+            assert_eq!(decompress(&without[0], raw.len(), None).unwrap(), raw);
+            // Garbage, a frame cut short, a frame larger than said, a missing dictionary.
+            assert!(decompress(b"not zstd", raw.len(), None).is_err());
+            let cut = &with[0][..with[0].len() / 2];
+            assert!(decompress(cut, raw.len(), Some(&dictionary)).is_err());
+            assert!(decompress(&without[0], raw.len() - 1, None).is_err());
+            assert!(decompress(&with[0], raw.len(), None).is_err());
+        }
     }
 }
