@@ -698,13 +698,13 @@ fn encode_files(
         return Ok((Vec::new(), 0));
     }
     // What each record is: its facts, or the model's parse ([`Seen::of`]). Records that
-    // are not events (provenance markers) belong to no store.
-    let seen: Vec<(u64, Seen<'_>)> = batch
-        .iter()
-        .filter_map(|(offset, record)| {
-            Seen::of(record.bytes(), record.event()).map(|seen| (*offset, seen))
-        })
-        .collect();
+    // are not events (provenance markers) belong to no store. Sized for the whole batch
+    // up front: a filtered iterator gives no length, and growing the list by doubling
+    // copied its 208-byte entries again and again (0.5 % of the server's CPU in ingest).
+    let mut seen: Vec<(u64, Seen<'_>)> = Vec::with_capacity(batch.len());
+    seen.extend(batch.iter().filter_map(|(offset, record)| {
+        Seen::of(record.bytes(), record.event()).map(|seen| (*offset, seen))
+    }));
     let mut groups: BTreeMap<(usize, NaiveDate), Vec<Row<'_>>> = BTreeMap::new();
     let mut too_large = 0;
     for (offset, event) in &seen {
