@@ -141,6 +141,30 @@ impl LakeWriter {
         })))
     }
 
+    /// When no event data store collects any record from `position` to the log's durable
+    /// end, commits the cursor at that end and returns it, so the records are not read at
+    /// all: a server without stores (or whose stores all stopped ingesting) does not read
+    /// its whole log a second time. The end is taken before the stores are asked: a store
+    /// created or restarted after that collects from the log's end at that moment
+    /// ([`StoreSpec::from_offset`]), which is at or past it, so nothing it collects is
+    /// skipped.
+    async fn skip_uncollected(&self, position: u64) -> Result<Option<u64>> {
+        let end = self.log.durable_end();
+        if end <= position {
+            return Ok(None);
+        }
+        let collected = self
+            .catalog
+            .stores()?
+            .iter()
+            .any(|spec| spec.collects_any(position, end - 1));
+        if collected {
+            return Ok(None);
+        }
+        self.log.commit_cursor(CONSUMER, end).await?;
+        Ok(Some(end))
+    }
+
     /// Stores the files of an encoded batch and commits the cursor past it.
     async fn finish(&self, encoding: Encoding) -> Result<WriteStats> {
         let encoded = encoding
@@ -230,6 +254,22 @@ impl LakeWriter {
             let mut reader = self.log.reader(start);
             let mut in_flight: VecDeque<Encoding> = VecDeque::new();
             loop {
+                if in_flight.is_empty() {
+                    match self.skip_uncollected(reader.position()).await {
+                        Ok(Some(end)) => reader = self.log.reader(end),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "failed to skip the records no event data store collects");
+                            fail(
+                                &mut failing,
+                                format!(
+                                    "failed to skip the records no event data store collects: {e}"
+                                ),
+                            );
+                            break;
+                        }
+                    }
+                }
                 let batch = tokio::select! {
                     batch = reader.next_records(BATCH_RECORDS) => Some(batch),
                     _ = stop.wait_for(|stopped| *stopped) => return Ok(()),

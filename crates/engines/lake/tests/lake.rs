@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use opentrail_lake::{
     ContextKeys, DataFusionEngine, LakeError, LakeStorage, LakeWriter, QueryEngine, QueryOutput,
-    StoreSchema, StoreSpec, STANDARD_MAX_EVENT_BYTES,
+    StoreCatalog, StoreSchema, StoreSpec, STANDARD_MAX_EVENT_BYTES,
 };
 use opentrail_log::{
     AppendAck, DurableLog, DurableLogReader, EventLog, LogHealth, LogOptions, LogRecord,
@@ -13,8 +13,8 @@ use opentrail_model::EventRecord;
 use opentrail_selectors::{AdvancedEventSelector, AdvancedFieldSelector, Operator};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 const ACCOUNT: &str = "123456789012";
 const STORE: &str = "EXAMPLEf852-4e8f-8bd1-bcf6cEXAMPLE";
@@ -615,6 +615,133 @@ async fn a_writer_crash_never_duplicates_rows() {
         rows(&lake.query(&distinct).await),
         json!([[{"n": "30"}, {"m": "30"}]])
     );
+}
+
+/// A log whose readers count the records they hand out.
+struct CountingLog {
+    log: EventLog,
+    read: Arc<AtomicUsize>,
+}
+
+struct CountingReader {
+    inner: Box<dyn DurableLogReader>,
+    read: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl DurableLogReader for CountingReader {
+    async fn next_records(&mut self, max: usize) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
+        let records = self.inner.next_records(max).await?;
+        self.read.fetch_add(records.len(), Ordering::SeqCst);
+        Ok(records)
+    }
+    fn poll_records(&mut self, max: usize) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
+        let records = self.inner.poll_records(max)?;
+        self.read.fetch_add(records.len(), Ordering::SeqCst);
+        Ok(records)
+    }
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+}
+
+#[async_trait]
+impl DurableLog for CountingLog {
+    async fn append_records(&self, records: Vec<LogRecord>) -> opentrail_log::Result<AppendAck> {
+        self.log.append_records(records).await
+    }
+    fn health(&self) -> LogHealth {
+        self.log.health()
+    }
+    fn durable_end(&self) -> u64 {
+        self.log.durable_end()
+    }
+    fn start_offset(&self) -> u64 {
+        self.log.start_offset()
+    }
+    fn reader(&self, from: u64) -> Box<dyn DurableLogReader> {
+        Box::new(CountingReader {
+            inner: Box::new(self.log.reader(from)),
+            read: Arc::clone(&self.read),
+        })
+    }
+    async fn cursor(&self, consumer: &str) -> opentrail_log::Result<Option<u64>> {
+        DurableLog::cursor(&self.log, consumer).await
+    }
+    async fn commit_cursor(&self, consumer: &str, offset: u64) -> opentrail_log::Result<()> {
+        DurableLog::commit_cursor(&self.log, consumer, offset).await
+    }
+    async fn truncate_before(&self, offset: u64) -> opentrail_log::Result<u64> {
+        DurableLog::truncate_before(&self.log, offset).await
+    }
+}
+
+/// Stores that come and go while the writer runs.
+struct ChangingCatalog(Mutex<Vec<StoreSpec>>);
+
+impl StoreCatalog for ChangingCatalog {
+    fn stores(&self) -> opentrail_lake::Result<Vec<StoreSpec>> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+}
+
+/// Waits (up to 20 s) until the lake writer's committed cursor is `offset`.
+async fn cursor_reaches(log: &EventLog, offset: u64) {
+    for _ in 0..2000 {
+        if DurableLog::cursor(log, opentrail_lake::CONSUMER)
+            .await
+            .unwrap()
+            == Some(offset)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the lake writer's cursor did not reach {offset}");
+}
+
+#[tokio::test]
+async fn without_a_store_the_log_is_not_read_and_a_later_store_gets_what_follows() {
+    let before: Vec<EventRecord> = (0..3000).map(put_object).collect();
+    let after: Vec<EventRecord> = (3000..3010).map(put_object).collect();
+    // The store as created once the first 3,000 records are in the log.
+    let created = StoreSpec {
+        from_offset: 3000,
+        ..main_store()
+    };
+    let lake = Lake::new(vec![created.clone()]);
+    lake.append(before).await;
+    let read = Arc::new(AtomicUsize::new(0));
+    let log: Arc<dyn DurableLog> = Arc::new(CountingLog {
+        log: lake.log.clone(),
+        read: Arc::clone(&read),
+    });
+    let catalog = Arc::new(ChangingCatalog(Mutex::new(Vec::new())));
+    let writer = LakeWriter::new(log, catalog.clone(), lake.storage.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move {
+        writer
+            .run(Arc::new(opentrail_model::SystemClock), stopped)
+            .await
+    });
+    cursor_reaches(&lake.log, 3000).await;
+    assert_eq!(
+        read.load(Ordering::SeqCst),
+        0,
+        "records no store collects were read"
+    );
+
+    catalog.0.lock().unwrap().push(created);
+    lake.append(after).await;
+    cursor_reaches(&lake.log, 3010).await;
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    assert_eq!(read.load(Ordering::SeqCst), 10);
+    let ids = format!("SELECT eventid FROM {STORE} ORDER BY eventid");
+    let expected: Vec<Value> = (3000..3010)
+        .map(|index| json!([{ "eventid": format!("put-{index}") }]))
+        .collect();
+    assert_eq!(rows(&lake.query(&ids).await), Value::Array(expected));
 }
 
 async fn lake_files(lake: &Lake) -> Vec<(object_store::path::Path, bytes::Bytes)> {
