@@ -256,7 +256,13 @@ impl LakeWriter {
             loop {
                 if in_flight.is_empty() {
                     match self.skip_uncollected(reader.position()).await {
-                        Ok(Some(end)) => reader = self.log.reader(end),
+                        Ok(Some(end)) => {
+                            reader = self.log.reader(end);
+                            // The cursor moved again: whatever failed before is over.
+                            if std::mem::take(&mut failing) {
+                                observe(None);
+                            }
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             tracing::error!(error = %e, "failed to skip the records no event data store collects");

@@ -744,6 +744,36 @@ async fn without_a_store_the_log_is_not_read_and_a_later_store_gets_what_follows
     assert_eq!(rows(&lake.query(&ids).await), Value::Array(expected));
 }
 
+/// A failed skip (the cursor could not be committed: a full disk, say) is reported, and
+/// the writer reports itself well again once a skip commits, even with no record to write.
+#[tokio::test]
+async fn a_failed_skip_is_reported_and_cleared_by_the_next_one() {
+    let lake = Lake::new(vec![]);
+    lake.append((0..20).map(put_object).collect()).await;
+    let failing: Arc<dyn DurableLog> = Arc::new(CrashBeforeCommit {
+        log: lake.log.clone(),
+        crash: AtomicBool::new(true),
+    });
+    let writer = LakeWriter::new(
+        failing,
+        Arc::new(Vec::<StoreSpec>::new()),
+        lake.storage.clone(),
+    );
+    let reports: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let seen = Arc::clone(&reports);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move {
+        let observe = move |failure: Option<&str>| seen.lock().unwrap().push(failure.is_some());
+        writer
+            .run_observed(Arc::new(opentrail_model::SystemClock), stopped, &observe)
+            .await
+    });
+    cursor_reaches(&lake.log, 20).await;
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    assert_eq!(*reports.lock().unwrap(), vec![true, false]);
+}
+
 async fn lake_files(lake: &Lake) -> Vec<(object_store::path::Path, bytes::Bytes)> {
     use futures_util::StreamExt;
     use object_store::ObjectStoreExt;
