@@ -550,103 +550,26 @@ async fn only_read_only_queries_run() {
 }
 
 /// Fails the first cursor commit: the crash between storing a batch's files and committing.
-struct CrashBeforeCommit {
+/// An event log whose next cursor commit fails while `crash` is set, and whose readers
+/// count the records they hand out in `read`.
+struct TestLog {
     log: EventLog,
     crash: AtomicBool,
+    read: Arc<AtomicUsize>,
 }
 
-#[async_trait]
-impl DurableLog for CrashBeforeCommit {
-    async fn append_records(&self, records: Vec<LogRecord>) -> opentrail_log::Result<AppendAck> {
-        self.log.append_records(records).await
-    }
-    fn health(&self) -> LogHealth {
-        self.log.health()
-    }
-    fn durable_end(&self) -> u64 {
-        self.log.durable_end()
-    }
-    fn start_offset(&self) -> u64 {
-        self.log.start_offset()
-    }
-    fn reader(&self, from: u64) -> Box<dyn DurableLogReader> {
-        Box::new(self.log.reader(from))
-    }
-    async fn cursor(&self, consumer: &str) -> opentrail_log::Result<Option<u64>> {
-        DurableLog::cursor(&self.log, consumer).await
-    }
-    async fn commit_cursor(&self, consumer: &str, offset: u64) -> opentrail_log::Result<()> {
-        if self.crash.swap(false, Ordering::SeqCst) {
-            return Err(opentrail_log::LogError::Closed);
+impl TestLog {
+    fn new(log: &EventLog, crash: bool) -> Self {
+        Self {
+            log: log.clone(),
+            crash: AtomicBool::new(crash),
+            read: Arc::default(),
         }
-        DurableLog::commit_cursor(&self.log, consumer, offset).await
-    }
-    async fn truncate_before(&self, offset: u64) -> opentrail_log::Result<u64> {
-        DurableLog::truncate_before(&self.log, offset).await
-    }
-}
-
-#[tokio::test]
-async fn a_writer_crash_never_duplicates_rows() {
-    let lake = Lake::new(vec![main_store()]);
-    let events: Vec<EventRecord> = (0..30).map(put_object).collect();
-    lake.append(events[..10].to_vec()).await;
-    let crashing: Arc<dyn DurableLog> = Arc::new(CrashBeforeCommit {
-        log: lake.log.clone(),
-        crash: AtomicBool::new(true),
-    });
-    let writer = lake.writer(Arc::clone(&crashing));
-    let start = writer.recover().await.unwrap();
-    let batch = crashing.reader(start).poll_records(100).unwrap();
-    assert_eq!(batch.len(), 10);
-    assert!(writer.write_batch(batch).await.is_err(), "the commit fails");
-    let count = format!("SELECT count(*) AS n FROM {STORE}");
-    // The files of the uncommitted batch are stored (a reader may see them meanwhile).
-    assert_eq!(rows(&lake.query(&count).await), json!([[{"n": "10"}]]));
-    // After the restart the log holds more, so the replayed batch has other bounds.
-    lake.append(events[10..].to_vec()).await;
-    let restarted = lake.writer(Arc::new(lake.log.clone()));
-    assert_eq!(restarted.catch_up().await.unwrap(), 30);
-    assert_eq!(rows(&lake.query(&count).await), json!([[{"n": "30"}]]));
-    // A second restart finds nothing beyond the cursor to drop or write again.
-    assert_eq!(restarted.catch_up().await.unwrap(), 30);
-    let distinct = format!("SELECT count(DISTINCT eventid) AS n, count(*) AS m FROM {STORE}");
-    assert_eq!(
-        rows(&lake.query(&distinct).await),
-        json!([[{"n": "30"}, {"m": "30"}]])
-    );
-}
-
-/// A log whose readers count the records they hand out.
-struct CountingLog {
-    log: EventLog,
-    read: Arc<AtomicUsize>,
-}
-
-struct CountingReader {
-    inner: Box<dyn DurableLogReader>,
-    read: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl DurableLogReader for CountingReader {
-    async fn next_records(&mut self, max: usize) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
-        let records = self.inner.next_records(max).await?;
-        self.read.fetch_add(records.len(), Ordering::SeqCst);
-        Ok(records)
-    }
-    fn poll_records(&mut self, max: usize) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
-        let records = self.inner.poll_records(max)?;
-        self.read.fetch_add(records.len(), Ordering::SeqCst);
-        Ok(records)
-    }
-    fn position(&self) -> u64 {
-        self.inner.position()
     }
 }
 
 #[async_trait]
-impl DurableLog for CountingLog {
+impl DurableLog for TestLog {
     async fn append_records(&self, records: Vec<LogRecord>) -> opentrail_log::Result<AppendAck> {
         self.log.append_records(records).await
     }
@@ -669,10 +592,64 @@ impl DurableLog for CountingLog {
         DurableLog::cursor(&self.log, consumer).await
     }
     async fn commit_cursor(&self, consumer: &str, offset: u64) -> opentrail_log::Result<()> {
+        if self.crash.swap(false, Ordering::SeqCst) {
+            return Err(opentrail_log::LogError::Closed);
+        }
         DurableLog::commit_cursor(&self.log, consumer, offset).await
     }
     async fn truncate_before(&self, offset: u64) -> opentrail_log::Result<u64> {
         DurableLog::truncate_before(&self.log, offset).await
+    }
+}
+
+#[tokio::test]
+async fn a_writer_crash_never_duplicates_rows() {
+    let lake = Lake::new(vec![main_store()]);
+    let events: Vec<EventRecord> = (0..30).map(put_object).collect();
+    lake.append(events[..10].to_vec()).await;
+    let crashing: Arc<dyn DurableLog> = Arc::new(TestLog::new(&lake.log, true));
+    let writer = lake.writer(Arc::clone(&crashing));
+    let start = writer.recover().await.unwrap();
+    let batch = crashing.reader(start).poll_records(100).unwrap();
+    assert_eq!(batch.len(), 10);
+    assert!(writer.write_batch(batch).await.is_err(), "the commit fails");
+    let count = format!("SELECT count(*) AS n FROM {STORE}");
+    // The files of the uncommitted batch are stored (a reader may see them meanwhile).
+    assert_eq!(rows(&lake.query(&count).await), json!([[{"n": "10"}]]));
+    // After the restart the log holds more, so the replayed batch has other bounds.
+    lake.append(events[10..].to_vec()).await;
+    let restarted = lake.writer(Arc::new(lake.log.clone()));
+    assert_eq!(restarted.catch_up().await.unwrap(), 30);
+    assert_eq!(rows(&lake.query(&count).await), json!([[{"n": "30"}]]));
+    // A second restart finds nothing beyond the cursor to drop or write again.
+    assert_eq!(restarted.catch_up().await.unwrap(), 30);
+    let distinct = format!("SELECT count(DISTINCT eventid) AS n, count(*) AS m FROM {STORE}");
+    assert_eq!(
+        rows(&lake.query(&distinct).await),
+        json!([[{"n": "30"}, {"m": "30"}]])
+    );
+}
+
+/// The reader of a [`TestLog`]: counts the records it hands out.
+struct CountingReader {
+    inner: Box<dyn DurableLogReader>,
+    read: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl DurableLogReader for CountingReader {
+    async fn next_records(&mut self, max: usize) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
+        let records = self.inner.next_records(max).await?;
+        self.read.fetch_add(records.len(), Ordering::SeqCst);
+        Ok(records)
+    }
+    fn poll_records(&mut self, max: usize) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
+        let records = self.inner.poll_records(max)?;
+        self.read.fetch_add(records.len(), Ordering::SeqCst);
+        Ok(records)
+    }
+    fn position(&self) -> u64 {
+        self.inner.position()
     }
 }
 
@@ -711,11 +688,9 @@ async fn without_a_store_the_log_is_not_read_and_a_later_store_gets_what_follows
     };
     let lake = Lake::new(vec![created.clone()]);
     lake.append(before).await;
-    let read = Arc::new(AtomicUsize::new(0));
-    let log: Arc<dyn DurableLog> = Arc::new(CountingLog {
-        log: lake.log.clone(),
-        read: Arc::clone(&read),
-    });
+    let counting = TestLog::new(&lake.log, false);
+    let read = Arc::clone(&counting.read);
+    let log: Arc<dyn DurableLog> = Arc::new(counting);
     let catalog = Arc::new(ChangingCatalog(Mutex::new(Vec::new())));
     let writer = LakeWriter::new(log, catalog.clone(), lake.storage.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -750,10 +725,7 @@ async fn without_a_store_the_log_is_not_read_and_a_later_store_gets_what_follows
 async fn a_failed_skip_is_reported_and_cleared_by_the_next_one() {
     let lake = Lake::new(vec![]);
     lake.append((0..20).map(put_object).collect()).await;
-    let failing: Arc<dyn DurableLog> = Arc::new(CrashBeforeCommit {
-        log: lake.log.clone(),
-        crash: AtomicBool::new(true),
-    });
+    let failing: Arc<dyn DurableLog> = Arc::new(TestLog::new(&lake.log, true));
     let writer = LakeWriter::new(
         failing,
         Arc::new(Vec::<StoreSpec>::new()),
