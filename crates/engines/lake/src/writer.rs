@@ -236,6 +236,13 @@ impl LakeWriter {
             observe(Some(&why));
             *failing = true;
         };
+        // The cursor moved again (a batch stored, or records no store collects skipped):
+        // whatever failed before is over.
+        let recovered = |failing: &mut bool| {
+            if std::mem::take(failing) {
+                observe(None);
+            }
+        };
         loop {
             let start = match self.recover().await {
                 Ok(start) => start,
@@ -258,10 +265,7 @@ impl LakeWriter {
                     match self.skip_uncollected(reader.position()).await {
                         Ok(Some(end)) => {
                             reader = self.log.reader(end);
-                            // The cursor moved again: whatever failed before is over.
-                            if std::mem::take(&mut failing) {
-                                observe(None);
-                            }
+                            recovered(&mut failing);
                         }
                         Ok(None) => {}
                         Err(e) => {
@@ -329,9 +333,7 @@ impl LakeWriter {
                     );
                     break;
                 }
-                if std::mem::take(&mut failing) {
-                    observe(None);
-                }
+                recovered(&mut failing);
                 if last_maintenance.elapsed() >= MAINTENANCE_PERIOD {
                     last_maintenance = Instant::now();
                     self.maintain(clock.as_ref()).await;
