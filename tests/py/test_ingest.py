@@ -15,7 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from conftest import OPENTRAIL_BIN, REGION, _child_env
+from conftest import OPENTRAIL_BIN, REGION, _child_env, wait_for
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "crates" / "core" / "model" / "tests" / "conformance"
 CONFORMANCE_ACCOUNT = "123837392027"
@@ -190,3 +190,19 @@ def test_import_reports_rejected_records(ingest_server, tmp_path):
     result = run_import(ingest_server, bad)
     assert result.returncode != 0
     assert "MissingField" in result.stderr
+
+
+def test_the_log_gives_back_the_memory_of_records_its_consumers_have_read(start_server):
+    """The event log keeps records its consumers (event history, the lake writer, insights,
+    delivery) have not read yet in memory beyond its capacity; once they have all read
+    them, it holds its capacity at most again: no idle consumer keeps them."""
+    capacity = 64 * 1024
+    server = start_server("--event-log-tail-bytes", str(capacity), account_id=CONFORMANCE_ACCOUNT)
+    server.client().create_event_data_store(Name="everything")
+    for source in conformance_files():
+        response = post_events(server, source.read_bytes())
+        assert response.status_code == 200, response.text
+        assert response.json()["failed"] == []
+    server.wait_for_history_caught_up()
+    wait_for(lambda: server.metric("opentrail_event_log_tail_bytes") <= capacity, timeout=60,
+             what="the event log's tail to shrink to its capacity")

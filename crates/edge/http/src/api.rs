@@ -110,6 +110,11 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             app.history.applied_offset(),
         ),
         (
+            "opentrail_event_log_tail_bytes",
+            "Memory held by the event log's in-memory tail of recent records (with their parses) for its consumers.",
+            app.log.tail_held_bytes() as u64,
+        ),
+        (
             "opentrail_history_open_files",
             "Event history segment files open now.",
             history.open_files as u64,

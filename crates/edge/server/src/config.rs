@@ -236,12 +236,10 @@ pub struct ServeArgs {
         hide = true
     )]
     pub event_log_segment_bytes: u64,
-    /// Bytes of the most recently acknowledged records the event log keeps in memory,
-    /// already parsed, for its consumers (event history, the lake writer, delivery ...): a
-    /// consumer within this distance of the log's end reads and parses nothing again.
-    /// Larger only for experiments: 2 GiB (every record of the 1M reference set in memory)
-    /// used ~3 GiB and gained nothing end to end (crates/testing/bench/README.md,
-    /// "Ingest end to end, 2026-12-06").
+    /// Bytes of the most recently acknowledged records the event log always keeps in
+    /// memory, already parsed, for its consumers (event history, the lake writer,
+    /// delivery ...): a consumer within this distance of the log's end reads and parses
+    /// nothing again.
     #[arg(
         long,
         env = "OPENTRAIL_EVENT_LOG_TAIL_BYTES",
@@ -249,6 +247,20 @@ pub struct ServeArgs {
         hide = true
     )]
     pub event_log_tail_bytes: usize,
+    /// Bytes of older records (with their parses) the event log keeps in memory too, while
+    /// a consumer reading from memory has not read them yet: in a burst, event history and
+    /// the lake writer trail ingest by several hundred thousand records, and would read
+    /// them back from disk and parse them again. The memory comes back once they catch up;
+    /// a consumer that falls further behind (a long import) reads the files and holds
+    /// nothing (crates/testing/bench/README.md, "Ingest end to end, 2026-12-06 (fourth
+    /// session)").
+    #[arg(
+        long,
+        env = "OPENTRAIL_EVENT_LOG_TAIL_UNREAD_BYTES",
+        default_value_t = 1024 * 1024 * 1024,
+        hide = true
+    )]
+    pub event_log_tail_unread_bytes: usize,
     /// Digest cadence (hourly as AWS); shorter only for tests and demos.
     #[arg(
         long,

@@ -87,6 +87,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         direct_io: args.log_direct_io,
         segment_bytes: args.event_log_segment_bytes,
         tail_cache_bytes: args.event_log_tail_bytes,
+        tail_unread_bytes: args.event_log_tail_unread_bytes,
         ..LogOptions::default()
     };
     // The embedded segment log. Past this point only its retention (segment files and

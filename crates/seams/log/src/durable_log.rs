@@ -38,6 +38,11 @@ pub trait DurableLog: Send + Sync + 'static {
         0
     }
 
+    /// About the memory the backend holds for readers now (the in-memory tail; 0 if none).
+    fn tail_held_bytes(&self) -> usize {
+        0
+    }
+
     /// The offset after the last durable record.
     fn durable_end(&self) -> u64;
 
@@ -97,6 +102,10 @@ impl DurableLog for EventLog {
 
     fn parsed_tail_bytes(&self) -> usize {
         self.tail_cache_bytes()
+    }
+
+    fn tail_held_bytes(&self) -> usize {
+        EventLog::tail_held_bytes(self)
     }
 
     fn durable_end(&self) -> u64 {

@@ -193,7 +193,7 @@ impl EventLog {
         let shared = Arc::new(Shared::new(
             segments_dir,
             recovered.segments,
-            TailCache::new(options.tail_cache_bytes),
+            TailCache::new(options.tail_cache_bytes, options.tail_unread_bytes),
             options.direct_io,
             recovered.durable_end,
         ));
@@ -304,10 +304,16 @@ impl EventLog {
         }
     }
 
-    /// The capacity of the in-memory tail (`LogOptions::tail_cache_bytes`): readers that
-    /// far behind the end get the producers' records, parsed events included, from memory.
+    /// The in-memory tail's capacity for readers behind the newest records
+    /// (`LogOptions::tail_unread_bytes`): readers about that far behind the end get the
+    /// producers' records, parsed events included, from memory.
     pub fn tail_cache_bytes(&self) -> usize {
-        self.inner.shared.tail_cache.capacity_bytes()
+        self.inner.shared.tail_cache.unread_bytes()
+    }
+
+    /// The bytes of records the in-memory tail holds now.
+    pub fn tail_held_bytes(&self) -> usize {
+        self.inner.shared.tail_cache.held_bytes()
     }
 
     /// The offset after the last durable record: readers can read everything below it.
@@ -459,6 +465,80 @@ mod tests {
         let read = log.reader(0).next_records(10).await.expect("read");
         assert!(read.iter().all(|(_, record)| record.event().is_none()));
         assert_eq!(read[2].1.to_event().expect("parse"), event(2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lagging_reader_gets_parsed_events_beyond_the_capacity_until_it_has_read_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let one = LogRecord::from_event(event(0)).memory_bytes();
+        let log = EventLog::open(
+            dir.path(),
+            LogOptions {
+                tail_cache_bytes: 2 * one,
+                tail_unread_bytes: 60 * one,
+                ..LogOptions::default()
+            },
+        )
+        .expect("open");
+        let mut lagging = log.reader(0);
+        for i in 0..50 {
+            log.append_records(vec![LogRecord::from_event(event(i))])
+                .await
+                .expect("append");
+        }
+        assert!(
+            log.tail_held_bytes() >= 50 * one - 50,
+            "kept for the reader"
+        );
+        let read = lagging.next_records(30).await.expect("read");
+        assert_eq!(read.len(), 30);
+        assert!(read.iter().all(|(_, record)| record.event().is_some()));
+        let held = log.tail_held_bytes();
+        assert!(
+            held < 21 * one && held >= 20 * one - 20,
+            "{held}: what it read went"
+        );
+        drop(lagging);
+        log.append_records(vec![LogRecord::from_event(event(50))])
+            .await
+            .expect("append");
+        assert!(
+            log.tail_held_bytes() <= 2 * one,
+            "without readers, the capacity"
+        );
+
+        // A reader behind the tail's oldest record reads the files anyway: it holds nothing.
+        let mut behind = log.reader(0);
+        for i in 51..60 {
+            log.append_records(vec![LogRecord::from_event(event(i))])
+                .await
+                .expect("append");
+        }
+        assert!(log.tail_held_bytes() <= 2 * one + 2);
+        // Beyond the limit the oldest go even though unread; the reader is then behind the
+        // tail, which keeps its capacity only, and reads the files.
+        let mut lagging = log.reader(60);
+        for i in 60..110 {
+            log.append_records(vec![LogRecord::from_event(event(i))])
+                .await
+                .expect("append");
+        }
+        assert!(log.tail_held_bytes() > 45 * one, "kept for the reader");
+        for i in 110..140 {
+            log.append_records(vec![LogRecord::from_event(event(i))])
+                .await
+                .expect("append");
+        }
+        assert!(log.tail_held_bytes() <= 2 * one + 2, "over the limit");
+        let read = lagging.next_records(200).await.expect("read");
+        assert_eq!(read.len(), 80);
+        assert!(read[0].1.event().is_none(), "from the files");
+        assert!(read[79].1.event().is_some(), "from the tail");
+        let read = behind.next_records(200).await.expect("read");
+        assert_eq!(read.len(), 140);
+        for (offset, record) in &read {
+            assert_eq!(record.to_event().expect("parse"), event(*offset));
+        }
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub struct LogOptions {
     /// (0 disables). Counted as record payload bytes; a record that is a slice of a larger
     /// buffer keeps that whole buffer alive.
     pub tail_cache_bytes: usize,
+    /// Older records are kept in memory too, up to this many bytes in all, while a live
+    /// reader reading from memory has not read them (a burst that consumers trail); counted
+    /// as `tail_cache_bytes` is, plus the parsed events' indexes. A reader that falls
+    /// further behind reads the files and holds nothing. Never less than
+    /// `tail_cache_bytes`.
+    pub tail_unread_bytes: usize,
     /// Write segments with `O_DIRECT` (bypassing the page cache) where the filesystem
     /// supports it; elsewhere, or when off, writes go through the page cache. Either way a
     /// record is acknowledged only after `fdatasync`.
@@ -34,6 +40,7 @@ impl Default for LogOptions {
             max_group_bytes: 16 * 1024 * 1024,
             max_queued_appends: 256,
             tail_cache_bytes: 16 * 1024 * 1024,
+            tail_unread_bytes: 1024 * 1024 * 1024,
             direct_io: true,
         }
     }

@@ -13,6 +13,7 @@ use crate::error::{IoContext, LogError, Result};
 use crate::frame::{frame_len, FrameError, FrameHeader, FRAME_HEADER_LEN};
 use crate::record::LogRecord;
 use crate::shared::Shared;
+use crate::tail_cache::ReaderPosition;
 
 const READ_CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -23,6 +24,8 @@ pub struct LogReader {
     shared: Arc<Shared>,
     durable_rx: watch::Receiver<u64>,
     position: ReadPosition,
+    /// The next offset as the tail cache sees it: records no reader still needs go first.
+    registered: ReaderPosition,
 }
 
 /// Where a reader is: the next offset and, when reading from disk, the open segment.
@@ -51,9 +54,11 @@ struct OpenSegment {
 
 impl LogReader {
     pub(crate) fn new(shared: Arc<Shared>, durable_rx: watch::Receiver<u64>, from: u64) -> Self {
+        let registered = shared.tail_cache.register_reader(from);
         Self {
             shared,
             durable_rx,
+            registered,
             position: ReadPosition {
                 next_offset: from,
                 open: None,
@@ -77,7 +82,17 @@ impl LogReader {
     /// [`Self::poll_batch`] with each record's parse where the producer gave one.
     pub fn poll_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>> {
         let end = self.shared.durable_end();
-        self.position.read_until(&self.shared, end, max)
+        let batch = self.position.read_until(&self.shared, end, max);
+        self.advanced(&batch);
+        batch
+    }
+
+    /// Tells the tail cache where the reader is after a read that returned records.
+    fn advanced(&self, batch: &Result<Vec<(u64, LogRecord)>>) {
+        if batch.as_ref().is_ok_and(|records| !records.is_empty()) {
+            self.registered.set(self.position.next_offset);
+            self.shared.tail_cache.release_read();
+        }
     }
 
     /// Up to `max` durable records from the current position, waiting until at least one is
@@ -93,13 +108,17 @@ impl LogReader {
     pub async fn next_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>> {
         loop {
             let end = *self.durable_rx.borrow_and_update();
-            let batch = self.read_off_runtime(end, max).await?;
+            let batch = self.read_off_runtime(end, max).await;
+            self.advanced(&batch);
+            let batch = batch?;
             if !batch.is_empty() || max == 0 {
                 return Ok(batch);
             }
             if self.durable_rx.changed().await.is_err() {
                 let end = self.shared.durable_end();
-                let batch = self.read_off_runtime(end, max).await?;
+                let batch = self.read_off_runtime(end, max).await;
+                self.advanced(&batch);
+                let batch = batch?;
                 if batch.is_empty() {
                     return Err(LogError::Closed);
                 }

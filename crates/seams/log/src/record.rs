@@ -24,7 +24,7 @@ impl LogRecord {
     /// A record holding `event`, whose exact text becomes the record's bytes.
     pub fn from_event(event: EventRecord) -> Self {
         Self {
-            bytes: Bytes::from_owner(event.clone()),
+            bytes: event.text_bytes(),
             event: Some(event),
         }
     }
@@ -54,6 +54,12 @@ impl LogRecord {
 
     pub fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// About the memory the record holds: its bytes and, when it carries its parse, the
+    /// parse's index.
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes.len() + self.event.as_ref().map_or(0, EventRecord::index_bytes)
     }
 
     pub fn is_empty(&self) -> bool {

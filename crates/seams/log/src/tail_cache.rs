@@ -2,9 +2,18 @@
 //! writer (the normal case) read without a syscall, a copy or a checksum: they get clones of
 //! the very records the producers appended, with the events the producers parsed. Lagging
 //! readers fall back to the segment files (bytes only).
+//!
+//! The newest `capacity_bytes` are always kept. Older records are kept too, up to
+//! `unread_bytes` in all, while a live reader reading from the cache has not read them
+//! yet: in a burst the consumers fall behind the producers, and without them they would
+//! read those records back from the files and parse them again. Once every such reader
+//! has passed them (or the limit is reached) they go, so a log whose readers keep up holds
+//! only `capacity_bytes`. A reader behind the cache's oldest record (one that fell behind
+//! by more than the limit, as in a long import) reads the files anyway and holds nothing.
 
 use std::collections::VecDeque;
-use std::sync::{PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 use crate::record::LogRecord;
 
@@ -28,27 +37,88 @@ struct Runs {
     bytes: usize,
 }
 
+/// The next offset of each live reader. A reader holds its slot; a dropped reader's slot
+/// is gone, and the registry forgets it at the next look.
+#[derive(Debug, Default)]
+struct Readers {
+    slots: Mutex<Vec<Weak<AtomicU64>>>,
+}
+
+impl Readers {
+    fn register(&self, from: u64) -> Arc<AtomicU64> {
+        let slot = Arc::new(AtomicU64::new(from));
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|slot| slot.strong_count() > 0);
+        slots.push(Arc::downgrade(&slot));
+        slot
+    }
+
+    /// The lowest next offset at or after `from` of the live readers (`None` if none is
+    /// there).
+    fn oldest_unread_from(&self, from: u64) -> Option<u64> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut oldest = None;
+        slots.retain(|slot| match slot.upgrade() {
+            Some(slot) => {
+                let next = slot.load(Ordering::Acquire);
+                if next >= from {
+                    oldest = Some(oldest.map_or(next, |o: u64| o.min(next)));
+                }
+                true
+            }
+            None => false,
+        });
+        oldest
+    }
+}
+
+/// Where a reader of the log is, for the cache's eviction: the reader stores its next offset
+/// after each read and drops the position when it goes.
+#[derive(Debug)]
+pub(crate) struct ReaderPosition(Arc<AtomicU64>);
+
+impl ReaderPosition {
+    pub(crate) fn set(&self, next_offset: u64) {
+        self.0.store(next_offset, Ordering::Release);
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct TailCache {
     capacity_bytes: usize,
+    unread_bytes: usize,
     runs: RwLock<Runs>,
+    /// `runs.bytes`, readable without the lock.
+    held_bytes: AtomicUsize,
+    readers: Readers,
 }
 
 impl TailCache {
-    pub(crate) fn new(capacity_bytes: usize) -> Self {
+    /// A cache that always keeps the newest `capacity_bytes` of records and, while live
+    /// readers in the cache have not read them, older ones up to `unread_bytes` in all
+    /// (never less than `capacity_bytes`).
+    pub(crate) fn new(capacity_bytes: usize, unread_bytes: usize) -> Self {
         Self {
             capacity_bytes,
+            unread_bytes: unread_bytes.max(capacity_bytes),
             runs: RwLock::new(Runs::default()),
+            held_bytes: AtomicUsize::new(0),
+            readers: Readers::default(),
         }
     }
 
-    /// Adds a committed group starting at `first_offset`, evicting the oldest groups beyond
-    /// the capacity. Groups must arrive in offset order without gaps.
+    /// Registers a reader whose next offset is `from`.
+    pub(crate) fn register_reader(&self, from: u64) -> ReaderPosition {
+        ReaderPosition(self.readers.register(from))
+    }
+
+    /// Adds a committed group starting at `first_offset`, evicting what the limits say.
+    /// Groups must arrive in offset order without gaps.
     pub(crate) fn push(&self, first_offset: u64, records: Vec<LogRecord>) {
-        let bytes: usize = records.iter().map(LogRecord::len).sum();
         if self.capacity_bytes == 0 || records.is_empty() {
             return;
         }
+        let bytes: usize = records.iter().map(LogRecord::memory_bytes).sum();
         let mut runs = self.runs.write().unwrap_or_else(PoisonError::into_inner);
         debug_assert!(runs
             .runs
@@ -60,16 +130,45 @@ impl TailCache {
             bytes,
         });
         runs.bytes += bytes;
-        while runs.bytes > self.capacity_bytes && runs.runs.len() > 1 {
-            let Some(evicted) = runs.runs.pop_front() else {
-                break;
-            };
-            runs.bytes -= evicted.bytes;
-        }
+        self.evict(&mut runs);
     }
 
-    pub(crate) fn capacity_bytes(&self) -> usize {
-        self.capacity_bytes
+    /// Drops the records every reader has read beyond the newest `capacity_bytes`; readers
+    /// call it after they advanced.
+    pub(crate) fn release_read(&self) {
+        if self.held_bytes.load(Ordering::Relaxed) <= self.capacity_bytes {
+            return;
+        }
+        let mut runs = self.runs.write().unwrap_or_else(PoisonError::into_inner);
+        self.evict(&mut runs);
+    }
+
+    fn evict(&self, runs: &mut Runs) {
+        if let Some(first) = runs.runs.front().map(|run| run.first_offset) {
+            let oldest_unread = self.readers.oldest_unread_from(first);
+            while runs.bytes > self.capacity_bytes && runs.runs.len() > 1 {
+                let Some(oldest) = runs.runs.front() else {
+                    break;
+                };
+                let unread = oldest_unread.is_some_and(|next| next < oldest.end_offset());
+                if unread && runs.bytes <= self.unread_bytes {
+                    break;
+                }
+                runs.bytes -= oldest.bytes;
+                runs.runs.pop_front();
+            }
+        }
+        self.held_bytes.store(runs.bytes, Ordering::Relaxed);
+    }
+
+    /// The most the cache holds for readers behind the newest `capacity_bytes`.
+    pub(crate) fn unread_bytes(&self) -> usize {
+        self.unread_bytes
+    }
+
+    /// The bytes of records held now.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.held_bytes.load(Ordering::Relaxed)
     }
 
     /// The first cached offset, if any.
@@ -120,7 +219,7 @@ mod tests {
 
     #[test]
     fn serves_ranges_across_runs_and_respects_limits() {
-        let cache = TailCache::new(1000);
+        let cache = TailCache::new(1000, 1000);
         cache.push(5, run(5, 3));
         cache.push(8, run(8, 4));
         let mut out = Vec::new();
@@ -146,7 +245,7 @@ mod tests {
 
     #[test]
     fn evicts_oldest_runs_beyond_capacity_but_keeps_the_newest() {
-        let cache = TailCache::new(50);
+        let cache = TailCache::new(50, 50);
         cache.push(0, run(0, 3));
         cache.push(3, run(3, 3));
         assert_eq!(cache.first_offset(), Some(3));
@@ -161,8 +260,91 @@ mod tests {
 
     #[test]
     fn a_zero_capacity_caches_nothing() {
-        let cache = TailCache::new(0);
+        let cache = TailCache::new(0, 1000);
         cache.push(0, run(0, 3));
         assert_eq!(cache.first_offset(), None);
+    }
+    #[test]
+    fn records_a_reader_has_not_read_are_kept_up_to_the_unread_limit() {
+        // Runs of 3 records of 10 bytes: 30 bytes each.
+        let cache = TailCache::new(50, 100);
+        let reader = cache.register_reader(0);
+        for first in (0..12).step_by(3) {
+            cache.push(first, run(first, 3));
+        }
+        assert_eq!(cache.first_offset(), Some(3), "100 bytes at most: 3 runs");
+        assert_eq!(cache.held_bytes(), 90);
+        reader.set(7);
+        cache.release_read();
+        assert_eq!(
+            cache.first_offset(),
+            Some(6),
+            "what the reader read goes; the run it is in stays"
+        );
+        reader.set(12);
+        cache.release_read();
+        assert_eq!(cache.first_offset(), Some(9));
+        assert_eq!(cache.held_bytes(), 30);
+    }
+
+    #[test]
+    fn the_slowest_live_reader_decides_and_a_dropped_one_no_longer_counts() {
+        let cache = TailCache::new(30, 1000);
+        let fast = cache.register_reader(0);
+        let slow = cache.register_reader(0);
+        for first in (0..12).step_by(3) {
+            cache.push(first, run(first, 3));
+        }
+        fast.set(12);
+        slow.set(4);
+        cache.release_read();
+        assert_eq!(
+            cache.first_offset(),
+            Some(3),
+            "the slow reader is in the second run"
+        );
+        drop(slow);
+        cache.release_read();
+        assert_eq!(
+            cache.first_offset(),
+            Some(9),
+            "only the newest 30 bytes remain"
+        );
+        drop(fast);
+        cache.push(12, run(12, 3));
+        assert_eq!(
+            cache.first_offset(),
+            Some(12),
+            "without readers the capacity decides"
+        );
+    }
+
+    #[test]
+    fn a_reader_behind_the_cache_holds_nothing() {
+        let cache = TailCache::new(30, 1000);
+        cache.push(0, run(0, 3));
+        cache.push(3, run(3, 3));
+        let behind = cache.register_reader(0);
+        let within = cache.register_reader(3);
+        cache.push(6, run(6, 3));
+        assert_eq!(
+            cache.first_offset(),
+            Some(3),
+            "the reader within holds [3, 6)"
+        );
+        drop(within);
+        cache.push(9, run(9, 3));
+        assert_eq!(
+            cache.first_offset(),
+            Some(9),
+            "the reader at 0 reads the files anyway"
+        );
+        behind.set(9);
+        cache.push(12, run(12, 3));
+        assert_eq!(
+            cache.first_offset(),
+            Some(9),
+            "once it caught up it counts again"
+        );
     }
 }

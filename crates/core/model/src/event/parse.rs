@@ -147,6 +147,14 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
+    /// About the bytes the index holds on the heap.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let boxed = |text: &str| text.len() + std::mem::size_of::<Box<str>>();
+        self.resources.capacity() * std::mem::size_of::<ResourceEntry>()
+            + self.decoded.iter().map(|text| boxed(text)).sum::<usize>()
+            + self.derived_event_id.as_deref().map_or(0, boxed)
+    }
+
     /// Indexes `record`, the JSON text of one record without surrounding whitespace.
     pub(crate) fn parse(record: &str) -> Result<Self, EventError> {
         let (mut fields, _) = Self::walk(record, Scanner::finish)?;

@@ -5,6 +5,8 @@ use super::error::EventError;
 use super::identity::{Resource, SessionIssuer, UserIdentity};
 use super::parse::{Fields, ResourceEntry};
 use super::slot::{Slot, Source};
+use bytes::Bytes;
+use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -30,8 +32,9 @@ pub struct EventRecord {
 }
 
 struct Indexed {
-    /// One JSON object, checked by [`Fields::parse`] when the record was made.
-    json: Box<str>,
+    /// One JSON object, checked by [`Fields::parse`] when the record was made: owned, or
+    /// a slice of a larger text it shares (a request body).
+    json: ByteString,
     fields: Fields,
 }
 
@@ -128,9 +131,26 @@ impl<'a> RecordRef<'a> {
 
     /// A record owning a copy of the text, with the same index.
     pub fn to_record(&self) -> EventRecord {
+        self.with_text(ByteString::from(self.json))
+    }
+
+    /// A record sharing its text with `whole`, the text this record was parsed from a
+    /// part of (without copying it; a copy if the record's text is not part of `whole`).
+    pub fn to_record_within(&self, whole: &ByteString) -> EventRecord {
+        let (start, len) = (whole.as_ptr() as usize, whole.len());
+        let at = self.json.as_ptr() as usize;
+        let within = at >= start && at - start + self.json.len() <= len;
+        match within {
+            true => self.with_text(whole.slice_ref(self.json)),
+            false => self.to_record(),
+        }
+    }
+
+    fn with_text(&self, json: ByteString) -> EventRecord {
+        debug_assert_eq!(&*json, self.json);
         EventRecord {
             inner: Arc::new(Indexed {
-                json: self.json.into(),
+                json,
                 fields: self.fields.clone(),
             }),
         }
@@ -187,13 +207,21 @@ impl EventRecord {
         check_size(json.len())?;
         let fields = Fields::parse(&json)?;
         Ok(Self {
-            inner: Arc::new(Indexed { json, fields }),
+            inner: Arc::new(Indexed {
+                json: ByteString::from(String::from(json)),
+                fields,
+            }),
         })
     }
 
     /// The record's JSON text, exactly as parsed.
     pub fn json(&self) -> &str {
         &self.inner.json
+    }
+
+    /// The record's JSON text as shared bytes (no copy).
+    pub fn text_bytes(&self) -> Bytes {
+        self.inner.json.as_bytes().clone()
     }
 
     /// The record's JSON text as bytes.
@@ -208,6 +236,11 @@ impl EventRecord {
 
     pub(crate) fn fields(&self) -> &Fields {
         &self.inner.fields
+    }
+
+    /// About the memory the record's index takes beside its text, for memory budgets.
+    pub fn index_bytes(&self) -> usize {
+        std::mem::size_of::<Indexed>() + self.fields().heap_bytes()
     }
 
     fn text<'a>(&'a self, slot: &Slot) -> Option<&'a str> {
@@ -540,5 +573,33 @@ impl<'de> Deserialize<'de> for EventRecord {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let json = Box::<RawValue>::deserialize(deserializer)?;
         Self::from_raw_value(json).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"Root"},"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"e1","eventType":"AwsApiCall","recipientAccountId":"123456789012"}"#;
+
+    #[test]
+    fn a_record_within_a_larger_text_shares_it_and_one_outside_is_copied() {
+        let body = ByteString::from(format!(r#"{{"Records":[{RECORD}]}}"#));
+        let start = body.find(RECORD).unwrap();
+        let part = &body[start..start + RECORD.len()];
+        let parsed = EventRecord::parse_borrowed(part).unwrap();
+        let shared = parsed.to_record_within(&body);
+        assert_eq!(shared.json(), RECORD);
+        assert_eq!(shared.json().as_ptr(), part.as_ptr(), "no copy");
+        assert_eq!(shared.text_bytes(), RECORD.as_bytes());
+        assert_eq!(shared.event_name(), "ListBuckets");
+
+        let elsewhere = ByteString::from(RECORD);
+        let copied = parsed.to_record_within(&elsewhere);
+        assert_eq!(copied.json(), RECORD);
+        assert_ne!(copied.json().as_ptr(), part.as_ptr());
+        assert_ne!(copied.json().as_ptr(), elsewhere.as_ptr());
+        assert_eq!(copied, shared);
+        assert!(shared.index_bytes() >= std::mem::size_of::<Indexed>());
     }
 }
