@@ -20,8 +20,8 @@ pub struct LogOptions {
     /// (0 disables). Counted as record payload bytes; a record that is a slice of a larger
     /// buffer keeps that whole buffer alive.
     pub tail_cache_bytes: usize,
-    /// Older records are kept in memory too, up to this many bytes in all, while a live
-    /// reader reading from memory has not read them (a burst that consumers trail); counted
+    /// Older records that came with their parses are kept in memory too, up to this many
+    /// bytes in all, while a live reader reading from memory has not read them (a burst that consumers trail); counted
     /// as `tail_cache_bytes` is, plus the parsed events' indexes. A reader that falls
     /// further behind reads the files and holds nothing. Never less than
     /// `tail_cache_bytes`.

@@ -3,9 +3,9 @@
 //! the very records the producers appended, with the events the producers parsed. Lagging
 //! readers fall back to the segment files (bytes only).
 //!
-//! The newest `capacity_bytes` are always kept. Older records are kept too, up to
-//! `unread_bytes` in all, while a live reader reading from the cache has not read them
-//! yet: in a burst the consumers fall behind the producers, and without them they would
+//! The newest `capacity_bytes` are always kept. Older records that came with their
+//! parses are kept too, up to `unread_bytes` in all, while a live reader reading from the
+//! cache has not read them yet: in a burst the consumers fall behind the producers, and without them they would
 //! read those records back from the files and parse them again. Once every such reader
 //! has passed them (or the limit is reached) they go, so a log whose readers keep up holds
 //! only `capacity_bytes`. A reader behind the cache's oldest record (one that fell behind
@@ -23,6 +23,8 @@ struct Run {
     first_offset: u64,
     records: Vec<LogRecord>,
     bytes: usize,
+    /// Whether its records came with their parses, which spare a reader more than a read.
+    parsed: bool,
 }
 
 impl Run {
@@ -119,6 +121,7 @@ impl TailCache {
             return;
         }
         let bytes: usize = records.iter().map(LogRecord::memory_bytes).sum();
+        let parsed = records.iter().any(|record| record.event().is_some());
         let mut runs = self.runs.write().unwrap_or_else(PoisonError::into_inner);
         debug_assert!(runs
             .runs
@@ -128,6 +131,7 @@ impl TailCache {
             first_offset,
             records,
             bytes,
+            parsed,
         });
         runs.bytes += bytes;
         self.evict(&mut runs);
@@ -151,7 +155,7 @@ impl TailCache {
                     break;
                 };
                 let unread = oldest_unread.is_some_and(|next| next < oldest.end_offset());
-                if unread && runs.bytes <= self.unread_bytes {
+                if unread && oldest.parsed && runs.bytes <= self.unread_bytes {
                     break;
                 }
                 runs.bytes -= oldest.bytes;
@@ -217,6 +221,25 @@ mod tests {
             .collect()
     }
 
+    /// Records with their parses, all of one size.
+    fn parsed(first: u64, len: u64) -> Vec<LogRecord> {
+        (first..first + len)
+            .map(|i| {
+                LogRecord::from_event(
+                    opentrail_model::EventRecord::from_json(&format!(
+                        r#"{{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"e{i:04}","eventType":"AwsApiCall","recipientAccountId":"123456789012"}}"#
+                    ))
+                    .expect("event"),
+                )
+            })
+            .collect()
+    }
+
+    /// The memory of a run of 3 parsed records.
+    fn three() -> usize {
+        parsed(0, 3).iter().map(LogRecord::memory_bytes).sum()
+    }
+
     #[test]
     fn serves_ranges_across_runs_and_respects_limits() {
         let cache = TailCache::new(1000, 1000);
@@ -266,14 +289,14 @@ mod tests {
     }
     #[test]
     fn records_a_reader_has_not_read_are_kept_up_to_the_unread_limit() {
-        // Runs of 3 records of 10 bytes: 30 bytes each.
-        let cache = TailCache::new(50, 100);
+        let run = three();
+        let cache = TailCache::new(run + run / 2, 3 * run + run / 3);
         let reader = cache.register_reader(0);
         for first in (0..12).step_by(3) {
-            cache.push(first, run(first, 3));
+            cache.push(first, parsed(first, 3));
         }
-        assert_eq!(cache.first_offset(), Some(3), "100 bytes at most: 3 runs");
-        assert_eq!(cache.held_bytes(), 90);
+        assert_eq!(cache.first_offset(), Some(3), "3⅓ runs at most: 3 runs");
+        assert_eq!(cache.held_bytes(), 3 * run);
         reader.set(7);
         cache.release_read();
         assert_eq!(
@@ -284,16 +307,17 @@ mod tests {
         reader.set(12);
         cache.release_read();
         assert_eq!(cache.first_offset(), Some(9));
-        assert_eq!(cache.held_bytes(), 30);
+        assert_eq!(cache.held_bytes(), run);
     }
 
     #[test]
     fn the_slowest_live_reader_decides_and_a_dropped_one_no_longer_counts() {
-        let cache = TailCache::new(30, 1000);
+        let run = three();
+        let cache = TailCache::new(run, 100 * run);
         let fast = cache.register_reader(0);
         let slow = cache.register_reader(0);
         for first in (0..12).step_by(3) {
-            cache.push(first, run(first, 3));
+            cache.push(first, parsed(first, 3));
         }
         fast.set(12);
         slow.set(4);
@@ -305,13 +329,9 @@ mod tests {
         );
         drop(slow);
         cache.release_read();
-        assert_eq!(
-            cache.first_offset(),
-            Some(9),
-            "only the newest 30 bytes remain"
-        );
+        assert_eq!(cache.first_offset(), Some(9), "only the newest run remains");
         drop(fast);
-        cache.push(12, run(12, 3));
+        cache.push(12, parsed(12, 3));
         assert_eq!(
             cache.first_offset(),
             Some(12),
@@ -321,30 +341,44 @@ mod tests {
 
     #[test]
     fn a_reader_behind_the_cache_holds_nothing() {
-        let cache = TailCache::new(30, 1000);
-        cache.push(0, run(0, 3));
-        cache.push(3, run(3, 3));
+        let run = three();
+        let cache = TailCache::new(run, 100 * run);
+        cache.push(0, parsed(0, 3));
+        cache.push(3, parsed(3, 3));
         let behind = cache.register_reader(0);
         let within = cache.register_reader(3);
-        cache.push(6, run(6, 3));
+        cache.push(6, parsed(6, 3));
         assert_eq!(
             cache.first_offset(),
             Some(3),
             "the reader within holds [3, 6)"
         );
         drop(within);
-        cache.push(9, run(9, 3));
+        cache.push(9, parsed(9, 3));
         assert_eq!(
             cache.first_offset(),
             Some(9),
             "the reader at 0 reads the files anyway"
         );
         behind.set(9);
-        cache.push(12, run(12, 3));
+        cache.push(12, parsed(12, 3));
         assert_eq!(
             cache.first_offset(),
             Some(9),
             "once it caught up it counts again"
         );
+    }
+
+    #[test]
+    fn records_without_parses_are_not_kept_beyond_the_capacity() {
+        let cache = TailCache::new(30, 100 * three());
+        let reader = cache.register_reader(0);
+        cache.push(0, run(0, 3));
+        cache.push(3, run(3, 3));
+        assert_eq!(cache.first_offset(), Some(3), "bytes only: the capacity");
+        reader.set(6);
+        cache.push(6, parsed(6, 3));
+        cache.push(9, parsed(9, 3));
+        assert_eq!(cache.first_offset(), Some(6), "parsed and unread: kept");
     }
 }
