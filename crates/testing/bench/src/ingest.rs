@@ -214,6 +214,7 @@ impl RunFigures {
                 "all_searchable_after_seconds": self.searchable },
             "offered_events_per_second": offered,
             "max_records_behind": { "history": self.lags.history, "store": self.lags.lake },
+            "max_event_log_tail_bytes": self.lags.tail_bytes,
             "store_written_after_seconds": self.lake.as_ref().map(|lake| lake.written_after),
             "end_to_end_events_per_second": self.end_to_end_rate(),
             "server_cpu_seconds": self.cpu_seconds })
@@ -248,10 +249,11 @@ impl RunFigures {
         // long after the last acknowledgement they had everything.
         let after_last_ack = |seconds: f64| seconds - elapsed;
         println!(
-            "offered {}; behind the log's end at most: history {} records, store {}; everything searchable {:.2}s after the last ack{}; server CPU {}",
+            "offered {}; behind the log's end at most: history {} records, store {}; the log's in-memory tail at most {} MiB; everything searchable {:.2}s after the last ack{}; server CPU {}",
             offered.map_or("as fast as acknowledged".to_owned(), |r| format!("{r:.0} events/s")),
             self.lags.history,
             self.lags.lake.map_or("-".to_owned(), |l| l.to_string()),
+            self.lags.tail_bytes >> 20,
             after_last_ack(self.searchable),
             self.lake.as_ref().map_or(String::new(), |lake| format!(
                 ", in the store {:.2}s after",
@@ -349,6 +351,8 @@ struct LagWatch {
 struct MaxLags {
     history: u64,
     lake: Option<u64>,
+    /// The most memory the event log's in-memory tail held (records kept for its readers).
+    tail_bytes: u64,
 }
 
 impl LagWatch {
@@ -367,6 +371,9 @@ impl LagWatch {
                     }
                     if let Some(lag) = gauge(&text, LAKE_LAG) {
                         max.lake = Some(max.lake.unwrap_or(0).max(lag));
+                    }
+                    if let Some(bytes) = gauge(&text, "opentrail_event_log_tail_bytes ") {
+                        max.tail_bytes = max.tail_bytes.max(bytes);
                     }
                 }
                 tokio::select! {
