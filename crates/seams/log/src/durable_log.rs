@@ -101,7 +101,7 @@ impl DurableLog for EventLog {
     }
 
     fn parsed_tail_bytes(&self) -> usize {
-        self.tail_cache_bytes()
+        self.tail_unread_bytes()
     }
 
     fn tail_held_bytes(&self) -> usize {

@@ -307,7 +307,7 @@ impl EventLog {
     /// The in-memory tail's capacity for readers behind the newest records
     /// (`LogOptions::tail_unread_bytes`): readers about that far behind the end get the
     /// producers' records, parsed events included, from memory.
-    pub fn tail_cache_bytes(&self) -> usize {
+    pub fn tail_unread_bytes(&self) -> usize {
         self.inner.shared.tail_cache.unread_bytes()
     }
 

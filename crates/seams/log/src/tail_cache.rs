@@ -5,8 +5,8 @@
 //!
 //! The newest `capacity_bytes` are always kept. Older records that came with their
 //! parses are kept too, up to `unread_bytes` in all, while a live reader reading from the
-//! cache has not read them yet: in a burst the consumers fall behind the producers, and without them they would
-//! read those records back from the files and parse them again. Once every such reader
+//! cache has not read them yet: in a burst the consumers fall behind the producers, and
+//! without them they would read those records back from the files and parse them again. Once every such reader
 //! has passed them (or the limit is reached) they go, so a log whose readers keep up holds
 //! only `capacity_bytes`. A reader behind the cache's oldest record (one that fell behind
 //! by more than the limit, as in a long import) reads the files anyway and holds nothing.
@@ -148,7 +148,9 @@ impl TailCache {
     }
 
     fn evict(&self, runs: &mut Runs) {
-        if let Some(first) = runs.runs.front().map(|run| run.first_offset) {
+        let first = runs.runs.front().map(|run| run.first_offset);
+        if let Some(first) = first.filter(|_| runs.bytes > self.capacity_bytes) {
+            // Only over the capacity are the readers asked (a lock and a scan per push).
             let oldest_unread = self.readers.oldest_unread_from(first);
             while runs.bytes > self.capacity_bytes && runs.runs.len() > 1 {
                 let Some(oldest) = runs.runs.front() else {

@@ -139,10 +139,10 @@ impl<'a> RecordRef<'a> {
     pub fn to_record_within(&self, whole: &ByteString) -> EventRecord {
         let (start, len) = (whole.as_ptr() as usize, whole.len());
         let at = self.json.as_ptr() as usize;
-        let within = at >= start && at - start + self.json.len() <= len;
-        match within {
-            true => self.with_text(whole.slice_ref(self.json)),
-            false => self.to_record(),
+        if at >= start && at - start + self.json.len() <= len {
+            self.with_text(whole.slice_ref(self.json))
+        } else {
+            self.to_record()
         }
     }
 
