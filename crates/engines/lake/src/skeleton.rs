@@ -26,6 +26,7 @@ use chrono::DateTime;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 
 /// The top-level columns whose values a skeleton may leave out, in marker order (marker
@@ -257,12 +258,26 @@ fn markers_of(index: usize) -> impl Iterator<Item = usize> {
     )
 }
 
-/// A [`Key`] found in a batch: `"key":`, the array holding its values, and how they are
-/// written.
+/// A [`Key`] found in a batch: how it is written, the nulls of its values, and the values.
 struct Resolved<'a> {
-    quoted: String,
-    array: &'a dyn Array,
+    /// `,"key":` (without the comma for an object's first member).
+    lead: String,
+    nulls: Option<&'a NullBuffer>,
     value: Value<'a>,
+}
+
+impl Resolved<'_> {
+    fn is_null(&self, row: usize) -> bool {
+        self.nulls.is_some_and(|nulls| nulls.is_null(row))
+    }
+
+    fn lead(&self, first: bool) -> &str {
+        if first {
+            &self.lead[1..]
+        } else {
+            &self.lead
+        }
+    }
 }
 
 /// How a member's value is written: text (most), another scalar or a map
@@ -289,8 +304,8 @@ fn resolve<'a>(array: &'a dyn Array, layout: &'static [Key]) -> Option<Vec<Resol
                     Value::Other(child)
                 };
                 Some(Resolved {
-                    quoted: format!("\"{}\":", key.json),
-                    array: child,
+                    lead: format!(",\"{}\":", key.json),
+                    nulls: child.nulls(),
                     value,
                 })
             })
@@ -315,10 +330,21 @@ impl Expected<'_> {
         }
     }
 
+    /// Whether the text goes on with `byte` (then taken).
+    fn take_byte(&mut self, byte: u8) -> bool {
+        match self.rest.split_first() {
+            Some((&first, rest)) if first == byte => {
+                self.rest = rest;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the text goes on with `text` as [`write_json_string`] writes it.
     fn take_string(&mut self, text: &str, scratch: &mut String) -> bool {
         if plain(text.as_bytes()) {
-            return self.take(b"\"") && self.take(text.as_bytes()) && self.take(b"\"");
+            return self.take_byte(b'"') && self.take(text.as_bytes()) && self.take_byte(b'"');
         }
         scratch.clear();
         write_json_string(text, scratch);
@@ -328,21 +354,18 @@ impl Expected<'_> {
     /// Whether the text goes on with row `row` of an object's `members` as
     /// [`write_object`] writes it.
     fn take_object(&mut self, members: &[Resolved<'_>], row: usize, scratch: &mut String) -> bool {
-        if !self.take(b"{") {
+        if !self.take_byte(b'{') {
             return false;
         }
         let mut first = true;
         for member in members {
-            if member.array.is_null(row) {
+            if member.is_null(row) {
                 continue;
             }
-            if !first && !self.take(b",") {
+            if !self.take(member.lead(first).as_bytes()) {
                 return false;
             }
             first = false;
-            if !self.take(member.quoted.as_bytes()) {
-                return false;
-            }
             let taken = match &member.value {
                 Value::Text(texts) => self.take_string(texts.value(row), scratch),
                 Value::Object(members) => self.take_object(members, row, scratch),
@@ -355,7 +378,7 @@ impl Expected<'_> {
                 return false;
             }
         }
-        self.take(b"}")
+        self.take_byte(b'}')
     }
 
     /// Whether the text goes on with row `row` of `list` as [`write_objects`] writes it.
@@ -371,11 +394,11 @@ impl Expected<'_> {
             return false;
         };
         let entries = list.values();
-        if !self.take(b"[") {
+        if !self.take_byte(b'[') {
             return false;
         }
         for entry in start as usize..end as usize {
-            if entry > start as usize && !self.take(b",") {
+            if entry > start as usize && !self.take_byte(b',') {
                 return false;
             }
             let taken = if entries.is_null(entry) {
@@ -387,7 +410,7 @@ impl Expected<'_> {
                 return false;
             }
         }
-        self.take(b"]")
+        self.take_byte(b']')
     }
 }
 
@@ -533,14 +556,11 @@ fn write_object(members: &[Resolved<'_>], row: usize, out: &mut String) -> bool 
     out.push('{');
     let mut first = true;
     for member in members {
-        if member.array.is_null(row) {
+        if member.is_null(row) {
             continue;
         }
-        if !first {
-            out.push(',');
-        }
+        out.push_str(member.lead(first));
         first = false;
-        out.push_str(&member.quoted);
         let written = match &member.value {
             Value::Text(texts) => {
                 write_json_string(texts.value(row), out);
