@@ -1278,6 +1278,17 @@ pub(crate) mod tests {
                 texts
             );
         }
+        // And each skeleton gives its record's text back byte for byte.
+        let skeletons = direct
+            .column_by_name(crate::schema::EVENT_JSON_SKELETON)
+            .unwrap()
+            .as_string::<i32>();
+        let schema = direct.schema();
+        let columns = crate::skeleton::ElidedColumns::of(&schema, direct.columns()).unwrap();
+        for (row, text) in texts.iter().enumerate() {
+            let rebuilt = crate::skeleton::rebuild(skeletons.value(row), &columns, row);
+            prop_assert_eq!(rebuilt.as_deref(), Some(*text));
+        }
         Ok(())
     }
 

@@ -381,6 +381,51 @@ impl Expected<'_> {
         self.take_byte(b'}')
     }
 
+    /// Whether the text goes on with row `row` of `map` (not null) as [`write_map`] writes
+    /// it.
+    fn take_map(
+        &mut self,
+        map: &datafusion::arrow::array::MapArray,
+        row: usize,
+        scratch: &mut String,
+    ) -> bool {
+        let (Some(keys), Some(values)) = (
+            map.keys().as_string_opt::<i32>(),
+            map.values().as_string_opt::<i32>(),
+        ) else {
+            return false;
+        };
+        let offsets = map.value_offsets();
+        let (Some(&start), Some(&end)) = (offsets.get(row), offsets.get(row + 1)) else {
+            return false;
+        };
+        if !self.take_byte(b'{') {
+            return false;
+        }
+        for index in start as usize..end as usize {
+            if index > start as usize && !self.take_byte(b',') {
+                return false;
+            }
+            if !(self.take_string(keys.value(index), scratch) && self.take_byte(b':')) {
+                return false;
+            }
+            let taken = if values.is_null(index) {
+                self.take(b"null")
+            } else {
+                let value = values.value(index);
+                if written_bare(value) {
+                    self.take(value.as_bytes())
+                } else {
+                    self.take_string(value, scratch)
+                }
+            };
+            if !taken {
+                return false;
+            }
+        }
+        self.take_byte(b'}')
+    }
+
     /// Whether the text goes on with row `row` of `list` as [`write_objects`] writes it.
     fn take_objects(
         &mut self,
@@ -416,6 +461,7 @@ impl Expected<'_> {
 
 /// How one marker's value is written: a scalar or map column as it is, or objects.
 enum Written<'a> {
+    Text(&'a StringArray),
     Column(&'a dyn Array),
     /// Each row an object of these members.
     Object(&'a dyn Array, Vec<Resolved<'a>>),
@@ -437,7 +483,10 @@ impl<'a> ElidedColumns<'a> {
                 let (index, layout) = marker_column(marker)?;
                 let array: &'a dyn Array = columns.get(index).copied()?.as_ref();
                 let Some(layout) = layout else {
-                    return Some(Written::Column(array));
+                    return Some(match array.as_string_opt::<i32>() {
+                        Some(texts) => Written::Text(texts),
+                        None => Written::Column(array),
+                    });
                 };
                 if let Some(list) = array.as_list_opt::<i32>() {
                     let members = resolve(list.values().as_ref(), layout)?;
@@ -474,16 +523,14 @@ impl<'a> ElidedColumns<'a> {
     /// that needs escapes is written with a `\`, which `value` has none of). `written` is
     /// scratch space.
     fn reproduces(&self, marker: usize, row: usize, value: &str, written: &mut String) -> bool {
-        if let (Some(Some(Written::Column(array))), Some(inner)) = (
+        if let (Some(Some(Written::Text(texts))), Some(inner)) = (
             self.markers.get(marker - 1),
             value
                 .strip_prefix('"')
                 .and_then(|rest| rest.strip_suffix('"')),
         ) {
-            if array.data_type() == &DataType::Utf8 && !inner.contains('\\') {
-                return array.is_valid(row)
-                    && inner == array.as_string::<i32>().value(row)
-                    && !inner.bytes().any(|byte| byte < 0x20 || byte == b'"');
+            if plain(inner.as_bytes()) {
+                return texts.is_valid(row) && inner == texts.value(row);
             }
         }
         match self.markers.get(marker - 1) {
@@ -494,6 +541,16 @@ impl<'a> ElidedColumns<'a> {
                 array.is_valid(row)
                     && expected.take_object(members, row, written)
                     && expected.rest.is_empty()
+            }
+            Some(Some(Written::Column(array))) if array.is_valid(row) => {
+                let Some(map) = array.as_map_opt() else {
+                    written.clear();
+                    return self.write_json(marker, row, written) && written == value;
+                };
+                let mut expected = Expected {
+                    rest: value.as_bytes(),
+                };
+                expected.take_map(map, row, written) && expected.rest.is_empty()
             }
             Some(Some(Written::Objects(list, members))) => {
                 let mut expected = Expected {
@@ -520,6 +577,12 @@ impl<'a> ElidedColumns<'a> {
             return false;
         };
         match written {
+            Written::Text(texts) => {
+                texts.is_valid(row) && {
+                    write_json_string(texts.value(row), out);
+                    true
+                }
+            }
             Written::Column(array) => array.is_valid(row) && write_value(*array, row, out),
             Written::Object(array, members) => {
                 array.is_valid(row) && write_object(members, row, out)
