@@ -281,7 +281,7 @@ impl Resolved<'_> {
 }
 
 /// How a member's value is written: text (most), another scalar or a map
-/// ([`write_value`]), or an object.
+/// ([`emit_value`]), or an object.
 enum Value<'a> {
     Text(&'a StringArray),
     Other(&'a dyn Array),
@@ -313,13 +313,49 @@ fn resolve<'a>(array: &'a dyn Array, layout: &'static [Key]) -> Option<Vec<Resol
     )
 }
 
-/// A JSON text being compared with what columns write, from its start.
-struct Expected<'v> {
-    rest: &'v [u8],
+/// Where the JSON text the columns write goes: a buffer (rebuilding a record), or a record's
+/// own text it is compared with as it is written ([`Matcher`], deciding what a skeleton
+/// leaves out). Each `put` says whether the text still matches (a buffer always does).
+trait Sink {
+    /// `text` as it is.
+    fn put(&mut self, text: &str) -> bool;
+    /// One ASCII byte.
+    fn put_byte(&mut self, byte: u8) -> bool;
+    /// `text` as a JSON string ([`write_json_string`]).
+    fn put_string(&mut self, text: &str) -> bool;
+    /// A time as CloudTrail writes it ([`write_time`]).
+    fn put_time(&mut self, millis: i64) -> bool;
 }
 
-impl Expected<'_> {
-    /// Whether the text goes on with `bytes` (then taken).
+impl Sink for String {
+    fn put(&mut self, text: &str) -> bool {
+        self.push_str(text);
+        true
+    }
+
+    fn put_byte(&mut self, byte: u8) -> bool {
+        self.push(char::from(byte));
+        true
+    }
+
+    fn put_string(&mut self, text: &str) -> bool {
+        write_json_string(text, self);
+        true
+    }
+
+    fn put_time(&mut self, millis: i64) -> bool {
+        write_time(millis, self)
+    }
+}
+
+/// A record's text compared, from its start, with what the columns write: nothing is
+/// copied but what needs writing first (escaped strings, times).
+struct Matcher<'v, 's> {
+    rest: &'v [u8],
+    scratch: &'s mut String,
+}
+
+impl Matcher<'_, '_> {
     fn take(&mut self, bytes: &[u8]) -> bool {
         match self.rest.strip_prefix(bytes) {
             Some(rest) => {
@@ -330,8 +366,24 @@ impl Expected<'_> {
         }
     }
 
-    /// Whether the text goes on with `byte` (then taken).
-    fn take_byte(&mut self, byte: u8) -> bool {
+    /// Whether the text goes on with what is in `scratch` (then taken).
+    fn take_scratch(&mut self) -> bool {
+        match self.rest.strip_prefix(self.scratch.as_bytes()) {
+            Some(rest) => {
+                self.rest = rest;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Sink for Matcher<'_, '_> {
+    fn put(&mut self, text: &str) -> bool {
+        self.take(text.as_bytes())
+    }
+
+    fn put_byte(&mut self, byte: u8) -> bool {
         match self.rest.split_first() {
             Some((&first, rest)) if first == byte => {
                 self.rest = rest;
@@ -341,121 +393,18 @@ impl Expected<'_> {
         }
     }
 
-    /// Whether the text goes on with `text` as [`write_json_string`] writes it.
-    fn take_string(&mut self, text: &str, scratch: &mut String) -> bool {
+    fn put_string(&mut self, text: &str) -> bool {
         if plain(text.as_bytes()) {
-            return self.take_byte(b'"') && self.take(text.as_bytes()) && self.take_byte(b'"');
+            return self.put_byte(b'"') && self.take(text.as_bytes()) && self.put_byte(b'"');
         }
-        scratch.clear();
-        write_json_string(text, scratch);
-        self.take(scratch.as_bytes())
+        self.scratch.clear();
+        write_json_string(text, self.scratch);
+        self.take_scratch()
     }
 
-    /// Whether the text goes on with row `row` of an object's `members` as
-    /// [`write_object`] writes it.
-    fn take_object(&mut self, members: &[Resolved<'_>], row: usize, scratch: &mut String) -> bool {
-        if !self.take_byte(b'{') {
-            return false;
-        }
-        let mut first = true;
-        for member in members {
-            if member.is_null(row) {
-                continue;
-            }
-            if !self.take(member.lead(first).as_bytes()) {
-                return false;
-            }
-            first = false;
-            let taken = match &member.value {
-                Value::Text(texts) => self.take_string(texts.value(row), scratch),
-                Value::Object(members) => self.take_object(members, row, scratch),
-                Value::Other(array) => {
-                    scratch.clear();
-                    write_value(*array, row, scratch) && self.take(scratch.as_bytes())
-                }
-            };
-            if !taken {
-                return false;
-            }
-        }
-        self.take_byte(b'}')
-    }
-
-    /// Whether the text goes on with row `row` of `map` (not null) as [`write_map`] writes
-    /// it.
-    fn take_map(
-        &mut self,
-        map: &datafusion::arrow::array::MapArray,
-        row: usize,
-        scratch: &mut String,
-    ) -> bool {
-        let (Some(keys), Some(values)) = (
-            map.keys().as_string_opt::<i32>(),
-            map.values().as_string_opt::<i32>(),
-        ) else {
-            return false;
-        };
-        let offsets = map.value_offsets();
-        let (Some(&start), Some(&end)) = (offsets.get(row), offsets.get(row + 1)) else {
-            return false;
-        };
-        if !self.take_byte(b'{') {
-            return false;
-        }
-        for index in start as usize..end as usize {
-            if index > start as usize && !self.take_byte(b',') {
-                return false;
-            }
-            if !(self.take_string(keys.value(index), scratch) && self.take_byte(b':')) {
-                return false;
-            }
-            let taken = if values.is_null(index) {
-                self.take(b"null")
-            } else {
-                let value = values.value(index);
-                if written_bare(value) {
-                    self.take(value.as_bytes())
-                } else {
-                    self.take_string(value, scratch)
-                }
-            };
-            if !taken {
-                return false;
-            }
-        }
-        self.take_byte(b'}')
-    }
-
-    /// Whether the text goes on with row `row` of `list` as [`write_objects`] writes it.
-    fn take_objects(
-        &mut self,
-        list: &datafusion::arrow::array::ListArray,
-        members: &[Resolved<'_>],
-        row: usize,
-        scratch: &mut String,
-    ) -> bool {
-        let offsets = list.value_offsets();
-        let (Some(&start), Some(&end)) = (offsets.get(row), offsets.get(row + 1)) else {
-            return false;
-        };
-        let entries = list.values();
-        if !self.take_byte(b'[') {
-            return false;
-        }
-        for entry in start as usize..end as usize {
-            if entry > start as usize && !self.take_byte(b',') {
-                return false;
-            }
-            let taken = if entries.is_null(entry) {
-                self.take(b"null")
-            } else {
-                self.take_object(members, entry, scratch)
-            };
-            if !taken {
-                return false;
-            }
-        }
-        self.take_byte(b']')
+    fn put_time(&mut self, millis: i64) -> bool {
+        self.scratch.clear();
+        write_time(millis, self.scratch) && self.take_scratch()
     }
 }
 
@@ -519,10 +468,9 @@ impl<'a> ElidedColumns<'a> {
 
     /// Whether the value marker `marker` stands for at `row`, written as JSON
     /// ([`Self::write_json`]), is `value`. A string without escapes is compared as it is:
-    /// written back it would differ exactly when the column's text differs (a column text
-    /// that needs escapes is written with a `\`, which `value` has none of). `written` is
+    /// written back it would differ exactly when the column's text differs. `scratch` is
     /// scratch space.
-    fn reproduces(&self, marker: usize, row: usize, value: &str, written: &mut String) -> bool {
+    fn reproduces(&self, marker: usize, row: usize, value: &str, scratch: &mut String) -> bool {
         if let (Some(Some(Written::Text(texts))), Some(inner)) = (
             self.markers.get(marker - 1),
             value
@@ -533,38 +481,11 @@ impl<'a> ElidedColumns<'a> {
                 return texts.is_valid(row) && inner == texts.value(row);
             }
         }
-        match self.markers.get(marker - 1) {
-            Some(Some(Written::Object(array, members))) => {
-                let mut expected = Expected {
-                    rest: value.as_bytes(),
-                };
-                array.is_valid(row)
-                    && expected.take_object(members, row, written)
-                    && expected.rest.is_empty()
-            }
-            Some(Some(Written::Column(array))) if array.is_valid(row) => {
-                let Some(map) = array.as_map_opt() else {
-                    written.clear();
-                    return self.write_json(marker, row, written) && written == value;
-                };
-                let mut expected = Expected {
-                    rest: value.as_bytes(),
-                };
-                expected.take_map(map, row, written) && expected.rest.is_empty()
-            }
-            Some(Some(Written::Objects(list, members))) => {
-                let mut expected = Expected {
-                    rest: value.as_bytes(),
-                };
-                list.is_valid(row)
-                    && expected.take_objects(list, members, row, written)
-                    && expected.rest.is_empty()
-            }
-            _ => {
-                written.clear();
-                self.write_json(marker, row, written) && written == value
-            }
-        }
+        let mut matcher = Matcher {
+            rest: value.as_bytes(),
+            scratch,
+        };
+        self.emit(marker, row, &mut matcher) && matcher.rest.is_empty()
     }
 
     /// Appends the JSON text marker `marker` stands for at `row`, as CloudTrail writes it:
@@ -573,98 +494,100 @@ impl<'a> ElidedColumns<'a> {
     /// order, leaving out null members. False (and `out` holding part of it) for a null, a
     /// type this layout does not elide, or a marker it does not know.
     pub(crate) fn write_json(&self, marker: usize, row: usize, out: &mut String) -> bool {
+        self.emit(marker, row, out)
+    }
+
+    /// [`Self::write_json`] into any [`Sink`].
+    fn emit(&self, marker: usize, row: usize, sink: &mut impl Sink) -> bool {
         let Some(Some(written)) = marker.checked_sub(1).and_then(|at| self.markers.get(at)) else {
             return false;
         };
         match written {
-            Written::Text(texts) => {
-                texts.is_valid(row) && {
-                    write_json_string(texts.value(row), out);
-                    true
-                }
-            }
-            Written::Column(array) => array.is_valid(row) && write_value(*array, row, out),
+            Written::Text(texts) => texts.is_valid(row) && sink.put_string(texts.value(row)),
+            Written::Column(array) => array.is_valid(row) && emit_value(*array, row, sink),
             Written::Object(array, members) => {
-                array.is_valid(row) && write_object(members, row, out)
+                array.is_valid(row) && emit_object(members, row, sink)
             }
             Written::Objects(list, members) => {
-                list.is_valid(row) && write_objects(list, members, row, out)
+                list.is_valid(row) && emit_objects(list, members, row, sink)
             }
         }
     }
 }
 
 /// Row `row` of `array` (not null) as JSON; false for a type no layout elides.
-fn write_value(array: &dyn Array, row: usize, out: &mut String) -> bool {
+fn emit_value(array: &dyn Array, row: usize, sink: &mut impl Sink) -> bool {
     match array.data_type() {
-        DataType::Utf8 => write_json_string(array.as_string::<i32>().value(row), out),
+        DataType::Utf8 => sink.put_string(array.as_string::<i32>().value(row)),
         // As queries read the string columns (`events_scan_schema`).
-        DataType::Utf8View => write_json_string(array.as_string_view().value(row), out),
+        DataType::Utf8View => sink.put_string(array.as_string_view().value(row)),
         DataType::Boolean => {
             let flags: &BooleanArray = array.as_boolean();
-            out.push_str(if flags.value(row) { "true" } else { "false" });
+            sink.put(if flags.value(row) { "true" } else { "false" })
         }
         DataType::Timestamp(TimeUnit::Millisecond, None) => {
-            let millis = array.as_primitive::<TimestampMillisecondType>().value(row);
-            return write_time(millis, out);
+            sink.put_time(array.as_primitive::<TimestampMillisecondType>().value(row))
         }
-        DataType::Map(_, _) => return write_map(array.as_map(), row, out),
-        _ => return false,
+        DataType::Map(_, _) => emit_map(array.as_map(), row, sink),
+        _ => false,
     }
-    true
 }
 
 /// Row `row` of an object's `members` (its struct not null there) as JSON.
-fn write_object(members: &[Resolved<'_>], row: usize, out: &mut String) -> bool {
-    out.push('{');
+fn emit_object(members: &[Resolved<'_>], row: usize, sink: &mut impl Sink) -> bool {
+    if !sink.put_byte(b'{') {
+        return false;
+    }
     let mut first = true;
     for member in members {
         if member.is_null(row) {
             continue;
         }
-        out.push_str(member.lead(first));
+        if !sink.put(member.lead(first)) {
+            return false;
+        }
         first = false;
         let written = match &member.value {
-            Value::Text(texts) => {
-                write_json_string(texts.value(row), out);
-                true
-            }
-            Value::Object(members) => write_object(members, row, out),
-            Value::Other(array) => write_value(*array, row, out),
+            Value::Text(texts) => sink.put_string(texts.value(row)),
+            Value::Object(members) => emit_object(members, row, sink),
+            Value::Other(array) => emit_value(*array, row, sink),
         };
         if !written {
             return false;
         }
     }
-    out.push('}');
-    true
+    sink.put_byte(b'}')
 }
 
 /// Row `row` of `list` (not null), a list of objects of `members`, as JSON.
-fn write_objects(
+fn emit_objects(
     list: &datafusion::arrow::array::ListArray,
     members: &[Resolved<'_>],
     row: usize,
-    out: &mut String,
+    sink: &mut impl Sink,
 ) -> bool {
     let offsets = list.value_offsets();
     let (Some(&start), Some(&end)) = (offsets.get(row), offsets.get(row + 1)) else {
         return false;
     };
     let entries = list.values();
-    out.push('[');
+    if !sink.put_byte(b'[') {
+        return false;
+    }
     for entry in start as usize..end as usize {
-        if entry > start as usize {
-            out.push(',');
+        if entry > start as usize && !sink.put_byte(b',') {
+            return false;
         }
-        if entries.is_null(entry) {
-            out.push_str("null");
-        } else if !write_object(members, entry, out) {
+        let written = if entries.is_null(entry) {
+            sink.put("null")
+        } else {
+            emit_object(members, entry, sink)
+        };
+        if !written {
             return false;
         }
     }
-    out.push(']');
-    true
+    sink.put_byte(b']')
 }
 
 /// A string as serde_json writes it: quoted; `"` and `\` escaped; `\b`, `\t`, `\n`,
@@ -768,7 +691,7 @@ fn put_digits(digits: &mut [u8], mut value: u32) {
 /// record keeps the member whole.)
 /// Row `row` of `map` (not null) as JSON. Its entries are read in place: slicing the row
 /// out (`MapArray::value`) allocates its arrays, which had been a third of this function.
-fn write_map(map: &datafusion::arrow::array::MapArray, row: usize, out: &mut String) -> bool {
+fn emit_map(map: &datafusion::arrow::array::MapArray, row: usize, sink: &mut impl Sink) -> bool {
     let (Some(keys), Some(values)) = (
         map.keys().as_string_opt::<i32>(),
         map.values().as_string_opt::<i32>(),
@@ -779,26 +702,31 @@ fn write_map(map: &datafusion::arrow::array::MapArray, row: usize, out: &mut Str
     let (Some(&start), Some(&end)) = (offsets.get(row), offsets.get(row + 1)) else {
         return false;
     };
-    out.push('{');
+    if !sink.put_byte(b'{') {
+        return false;
+    }
     for index in start as usize..end as usize {
-        if index > start as usize {
-            out.push(',');
+        if index > start as usize && !sink.put_byte(b',') {
+            return false;
         }
-        write_json_string(keys.value(index), out);
-        out.push(':');
-        if values.is_null(index) {
-            out.push_str("null");
-            continue;
+        if !(sink.put_string(keys.value(index)) && sink.put_byte(b':')) {
+            return false;
         }
-        let value = values.value(index);
-        if written_bare(value) {
-            out.push_str(value);
+        let written = if values.is_null(index) {
+            sink.put("null")
         } else {
-            write_json_string(value, out);
+            let value = values.value(index);
+            if written_bare(value) {
+                sink.put(value)
+            } else {
+                sink.put_string(value)
+            }
+        };
+        if !written {
+            return false;
         }
     }
-    out.push('}');
-    true
+    sink.put_byte(b'}')
 }
 
 /// Whether a map value is JSON text other than a string (how the writer keeps nested
