@@ -221,41 +221,32 @@ const TLS_DETAILS: &[Key] = &[
 ];
 
 /// The member layout of each [`ELIDED`] column that holds objects (an object, or a list of
-/// them): index in [`ELIDED`] and layout.
-const LAYOUTS: [(usize, &[Key]); 3] = [
-    (25, USER_IDENTITY),
-    (26, RESOURCE_ACCOUNT_FIRST),
-    (27, TLS_DETAILS),
+/// them).
+const LAYOUTS: [(&str, &[Key]); 3] = [
+    ("useridentity", USER_IDENTITY),
+    ("resources", RESOURCE_ACCOUNT_FIRST),
+    ("tlsdetails", TLS_DETAILS),
 ];
 
 /// Markers after [`ELIDED`]'s (marker byte = `ELIDED.len()` + 1 + index): another layout
 /// of an [`ELIDED`] column.
-const ALTERNATIVES: [(usize, &[Key]); 1] = [(26, RESOURCE_TYPE_FIRST)];
+const ALTERNATIVES: [(&str, &[Key]); 1] = [("resources", RESOURCE_TYPE_FIRST)];
 
-/// The [`ELIDED`] column and the layout (objects only) marker `marker` stands for.
-fn marker_column(marker: usize) -> Option<(usize, Option<&'static [Key]>)> {
+/// The [`ELIDED`] column marker `marker` stands for, and its value's layout (empty for a
+/// value that is not an object).
+fn marker_column(marker: usize) -> Option<(usize, &'static [Key])> {
     let index = marker.checked_sub(1)?;
-    if index < ELIDED.len() {
-        let layout = LAYOUTS
+    let layout_of = |name: &str, layouts: &[(&str, &'static [Key])]| {
+        layouts
             .iter()
-            .find(|(column, _)| *column == index)
-            .map(|(_, layout)| *layout);
-        return Some((index, layout));
+            .find(|(column, _)| *column == name)
+            .map(|(_, layout)| *layout)
+    };
+    if let Some(name) = ELIDED.get(index) {
+        return Some((index, layout_of(name, &LAYOUTS).unwrap_or_default()));
     }
-    let (column, layout) = ALTERNATIVES.get(index - ELIDED.len())?;
-    Some((*column, Some(*layout)))
-}
-
-/// The markers that may stand for the value of [`ELIDED`] column `index`, in the order
-/// they are tried.
-fn markers_of(index: usize) -> impl Iterator<Item = usize> {
-    std::iter::once(index + 1).chain(
-        ALTERNATIVES
-            .iter()
-            .enumerate()
-            .filter(move |(_, (column, _))| *column == index)
-            .map(|(alternative, _)| ELIDED.len() + 1 + alternative),
-    )
+    let (name, layout) = ALTERNATIVES.get(index - ELIDED.len())?;
+    Some((ELIDED.iter().position(|column| column == name)?, layout))
 }
 
 /// A [`Key`] found in a batch: how it is written, the nulls of its values, and the values.
@@ -288,6 +279,28 @@ enum Value<'a> {
     Object(Vec<Resolved<'a>>),
 }
 
+impl<'a> Value<'a> {
+    /// The values of `array`: objects of `layout`'s members, or (no members) as they are.
+    fn of(array: &'a dyn Array, layout: &'static [Key]) -> Option<Self> {
+        Some(if !layout.is_empty() {
+            Value::Object(resolve(array, layout)?)
+        } else if let Some(texts) = array.as_string_opt::<i32>() {
+            Value::Text(texts)
+        } else {
+            Value::Other(array)
+        })
+    }
+
+    /// Row `row` (not null) as JSON.
+    fn emit(&self, row: usize, sink: &mut impl Sink) -> bool {
+        match self {
+            Value::Text(texts) => sink.put_string(texts.value(row)),
+            Value::Object(members) => emit_object(members, row, sink),
+            Value::Other(array) => emit_value(*array, row, sink),
+        }
+    }
+}
+
 /// `layout` over the children of `array` (a struct): the keys whose column it has.
 fn resolve<'a>(array: &'a dyn Array, layout: &'static [Key]) -> Option<Vec<Resolved<'a>>> {
     let fields = array.as_struct_opt()?;
@@ -296,17 +309,10 @@ fn resolve<'a>(array: &'a dyn Array, layout: &'static [Key]) -> Option<Vec<Resol
             .iter()
             .filter_map(|key| {
                 let child = fields.column_by_name(key.column)?.as_ref();
-                let value = if !key.members.is_empty() {
-                    Value::Object(resolve(child, key.members)?)
-                } else if let Some(texts) = child.as_string_opt::<i32>() {
-                    Value::Text(texts)
-                } else {
-                    Value::Other(child)
-                };
                 Some(Resolved {
                     lead: format!(",\"{}\":", key.json),
                     nulls: child.nulls(),
-                    value,
+                    value: Value::of(child, key.members)?,
                 })
             })
             .collect(),
@@ -355,32 +361,20 @@ struct Matcher<'v, 's> {
     scratch: &'s mut String,
 }
 
-impl Matcher<'_, '_> {
-    fn take(&mut self, bytes: &[u8]) -> bool {
-        match self.rest.strip_prefix(bytes) {
-            Some(rest) => {
-                self.rest = rest;
-                true
-            }
-            None => false,
+/// Whether `rest` starts with `bytes` (then taken off it).
+fn take(rest: &mut &[u8], bytes: &[u8]) -> bool {
+    match rest.strip_prefix(bytes) {
+        Some(after) => {
+            *rest = after;
+            true
         }
-    }
-
-    /// Whether the text goes on with what is in `scratch` (then taken).
-    fn take_scratch(&mut self) -> bool {
-        match self.rest.strip_prefix(self.scratch.as_bytes()) {
-            Some(rest) => {
-                self.rest = rest;
-                true
-            }
-            None => false,
-        }
+        None => false,
     }
 }
 
 impl Sink for Matcher<'_, '_> {
     fn put(&mut self, text: &str) -> bool {
-        self.take(text.as_bytes())
+        take(&mut self.rest, text.as_bytes())
     }
 
     fn put_byte(&mut self, byte: u8) -> bool {
@@ -395,25 +389,23 @@ impl Sink for Matcher<'_, '_> {
 
     fn put_string(&mut self, text: &str) -> bool {
         if plain(text.as_bytes()) {
-            return self.put_byte(b'"') && self.take(text.as_bytes()) && self.put_byte(b'"');
+            return self.put_byte(b'"') && self.put(text) && self.put_byte(b'"');
         }
         self.scratch.clear();
         write_json_string(text, self.scratch);
-        self.take_scratch()
+        take(&mut self.rest, self.scratch.as_bytes())
     }
 
     fn put_time(&mut self, millis: i64) -> bool {
         self.scratch.clear();
-        write_time(millis, self.scratch) && self.take_scratch()
+        write_time(millis, self.scratch) && take(&mut self.rest, self.scratch.as_bytes())
     }
 }
 
-/// How one marker's value is written: a scalar or map column as it is, or objects.
+/// How one marker's value is written.
 enum Written<'a> {
-    Text(&'a StringArray),
-    Column(&'a dyn Array),
-    /// Each row an object of these members.
-    Object(&'a dyn Array, Vec<Resolved<'a>>),
+    /// Each row one value (the column, for its nulls).
+    One(&'a dyn Array, Value<'a>),
     /// Each row a list of objects of these members (the list, its entries' members).
     Objects(&'a datafusion::arrow::array::ListArray, Vec<Resolved<'a>>),
 }
@@ -422,29 +414,29 @@ enum Written<'a> {
 pub(crate) struct ElidedColumns<'a> {
     /// By marker byte - 1; None for a column this batch lacks or cannot write.
     markers: Vec<Option<Written<'a>>>,
+    /// By [`ELIDED`] index: the markers that may stand for its value, in the order tried.
+    tried: Vec<Vec<usize>>,
 }
 
 impl<'a> ElidedColumns<'a> {
     /// `columns` must be the arrays of the [`ELIDED`] columns, in that order.
     pub(crate) fn new(columns: Vec<&'a ArrayRef>) -> Self {
+        let mut tried = vec![Vec::new(); ELIDED.len()];
         let markers = (1..=ELIDED.len() + ALTERNATIVES.len())
             .map(|marker| {
                 let (index, layout) = marker_column(marker)?;
                 let array: &'a dyn Array = columns.get(index).copied()?.as_ref();
-                let Some(layout) = layout else {
-                    return Some(match array.as_string_opt::<i32>() {
-                        Some(texts) => Written::Text(texts),
-                        None => Written::Column(array),
-                    });
+                let written = match array.as_list_opt::<i32>() {
+                    Some(list) if !layout.is_empty() => {
+                        Written::Objects(list, resolve(list.values().as_ref(), layout)?)
+                    }
+                    _ => Written::One(array, Value::of(array, layout)?),
                 };
-                if let Some(list) = array.as_list_opt::<i32>() {
-                    let members = resolve(list.values().as_ref(), layout)?;
-                    return Some(Written::Objects(list, members));
-                }
-                Some(Written::Object(array, resolve(array, layout)?))
+                tried[index].push(marker);
+                Some(written)
             })
             .collect();
-        Self { markers }
+        Self { markers, tried }
     }
 
     /// The [`ELIDED`] columns among `columns`, the arrays of `schema`'s fields in order.
@@ -471,7 +463,7 @@ impl<'a> ElidedColumns<'a> {
     /// written back it would differ exactly when the column's text differs. `scratch` is
     /// scratch space.
     fn reproduces(&self, marker: usize, row: usize, value: &str, scratch: &mut String) -> bool {
-        if let (Some(Some(Written::Text(texts))), Some(inner)) = (
+        if let (Some(Some(Written::One(_, Value::Text(texts)))), Some(inner)) = (
             self.markers.get(marker - 1),
             value
                 .strip_prefix('"')
@@ -503,11 +495,7 @@ impl<'a> ElidedColumns<'a> {
             return false;
         };
         match written {
-            Written::Text(texts) => texts.is_valid(row) && sink.put_string(texts.value(row)),
-            Written::Column(array) => array.is_valid(row) && emit_value(*array, row, sink),
-            Written::Object(array, members) => {
-                array.is_valid(row) && emit_object(members, row, sink)
-            }
+            Written::One(array, value) => array.is_valid(row) && value.emit(row, sink),
             Written::Objects(list, members) => {
                 list.is_valid(row) && emit_objects(list, members, row, sink)
             }
@@ -547,12 +535,7 @@ fn emit_object(members: &[Resolved<'_>], row: usize, sink: &mut impl Sink) -> bo
             return false;
         }
         first = false;
-        let written = match &member.value {
-            Value::Text(texts) => sink.put_string(texts.value(row)),
-            Value::Object(members) => emit_object(members, row, sink),
-            Value::Other(array) => emit_value(*array, row, sink),
-        };
-        if !written {
+        if !member.value.emit(row, sink) {
             return false;
         }
     }
@@ -767,8 +750,10 @@ pub(crate) fn skeleton_into(
         let Some(value) = json.get(member.value.clone()) else {
             continue;
         };
-        let Some(marker) =
-            markers_of(index).find(|&marker| columns.reproduces(marker, row, value, written))
+        let Some(marker) = columns.tried[index]
+            .iter()
+            .copied()
+            .find(|&marker| columns.reproduces(marker, row, value, written))
         else {
             continue;
         };

@@ -6,9 +6,9 @@
 //! The newest `capacity_bytes` are always kept. Older records that came with their
 //! parses are kept too, up to `unread_bytes` in all, while a live reader reading from the
 //! cache has not read them yet: in a burst the consumers fall behind the producers, and
-//! without them they would read those records back from the files and parse them again. Once every such reader
-//! has passed them (or the limit is reached) they go, so a log whose readers keep up holds
-//! only `capacity_bytes`. A reader behind the cache's oldest record (one that fell behind
+//! without them they would read those records back from the files and parse them again.
+//! Once every such reader has passed them (or the limit is reached) they go, so a log whose
+//! readers keep up holds only `capacity_bytes`. A reader behind the cache's oldest record (one that fell behind
 //! by more than the limit, as in a long import) reads the files anyway and holds nothing.
 
 use std::collections::VecDeque;

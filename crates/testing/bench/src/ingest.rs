@@ -372,7 +372,7 @@ impl LagWatch {
                     if let Some(lag) = gauge(&text, LAKE_LAG) {
                         max.lake = Some(max.lake.unwrap_or(0).max(lag));
                     }
-                    if let Some(bytes) = gauge(&text, "opentrail_event_log_tail_bytes ") {
+                    if let Some(bytes) = gauge(&text, TAIL_BYTES) {
                         max.tail_bytes = max.tail_bytes.max(bytes);
                     }
                 }
@@ -394,6 +394,8 @@ impl LagWatch {
 
 /// The lake consumer's lag gauge in `/metrics`.
 const LAKE_LAG: &str = "opentrail_event_log_consumer_lag_records{consumer=\"lake\"} ";
+/// The bytes the event log's in-memory tail holds.
+const TAIL_BYTES: &str = "opentrail_event_log_tail_bytes ";
 
 async fn metrics_text(endpoint: &str) -> anyhow::Result<String> {
     Ok(reqwest::get(format!("{endpoint}/metrics"))
