@@ -37,6 +37,11 @@ impl Run {
 struct Runs {
     runs: VecDeque<Run>,
     bytes: usize,
+    /// Readers at or after this offset count for eviction: the first cached offset, or
+    /// lower when the runs just before it went unread only because they had no parses (a
+    /// reader there reads those few records from the files and is back in the cache). A
+    /// reader below it fell behind the cache and holds nothing.
+    readers_from: u64,
 }
 
 /// The next offset of each live reader. A reader holds its slot; a dropped reader's slot
@@ -127,6 +132,10 @@ impl TailCache {
             .runs
             .back()
             .is_none_or(|last| last.end_offset() == first_offset));
+        if runs.runs.is_empty() {
+            // Readers below the first record cached (after a reopen, say) read the files.
+            runs.readers_from = first_offset;
+        }
         runs.runs.push_back(Run {
             first_offset,
             records,
@@ -148,20 +157,29 @@ impl TailCache {
     }
 
     fn evict(&self, runs: &mut Runs) {
-        let first = runs.runs.front().map(|run| run.first_offset);
-        if let Some(first) = first.filter(|_| runs.bytes > self.capacity_bytes) {
+        if runs.bytes > self.capacity_bytes && runs.runs.len() > 1 {
             // Only over the capacity are the readers asked (a lock and a scan per push).
-            let oldest_unread = self.readers.oldest_unread_from(first);
+            let oldest_unread = self.readers.oldest_unread_from(runs.readers_from);
             while runs.bytes > self.capacity_bytes && runs.runs.len() > 1 {
                 let Some(oldest) = runs.runs.front() else {
                     break;
                 };
                 let unread = oldest_unread.is_some_and(|next| next < oldest.end_offset());
-                if unread && oldest.parsed && runs.bytes <= self.unread_bytes {
+                let within_limit = runs.bytes <= self.unread_bytes;
+                if unread && oldest.parsed && within_limit {
                     break;
                 }
+                // A run without parses goes even unread (a reader gains little from it),
+                // but its reader still counts for the parsed runs after it: the server's
+                // own audit events, one record each between ingest's parsed runs, would
+                // otherwise drop a lagging reader's whole backlog.
+                let keeps_its_reader = unread && within_limit;
+                let end = oldest.end_offset();
                 runs.bytes -= oldest.bytes;
                 runs.runs.pop_front();
+                if !keeps_its_reader {
+                    runs.readers_from = end;
+                }
             }
         }
         self.held_bytes.store(runs.bytes, Ordering::Relaxed);
@@ -369,6 +387,52 @@ mod tests {
             Some(9),
             "once it caught up it counts again"
         );
+    }
+
+    #[test]
+    fn a_reader_at_a_run_without_parses_still_holds_the_parsed_runs_after_it() {
+        let run = three();
+        let cache = TailCache::new(run, 100 * run);
+        let lagging = cache.register_reader(0);
+        let ahead = cache.register_reader(0);
+        cache.push(0, parsed(0, 3));
+        cache.push(3, run_of_one(3));
+        for first in (4..13).step_by(3) {
+            cache.push(first, parsed(first, 3));
+        }
+        ahead.set(13);
+        lagging.set(3);
+        cache.release_read();
+        assert_eq!(
+            cache.first_offset(),
+            Some(4),
+            "the audit event at 3 goes, the parsed runs the reader has not read stay"
+        );
+        cache.push(13, parsed(13, 3));
+        cache.release_read();
+        assert_eq!(
+            cache.first_offset(),
+            Some(4),
+            "the reader at 3 still counts after the run it is at went"
+        );
+        lagging.set(16);
+        cache.release_read();
+        assert_eq!(cache.first_offset(), Some(13), "once read, they go");
+    }
+
+    #[test]
+    fn a_reader_behind_the_first_record_after_a_reopen_holds_nothing() {
+        let run = three();
+        let cache = TailCache::new(run, 100 * run);
+        let _behind = cache.register_reader(0);
+        cache.push(100, parsed(100, 3));
+        cache.push(103, parsed(103, 3));
+        assert_eq!(cache.first_offset(), Some(103));
+    }
+
+    /// One record without a parse (as the server's own audit events are appended).
+    fn run_of_one(offset: u64) -> Vec<LogRecord> {
+        vec![LogRecord::from_bytes(Bytes::from(vec![offset as u8; 10]))]
     }
 
     #[test]
