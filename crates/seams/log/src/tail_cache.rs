@@ -10,6 +10,8 @@
 //! Once every such reader has passed them (or the limit is reached) they go, so a log whose
 //! readers keep up holds only `capacity_bytes`. A reader behind the cache's oldest record (one that fell behind
 //! by more than the limit, as in a long import) reads the files anyway and holds nothing.
+//! Records without parses (the server's own audit events) go beyond the capacity even
+//! unread, but a reader they leave behind still counts for the parsed records after them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
