@@ -39,7 +39,7 @@ pub use quarantine::HistoryHealth;
 
 /// Frozen memtables waiting for the flusher before inserts wait for it. The flusher runs
 /// beside ingest and the lake writer, and a store's first flush trains the dictionary
-/// (~1.5–2.7 s on 2 cores): with one, event history stopped being searchable for that
+/// (~1.5–2.7 s on 2 cores): with one, event history stopped indexing new events for that
 /// long while the burst ran on. Four hold ~60,000 reference events, three 24 MiB memtables
 /// more than one did (measured in `crates/testing/bench/README.md`, "the flusher's queue").
 const MAX_FROZEN: usize = 4;
