@@ -378,13 +378,7 @@ impl Sink for Matcher<'_, '_> {
     }
 
     fn put_byte(&mut self, byte: u8) -> bool {
-        match self.rest.split_first() {
-            Some((&first, rest)) if first == byte => {
-                self.rest = rest;
-                true
-            }
-            _ => false,
-        }
+        take(&mut self.rest, &[byte])
     }
 
     fn put_string(&mut self, text: &str) -> bool {
