@@ -28,8 +28,10 @@ fn merged_partitions_answer_the_same() {
         .collect();
     for (batch, chunk) in records.chunks(37).enumerate() {
         insert(&store, batch as u64 * 37, chunk);
+        // Over the limit of 3 a partition is merged, at once or, while memtables wait
+        // for the flusher, once it holds more than twice as many.
         let stats = store.stats();
-        assert!(stats.segments <= stats.partitions * 4, "{stats:?}");
+        assert!(stats.segments <= stats.partitions * 7, "{stats:?}");
     }
     store.flush().unwrap();
     let answers = |store: &opentrail_history::HistoryStore| {

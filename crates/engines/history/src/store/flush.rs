@@ -21,6 +21,11 @@ use std::sync::Arc;
 /// Failed day partitions of one flush logged one by one (the rest are summed up).
 const LOGGED_FAILED_DAYS: usize = 3;
 
+/// While frozen memtables wait for the flusher, a day partition may grow to this many
+/// times `max_segments_per_partition` before it is merged; lookups consult each segment's
+/// Bloom filter, so up to twice as many segments cost them little.
+const DEFERRED_MERGE_FACTOR: usize = 2;
+
 impl Shared {
     pub(super) fn write_settings(&self) -> WriteSettings {
         WriteSettings {
@@ -72,13 +77,21 @@ impl Shared {
         Ok(())
     }
 
-    /// Writes every frozen memtable, oldest first.
+    /// Writes every frozen memtable, oldest first, then merges the crowded day partitions.
+    /// Flushes come first: while another memtable waits, a crowded partition's merge is
+    /// put off (up to [`DEFERRED_MERGE_FACTOR`] times the limit), since inserts wait for
+    /// the queue and a merge rewrites events already searchable.
     pub(super) fn flush_frozen(&self) -> Result<(), HistoryError> {
         let mut committer = self.lock(&self.commit);
         loop {
             self.check_poisoned()?;
             let Some(frozen) = self.read_state().frozen.front().cloned() else {
-                return Ok(());
+                // Nothing waits: one merge put off, then look at the queue again.
+                let Some(day) = committer.crowded.pop_first() else {
+                    return Ok(());
+                };
+                self.merge_crowded(&mut committer, day);
+                continue;
             };
             let Some(touched) = self.guarded(|| self.write_frozen(&mut committer, &frozen))? else {
                 // Not one day could be written (a full disk?): the memtable stays frozen and
@@ -89,24 +102,36 @@ impl Shared {
                 ));
             };
             self.flushed.notify_all();
+            let backlog = !self.read_state().frozen.is_empty();
+            let limit = self.options.max_segments_per_partition;
             for day in touched {
-                let crowded = self
-                    .read_state()
-                    .partitions
-                    .get(&day)
-                    .is_some_and(|segments| {
-                        segments.len() > self.options.max_segments_per_partition
-                    });
-                if crowded {
-                    // A failed merge leaves the partition as it was: report and go on.
-                    if let Err(error) = self.merge_partition(&mut committer, day) {
-                        self.merge_failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(day, %error, "failed to merge an event history day partition");
-                        if let HistoryError::Corrupt { path, .. } = &error {
-                            self.note_damaged_path(path, error.to_string());
-                        }
-                    }
+                let segments = self.read_state().partitions.get(&day).map_or(0, Vec::len);
+                if segments > limit * DEFERRED_MERGE_FACTOR || (segments > limit && !backlog) {
+                    committer.crowded.remove(&day);
+                    self.merge_crowded(&mut committer, day);
+                } else if segments > limit {
+                    committer.crowded.insert(day);
                 }
+            }
+        }
+    }
+
+    /// Merges `day`'s smallest segments if the partition is (still) over the limit.
+    fn merge_crowded(&self, committer: &mut Committer, day: i32) {
+        let crowded = self
+            .read_state()
+            .partitions
+            .get(&day)
+            .is_some_and(|segments| segments.len() > self.options.max_segments_per_partition);
+        if !crowded {
+            return;
+        }
+        // A failed merge leaves the partition as it was: report and go on.
+        if let Err(error) = self.merge_partition(committer, day) {
+            self.merge_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(day, %error, "failed to merge an event history day partition");
+            if let HistoryError::Corrupt { path, .. } = &error {
+                self.note_damaged_path(path, error.to_string());
             }
         }
     }

@@ -27,7 +27,7 @@ use crate::query::Sources;
 use crate::segment::Segment;
 use crate::wal::Wal;
 use opentrail_operations::LookupEventsResponse;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -78,6 +78,9 @@ impl State {
 pub(crate) struct Committer {
     pub(crate) manifest: Manifest,
     pub(crate) dictionaries: HashMap<u32, Arc<Dictionary>>,
+    /// Day partitions over `max_segments_per_partition` whose merge waits until no
+    /// frozen memtable waits for the flusher.
+    pub(crate) crowded: BTreeSet<i32>,
 }
 
 pub(crate) struct Shared {
@@ -362,9 +365,80 @@ pub(crate) fn segment_path(dir: &Path, day: i32, id: u64) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use super::{HistoryOptions, HistoryStore};
+    use opentrail_model::EventRecord;
+
     #[test]
     fn the_store_can_be_shared_between_threads() {
         fn shareable<T: Send + Sync>() {}
         shareable::<super::HistoryStore>();
+    }
+
+    fn options(max_segments_per_partition: usize) -> HistoryOptions {
+        HistoryOptions {
+            max_segments_per_partition,
+            dictionary_bytes: 0,
+            sync_writes: false,
+            background_flush: false,
+            ..Default::default()
+        }
+    }
+
+    /// Inserts one event of yesterday and freezes it as a memtable of its own, left for
+    /// the flusher: each becomes one segment of the same day partition.
+    fn insert_frozen(store: &HistoryStore, offset: u64) {
+        let time = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT12:00:00Z");
+        let json = format!(
+            r#"{{"eventVersion":"1.09","eventTime":"{time}","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"us-east-1","eventID":"e-{offset}","eventType":"AwsApiCall","recipientAccountId":"123456789012","eventCategory":"Management","managementEvent":true,"readOnly":false,"userIdentity":{{"type":"Root","accountId":"123456789012"}}}}"#
+        );
+        let record = EventRecord::from_json(&json).unwrap();
+        store.insert_batch(&[(offset, record)]).unwrap();
+        let mut wal = store.shared.lock(&store.shared.log);
+        store.shared.freeze(&mut wal).unwrap();
+    }
+
+    fn segment_ids_used(store: &HistoryStore) -> u64 {
+        store
+            .shared
+            .lock(&store.shared.commit)
+            .manifest
+            .next_segment_id
+    }
+
+    #[test]
+    fn merges_wait_while_memtables_wait_up_to_twice_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path(), options(2)).unwrap();
+        let first = segment_ids_used(&store);
+        for offset in 0..7 {
+            insert_frozen(&store, offset);
+        }
+        store.shared.flush_frozen().unwrap();
+        // Seven segments, one per memtable. Merging at every third segment would have
+        // taken five merges; with memtables waiting, the partition grew to four, was
+        // merged at the fifth (over twice the limit), grew again, and was merged once
+        // the queue was empty: two merges.
+        assert_eq!(segment_ids_used(&store) - first, 7 + 2);
+        let stats = store.stats();
+        assert_eq!((stats.segments, stats.segment_events), (2, 7));
+        assert!(store.shared.lock(&store.shared.commit).crowded.is_empty());
+    }
+
+    #[test]
+    fn a_partition_left_crowded_is_merged_at_the_first_flush_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path(), options(12)).unwrap();
+        for offset in 0..4 {
+            insert_frozen(&store, offset);
+        }
+        store.shared.flush_frozen().unwrap();
+        assert_eq!(store.stats().segments, 4);
+        drop(store);
+
+        let store = HistoryStore::open(dir.path(), options(2)).unwrap();
+        assert_eq!(store.stats().segments, 4);
+        store.flush().unwrap();
+        let stats = store.stats();
+        assert_eq!((stats.segments, stats.segment_events), (2, 4));
     }
 }

@@ -86,6 +86,12 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
         .max(manifest.wal_floor)
         .max(1);
     let wal = Wal::create(dir, next_wal, options.sync_writes)?;
+    // Merges put off by a flush backlog when the store last ran are due now.
+    let crowded = partitions
+        .iter()
+        .filter(|(_, segments)| segments.len() > options.max_segments_per_partition)
+        .map(|(&day, _)| day)
+        .collect();
     let shared = Shared {
         dir: dir.to_owned(),
         cache: PageCache::new(options.cache_bytes),
@@ -103,6 +109,7 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
         commit: Mutex::new(Committer {
             manifest,
             dictionaries,
+            crowded,
         }),
         poisoned: Mutex::new(None),
         damaged: Mutex::new(Vec::new()),
