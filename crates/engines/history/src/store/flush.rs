@@ -2,7 +2,8 @@
 //! — still searched — and starts a new WAL file. Writing (under the commit lock, on the
 //! flusher thread or the caller's) turns the oldest frozen memtable into one segment per
 //! day, replaces the manifest to name them and the offset they cover, installs them,
-//! and deletes the WAL files they made redundant.
+//! and deletes the WAL files they made redundant. Crowded day partitions are merged
+//! after that, once no frozen memtable waits.
 
 use super::{partition_dir, segment_path, Committer, Frozen, Shared};
 use crate::dictionary::Dictionary;
