@@ -22,6 +22,15 @@ use std::sync::Arc;
 /// Failed day partitions of one flush logged one by one (the rest are summed up).
 const LOGGED_FAILED_DAYS: usize = 3;
 
+/// Whether [`Shared::flush_frozen`] also runs the merges it put off once the queue is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Merges {
+    Due,
+    /// Left for the flusher (or, after a restart, for the first flush): a flush asked for
+    /// by the caller, such as the server's at shutdown, returns once the events are written.
+    Later,
+}
+
 /// While frozen memtables wait for the flusher, a day partition may grow to this many
 /// times `max_segments_per_partition` before it is merged; lookups consult each segment's
 /// Bloom filter, so up to twice as many segments cost them little.
@@ -78,15 +87,19 @@ impl Shared {
         Ok(())
     }
 
-    /// Writes every frozen memtable, oldest first, then merges the crowded day partitions.
-    /// Flushes come first: while another memtable waits, a crowded partition's merge is
-    /// put off (up to [`DEFERRED_MERGE_FACTOR`] times the limit), since inserts wait for
-    /// the queue and a merge rewrites events already searchable.
-    pub(super) fn flush_frozen(&self) -> Result<(), HistoryError> {
+    /// Writes every frozen memtable, oldest first, then (with [`Merges::Due`]) merges the
+    /// crowded day partitions. Flushes come first: while another memtable waits, a
+    /// crowded partition's merge is put off (up to [`DEFERRED_MERGE_FACTOR`] times the
+    /// limit), since inserts wait for the queue and a merge rewrites events already
+    /// searchable.
+    pub(super) fn flush_frozen(&self, merges: Merges) -> Result<(), HistoryError> {
         let mut committer = self.lock(&self.commit);
         loop {
             self.check_poisoned()?;
             let Some(frozen) = self.read_state().frozen.front().cloned() else {
+                if merges == Merges::Later || self.stopping() {
+                    return Ok(());
+                }
                 // Nothing waits: one merge put off, then look at the queue again.
                 let Some(day) = committer.crowded.pop_first() else {
                     return Ok(());

@@ -2,6 +2,7 @@
 //! stored (same eventID in the same account and region), log the batch, and make it
 //! visible.
 
+use super::flush::Merges;
 use super::{HistoryStore, Shared, State};
 use crate::error::HistoryError;
 use crate::staging::{compare, stage, Presence, StagedEvent, Staging};
@@ -194,7 +195,7 @@ impl HistoryStore {
             shared.flusher_wake.notify_all();
             shared.wait_for_flusher()?;
         } else {
-            shared.flush_frozen()?;
+            shared.flush_frozen(Merges::Due)?;
         }
         Ok(stats)
     }

@@ -26,6 +26,7 @@ use crate::options::HistoryOptions;
 use crate::query::Sources;
 use crate::segment::Segment;
 use crate::wal::Wal;
+use flush::Merges;
 use opentrail_operations::LookupEventsResponse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -208,7 +209,7 @@ impl HistoryStore {
             let mut wal = self.shared.lock(&self.shared.log);
             self.shared.freeze(&mut wal)?;
         }
-        self.shared.flush_frozen()?;
+        self.shared.flush_frozen(Merges::Later)?;
         self.shared.guarded(|| self.shared.commit_applied_offset())
     }
 
@@ -305,7 +306,7 @@ impl Shared {
                     return;
                 }
             }
-            let flushed = self.flush_frozen();
+            let flushed = self.flush_frozen(Merges::Due);
             self.process_quarantine();
             if self.check_poisoned().is_err() {
                 return;
@@ -337,6 +338,12 @@ impl Shared {
         Ok(())
     }
 
+    /// Whether the store is being dropped (the flusher then finishes what is frozen and
+    /// leaves merges for the next run).
+    fn stopping(&self) -> bool {
+        *self.lock(&self.flusher_control)
+    }
+
     /// Blocks an insert while the flusher is more than [`MAX_FROZEN`] memtables behind.
     fn wait_for_flusher(&self) -> Result<(), HistoryError> {
         loop {
@@ -365,7 +372,7 @@ pub(crate) fn segment_path(dir: &Path, day: i32, id: u64) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::{HistoryOptions, HistoryStore};
+    use super::{HistoryOptions, HistoryStore, Merges};
     use opentrail_model::EventRecord;
 
     #[test]
@@ -413,7 +420,7 @@ mod tests {
         for offset in 0..7 {
             insert_frozen(&store, offset);
         }
-        store.shared.flush_frozen().unwrap();
+        store.shared.flush_frozen(Merges::Due).unwrap();
         // Seven segments, one per memtable. Merging at every third segment would have
         // taken five merges; with memtables waiting, the partition grew to four, was
         // merged at the fifth (over twice the limit), grew again, and was merged once
@@ -431,13 +438,16 @@ mod tests {
         for offset in 0..4 {
             insert_frozen(&store, offset);
         }
-        store.shared.flush_frozen().unwrap();
+        store.shared.flush_frozen(Merges::Due).unwrap();
         assert_eq!(store.stats().segments, 4);
         drop(store);
 
         let store = HistoryStore::open(dir.path(), options(2)).unwrap();
         assert_eq!(store.stats().segments, 4);
+        // A flush the caller asks for (the server's at shutdown) leaves merges for later.
         store.flush().unwrap();
+        assert_eq!(store.stats().segments, 4);
+        store.shared.flush_frozen(Merges::Due).unwrap();
         let stats = store.stats();
         assert_eq!((stats.segments, stats.segment_events), (2, 4));
     }
