@@ -97,7 +97,7 @@ impl Shared {
         loop {
             self.check_poisoned()?;
             let Some(frozen) = self.read_state().frozen.front().cloned() else {
-                if merges == Merges::Later || self.stopping() {
+                if merges == Merges::Later || self.merges_yield() {
                     return Ok(());
                 }
                 // Nothing waits: one merge put off, then look at the queue again.

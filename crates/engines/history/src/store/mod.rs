@@ -30,7 +30,7 @@ use flush::Merges;
 use opentrail_operations::LookupEventsResponse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -108,6 +108,9 @@ pub(crate) struct Shared {
     event_id_conflicts: AtomicU64,
     /// The flusher's last attempt could write nothing.
     flush_failing: AtomicBool,
+    /// Callers of [`HistoryStore::flush`] waiting or flushing: the flusher leaves its
+    /// put-off merges to them (and to later) rather than hold the commit lock.
+    flush_callers: AtomicUsize,
     /// Wakes the flusher (`true` = stop) and inserts waiting for it.
     flusher_control: Mutex<bool>,
     flusher_wake: Condvar,
@@ -205,12 +208,17 @@ impl HistoryStore {
     /// shortens the next open's log replay.
     pub fn flush(&self) -> Result<(), HistoryError> {
         self.shared.check_poisoned()?;
-        {
-            let mut wal = self.shared.lock(&self.shared.log);
-            self.shared.freeze(&mut wal)?;
-        }
-        self.shared.flush_frozen(Merges::Later)?;
-        self.shared.guarded(|| self.shared.commit_applied_offset())
+        self.shared.flush_callers.fetch_add(1, Ordering::AcqRel);
+        let flushed = (|| {
+            {
+                let mut wal = self.shared.lock(&self.shared.log);
+                self.shared.freeze(&mut wal)?;
+            }
+            self.shared.flush_frozen(Merges::Later)?;
+            self.shared.guarded(|| self.shared.commit_applied_offset())
+        })();
+        self.shared.flush_callers.fetch_sub(1, Ordering::AcqRel);
+        flushed
     }
 
     pub fn stats(&self) -> HistoryStats {
@@ -338,10 +346,11 @@ impl Shared {
         Ok(())
     }
 
-    /// Whether the store is being dropped (the flusher then finishes what is frozen and
-    /// leaves merges for the next run).
-    fn stopping(&self) -> bool {
-        *self.lock(&self.flusher_control)
+    /// Whether put-off merges should wait: the store is being dropped (the flusher then
+    /// finishes what is frozen and leaves merges for the next run), or a caller of
+    /// [`HistoryStore::flush`] waits for the commit lock.
+    fn merges_yield(&self) -> bool {
+        self.flush_callers.load(Ordering::Acquire) > 0 || *self.lock(&self.flusher_control)
     }
 
     /// Blocks an insert while the flusher is more than [`MAX_FROZEN`] memtables behind.
@@ -372,7 +381,7 @@ pub(crate) fn segment_path(dir: &Path, day: i32, id: u64) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::{HistoryOptions, HistoryStore, Merges};
+    use super::{HistoryOptions, HistoryStore, Merges, Ordering};
     use opentrail_model::EventRecord;
 
     #[test]
@@ -447,6 +456,11 @@ mod tests {
         // A flush the caller asks for (the server's at shutdown) leaves merges for later.
         store.flush().unwrap();
         assert_eq!(store.stats().segments, 4);
+        // So does the flusher while such a flush waits for it.
+        store.shared.flush_callers.fetch_add(1, Ordering::AcqRel);
+        store.shared.flush_frozen(Merges::Due).unwrap();
+        assert_eq!(store.stats().segments, 4);
+        store.shared.flush_callers.fetch_sub(1, Ordering::AcqRel);
         store.shared.flush_frozen(Merges::Due).unwrap();
         let stats = store.stats();
         assert_eq!((stats.segments, stats.segment_events), (2, 4));

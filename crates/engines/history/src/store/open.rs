@@ -19,7 +19,7 @@ use opentrail_model::EventRecord;
 use rand::RngCore;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 const TOKEN_KEY_FILE: &str = "token.key";
@@ -119,6 +119,7 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
         merge_failures: AtomicU64::new(0),
         event_id_conflicts: AtomicU64::new(0),
         flush_failing: AtomicBool::new(false),
+        flush_callers: AtomicUsize::new(0),
         flusher_control: Mutex::new(false),
         flusher_wake: Condvar::new(),
         flushed: Condvar::new(),
