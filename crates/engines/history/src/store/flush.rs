@@ -22,12 +22,14 @@ use std::sync::Arc;
 /// Failed day partitions of one flush logged one by one (the rest are summed up).
 const LOGGED_FAILED_DAYS: usize = 3;
 
-/// Whether [`Shared::flush_frozen`] also runs the merges it put off once the queue is empty.
+/// Whether [`Shared::flush_frozen`] merges crowded day partitions once the queue is empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Merges {
+    /// Right away (a store without a background flusher, flushing in `insert_batch`).
     Due,
-    /// Left for the flusher (or, after a restart, for the first flush): a flush asked for
-    /// by the caller, such as the server's at shutdown, returns once the events are written.
+    /// Left for [`Shared::merge_put_off`]: the background flusher's, once idle, and a
+    /// flush asked for by the caller (the server's at shutdown returns once the events are
+    /// written).
     Later,
 }
 
@@ -88,24 +90,22 @@ impl Shared {
     }
 
     /// Writes every frozen memtable, oldest first, then (with [`Merges::Due`]) merges the
-    /// crowded day partitions. Flushes come first: while another memtable waits, a
-    /// crowded partition's merge is put off (up to [`DEFERRED_MERGE_FACTOR`] times the
-    /// limit), since inserts wait for the queue and a merge rewrites events already
-    /// searchable.
+    /// crowded day partitions. Flushes come first: a crowded partition's merge is put off
+    /// (up to [`DEFERRED_MERGE_FACTOR`] times the limit) while another memtable waits, since
+    /// inserts wait for the queue and a merge rewrites events already searchable; with
+    /// [`Merges::Later`], until [`Shared::merge_put_off`] runs.
     pub(super) fn flush_frozen(&self, merges: Merges) -> Result<(), HistoryError> {
         let mut committer = self.lock(&self.commit);
         loop {
             self.check_poisoned()?;
             let Some(frozen) = self.read_state().frozen.front().cloned() else {
-                if merges == Merges::Later || self.merges_yield() {
-                    return Ok(());
+                if merges == Merges::Due {
+                    self.merge_crowded_days(&mut committer);
+                    if !self.read_state().frozen.is_empty() {
+                        continue;
+                    }
                 }
-                // Nothing waits: one merge put off, then look at the queue again.
-                let Some(day) = committer.crowded.pop_first() else {
-                    return Ok(());
-                };
-                self.merge_crowded(&mut committer, day);
-                continue;
+                return Ok(());
             };
             let Some(touched) = self.guarded(|| self.write_frozen(&mut committer, &frozen))? else {
                 // Not one day could be written (a full disk?): the memtable stays frozen and
@@ -116,17 +116,35 @@ impl Shared {
                 ));
             };
             self.flushed.notify_all();
-            let backlog = !self.read_state().frozen.is_empty();
+            let now = merges == Merges::Due && self.read_state().frozen.is_empty();
             let limit = self.options.max_segments_per_partition;
             for day in touched {
                 let segments = self.read_state().partitions.get(&day).map_or(0, Vec::len);
-                if segments > limit * DEFERRED_MERGE_FACTOR || (segments > limit && !backlog) {
+                if segments > limit * DEFERRED_MERGE_FACTOR || (segments > limit && now) {
                     committer.crowded.remove(&day);
                     self.merge_crowded(&mut committer, day);
                 } else if segments > limit {
                     committer.crowded.insert(day);
                 }
             }
+        }
+    }
+
+    /// Merges the crowded day partitions whose merge was put off, while no memtable waits
+    /// for the flusher and no caller's flush waits for the commit lock. The flusher runs it
+    /// once it has had nothing to write for a while ([`MERGE_IDLE`](super::MERGE_IDLE)),
+    /// so a burst's merges come after the burst instead of taking the cores from it.
+    pub(super) fn merge_put_off(&self) {
+        let mut committer = self.lock(&self.commit);
+        self.merge_crowded_days(&mut committer);
+    }
+
+    fn merge_crowded_days(&self, committer: &mut Committer) {
+        while !self.merges_yield() && self.read_state().frozen.is_empty() {
+            let Some(day) = committer.crowded.pop_first() else {
+                return;
+            };
+            self.merge_crowded(committer, day);
         }
     }
 

@@ -44,6 +44,9 @@ pub use quarantine::HistoryHealth;
 /// long while the burst ran on. Four hold ~60,000 reference events, three 24 MiB memtables
 /// more than one did (measured in `crates/testing/bench/README.md`, "the flusher's queue").
 const MAX_FROZEN: usize = 4;
+/// How long the flusher has had nothing to write before it merges the crowded day
+/// partitions it put off: a burst's merges wait until after the burst.
+const MERGE_IDLE: Duration = Duration::from_secs(1);
 /// How long the flusher waits before trying again a flush that could write nothing.
 const FLUSH_RETRY: Duration = Duration::from_secs(1);
 
@@ -298,23 +301,31 @@ impl Shared {
         result
     }
 
-    /// The background flusher: writes frozen memtables until told to stop.
+    /// The background flusher: writes frozen memtables until told to stop, and merges
+    /// crowded day partitions once it has had nothing to write for [`MERGE_IDLE`].
     fn run_flusher(&self) {
         loop {
-            {
+            let idle = {
                 let mut stop = self.lock(&self.flusher_control);
-                while !*stop && self.read_state().frozen.is_empty() {
-                    stop = self
+                let mut idle = false;
+                while !*stop && self.read_state().frozen.is_empty() && !idle {
+                    let (guard, waited) = self
                         .flusher_wake
-                        .wait_timeout(stop, Duration::from_secs(1))
-                        .map(|(guard, _)| guard)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+                        .wait_timeout(stop, MERGE_IDLE)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    stop = guard;
+                    idle = waited.timed_out();
                 }
                 if *stop && self.read_state().frozen.is_empty() {
                     return;
                 }
+                idle && self.read_state().frozen.is_empty()
+            };
+            if idle {
+                self.merge_put_off();
+                continue;
             }
-            let flushed = self.flush_frozen(Merges::Due);
+            let flushed = self.flush_frozen(Merges::Later);
             self.process_quarantine();
             if self.check_poisoned().is_err() {
                 return;
@@ -438,6 +449,38 @@ mod tests {
         let stats = store.stats();
         assert_eq!((stats.segments, stats.segment_events), (2, 7));
         assert!(store.shared.lock(&store.shared.commit).crowded.is_empty());
+    }
+
+    /// Polls `stats` until `done` holds (at most 10 s).
+    fn wait_for(store: &HistoryStore, done: impl Fn(super::HistoryStats) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if done(store.stats()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn the_background_flusher_merges_once_it_has_been_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = HistoryOptions {
+            background_flush: true,
+            ..options(2)
+        };
+        let store = HistoryStore::open(dir.path(), options).unwrap();
+        for offset in 0..4 {
+            insert_frozen(&store, offset);
+        }
+        // The flusher writes the four memtables (four segments, twice the limit) and puts
+        // the merge off; after MERGE_IDLE without anything to write, it merges.
+        let started = std::time::Instant::now();
+        assert!(wait_for(&store, |stats| stats.segments == 4));
+        assert!(wait_for(&store, |stats| stats.segments == 2));
+        assert!(started.elapsed() >= super::MERGE_IDLE);
+        assert_eq!(store.stats().segment_events, 4);
     }
 
     #[test]
