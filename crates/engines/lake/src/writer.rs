@@ -37,9 +37,12 @@ use tokio::sync::watch;
 pub const CONSUMER: &str = "lake";
 /// Records read from the log per batch (one file per store and day per batch).
 const BATCH_RECORDS: usize = 20_000;
-/// Batches encoded at once while the writer catches up (one per core of the reference
-/// 2-core machine; encoding is the writer's CPU work).
-const ENCODING_IN_FLIGHT: usize = 2;
+/// Batches encoded at once while the writer catches up: one per core of the reference
+/// 2-core machine, and one more so that both cores still encode while the oldest batch's
+/// files are stored and its cursor committed (`crates/testing/bench/README.md`, "Ingest end
+/// to end, 2026-12-07 (second session)": with two, the writer alone at the end of a burst
+/// used ~1.7 cores).
+const ENCODING_IN_FLIGHT: usize = 3;
 /// How long an idle writer waits for more records before writing a smaller batch.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
