@@ -3,7 +3,7 @@
 //! flusher thread or the caller's) turns the oldest frozen memtable into one segment per
 //! day, replaces the manifest to name them and the offset they cover, installs them,
 //! and deletes the WAL files they made redundant. Crowded day partitions are merged
-//! after that, once no frozen memtable waits.
+//! later, once the flusher is idle (or at once past twice the limit).
 
 use super::{partition_dir, segment_path, Committer, Frozen, Shared};
 use crate::dictionary::Dictionary;
