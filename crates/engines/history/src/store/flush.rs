@@ -33,9 +33,9 @@ pub(super) enum Merges {
     Later,
 }
 
-/// While frozen memtables wait for the flusher, a day partition may grow to this many
-/// times `max_segments_per_partition` before it is merged; lookups consult each segment's
-/// Bloom filter, so up to twice as many segments cost them little.
+/// Until the merges put off run, a day partition may grow to this many times
+/// `max_segments_per_partition` before it is merged at once; lookups consult each
+/// segment's Bloom filter, so up to twice as many segments cost them little.
 const DEFERRED_MERGE_FACTOR: usize = 2;
 
 impl Shared {
