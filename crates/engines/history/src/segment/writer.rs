@@ -186,9 +186,9 @@ impl<'d> SegmentWriter<'d> {
     /// Writes the index (`postings`: attribute keys ascending, each with ascending
     /// ordinals; stream keys are not indexed, the directory holds their ranges) and
     /// the remaining metadata, then makes the file durable under its final name.
-    pub(crate) fn finish<K: AsRef<[u8]>>(
+    pub(crate) fn finish<K: AsRef<[u8]>, O: AsRef<[u32]>>(
         mut self,
-        postings: impl IntoIterator<Item = (K, Vec<u32>)>,
+        postings: impl IntoIterator<Item = (K, O)>,
     ) -> Result<WrittenSegment, HistoryError> {
         self.seal_block()?;
         self.write_pending()?;
@@ -207,7 +207,7 @@ impl<'d> SegmentWriter<'d> {
         for (key, ordinals) in postings {
             let key = key.as_ref();
             key_hashes.push(key_bloom_hash(key));
-            builder.push(key, &ordinals);
+            builder.push(key, ordinals.as_ref());
             if builder.is_full() {
                 self.push_index_page(&mut builder, &mut index_pages)?;
             }

@@ -188,39 +188,51 @@ impl Shared {
         // Days whose segment could not be written: their events stay in memory.
         let mut failed: Vec<&[u8]> = Vec::new();
         let mut failed_days = 0usize;
-        for run in runs {
-            if manifest.expired_before_day.is_some_and(|day| run.day < day) {
-                continue;
+        let days: Vec<(u64, DayRun<'_>)> = runs
+            .into_iter()
+            .filter(|run| manifest.expired_before_day.is_none_or(|day| run.day >= day))
+            .map(|run| {
+                let id = manifest.next_segment_id;
+                manifest.next_segment_id += 1;
+                (id, run)
+            })
+            .collect();
+        // The day segments are written side by side, each compressing on one thread: a
+        // flush is otherwise one thread among the server's many.
+        let workers = self.options.compression_threads.clamp(1, days.len().max(1));
+        let settings = WriteSettings {
+            threads: if workers > 1 {
+                1
+            } else {
+                self.options.compression_threads
+            },
+            ..self.write_settings()
+        };
+        let dictionaries = &committer.dictionaries;
+        let write_day = |id: u64, run: &DayRun<'_>| {
+            let path = segment_path(&self.dir, run.day, id);
+            let partition = partition_dir(&self.dir, run.day);
+            create_dir(&partition)?;
+            let mut writer =
+                SegmentWriter::create(&path, run.day, dictionary.as_deref(), settings)?;
+            for (stream, sort_key, json) in &run.records {
+                writer.push(stream, *sort_key, json)?;
             }
-            let DayRun {
-                day,
-                records,
-                postings,
-            } = run;
-            let id = manifest.next_segment_id;
-            manifest.next_segment_id += 1;
+            let summary = writer.finish(
+                run.postings
+                    .iter()
+                    .map(|(key, ordinals)| (*key, ordinals.as_slice())),
+            )?;
+            let segment =
+                Segment::open(&path, id, &self.files, |id| dictionaries.get(&id).cloned())?;
+            sync_dir(&partition)?;
+            Ok::<_, HistoryError>((summary, segment))
+        };
+        let results = parallel_map(&days, workers, |(id, run)| write_day(*id, run));
+        for ((id, run), result) in days.iter().zip(results) {
+            let (id, day) = (*id, run.day);
             let path = segment_path(&self.dir, day, id);
-            // One day's failure (its directory, its file) must not stop the others.
-            let segment = (|| {
-                let partition = partition_dir(&self.dir, day);
-                create_dir(&partition)?;
-                let mut writer = SegmentWriter::create(
-                    &path,
-                    day,
-                    dictionary.as_deref(),
-                    self.write_settings(),
-                )?;
-                for (stream, sort_key, json) in &records {
-                    writer.push(stream, *sort_key, json)?;
-                }
-                let summary = writer.finish(postings)?;
-                let segment = Segment::open(&path, id, &self.files, |id| {
-                    committer.dictionaries.get(&id).cloned()
-                })?;
-                sync_dir(&partition)?;
-                Ok::<_, HistoryError>((summary, segment))
-            })();
-            match segment {
+            match result {
                 Ok((summary, segment)) => {
                     manifest.current_dictionary_records += u64::from(summary.events);
                     manifest.segments.push(SegmentEntry { id, day });
@@ -235,14 +247,14 @@ impl Shared {
                     if failed_days <= LOGGED_FAILED_DAYS {
                         tracing::error!(
                         partition = %partition_dir(&self.dir, day).display(),
-                        events = records.len(),
+                        events = run.records.len(),
                         %error,
                         "failed to write an event history day partition; its events stay in memory and are written again at the next flush"
                         );
                     }
                     let _ = std::fs::remove_file(&path);
                     let _ = std::fs::remove_file(path.with_extension("tmp"));
-                    failed.extend(records.iter().map(|(_, _, json)| *json));
+                    failed.extend(run.records.iter().map(|(_, _, json)| *json));
                 }
             }
         }
@@ -349,4 +361,43 @@ impl Shared {
         }
         Ok(())
     }
+}
+
+/// `f` over `items` on up to `workers` threads (each takes the next item not yet taken),
+/// the results in the items' order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if workers <= 1 || items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else {
+                            return mine;
+                        };
+                        mine.push((index, f(item)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_unstable_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, result)| result).collect()
 }
