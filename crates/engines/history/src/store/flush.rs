@@ -209,6 +209,7 @@ impl Shared {
             ..self.write_settings()
         };
         let dictionaries = &committer.dictionaries;
+        // One day's failure (its directory, its file) must not stop the others.
         let write_day = |id: u64, run: &DayRun<'_>| {
             let path = segment_path(&self.dir, run.day, id);
             let partition = partition_dir(&self.dir, run.day);
