@@ -26,7 +26,7 @@ use datafusion::parquet::file::properties::{
 use datafusion::parquet::schema::types::ColumnPath;
 use futures_util::StreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
-use opentrail_log::{DurableLog, LogError, LogRecord};
+use opentrail_log::{DurableLog, DurableLogReader, LogError, LogRecord};
 use opentrail_model::{Clock, EventRecord};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -43,8 +43,14 @@ const BATCH_RECORDS: usize = 20_000;
 /// to end, 2026-12-07 (second session)": with two, the writer alone at the end of a burst
 /// used ~1.7 cores).
 const ENCODING_IN_FLIGHT: usize = 3;
-/// How long an idle writer waits for more records before writing a smaller batch.
-const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// How long a writer that read less than a batch gathers more records before it writes
+/// what it has.
+const GATHER_WAIT: Duration = Duration::from_millis(200);
+/// The gathering ends sooner, at the first pause this long without a new record: the load
+/// paused or ended, and what was sent is written at once rather than after the rest of
+/// [`GATHER_WAIT`] (at the end of a burst, 150–200 ms sooner in the store). Records are
+/// made durable every few milliseconds under load.
+const GATHER_QUIET: Duration = Duration::from_millis(40);
 
 /// What one batch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -302,16 +308,7 @@ impl LakeWriter {
                         break;
                     }
                 };
-                // Gather a fuller batch when more records are arriving.
-                if batch.len() < BATCH_RECORDS {
-                    tokio::time::sleep(IDLE_WAIT.min(Duration::from_millis(200))).await;
-                    match reader.poll_records(BATCH_RECORDS - batch.len()) {
-                        Ok(more) => batch.extend(more),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "failed to read the event log for the lake")
-                        }
-                    }
-                }
+                gather(reader.as_mut(), &mut batch).await;
                 // While the log holds more than a batch, the next batch is encoded while
                 // this one is; once caught up, everything read is stored at once.
                 let caught_up = batch.len() < BATCH_RECORDS;
@@ -379,6 +376,26 @@ impl LakeWriter {
             }
         }
         Ok(deleted)
+    }
+}
+
+/// Adds to a batch smaller than [`BATCH_RECORDS`] the records that arrive within
+/// [`GATHER_WAIT`], until it is full or no record came for [`GATHER_QUIET`].
+async fn gather(reader: &mut dyn DurableLogReader, batch: &mut Vec<(u64, LogRecord)>) {
+    let deadline = tokio::time::Instant::now() + GATHER_WAIT;
+    while batch.len() < BATCH_RECORDS {
+        let quiet = (tokio::time::Instant::now() + GATHER_QUIET).min(deadline);
+        tokio::select! {
+            more = reader.next_records(BATCH_RECORDS - batch.len()) => match more {
+                Ok(more) => batch.extend(more),
+                // Closed or failing: the next read says so; write what was read.
+                Err(e) => {
+                    tracing::debug!(error = %e, "stopped gathering records for the lake");
+                    return;
+                }
+            },
+            _ = tokio::time::sleep_until(quiet) => return,
+        }
     }
 }
 
@@ -937,6 +954,105 @@ fn convert<'r, 'a: 'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log reader fed by a channel: `next_records` waits for what is sent (cancel-safe,
+    /// as `mpsc::Receiver::recv` is).
+    struct ChannelReader {
+        records: tokio::sync::mpsc::UnboundedReceiver<u64>,
+        position: u64,
+    }
+
+    #[async_trait::async_trait]
+    impl DurableLogReader for ChannelReader {
+        async fn next_records(
+            &mut self,
+            max: usize,
+        ) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
+            let mut batch = Vec::new();
+            match self.records.recv().await {
+                Some(offset) => batch.push((offset, LogRecord::from_bytes(Bytes::new()))),
+                None => return Err(LogError::Closed),
+            }
+            while batch.len() < max {
+                match self.records.try_recv() {
+                    Ok(offset) => batch.push((offset, LogRecord::from_bytes(Bytes::new()))),
+                    Err(_) => break,
+                }
+            }
+            self.position = batch.last().map_or(self.position, |(offset, _)| offset + 1);
+            Ok(batch)
+        }
+
+        fn poll_records(&mut self, _max: usize) -> opentrail_log::Result<Vec<(u64, LogRecord)>> {
+            Ok(Vec::new())
+        }
+
+        fn position(&self) -> u64 {
+            self.position
+        }
+    }
+
+    fn channel_reader() -> (tokio::sync::mpsc::UnboundedSender<u64>, ChannelReader) {
+        let (send, records) = tokio::sync::mpsc::unbounded_channel();
+        (
+            send,
+            ChannelReader {
+                records,
+                position: 0,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gathering_ends_at_the_first_quiet_moment() {
+        let (send, mut reader) = channel_reader();
+        let mut batch = vec![(0, LogRecord::from_bytes(Bytes::new()))];
+        let started = tokio::time::Instant::now();
+        gather(&mut reader, &mut batch).await;
+        assert_eq!(started.elapsed(), GATHER_QUIET);
+        assert_eq!(batch.len(), 1);
+        drop(send);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gathering_takes_what_keeps_arriving_until_its_time_is_up() {
+        let (send, mut reader) = channel_reader();
+        // A record every 10 ms (closer than GATHER_QUIET), for a second.
+        let sender = tokio::spawn(async move {
+            for offset in 1..=100 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if send.send(offset).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut batch = vec![(0, LogRecord::from_bytes(Bytes::new()))];
+        let started = tokio::time::Instant::now();
+        gather(&mut reader, &mut batch).await;
+        assert_eq!(started.elapsed(), GATHER_WAIT);
+        // Records 1..=20 arrived by then (the 20th exactly at the deadline may or may not
+        // be taken); none was lost by a cancelled read: the rest are still there.
+        let gathered = batch.len() as u64 - 1;
+        assert!((19..=20).contains(&gathered), "{gathered}");
+        let offsets: Vec<u64> = batch.iter().map(|(offset, _)| *offset).collect();
+        assert_eq!(offsets, (0..=gathered).collect::<Vec<_>>());
+        sender.await.unwrap();
+        let rest = reader.next_records(1000).await.unwrap();
+        assert_eq!(rest.first().map(|(offset, _)| *offset), Some(gathered + 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gathering_stops_once_the_batch_is_full() {
+        let (send, mut reader) = channel_reader();
+        for offset in 1..BATCH_RECORDS as u64 + 50 {
+            send.send(offset).unwrap();
+        }
+        let mut batch = vec![(0, LogRecord::from_bytes(Bytes::new()))];
+        let started = tokio::time::Instant::now();
+        gather(&mut reader, &mut batch).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(batch.len(), BATCH_RECORDS);
+    }
 
     const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/bob","accountId":"123456789012"},"eventTime":"2024-03-10T11:45:03Z","eventSource":"s3.amazonaws.com","eventName":"CreateBucket","awsRegion":"us-east-1","sourceIPAddress":"1.2.3.4","requestParameters":{"bucketName":"b"},"responseElements":null,"requestID":"r1","eventID":"e1","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012","eventCategory":"Management"}"#;
 

@@ -66,7 +66,9 @@ pub trait DurableLog: Send + Sync + 'static {
 /// Reads records of a [`DurableLog`] in offset order.
 #[async_trait]
 pub trait DurableLogReader: Send {
-    /// Up to `max` records, waiting until at least one is durable.
+    /// Up to `max` records, waiting until at least one is durable. Cancel-safe: a call
+    /// dropped before it returns does not advance the reader (readers wait on it in
+    /// `select!` beside timers).
     async fn next_records(&mut self, max: usize) -> Result<Vec<(u64, LogRecord)>>;
 
     /// Up to `max` records that are durable now; empty when caught up.
