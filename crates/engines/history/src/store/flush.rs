@@ -16,6 +16,7 @@ use crate::staging::{split_stored, stage, StagedEvent, Staging};
 use crate::wal::Wal;
 use opentrail_model::EventRecord;
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -188,13 +189,13 @@ impl Shared {
         // Days whose segment could not be written: their events stay in memory.
         let mut failed: Vec<&[u8]> = Vec::new();
         let mut failed_days = 0usize;
-        let days: Vec<(u64, DayRun<'_>)> = runs
+        let days: Vec<(u64, PathBuf, DayRun<'_>)> = runs
             .into_iter()
             .filter(|run| manifest.expired_before_day.is_none_or(|day| run.day >= day))
             .map(|run| {
                 let id = manifest.next_segment_id;
                 manifest.next_segment_id += 1;
-                (id, run)
+                (id, segment_path(&self.dir, run.day, id), run)
             })
             .collect();
         // The day segments are written side by side, each compressing on one thread: a
@@ -210,12 +211,10 @@ impl Shared {
         };
         let dictionaries = &committer.dictionaries;
         // One day's failure (its directory, its file) must not stop the others.
-        let write_day = |id: u64, run: &DayRun<'_>| {
-            let path = segment_path(&self.dir, run.day, id);
+        let write_day = |id: u64, path: &Path, run: &DayRun<'_>| {
             let partition = partition_dir(&self.dir, run.day);
             create_dir(&partition)?;
-            let mut writer =
-                SegmentWriter::create(&path, run.day, dictionary.as_deref(), settings)?;
+            let mut writer = SegmentWriter::create(path, run.day, dictionary.as_deref(), settings)?;
             for (stream, sort_key, json) in &run.records {
                 writer.push(stream, *sort_key, json)?;
             }
@@ -225,14 +224,13 @@ impl Shared {
                     .map(|(key, ordinals)| (*key, ordinals.as_slice())),
             )?;
             let segment =
-                Segment::open(&path, id, &self.files, |id| dictionaries.get(&id).cloned())?;
+                Segment::open(path, id, &self.files, |id| dictionaries.get(&id).cloned())?;
             sync_dir(&partition)?;
             Ok::<_, HistoryError>((summary, segment))
         };
-        let results = parallel_map(&days, workers, |(id, run)| write_day(*id, run));
-        for ((id, run), result) in days.iter().zip(results) {
+        let results = parallel_map(&days, workers, |(id, path, run)| write_day(*id, path, run));
+        for ((id, path, run), result) in days.iter().zip(results) {
             let (id, day) = (*id, run.day);
-            let path = segment_path(&self.dir, day, id);
             match result {
                 Ok((summary, segment)) => {
                     manifest.current_dictionary_records += u64::from(summary.events);
@@ -253,7 +251,7 @@ impl Shared {
                         "failed to write an event history day partition; its events stay in memory and are written again at the next flush"
                         );
                     }
-                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_file(path);
                     let _ = std::fs::remove_file(path.with_extension("tmp"));
                     failed.extend(run.records.iter().map(|(_, _, json)| *json));
                 }
