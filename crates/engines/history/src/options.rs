@@ -23,9 +23,10 @@ pub struct HistoryOptions {
     /// Memory for decompressed blocks and decoded index pages shared by all lookups.
     pub cache_bytes: usize,
     /// When a day partition has more than this many segments, its smallest are merged
-    /// until half as many remain. Flushing comes first: the background flusher merges
-    /// once it has had nothing to write for a second, and until then a partition may hold
-    /// up to twice as many (beyond that it is merged at once).
+    /// until half as many remain. Flushing comes first. With `background_flush`, a
+    /// background merger at the lowest CPU priority merges, so a partition may hold more
+    /// while ingest takes the CPU, up to four times as many (beyond that the flusher merges
+    /// it at once); without, merges wait while memtables do, up to twice as many.
     pub max_segments_per_partition: usize,
     /// Log every inserted batch to the store's own write-ahead log, so that inserted
     /// events survive a crash before their memtable is flushed. Off when the caller can

@@ -28,10 +28,11 @@ fn merged_partitions_answer_the_same() {
         .collect();
     for (batch, chunk) in records.chunks(37).enumerate() {
         insert(&store, batch as u64 * 37, chunk);
-        // Over the limit of 3 a partition is merged, at once or, while memtables wait
-        // for the flusher, once it holds more than twice as many.
+        // Over the limit of 3 a partition is queued for the background merger, which
+        // runs on CPU time nothing else wants; past four times as many the flusher merges
+        // it at once.
         let stats = store.stats();
-        assert!(stats.segments <= stats.partitions * 7, "{stats:?}");
+        assert!(stats.segments <= stats.partitions * 13, "{stats:?}");
     }
     store.flush().unwrap();
     let answers = |store: &opentrail_history::HistoryStore| {
@@ -52,6 +53,11 @@ fn merged_partitions_answer_the_same() {
     assert_eq!(before[1].len(), 500);
     assert_eq!(before[2], ["e-1234"]);
     drop(store);
+    // Without a background merger, so that no merge writes files while they are counted.
+    let options = HistoryOptions {
+        background_flush: false,
+        ..options
+    };
     let store = open(dir.path(), options);
     assert_eq!(answers(&store), before);
     let files: usize = std::fs::read_dir(dir.path())

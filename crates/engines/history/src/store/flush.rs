@@ -2,8 +2,9 @@
 //! — still searched — and starts a new WAL file. Writing (under the commit lock, on the
 //! flusher thread or the caller's) turns the oldest frozen memtable into one segment per
 //! day, replaces the manifest to name them and the offset they cover, installs them,
-//! and deletes the WAL files they made redundant. Crowded day partitions are merged
-//! later, once the flusher is idle (or at once past twice the limit).
+//! and deletes the WAL files they made redundant. Crowded day partitions are queued for
+//! the background merger (or, without one, merged once no memtable waits), and merged at
+//! once only far past the limit.
 
 use super::{partition_dir, segment_path, Committer, Frozen, Shared};
 use crate::dictionary::Dictionary;
@@ -28,16 +29,20 @@ const LOGGED_FAILED_DAYS: usize = 3;
 pub(super) enum Merges {
     /// Right away (a store without a background flusher, flushing in `insert_batch`).
     Due,
-    /// Left for [`Shared::merge_put_off`]: the background flusher's, once idle, and a
-    /// flush asked for by the caller (the server's at shutdown returns once the events are
-    /// written).
+    /// Queued: for the background merger (the background flusher's, and a flush asked for
+    /// by the caller: the server's at shutdown returns once the events are written), or
+    /// without one for the next flush with [`Merges::Due`].
     Later,
 }
 
-/// Until the merges put off run, a day partition may grow to this many times
-/// `max_segments_per_partition` before it is merged at once; lookups consult each
-/// segment's Bloom filter, so up to twice as many segments cost them little.
+/// In a store without a background merger, a day partition may grow to this many times
+/// `max_segments_per_partition` before it is merged at once while memtables wait; lookups
+/// consult each segment's Bloom filter, so up to twice as many segments cost them little.
 const DEFERRED_MERGE_FACTOR: usize = 2;
+/// With a background merger, a day partition past this many times the limit is merged at
+/// once by the flusher (at its normal priority): the merger runs only on CPU time nothing
+/// else wants, and a load that leaves none must not crowd partitions without end.
+pub(super) const MERGE_AT_ONCE_FACTOR: usize = 4;
 
 impl Shared {
     pub(super) fn write_settings(&self) -> WriteSettings {
@@ -94,11 +99,23 @@ impl Shared {
     /// crowded day partitions. Flushes come first: a crowded partition's merge is put off
     /// (up to [`DEFERRED_MERGE_FACTOR`] times the limit) while another memtable waits, since
     /// inserts wait for the queue and a merge rewrites events already searchable; with
-    /// [`Merges::Later`], until [`Shared::merge_put_off`] runs.
+    /// [`Merges::Later`], it is queued. The commit lock is taken for one memtable at a
+    /// time, so that the merger can plan its merges between them; merges the merger
+    /// built are committed before each memtable.
     pub(super) fn flush_frozen(&self, merges: Merges) -> Result<(), HistoryError> {
-        let mut committer = self.lock(&self.commit);
+        let background = self.options.background_flush;
+        let at_once = self.options.max_segments_per_partition
+            * if background {
+                MERGE_AT_ONCE_FACTOR
+            } else {
+                DEFERRED_MERGE_FACTOR
+            };
         loop {
             self.check_poisoned()?;
+            let mut committer = self.lock(&self.commit);
+            if background {
+                self.commit_built(&mut committer);
+            }
             let Some(frozen) = self.read_state().frozen.front().cloned() else {
                 if merges == Merges::Due {
                     self.merge_crowded_days(&mut committer);
@@ -119,25 +136,18 @@ impl Shared {
             self.flushed.notify_all();
             let now = merges == Merges::Due && self.read_state().frozen.is_empty();
             let limit = self.options.max_segments_per_partition;
+            let mut queued = Vec::new();
             for day in touched {
                 let segments = self.read_state().partitions.get(&day).map_or(0, Vec::len);
-                if segments > limit * DEFERRED_MERGE_FACTOR || (segments > limit && now) {
+                if segments > at_once || (segments > limit && now) {
                     committer.crowded.remove(&day);
                     self.merge_crowded(&mut committer, day);
                 } else if segments > limit {
-                    committer.crowded.insert(day);
+                    queued.push(day);
                 }
             }
+            self.queue_merges(&mut committer, &queued);
         }
-    }
-
-    /// Merges the crowded day partitions whose merge was put off, while no memtable waits
-    /// for the flusher and no caller's flush waits for the commit lock. The flusher runs it
-    /// once it has had nothing to write for a while ([`MERGE_IDLE`](super::MERGE_IDLE)),
-    /// so a burst's merges come after the burst instead of taking the cores from it.
-    pub(super) fn merge_put_off(&self) {
-        let mut committer = self.lock(&self.commit);
-        self.merge_crowded_days(&mut committer);
     }
 
     fn merge_crowded_days(&self, committer: &mut Committer) {
@@ -151,21 +161,8 @@ impl Shared {
 
     /// Merges `day`'s smallest segments if the partition is (still) over the limit.
     fn merge_crowded(&self, committer: &mut Committer, day: i32) {
-        let crowded = self
-            .read_state()
-            .partitions
-            .get(&day)
-            .is_some_and(|segments| segments.len() > self.options.max_segments_per_partition);
-        if !crowded {
-            return;
-        }
-        // A failed merge leaves the partition as it was: report and go on.
         if let Err(error) = self.merge_partition(committer, day) {
-            self.merge_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(day, %error, "failed to merge an event history day partition");
-            if let HistoryError::Corrupt { path, .. } = &error {
-                self.note_damaged_path(path, error.to_string());
-            }
+            self.report_merge_failure(day, &error);
         }
     }
 

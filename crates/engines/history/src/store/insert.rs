@@ -192,7 +192,7 @@ impl HistoryStore {
             return Ok(stats);
         }
         if self.flusher.is_some() {
-            shared.flusher_wake.notify_all();
+            shared.wake_flusher();
             shared.wait_for_flusher()?;
         } else {
             shared.flush_frozen(Merges::Due)?;

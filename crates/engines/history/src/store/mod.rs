@@ -6,7 +6,9 @@
 //! serialises everything that changes the set of segments (flushes, merges, expiry) and
 //! owns the manifest; `state` is read-locked by lookups and write-locked only for short
 //! swaps. A full memtable is frozen — still searched — and written to segments by a
-//! background flusher thread, so compression overlaps with inserting.
+//! background flusher thread, so compression overlaps with inserting. Crowded day
+//! partitions are merged by a background merger thread at the lowest CPU priority, so
+//! merges use the time ingest leaves (see `compact`).
 
 mod compact;
 mod expire;
@@ -26,9 +28,10 @@ use crate::options::HistoryOptions;
 use crate::query::Sources;
 use crate::segment::Segment;
 use crate::wal::Wal;
+use compact::BuiltMerge;
 use flush::Merges;
 use opentrail_operations::LookupEventsResponse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -44,9 +47,9 @@ pub use quarantine::HistoryHealth;
 /// long while the burst ran on. Four hold ~60,000 reference events, three 24 MiB memtables
 /// more than one did (measured in `crates/testing/bench/README.md`, "the flusher's queue").
 const MAX_FROZEN: usize = 4;
-/// How long the flusher has had nothing to write before it merges the crowded day
-/// partitions it put off: a burst's merges wait until after the burst.
-const MERGE_IDLE: Duration = Duration::from_secs(1);
+/// How long the flusher and the merger wait for work before looking again (they are
+/// woken when there is some; this only bounds a missed wake-up).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long the flusher waits before trying again a flush that could write nothing.
 const FLUSH_RETRY: Duration = Duration::from_secs(1);
 
@@ -82,9 +85,11 @@ impl State {
 pub(crate) struct Committer {
     pub(crate) manifest: Manifest,
     pub(crate) dictionaries: HashMap<u32, Arc<Dictionary>>,
-    /// Day partitions over `max_segments_per_partition` whose merge waits until no
-    /// frozen memtable waits for the flusher.
+    /// Day partitions over `max_segments_per_partition` waiting to be merged: by the
+    /// background merger, or (without one) once no frozen memtable waits.
     pub(crate) crowded: BTreeSet<i32>,
+    /// Segments claimed by a merge being built: no other merge takes them.
+    pub(crate) merging: HashSet<u64>,
 }
 
 pub(crate) struct Shared {
@@ -114,16 +119,24 @@ pub(crate) struct Shared {
     /// Callers of [`HistoryStore::flush`] waiting or flushing: the flusher leaves its
     /// put-off merges to them (and to later) rather than hold the commit lock.
     flush_callers: AtomicUsize,
-    /// Wakes the flusher (`true` = stop) and inserts waiting for it.
+    /// Wakes the flusher and the merger (`true` = stop), and inserts waiting for the flusher.
     flusher_control: Mutex<bool>,
     flusher_wake: Condvar,
     flushed: Condvar,
+    merger_wake: Condvar,
+    /// Set when the store is being dropped: a merge being built stops.
+    stopping: AtomicBool,
+    /// Set when a day partition was queued for the merger.
+    merge_wanted: AtomicBool,
+    /// Merges the merger built, waiting for the flusher to commit them.
+    built: Mutex<Vec<BuiltMerge>>,
 }
 
 /// The 90-day event history of management and Insights events, per account and region.
 pub struct HistoryStore {
     shared: Arc<Shared>,
     flusher: Option<JoinHandle<()>>,
+    merger: Option<JoinHandle<()>>,
 }
 
 /// Sizes of what the store holds.
@@ -144,17 +157,35 @@ impl HistoryStore {
     /// Opens (or creates) the store in `dir`, replaying its write-ahead log.
     pub fn open(dir: &Path, options: HistoryOptions) -> Result<Self, HistoryError> {
         let shared = Arc::new(open::open(dir, options)?);
-        let flusher = if shared.options.background_flush {
+        let spawn = |name: &str, run: fn(&Shared)| {
             let worker = shared.clone();
-            let handle = std::thread::Builder::new()
-                .name("history-flusher".to_owned())
-                .spawn(move || worker.run_flusher())
-                .map_err(|error| HistoryError::io(dir, error))?;
-            Some(handle)
-        } else {
-            None
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(move || run(&worker))
+                .map_err(|error| HistoryError::io(dir, error))
         };
-        let store = Self { shared, flusher };
+        let (flusher, merger) = if shared.options.background_flush {
+            let flusher = spawn("history-flusher", Shared::run_flusher)?;
+            match spawn("history-merger", Shared::run_merger) {
+                Ok(merger) => (Some(flusher), Some(merger)),
+                Err(error) => {
+                    // Dropping the store stops the flusher.
+                    drop(Self {
+                        shared,
+                        flusher: Some(flusher),
+                        merger: None,
+                    });
+                    return Err(error);
+                }
+            }
+        } else {
+            (None, None)
+        };
+        let store = Self {
+            shared,
+            flusher,
+            merger,
+        };
         let needs_flush =
             store.shared.read_state().active.bytes() >= store.shared.options.memtable_bytes;
         if needs_flush {
@@ -250,9 +281,14 @@ impl Drop for HistoryStore {
     /// Lets the flusher finish the memtables already frozen, then stops it. The active
     /// memtable is not flushed: the write-ahead log already holds it.
     fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
         *self.shared.lock(&self.shared.flusher_control) = true;
         self.shared.flusher_wake.notify_all();
-        if let Some(handle) = self.flusher.take() {
+        self.shared.merger_wake.notify_all();
+        for handle in [self.flusher.take(), self.merger.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = handle.join();
         }
     }
@@ -301,28 +337,26 @@ impl Shared {
         result
     }
 
-    /// The background flusher: writes frozen memtables until told to stop, and merges
-    /// crowded day partitions once it has had nothing to write for [`MERGE_IDLE`].
+    /// The background flusher: writes frozen memtables, and commits the merges the
+    /// merger built, until told to stop.
     fn run_flusher(&self) {
         loop {
-            let idle = {
+            {
                 let mut stop = self.lock(&self.flusher_control);
-                let mut idle = false;
-                while !*stop && self.read_state().frozen.is_empty() && !idle {
-                    let (guard, waited) = self
+                while !*stop && self.read_state().frozen.is_empty() && !self.merges_built() {
+                    stop = self
                         .flusher_wake
-                        .wait_timeout(stop, MERGE_IDLE)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    stop = guard;
-                    idle = waited.timed_out();
+                        .wait_timeout(stop, IDLE_POLL)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0;
                 }
                 if *stop && self.read_state().frozen.is_empty() {
                     return;
                 }
-                idle && self.read_state().frozen.is_empty()
-            };
-            if idle {
-                self.merge_put_off();
+            }
+            if self.read_state().frozen.is_empty() {
+                self.commit_built(&mut self.lock(&self.commit));
+                self.process_quarantine();
                 continue;
             }
             let flushed = self.flush_frozen(Merges::Later);
@@ -343,6 +377,13 @@ impl Shared {
         }
     }
 
+    /// Wakes the flusher. Taking its mutex first means a flusher about to wait has either
+    /// seen the new work or is already waiting.
+    fn wake_flusher(&self) {
+        drop(self.lock(&self.flusher_control));
+        self.flusher_wake.notify_all();
+    }
+
     /// Refuses inserts (the caller feeds them again later) while flushes fail and the
     /// flusher is behind, so that memory stays bounded; otherwise like `check_poisoned`.
     fn check_backlog(&self) -> Result<(), HistoryError> {
@@ -357,9 +398,8 @@ impl Shared {
         Ok(())
     }
 
-    /// Whether put-off merges should wait: the store is being dropped (the flusher then
-    /// finishes what is frozen and leaves merges for the next run), or a caller of
-    /// [`HistoryStore::flush`] waits for the commit lock.
+    /// Whether merges put off in a store without a merger should wait: the store is being
+    /// dropped, or a caller of [`HistoryStore::flush`] waits for the commit lock.
     fn merges_yield(&self) -> bool {
         self.flush_callers.load(Ordering::Acquire) > 0 || *self.lock(&self.flusher_control)
     }
@@ -464,23 +504,137 @@ mod tests {
     }
 
     #[test]
-    fn the_background_flusher_merges_once_it_has_been_idle() {
+    fn the_background_merger_merges_crowded_partitions_beside_the_flusher() {
         let dir = tempfile::tempdir().unwrap();
         let options = HistoryOptions {
             background_flush: true,
             ..options(2)
         };
         let store = HistoryStore::open(dir.path(), options).unwrap();
+        for offset in 0..9 {
+            insert_frozen(&store, offset);
+            store.shared.wake_flusher();
+        }
+        // Nine one-event segments of one day, limit 2: the merger merges the partition
+        // down (the flusher commits its merges) without waiting for the flusher to idle.
+        assert!(wait_for(&store, |stats| stats.memtable_events == 0
+            && stats.segments <= 2));
+        let stats = store.stats();
+        assert_eq!(stats.segment_events, 9);
+        let committer = store.shared.lock(&store.shared.commit);
+        assert!(committer.merging.is_empty());
+        assert_eq!(committer.manifest.segments.len(), stats.segments);
+    }
+
+    /// The nice value in a `/proc/.../stat` file (Linux).
+    #[cfg(target_os = "linux")]
+    fn nice_in(stat: &std::path::Path) -> Option<i64> {
+        let stat = std::fs::read_to_string(stat).ok()?;
+        // Fields after the parenthesised command: state is field 3, nice field 19.
+        let after = &stat[stat.rfind(')')? + 2..];
+        after.split(' ').nth(19 - 3)?.parse().ok()
+    }
+
+    /// The nice value of this process's thread named `name` (Linux).
+    #[cfg(target_os = "linux")]
+    fn nice_of_thread(name: &str) -> Option<i64> {
+        std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
+            let task = task.ok()?.path();
+            let comm = std::fs::read_to_string(task.join("comm")).ok()?;
+            (comm.trim_end() == name)
+                .then(|| nice_in(&task.join("stat")))
+                .flatten()
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_merger_runs_at_the_lowest_priority_and_the_flusher_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = HistoryOptions {
+            background_flush: true,
+            ..options(2)
+        };
+        let store = HistoryStore::open(dir.path(), options).unwrap();
+        let merger = (0..200).find_map(|_| {
+            let nice = nice_of_thread("history-merger").filter(|&nice| nice == 19);
+            if nice.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            nice
+        });
+        assert_eq!(merger, Some(19));
+        // The flusher keeps the priority of the thread that opened the store.
+        let own = nice_in(std::path::Path::new("/proc/thread-self/stat"));
+        assert!(own.is_some_and(|nice| nice < 19));
+        assert_eq!(nice_of_thread("history-flusher"), own);
+        drop(store);
+    }
+
+    /// Plans and builds a merge of `day`, as the merger does.
+    fn build(store: &HistoryStore, day: i32) -> Option<super::BuiltMerge> {
+        let shared = &store.shared;
+        let plan = shared.plan_merge(&mut shared.lock(&shared.commit), day)?;
+        let (merged, events) = shared.build_merge(&plan).unwrap().unwrap();
+        Some(super::BuiltMerge {
+            plan,
+            merged,
+            events,
+        })
+    }
+
+    #[test]
+    fn merges_built_side_by_side_take_disjoint_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path(), options(4)).unwrap();
+        for offset in 0..8 {
+            insert_frozen(&store, offset);
+        }
+        store.shared.flush_frozen(Merges::Later).unwrap();
+        assert_eq!(store.stats().segments, 8);
+        let shared = &store.shared;
+        let day = *shared.read_state().partitions.keys().next().unwrap();
+        // Six of eight (down to half the limit), then the two left, then none.
+        let first = build(&store, day).unwrap();
+        let second = build(&store, day).unwrap();
+        assert_eq!((first.plan.inputs.len(), second.plan.inputs.len()), (6, 2));
+        assert!(build(&store, day).is_none());
+        let mut committer = shared.lock(&shared.commit);
+        shared.commit_merge(&mut committer, second).unwrap();
+        shared.commit_merge(&mut committer, first).unwrap();
+        assert!(committer.merging.is_empty());
+        drop(committer);
+        let stats = store.stats();
+        assert_eq!((stats.segments, stats.segment_events), (2, 8));
+        // Both merges survive a reopen.
+        drop(store);
+        let store = HistoryStore::open(dir.path(), options(4)).unwrap();
+        let stats = store.stats();
+        assert_eq!((stats.segments, stats.segment_events), (2, 8));
+    }
+
+    #[test]
+    fn a_merge_whose_inputs_expired_while_it_was_built_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path(), options(2)).unwrap();
         for offset in 0..4 {
             insert_frozen(&store, offset);
         }
-        // The flusher writes the four memtables (four segments, twice the limit) and puts
-        // the merge off; after MERGE_IDLE without anything to write, it merges.
-        let started = std::time::Instant::now();
-        assert!(wait_for(&store, |stats| stats.segments == 4));
-        assert!(wait_for(&store, |stats| stats.segments == 2));
-        assert!(started.elapsed() >= super::MERGE_IDLE);
-        assert_eq!(store.stats().segment_events, 4);
+        store.shared.flush_frozen(Merges::Later).unwrap();
+        let shared = &store.shared;
+        let day = *shared.read_state().partitions.keys().next().unwrap();
+        let built = build(&store, day).unwrap();
+        let path = built.plan.path.clone();
+        assert!(path.exists());
+        let later = chrono::Utc::now() + chrono::Duration::days(100);
+        assert_eq!(store.expire(later).unwrap(), 1);
+        let mut committer = shared.lock(&shared.commit);
+        shared.commit_merge(&mut committer, built).unwrap();
+        assert!(committer.merging.is_empty());
+        assert!(committer.manifest.segments.is_empty());
+        drop(committer);
+        assert!(!path.exists());
+        assert_eq!(store.stats().segments, 0);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::staging::{split_stored, stage, Presence, Staging};
 use crate::wal::Wal;
 use opentrail_model::EventRecord;
 use rand::RngCore;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -87,11 +87,12 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
         .max(1);
     let wal = Wal::create(dir, next_wal, options.sync_writes)?;
     // Merges put off by a flush backlog when the store last ran are due now.
-    let crowded = partitions
+    let crowded: BTreeSet<i32> = partitions
         .iter()
         .filter(|(_, segments)| segments.len() > options.max_segments_per_partition)
         .map(|(&day, _)| day)
         .collect();
+    let merge_wanted = AtomicBool::new(!crowded.is_empty());
     let shared = Shared {
         dir: dir.to_owned(),
         cache: PageCache::new(options.cache_bytes),
@@ -110,6 +111,7 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
             manifest,
             dictionaries,
             crowded,
+            merging: HashSet::new(),
         }),
         poisoned: Mutex::new(None),
         damaged: Mutex::new(Vec::new()),
@@ -123,6 +125,10 @@ pub(super) fn open(dir: &Path, options: HistoryOptions) -> Result<Shared, Histor
         flusher_control: Mutex::new(false),
         flusher_wake: Condvar::new(),
         flushed: Condvar::new(),
+        merger_wake: Condvar::new(),
+        stopping: AtomicBool::new(false),
+        merge_wanted,
+        built: Mutex::new(Vec::new()),
         options,
     };
     shared.replay_wal(wal_ids.into_iter().filter(|&id| id < next_wal))?;
