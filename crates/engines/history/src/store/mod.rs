@@ -116,8 +116,8 @@ pub(crate) struct Shared {
     event_id_conflicts: AtomicU64,
     /// The flusher's last attempt could write nothing.
     flush_failing: AtomicBool,
-    /// Callers of [`HistoryStore::flush`] waiting or flushing: the flusher leaves its
-    /// put-off merges to them (and to later) rather than hold the commit lock.
+    /// Callers of [`HistoryStore::flush`] waiting or flushing: a store without a merger
+    /// leaves its put-off merges to them (and to later) rather than hold the commit lock.
     flush_callers: AtomicUsize,
     /// Wakes the flusher and the merger (`true` = stop), and inserts waiting for the flusher.
     flusher_control: Mutex<bool>,
@@ -301,8 +301,9 @@ impl HistoryStore {
 }
 
 impl Drop for HistoryStore {
-    /// Lets the flusher finish the memtables already frozen, then stops it. The active
-    /// memtable is not flushed: the write-ahead log already holds it.
+    /// Lets the flusher finish the memtables already frozen, then stops it and the merger
+    /// (a merge being built is abandoned: its partition is crowded at the next open and
+    /// merged then). The active memtable is not flushed: the write-ahead log holds it.
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Release);
         *self.shared.lock(&self.shared.flusher_control) = true;
