@@ -607,15 +607,22 @@ mod tests {
         })
     }
 
-    #[test]
-    fn merges_built_side_by_side_take_disjoint_segments() {
+    /// A store with limit `limit` whose one day partition holds `segments` one-event
+    /// segments, left unmerged.
+    fn crowded_store(limit: usize, segments: u64) -> (tempfile::TempDir, HistoryStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = HistoryStore::open(dir.path(), options(4)).unwrap();
-        for offset in 0..8 {
+        let store = HistoryStore::open(dir.path(), options(limit)).unwrap();
+        for offset in 0..segments {
             insert_frozen(&store, offset);
         }
         store.shared.flush_frozen(Merges::Later).unwrap();
-        assert_eq!(store.stats().segments, 8);
+        assert_eq!(store.stats().segments as u64, segments);
+        (dir, store)
+    }
+
+    #[test]
+    fn merges_built_side_by_side_take_disjoint_segments() {
+        let (dir, store) = crowded_store(4, 8);
         let shared = &store.shared;
         let day = *shared.read_state().partitions.keys().next().unwrap();
         // Six of eight (down to half the limit), then the two left, then none.
@@ -639,13 +646,7 @@ mod tests {
 
     #[test]
     fn merge_crowded_settles_every_crowded_partition_now() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = HistoryStore::open(dir.path(), options(2)).unwrap();
-        for offset in 0..4 {
-            insert_frozen(&store, offset);
-        }
-        store.shared.flush_frozen(Merges::Later).unwrap();
-        assert_eq!(store.stats().segments, 4);
+        let (_dir, store) = crowded_store(2, 4);
         store.merge_crowded().unwrap();
         let stats = store.stats();
         assert_eq!((stats.segments, stats.segment_events), (2, 4));
@@ -654,12 +655,7 @@ mod tests {
 
     #[test]
     fn a_merge_whose_inputs_expired_while_it_was_built_is_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = HistoryStore::open(dir.path(), options(2)).unwrap();
-        for offset in 0..4 {
-            insert_frozen(&store, offset);
-        }
-        store.shared.flush_frozen(Merges::Later).unwrap();
+        let (_dir, store) = crowded_store(2, 4);
         let shared = &store.shared;
         let day = *shared.read_state().partitions.keys().next().unwrap();
         let built = build(&store, day).unwrap();
