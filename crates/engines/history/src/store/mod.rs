@@ -527,14 +527,20 @@ mod tests {
         false
     }
 
-    #[test]
-    fn the_background_merger_merges_crowded_partitions_beside_the_flusher() {
+    /// A store with a background flusher and merger, and limit `limit`.
+    fn background_store(limit: usize) -> (tempfile::TempDir, HistoryStore) {
         let dir = tempfile::tempdir().unwrap();
         let options = HistoryOptions {
             background_flush: true,
-            ..options(2)
+            ..options(limit)
         };
         let store = HistoryStore::open(dir.path(), options).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn the_background_merger_merges_crowded_partitions_beside_the_flusher() {
+        let (_dir, store) = background_store(2);
         for offset in 0..9 {
             insert_frozen(&store, offset);
             store.shared.wake_flusher();
@@ -574,12 +580,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_merger_runs_at_the_lowest_priority_and_the_flusher_does_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = HistoryOptions {
-            background_flush: true,
-            ..options(2)
-        };
-        let store = HistoryStore::open(dir.path(), options).unwrap();
+        let (_dir, store) = background_store(2);
         let merger = (0..200).find_map(|_| {
             let nice = nice_of_thread("history-merger").filter(|&nice| nice == 19);
             if nice.is_none() {
