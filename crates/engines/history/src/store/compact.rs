@@ -28,6 +28,7 @@ const RECORDS_BETWEEN_STOP_CHECKS: usize = 4096;
 
 /// A merge chosen under the commit lock; its inputs stay claimed until it is committed
 /// or released.
+#[derive(Debug)]
 pub(super) struct MergePlan {
     pub(super) day: i32,
     id: u64,
@@ -39,8 +40,16 @@ pub(super) struct MergePlan {
 /// A merged segment, written and synced, waiting to replace its inputs.
 pub(super) struct BuiltMerge {
     pub(super) plan: MergePlan,
-    pub(super) merged: Arc<Segment>,
-    pub(super) events: u32,
+    merged: Arc<Segment>,
+    events: u32,
+}
+
+/// A merge that was not built: the store is being dropped (no error), or it failed. Its
+/// inputs are still claimed, and its partial file is removed.
+#[derive(Debug)]
+pub(super) struct Unbuilt {
+    plan: MergePlan,
+    error: Option<HistoryError>,
 }
 
 impl Shared {
@@ -53,22 +62,11 @@ impl Shared {
         let Some(plan) = self.plan_merge(committer, day) else {
             return Ok(());
         };
-        match self.build_merge(&plan) {
-            Ok(Some((merged, events))) => self.commit_merge(
-                committer,
-                BuiltMerge {
-                    plan,
-                    merged,
-                    events,
-                },
-            ),
-            Ok(None) => {
+        match self.build_merge(plan) {
+            Ok(built) => self.commit_merge(committer, built),
+            Err(Unbuilt { plan, error }) => {
                 self.release_merge(committer, &plan);
-                Ok(())
-            }
-            Err(error) => {
-                self.release_merge(committer, &plan);
-                Err(error)
+                error.map_or(Ok(()), Err)
             }
         }
     }
@@ -124,19 +122,30 @@ impl Shared {
         }
     }
 
-    /// Writes and syncs the merged segment, holding no lock; `None` when the store is
-    /// being dropped (the partial file is removed).
-    pub(super) fn build_merge(
-        &self,
-        plan: &MergePlan,
-    ) -> Result<Option<(Arc<Segment>, u32)>, HistoryError> {
-        let written = self.write_merged(plan);
-        if !matches!(written, Ok(Some(_))) {
-            self.files.forget(plan.id);
-            let _ = std::fs::remove_file(&plan.path);
-            let _ = std::fs::remove_file(plan.path.with_extension("tmp"));
+    /// Writes and syncs the merged segment, holding no lock.
+    pub(super) fn build_merge(&self, plan: MergePlan) -> Result<BuiltMerge, Unbuilt> {
+        match self.write_merged(&plan) {
+            Ok(Some((merged, events))) => Ok(BuiltMerge {
+                plan,
+                merged,
+                events,
+            }),
+            written => {
+                self.discard_merged(&plan);
+                Err(Unbuilt {
+                    plan,
+                    error: written.err(),
+                })
+            }
         }
-        written
+    }
+
+    /// Removes a merged segment that will not be committed (a leftover is also removed at
+    /// the next open).
+    fn discard_merged(&self, plan: &MergePlan) {
+        self.files.forget(plan.id);
+        let _ = std::fs::remove_file(&plan.path);
+        let _ = std::fs::remove_file(plan.path.with_extension("tmp"));
     }
 
     fn write_merged(&self, plan: &MergePlan) -> Result<Option<(Arc<Segment>, u32)>, HistoryError> {
@@ -274,8 +283,7 @@ impl Shared {
             day: plan.day,
         });
         if let Err(error) = manifest.store(&self.dir) {
-            self.files.forget(plan.id);
-            let _ = remove_file(&plan.path);
+            self.discard_merged(&plan);
             return Err(error);
         }
         committer.manifest = manifest;
@@ -367,20 +375,16 @@ impl Shared {
                 let Some(plan) = plan else {
                     break;
                 };
-                match self.build_merge(&plan) {
-                    Ok(Some((merged, events))) => {
-                        self.lock(&self.built).push(BuiltMerge {
-                            plan,
-                            merged,
-                            events,
-                        });
+                match self.build_merge(plan) {
+                    Ok(built) => {
+                        self.lock(&self.built).push(built);
                         self.wake_flusher();
                     }
-                    Ok(None) => self.release_merge(&mut self.lock(&self.commit), &plan),
-                    Err(error) => {
-                        let day = plan.day;
+                    Err(Unbuilt { plan, error }) => {
                         self.release_merge(&mut self.lock(&self.commit), &plan);
-                        self.report_merge_failure(day, &error);
+                        if let Some(error) = error {
+                            self.report_merge_failure(plan.day, &error);
+                        }
                     }
                 }
             }

@@ -596,16 +596,12 @@ mod tests {
         drop(store);
     }
 
-    /// Plans and builds a merge of `day`, as the merger does.
-    fn build(store: &HistoryStore, day: i32) -> Option<super::BuiltMerge> {
+    /// Plans and builds a merge of the store's (first) day partition, as the merger does.
+    fn build(store: &HistoryStore) -> Option<super::BuiltMerge> {
         let shared = &store.shared;
+        let day = *shared.read_state().partitions.keys().next()?;
         let plan = shared.plan_merge(&mut shared.lock(&shared.commit), day)?;
-        let (merged, events) = shared.build_merge(&plan).unwrap().unwrap();
-        Some(super::BuiltMerge {
-            plan,
-            merged,
-            events,
-        })
+        Some(shared.build_merge(plan).expect("the merge is built"))
     }
 
     /// A store with limit `limit` whose one day partition holds `segments` one-event
@@ -625,12 +621,11 @@ mod tests {
     fn merges_built_side_by_side_take_disjoint_segments() {
         let (dir, store) = crowded_store(4, 8);
         let shared = &store.shared;
-        let day = *shared.read_state().partitions.keys().next().unwrap();
         // Six of eight (down to half the limit), then the two left, then none.
-        let first = build(&store, day).unwrap();
-        let second = build(&store, day).unwrap();
+        let first = build(&store).unwrap();
+        let second = build(&store).unwrap();
         assert_eq!((first.plan.inputs.len(), second.plan.inputs.len()), (6, 2));
-        assert!(build(&store, day).is_none());
+        assert!(build(&store).is_none());
         let mut committer = shared.lock(&shared.commit);
         shared.commit_merge(&mut committer, second).unwrap();
         shared.commit_merge(&mut committer, first).unwrap();
@@ -658,8 +653,7 @@ mod tests {
     fn a_merge_whose_inputs_expired_while_it_was_built_is_dropped() {
         let (_dir, store) = crowded_store(2, 4);
         let shared = &store.shared;
-        let day = *shared.read_state().partitions.keys().next().unwrap();
-        let built = build(&store, day).unwrap();
+        let built = build(&store).unwrap();
         let path = built.plan.path.clone();
         assert!(path.exists());
         let later = chrono::Utc::now() + chrono::Duration::days(100);
