@@ -6,7 +6,7 @@ use crate::varint;
 use std::cell::RefCell;
 use std::io;
 use zstd::bulk::Compressor;
-use zstd::zstd_safe::{self, CParameter, DCtx, DictAttachPref};
+use zstd::zstd_safe::{self, CParameter, DCtx};
 
 /// A decompressed block: the raw bytes and where each record starts.
 #[derive(Debug)]
@@ -87,19 +87,33 @@ impl BlockBuilder {
     }
 }
 
-fn compressor(dictionary: Option<&Dictionary>, level: i32) -> io::Result<Compressor<'_>> {
-    let mut compressor = match dictionary {
+/// Runs `work` with a compressor of one frame per block, with a checksum: `dictionary`'s
+/// (from its pool, and back to it after `work` succeeds) or one of `level` without.
+fn with_compressor<T>(
+    dictionary: Option<&Dictionary>,
+    level: i32,
+    work: impl FnOnce(&mut Compressor<'static>) -> io::Result<T>,
+) -> io::Result<T> {
+    match dictionary {
         Some(dictionary) => {
-            let mut compressor = Compressor::with_prepared_dictionary(dictionary.encoder())?;
-            // Reference the prepared dictionary instead of copying its tables into the
-            // context for every block: with small blocks the copy costs more than the search.
-            compressor.set_parameter(CParameter::ForceAttachDict(DictAttachPref::ForceAttach))?;
-            compressor
+            let mut compressor = dictionary.take_compressor()?;
+            let done = work(&mut compressor)?;
+            dictionary.put_back(compressor);
+            Ok(done)
         }
-        None => Compressor::new(level)?,
-    };
-    compressor.set_parameter(CParameter::ChecksumFlag(true))?;
-    Ok(compressor)
+        None => {
+            let mut compressor = Compressor::new(level)?;
+            compressor.set_parameter(CParameter::ChecksumFlag(true))?;
+            work(&mut compressor)
+        }
+    }
+}
+
+fn compress_all(
+    raws: &[Vec<u8>],
+    compressor: &mut Compressor<'static>,
+) -> io::Result<Vec<Vec<u8>>> {
+    raws.iter().map(|raw| compressor.compress(raw)).collect()
 }
 
 /// Compresses `raws` (one zstd frame each), spreading the work over `threads`.
@@ -111,8 +125,9 @@ pub(crate) fn compress_blocks(
 ) -> io::Result<Vec<Vec<u8>>> {
     let threads = threads.clamp(1, raws.len().max(1));
     if threads == 1 {
-        let mut compressor = compressor(dictionary, level)?;
-        return raws.iter().map(|raw| compressor.compress(raw)).collect();
+        return with_compressor(dictionary, level, |compressor| {
+            compress_all(raws, compressor)
+        });
     }
     let per_thread = raws.len().div_ceil(threads);
     let results: Vec<io::Result<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
@@ -120,8 +135,9 @@ pub(crate) fn compress_blocks(
             .chunks(per_thread)
             .map(|chunk| {
                 scope.spawn(move || {
-                    let mut compressor = compressor(dictionary, level)?;
-                    chunk.iter().map(|raw| compressor.compress(raw)).collect()
+                    with_compressor(dictionary, level, |compressor| {
+                        compress_all(chunk, compressor)
+                    })
                 })
             })
             .collect();
@@ -143,7 +159,7 @@ pub(crate) fn compress_blocks(
 
 /// Compresses one page of metadata (sort keys, index entries) without a dictionary.
 pub(crate) fn compress_page(raw: &[u8], level: i32) -> io::Result<Vec<u8>> {
-    compressor(None, level)?.compress(raw)
+    with_compressor(None, level, |compressor| compressor.compress(raw))
 }
 
 thread_local! {
@@ -241,6 +257,38 @@ mod tests {
             assert!(decompress(cut, raw.len(), Some(&dictionary)).is_err());
             assert!(decompress(&without[0], raw.len() - 1, None).is_err());
             assert!(decompress(&with[0], raw.len(), None).is_err());
+        }
+    }
+
+    /// A dictionary's compressors go back to its pool after use, at most four of them, and the pooled ones (their dictionary tables built at
+    /// their first block) compress later batches into frames that decode.
+    #[test]
+    fn dictionary_compressors_are_pooled_and_reused() {
+        let raws: Vec<Vec<u8>> = (0..40)
+            .map(|batch| {
+                let mut builder = BlockBuilder::default();
+                for n in 0..30 {
+                    builder.push(
+                        format!("{{\"eventName\":\"GetObject\",\"batch\":{batch},\"n\":{n}}}")
+                            .as_bytes(),
+                    );
+                }
+                builder.take()
+            })
+            .collect();
+        let dictionary = Dictionary::new(1, b"{\"eventName\":\"GetObject\",\"batch\":", 3);
+        // Threads that run one after another share one compressor: how many are pooled
+        // after several threads depends on how they overlapped, but never exceeds the cap.
+        for (threads, pooled) in [(1, 1..=1), (1, 1..=1), (8, 1..=4), (2, 1..=4)] {
+            let frames = compress_blocks(&raws, Some(&dictionary), 3, threads).unwrap();
+            for (raw, frame) in raws.iter().zip(&frames) {
+                assert_eq!(
+                    &decompress(frame, raw.len(), Some(&dictionary)).unwrap(),
+                    raw
+                );
+            }
+            let now = dictionary.pooled_compressors();
+            assert!(pooled.contains(&now), "{threads} threads: {now} pooled");
         }
     }
 }
