@@ -5,6 +5,7 @@
 use crate::error::HistoryError;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use zstd::bulk::Compressor;
 use zstd::dict::DecoderDictionary;
@@ -26,6 +27,8 @@ pub(crate) struct Dictionary {
     bytes: Vec<u8>,
     level: i32,
     compressors: Mutex<Vec<Compressor<'static>>>,
+    /// Set once a newer dictionary compresses new blocks: compressors are no longer kept.
+    retired: AtomicBool,
     decoder: DecoderDictionary<'static>,
 }
 
@@ -42,6 +45,7 @@ impl Dictionary {
             bytes: bytes.to_vec(),
             level,
             compressors: Mutex::new(Vec::new()),
+            retired: AtomicBool::new(false),
             decoder: DecoderDictionary::copy(bytes),
         }
     }
@@ -92,9 +96,20 @@ impl Dictionary {
             .compressors
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < POOLED_COMPRESSORS {
+        if pool.len() < POOLED_COMPRESSORS && !self.retired.load(Ordering::Acquire) {
             pool.push(compressor);
         }
+    }
+
+    /// Frees the pooled compressors (a few MiB each) and keeps none from now on: a newer
+    /// dictionary compresses new blocks. A block compressed later (a merge planned before
+    /// the newer dictionary) still gets a compressor, made for it.
+    pub(crate) fn retire_compressors(&self) {
+        self.retired.store(true, Ordering::Release);
+        self.compressors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     pub(crate) fn decoder(&self) -> &DecoderDictionary<'static> {

@@ -260,7 +260,8 @@ mod tests {
         }
     }
 
-    /// A dictionary's compressors go back to its pool after use, at most four of them, and the pooled ones (their dictionary tables built at
+    /// A dictionary's compressors go back to its pool after use, at most four of them and
+    /// none once retired, and the pooled ones (their dictionary tables built at
     /// their first block) compress later batches into frames that decode.
     #[test]
     fn dictionary_compressors_are_pooled_and_reused() {
@@ -290,5 +291,14 @@ mod tests {
             let now = dictionary.pooled_compressors();
             assert!(pooled.contains(&now), "{threads} threads: {now} pooled");
         }
+        // A retired dictionary keeps none, and still compresses.
+        dictionary.retire_compressors();
+        assert_eq!(dictionary.pooled_compressors(), 0);
+        let frames = compress_blocks(&raws, Some(&dictionary), 3, 2).unwrap();
+        assert_eq!(
+            decompress(&frames[0], raws[0].len(), Some(&dictionary)).unwrap(),
+            raws[0]
+        );
+        assert_eq!(dictionary.pooled_compressors(), 0);
     }
 }

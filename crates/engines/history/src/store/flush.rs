@@ -350,6 +350,11 @@ impl Shared {
             self.options.compression_level,
         )?;
         if let Some(dictionary) = trained {
+            // Blocks are compressed with the current dictionary only: the one it replaces
+            // keeps decompressing its segments but needs no compressors any more.
+            if let Some(previous) = committer.dictionaries.get(&manifest.current_dictionary) {
+                previous.retire_compressors();
+            }
             manifest.next_dictionary_id += 1;
             manifest.current_dictionary = id;
             manifest.current_dictionary_records = 0;
