@@ -3,13 +3,13 @@
 //! almost as well as whole files while staying cheap to decompress one at a time.
 
 use crate::error::HistoryError;
+use crate::segment::block_compressor;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use zstd::bulk::Compressor;
 use zstd::dict::DecoderDictionary;
-use zstd::zstd_safe::{CParameter, DictAttachPref, Strategy};
 
 /// Records sampled for training, at most this many bytes in all.
 const TRAINING_SAMPLE_BYTES: usize = 12 << 20;
@@ -65,20 +65,7 @@ impl Dictionary {
             .pop();
         match pooled {
             Some(compressor) => Ok(compressor),
-            None => {
-                let mut compressor = Compressor::new(self.level)?;
-                tune_dictionary_tables(&mut compressor, self.level)?;
-                // Reference the dictionary's tables instead of copying them into the
-                // context for every block: with small blocks the copy costs more than
-                // the search.
-                compressor
-                    .set_parameter(CParameter::ForceAttachDict(DictAttachPref::ForceAttach))?;
-                compressor.set_parameter(CParameter::ChecksumFlag(true))?;
-                // Set after the parameters: the context indexes the dictionary with them
-                // at its first frame and keeps the tables for every frame after.
-                compressor.set_dictionary(self.level, &self.bytes)?;
-                Ok(compressor)
-            }
+            None => block_compressor(Some(&self.bytes), self.level),
         }
     }
 
@@ -152,27 +139,4 @@ impl Dictionary {
         crate::fsutil::write_durably(&path, &bytes)?;
         Ok(Some(Arc::new(Self::new(id, &bytes, level))))
     }
-}
-
-/// zstd's level 3 (ZSTD_dfast) indexes a dictionary in two tables, of 2^17 entries for
-/// 8-byte matches and 2^16 for 5-byte ones (768 KiB together), and compressing a block
-/// looks in both for every position: most of those lookups miss the CPU's caches. Level 3
-/// with the second table at 2^12 entries and 6-byte matches compresses the reference
-/// records 1.4 % smaller and ~1.4× faster (32 KiB blocks, the store's 1 MiB dictionary; the
-/// history README, "Record block compression"). Other levels keep zstd's own settings.
-fn tune_dictionary_tables(compressor: &mut Compressor<'static>, level: i32) -> io::Result<()> {
-    if level != 3 {
-        return Ok(());
-    }
-    for parameter in [
-        CParameter::Strategy(Strategy::ZSTD_dfast),
-        CParameter::HashLog(17),
-        CParameter::ChainLog(12),
-        CParameter::SearchLog(1),
-        CParameter::MinMatch(6),
-        CParameter::TargetLength(0),
-    ] {
-        compressor.set_parameter(parameter)?;
-    }
-    Ok(())
 }

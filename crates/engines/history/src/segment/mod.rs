@@ -7,7 +7,7 @@ mod reader;
 mod sort_keys;
 mod writer;
 
-pub(crate) use block::DecodedBlock;
+pub(crate) use block::{block_compressor, DecodedBlock};
 pub(crate) use reader::Segment;
 pub(crate) use sort_keys::{key_fingerprint, key_time, sort_key, SortKeyChunk};
 pub(crate) use writer::{SegmentWriter, WriteSettings};
