@@ -6,7 +6,6 @@ use crate::error::HistoryError;
 use crate::segment::block_compressor;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use zstd::bulk::Compressor;
 use zstd::dict::DecoderDictionary;
@@ -26,9 +25,9 @@ pub(crate) struct Dictionary {
     id: u32,
     bytes: Vec<u8>,
     level: i32,
-    compressors: Mutex<Vec<Compressor<'static>>>,
-    /// Set once a newer dictionary compresses new blocks: compressors are no longer kept.
-    retired: AtomicBool,
+    /// Compressors kept for later blocks; `None` once a newer dictionary compresses new
+    /// blocks (retired: none are kept any more).
+    compressors: Mutex<Option<Vec<Compressor<'static>>>>,
     decoder: DecoderDictionary<'static>,
 }
 
@@ -44,8 +43,7 @@ impl Dictionary {
             id,
             bytes: bytes.to_vec(),
             level,
-            compressors: Mutex::new(Vec::new()),
-            retired: AtomicBool::new(false),
+            compressors: Mutex::new(Some(Vec::new())),
             decoder: DecoderDictionary::copy(bytes),
         }
     }
@@ -62,7 +60,8 @@ impl Dictionary {
             .compressors
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+            .as_mut()
+            .and_then(Vec::pop);
         match pooled {
             Some(compressor) => Ok(compressor),
             None => block_compressor(Some(&self.bytes), self.level),
@@ -74,7 +73,8 @@ impl Dictionary {
         self.compressors
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .as_ref()
+            .map_or(0, Vec::len)
     }
 
     /// Keeps `compressor` (from [`Self::take_compressor`], its work done) for later blocks.
@@ -83,7 +83,7 @@ impl Dictionary {
             .compressors
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < POOLED_COMPRESSORS && !self.retired.load(Ordering::Acquire) {
+        if let Some(pool) = pool.as_mut().filter(|pool| pool.len() < POOLED_COMPRESSORS) {
             pool.push(compressor);
         }
     }
@@ -92,11 +92,10 @@ impl Dictionary {
     /// dictionary compresses new blocks. A block compressed later (a merge planned before
     /// the newer dictionary) still gets a compressor, made for it.
     pub(crate) fn retire_compressors(&self) {
-        self.retired.store(true, Ordering::Release);
-        self.compressors
+        *self
+            .compressors
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     pub(crate) fn decoder(&self) -> &DecoderDictionary<'static> {
